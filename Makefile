@@ -1,0 +1,132 @@
+# EdgeCore build driver. The Swift package builds the Embedded-Swift static archive; this file turns it into
+# the shipped libEdgeCore.so / libEdgeCore.a for one architecture, runs the C ABI tests, installs.
+#
+#   make                      libEdgeCore for this machine (x86_64) in build/x86_64/
+#   make ARCH=aarch64         cross-build for 64-bit ARM (also ARCH=armv7: 32-bit ARM, hard-float)
+#   make check                everything the README's test command runs (after scripts/install-deps.sh)
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make bench                the ring benchmark against boost::lockfree and ck_ring
+#
+# Variables: ARCH (x86_64 | aarch64 | armv7), PREFIX, LIBDIR, DESTDIR.
+
+ARCH ?= x86_64
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+SWIFT ?= swift
+
+VERSION := $(shell sed -n 's/^\#define EDGECORE_VERSION_STRING "\(.*\)"/\1/p' include/edgecore.h)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+ifeq ($(ARCH),x86_64)
+  TOOLPREFIX :=
+  SWIFT_TARGET_FLAGS :=
+  ARCHIVE := .build-embedded/release/libEdgeCoreEmbedded.a
+  SCRATCH := .build-embedded
+  RUN :=
+  TARGET_LIBPATH :=
+else ifeq ($(ARCH),aarch64)
+  TOOLPREFIX := aarch64-linux-gnu-
+  SYSROOT_ARCH := arm64
+  SWIFT_TARGET_FLAGS := --triple aarch64-none-none-elf --toolset toolchain/aarch64.json
+  SCRATCH := .build-aarch64
+  ARCHIVE := $(SCRATCH)/aarch64-none-none-elf/release/libEdgeCoreEmbedded.a
+  RUN := qemu-aarch64-static -L /usr/aarch64-linux-gnu
+  TARGET_LIBPATH := :$(CURDIR)/.build-sysroot/arm64/usr/lib/aarch64-linux-gnu
+else ifeq ($(ARCH),armv7)
+  TOOLPREFIX := arm-linux-gnueabihf-
+  SYSROOT_ARCH := armhf
+  SWIFT_TARGET_FLAGS := --triple armv7-none-none-eabi --toolset toolchain/armv7.json
+  SCRATCH := .build-armv7
+  ARCHIVE := $(SCRATCH)/armv7-none-none-eabi/release/libEdgeCoreEmbedded.a
+  RUN := qemu-arm-static -L /usr/arm-linux-gnueabihf
+  TARGET_LIBPATH := :$(CURDIR)/.build-sysroot/armhf/usr/lib/arm-linux-gnueabihf
+else
+  $(error ARCH must be x86_64, aarch64 or armv7, not '$(ARCH)')
+endif
+
+CC := $(TOOLPREFIX)gcc
+CXX := $(TOOLPREFIX)g++
+LD := $(TOOLPREFIX)ld
+OBJCOPY := $(TOOLPREFIX)objcopy
+STRIP := $(TOOLPREFIX)strip
+OUT := build/$(ARCH)
+SO := $(OUT)/libEdgeCore.so.$(VERSION)
+SONAME := libEdgeCore.so.$(MAJOR)
+CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
+CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
+
+.PHONY: all lib sysroot swift-archive swift-test cabi-test abi-check check check-arch install bench clean FORCE
+
+all: lib
+lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
+
+sysroot:
+ifneq ($(ARCH),x86_64)
+	toolchain/make-sysroot.sh $(SYSROOT_ARCH) >/dev/null
+endif
+
+# SwiftPM decides what is stale; this rule just always asks it.
+$(ARCHIVE): FORCE sysroot
+	EDGECORE_EMBEDDED=1 $(SWIFT) build -c release $(SWIFT_TARGET_FLAGS) --scratch-path $(SCRATCH) \
+	  --product EdgeCoreEmbedded
+
+$(OUT)/exports.txt: include/edgecore.h toolchain/header-functions.sh
+	mkdir -p $(OUT)
+	toolchain/header-functions.sh > $@
+
+$(SO): $(ARCHIVE) toolchain/edgecore.map
+	mkdir -p $(OUT)
+	$(CC) -shared -o $@ -Wl,--whole-archive $(ARCHIVE) -Wl,--no-whole-archive \
+	  -Wl,--version-script=toolchain/edgecore.map -Wl,-soname,$(SONAME) -Wl,--gc-sections \
+	  -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+	ln -sf $(notdir $@) $(OUT)/$(SONAME)
+
+$(OUT)/libEdgeCore.so: $(SO)
+	ln -sf $(SONAME) $@
+
+# The static library is one pre-linked object whose only global symbols are the header's functions, so
+# the Embedded runtime's helpers inside it cannot clash with anything in the firmware that links it.
+$(OUT)/libEdgeCore.a: $(ARCHIVE) $(OUT)/exports.txt
+	$(LD) -r --whole-archive $(ARCHIVE) -o $(OUT)/edgecore.o
+	$(OBJCOPY) --keep-global-symbols=$(OUT)/exports.txt $(OUT)/edgecore.o
+	rm -f $@ && $(TOOLPREFIX)ar rcs $@ $(OUT)/edgecore.o
+
+swift-test:
+	$(SWIFT) test
+
+$(OUT)/tests/%: Tests/CABI/%.c include/edgecore.h $(SO)
+	mkdir -p $(OUT)/tests
+	$(CC) $(CABI_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lpthread
+
+cabi-test: lib $(CABI_TESTS)
+	LD_LIBRARY_PATH=$(CURDIR)/$(OUT)$(TARGET_LIBPATH) Tests/CABI/run.sh "$(ARCH)" "$(RUN)" $(CABI_TESTS)
+
+abi-check: lib $(OUT)/exports.txt
+	Tests/CABI/check-library.sh $(ARCH) $(OUT) $(TOOLPREFIX)
+
+check-arch: abi-check cabi-test
+
+check: swift-test
+	$(MAKE) check-arch ARCH=x86_64
+	$(MAKE) check-arch ARCH=aarch64
+	$(MAKE) check-arch ARCH=armv7
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/edgecore.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/
+	$(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/$(notdir $(SO))
+	ln -sf $(notdir $(SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libEdgeCore.so
+	install -m 644 $(OUT)/libEdgeCore.a $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	  toolchain/edgecore.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/edgecore.pc
+
+bench:
+	$(MAKE) lib ARCH=x86_64
+	$(MAKE) -C benchmarks ring
+
+clean:
+	rm -rf build .build .build-embedded .build-aarch64 .build-armv7
+
+FORCE:

@@ -1,0 +1,82 @@
+/*
+ * CShim: the C that Swift cannot import directly (atomics builtins, varargs syscall, errno), plus the
+ * libc headers EdgeCore uses. Only Sources/EdgeCore/Platform calls into it. Everything is static inline,
+ * so it costs nothing at run time and the Embedded build needs no extra object code.
+ */
+#ifndef EDGECORE_CSHIM_H
+#define EDGECORE_CSHIM_H
+
+#include "../../../include/edgecore.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+/* ---- atomics on plain memory (C11 memory orders; 64-bit ones stay lock-free on armv7 via LDREXD) ---- */
+
+static inline uint64_t ec_atomic_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint64_t ec_atomic_load_relaxed_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void ec_atomic_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void ec_atomic_store_relaxed_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+/* Returns 1 when *p held expected and now holds desired. */
+static inline int ec_atomic_cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+static inline uint32_t ec_atomic_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint32_t ec_atomic_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint32_t ec_atomic_add_u32(uint32_t *p, uint32_t v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t ec_atomic_sub_u32(uint32_t *p, uint32_t v) { return __atomic_sub_fetch(p, v, __ATOMIC_SEQ_CST); }
+static inline void ec_atomic_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* ---- futex (private to the process) ---- */
+
+/* Sleep while *word == expected, at most *timeout (relative, CLOCK_MONOTONIC; NULL: no limit).
+ * Returns 0 when woken, or -errno: -EAGAIN (*word differed), -ETIMEDOUT, -EINTR. */
+static inline int ec_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *timeout) {
+    long r = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
+    return r == 0 ? 0 : -errno;
+}
+/* Wake every thread sleeping on word. */
+static inline void ec_futex_wake_all(uint32_t *word) {
+    (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- memory, clocks, strings ---- */
+
+/* The header's version string macro as a C string literal (Swift imports string macros as String). */
+static inline const char *ec_version_string(void) { return EDGECORE_VERSION_STRING; }
+
+/* Returns NULL when the memory is not available (never aborts). */
+static inline void *ec_aligned_alloc(size_t alignment, size_t size) {
+    void *p = NULL;
+    return posix_memalign(&p, alignment, size) == 0 ? p : NULL;
+}
+
+static inline int64_t ec_clock_ns(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+static inline int64_t ec_monotonic_ns(void) { return ec_clock_ns(CLOCK_MONOTONIC); }
+static inline int64_t ec_realtime_ns(void) { return ec_clock_ns(CLOCK_REALTIME); }
+
+/* The C library's static description of an errno value, or NULL when it has none (thread-safe, unlike
+ * strerror). */
+static inline const char *ec_errno_description(int error) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    /* glibc declares it only under _GNU_SOURCE, which a module import cannot be relied on to set. */
+    extern const char *strerrordesc_np(int);
+    return strerrordesc_np(error);
+#else
+    (void)error;
+    return NULL;
+#endif
+}
+
+#endif
