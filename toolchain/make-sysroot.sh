@@ -35,8 +35,21 @@ Dir::Cache "$apt_root/cache";
 CONF
 touch "$apt_root/state/status" "$apt_root/etc/sources.list"
 export APT_CONFIG=$apt_root/apt.conf
-apt-get update -qq
-(cd "$apt_root/debs" && apt-get download -qq libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev)
+apt_opts=(-qq -o APT::Sandbox::User=root)
+# A mirror in the middle of a sync can fail one suite's index; retry, and let the download below be the
+# judge (it fails loudly if a package really cannot be had).
+for attempt in 1 2 3; do
+  apt-get "${apt_opts[@]}" update && break
+  echo "make-sysroot: apt-get update failed (attempt $attempt), retrying" >&2
+  sleep $((attempt * 5))
+done
+packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev)
+for attempt in 1 2 3; do
+  (cd "$apt_root/debs" && apt-get "${apt_opts[@]}" download "${packages[@]}") && break
+  [ "$attempt" -eq 3 ] && { echo "make-sysroot: cannot download ${packages[*]} for $arch" >&2; exit 1; }
+  sleep $((attempt * 5))
+  apt-get "${apt_opts[@]}" update || true
+done
 for deb in "$apt_root"/debs/*.deb; do dpkg-deb -x "$deb" "$out"; done
 touch "$out/.complete"
 echo "$out"
