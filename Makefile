@@ -55,7 +55,7 @@ SONAME := libEdgeCore.so.$(MAJOR)
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib sysroot swift-archive swift-test cabi-test abi-check check check-arch install bench clean FORCE
+.PHONY: all lib sysroot swift-test cabi-test abi-check install-check check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -106,8 +106,12 @@ abi-check: lib $(OUT)/exports.txt
 
 check-arch: abi-check cabi-test
 
+install-check: lib
+	Tests/CABI/check-install.sh
+
 check: swift-test
 	$(MAKE) check-arch ARCH=x86_64
+	$(MAKE) install-check
 	$(MAKE) check-arch ARCH=aarch64
 	$(MAKE) check-arch ARCH=armv7
 

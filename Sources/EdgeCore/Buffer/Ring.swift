@@ -43,8 +43,12 @@ struct RingStats: Equatable {
 ///
 /// Memory is raw and cache-line aligned: per lane one line for `head`, one for `tail`, one for the
 /// producer's own state and counters, one for the consumer's; after the lanes, one line for the
-/// consumer wake-up words and one for the consumer's round-robin position. Counters have one writer each and are read with relaxed loads by `stats`.
-final class Ring {
+/// consumer wake-up words and one for the consumer's round-robin position. Counters have one writer
+/// each and are read with relaxed loads by `stats`.
+///
+/// `@unchecked Sendable`: all shared state is raw memory accessed through the atomics above, under the
+/// thread rules of edgecore.h (one producer per lane, one consumer); the stored properties are constants.
+final class Ring: @unchecked Sendable {
     let capacity: UInt32
     let laneCount: UInt32
     let policy: OverflowPolicy

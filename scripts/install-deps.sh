@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what building and testing EdgeCore needs on Debian 12 (bookworm), beyond the Swift 6.3 toolchain:
+# C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers.
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+packages=(
+  build-essential pkg-config make ca-certificates
+  libmodbus-dev libgpiod-dev
+  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
+  gcc-arm-linux-gnueabihf binutils-arm-linux-gnueabihf libc6-dev-armhf-cross
+  qemu-user-static
+  libboost-dev libck-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && { echo "install-deps: all ${#packages[@]} packages present"; exit 0; }
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+for attempt in 1 2 3; do
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" && exit 0
+  echo "install-deps: apt-get install failed (attempt $attempt), retrying" >&2
+  sleep $((attempt * 10))
+done
+exit 1

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: installs what is missing (Debian packages), then builds and
+# runs every test: the Swift unit tests, the Embedded library's checks and C ABI tests natively and, cross-
+# built, under qemu-user for aarch64 and armv7, and the install/pkg-config check.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+scripts/install-deps.sh || { echo "test: could not install dependencies"; exit 1; }
+status=0
+make check 2>&1 | tee "$log" || status=1
+
+# One closing line over every runner: Swift Testing's summary and the stage totals (cabi-ARCH,
+# library-ARCH, install); each C test program's own line is part of its cabi-ARCH total.
+read -r passed failed < <(awk '/^(cabi-[a-z0-9_]+|library-[a-z0-9_]+|install): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+                                END { print p + 0, f + 0 }' "$log")
+swift_tests=$(sed -nE 's/.*Test run with ([0-9]+) tests? in .* passed.*/\1/p' "$log" | tail -1)
+swift_failed=$(grep -cE 'Test run with [0-9]+ tests? .* failed' "$log")
+passed=$(( ${passed:-0} + ${swift_tests:-0} ))
+failed=$(( ${failed:-0} + swift_failed ))
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1   # a stage broke before it could count
+echo
+echo "edgecore: $passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
