@@ -128,6 +128,7 @@ install: lib
 
 bench:
 	$(MAKE) lib ARCH=x86_64
+	$(MAKE) lib ARCH=aarch64
 	$(MAKE) -C benchmarks ring
 
 clean:

@@ -114,7 +114,7 @@ final class Ring: @unchecked Sendable {
             }
             stored = min(UInt64(count), free)
             copyIn(lane: lane, from: readings, count: Int(stored), at: head)
-            state.head.storeRelease(head &+ stored)
+            publishHead(state, head &+ stored)
             add(UInt64(count) &- stored, to: state.rejected)
         case .dropOldest:
             // Only the newest `capacity` readings of an oversized batch can be kept.
@@ -135,7 +135,7 @@ final class Ring: @unchecked Sendable {
                 }
             }
             copyIn(lane: lane, from: readings + Int(skipped), count: Int(stored), at: head)
-            state.head.storeRelease(head &+ stored)
+            publishHead(state, head &+ stored)
             stored = UInt64(count)
             add(skipped &+ overwritten, to: state.dropped)
         }
@@ -144,13 +144,29 @@ final class Ring: @unchecked Sendable {
         return Int(stored)
     }
 
+    /// Makes a batch visible. Sequentially consistent rather than just release: together with the
+    /// sequentially consistent load of `waiters` in `wakeConsumerIfWaiting` it is the producer's half of
+    /// the no-lost-wake-up handshake described at `wait` (cheaper than a release store plus a full fence).
+    @inline(__always) private func publishHead(_ state: LaneState, _ head: UInt64) {
+        state.head.storeSequentiallyConsistent(head)
+    }
+
     private func copyIn(lane: Int, from source: UnsafePointer<Reading>, count: Int, at index: UInt64) {
         guard count > 0 else { return }
         let base = slots + lane * Int(capacity)
         let start = Int(truncatingIfNeeded: index & mask)
         let first = min(count, Int(capacity) - start)
-        (base + start).update(from: source, count: first)
-        if first < count { base.update(from: source + first, count: count - first) }
+        copyReadings(to: base + start, from: source, count: first)
+        if first < count { copyReadings(to: base, from: source + first, count: count - first) }
+    }
+
+    /// Readings are plain C structs: one memcpy per run, not a field-by-field copy per reading (which is
+    /// what a typed `update(from:count:)` becomes under -Osize).
+    @inline(__always)
+    private func copyReadings(to destination: UnsafeMutablePointer<Reading>, from source: UnsafePointer<Reading>,
+                              count: Int) {
+        UnsafeMutableRawPointer(destination).copyMemory(from: source,
+                                                        byteCount: count * MemoryLayout<Reading>.stride)
     }
 
     // MARK: Consumer
@@ -158,8 +174,8 @@ final class Ring: @unchecked Sendable {
     /// Moves up to `max` readings into `out`, visiting lanes round-robin from one lane further on each
     /// call. Returns how many. One consumer thread at a time.
     func drain(into out: UnsafeMutablePointer<Reading>, max: Int) -> Int {
-        let start = Int(truncatingIfNeeded: drainStart.loadRelaxed() % UInt64(laneCount))
-        drainStart.storeRelaxed(UInt64(start + 1))
+        let start = Int(truncatingIfNeeded: drainStart.loadRelaxed())
+        drainStart.storeRelaxed(start + 1 == Int(laneCount) ? 0 : UInt64(start + 1))
         var total = 0
         var lane = start
         for _ in 0..<Int(laneCount) {
@@ -180,8 +196,8 @@ final class Ring: @unchecked Sendable {
             if count <= 0 { return 0 }
             let start = Int(truncatingIfNeeded: tail & mask)
             let first = Swift.min(count, Int(capacity) - start)
-            out.update(from: base + start, count: first)
-            if first < count { (out + first).update(from: base, count: count - first) }
+            copyReadings(to: out, from: base + start, count: first)
+            if first < count { copyReadings(to: out + first, from: base, count: count - first) }
             switch policy {
             case .rejectNewest:
                 state.tail.storeRelease(tail &+ UInt64(count))
@@ -212,9 +228,10 @@ final class Ring: @unchecked Sendable {
     /// Blocks until readings are available or `timeoutMilliseconds` pass (< 0: no limit), sleeping on a
     /// futex. Returns how many are available. One consumer thread at a time.
     ///
-    /// No lost wake-up: the consumer announces itself in `waiters` and then re-checks the lanes; a
-    /// producer stores `head` and then checks `waiters`, both separated by sequentially consistent fences,
-    /// so at least one of them sees the other. The futex sleeps only while `wakeups` still holds the value
+    /// No lost wake-up: the consumer announces itself in `waiters` (a sequentially consistent increment
+    /// followed by a fence) and then re-checks the lanes; a producer stores `head` and then loads `waiters`,
+    /// both sequentially consistent. All of these sit in one total order, so at least one side sees the
+    /// other: the consumer finds the readings, or the producer finds the waiter and wakes it. The futex sleeps only while `wakeups` still holds the value
     /// read before announcing, so a wake-up between the check and the sleep is not missed either.
     func wait(timeoutMilliseconds: Int32) throws(EdgeCoreError) -> UInt64 {
         let ready = available()
@@ -246,8 +263,7 @@ final class Ring: @unchecked Sendable {
     }
 
     private func wakeConsumerIfWaiting() {
-        sequentiallyConsistentFence()
-        if waiters.loadRelaxed() != 0 {
+        if waiters.loadSequentiallyConsistent() != 0 {
             wakeups.increment()
             Futex.wakeAll(on: wakeups)
         }

@@ -25,56 +25,64 @@ public func edgecore_ring_destroy(_ ring: OpaquePointer?) {
 @c @implementation
 public func edgecore_ring_publish(_ ring: OpaquePointer?, _ lane: UInt32,
                                   _ readings: UnsafePointer<edgecore_reading>?, _ count: Int) -> Int32 {
-    guard let ring = borrow(ring) else { return EDGECORE_E_NULL_POINTER }
-    guard lane < ring.laneCount else { return EDGECORE_E_INVALID_LANE }
-    // size_t arrives as Int: on 32-bit targets a count above Int.max shows up negative.
-    guard count >= 0, count <= Int(Int32.max) else { return EDGECORE_E_INVALID_ARGUMENT }
-    if count == 0 { return 0 }
-    guard let readings else { return EDGECORE_E_NULL_POINTER }
-    return Int32(ring.publish(lane: Int(lane), readings, count: count))
+    guard let ring else { return EDGECORE_E_NULL_POINTER }
+    return withRing(ring) { ring in
+        guard lane < ring.laneCount else { return EDGECORE_E_INVALID_LANE }
+        // size_t arrives as Int: on 32-bit targets a count above Int.max shows up negative.
+        guard count >= 0, count <= Int(Int32.max) else { return EDGECORE_E_INVALID_ARGUMENT }
+        if count == 0 { return 0 }
+        guard let readings else { return EDGECORE_E_NULL_POINTER }
+        return Int32(ring.publish(lane: Int(lane), readings, count: count))
+    }
 }
 
 @c @implementation
 public func edgecore_ring_drain(_ ring: OpaquePointer?, _ out: UnsafeMutablePointer<edgecore_reading>?,
                                 _ max: Int) -> Int32 {
-    guard let ring = borrow(ring) else { return EDGECORE_E_NULL_POINTER }
+    guard let ring else { return EDGECORE_E_NULL_POINTER }
     let limit = max < 0 || max > Int(Int32.max) ? Int(Int32.max) : max
     if limit == 0 { return 0 }
     guard let out else { return EDGECORE_E_NULL_POINTER }
-    return Int32(ring.drain(into: out, max: limit))
+    return withRing(ring) { ring in Int32(ring.drain(into: out, max: limit)) }
 }
 
 @c @implementation
 public func edgecore_ring_wait(_ ring: OpaquePointer?, _ timeoutMs: Int32) -> Int32 {
-    guard let ring = borrow(ring) else { return EDGECORE_E_NULL_POINTER }
-    do {
-        return Int32(clamping: try ring.wait(timeoutMilliseconds: timeoutMs))
-    } catch {
-        return error.code
+    guard let ring else { return EDGECORE_E_NULL_POINTER }
+    return withRing(ring) { ring in
+        do throws(EdgeCoreError) {
+            return Int32(clamping: try ring.wait(timeoutMilliseconds: timeoutMs))
+        } catch {
+            return error.code
+        }
     }
 }
 
 @c @implementation
 public func edgecore_ring_stats(_ ring: OpaquePointer?,
                                 _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?) -> Int32 {
-    guard let ring = borrow(ring), let statsOut else { return EDGECORE_E_NULL_POINTER }
-    statsOut.pointee = edgecore_ring_stats(ring.stats(lane: nil))
+    guard let ring, let statsOut else { return EDGECORE_E_NULL_POINTER }
+    statsOut.pointee = edgecore_ring_stats(withRing(ring) { ring in ring.stats(lane: nil) })
     return EDGECORE_OK
 }
 
 @c @implementation
 public func edgecore_ring_lane_stats(_ ring: OpaquePointer?, _ lane: UInt32,
                                      _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?) -> Int32 {
-    guard let ring = borrow(ring), let statsOut else { return EDGECORE_E_NULL_POINTER }
-    guard lane < ring.laneCount else { return EDGECORE_E_INVALID_LANE }
-    statsOut.pointee = edgecore_ring_stats(ring.stats(lane: Int(lane)))
-    return EDGECORE_OK
+    guard let ring, let statsOut else { return EDGECORE_E_NULL_POINTER }
+    return withRing(ring) { ring in
+        guard lane < ring.laneCount else { return EDGECORE_E_INVALID_LANE }
+        statsOut.pointee = edgecore_ring_stats(ring.stats(lane: Int(lane)))
+        return EDGECORE_OK
+    }
 }
 
-/// The ring behind a handle, without taking ownership.
-private func borrow(_ handle: OpaquePointer?) -> Ring? {
-    guard let handle else { return nil }
-    return Unmanaged<Ring>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+/// Runs `body` with the ring behind a handle, neither retaining nor releasing it: the caller's handle
+/// keeps it alive (edgecore_ring_destroy may not run concurrently), and a retain/release pair per call
+/// would make producer and consumer threads fight over the object's reference count.
+@inline(__always)
+private func withRing<Result>(_ handle: OpaquePointer, _ body: (Ring) -> Result) -> Result {
+    Unmanaged<Ring>.fromOpaque(UnsafeRawPointer(handle))._withUnsafeGuaranteedRef(body)
 }
 
 extension edgecore_ring_stats {

@@ -9,6 +9,7 @@ struct AtomicWord64 {
     @inline(__always) func loadRelaxed() -> UInt64 { ec_atomic_load_relaxed_u64(address) }
     @inline(__always) func storeRelease(_ value: UInt64) { ec_atomic_store_release_u64(address, value) }
     @inline(__always) func storeRelaxed(_ value: UInt64) { ec_atomic_store_relaxed_u64(address, value) }
+    @inline(__always) func storeSequentiallyConsistent(_ value: UInt64) { ec_atomic_store_seq_cst_u64(address, value) }
     /// True when the word held `expected` and now holds `desired` (acquire-release).
     @inline(__always) func compareExchange(expected: UInt64, desired: UInt64) -> Bool {
         ec_atomic_cas_u64(address, expected, desired) != 0
@@ -21,6 +22,7 @@ struct AtomicWord32 {
 
     @inline(__always) func loadAcquire() -> UInt32 { ec_atomic_load_acquire_u32(address) }
     @inline(__always) func loadRelaxed() -> UInt32 { ec_atomic_load_relaxed_u32(address) }
+    @inline(__always) func loadSequentiallyConsistent() -> UInt32 { ec_atomic_load_seq_cst_u32(address) }
     /// Sequentially consistent increment; returns the new value.
     @inline(__always) @discardableResult func increment() -> UInt32 { ec_atomic_add_u32(address, 1) }
     /// Sequentially consistent decrement; returns the new value.
