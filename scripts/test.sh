@@ -8,6 +8,10 @@ cd "$top"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# The Swift toolchain is not a Debian package: use the one on PATH, else the usual /opt/swift install.
+if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then export PATH=/opt/swift/usr/bin:$PATH; fi
+command -v swift >/dev/null || { echo "test: the Swift 6.3 toolchain is not on PATH (see README)"; exit 1; }
+
 scripts/install-deps.sh || { echo "test: could not install dependencies"; exit 1; }
 status=0
 make check 2>&1 | tee "$log" || status=1
