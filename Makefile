@@ -24,6 +24,7 @@ ifeq ($(ARCH),x86_64)
   SCRATCH := .build-embedded
   RUN :=
   TARGET_LIBPATH :=
+  TARGET_LINK :=
 else ifeq ($(ARCH),aarch64)
   TOOLPREFIX := aarch64-linux-gnu-
   SYSROOT_ARCH := arm64
@@ -32,6 +33,7 @@ else ifeq ($(ARCH),aarch64)
   ARCHIVE := $(SCRATCH)/aarch64-none-none-elf/release/libEdgeCoreEmbedded.a
   RUN := qemu-aarch64-static -L /usr/aarch64-linux-gnu
   TARGET_LIBPATH := :$(CURDIR)/.build-sysroot/arm64/usr/lib/aarch64-linux-gnu
+  TARGET_LINK := -L.build-sysroot/arm64/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,.build-sysroot/arm64/usr/lib/aarch64-linux-gnu
 else ifeq ($(ARCH),armv7)
   TOOLPREFIX := arm-linux-gnueabihf-
   SYSROOT_ARCH := armhf
@@ -40,6 +42,7 @@ else ifeq ($(ARCH),armv7)
   ARCHIVE := $(SCRATCH)/armv7-none-none-eabi/release/libEdgeCoreEmbedded.a
   RUN := qemu-arm-static -L /usr/arm-linux-gnueabihf
   TARGET_LIBPATH := :$(CURDIR)/.build-sysroot/armhf/usr/lib/arm-linux-gnueabihf
+  TARGET_LINK := -L.build-sysroot/armhf/usr/lib/arm-linux-gnueabihf -Wl,-rpath-link,.build-sysroot/armhf/usr/lib/arm-linux-gnueabihf
 else
   $(error ARCH must be x86_64, aarch64 or armv7, not '$(ARCH)')
 endif
@@ -52,6 +55,8 @@ STRIP := $(TOOLPREFIX)strip
 OUT := build/$(ARCH)
 SO := $(OUT)/libEdgeCore.so.$(VERSION)
 SONAME := libEdgeCore.so.$(MAJOR)
+# What libEdgeCore links: the C libraries it wraps (only those it uses end up in NEEDED).
+LIBS := -lmodbus -lyaml -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
@@ -78,7 +83,7 @@ $(SO): $(ARCHIVE) toolchain/edgecore.map
 	mkdir -p $(OUT)
 	$(CC) -shared -o $@ -Wl,--whole-archive $(ARCHIVE) -Wl,--no-whole-archive \
 	  -Wl,--version-script=toolchain/edgecore.map -Wl,-soname,$(SONAME) -Wl,--gc-sections \
-	  -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+	  -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(TARGET_LINK) -Wl,--as-needed $(LIBS)
 	ln -sf $(notdir $@) $(OUT)/$(SONAME)
 
 $(OUT)/libEdgeCore.so: $(SO)
@@ -96,7 +101,7 @@ swift-test:
 
 $(OUT)/tests/%: Tests/CABI/%.c include/edgecore.h $(SO)
 	mkdir -p $(OUT)/tests
-	$(CC) $(CABI_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lpthread
+	$(CC) $(CABI_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lpthread $(TARGET_LINK)
 
 cabi-test: lib $(CABI_TESTS)
 	LD_LIBRARY_PATH=$(CURDIR)/$(OUT)$(TARGET_LIBPATH) Tests/CABI/run.sh "$(ARCH)" "$(RUN)" $(CABI_TESTS)

@@ -22,7 +22,8 @@ let package = Package(
     name: "EdgeCore",
     products: products,
     targets: [
-        .target(name: "CShim", cSettings: [.unsafeFlags(["-fPIC"])]),
+        .target(name: "CShim", cSettings: [.unsafeFlags(["-fPIC"])],
+                linkerSettings: [.linkedLibrary("modbus"), .linkedLibrary("yaml"), .linkedLibrary("m")]),
         .target(name: "EdgeCore", dependencies: ["CShim"], swiftSettings: coreSwiftSettings),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
     ]

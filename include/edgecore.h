@@ -78,8 +78,34 @@ const char *edgecore_version_string(void);
 #define EDGECORE_E_INVALID_POLICY (-10006)
 /** A wait ended because its timeout passed before the awaited condition. */
 #define EDGECORE_E_TIMEOUT (-10007)
+/** The call needs a stopped engine (configuration changes) and the engine is running. */
+#define EDGECORE_E_RUNNING (-10008)
+/** The call needs a running engine (writes) and the engine is stopped. */
+#define EDGECORE_E_NOT_RUNNING (-10009)
+/** No bus, device or channel has the given id or name. */
+#define EDGECORE_E_NOT_FOUND (-10010)
+/** A name is already used by another bus, device or channel of the engine. */
+#define EDGECORE_E_DUPLICATE (-10011)
+/** A configuration value is invalid; edgecore_engine_last_error() names the field and the reason. */
+#define EDGECORE_E_CONFIG (-10012)
+/** A configuration file cannot be parsed; edgecore_engine_last_error() names file, line and field. */
+#define EDGECORE_E_CONFIG_FILE (-10013)
+/** The channel (or a register or coil of the write) is not declared writable. */
+#define EDGECORE_E_NOT_WRITABLE (-10014)
+/** The device did not answer in time (after its retries). */
+#define EDGECORE_E_DEVICE_TIMEOUT (-10015)
+/** The device's answer had a bad CRC or was malformed. */
+#define EDGECORE_E_DEVICE_FRAME (-10016)
+/** The device answered with a Modbus exception; edgecore_engine_last_error() gives its code. */
+#define EDGECORE_E_DEVICE_EXCEPTION (-10017)
+/** The bus is down (serial port gone, TCP peer unreachable). */
+#define EDGECORE_E_DISCONNECTED (-10018)
+/** A fixed limit was reached (e.g. more than EDGECORE_RING_LANES_MAX buses). */
+#define EDGECORE_E_LIMIT (-10019)
+/** The value cannot be represented by the channel's type (written value out of range, NaN for integers). */
+#define EDGECORE_E_VALUE (-10020)
 /** Last (lowest) of EdgeCore's own result codes in this version; later versions extend downwards. */
-#define EDGECORE_E_LAST (-10007)
+#define EDGECORE_E_LAST (-10020)
 
 /**
  * A human-readable English description of a result code: "success" for 0, EdgeCore's own text for its
@@ -106,7 +132,8 @@ enum edgecore_status {
     EDGECORE_STATUS_SENTINEL = 4,      /**< the device sent its "not available" raw value */
     EDGECORE_STATUS_OUT_OF_RANGE = 5,  /**< the value is outside the channel's valid range */
     EDGECORE_STATUS_DISCONNECTED = 6,  /**< bus or connection down (port gone, TCP peer unreachable) */
-    EDGECORE_STATUS_STALE = 7          /**< no fresh sample in time; value repeats the last good one */
+    EDGECORE_STATUS_STALE = 7,         /**< no fresh sample in time; value repeats the last good one */
+    EDGECORE_STATUS_OFFLINE = 8        /**< device backed off after repeated failures: not polled this time */
 };
 
 /**
@@ -129,7 +156,7 @@ EDGECORE_STATIC_ASSERT(offsetof(struct edgecore_reading, status) == 24, "edgecor
 
 /**
  * The short lowercase name of a status ("ok", "timeout", "crc_error", "exception", "sentinel",
- * "out_of_range", "disconnected", "stale"), or "unknown" for a value this version does not know.
+ * "out_of_range", "disconnected", "stale", "offline"), or "unknown" for a value this version does not know.
  * Static string, never NULL, never freed. Never fails; does not block; any thread.
  */
 const char *edgecore_status_name(int status);
@@ -259,6 +286,303 @@ int edgecore_ring_stats(const struct edgecore_ring *ring, struct edgecore_ring_s
  */
 int edgecore_ring_lane_stats(const struct edgecore_ring *ring, uint32_t lane,
                              struct edgecore_ring_stats *stats_out);
+
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Engine: Modbus buses, devices and channels, sampled into a ring                                      */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/**
+ * An engine owns a configuration (buses, devices, channels), a plan made from it, one worker thread per
+ * bus while it runs, and a ring with one lane per bus that every reading passes through.
+ *
+ * Life cycle: edgecore_engine_create, then configure (C setters below and/or edgecore_engine_load_yaml),
+ * edgecore_engine_start, drain readings, edgecore_engine_stop, edgecore_engine_destroy. Configuration
+ * changes need a stopped engine. Ids are small integers handed out in order from 0, per kind.
+ *
+ * Thread rules: configuration, start, stop and destroy from one thread at a time; edgecore_engine_drain
+ * and edgecore_engine_wait from one consumer thread at a time; edgecore_engine_write_* and *_stats from any
+ * thread. edgecore_engine_last_error() belongs to the thread that made the failing call.
+ */
+struct edgecore_engine;
+
+/** Modbus function codes of the data a channel reads. */
+enum edgecore_function {
+    EDGECORE_FC_COILS = 1,             /**< read coils (written with FC 5 / 15) */
+    EDGECORE_FC_DISCRETE_INPUTS = 2,   /**< read discrete inputs (read-only) */
+    EDGECORE_FC_HOLDING_REGISTERS = 3, /**< read holding registers (written with FC 6 / 16) */
+    EDGECORE_FC_INPUT_REGISTERS = 4    /**< read input registers (read-only) */
+};
+
+/** How a channel's raw registers become a number. */
+enum edgecore_value_type {
+    EDGECORE_TYPE_U16 = 0, EDGECORE_TYPE_I16 = 1,  /**< one register */
+    EDGECORE_TYPE_U32 = 2, EDGECORE_TYPE_I32 = 3,  /**< two registers */
+    EDGECORE_TYPE_U64 = 4, EDGECORE_TYPE_I64 = 5,  /**< four registers */
+    EDGECORE_TYPE_F32 = 6,                         /**< IEEE 754 single, two registers */
+    EDGECORE_TYPE_F64 = 7,                         /**< IEEE 754 double, four registers */
+    EDGECORE_TYPE_BIT = 8  /**< FC 1/2: the coil or input itself; FC 3/4: bit `bit` (0 = LSB) of a register */
+};
+
+/**
+ * Byte and word order of multi-byte values, named by where the bytes of the big-endian value A B C D
+ * (A most significant) arrive. Two rules, which also define 64-bit values:
+ * word order: ABCD and BADC send the most significant register first, CDAB and DCBA the least;
+ * byte order in each register: ABCD and CDAB send the high byte first (Modbus' own), BADC and DCBA the low.
+ * 16-bit types use only the byte rule.
+ */
+enum edgecore_word_order {
+    EDGECORE_ORDER_ABCD = 0, /**< big-endian: the Modbus convention */
+    EDGECORE_ORDER_CDAB = 1, /**< word-swapped (many meters and PLCs) */
+    EDGECORE_ORDER_BADC = 2, /**< byte-swapped */
+    EDGECORE_ORDER_DCBA = 3  /**< little-endian */
+};
+
+/** Engine-wide settings. Initialise with edgecore_engine_config_init(). */
+struct edgecore_engine_config {
+    uint32_t ring_capacity;                  /**< readings per bus lane, power of two; default 4096 */
+    enum edgecore_overflow_policy overflow;  /**< default EDGECORE_OVERFLOW_DROP_OLDEST */
+};
+
+/** A Modbus TCP endpoint: one connection, shared by all its devices (unit ids). */
+struct edgecore_tcp_bus_config {
+    const char *name;               /**< unique name; copied */
+    const char *host;               /**< IPv4/IPv6 address or host name; copied */
+    uint16_t port;                  /**< default 502 */
+    uint16_t reserved;              /**< 0 */
+    uint32_t connect_timeout_ms;    /**< default 2000 */
+    uint32_t reconnect_min_ms;      /**< first reconnect delay, doubled per failure; default 200 */
+    uint32_t reconnect_max_ms;      /**< longest reconnect delay; default 10000 */
+    uint32_t request_gap_ms;        /**< pause between two transactions on the connection; default 0 */
+};
+
+/** A Modbus RTU serial line (RS-485 or RS-232) with one or more slaves. */
+struct edgecore_rtu_bus_config {
+    const char *name;               /**< unique name; copied */
+    const char *device;             /**< e.g. "/dev/ttyUSB0"; copied */
+    uint32_t baud;                  /**< default 9600 */
+    char parity;                    /**< 'N', 'E' or 'O'; default 'N' */
+    uint8_t data_bits;              /**< 7 or 8; default 8 */
+    uint8_t stop_bits;              /**< 1 or 2; default 1 */
+    uint8_t rs485;                  /**< nonzero: set the kernel's RS-485 mode (TIOCSRS485) */
+    uint8_t rts;                    /**< 0 none, 1 RTS high while sending, 2 RTS low while sending */
+    uint8_t reserved[3];            /**< 0 */
+    uint32_t rts_delay_us;          /**< RTS settle time when rts != 0; default: libmodbus' own */
+    uint32_t request_gap_ms;        /**< silent gap between transactions, beyond the 3.5-character
+                                         time; for slow devices; default 0 */
+    uint32_t reopen_min_ms;         /**< first re-open delay when the port fails or vanishes; default 200 */
+    uint32_t reopen_max_ms;         /**< longest re-open delay; default 10000 */
+};
+
+/** A slave on a bus. */
+struct edgecore_device_config {
+    const char *name;                 /**< unique name; copied */
+    uint32_t bus;                     /**< bus id */
+    uint8_t unit_id;                  /**< 1..247 (RTU), 0..255 (TCP); default 1 */
+    uint8_t one_channel_per_request;  /**< nonzero: quirk, never read two channels in one request */
+    uint16_t max_registers;           /**< registers per read request, 1..125; default 125 */
+    uint16_t max_bits;                /**< coils/inputs per read request, 1..2000; default 2000 */
+    uint16_t reserved;                /**< 0 */
+    uint32_t response_timeout_ms;     /**< default 500 */
+    uint32_t retries;                 /**< extra attempts after a timeout or bad frame; default 1 */
+    uint32_t offline_after;           /**< failed polls in a row before backing off; default 3 */
+    uint32_t backoff_min_ms;          /**< first back-off, doubled per failed probe; default 1000 */
+    uint32_t backoff_max_ms;          /**< longest back-off; default 30000 */
+};
+
+#define EDGECORE_SENTINELS_MAX 4
+
+/** One value read from a device. Initialise with edgecore_channel_config_init(). */
+struct edgecore_channel_config {
+    const char *name;              /**< unique name; copied */
+    const char *unit;              /**< engineering unit, e.g. "V", "degC"; may be NULL; copied */
+    uint32_t device;               /**< device id */
+    uint16_t address;              /**< 0-based protocol address of the (first) register, coil or input */
+    uint8_t function;              /**< enum edgecore_function; default holding registers */
+    uint8_t type;                  /**< enum edgecore_value_type; default U16 */
+    uint8_t order;                 /**< enum edgecore_word_order; default ABCD */
+    uint8_t bit;                   /**< 0..15: the bit of a register, for EDGECORE_TYPE_BIT with FC 3/4 */
+    uint8_t writable;              /**< nonzero: may be written (FC 1 and 3 only) */
+    uint8_t sentinel_count;        /**< 0..EDGECORE_SENTINELS_MAX */
+    uint32_t interval_ms;          /**< poll interval, >= 1; default 1000 */
+    uint32_t reserved;             /**< 0 */
+    double scale;                  /**< value = raw * scale + offset; default 1 */
+    double offset;                 /**< default 0 */
+    double valid_min;              /**< values below are EDGECORE_STATUS_OUT_OF_RANGE; NaN: no bound */
+    double valid_max;              /**< values above are EDGECORE_STATUS_OUT_OF_RANGE; NaN: no bound */
+    uint64_t sentinels[EDGECORE_SENTINELS_MAX]; /**< raw register contents (as an unsigned number of the
+                                         type's width, after byte/word order) meaning "not available" */
+};
+
+/** What a device's statistics say about its state. */
+enum edgecore_device_state {
+    EDGECORE_DEVICE_UNKNOWN = 0,   /**< not polled yet */
+    EDGECORE_DEVICE_ONLINE = 1,    /**< last poll answered */
+    EDGECORE_DEVICE_FAILING = 2,   /**< last poll failed, not yet backed off */
+    EDGECORE_DEVICE_OFFLINE = 3    /**< backed off: probed at growing intervals */
+};
+
+/** Counters of one device since the engine was created. */
+struct edgecore_device_stats {
+    uint64_t requests;             /**< transactions sent (retries included) */
+    uint64_t responses;            /**< good answers */
+    uint64_t timeouts;             /**< transactions without an answer */
+    uint64_t frame_errors;         /**< bad CRC, malformed or unexpected answers */
+    uint64_t exceptions;           /**< Modbus exception answers */
+    uint64_t disconnects;          /**< transactions failed because the bus was down */
+    uint64_t retries;              /**< transactions that were retries */
+    uint64_t skipped_offline;      /**< polls not sent while the device was backed off */
+    uint64_t latency_total_us;     /**< sum of the round-trip times of good answers */
+    uint32_t latency_max_us;       /**< longest round-trip of a good answer */
+    uint32_t latency_histogram[8]; /**< good answers by round-trip: <1, <2, <5, <10, <20, <50, <100, >=100 ms */
+    uint32_t state;                /**< enum edgecore_device_state */
+    int32_t last_error;            /**< result code of the last failure (EDGECORE_E_DEVICE_*, ...), 0: none */
+    uint16_t last_exception;       /**< code of the last Modbus exception, 0: none */
+    uint16_t reserved;
+    uint32_t consecutive_failures; /**< failed polls in a row */
+    int64_t last_ok_ns;            /**< CLOCK_REALTIME of the last good answer, 0: none */
+    int64_t last_failure_ns;       /**< CLOCK_REALTIME of the last failure, 0: none */
+};
+
+/** Fill *config with the defaults documented at each field. NULL does nothing. */
+void edgecore_engine_config_init(struct edgecore_engine_config *config);
+void edgecore_tcp_bus_config_init(struct edgecore_tcp_bus_config *config);
+void edgecore_rtu_bus_config_init(struct edgecore_rtu_bus_config *config);
+void edgecore_device_config_init(struct edgecore_device_config *config);
+void edgecore_channel_config_init(struct edgecore_channel_config *config);
+
+/**
+ * Create a stopped engine with no buses. config may be NULL for the defaults.
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine_out), EDGECORE_E_INVALID_CAPACITY,
+ * EDGECORE_E_INVALID_POLICY, -ENOMEM. *engine_out is NULL on failure. Any thread.
+ */
+int edgecore_engine_create(const struct edgecore_engine_config *config, struct edgecore_engine **engine_out);
+
+/** Stop the engine if it runs (applying nothing else), then free it. NULL does nothing. Blocks until
+ *  the bus workers have ended (at most one response timeout). */
+void edgecore_engine_destroy(struct edgecore_engine *engine);
+
+/**
+ * The message of the last failing edgecore_engine_* call made by this thread, e.g.
+ * "site.yaml:14: channel 'soil_moisture', field 'type': unknown type 'float'". Static or thread-local
+ * storage: never NULL, never freed, valid until this thread's next failing call. "" when none failed.
+ */
+const char *edgecore_engine_last_error(void);
+
+/**
+ * Add a TCP endpoint / an RTU line / a device / a channel. The configuration is checked now; nothing is
+ * opened before edgecore_engine_start. *id_out (may be NULL) receives the new id.
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine, config, a required name/host/device string),
+ * EDGECORE_E_RUNNING, EDGECORE_E_DUPLICATE (name), EDGECORE_E_NOT_FOUND (bus or device id),
+ * EDGECORE_E_CONFIG (a field out of range: edgecore_engine_last_error() says which),
+ * EDGECORE_E_LIMIT (more than EDGECORE_RING_LANES_MAX buses), -ENOMEM.
+ * Does not block.
+ */
+int edgecore_engine_add_tcp_bus(struct edgecore_engine *engine, const struct edgecore_tcp_bus_config *config,
+                                uint32_t *id_out);
+int edgecore_engine_add_rtu_bus(struct edgecore_engine *engine, const struct edgecore_rtu_bus_config *config,
+                                uint32_t *id_out);
+int edgecore_engine_add_device(struct edgecore_engine *engine, const struct edgecore_device_config *config,
+                               uint32_t *id_out);
+int edgecore_engine_add_channel(struct edgecore_engine *engine, const struct edgecore_channel_config *config,
+                                uint32_t *id_out);
+
+/**
+ * Declare addresses first..last (inclusive) of a device's `function` as forbidden: no read request ever
+ * covers them (devices that answer a read across unmapped registers with an exception).
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, EDGECORE_E_NOT_FOUND (device),
+ * EDGECORE_E_CONFIG (function not 1..4, first > last, or a channel already reads there).
+ */
+int edgecore_engine_add_hole(struct edgecore_engine *engine, uint32_t device, uint8_t function, uint16_t first,
+                             uint16_t last);
+
+/**
+ * Add everything a YAML file describes (format: docs in README, examples in examples/). All or nothing:
+ * on any error the engine is left as it was.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, -errno (file cannot be read),
+ * EDGECORE_E_CONFIG_FILE (syntax, unknown key, wrong type), EDGECORE_E_CONFIG, EDGECORE_E_DUPLICATE,
+ * EDGECORE_E_NOT_FOUND, EDGECORE_E_LIMIT; edgecore_engine_last_error() gives file, line and field.
+ * Blocks on file reading only.
+ */
+int edgecore_engine_load_yaml(struct edgecore_engine *engine, const char *path);
+
+/**
+ * Look up ids by name. Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND.
+ */
+int edgecore_engine_find_bus(const struct edgecore_engine *engine, const char *name, uint32_t *id_out);
+int edgecore_engine_find_device(const struct edgecore_engine *engine, const char *name, uint32_t *id_out);
+int edgecore_engine_find_channel(const struct edgecore_engine *engine, const char *name, uint32_t *id_out);
+
+/** Counts of what is configured. Returns 0, or EDGECORE_E_NULL_POINTER. */
+int edgecore_engine_counts(const struct edgecore_engine *engine, uint32_t *buses_out, uint32_t *devices_out,
+                           uint32_t *channels_out);
+
+/**
+ * A channel's name, unit ("" when none) and device id, for printing readings. The strings belong to the
+ * engine and live until it is destroyed. Any out-parameter may be NULL.
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine), EDGECORE_E_NOT_FOUND.
+ */
+int edgecore_engine_channel_info(const struct edgecore_engine *engine, uint32_t channel, const char **name_out,
+                                 const char **unit_out, uint32_t *device_out);
+
+/**
+ * The plan as text (a dry run): per bus and device the read requests the engine will send, the channels
+ * each serves, and per bus the estimated bus time per second against the intervals (RTU from baud and
+ * frame sizes). Works on a stopped or running engine; writes at most `size` bytes including the NUL
+ * (text may be NULL when size is 0), like snprintf.
+ * Returns the full length of the text (excluding NUL; a return >= size means it was cut), or
+ * EDGECORE_E_NULL_POINTER, EDGECORE_E_CONFIG (a channel cannot be planned: see last_error).
+ */
+int edgecore_engine_plan(const struct edgecore_engine *engine, char *text, size_t size);
+
+/**
+ * Plan, open nothing yet, and start one worker thread per bus. Buses connect in their workers; a bus
+ * that cannot connect yields EDGECORE_STATUS_DISCONNECTED readings and keeps retrying.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, EDGECORE_E_CONFIG (nothing to sample or a
+ * channel cannot be planned), -errno (threads cannot be created). Does not block on I/O.
+ */
+int edgecore_engine_start(struct edgecore_engine *engine);
+
+/**
+ * Stop the bus workers and close ports and connections. Readings already in the ring stay drainable.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_RUNNING. Blocks until the workers end (at most
+ * about one response timeout).
+ */
+int edgecore_engine_stop(struct edgecore_engine *engine);
+
+/** As edgecore_ring_drain / edgecore_ring_wait on the engine's ring (one lane per bus, in bus id order). */
+int edgecore_engine_drain(struct edgecore_engine *engine, struct edgecore_reading *out, size_t max);
+int edgecore_engine_wait(struct edgecore_engine *engine, int32_t timeout_ms);
+int edgecore_engine_ring_stats(const struct edgecore_engine *engine, struct edgecore_ring_stats *stats_out);
+
+/**
+ * Counters of one device. Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND. Any thread.
+ */
+int edgecore_engine_device_stats(const struct edgecore_engine *engine, uint32_t device,
+                                 struct edgecore_device_stats *stats_out);
+
+/**
+ * Write an engineering value to a writable channel: the inverse of scale/offset, rounded for integer
+ * types, encoded with the channel's type and order, and sent with FC 6/16 (registers) or FC 5 (coils;
+ * nonzero is ON). Bit channels of holding registers are written read-modify-write.
+ * The write is queued ahead of the bus's polls; the call blocks until the device answered, failed, or
+ * timeout_ms passed (< 0: no limit). A timed-out call's write may still be sent later.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND, EDGECORE_E_NOT_WRITABLE,
+ * EDGECORE_E_NOT_RUNNING, EDGECORE_E_VALUE, EDGECORE_E_TIMEOUT, EDGECORE_E_DEVICE_TIMEOUT,
+ * EDGECORE_E_DEVICE_FRAME, EDGECORE_E_DEVICE_EXCEPTION, EDGECORE_E_DISCONNECTED. Any thread.
+ */
+int edgecore_engine_write(struct edgecore_engine *engine, uint32_t channel, double value, int32_t timeout_ms);
+
+/**
+ * Write raw holding registers (FC 6 for one, FC 16 for several) / coils (FC 5 / FC 15) of a device. Every
+ * address written must belong to a writable channel of that device and function.
+ * values: count entries (coils: 0 = OFF, nonzero = ON). count: 1..123 registers / 1..1968 coils.
+ * Returns as edgecore_engine_write, plus EDGECORE_E_INVALID_ARGUMENT (count).
+ */
+int edgecore_engine_write_registers(struct edgecore_engine *engine, uint32_t device, uint16_t address,
+                                    const uint16_t *values, size_t count, int32_t timeout_ms);
+int edgecore_engine_write_coils(struct edgecore_engine *engine, uint32_t device, uint16_t address,
+                                const uint8_t *values, size_t count, int32_t timeout_ms);
 
 #ifdef __cplusplus
 }

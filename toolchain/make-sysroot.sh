@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Assemble a target "sysroot overlay" for cross-building libEdgeCore: Debian's own libmodbus and libgpiod
+# Assemble a target "sysroot overlay" for cross-building libEdgeCore: Debian's own libmodbus, libgpiod and libyaml
 # packages for ARCH (arm64 or armhf), downloaded with a private APT configuration (the host's dpkg and
 # multiarch setup are never touched) and unpacked with dpkg-deb -x.
 #
 #   toolchain/make-sysroot.sh arm64|armhf [OUTDIR]
 #
-# Result: OUTDIR/usr/include/{modbus/,gpiod.h}  OUTDIR/usr/lib/<triplet>/{libmodbus.so*,libgpiod.so*}
+# Result: OUTDIR/usr/include/{modbus/,gpiod.h,yaml.h}  OUTDIR/usr/lib/<triplet>/{libmodbus,libgpiod,libyaml}.so*
 # The C library itself comes from Debian's cross packages (/usr/<triplet>, libc6-dev-<arch>-cross).
 set -euo pipefail
 arch=${1:?usage: make-sysroot.sh arm64|armhf [outdir]}
@@ -43,7 +43,7 @@ for attempt in 1 2 3; do
   echo "make-sysroot: apt-get update failed (attempt $attempt), retrying" >&2
   sleep $((attempt * 5))
 done
-packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev)
+packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev libyaml-0-2 libyaml-dev)
 for attempt in 1 2 3; do
   (cd "$apt_root/debs" && apt-get "${apt_opts[@]}" download "${packages[@]}") && break
   [ "$attempt" -eq 3 ] && { echo "make-sysroot: cannot download ${packages[*]} for $arch" >&2; exit 1; }

@@ -1,2 +1,7 @@
-/* CShim is header-only (static inline); SwiftPM needs one source file per C target. */
 #include "CShim.h"
+
+/* Thread-local storage is a C feature Swift cannot declare; the buffer lives here. */
+char *ec_last_error_buffer(void) {
+    static _Thread_local char buffer[EC_LAST_ERROR_SIZE];
+    return buffer;
+}

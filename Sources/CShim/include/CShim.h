@@ -15,8 +15,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+
+#include <modbus/modbus.h>
+#include <yaml.h>
 
 /* ---- atomics on plain memory (C11 memory orders; 64-bit ones stay lock-free on armv7 via LDREXD) ---- */
 
@@ -48,6 +54,33 @@ static inline int ec_futex_wait(uint32_t *word, uint32_t expected, const struct 
 static inline void ec_futex_wake_all(uint32_t *word) {
     (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
+
+/* Sleep while *word == expected, until the absolute CLOCK_MONOTONIC time deadline_ns (< 0: no limit).
+ * Returns 0 when woken, or -errno: -EAGAIN (*word differed), -ETIMEDOUT, -EINTR. */
+static inline int ec_futex_wait_until(uint32_t *word, uint32_t expected, int64_t deadline_ns) {
+    struct timespec deadline = {(time_t)(deadline_ns / 1000000000), (long)(deadline_ns % 1000000000)};
+    long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, deadline_ns < 0 ? NULL : &deadline,
+                     NULL, FUTEX_BITSET_MATCH_ANY);
+    return r == 0 ? 0 : -errno;
+}
+
+/* ---- threads ---- */
+
+/* Start a joinable thread running body(context). Returns 0 or -errno. */
+static inline int ec_thread_start(pthread_t *thread, void *(*body)(void *), void *context) {
+    return -pthread_create(thread, NULL, body, context);
+}
+static inline void ec_thread_join(pthread_t thread) { (void)pthread_join(thread, NULL); }
+
+/* ---- libmodbus: errno is the error channel; read it right after the call ---- */
+
+static inline int ec_errno(void) { return errno; }
+static inline int ec_modbus_exception_base(void) { return MODBUS_ENOBASE; }
+
+/* ---- per-thread message of the last failing engine call (defined in shim.c) ---- */
+
+#define EC_LAST_ERROR_SIZE 512
+char *ec_last_error_buffer(void);
 
 /* ---- memory, clocks, strings ---- */
 

@@ -10,6 +10,19 @@ enum EdgeCoreError: Error, Equatable {
     case invalidLane
     case invalidPolicy
     case timeout
+    case running
+    case notRunning
+    case notFound
+    case duplicate
+    case config
+    case configFile
+    case notWritable
+    case deviceTimeout
+    case deviceFrame
+    case deviceException
+    case disconnected
+    case limit
+    case value
     /// A system call failed; the payload is the positive errno value.
     case system(Int32)
 
@@ -25,6 +38,19 @@ enum EdgeCoreError: Error, Equatable {
         case .invalidLane: return EDGECORE_E_INVALID_LANE
         case .invalidPolicy: return EDGECORE_E_INVALID_POLICY
         case .timeout: return EDGECORE_E_TIMEOUT
+        case .running: return EDGECORE_E_RUNNING
+        case .notRunning: return EDGECORE_E_NOT_RUNNING
+        case .notFound: return EDGECORE_E_NOT_FOUND
+        case .duplicate: return EDGECORE_E_DUPLICATE
+        case .config: return EDGECORE_E_CONFIG
+        case .configFile: return EDGECORE_E_CONFIG_FILE
+        case .notWritable: return EDGECORE_E_NOT_WRITABLE
+        case .deviceTimeout: return EDGECORE_E_DEVICE_TIMEOUT
+        case .deviceFrame: return EDGECORE_E_DEVICE_FRAME
+        case .deviceException: return EDGECORE_E_DEVICE_EXCEPTION
+        case .disconnected: return EDGECORE_E_DISCONNECTED
+        case .limit: return EDGECORE_E_LIMIT
+        case .value: return EDGECORE_E_VALUE
         case .system(let errno): return -errno
         }
     }
@@ -41,6 +67,19 @@ func resultCodeDescription(_ code: Int32) -> StaticString? {
     case EDGECORE_E_INVALID_LANE: return "lane index is not below the ring's lane count"
     case EDGECORE_E_INVALID_POLICY: return "unknown overflow policy"
     case EDGECORE_E_TIMEOUT: return "timed out"
+    case EDGECORE_E_RUNNING: return "not allowed while the engine runs"
+    case EDGECORE_E_NOT_RUNNING: return "the engine is not running"
+    case EDGECORE_E_NOT_FOUND: return "no bus, device or channel with that id or name"
+    case EDGECORE_E_DUPLICATE: return "the name is already used"
+    case EDGECORE_E_CONFIG: return "invalid configuration value"
+    case EDGECORE_E_CONFIG_FILE: return "configuration file cannot be parsed"
+    case EDGECORE_E_NOT_WRITABLE: return "not declared writable"
+    case EDGECORE_E_DEVICE_TIMEOUT: return "the device did not answer in time"
+    case EDGECORE_E_DEVICE_FRAME: return "bad CRC or malformed answer from the device"
+    case EDGECORE_E_DEVICE_EXCEPTION: return "the device answered with a Modbus exception"
+    case EDGECORE_E_DISCONNECTED: return "the bus is disconnected"
+    case EDGECORE_E_LIMIT: return "a fixed limit was reached"
+    case EDGECORE_E_VALUE: return "the value cannot be represented by the channel's type"
     default: return nil
     }
 }

@@ -1,0 +1,289 @@
+import CShim
+
+/// A configuration failure: the result code and a message naming the field (and, from files, file and
+/// line), shown by edgecore_engine_last_error().
+struct ConfigError: Error {
+    var kind: EdgeCoreError
+    var message: String
+
+    init(_ kind: EdgeCoreError, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// Modbus read function codes (enum edgecore_function).
+enum ModbusFunction: UInt8, Equatable {
+    case coils = 1
+    case discreteInputs = 2
+    case holdingRegisters = 3
+    case inputRegisters = 4
+
+    var readsBits: Bool { self == .coils || self == .discreteInputs }
+    var isWritable: Bool { self == .coils || self == .holdingRegisters }
+    /// Longest read the protocol allows.
+    var protocolLimit: Int { readsBits ? 2000 : 125 }
+}
+
+struct TCPBusSpec: Equatable {
+    var name: String
+    var host: String
+    var port: UInt16 = 502
+    var connectTimeoutMs: UInt32 = 2000
+    var reconnectMinMs: UInt32 = 200
+    var reconnectMaxMs: UInt32 = 10_000
+    var requestGapMs: UInt32 = 0
+}
+
+struct RTUBusSpec: Equatable {
+    var name: String
+    var device: String
+    var baud: UInt32 = 9600
+    /// 'N', 'E' or 'O'.
+    var parity: UInt8 = UInt8(ascii: "N")
+    var dataBits: UInt8 = 8
+    var stopBits: UInt8 = 1
+    var rs485: Bool = false
+    /// 0 none, 1 up, 2 down (MODBUS_RTU_RTS_*).
+    var rts: UInt8 = 0
+    /// nil: libmodbus' default.
+    var rtsDelayUs: UInt32? = nil
+    var requestGapMs: UInt32 = 0
+    var reopenMinMs: UInt32 = 200
+    var reopenMaxMs: UInt32 = 10_000
+
+    /// Bits on the wire per character: start + data + parity + stop.
+    var bitsPerCharacter: Int { 1 + Int(dataBits) + (parity == UInt8(ascii: "N") ? 0 : 1) + Int(stopBits) }
+}
+
+enum BusSpec: Equatable {
+    case tcp(TCPBusSpec)
+    case rtu(RTUBusSpec)
+
+    var name: String {
+        switch self {
+        case .tcp(let spec): return spec.name
+        case .rtu(let spec): return spec.name
+        }
+    }
+}
+
+/// Addresses of one function a device forbids reading.
+struct Hole: Equatable {
+    var function: ModbusFunction
+    var first: UInt16
+    var last: UInt16
+}
+
+struct DeviceSpec: Equatable {
+    var name: String
+    var bus: Int
+    var unitId: UInt8 = 1
+    var oneChannelPerRequest = false
+    var maxRegisters: UInt16 = 125
+    var maxBits: UInt16 = 2000
+    var responseTimeoutMs: UInt32 = 500
+    var retries: UInt32 = 1
+    var offlineAfter: UInt32 = 3
+    var backoffMinMs: UInt32 = 1000
+    var backoffMaxMs: UInt32 = 30_000
+    var holes: [Hole] = []
+
+    func limit(for function: ModbusFunction) -> Int {
+        function.readsBits ? Int(maxBits) : Int(maxRegisters)
+    }
+}
+
+struct ChannelSpec: Equatable {
+    var name: String
+    var unit: String = ""
+    var device: Int
+    var function: ModbusFunction = .holdingRegisters
+    var address: UInt16
+    var codec: ValueCodec
+    var writable = false
+    var intervalMs: UInt32 = 1000
+
+    /// Registers (or bits, for FC 1/2) the channel reads.
+    var width: Int { function.readsBits ? 1 : codec.type.registerCount }
+    var lastAddress: Int { Int(address) + width - 1 }
+}
+
+/// The configuration of an engine: buses, devices and channels, with every rule checked as it is added,
+/// so that the C setters and the YAML loader share one validation. A value type: a loader works on a copy
+/// and the engine takes it only when everything loaded (all or nothing).
+struct SiteConfig {
+    private(set) var buses: [BusSpec] = []
+    private(set) var devices: [DeviceSpec] = []
+    private(set) var channels: [ChannelSpec] = []
+
+    static let maxBuses = Int(EDGECORE_RING_LANES_MAX)
+
+    // MARK: Adding
+
+    mutating func addBus(_ bus: BusSpec) throws(ConfigError) -> Int {
+        try checkName(bus.name, kind: "bus", existing: buses.lazy.map(\.name))
+        guard buses.count < SiteConfig.maxBuses else {
+            throw ConfigError(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
+        }
+        switch bus {
+        case .tcp(let spec):
+            let field = "bus '\(spec.name)'"
+            guard !spec.host.isEmpty else { throw ConfigError(.config, "\(field): field 'host' is empty") }
+            guard spec.port != 0 else { throw ConfigError(.config, "\(field): field 'port' must be 1..65535") }
+            try checkPositive(spec.connectTimeoutMs, "connect_timeout_ms", of: field)
+            try checkBackoff(spec.reconnectMinMs, spec.reconnectMaxMs, "reconnect", of: field)
+        case .rtu(let spec):
+            let field = "bus '\(spec.name)'"
+            guard !spec.device.isEmpty else { throw ConfigError(.config, "\(field): field 'device' is empty") }
+            guard spec.baud >= 300, spec.baud <= 4_000_000 else {
+                throw ConfigError(.config, "\(field): field 'baud' must be 300..4000000, not \(spec.baud)")
+            }
+            guard spec.parity == UInt8(ascii: "N") || spec.parity == UInt8(ascii: "E")
+                || spec.parity == UInt8(ascii: "O") else {
+                throw ConfigError(.config, "\(field): field 'parity' must be N, E or O")
+            }
+            guard spec.dataBits == 7 || spec.dataBits == 8 else {
+                throw ConfigError(.config, "\(field): field 'data_bits' must be 7 or 8, not \(spec.dataBits)")
+            }
+            guard spec.stopBits == 1 || spec.stopBits == 2 else {
+                throw ConfigError(.config, "\(field): field 'stop_bits' must be 1 or 2, not \(spec.stopBits)")
+            }
+            guard spec.rts <= 2 else {
+                throw ConfigError(.config, "\(field): field 'rts' must be none (0), up (1) or down (2)")
+            }
+            try checkBackoff(spec.reopenMinMs, spec.reopenMaxMs, "reopen", of: field)
+        }
+        buses.append(bus)
+        return buses.count - 1
+    }
+
+    mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
+        try checkName(device.name, kind: "device", existing: devices.lazy.map(\.name))
+        let field = "device '\(device.name)'"
+        guard device.bus >= 0, device.bus < buses.count else {
+            throw ConfigError(.notFound, "\(field): no bus with id \(device.bus)")
+        }
+        if case .rtu = buses[device.bus] {
+            guard device.unitId >= 1, device.unitId <= 247 else {
+                throw ConfigError(.config, "\(field): field 'unit_id' must be 1..247 on an RTU bus, not \(device.unitId)")
+            }
+        }
+        if let other = devices.first(where: { $0.bus == device.bus && $0.unitId == device.unitId }) {
+            throw ConfigError(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(other.name)' on this bus")
+        }
+        guard device.maxRegisters >= 1, device.maxRegisters <= 125 else {
+            throw ConfigError(.config, "\(field): field 'max_registers' must be 1..125, not \(device.maxRegisters)")
+        }
+        guard device.maxBits >= 1, device.maxBits <= 2000 else {
+            throw ConfigError(.config, "\(field): field 'max_bits' must be 1..2000, not \(device.maxBits)")
+        }
+        try checkPositive(device.responseTimeoutMs, "response_timeout_ms", of: field)
+        guard device.retries <= 10 else {
+            throw ConfigError(.config, "\(field): field 'retries' must be 0..10, not \(device.retries)")
+        }
+        try checkPositive(device.offlineAfter, "offline_after", of: field)
+        try checkBackoff(device.backoffMinMs, device.backoffMaxMs, "backoff", of: field)
+        let holes = device.holes
+        var added = device
+        added.holes = []
+        devices.append(added)
+        let id = devices.count - 1
+        for hole in holes {
+            do throws(ConfigError) {
+                try addHole(hole, device: id)
+            } catch {
+                devices.removeLast()
+                throw error
+            }
+        }
+        return id
+    }
+
+    mutating func addHole(_ hole: Hole, device: Int) throws(ConfigError) {
+        guard device >= 0, device < devices.count else {
+            throw ConfigError(.notFound, "no device with id \(device)")
+        }
+        let field = "device '\(devices[device].name)', hole \(hole.first)..\(hole.last)"
+        guard hole.first <= hole.last else {
+            throw ConfigError(.config, "\(field): 'first' is above 'last'")
+        }
+        if let channel = channels.first(where: {
+            $0.device == device && $0.function == hole.function && Int(hole.first) <= $0.lastAddress
+                && Int(hole.last) >= Int($0.address)
+        }) {
+            throw ConfigError(.config, "\(field): channel '\(channel.name)' reads there")
+        }
+        devices[device].holes.append(hole)
+    }
+
+    mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
+        try checkName(channel.name, kind: "channel", existing: channels.lazy.map(\.name))
+        let field = "channel '\(channel.name)'"
+        guard channel.device >= 0, channel.device < devices.count else {
+            throw ConfigError(.notFound, "\(field): no device with id \(channel.device)")
+        }
+        let device = devices[channel.device]
+        let codec = channel.codec
+        if channel.function.readsBits {
+            guard codec.type == .bit else {
+                throw ConfigError(.config, "\(field): field 'type' must be bit for coils and discrete inputs")
+            }
+        } else if codec.type == .bit, codec.bit > 15 {
+            throw ConfigError(.config, "\(field): field 'bit' must be 0..15, not \(codec.bit)")
+        }
+        guard channel.lastAddress <= 0xFFFF else {
+            throw ConfigError(.config, "\(field): address \(channel.address) + \(channel.width) registers passes 65535")
+        }
+        guard channel.width <= device.limit(for: channel.function) else {
+            throw ConfigError(.config, "\(field): needs \(channel.width) registers, device '\(device.name)' reads at most \(device.limit(for: channel.function)) per request")
+        }
+        if let hole = device.holes.first(where: {
+            $0.function == channel.function && Int($0.first) <= channel.lastAddress && Int($0.last) >= Int(channel.address)
+        }) {
+            throw ConfigError(.config, "\(field): address \(channel.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
+        }
+        guard channel.intervalMs >= 1 else {
+            throw ConfigError(.config, "\(field): field 'interval_ms' must be at least 1")
+        }
+        guard codec.scale.isFinite, codec.scale != 0 else {
+            throw ConfigError(.config, "\(field): field 'scale' must be finite and nonzero")
+        }
+        guard codec.offset.isFinite else { throw ConfigError(.config, "\(field): field 'offset' must be finite") }
+        if let low = codec.validMin, let high = codec.validMax, low > high {
+            throw ConfigError(.config, "\(field): 'valid_min' \(low) is above 'valid_max' \(high)")
+        }
+        guard codec.sentinels.count <= Int(EDGECORE_SENTINELS_MAX) else {
+            throw ConfigError(.config, "\(field): at most \(EDGECORE_SENTINELS_MAX) sentinels")
+        }
+        if channel.writable, !channel.function.isWritable {
+            throw ConfigError(.config, "\(field): only coils and holding registers can be writable")
+        }
+        channels.append(channel)
+        return channels.count - 1
+    }
+
+    // MARK: Lookup
+
+    func busIndex(named name: String) -> Int? { buses.firstIndex { $0.name == name } }
+    func deviceIndex(named name: String) -> Int? { devices.firstIndex { $0.name == name } }
+    func channelIndex(named name: String) -> Int? { channels.firstIndex { $0.name == name } }
+
+    // MARK: Checks
+
+    private func checkName<Names: Sequence<String>>(_ name: String, kind: String,
+                                                    existing: Names) throws(ConfigError) {
+        guard !name.isEmpty else { throw ConfigError(.config, "\(kind): field 'name' is empty") }
+        if existing.contains(name) { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
+    }
+
+    private func checkPositive(_ value: UInt32, _ name: String, of field: String) throws(ConfigError) {
+        guard value > 0 else { throw ConfigError(.config, "\(field): field '\(name)' must be at least 1") }
+    }
+
+    private func checkBackoff(_ low: UInt32, _ high: UInt32, _ name: String, of field: String) throws(ConfigError) {
+        guard low >= 1, high >= low else {
+            throw ConfigError(.config, "\(field): '\(name)_min_ms' must be at least 1 and at most '\(name)_max_ms'")
+        }
+    }
+}
