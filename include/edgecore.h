@@ -138,8 +138,8 @@ enum edgecore_status {
 
 /**
  * One sample of one channel: 32 bytes, fixed-width fields, the same layout on every architecture.
- * value is meaningful only when status is EDGECORE_STATUS_OK (otherwise it is 0 or, for STALE, the last
- * good value). reserved is 0 and must be written as 0.
+ * value is meaningful when status is EDGECORE_STATUS_OK; with OUT_OF_RANGE it holds the rejected value
+ * (for diagnosis), with STALE the last good one, otherwise 0. reserved is 0 and must be written as 0.
  */
 struct edgecore_reading {
     int64_t timestamp_ns;    /**< when the sample was taken: CLOCK_REALTIME, ns since the Unix epoch */
