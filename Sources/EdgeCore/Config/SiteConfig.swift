@@ -6,9 +6,9 @@ struct ConfigError: Error {
     var kind: EdgeCoreError
     var message: String
 
-    init(_ kind: EdgeCoreError, _ message: String) {
+    init(_ kind: EdgeCoreError, _ message: Message) {
         self.kind = kind
-        self.message = message
+        self.message = message.text
     }
 }
 
@@ -122,7 +122,7 @@ struct SiteConfig {
     // MARK: Adding
 
     mutating func addBus(_ bus: BusSpec) throws(ConfigError) -> Int {
-        try checkName(bus.name, kind: "bus", existing: buses.lazy.map(\.name))
+        try checkName(bus.name, kind: "bus", existing: buses.lazy.map { $0.name })
         guard buses.count < SiteConfig.maxBuses else {
             throw ConfigError(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
         }
@@ -159,7 +159,7 @@ struct SiteConfig {
     }
 
     mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
-        try checkName(device.name, kind: "device", existing: devices.lazy.map(\.name))
+        try checkName(device.name, kind: "device", existing: devices.lazy.map { $0.name })
         let field = "device '\(device.name)'"
         guard device.bus >= 0, device.bus < buses.count else {
             throw ConfigError(.notFound, "\(field): no bus with id \(device.bus)")
@@ -218,7 +218,7 @@ struct SiteConfig {
     }
 
     mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(channel.name, kind: "channel", existing: channels.lazy.map(\.name))
+        try checkName(channel.name, kind: "channel", existing: channels.lazy.map { $0.name })
         let field = "channel '\(channel.name)'"
         guard channel.device >= 0, channel.device < devices.count else {
             throw ConfigError(.notFound, "\(field): no device with id \(channel.device)")

@@ -1,0 +1,747 @@
+import CShim
+
+// The YAML site file: libyaml's document API turns the file into a node graph, and a reader walks it along
+// the fixed schema (buses > devices > holes / channels), adding each item through SiteConfig's add* methods
+// so that the C setters and the file share one validation. Every message carries "path:LINE: ".
+//
+// Schema (snake_case keys; unknown keys are errors; a null value, e.g. `unit_id:` or `~`, means "not given"):
+//
+//   buses:
+//     - name, type (rtu | tcp), devices: [...]
+//       rtu: device (required), baud, parity (N|E|O), data_bits, stop_bits, rs485, rts (none|up|down),
+//            rts_delay_us, request_gap_ms, reopen_min_ms, reopen_max_ms
+//       tcp: host (required), port, connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, request_gap_ms
+//   device: name, unit_id, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms,
+//           max_registers, max_bits, one_channel_per_request, holes: [...], channels: [...]
+//   hole: function (required), first (required), last (default: first)
+//   channel: name, function, address (required), type, order, bit, unit, interval_ms, scale, offset,
+//            valid_min, valid_max, sentinels, writable
+//
+// Integers are decimal or 0x-hex and are range-checked against their field's type (sentinels against the
+// channel type's width); numbers are decimal (with fraction and exponent) or 0x-hex integers; booleans are
+// true/false/yes/no/on/off. Everything here is Embedded-safe: no Foundation, no locale-dependent strtod, no
+// trap on any input.
+
+/// Parses a site file and adds its buses, devices, holes and channels to `config` through SiteConfig's add*
+/// methods (so validation is shared). On error, `config` may be partly changed: the caller passes a copy
+/// (all-or-nothing is the caller's job). Errors: file unreadable -> ConfigError(.system(errno), "path: <strerror
+/// text>"); YAML syntax -> ConfigError(.configFile, "path:LINE: <libyaml's problem text>"); unknown key, wrong
+/// scalar type, missing required key -> ConfigError(.configFile, "path:LINE: bus 'x', device 'y', channel 'z',
+/// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
+/// the offending item.
+func loadSiteYAML(path: String, into config: inout SiteConfig) throws(ConfigError) {
+    let text = try SiteFileText.read(path: path)
+    defer { text.release() }
+
+    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
+    defer { free(parser) }
+    guard yaml_parser_initialize(parser) != 0 else { throw outOfMemory(path) }
+    defer { yaml_parser_delete(parser) }
+    yaml_parser_set_input_string(parser, text.bytes, text.count)
+
+    guard let document = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
+    defer { free(document) }
+    // On failure yaml_parser_load has already freed whatever it built.
+    guard yaml_parser_load(parser, document) != 0 else { throw syntaxError(parser, text, path) }
+    defer { yaml_document_delete(document) }
+    try rejectFurtherDocuments(parser, text, path)
+
+    let reader = SiteYAMLReader(path: path, document: document)
+    try reader.load(into: &config)
+}
+
+// MARK: - File, parser and their errors
+
+/// The whole file in malloc'd memory (Swift's own allocation traps when memory runs out).
+private struct SiteFileText {
+    /// Larger files are refused (this also ends reading from endless files such as /dev/zero).
+    static let maxBytes = 16 << 20
+
+    let bytes: UnsafeMutablePointer<UInt8>
+    let count: Int
+
+    static func read(path: String) throws(ConfigError) -> SiteFileText {
+        let (opened, openError) = path.withCString { cPath in
+            let file = fopen(cPath, "rbe")
+            return (file, ec_errno())
+        }
+        guard let file = opened else { throw systemError(openError, path) }
+        defer { fclose(file) }
+
+        var buffer: UnsafeMutablePointer<UInt8>? = nil
+        var capacity = 0
+        var count = 0
+        while true {
+            if count == capacity {
+                guard capacity <= maxBytes else {
+                    free(buffer)
+                    throw ConfigError(.limit, "\(path): larger than \(maxBytes >> 20) MiB")
+                }
+                let grown = capacity == 0 ? 16 << 10 : min(capacity * 2, maxBytes + 1)
+                guard let raw = realloc(buffer, grown) else {
+                    free(buffer)
+                    throw outOfMemory(path)
+                }
+                buffer = raw.bindMemory(to: UInt8.self, capacity: grown)
+                capacity = grown
+            }
+            guard let base = buffer else { throw outOfMemory(path) }
+            let wanted = capacity - count
+            let got = fread(base + count, 1, wanted, file)
+            let readError = ec_errno()
+            count += min(got, wanted)
+            if got < wanted {
+                if ferror(file) != 0 {
+                    free(base)
+                    throw systemError(readError == 0 ? EIO : readError, path)
+                }
+                return SiteFileText(bytes: base, count: count)
+            }
+        }
+    }
+
+    func release() { free(bytes) }
+
+    /// 1-based line of a byte offset.
+    func line(ofOffset offset: Int) -> Int {
+        var line = 1
+        var index = 0
+        while index < min(offset, count) {
+            if bytes[index] == UInt8(ascii: "\n") { line += 1 }
+            index += 1
+        }
+        return line
+    }
+}
+
+private func allocateZeroed<T>(_ type: T.Type) -> UnsafeMutablePointer<T>? {
+    calloc(1, MemoryLayout<T>.size)?.bindMemory(to: T.self, capacity: 1)
+}
+
+private func outOfMemory(_ path: String) -> ConfigError {
+    ConfigError(.outOfMemory, "\(path): out of memory")
+}
+
+private func systemError(_ code: Int32, _ path: String) -> ConfigError {
+    let text = SystemError.description(code).map { String(cString: $0) } ?? "error \(code)"
+    return ConfigError(.system(code), "\(path): \(text)")
+}
+
+/// 1-based line of a libyaml mark (0-based).
+private func lineNumber(of mark: yaml_mark_t) -> Int {
+    Int(truncatingIfNeeded: mark.line) &+ 1
+}
+
+private func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: SiteFileText,
+                         _ path: String) -> ConfigError {
+    let state = parser.pointee
+    if state.error == YAML_MEMORY_ERROR { return outOfMemory(path) }
+    let problem = state.problem.map { String(cString: $0) } ?? "invalid YAML"
+    // The reader (encoding checks) reports a byte offset, the scanner, parser and composer a mark.
+    let at = state.error == YAML_READER_ERROR
+        ? text.line(ofOffset: Int(truncatingIfNeeded: state.problem_offset))
+        : lineNumber(of: state.problem_mark)
+    return ConfigError(.configFile, "\(path):\(at): \(problem)")
+}
+
+/// A site file is one YAML document: a second one is refused rather than silently ignored.
+private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: SiteFileText,
+                                    _ path: String) throws(ConfigError) {
+    guard let next = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
+    defer { free(next) }
+    guard yaml_parser_load(parser, next) != 0 else { throw syntaxError(parser, text, path) }
+    defer { yaml_document_delete(next) }
+    if let root = yaml_document_get_root_node(next) {
+        throw ConfigError(.configFile, "\(path):\(lineNumber(of: root.pointee.start_mark)): a site file holds one YAML document, a second one starts here")
+    }
+}
+
+// MARK: - Nodes
+
+/// A node of the loaded document (a copy of libyaml's; its pointers live as long as the document).
+private struct Node {
+    let raw: yaml_node_t
+
+    var line: Int { lineNumber(of: raw.start_mark) }
+    var isScalar: Bool { raw.type == YAML_SCALAR_NODE }
+    var isSequence: Bool { raw.type == YAML_SEQUENCE_NODE }
+    var isMapping: Bool { raw.type == YAML_MAPPING_NODE }
+
+    /// The scalar's text (nil for lists and mappings).
+    var text: String? {
+        guard isScalar else { return nil }
+        let scalar = raw.data.scalar
+        guard let value = scalar.value else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: value, count: Int(truncatingIfNeeded: scalar.length)),
+                      as: UTF8.self)
+    }
+
+    /// A plain (unquoted) empty, ~ or null scalar.
+    var isNull: Bool {
+        guard isScalar, raw.data.scalar.style == YAML_PLAIN_SCALAR_STYLE, let text else { return false }
+        return text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
+    }
+
+    /// What the node is, for "got ..." in messages.
+    var described: String {
+        if isSequence { return "a list" }
+        if isMapping { return "a mapping" }
+        return "'\(text ?? "")'"
+    }
+}
+
+/// The entries of a mapping node, keys checked to be unique scalars.
+private struct Mapping {
+    struct Entry {
+        var key: String
+        var value: Node
+    }
+
+    /// A key given a second time (reported by `check`, once the item's name is known for the message).
+    struct Repeat {
+        var key: String
+        var line: Int
+        var firstLine: Int
+    }
+
+    let line: Int
+    let context: String
+    var entries: [Entry] = []
+    var repeated: Repeat? = nil
+
+    /// The value of `key`; nil when the key is absent or its value is null.
+    func value(_ key: String) -> Node? {
+        for entry in entries where entry.key == key {
+            return entry.value.isNull ? nil : entry.value
+        }
+        return nil
+    }
+}
+
+// MARK: - Reader
+
+private struct SiteYAMLReader {
+    let path: String
+    let document: UnsafeMutablePointer<yaml_document_t>
+
+    static let busKeys = ["name", "type", "devices", "request_gap_ms"]
+    static let tcpKeys = busKeys + ["host", "port", "connect_timeout_ms", "reconnect_min_ms", "reconnect_max_ms"]
+    static let rtuKeys = busKeys + ["device", "baud", "parity", "data_bits", "stop_bits", "rs485", "rts",
+                                    "rts_delay_us", "reopen_min_ms", "reopen_max_ms"]
+    static let deviceKeys = ["name", "unit_id", "response_timeout_ms", "retries", "offline_after",
+                             "backoff_min_ms", "backoff_max_ms", "max_registers", "max_bits",
+                             "one_channel_per_request", "holes", "channels"]
+    static let holeKeys = ["function", "first", "last"]
+    static let channelKeys = ["name", "function", "address", "type", "order", "bit", "unit", "interval_ms",
+                              "scale", "offset", "valid_min", "valid_max", "sentinels", "writable"]
+
+    func load(into config: inout SiteConfig) throws(ConfigError) {
+        guard let rootPointer = yaml_document_get_root_node(document) else { return }  // empty file
+        let root = Node(raw: rootPointer.pointee)
+        if root.isNull { return }
+        guard root.isMapping else {
+            throw failure(root.line, "", "expected a mapping with a 'buses' list, got \(root.described)")
+        }
+        let top = try mapping(root, context: "")
+        try check(top, allowed: ["buses"])
+        guard let buses = try list(top, "buses") else { return }
+        for (index, bus) in buses.enumerated() {
+            try loadBus(bus, number: index + 1, into: &config)
+        }
+    }
+
+    // MARK: Items
+
+    private func loadBus(_ node: Node, number: Int, into config: inout SiteConfig) throws(ConfigError) {
+        let unnamed = try mapping(node, context: "bus #\(number)")
+        let name = try requiredString(unnamed, "name")
+        let fields = Mapping(line: unnamed.line, context: "bus '\(name)'", entries: unnamed.entries, repeated: unnamed.repeated)
+        let isTCP = try requiredKeyword(fields, "type", noun: "bus type", expected: "rtu or tcp") { text in
+            switch asciiLowercased(text) {
+            case "tcp": return true
+            case "rtu": return false
+            default: return nil
+            }
+        }
+        let bus: BusSpec
+        if isTCP {
+            try check(fields, allowed: SiteYAMLReader.tcpKeys)
+            var spec = TCPBusSpec(name: name, host: try requiredString(fields, "host"))
+            if let value = try integer(fields, "port", UInt16.self) { spec.port = value }
+            if let value = try integer(fields, "connect_timeout_ms", UInt32.self) { spec.connectTimeoutMs = value }
+            if let value = try integer(fields, "reconnect_min_ms", UInt32.self) { spec.reconnectMinMs = value }
+            if let value = try integer(fields, "reconnect_max_ms", UInt32.self) { spec.reconnectMaxMs = value }
+            if let value = try integer(fields, "request_gap_ms", UInt32.self) { spec.requestGapMs = value }
+            bus = .tcp(spec)
+        } else {
+            try check(fields, allowed: SiteYAMLReader.rtuKeys)
+            var spec = RTUBusSpec(name: name, device: try requiredString(fields, "device"))
+            if let value = try integer(fields, "baud", UInt32.self) { spec.baud = value }
+            if let value = try keyword(fields, "parity", noun: "parity", expected: "N, E or O", parseParity) {
+                spec.parity = value
+            }
+            if let value = try integer(fields, "data_bits", UInt8.self) { spec.dataBits = value }
+            if let value = try integer(fields, "stop_bits", UInt8.self) { spec.stopBits = value }
+            if let value = try boolean(fields, "rs485") { spec.rs485 = value }
+            if let value = try keyword(fields, "rts", noun: "rts mode", expected: "none, up or down", parseRTS) {
+                spec.rts = value
+            }
+            if let value = try integer(fields, "rts_delay_us", UInt32.self) { spec.rtsDelayUs = value }
+            if let value = try integer(fields, "request_gap_ms", UInt32.self) { spec.requestGapMs = value }
+            if let value = try integer(fields, "reopen_min_ms", UInt32.self) { spec.reopenMinMs = value }
+            if let value = try integer(fields, "reopen_max_ms", UInt32.self) { spec.reopenMaxMs = value }
+            bus = .rtu(spec)
+        }
+        let busID: Int
+        do throws(ConfigError) { busID = try config.addBus(bus) } catch { throw located(error, fields.line) }
+
+        guard let devices = try list(fields, "devices") else { return }
+        for (index, device) in devices.enumerated() {
+            try loadDevice(device, number: index + 1, bus: busID, busContext: fields.context, into: &config)
+        }
+    }
+
+    private func loadDevice(_ node: Node, number: Int, bus: Int, busContext: String,
+                            into config: inout SiteConfig) throws(ConfigError) {
+        let unnamed = try mapping(node, context: "\(busContext), device #\(number)")
+        let name = try requiredString(unnamed, "name")
+        let fields = Mapping(line: unnamed.line, context: "\(busContext), device '\(name)'", entries: unnamed.entries, repeated: unnamed.repeated)
+        try check(fields, allowed: SiteYAMLReader.deviceKeys)
+        var spec = DeviceSpec(name: name, bus: bus)
+        if let value = try integer(fields, "unit_id", UInt8.self) { spec.unitId = value }
+        if let value = try integer(fields, "response_timeout_ms", UInt32.self) { spec.responseTimeoutMs = value }
+        if let value = try integer(fields, "retries", UInt32.self) { spec.retries = value }
+        if let value = try integer(fields, "offline_after", UInt32.self) { spec.offlineAfter = value }
+        if let value = try integer(fields, "backoff_min_ms", UInt32.self) { spec.backoffMinMs = value }
+        if let value = try integer(fields, "backoff_max_ms", UInt32.self) { spec.backoffMaxMs = value }
+        if let value = try integer(fields, "max_registers", UInt16.self) { spec.maxRegisters = value }
+        if let value = try integer(fields, "max_bits", UInt16.self) { spec.maxBits = value }
+        if let value = try boolean(fields, "one_channel_per_request") { spec.oneChannelPerRequest = value }
+        let deviceID: Int
+        do throws(ConfigError) { deviceID = try config.addDevice(spec) } catch { throw located(error, fields.line) }
+
+        // Holes first, whatever the key order, so that a channel inside one is caught at the channel.
+        if let holes = try list(fields, "holes") {
+            for (index, hole) in holes.enumerated() {
+                try loadHole(hole, number: index + 1, device: deviceID, deviceContext: fields.context, into: &config)
+            }
+        }
+        if let channels = try list(fields, "channels") {
+            for (index, channel) in channels.enumerated() {
+                try loadChannel(channel, number: index + 1, device: deviceID, deviceContext: fields.context,
+                                into: &config)
+            }
+        }
+    }
+
+    private func loadHole(_ node: Node, number: Int, device: Int, deviceContext: String,
+                          into config: inout SiteConfig) throws(ConfigError) {
+        let fields = try mapping(node, context: "\(deviceContext), hole #\(number)")
+        try check(fields, allowed: SiteYAMLReader.holeKeys)
+        let function = try requiredKeyword(fields, "function", noun: "function", expected: functionNames,
+                                           parseFunction)
+        let first = try requiredInteger(fields, "first", UInt16.self)
+        let last = try integer(fields, "last", UInt16.self) ?? first
+        let hole = Hole(function: function, first: first, last: last)
+        do throws(ConfigError) { try config.addHole(hole, device: device) } catch { throw located(error, fields.line) }
+    }
+
+    private func loadChannel(_ node: Node, number: Int, device: Int, deviceContext: String,
+                             into config: inout SiteConfig) throws(ConfigError) {
+        let unnamed = try mapping(node, context: "\(deviceContext), channel #\(number)")
+        let name = try requiredString(unnamed, "name")
+        let fields = Mapping(line: unnamed.line, context: "\(deviceContext), channel '\(name)'",
+                             entries: unnamed.entries, repeated: unnamed.repeated)
+        try check(fields, allowed: SiteYAMLReader.channelKeys)
+        let function = try keyword(fields, "function", noun: "function", expected: functionNames, parseFunction)
+            ?? .holdingRegisters
+        let address = try requiredInteger(fields, "address", UInt16.self)
+        let type = try keyword(fields, "type", noun: "type", expected: "u16, i16, u32, i32, u64, i64, f32, f64 or bit",
+                               parseValueType) ?? .u16
+        let order = try keyword(fields, "order", noun: "order", expected: "ABCD, CDAB, BADC or DCBA",
+                                parseWordOrder) ?? .abcd
+        let bit = try integer(fields, "bit", UInt8.self) ?? 0
+        let unit = try string(fields, "unit") ?? ""
+        let intervalMs = try integer(fields, "interval_ms", UInt32.self) ?? 1000
+        let scale = try decimal(fields, "scale") ?? 1
+        let offset = try decimal(fields, "offset") ?? 0
+        let validMin = try decimal(fields, "valid_min")
+        let validMax = try decimal(fields, "valid_max")
+        // A sentinel is compared with the raw value of the type's width: wider ones could never match.
+        let rawMax: UInt64 = type == .bit ? 1 : (type.registerCount >= 4 ? .max : (1 << (16 * type.registerCount)) - 1)
+        var sentinels: [UInt64] = []
+        if let items = try list(fields, "sentinels") {
+            for item in items {
+                sentinels.append(try unsigned(item, max: rawMax, fields.context, "sentinels"))
+            }
+        }
+        let writable = try boolean(fields, "writable") ?? false
+        let codec = ValueCodec(type: type, order: order, bit: bit, scale: scale, offset: offset, validMin: validMin,
+                               validMax: validMax, sentinels: sentinels)
+        let channel = ChannelSpec(name: name, unit: unit, device: device, function: function, address: address,
+                                  codec: codec, writable: writable, intervalMs: intervalMs)
+        do throws(ConfigError) { _ = try config.addChannel(channel) } catch { throw located(error, fields.line) }
+    }
+
+    /// A SiteConfig error, prefixed with the offending item's "path:LINE: ".
+    private func located(_ error: ConfigError, _ line: Int) -> ConfigError {
+        ConfigError(error.kind, "\(path):\(line): \(error.message)")
+    }
+
+    // MARK: Structure
+
+    private func failure(_ line: Int, _ context: String, _ what: Message) -> ConfigError {
+        ConfigError(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
+    }
+
+    private func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> ConfigError {
+        failure(line, context.isEmpty ? "field '\(field)'" : "\(context), field '\(field)'", what)
+    }
+
+    private func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(ConfigError) -> Node {
+        guard let pointer = yaml_document_get_node(document, id) else {
+            throw failure(line, context, "malformed YAML document")
+        }
+        return Node(raw: pointer.pointee)
+    }
+
+    private func mapping(_ node: Node, context: String) throws(ConfigError) -> Mapping {
+        guard node.isMapping else { throw failure(node.line, context, "expected a mapping, got \(node.described)") }
+        var result = Mapping(line: node.line, context: context)
+        let pairs = node.raw.data.mapping.pairs
+        guard var pair = pairs.start, let top = pairs.top else { return result }
+        while pair < top {
+            let key = try self.node(pair.pointee.key, near: node.line, context)
+            let value = try self.node(pair.pointee.value, near: key.line, context)
+            guard let name = key.text else {
+                throw failure(key.line, context, "expected a field name, got \(key.described)")
+            }
+            if result.repeated == nil, let earlier = result.entries.first(where: { $0.key == name }) {
+                result.repeated = Mapping.Repeat(key: name, line: key.line, firstLine: earlier.value.line)
+            }
+            result.entries.append(Mapping.Entry(key: name, value: value))
+            pair += 1
+        }
+        return result
+    }
+
+    /// Every key allowed and given once.
+    private func check(_ fields: Mapping, allowed: [String]) throws(ConfigError) {
+        if let repeated = fields.repeated {
+            throw fieldFailure(repeated.line, fields.context, repeated.key,
+                               "given twice (first at line \(repeated.firstLine))")
+        }
+        for entry in fields.entries where !allowed.contains(entry.key) {
+            var expected = ""
+            for key in allowed { expected += expected.isEmpty ? key : ", \(key)" }
+            throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")
+        }
+    }
+
+    /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
+    private func required(_ fields: Mapping, _ key: String) throws(ConfigError) -> Node {
+        if let value = fields.value(key) { return value }
+        if let entry = fields.entries.first(where: { $0.key == key }) {
+            throw fieldFailure(entry.value.line, fields.context, key, "a value is required")
+        }
+        throw fieldFailure(fields.line, fields.context, key, "missing; the field is required")
+    }
+
+    private func list(_ fields: Mapping, _ key: String) throws(ConfigError) -> [Node]? {
+        guard let value = fields.value(key) else { return nil }
+        guard value.isSequence else {
+            throw fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)")
+        }
+        var items: [Node] = []
+        let stack = value.raw.data.sequence.items
+        guard var item = stack.start, let top = stack.top else { return items }
+        while item < top {
+            items.append(try node(item.pointee, near: value.line, fields.context))
+            item += 1
+        }
+        return items
+    }
+
+    // MARK: Scalars
+
+    private func string(_ fields: Mapping, _ key: String) throws(ConfigError) -> String? {
+        guard let value = fields.value(key) else { return nil }
+        return try string(value, fields.context, key)
+    }
+
+    private func requiredString(_ fields: Mapping, _ key: String) throws(ConfigError) -> String {
+        try string(try required(fields, key), fields.context, key)
+    }
+
+    private func string(_ value: Node, _ context: String, _ key: String) throws(ConfigError) -> String {
+        guard let text = value.text else {
+            throw fieldFailure(value.line, context, key, "expected a string, got \(value.described)")
+        }
+        guard !text.utf8.contains(0) else {
+            throw fieldFailure(value.line, context, key, "the string contains a NUL character")
+        }
+        return text
+    }
+
+    private func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: Mapping, _ key: String,
+                                                                 _ type: T.Type) throws(ConfigError) -> T? {
+        guard let value = fields.value(key) else { return nil }
+        return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
+    }
+
+    private func requiredInteger<T: FixedWidthInteger & UnsignedInteger>(_ fields: Mapping, _ key: String,
+                                                                         _ type: T.Type) throws(ConfigError) -> T {
+        let value = try required(fields, key)
+        return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
+    }
+
+    private func unsigned(_ value: Node, max: UInt64, _ context: String, _ key: String) throws(ConfigError) -> UInt64 {
+        guard let text = value.text, let number = parseUnsignedInteger(text, max: max) else {
+            throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
+        }
+        return number
+    }
+
+    private func decimal(_ fields: Mapping, _ key: String) throws(ConfigError) -> Double? {
+        guard let value = fields.value(key) else { return nil }
+        guard let text = value.text, let number = parseDecimalNumber(text) else {
+            throw fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)")
+        }
+        return number
+    }
+
+    private func boolean(_ fields: Mapping, _ key: String) throws(ConfigError) -> Bool? {
+        guard let value = fields.value(key) else { return nil }
+        guard let text = value.text, let flag = parseBoolean(text) else {
+            throw fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)")
+        }
+        return flag
+    }
+
+    private func keyword<T>(_ fields: Mapping, _ key: String, noun: String, expected: String,
+                            _ parse: (String) -> T?) throws(ConfigError) -> T? {
+        guard let value = fields.value(key) else { return nil }
+        return try keyword(value, fields.context, key, noun: noun, expected: expected, parse)
+    }
+
+    private func requiredKeyword<T>(_ fields: Mapping, _ key: String, noun: String, expected: String,
+                                    _ parse: (String) -> T?) throws(ConfigError) -> T {
+        try keyword(try required(fields, key), fields.context, key, noun: noun, expected: expected, parse)
+    }
+
+    private func keyword<T>(_ value: Node, _ context: String, _ key: String, noun: String, expected: String,
+                            _ parse: (String) -> T?) throws(ConfigError) -> T {
+        guard let text = value.text else {
+            throw fieldFailure(value.line, context, key, "expected \(expected), got \(value.described)")
+        }
+        guard let result = parse(text) else {
+            throw fieldFailure(value.line, context, key, "unknown \(noun) '\(text)' (expected \(expected))")
+        }
+        return result
+    }
+}
+
+// MARK: - Scalar syntax (internal for the tests)
+
+private let functionNames = "coils, discrete, holding, input or 1..4"
+
+func parseFunction(_ text: String) -> ModbusFunction? {
+    switch asciiLowercased(text) {
+    case "coils", "coil": return .coils
+    case "discrete", "discrete_inputs", "discrete_input": return .discreteInputs
+    case "holding", "holding_registers", "holding_register": return .holdingRegisters
+    case "input", "input_registers", "input_register": return .inputRegisters
+    default:
+        guard let code = parseUnsignedInteger(text, max: 4) else { return nil }
+        return ModbusFunction(rawValue: UInt8(truncatingIfNeeded: code))
+    }
+}
+
+func parseValueType(_ text: String) -> ValueType? {
+    switch asciiLowercased(text) {
+    case "u16": return .u16
+    case "i16": return .i16
+    case "u32": return .u32
+    case "i32": return .i32
+    case "u64": return .u64
+    case "i64": return .i64
+    case "f32": return .f32
+    case "f64": return .f64
+    case "bit": return .bit
+    default: return nil
+    }
+}
+
+func parseWordOrder(_ text: String) -> WordOrder? {
+    switch asciiLowercased(text) {
+    case "abcd": return .abcd
+    case "cdab": return .cdab
+    case "badc": return .badc
+    case "dcba": return .dcba
+    default: return nil
+    }
+}
+
+private func parseParity(_ text: String) -> UInt8? {
+    switch asciiLowercased(text) {
+    case "n", "none": return UInt8(ascii: "N")
+    case "e", "even": return UInt8(ascii: "E")
+    case "o", "odd": return UInt8(ascii: "O")
+    default: return nil
+    }
+}
+
+private func parseRTS(_ text: String) -> UInt8? {
+    switch asciiLowercased(text) {
+    case "none", "0": return 0
+    case "up", "1": return 1
+    case "down", "2": return 2
+    default: return nil
+    }
+}
+
+func parseBoolean(_ text: String) -> Bool? {
+    switch asciiLowercased(text) {
+    case "true", "yes", "on": return true
+    case "false", "no", "off": return false
+    default: return nil
+    }
+}
+
+/// ASCII letters lowered, everything else kept (no Unicode tables needed in Embedded Swift).
+func asciiLowercased(_ text: String) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.utf8.count)
+    for byte in text.utf8 {
+        bytes.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+private func digitValue(_ byte: UInt8, hex: Bool) -> UInt64? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt64(byte - UInt8(ascii: "0"))
+    case UInt8(ascii: "a")...UInt8(ascii: "f") where hex: return UInt64(byte - UInt8(ascii: "a") + 10)
+    case UInt8(ascii: "A")...UInt8(ascii: "F") where hex: return UInt64(byte - UInt8(ascii: "A") + 10)
+    default: return nil
+    }
+}
+
+/// Decimal digits, or 0x / 0X and hex digits; nothing else (no sign, no spaces). nil when malformed or above max.
+func parseUnsignedInteger(_ text: String, max: UInt64) -> UInt64? {
+    let bytes = Array(text.utf8)
+    var index = 0
+    var hex = false
+    if bytes.count > 2, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "X") {
+        hex = true
+        index = 2
+    }
+    guard index < bytes.count else { return nil }
+    var value: UInt64 = 0
+    while index < bytes.count {
+        guard let digit = digitValue(bytes[index], hex: hex) else { return nil }
+        let (shifted, overflowA) = value.multipliedReportingOverflow(by: hex ? 16 : 10)
+        let (sum, overflowB) = shifted.addingReportingOverflow(digit)
+        guard !overflowA, !overflowB else { return nil }
+        value = sum
+        index += 1
+    }
+    return value <= max ? value : nil
+}
+
+/// Exact powers of ten as Double (10^22 is the largest that is).
+private let exactPowersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+                                          1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+/// A finite number: [+-] digits [. digits] [e [+-] digits] (at least one digit before the exponent), or
+/// [+-] 0x hex digits. nil for anything else, including inf/nan and results that overflow.
+///
+/// Not strtod, whose decimal point follows the host program's locale. Correctly rounded whenever the
+/// significant digits fit 2^53 and the decimal exponent is within +-22 (every value a site file needs:
+/// 0.1, -40.5, 1e-3, 12345.678); beyond that within a few units in the last place.
+func parseDecimalNumber(_ text: String) -> Double? {
+    let bytes = Array(text.utf8)
+    var index = 0
+    var negative = false
+    if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+        negative = bytes[index] == UInt8(ascii: "-")
+        index += 1
+    }
+    if bytes.count - index > 2, bytes[index] == UInt8(ascii: "0"),
+       bytes[index + 1] == UInt8(ascii: "x") || bytes[index + 1] == UInt8(ascii: "X") {
+        guard let value = parseUnsignedInteger(String(decoding: bytes[index...], as: UTF8.self), max: .max) else { return nil }
+        return negative ? -Double(value) : Double(value)
+    }
+
+    var mantissa: UInt64 = 0
+    var significantDigits = 0
+    var digits = 0
+    var exponent = 0  // decimal exponent of the mantissa's last digit
+    var fraction = false
+    while index < bytes.count {
+        let byte = bytes[index]
+        if byte == UInt8(ascii: "."), !fraction {
+            fraction = true
+            index += 1
+            continue
+        }
+        guard let digit = digitValue(byte, hex: false) else { break }
+        digits += 1
+        if mantissa == 0, digit == 0 {
+            if fraction { exponent -= 1 }  // leading zero
+        } else if significantDigits < 19 {
+            mantissa = mantissa * 10 + digit
+            significantDigits += 1
+            if fraction { exponent -= 1 }
+        } else if !fraction {
+            exponent += 1  // a dropped integer digit still scales the value
+        }
+        index += 1
+    }
+    guard digits > 0 else { return nil }
+    if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+        index += 1
+        var exponentNegative = false
+        if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            exponentNegative = bytes[index] == UInt8(ascii: "-")
+            index += 1
+        }
+        var written = 0
+        var exponentDigits = 0
+        while index < bytes.count, let digit = digitValue(bytes[index], hex: false) {
+            if written < 100_000 { written = written * 10 + Int(digit) }  // far beyond any finite Double
+            exponentDigits += 1
+            index += 1
+        }
+        guard exponentDigits > 0 else { return nil }
+        exponent += exponentNegative ? -written : written
+    }
+    guard index == bytes.count else { return nil }
+
+    var value: Double
+    if mantissa == 0 {
+        value = 0
+    } else if mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
+        // Both operands exact: one correctly rounded operation.
+        value = exponent >= 0 ? Double(mantissa) * exactPowersOfTen[exponent]
+            : Double(mantissa) / exactPowersOfTen[-exponent]
+    } else {
+        value = Double(mantissa)
+        var remaining = exponent
+        while remaining > 22, value.isFinite {
+            value *= 1e22
+            remaining -= 22
+        }
+        while remaining < -22, value != 0 {
+            value /= 1e22
+            remaining += 22
+        }
+        if remaining >= 0 {
+            value *= exactPowersOfTen[min(remaining, 22)]
+        } else {
+            value /= exactPowersOfTen[min(-remaining, 22)]
+        }
+    }
+    guard value.isFinite else { return nil }
+    return negative ? -value : value
+}

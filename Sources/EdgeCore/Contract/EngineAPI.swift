@@ -1,0 +1,259 @@
+import CShim
+
+// The engine's life cycle, readings, statistics and writes: argument checks and marshalling only.
+
+@c @implementation
+public func edgecore_engine_create(_ config: UnsafePointer<edgecore_engine_config>?,
+                                   _ engineOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let engineOut else { return nullArgument("engine_out is required") }
+    engineOut.pointee = nil
+    var settings = edgecore_engine_config()
+    edgecore_engine_config_init(&settings)
+    if let config { settings = config.pointee }
+    do throws(EdgeCoreError) {
+        let engine = try Engine(ringCapacity: settings.ring_capacity, overflow: settings.overflow)
+        engineOut.pointee = OpaquePointer(Unmanaged.passRetained(engine).toOpaque())
+        return EDGECORE_OK
+    } catch {
+        return failure(ConfigError(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow.rawValue) is invalid"))
+    }
+}
+
+@c @implementation
+public func edgecore_engine_destroy(_ engine: OpaquePointer?) {
+    guard let engine else { return }
+    let owned = Unmanaged<Engine>.fromOpaque(UnsafeRawPointer(engine))
+    owned.takeUnretainedValue().stop()
+    owned.release()
+}
+
+@c @implementation
+public func edgecore_engine_last_error() -> UnsafePointer<CChar>? {
+    UnsafePointer(ec_last_error_buffer())
+}
+
+@c @implementation
+public func edgecore_engine_load_yaml(_ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    guard let engine, let path else { return nullArgument("engine and path are required") }
+    let file = String(cString: path)
+    return configure(engine, nil) { config throws(ConfigError) in
+        try loadSiteYAML(path: file, into: &config)
+        return 0
+    }
+}
+
+@c @implementation
+public func edgecore_engine_find_bus(_ engine: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+                                     _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    find(engine, name, idOut, kind: "bus") { $0.busIndex(named: $1) }
+}
+
+@c @implementation
+public func edgecore_engine_find_device(_ engine: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+                                        _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    find(engine, name, idOut, kind: "device") { $0.deviceIndex(named: $1) }
+}
+
+@c @implementation
+public func edgecore_engine_find_channel(_ engine: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+                                         _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    find(engine, name, idOut, kind: "channel") { $0.channelIndex(named: $1) }
+}
+
+@c @implementation
+public func edgecore_engine_counts(_ engine: OpaquePointer?, _ busesOut: UnsafeMutablePointer<UInt32>?,
+                                   _ devicesOut: UnsafeMutablePointer<UInt32>?,
+                                   _ channelsOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        busesOut?.pointee = UInt32(engine.config.buses.count)
+        devicesOut?.pointee = UInt32(engine.config.devices.count)
+        channelsOut?.pointee = UInt32(engine.config.channels.count)
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
+public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UInt32,
+                                         _ nameOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                         _ unitOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                         _ deviceOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        guard let strings = engine.channelStrings(Int(channel)) else {
+            return failure(ConfigError(.notFound, "no channel with id \(channel)"))
+        }
+        nameOut?.pointee = strings.name
+        unitOut?.pointee = strings.unit
+        deviceOut?.pointee = UInt32(engine.config.channels[Int(channel)].device)
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
+public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    if size != 0, text == nil { return nullArgument("text is required when size > 0") }
+    return withEngine(engine) { engine in
+        let description: String
+        do throws(ConfigError) {
+            description = Planner.describe(try engine.plan(), config: engine.config)
+        } catch {
+            return failure(error)
+        }
+        let utf8 = Array(description.utf8)
+        // size_t arrives as Int; a value above Int.max (negative here) is no limit in practice.
+        if let text, size != 0 {
+            let room = size < 0 ? utf8.count : min(utf8.count, size - 1)
+            for index in 0..<room { text[index] = CChar(bitPattern: utf8[index]) }
+            text[room] = 0
+        }
+        return Int32(clamping: utf8.count)
+    }
+}
+
+@c @implementation
+public func edgecore_engine_start(_ engine: OpaquePointer?) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        do throws(ConfigError) {
+            try engine.start()
+            return EDGECORE_OK
+        } catch {
+            return failure(error)
+        }
+    }
+}
+
+@c @implementation
+public func edgecore_engine_stop(_ engine: OpaquePointer?) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        engine.stop() ? EDGECORE_OK : failure(ConfigError(.notRunning, "the engine is not running"))
+    }
+}
+
+@c @implementation
+public func edgecore_engine_drain(_ engine: OpaquePointer?, _ out: UnsafeMutablePointer<edgecore_reading>?,
+                                  _ max: Int) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        guard let ring = engine.ring else { return 0 }
+        return edgecore_ring_drain(OpaquePointer(Unmanaged.passUnretained(ring).toOpaque()), out, max)
+    }
+}
+
+@c @implementation
+public func edgecore_engine_wait(_ engine: OpaquePointer?, _ timeoutMs: Int32) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        guard let ring = engine.ring else {
+            return failure(ConfigError(.timeout, "the engine has not been started: no readings will come"))
+        }
+        return edgecore_ring_wait(OpaquePointer(Unmanaged.passUnretained(ring).toOpaque()), timeoutMs)
+    }
+}
+
+@c @implementation
+public func edgecore_engine_ring_stats(_ engine: OpaquePointer?,
+                                       _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?) -> Int32 {
+    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
+    return withEngine(engine) { engine in
+        statsOut.pointee = edgecore_ring_stats(engine.ring?.stats(lane: nil) ?? RingStats())
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
+public func edgecore_engine_device_stats(_ engine: OpaquePointer?, _ device: UInt32,
+                                         _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?) -> Int32 {
+    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
+    return withEngine(engine) { engine in
+        guard let snapshot = engine.stats.snapshot(Int(device)) else {
+            return failure(ConfigError(.notFound, "no device with id \(device)"))
+        }
+        statsOut.pointee = snapshot
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
+public func edgecore_engine_write(_ engine: OpaquePointer?, _ channel: UInt32, _ value: Double,
+                                  _ timeoutMs: Int32) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        do throws(ConfigError) {
+            try engine.write(channel: Int(channel), value: value, timeoutMilliseconds: timeoutMs)
+            return EDGECORE_OK
+        } catch {
+            return failure(error)
+        }
+    }
+}
+
+@c @implementation
+public func edgecore_engine_write_registers(_ engine: OpaquePointer?, _ device: UInt32, _ address: UInt16,
+                                            _ values: UnsafePointer<UInt16>?, _ count: Int, _ timeoutMs: Int32) -> Int32 {
+    guard let engine, let values else { return nullArgument("engine and values are required") }
+    guard count >= 1, count <= 123 else {
+        return failure(ConfigError(.invalidArgument, "count must be 1..123 registers, not \(count)"))
+    }
+    let registers = Array(UnsafeBufferPointer(start: values, count: count))
+    return rawWrite(engine, device, address, registers: registers, coils: nil, timeoutMs)
+}
+
+@c @implementation
+public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt32, _ address: UInt16,
+                                        _ values: UnsafePointer<UInt8>?, _ count: Int, _ timeoutMs: Int32) -> Int32 {
+    guard let engine, let values else { return nullArgument("engine and values are required") }
+    guard count >= 1, count <= 1968 else {
+        return failure(ConfigError(.invalidArgument, "count must be 1..1968 coils, not \(count)"))
+    }
+    let coils = UnsafeBufferPointer(start: values, count: count).map { $0 != 0 ? UInt8(1) : UInt8(0) }
+    return rawWrite(engine, device, address, registers: nil, coils: coils, timeoutMs)
+}
+
+// MARK: Helpers of the contract
+
+private func rawWrite(_ handle: OpaquePointer, _ device: UInt32, _ address: UInt16, registers: [UInt16]?,
+                      coils: [UInt8]?, _ timeoutMs: Int32) -> Int32 {
+    withEngine(handle) { engine in
+        do throws(ConfigError) {
+            try engine.writeRaw(device: Int(device), address: address, registers: registers, coils: coils,
+                                timeoutMilliseconds: timeoutMs)
+            return EDGECORE_OK
+        } catch {
+            return failure(error)
+        }
+    }
+}
+
+private func find(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ idOut: UnsafeMutablePointer<UInt32>?,
+                  kind: String, _ lookup: (SiteConfig, String) -> Int?) -> Int32 {
+    guard let handle, let name else { return nullArgument("engine and name are required") }
+    return withEngine(handle) { engine in
+        let text = String(cString: name)
+        guard let id = lookup(engine.config, text) else {
+            return failure(ConfigError(.notFound, "no \(kind) named '\(text)'"))
+        }
+        idOut?.pointee = UInt32(id)
+        return EDGECORE_OK
+    }
+}
+
+/// Runs `body` with the engine behind a handle, without retain/release (see RingAPI's withRing).
+func withEngine<Result>(_ handle: OpaquePointer, _ body: (Engine) -> Result) -> Result {
+    Unmanaged<Engine>.fromOpaque(UnsafeRawPointer(handle))._withUnsafeGuaranteedRef(body)
+}
+
+/// Records the message for edgecore_engine_last_error() and returns the error's code.
+func failure(_ error: ConfigError) -> Int32 {
+    guard let buffer = ec_last_error_buffer() else { return error.kind.code }
+    let utf8 = Array(error.message.utf8)
+    let length = min(utf8.count, Int(EC_LAST_ERROR_SIZE) - 1)
+    for index in 0..<length { buffer[index] = CChar(bitPattern: utf8[index]) }
+    buffer[length] = 0
+    return error.kind.code
+}
+
+func nullArgument(_ message: Message) -> Int32 { failure(ConfigError(.nullPointer, message)) }

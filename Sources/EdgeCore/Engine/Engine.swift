@@ -1,0 +1,193 @@
+import CShim
+
+/// An engine: a site configuration, its plan, one worker per bus while running, and the ring the
+/// workers publish into (one lane per bus). Configuration and start/stop from one thread at a time;
+/// drain/wait from one consumer; writes and statistics from any thread (edgecore.h's thread rules).
+final class Engine: @unchecked Sendable {
+    private(set) var config = SiteConfig()
+    private let ringCapacity: UInt32
+    private let overflow: edgecore_overflow_policy
+    private(set) var ring: Ring?
+    private var workers: [BusWorker] = []
+    private let runState = Lock()
+    let stats = DeviceStatsBoard()
+    /// C copies of channel names and units, handed out by edgecore_engine_channel_info.
+    private var channelStrings: [(name: UnsafeMutablePointer<CChar>, unit: UnsafeMutablePointer<CChar>)] = []
+
+    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy) throws(EdgeCoreError) {
+        // Validate now, as edgecore_ring_create would, so that start cannot fail on them.
+        _ = try Ring.make(capacity: ringCapacity, lanes: 1, policy: overflow)
+        self.ringCapacity = ringCapacity
+        self.overflow = overflow
+    }
+
+    deinit {
+        stop()
+        for strings in channelStrings {
+            strings.name.deallocate()
+            strings.unit.deallocate()
+        }
+    }
+
+    var isRunning: Bool { runState.withLock { !workers.isEmpty } }
+
+    // MARK: Configuration
+
+    /// Applies a change to a copy of the configuration and keeps it only if the change succeeds.
+    func configure<Result>(_ change: (inout SiteConfig) throws(ConfigError) -> Result) throws(ConfigError) -> Result {
+        guard !isRunning else { throw ConfigError(.running, "the engine is running: stop it to change its configuration") }
+        var copy = config
+        let result = try change(&copy)
+        for channel in copy.channels.dropFirst(channelStrings.count) {
+            channelStrings.append((makeCString(channel.name), makeCString(channel.unit)))
+        }
+        config = copy
+        stats.ensureCount(config.devices.count)
+        return result
+    }
+
+    func channelStrings(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>)? {
+        guard channel >= 0, channel < channelStrings.count else { return nil }
+        return (UnsafePointer(channelStrings[channel].name), UnsafePointer(channelStrings[channel].unit))
+    }
+
+    func plan() throws(ConfigError) -> [PlannedRequest] {
+        Planner.plan(config)
+    }
+
+    // MARK: Running
+
+    func start() throws(ConfigError) {
+        guard !isRunning else { throw ConfigError(.running, "the engine is already running") }
+        guard !config.channels.isEmpty else { throw ConfigError(.config, "nothing to sample: no channels are configured") }
+        let requests = try plan()
+        let lanes = UInt32(config.buses.count)
+        if ring == nil || ring?.laneCount != lanes {
+            do throws(EdgeCoreError) {
+                ring = try Ring.make(capacity: ringCapacity, lanes: lanes, policy: overflow)
+            } catch {
+                throw ConfigError(error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
+            }
+        }
+        guard let ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
+        var started: [BusWorker] = []
+        for busId in config.buses.indices {
+            let worker = BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
+                                   transport: LibmodbusTransport(config.buses[busId]), ring: ring, stats: stats)
+            do throws(EdgeCoreError) {
+                try worker.start()
+            } catch {
+                for running in started { running.stop() }
+                throw ConfigError(error, "cannot start the worker thread of bus '\(config.buses[busId].name)'")
+            }
+            started.append(worker)
+        }
+        runState.withLock { workers = started }
+    }
+
+    /// Stops every worker; returns false when none ran.
+    @discardableResult
+    func stop() -> Bool {
+        let stopping = runState.withLock { () -> [BusWorker] in
+            defer { workers.removeAll() }
+            return workers
+        }
+        for worker in stopping { worker.stop() }
+        return !stopping.isEmpty
+    }
+
+    // MARK: Writes
+
+    /// Encodes and queues a write of `value` to a writable channel, and waits for its result.
+    func write(channel id: Int, value: Double, timeoutMilliseconds: Int32) throws(ConfigError) {
+        guard id >= 0, id < config.channels.count else { throw ConfigError(.notFound, "no channel with id \(id)") }
+        let channel = config.channels[id]
+        guard channel.writable else {
+            throw ConfigError(.notWritable, "channel '\(channel.name)' is not declared writable")
+        }
+        let payload: WriteJob.Payload
+        do throws(EdgeCoreError) {
+            switch channel.function {
+            case .coils:
+                guard !value.isNaN else { throw .value }
+                payload = .coils([value != 0 ? 1 : 0])
+            case .holdingRegisters where channel.codec.type == .bit:
+                _ = try channel.codec.encodeBit(value, into: 0)
+                payload = .registerBit(codec: channel.codec, value: value)
+            default:
+                payload = .registers(try channel.codec.encode(value))
+            }
+        } catch {
+            throw ConfigError(error, "channel '\(channel.name)': \(value) cannot be written as its type")
+        }
+        try submit(WriteJob(device: channel.device, address: channel.address, payload: payload),
+                   timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Raw register (`coils == false`) or coil writes; every address must be a writable channel's.
+    func writeRaw(device: Int, address: UInt16, registers: [UInt16]?, coils: [UInt8]?,
+                  timeoutMilliseconds: Int32) throws(ConfigError) {
+        guard device >= 0, device < config.devices.count else {
+            throw ConfigError(.notFound, "no device with id \(device)")
+        }
+        let function: ModbusFunction = coils != nil ? .coils : .holdingRegisters
+        let count = coils?.count ?? registers?.count ?? 0
+        guard Int(address) + count - 1 <= 0xFFFF else {
+            throw ConfigError(.invalidArgument, "address \(address) + \(count) passes 65535")
+        }
+        for offset in 0..<count {
+            let target = Int(address) + offset
+            let covered = config.channels.contains {
+                $0.device == device && $0.function == function && $0.writable
+                    && Int($0.address) <= target && target <= $0.lastAddress
+            }
+            guard covered else {
+                throw ConfigError(.notWritable, "device '\(config.devices[device].name)': address \(target) is not part of a writable channel")
+            }
+        }
+        let payload: WriteJob.Payload = coils.map { .coils($0) } ?? .registers(registers ?? [])
+        try submit(WriteJob(device: device, address: address, payload: payload), timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    private func submit(_ job: WriteJob, timeoutMilliseconds: Int32) throws(ConfigError) {
+        let bus = config.devices[job.device].bus
+        let worker = runState.withLock { workers.first { $0.busId == bus } }
+        guard let worker else { throw ConfigError(.notRunning, "the engine is not running") }
+        worker.enqueue(job)
+        guard let result = job.wait(timeoutMilliseconds: timeoutMilliseconds) else {
+            throw ConfigError(.timeout, "the write did not complete within \(timeoutMilliseconds) ms")
+        }
+        guard result == EDGECORE_OK else {
+            let deviceName = config.devices[job.device].name
+            if result == EDGECORE_E_DEVICE_EXCEPTION, let snapshot = stats.snapshot(job.device) {
+                throw ConfigError(.deviceException,
+                                  "device '\(deviceName)': write failed with Modbus exception \(snapshot.last_exception)")
+            }
+            throw ConfigError(EdgeCoreError(code: result), "device '\(deviceName)': write failed")
+        }
+    }
+}
+
+extension EdgeCoreError {
+    /// The error a result code stands for (codes from EdgeCore itself, so always known).
+    init(code: Int32) {
+        switch code {
+        case EDGECORE_E_DEVICE_TIMEOUT: self = .deviceTimeout
+        case EDGECORE_E_DEVICE_FRAME: self = .deviceFrame
+        case EDGECORE_E_DEVICE_EXCEPTION: self = .deviceException
+        case EDGECORE_E_DISCONNECTED: self = .disconnected
+        case EDGECORE_E_NOT_RUNNING: self = .notRunning
+        case EDGECORE_E_TIMEOUT: self = .timeout
+        default: self = code < 0 && code > -4096 ? .system(-code) : .invalidArgument
+        }
+    }
+}
+
+/// A NUL-terminated copy of `text` owned by the caller (freed with deallocate()).
+func makeCString(_ text: String) -> UnsafeMutablePointer<CChar> {
+    let utf8 = Array(text.utf8)
+    let copy = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+    for (index, byte) in utf8.enumerated() { copy[index] = CChar(bitPattern: byte) }
+    copy[utf8.count] = 0
+    return copy
+}

@@ -1,0 +1,160 @@
+/// One read request the engine sends periodically: a contiguous run of registers (or bits) of one device
+/// and function, serving the channels inside it.
+struct PlannedRequest: Equatable {
+    var bus: Int
+    var device: Int
+    var function: ModbusFunction
+    var address: UInt16
+    /// Registers, or bits for coils and discrete inputs.
+    var count: Int
+    var intervalMs: UInt32
+    /// Channel ids, by address.
+    var channels: [Int]
+
+    var lastAddress: Int { Int(address) + count - 1 }
+}
+
+/// Turns channels into the fewest read requests: per device, function and interval, channels sorted by
+/// address are merged greedily while the span fits the device's limit and crosses none of its holes.
+/// Holes cut the address space into segments, and within a segment the greedy cover with a maximum span
+/// is minimal, so no plan has fewer requests. A device with the one-channel-per-request quirk gets one
+/// request per channel.
+enum Planner {
+    static func plan(_ config: SiteConfig) -> [PlannedRequest] {
+        var groups: [GroupKey: [Int]] = [:]
+        var order: [GroupKey] = []
+        for (id, channel) in config.channels.enumerated() {
+            let key = GroupKey(device: channel.device, function: channel.function.rawValue,
+                               intervalMs: channel.intervalMs)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(id)
+        }
+        var requests: [PlannedRequest] = []
+        for key in order {
+            guard let members = groups[key], let function = ModbusFunction(rawValue: key.function) else { continue }
+            let device = config.devices[key.device]
+            let sorted = members.sorted {
+                let (a, b) = (config.channels[$0], config.channels[$1])
+                return a.address != b.address ? a.address < b.address : $0 < $1
+            }
+            let limit = device.limit(for: function)
+            let holes = device.holes.filter { $0.function == function }
+            var current: PlannedRequest? = nil
+            for id in sorted {
+                let channel = config.channels[id]
+                if var open = current {
+                    let end = max(open.lastAddress, channel.lastAddress)
+                    let span = end - Int(open.address) + 1
+                    let crossesHole = holes.contains { Int($0.first) <= end && Int($0.last) >= Int(open.address) }
+                    if !device.oneChannelPerRequest, span <= limit, !crossesHole {
+                        open.count = span
+                        open.channels.append(id)
+                        current = open
+                        continue
+                    }
+                    requests.append(open)
+                }
+                current = PlannedRequest(bus: device.bus, device: key.device, function: function,
+                                         address: channel.address, count: channel.width,
+                                         intervalMs: key.intervalMs, channels: [id])
+            }
+            if let open = current { requests.append(open) }
+        }
+        return requests
+    }
+
+    private struct GroupKey: Hashable {
+        var device: Int
+        var function: UInt8
+        var intervalMs: UInt32
+    }
+}
+
+/// Wire-time estimates for RTU (TCP is not wire-bound: its cost is the peer's round trip).
+enum WireTime {
+    /// Characters of a read request frame: unit, function, address (2), count (2), CRC (2).
+    static let readRequestCharacters = 8
+
+    /// Characters of a read response: unit, function, byte count, data, CRC (2).
+    static func readResponseCharacters(function: ModbusFunction, count: Int) -> Int {
+        5 + (function.readsBits ? (count + 7) / 8 : 2 * count)
+    }
+
+    /// Microseconds one read transaction occupies an RTU line: both frames and the 3.5-character silence
+    /// after each (fixed at 1750 us above 19200 baud, as the specification says). The device's own
+    /// turnaround comes on top.
+    static func readTransactionMicroseconds(_ bus: RTUBusSpec, function: ModbusFunction, count: Int) -> Int {
+        let characters = readRequestCharacters + readResponseCharacters(function: function, count: count)
+        let characterMicros = Double(bus.bitsPerCharacter) * 1_000_000 / Double(bus.baud)
+        let silence = bus.baud > 19_200 ? 1750.0 : 3.5 * characterMicros
+        return Int((Double(characters) * characterMicros + 2 * silence).rounded(.up))
+    }
+}
+
+extension Planner {
+    /// The dry run: per bus and device the requests, the channels each serves, and per bus the estimated
+    /// bus time per second against the intervals.
+    static func describe(_ requests: [PlannedRequest], config: SiteConfig) -> String {
+        var text = ""
+        func add(_ part: Message) { text += part.text }
+        for (busId, bus) in config.buses.enumerated() {
+            let busRequests = requests.filter { $0.bus == busId }
+            switch bus {
+            case .tcp(let tcp):
+                add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port), \(busRequests.count) requests")
+            case .rtu(let rtu):
+                add("bus '\(rtu.name)': rtu \(rtu.device) \(rtu.baud) \(rtu.dataBits)")
+                add("\(String(Character(Unicode.Scalar(rtu.parity))))\(rtu.stopBits), \(busRequests.count) requests")
+            }
+            var busyMicrosPerSecond = 0.0
+            var perSecond = 0.0
+            for (deviceId, device) in config.devices.enumerated() where device.bus == busId {
+                add("\n  device '\(device.name)' unit \(device.unitId)")
+                for request in busRequests where request.device == deviceId {
+                    let rate = 1000.0 / Double(request.intervalMs)
+                    perSecond += rate
+                    let unit = request.function.readsBits ? "bits" : "registers"
+                    add("\n    FC\(request.function.rawValue) \(request.address)..\(request.lastAddress)")
+                    add(" (\(request.count) \(unit)) every \(request.intervalMs) ms")
+                    if case .rtu(let rtu) = bus {
+                        let micros = WireTime.readTransactionMicroseconds(rtu, function: request.function,
+                                                                          count: request.count)
+                        busyMicrosPerSecond += Double(micros) * rate
+                        add(", \(formatFixed(Double(micros) / 1000, decimals: 2)) ms on the wire")
+                    }
+                    add(":")
+                    for id in request.channels {
+                        let channel = config.channels[id]
+                        add(" \(channel.name)@\(channel.address)")
+                    }
+                }
+            }
+            add("\n  total: \(formatFixed(perSecond, decimals: 2)) requests/s")
+            if case .rtu = bus {
+                add(", estimated \(formatFixed(busyMicrosPerSecond / 1000, decimals: 1)) ms of bus time")
+                add(" per second (\(formatFixed(busyMicrosPerSecond / 10_000, decimals: 1))% of the line")
+                add(busyMicrosPerSecond > 1_000_000 ? ": OVERLOADED, intervals cannot be met)" : ")")
+            }
+            add("\n")
+        }
+        return text
+    }
+}
+
+/// `value` with exactly `decimals` digits after the point (no exponent), for reports.
+func formatFixed(_ value: Double, decimals: Int) -> String {
+    guard value.isFinite else { return value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf") }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let scaled = (abs(value) * scale).rounded()
+    guard scaled < 9.0e18 else { return "\(value)" }
+    let whole = UInt64(scaled)
+    let unit = UInt64(scale)
+    var text = value < 0 && whole != 0 ? "-" : ""
+    text += String(whole / unit)
+    if decimals > 0 {
+        let fraction = String(whole % unit)
+        text += "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+    }
+    return text
+}
