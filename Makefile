@@ -60,7 +60,7 @@ LIBS := -lmodbus -lyaml -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib sysroot swift-test cabi-test abi-check install-check check check-arch install bench clean FORCE
+.PHONY: all lib sysroot swift-test cabi-test abi-check install-check integration-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -83,7 +83,7 @@ $(SO): $(ARCHIVE) toolchain/edgecore.map
 	mkdir -p $(OUT)
 	$(CC) -shared -o $@ -Wl,--whole-archive $(ARCHIVE) -Wl,--no-whole-archive \
 	  -Wl,--version-script=toolchain/edgecore.map -Wl,-soname,$(SONAME) -Wl,--gc-sections \
-	  -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(TARGET_LINK) -Wl,--as-needed $(LIBS)
+	  -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,-z,defs $(TARGET_LINK) -Wl,--as-needed $(LIBS)
 	ln -sf $(notdir $@) $(OUT)/$(SONAME)
 
 $(OUT)/libEdgeCore.so: $(SO)
@@ -114,9 +114,14 @@ check-arch: abi-check cabi-test
 install-check: lib
 	Tests/CABI/check-install.sh
 
+# Modbus against real peers (libmodbus and pymodbus servers, socat pty pairs), through the C API.
+integration-test: lib
+	Tests/Integration/run.sh
+
 check: swift-test
 	$(MAKE) check-arch ARCH=x86_64
 	$(MAKE) install-check
+	$(MAKE) integration-test
 	$(MAKE) check-arch ARCH=aarch64
 	$(MAKE) check-arch ARCH=armv7
 

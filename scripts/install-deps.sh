@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Install what building and testing EdgeCore needs on Debian 12 (bookworm), beyond the Swift 6.3 toolchain:
-# C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers.
+# C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers,
+# Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 packages=(
   build-essential pkg-config make ca-certificates
-  libmodbus-dev libgpiod-dev
+  libmodbus-dev libgpiod-dev libyaml-dev
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
   gcc-arm-linux-gnueabihf binutils-arm-linux-gnueabihf libc6-dev-armhf-cross
   qemu-user-static
   libboost-dev libck-dev
+  socat python3-venv python3-pip
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: installs what is missing (Debian packages), then builds and
 # runs every test: the Swift unit tests, the Embedded library's checks and C ABI tests natively and, cross-
-# built, under qemu-user for aarch64 and armv7, and the install/pkg-config check.
+# built, under qemu-user for aarch64 and armv7, the install/pkg-config check, and the Modbus integration
+# tests against libmodbus and pymodbus peers (pytest in a venv under .build-venv).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -22,8 +23,11 @@ read -r passed failed < <(awk '/^(cabi-[a-z0-9_]+|library-[a-z0-9_]+|install): [
                                 END { print p + 0, f + 0 }' "$log")
 swift_tests=$(sed -nE 's/.*Test run with ([0-9]+) tests? in .* passed.*/\1/p' "$log" | tail -1)
 swift_failed=$(grep -cE 'Test run with [0-9]+ tests? .* failed' "$log")
-passed=$(( ${passed:-0} + ${swift_tests:-0} ))
-failed=$(( ${failed:-0} + swift_failed ))
+# pytest's closing line: "N passed[, N failed][, ...] in Ts".
+pytest_passed=$(sed -nE 's/^=* ?(([0-9]+) failed, )?([0-9]+) passed.* in [0-9.]+s.*/\3/p' "$log" | tail -1)
+pytest_failed=$(sed -nE 's/^=* ?([0-9]+) failed.* in [0-9.]+s.*/\1/p' "$log" | tail -1)
+passed=$(( ${passed:-0} + ${swift_tests:-0} + ${pytest_passed:-0} ))
+failed=$(( ${failed:-0} + swift_failed + ${pytest_failed:-0} ))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1   # a stage broke before it could count
 echo
 echo "edgecore: $passed passed, $failed failed"

@@ -1,5 +1,15 @@
 import CShim
 
+// Equality of whole specs compares names with String's `==`, which needs Unicode tables in Embedded Swift
+// (see Common/Text.swift); only the tests need it, so the shipped build leaves it out.
+#if !hasFeature(Embedded)
+extension TCPBusSpec: Equatable {}
+extension RTUBusSpec: Equatable {}
+extension BusSpec: Equatable {}
+extension DeviceSpec: Equatable {}
+extension ChannelSpec: Equatable {}
+#endif
+
 /// A configuration failure: the result code and a message naming the field (and, from files, file and
 /// line), shown by edgecore_engine_last_error().
 struct ConfigError: Error {
@@ -25,7 +35,7 @@ enum ModbusFunction: UInt8, Equatable {
     var protocolLimit: Int { readsBits ? 2000 : 125 }
 }
 
-struct TCPBusSpec: Equatable {
+struct TCPBusSpec {
     var name: String
     var host: String
     var port: UInt16 = 502
@@ -35,7 +45,7 @@ struct TCPBusSpec: Equatable {
     var requestGapMs: UInt32 = 0
 }
 
-struct RTUBusSpec: Equatable {
+struct RTUBusSpec {
     var name: String
     var device: String
     var baud: UInt32 = 9600
@@ -56,7 +66,7 @@ struct RTUBusSpec: Equatable {
     var bitsPerCharacter: Int { 1 + Int(dataBits) + (parity == UInt8(ascii: "N") ? 0 : 1) + Int(stopBits) }
 }
 
-enum BusSpec: Equatable {
+enum BusSpec {
     case tcp(TCPBusSpec)
     case rtu(RTUBusSpec)
 
@@ -75,7 +85,7 @@ struct Hole: Equatable {
     var last: UInt16
 }
 
-struct DeviceSpec: Equatable {
+struct DeviceSpec {
     var name: String
     var bus: Int
     var unitId: UInt8 = 1
@@ -94,7 +104,7 @@ struct DeviceSpec: Equatable {
     }
 }
 
-struct ChannelSpec: Equatable {
+struct ChannelSpec {
     var name: String
     var unit: String = ""
     var device: Int
@@ -265,16 +275,16 @@ struct SiteConfig {
 
     // MARK: Lookup
 
-    func busIndex(named name: String) -> Int? { buses.firstIndex { $0.name == name } }
-    func deviceIndex(named name: String) -> Int? { devices.firstIndex { $0.name == name } }
-    func channelIndex(named name: String) -> Int? { channels.firstIndex { $0.name == name } }
+    func busIndex(named name: String) -> Int? { buses.firstIndex { sameText($0.name, name) } }
+    func deviceIndex(named name: String) -> Int? { devices.firstIndex { sameText($0.name, name) } }
+    func channelIndex(named name: String) -> Int? { channels.firstIndex { sameText($0.name, name) } }
 
     // MARK: Checks
 
     private func checkName<Names: Sequence<String>>(_ name: String, kind: String,
                                                     existing: Names) throws(ConfigError) {
         guard !name.isEmpty else { throw ConfigError(.config, "\(kind): field 'name' is empty") }
-        if existing.contains(name) { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
+        if existing.contains(where: { sameText($0, name) }) { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
     }
 
     private func checkPositive(_ value: UInt32, _ name: String, of field: String) throws(ConfigError) {

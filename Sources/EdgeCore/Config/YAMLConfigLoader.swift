@@ -179,7 +179,7 @@ private struct Node {
     /// A plain (unquoted) empty, ~ or null scalar.
     var isNull: Bool {
         guard isScalar, raw.data.scalar.style == YAML_PLAIN_SCALAR_STYLE, let text else { return false }
-        return text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
+        return text.isEmpty || matchKeyword(text, in: [("~", true), ("null", true)]) != nil
     }
 
     /// What the node is, for "got ..." in messages.
@@ -211,7 +211,7 @@ private struct Mapping {
 
     /// The value of `key`; nil when the key is absent or its value is null.
     func value(_ key: String) -> Node? {
-        for entry in entries where entry.key == key {
+        for entry in entries where sameText(entry.key, key) {
             return entry.value.isNull ? nil : entry.value
         }
         return nil
@@ -257,11 +257,10 @@ private struct SiteYAMLReader {
         let name = try requiredString(unnamed, "name")
         let fields = Mapping(line: unnamed.line, context: "bus '\(name)'", entries: unnamed.entries, repeated: unnamed.repeated)
         let isTCP = try requiredKeyword(fields, "type", noun: "bus type", expected: "rtu or tcp") { text in
-            switch asciiLowercased(text) {
-            case "tcp": return true
-            case "rtu": return false
-            default: return nil
-            }
+            matchKeyword(text, in: [
+                ("tcp", true),
+                ("rtu", false),
+            ])
         }
         let bus: BusSpec
         if isTCP {
@@ -416,7 +415,7 @@ private struct SiteYAMLReader {
             guard let name = key.text else {
                 throw failure(key.line, context, "expected a field name, got \(key.described)")
             }
-            if result.repeated == nil, let earlier = result.entries.first(where: { $0.key == name }) {
+            if result.repeated == nil, let earlier = result.entries.first(where: { sameText($0.key, name) }) {
                 result.repeated = Mapping.Repeat(key: name, line: key.line, firstLine: earlier.value.line)
             }
             result.entries.append(Mapping.Entry(key: name, value: value))
@@ -431,7 +430,7 @@ private struct SiteYAMLReader {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
                                "given twice (first at line \(repeated.firstLine))")
         }
-        for entry in fields.entries where !allowed.contains(entry.key) {
+        for entry in fields.entries where !allowed.contains(where: { sameText($0, entry.key) }) {
             var expected = ""
             for key in allowed { expected += expected.isEmpty ? key : ", \(key)" }
             throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")
@@ -441,7 +440,7 @@ private struct SiteYAMLReader {
     /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
     private func required(_ fields: Mapping, _ key: String) throws(ConfigError) -> Node {
         if let value = fields.value(key) { return value }
-        if let entry = fields.entries.first(where: { $0.key == key }) {
+        if let entry = fields.entries.first(where: { sameText($0.key, key) }) {
             throw fieldFailure(entry.value.line, fields.context, key, "a value is required")
         }
         throw fieldFailure(fields.line, fields.context, key, "missing; the field is required")
@@ -546,76 +545,77 @@ private struct SiteYAMLReader {
 private let functionNames = "coils, discrete, holding, input or 1..4"
 
 func parseFunction(_ text: String) -> ModbusFunction? {
-    switch asciiLowercased(text) {
-    case "coils", "coil": return .coils
-    case "discrete", "discrete_inputs", "discrete_input": return .discreteInputs
-    case "holding", "holding_registers", "holding_register": return .holdingRegisters
-    case "input", "input_registers", "input_register": return .inputRegisters
-    default:
-        guard let code = parseUnsignedInteger(text, max: 4) else { return nil }
-        return ModbusFunction(rawValue: UInt8(truncatingIfNeeded: code))
-    }
+    if let value = matchKeyword(text, in: [
+        ("coils" as StaticString, ModbusFunction.coils),
+        ("coil", .coils),
+        ("discrete", .discreteInputs),
+        ("discrete_inputs", .discreteInputs),
+        ("discrete_input", .discreteInputs),
+        ("holding", .holdingRegisters),
+        ("holding_registers", .holdingRegisters),
+        ("holding_register", .holdingRegisters),
+        ("input", .inputRegisters),
+        ("input_registers", .inputRegisters),
+        ("input_register", .inputRegisters),
+    ]) { return value }
+    guard let code = parseUnsignedInteger(text, max: 4) else { return nil }
+    return ModbusFunction(rawValue: UInt8(truncatingIfNeeded: code))
 }
 
 func parseValueType(_ text: String) -> ValueType? {
-    switch asciiLowercased(text) {
-    case "u16": return .u16
-    case "i16": return .i16
-    case "u32": return .u32
-    case "i32": return .i32
-    case "u64": return .u64
-    case "i64": return .i64
-    case "f32": return .f32
-    case "f64": return .f64
-    case "bit": return .bit
-    default: return nil
-    }
+    matchKeyword(text, in: [
+        ("u16", .u16),
+        ("i16", .i16),
+        ("u32", .u32),
+        ("i32", .i32),
+        ("u64", .u64),
+        ("i64", .i64),
+        ("f32", .f32),
+        ("f64", .f64),
+        ("bit", .bit),
+    ])
 }
 
 func parseWordOrder(_ text: String) -> WordOrder? {
-    switch asciiLowercased(text) {
-    case "abcd": return .abcd
-    case "cdab": return .cdab
-    case "badc": return .badc
-    case "dcba": return .dcba
-    default: return nil
-    }
+    matchKeyword(text, in: [
+        ("abcd", .abcd),
+        ("cdab", .cdab),
+        ("badc", .badc),
+        ("dcba", .dcba),
+    ])
 }
 
 private func parseParity(_ text: String) -> UInt8? {
-    switch asciiLowercased(text) {
-    case "n", "none": return UInt8(ascii: "N")
-    case "e", "even": return UInt8(ascii: "E")
-    case "o", "odd": return UInt8(ascii: "O")
-    default: return nil
-    }
+    matchKeyword(text, in: [
+        ("n", UInt8(ascii: "N")),
+        ("none", UInt8(ascii: "N")),
+        ("e", UInt8(ascii: "E")),
+        ("even", UInt8(ascii: "E")),
+        ("o", UInt8(ascii: "O")),
+        ("odd", UInt8(ascii: "O")),
+    ])
 }
 
 private func parseRTS(_ text: String) -> UInt8? {
-    switch asciiLowercased(text) {
-    case "none", "0": return 0
-    case "up", "1": return 1
-    case "down", "2": return 2
-    default: return nil
-    }
+    matchKeyword(text, in: [
+        ("none", 0),
+        ("0", 0),
+        ("up", 1),
+        ("1", 1),
+        ("down", 2),
+        ("2", 2),
+    ])
 }
 
 func parseBoolean(_ text: String) -> Bool? {
-    switch asciiLowercased(text) {
-    case "true", "yes", "on": return true
-    case "false", "no", "off": return false
-    default: return nil
-    }
-}
-
-/// ASCII letters lowered, everything else kept (no Unicode tables needed in Embedded Swift).
-func asciiLowercased(_ text: String) -> String {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(text.utf8.count)
-    for byte in text.utf8 {
-        bytes.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    matchKeyword(text, in: [
+        ("true", true),
+        ("yes", true),
+        ("on", true),
+        ("false", false),
+        ("no", false),
+        ("off", false),
+    ])
 }
 
 private func digitValue(_ byte: UInt8, hex: Bool) -> UInt64? {

@@ -104,7 +104,7 @@ extension Planner {
                 add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port), \(busRequests.count) requests")
             case .rtu(let rtu):
                 add("bus '\(rtu.name)': rtu \(rtu.device) \(rtu.baud) \(rtu.dataBits)")
-                add("\(String(Character(Unicode.Scalar(rtu.parity))))\(rtu.stopBits), \(busRequests.count) requests")
+                add("\(String(decoding: [rtu.parity], as: UTF8.self))\(rtu.stopBits), \(busRequests.count) requests")
             }
             var busyMicrosPerSecond = 0.0
             var perSecond = 0.0
@@ -153,8 +153,11 @@ func formatFixed(_ value: Double, decimals: Int) -> String {
     var text = value < 0 && whole != 0 ? "-" : ""
     text += String(whole / unit)
     if decimals > 0 {
+        // Digits counted as UTF-8 bytes: Character counting would need Unicode tables in Embedded Swift.
         let fraction = String(whole % unit)
-        text += "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+        text += "."
+        for _ in fraction.utf8.count..<decimals { text += "0" }
+        text += fraction
     }
     return text
 }

@@ -749,7 +749,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(parseFunction("0x4") == .inputRegisters && parseFunction("0") == nil && parseFunction("5") == nil)
         #expect(parseValueType("F32") == .f32 && parseValueType("float") == nil)
         #expect(parseWordOrder("cdab") == .cdab && parseWordOrder("ABC") == nil)
-        #expect(asciiLowercased("ÄbC-1") == "Äbc-1")
+        #expect(matchKeyword("TcP", in: [("tcp", 1)]) == 1 && matchKeyword("tcpx", in: [("tcp", 1)]) == nil && matchKeyword("ÄbC", in: [("äbc", 1)]) == nil)
     }
 }
 

@@ -1,0 +1,130 @@
+"""pytest fixtures of EdgeCore's Modbus integration tests.
+
+Fixtures (function scope unless noted):
+  free_tcp_port()                     factory: a free port of 127.0.0.1 (not handed out before)
+  pty_pair                            a started socat pty pair (harness.PtyPair: .a, .b, .unplug(), .replug())
+  make_pty_pair(name="tty")           factory for more pairs; all are stopped (by PID) at teardown
+  site_test_map                       a fresh copy of regmap.SITE_TEST_MAP (a RegisterMap)
+  site_map_file                       path of SITE_TEST_MAP written as a map file
+  libmodbus_server(tcp=PORT | rtu=DEVICE, map=None, **options)
+  pymodbus_server(tcp=PORT | rtu=DEVICE, map=None, **options)
+                                      factories: start the peer, wait for READY, return a harness.PeerProcess
+                                      (.pid, .port, .device, .stop(), .kill(), .restart(), .wait_ready(),
+                                      .stderr_text()); every peer is stopped by PID at teardown.
+                                      map: RegisterMap, path, or None for SITE_TEST_MAP. options: baud, parity,
+                                      data_bits, stop_bits, silent_units=[U...], exceptions=["[U:]TABLE:ADDR:CODE"
+                                      or tuples], bad_crc_every (libmodbus, RTU), delay_ms, verbose, extra_args,
+                                      ready_timeout (s, default 10), start=True (False: not started yet).
+  modbus_server                       parametrized over both implementations ("libmodbus", "pymodbus"):
+                                      use in tests that must pass against each
+  edgecore_engine(**config)           factory: an edgecore.Engine, destroyed at teardown
+  peers_built (session)               builds build/peers/modbus_server once
+"""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import harness
+from harness import PeerProcess, PtyPair, map_file_for
+
+import regmap  # noqa: E402  (Tests/Peers is on sys.path via harness)
+
+
+@pytest.fixture(scope="session")
+def peers_built():
+    return harness.build_peers()
+
+
+@pytest.fixture
+def free_tcp_port():
+    return harness.free_tcp_port
+
+
+@pytest.fixture
+def make_pty_pair(tmp_path):
+    pairs: list[PtyPair] = []
+
+    def make(name: str = "tty") -> PtyPair:
+        pair = PtyPair(tmp_path, name)
+        pairs.append(pair)
+        return pair.start()
+
+    yield make
+    for pair in reversed(pairs):
+        pair.stop()
+
+
+@pytest.fixture
+def pty_pair(make_pty_pair):
+    return make_pty_pair()
+
+
+@pytest.fixture
+def site_test_map():
+    return regmap.site_test_map()
+
+
+@pytest.fixture
+def site_map_file(tmp_path):
+    return map_file_for(regmap.SITE_TEST_MAP, tmp_path, "site_test_map")
+
+
+def _peer_factory(kind: str, tmp_path):
+    peers: list[PeerProcess] = []
+    serial = itertools.count(1)
+
+    def start(*, tcp: int | None = None, rtu: str | None = None, map=None, ready_timeout: float = 10.0,
+              start: bool = True, **options) -> PeerProcess:
+        n = next(serial)
+        map_file = map_file_for(map, tmp_path, f"{kind}-{n}-map")
+        command = harness.libmodbus_command if kind == "libmodbus" else harness.pymodbus_command
+        argv = command(tcp=tcp, rtu=rtu, map_file=map_file, **options)
+        peer = PeerProcess(f"{kind}-{n}", argv, tmp_path, tcp=tcp, rtu=rtu, ready_timeout=ready_timeout)
+        peers.append(peer)
+        if start:
+            peer.start()
+        return peer
+
+    return start, peers
+
+
+@pytest.fixture
+def libmodbus_server(tmp_path, peers_built):
+    start, peers = _peer_factory("libmodbus", tmp_path)
+    yield start
+    for peer in reversed(peers):
+        peer.stop()
+
+
+@pytest.fixture
+def pymodbus_server(tmp_path):
+    start, peers = _peer_factory("pymodbus", tmp_path)
+    yield start
+    for peer in reversed(peers):
+        peer.stop()
+
+
+@pytest.fixture(params=["libmodbus", "pymodbus"])
+def modbus_server(request):
+    """The factory of one implementation per parametrization; .kind names it."""
+    factory = request.getfixturevalue(f"{request.param}_server")
+    factory.kind = request.param
+    return factory
+
+
+@pytest.fixture
+def edgecore_engine():
+    import edgecore
+
+    engines = []
+
+    def make(**config) -> "edgecore.Engine":
+        engine = edgecore.Engine(**config)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in reversed(engines):
+        engine.close()

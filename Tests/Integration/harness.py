@@ -1,0 +1,368 @@
+"""Processes and helpers of the Modbus integration tests: peers (test slaves), socat pty pairs, ports, clients.
+
+Every process started here is stopped by its PID (SIGTERM, then SIGKILL after a bounded wait); every wait is
+bounded. conftest.py turns these into pytest fixtures.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS_DIR = ROOT / "Tests" / "Peers"
+BUILD_DIR = ROOT / "build" / "peers"
+LIBMODBUS_SERVER = BUILD_DIR / "modbus_server"
+PYMODBUS_SERVER = PEERS_DIR / "pymodbus_server.py"
+
+if str(PEERS_DIR) not in sys.path:
+    sys.path.insert(0, str(PEERS_DIR))
+
+from regmap import SITE_TEST_MAP, RegisterMap  # noqa: E402
+
+
+class PeerError(RuntimeError):
+    """A peer or socat did not start, or did not become ready in time."""
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02, what: str = "condition") -> None:
+    """Poll predicate() until it is true; raise TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:.1f} s")
+        time.sleep(interval)
+
+
+_ports_handed_out: set[int] = set()
+
+
+def free_tcp_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now and was not handed out before in this process."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
+    raise PeerError("no free TCP port found")
+
+
+def build_peers(timeout: float = 120.0) -> Path:
+    """Build build/peers/modbus_server (make is a no-op when it is up to date)."""
+    r = subprocess.run(["make", "-s", "-C", str(PEERS_DIR)], capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise PeerError(f"building the peers failed:\n{r.stdout}{r.stderr}")
+    return LIBMODBUS_SERVER
+
+
+def _stop_pid(proc: subprocess.Popen, timeout: float) -> int:
+    """SIGTERM the process by PID, SIGKILL it if it has not ended after `timeout` s; returns its status."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
+# ------------------------------------------------------------------------------------------------------
+# socat pty pairs
+# ------------------------------------------------------------------------------------------------------
+
+class PtyPair:
+    """Two linked pseudo-terminals made by socat: what is written to `a` comes out of `b` and back.
+
+    `a` and `b` are symlinks (to /dev/pts/N) that exist while socat runs. unplug() stops socat, so both links
+    vanish and open file descriptors on them hang up, as when a USB serial adapter is pulled; replug() starts
+    socat again with the same link names (new /dev/pts numbers).
+    """
+
+    def __init__(self, directory, name: str = "tty", start_timeout: float = 5.0):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.a = str(directory / f"{name}A")
+        self.b = str(directory / f"{name}B")
+        self.log_path = directory / f"{name}-socat.log"
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def links_exist(self) -> bool:
+        return os.path.exists(self.a) and os.path.exists(self.b)
+
+    def links_gone(self) -> bool:
+        return not os.path.lexists(self.a) and not os.path.lexists(self.b)
+
+    def start(self) -> "PtyPair":
+        if self.running:
+            raise PeerError("socat already runs")
+        for link in (self.a, self.b):  # leftovers of a killed socat
+            if os.path.islink(link):
+                os.unlink(link)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["socat", "-d", "-d", f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        self.starts += 1
+        deadline = time.monotonic() + self.start_timeout
+        while not self.links_exist():
+            if self.proc.poll() is not None:
+                raise PeerError(f"socat exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise PeerError(f"socat links not there after {self.start_timeout} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc is not None:
+            _stop_pid(self.proc, timeout)
+        for link in (self.a, self.b):  # socat removes them itself unless it was killed
+            if os.path.islink(link):
+                os.unlink(link)
+
+    def unplug(self) -> None:
+        """Stop socat: both links vanish, the peers' open ports hang up."""
+        self.stop()
+
+    def replug(self) -> None:
+        """Start socat again with the same link names."""
+        self.start()
+
+
+# ------------------------------------------------------------------------------------------------------
+# Peers (test slaves)
+# ------------------------------------------------------------------------------------------------------
+
+def peer_arguments(*, tcp: int | None = None, rtu: str | None = None, map_file, baud: int | None = None,
+                   parity: str | None = None, data_bits: int | None = None, stop_bits: int | None = None,
+                   silent_units=(), exceptions=(), bad_crc_every: int | None = None,
+                   delay_ms: int | None = None, verbose: bool = False, extra_args=()) -> list[str]:
+    """Command-line options common to modbus_server and pymodbus_server.py.
+
+    exceptions: items "[UNIT:]TABLE:ADDR:CODE", (table, addr, code) or (unit, table, addr, code).
+    """
+    if (tcp is None) == (rtu is None):
+        raise ValueError("give exactly one of tcp= and rtu=")
+    args = ["--tcp", str(tcp)] if tcp is not None else ["--rtu", str(rtu)]
+    for flag, value in (("--baud", baud), ("--parity", parity), ("--data-bits", data_bits),
+                        ("--stop-bits", stop_bits), ("--bad-crc-every", bad_crc_every),
+                        ("--delay-ms", delay_ms)):
+        if value is not None:
+            args += [flag, str(value)]
+    args += ["--map", str(map_file)]
+    for u in silent_units:
+        args += ["--silent-unit", str(u)]
+    for e in exceptions:
+        args += ["--exception", e if isinstance(e, str) else ":".join(str(x) for x in e)]
+    if verbose:
+        args.append("--verbose")
+    return args + [str(a) for a in extra_args]
+
+
+class PeerProcess:
+    """A running peer. Prints READY on stdout when serving (again after an RTU port came back)."""
+
+    def __init__(self, name: str, argv: list[str], log_dir, tcp: int | None = None, rtu: str | None = None,
+                 ready_timeout: float = 10.0):
+        self.name = name
+        self.argv = list(argv)
+        self.port = tcp
+        self.device = rtu
+        self.ready_timeout = ready_timeout
+        self.log_path = Path(log_dir) / f"{name}.stderr.log"
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self._cond = threading.Condition()
+        self._lines: list[str] = []
+        self._ready = 0
+        self._reader: threading.Thread | None = None
+
+    # -- state ----------------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll() if self.proc else None
+
+    @property
+    def ready_count(self) -> int:
+        """READY lines printed by the current process."""
+        with self._cond:
+            return self._ready
+
+    @property
+    def stdout_lines(self) -> list[str]:
+        with self._cond:
+            return list(self._lines)
+
+    def stderr_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # -- life cycle -----------------------------------------------------------------------------------
+    def start(self, wait: bool = True) -> "PeerProcess":
+        if self.running:
+            raise PeerError(f"{self.name} already runs (pid {self.pid})")
+        with self._cond:
+            self._lines = []
+            self._ready = 0
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- start {self.starts + 1}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=log, text=True, bufsize=1)
+        self.starts += 1
+        self._reader = threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True,
+                                        name=f"{self.name}-stdout")
+        self._reader.start()
+        if wait:
+            self.wait_ready(1)
+        return self
+
+    def _read_stdout(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            with self._cond:
+                if proc is not self.proc:
+                    break
+                self._lines.append(line.rstrip("\n"))
+                if line.strip() == "READY":
+                    self._ready += 1
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_ready(self, count: int | None = None, timeout: float | None = None) -> None:
+        """Wait until the process printed READY `count` times (default: once more than now)."""
+        timeout = self.ready_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            want = self._ready + 1 if count is None else count
+            while self._ready < want:
+                if self.proc.poll() is not None:
+                    raise PeerError(f"{self.name} exited with {self.proc.returncode} before READY:\n"
+                                    f"{self.stderr_text()[-3000:]}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PeerError(f"{self.name} not READY ({want}) within {timeout} s:\n"
+                                    f"{self.stderr_text()[-3000:]}")
+                self._cond.wait(min(left, 0.1))
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM (by PID), SIGKILL after `timeout` s; returns the exit status (None if never started)."""
+        if self.proc is None:
+            return None
+        rc = _stop_pid(self.proc, timeout)
+        self._close_stdout()
+        return rc
+
+    def kill(self) -> int | None:
+        """SIGKILL by PID, as a crash or power loss of the device."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._close_stdout()
+        return self.proc.returncode
+
+    def restart(self, timeout: float | None = None) -> "PeerProcess":
+        """Stop (if running) and start the same command again; waits for READY."""
+        self.stop()
+        self.start(wait=False)
+        self.wait_ready(1, timeout)
+        return self
+
+    def _close_stdout(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def map_file_for(regmap, directory, name: str = "map") -> str:
+    """A map file path for `regmap`: a RegisterMap is written to directory/<name>.txt; a path is used as is;
+    None means SITE_TEST_MAP."""
+    if regmap is None:
+        regmap = SITE_TEST_MAP
+    if isinstance(regmap, RegisterMap):
+        path = Path(directory) / f"{name}.txt"
+        regmap.write(path)
+        return str(path)
+    return os.fspath(regmap)
+
+
+def libmodbus_command(**options) -> list[str]:
+    return [str(LIBMODBUS_SERVER)] + peer_arguments(**options)
+
+
+def pymodbus_command(**options) -> list[str]:
+    return [sys.executable, str(PYMODBUS_SERVER)] + peer_arguments(**options)
+
+
+# ------------------------------------------------------------------------------------------------------
+# pymodbus clients (to check the peers independently of EdgeCore)
+# ------------------------------------------------------------------------------------------------------
+
+def modbus_client(*, tcp: int | None = None, rtu: str | None = None, timeout: float = 1.0, baud: int = 9600,
+                  parity: str = "N"):
+    """A connected synchronous pymodbus client without retries. Caller closes it."""
+    from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+    from pymodbus.framer import Framer
+
+    if (tcp is None) == (rtu is None):
+        raise ValueError("give exactly one of tcp= and rtu=")
+    if tcp is not None:
+        client = ModbusTcpClient("127.0.0.1", port=tcp, timeout=timeout, retries=0)
+    else:
+        client = ModbusSerialClient(rtu, framer=Framer.RTU, baudrate=baud, parity=parity, timeout=timeout,
+                                    retries=0)
+    if not client.connect():
+        raise PeerError(f"pymodbus client cannot connect to {tcp or rtu}")
+    return client
+
+
+def crc16(data: bytes) -> bytes:
+    """Modbus RTU CRC of data, as sent (low byte first)."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return bytes((crc & 0xFF, crc >> 8))
+
+
+def rtu_frame(unit: int, pdu: bytes) -> bytes:
+    """An RTU frame: unit, PDU, CRC."""
+    body = bytes((unit,)) + pdu
+    return body + crc16(body)
