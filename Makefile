@@ -60,7 +60,7 @@ LIBS := -lmodbus -lyaml -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib sysroot swift-test cabi-test abi-check install-check integration-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test cabi-test abi-check install-check integration-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -95,6 +95,23 @@ $(OUT)/libEdgeCore.a: $(ARCHIVE) $(OUT)/exports.txt
 	$(LD) -r --whole-archive $(ARCHIVE) -o $(OUT)/edgecore.o
 	$(OBJCOPY) --keep-global-symbols=$(OUT)/exports.txt $(OUT)/edgecore.o
 	rm -f $@ && $(TOOLPREFIX)ar rcs $@ $(OUT)/edgecore.o
+
+# The example programs, linked against this tree's library (rpath), for the demo and for technicians.
+EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/examples/site_simulator
+examples: lib $(EXAMPLES)
+
+$(OUT)/examples/site_simulator: examples/site_simulator.c
+	mkdir -p $(OUT)/examples
+	$(CC) -std=c11 -Wall -Wextra -O2 -o $@ $< $(TARGET_LINK) -lmodbus -lm
+
+$(OUT)/examples/%: examples/%.c include/edgecore.h $(SO)
+	mkdir -p $(OUT)/examples
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< -L$(OUT) -lEdgeCore -lpthread -lm \
+	  -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
+
+# The main job: a simulated site on 127.0.0.1 sampled live through libEdgeCore (scripts/demo.sh).
+demo:
+	scripts/demo.sh
 
 swift-test:
 	$(SWIFT) test

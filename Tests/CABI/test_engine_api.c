@@ -1,0 +1,318 @@
+/* The engine's C API without a Modbus peer: every documented argument and state error, configuration
+ * checks with their last_error messages, the plan text, and a bus nobody answers (disconnected readings). */
+#include "cabi_test.h"
+
+static int contains(const char *text, const char *part) { return text && strstr(text, part) != NULL; }
+
+static struct edgecore_engine *make_engine(void) {
+    struct edgecore_engine *engine = NULL;
+    CHECK_EQ(edgecore_engine_create(NULL, &engine), EDGECORE_OK);
+    return engine;
+}
+
+/* One TCP bus on a loopback port nobody listens on, one device, `channels` u16 channels from address 0. */
+static struct edgecore_engine *make_site(int channels) {
+    struct edgecore_engine *engine = make_engine();
+    if (!engine) return NULL;
+    struct edgecore_tcp_bus_config bus;
+    edgecore_tcp_bus_config_init(&bus);
+    bus.name = "plc";
+    bus.host = "127.0.0.1";
+    bus.port = 1; /* nothing listens on port 1 */
+    bus.reconnect_min_ms = 20;
+    bus.reconnect_max_ms = 50;
+    uint32_t bus_id = 99;
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, &bus_id), EDGECORE_OK);
+    CHECK_EQ(bus_id, 0);
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    device.name = "meter";
+    device.bus = bus_id;
+    uint32_t device_id = 99;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, &device_id), EDGECORE_OK);
+    CHECK_EQ(device_id, 0);
+    for (int i = 0; i < channels; i++) {
+        struct edgecore_channel_config channel;
+        edgecore_channel_config_init(&channel);
+        char name[32];
+        snprintf(name, sizeof name, "ch%d", i);
+        channel.name = name;
+        channel.unit = "V";
+        channel.device = device_id;
+        channel.address = (uint16_t)i;
+        channel.interval_ms = 50;
+        channel.writable = i == 0;
+        uint32_t channel_id = 99;
+        CHECK_EQ(edgecore_engine_add_channel(engine, &channel, &channel_id), EDGECORE_OK);
+        CHECK_EQ(channel_id, (uint32_t)i);
+    }
+    return engine;
+}
+
+static void config_defaults(void) {
+    struct edgecore_engine_config engine;
+    edgecore_engine_config_init(&engine);
+    CHECK_EQ(engine.ring_capacity, 4096);
+    CHECK_EQ(engine.overflow, EDGECORE_OVERFLOW_DROP_OLDEST);
+    struct edgecore_rtu_bus_config rtu;
+    edgecore_rtu_bus_config_init(&rtu);
+    CHECK_EQ(rtu.baud, 9600);
+    CHECK_EQ(rtu.parity, 'N');
+    CHECK_EQ(rtu.data_bits, 8);
+    CHECK_EQ(rtu.stop_bits, 1);
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    CHECK_EQ(device.unit_id, 1);
+    CHECK_EQ(device.max_registers, 125);
+    CHECK_EQ(device.max_bits, 2000);
+    CHECK_EQ(device.response_timeout_ms, 500);
+    struct edgecore_channel_config channel;
+    edgecore_channel_config_init(&channel);
+    CHECK_EQ(channel.function, EDGECORE_FC_HOLDING_REGISTERS);
+    CHECK_EQ(channel.type, EDGECORE_TYPE_U16);
+    CHECK(channel.scale == 1.0 && channel.offset == 0.0);
+    CHECK(channel.valid_min != channel.valid_min); /* NaN: no bound */
+    CHECK_EQ(channel.interval_ms, 1000);
+    edgecore_engine_config_init(NULL); /* NULL does nothing */
+    edgecore_channel_config_init(NULL);
+}
+
+static void create_and_destroy(void) {
+    CHECK_EQ(edgecore_engine_create(NULL, NULL), EDGECORE_E_NULL_POINTER);
+    struct edgecore_engine_config config;
+    edgecore_engine_config_init(&config);
+    config.ring_capacity = 1000;
+    struct edgecore_engine *engine = (struct edgecore_engine *)(uintptr_t)1;
+    CHECK_EQ(edgecore_engine_create(&config, &engine), EDGECORE_E_INVALID_CAPACITY);
+    CHECK(engine == NULL);
+    config.ring_capacity = 64;
+    config.overflow = (enum edgecore_overflow_policy)5;
+    CHECK_EQ(edgecore_engine_create(&config, &engine), EDGECORE_E_INVALID_POLICY);
+    edgecore_engine_destroy(NULL);
+    engine = make_engine();
+    uint32_t buses = 9, devices = 9, channels = 9;
+    CHECK_EQ(edgecore_engine_counts(engine, &buses, &devices, &channels), EDGECORE_OK);
+    CHECK(buses == 0 && devices == 0 && channels == 0);
+    edgecore_engine_destroy(engine);
+}
+
+static void null_arguments(void) {
+    struct edgecore_engine *engine = make_engine();
+    struct edgecore_tcp_bus_config bus;
+    edgecore_tcp_bus_config_init(&bus);
+    CHECK_EQ(edgecore_engine_add_tcp_bus(NULL, &bus, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, NULL, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, NULL), EDGECORE_E_NULL_POINTER); /* name, host NULL */
+    CHECK(contains(edgecore_engine_last_error(), "name"));
+    CHECK_EQ(edgecore_engine_load_yaml(engine, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_find_channel(engine, NULL, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_start(NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_stop(NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_drain(NULL, NULL, 0), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_wait(NULL, 0), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_ring_stats(engine, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_device_stats(engine, 0, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_write(NULL, 0, 1.0, 0), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_write_registers(engine, 0, 0, NULL, 1, 0), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_plan(engine, NULL, 10), EDGECORE_E_NULL_POINTER);
+    edgecore_engine_destroy(engine);
+}
+
+static void configuration_errors_name_the_field(void) {
+    struct edgecore_engine *engine = make_site(2);
+    if (!engine) return;
+    struct edgecore_rtu_bus_config rtu;
+    edgecore_rtu_bus_config_init(&rtu);
+    rtu.name = "line";
+    rtu.device = "/dev/ttyEDGECORE-test";
+    rtu.baud = 12;
+    CHECK_EQ(edgecore_engine_add_rtu_bus(engine, &rtu, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "'baud'"));
+    rtu.baud = 9600;
+    rtu.parity = 'X';
+    CHECK_EQ(edgecore_engine_add_rtu_bus(engine, &rtu, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "'parity'"));
+    rtu.parity = 'E';
+    rtu.name = "plc";
+    CHECK_EQ(edgecore_engine_add_rtu_bus(engine, &rtu, NULL), EDGECORE_E_DUPLICATE);
+
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    device.name = "other";
+    device.bus = 7;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, NULL), EDGECORE_E_NOT_FOUND);
+    device.bus = 0;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, NULL), EDGECORE_E_DUPLICATE); /* unit 1 is 'meter' */
+    CHECK(contains(edgecore_engine_last_error(), "'meter'"));
+    device.unit_id = 2;
+    device.max_registers = 126;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "'max_registers'"));
+
+    struct edgecore_channel_config channel;
+    edgecore_channel_config_init(&channel);
+    channel.name = "bad";
+    channel.device = 0;
+    channel.type = 42;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "'type'"));
+    channel.type = EDGECORE_TYPE_F64;
+    channel.address = 65533; /* 4 registers pass 65535 */
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "65535"));
+    channel.address = 10;
+    channel.function = EDGECORE_FC_INPUT_REGISTERS;
+    channel.writable = 1;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "writable"));
+    channel.writable = 0;
+    channel.function = 9;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
+    CHECK_EQ(edgecore_engine_add_hole(engine, 0, EDGECORE_FC_HOLDING_REGISTERS, 1, 1), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "ch1")); /* a channel reads there */
+    CHECK_EQ(edgecore_engine_add_hole(engine, 5, EDGECORE_FC_HOLDING_REGISTERS, 1, 1), EDGECORE_E_NOT_FOUND);
+
+    /* failed calls changed nothing */
+    uint32_t buses, devices, channels;
+    CHECK_EQ(edgecore_engine_counts(engine, &buses, &devices, &channels), EDGECORE_OK);
+    CHECK(buses == 1 && devices == 1 && channels == 2);
+    edgecore_engine_destroy(engine);
+}
+
+static void yaml_errors_name_file_line_and_field(void) {
+    struct edgecore_engine *engine = make_engine();
+    char path[] = "/tmp/edgecore-cabi-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    const char *text = "buses:\n"
+                       "  - name: line\n"
+                       "    type: rtu\n"
+                       "    device: /dev/ttyUSB0\n"
+                       "    devices:\n"
+                       "      - name: sensor\n"
+                       "        channels:\n"
+                       "          - {name: t, address: 3, type: float}\n";
+    CHECK_EQ(write(fd, text, strlen(text)), (long long)strlen(text));
+    close(fd);
+    CHECK_EQ(edgecore_engine_load_yaml(engine, path), EDGECORE_E_CONFIG_FILE);
+    const char *message = edgecore_engine_last_error();
+    CHECK(contains(message, path));
+    CHECK(contains(message, ":8:"));
+    CHECK(contains(message, "'type'"));
+    CHECK(contains(message, "float"));
+    uint32_t buses = 9;
+    CHECK_EQ(edgecore_engine_counts(engine, &buses, NULL, NULL), EDGECORE_OK);
+    CHECK_EQ(buses, 0); /* all or nothing */
+    unlink(path);
+    CHECK_EQ(edgecore_engine_load_yaml(engine, path), -ENOENT);
+    edgecore_engine_destroy(engine);
+}
+
+static void lookups_and_info(void) {
+    struct edgecore_engine *engine = make_site(3);
+    if (!engine) return;
+    uint32_t id = 99;
+    CHECK_EQ(edgecore_engine_find_channel(engine, "ch2", &id), EDGECORE_OK);
+    CHECK_EQ(id, 2);
+    CHECK_EQ(edgecore_engine_find_device(engine, "meter", &id), EDGECORE_OK);
+    CHECK_EQ(id, 0);
+    CHECK_EQ(edgecore_engine_find_bus(engine, "plc", &id), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_find_channel(engine, "ch9", &id), EDGECORE_E_NOT_FOUND);
+    CHECK(contains(edgecore_engine_last_error(), "ch9"));
+    const char *name = NULL, *unit = NULL;
+    uint32_t device = 9;
+    CHECK_EQ(edgecore_engine_channel_info(engine, 1, &name, &unit, &device), EDGECORE_OK);
+    CHECK_STR(name, "ch1");
+    CHECK_STR(unit, "V");
+    CHECK_EQ(device, 0);
+    CHECK_EQ(edgecore_engine_channel_info(engine, 3, &name, NULL, NULL), EDGECORE_E_NOT_FOUND);
+    struct edgecore_device_stats stats;
+    CHECK_EQ(edgecore_engine_device_stats(engine, 1, &stats), EDGECORE_E_NOT_FOUND);
+    edgecore_engine_destroy(engine);
+}
+
+static void plan_text_like_snprintf(void) {
+    struct edgecore_engine *engine = make_site(3);
+    if (!engine) return;
+    int length = edgecore_engine_plan(engine, NULL, 0);
+    CHECK(length > 20);
+    char full[4096];
+    CHECK_EQ(edgecore_engine_plan(engine, full, sizeof full), length);
+    CHECK_EQ((int)strlen(full), length);
+    CHECK(contains(full, "FC3 0..2 (3 registers)")); /* three contiguous channels: one request */
+    char small[10];
+    memset(small, 'x', sizeof small);
+    CHECK_EQ(edgecore_engine_plan(engine, small, sizeof small), length);
+    CHECK_EQ(strlen(small), 9);
+    CHECK(strncmp(small, full, 9) == 0);
+    edgecore_engine_destroy(engine);
+}
+
+static void state_errors_and_disconnected_readings(void) {
+    struct edgecore_engine *engine = make_engine();
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_E_CONFIG); /* nothing to sample */
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_E_NOT_RUNNING);
+    CHECK_EQ(edgecore_engine_wait(engine, 0), EDGECORE_E_TIMEOUT);
+    struct edgecore_reading out[64];
+    CHECK_EQ(edgecore_engine_drain(engine, out, 64), 0);
+    edgecore_engine_destroy(engine);
+
+    engine = make_site(2);
+    if (!engine) return;
+    CHECK_EQ(edgecore_engine_write(engine, 0, 5.0, 100), EDGECORE_E_NOT_RUNNING);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_E_RUNNING);
+    struct edgecore_tcp_bus_config bus;
+    edgecore_tcp_bus_config_init(&bus);
+    bus.name = "late";
+    bus.host = "127.0.0.1";
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, NULL), EDGECORE_E_RUNNING);
+    CHECK_EQ(edgecore_engine_write(engine, 1, 5.0, 100), EDGECORE_E_NOT_WRITABLE);
+    CHECK_EQ(edgecore_engine_write(engine, 7, 5.0, 100), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_write(engine, 0, 70000.0, 100), EDGECORE_E_VALUE); /* u16 */
+    CHECK_EQ(edgecore_engine_write(engine, 0, 5.0, 2000), EDGECORE_E_DISCONNECTED);
+    uint16_t registers[2] = {1, 2};
+    CHECK_EQ(edgecore_engine_write_registers(engine, 0, 0, registers, 2, 100), EDGECORE_E_NOT_WRITABLE);
+    CHECK_EQ(edgecore_engine_write_registers(engine, 0, 0, registers, 0, 100), EDGECORE_E_INVALID_ARGUMENT);
+
+    /* Nobody listens: every poll yields readings marked disconnected, for each channel, in sequence. */
+    int seen[2] = {0, 0};
+    uint32_t next_sequence[2] = {0, 0};
+    int64_t deadline = cabi_monotonic_ms() + 10000;
+    while ((seen[0] < 3 || seen[1] < 3) && cabi_monotonic_ms() < deadline) {
+        if (edgecore_engine_wait(engine, 500) <= 0) continue;
+        int n = edgecore_engine_drain(engine, out, 64);
+        for (int i = 0; i < n; i++) {
+            CHECK(out[i].channel < 2);
+            if (out[i].channel >= 2) continue;
+            CHECK_EQ(out[i].status, EDGECORE_STATUS_DISCONNECTED);
+            CHECK_EQ(out[i].sequence, next_sequence[out[i].channel]);
+            next_sequence[out[i].channel] = out[i].sequence + 1;
+            CHECK(out[i].timestamp_ns > 1600000000LL * 1000000000LL);
+            seen[out[i].channel]++;
+        }
+    }
+    CHECK(seen[0] >= 3 && seen[1] >= 3);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_E_NOT_RUNNING);
+    struct edgecore_device_stats stats;
+    CHECK_EQ(edgecore_engine_device_stats(engine, 0, &stats), EDGECORE_OK);
+    CHECK(stats.disconnects >= 3);
+    CHECK_EQ(stats.responses, 0);
+    /* stopped: configuration may change again, and readings stay drainable */
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, NULL), EDGECORE_OK);
+    edgecore_engine_destroy(engine);
+}
+
+int main(void) {
+    RUN(config_defaults);
+    RUN(create_and_destroy);
+    RUN(null_arguments);
+    RUN(configuration_errors_name_the_field);
+    RUN(yaml_errors_name_file_line_and_field);
+    RUN(lookups_and_info);
+    RUN(plan_text_like_snprintf);
+    RUN(state_errors_and_disconnected_readings);
+    return cabi_finish("test_engine_api");
+}
