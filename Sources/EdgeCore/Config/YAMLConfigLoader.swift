@@ -383,20 +383,24 @@ private struct SiteYAMLReader {
     }
 
     /// A SiteConfig error, prefixed with the offending item's "path:LINE: ".
+    @inline(never)
     private func located(_ error: ConfigError, _ line: Int) -> ConfigError {
         ConfigError(error.kind, "\(path):\(line): \(error.message)")
     }
 
     // MARK: Structure
 
+    @inline(never)
     private func failure(_ line: Int, _ context: String, _ what: Message) -> ConfigError {
         ConfigError(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
     }
 
+    @inline(never)
     private func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> ConfigError {
         failure(line, context.isEmpty ? "field '\(field)'" : "\(context), field '\(field)'", what)
     }
 
+    @inline(never)
     private func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(ConfigError) -> Node {
         guard let pointer = yaml_document_get_node(document, id) else {
             throw failure(line, context, "malformed YAML document")
@@ -404,6 +408,7 @@ private struct SiteYAMLReader {
         return Node(raw: pointer.pointee)
     }
 
+    @inline(never)
     private func mapping(_ node: Node, context: String) throws(ConfigError) -> Mapping {
         guard node.isMapping else { throw failure(node.line, context, "expected a mapping, got \(node.described)") }
         var result = Mapping(line: node.line, context: context)
@@ -425,6 +430,7 @@ private struct SiteYAMLReader {
     }
 
     /// Every key allowed and given once.
+    @inline(never)
     private func check(_ fields: Mapping, allowed: [String]) throws(ConfigError) {
         if let repeated = fields.repeated {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
@@ -438,6 +444,7 @@ private struct SiteYAMLReader {
     }
 
     /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
+    @inline(never)
     private func required(_ fields: Mapping, _ key: String) throws(ConfigError) -> Node {
         if let value = fields.value(key) { return value }
         if let entry = fields.entries.first(where: { sameText($0.key, key) }) {
@@ -446,6 +453,7 @@ private struct SiteYAMLReader {
         throw fieldFailure(fields.line, fields.context, key, "missing; the field is required")
     }
 
+    @inline(never)
     private func list(_ fields: Mapping, _ key: String) throws(ConfigError) -> [Node]? {
         guard let value = fields.value(key) else { return nil }
         guard value.isSequence else {
@@ -463,15 +471,18 @@ private struct SiteYAMLReader {
 
     // MARK: Scalars
 
+    @inline(never)
     private func string(_ fields: Mapping, _ key: String) throws(ConfigError) -> String? {
         guard let value = fields.value(key) else { return nil }
         return try string(value, fields.context, key)
     }
 
+    @inline(never)
     private func requiredString(_ fields: Mapping, _ key: String) throws(ConfigError) -> String {
         try string(try required(fields, key), fields.context, key)
     }
 
+    @inline(never)
     private func string(_ value: Node, _ context: String, _ key: String) throws(ConfigError) -> String {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected a string, got \(value.described)")
@@ -482,18 +493,21 @@ private struct SiteYAMLReader {
         return text
     }
 
+    @inline(never)
     private func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: Mapping, _ key: String,
                                                                  _ type: T.Type) throws(ConfigError) -> T? {
         guard let value = fields.value(key) else { return nil }
         return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
     }
 
+    @inline(never)
     private func requiredInteger<T: FixedWidthInteger & UnsignedInteger>(_ fields: Mapping, _ key: String,
                                                                          _ type: T.Type) throws(ConfigError) -> T {
         let value = try required(fields, key)
         return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
     }
 
+    @inline(never)
     private func unsigned(_ value: Node, max: UInt64, _ context: String, _ key: String) throws(ConfigError) -> UInt64 {
         guard let text = value.text, let number = parseUnsignedInteger(text, max: max) else {
             throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
@@ -501,6 +515,7 @@ private struct SiteYAMLReader {
         return number
     }
 
+    @inline(never)
     private func decimal(_ fields: Mapping, _ key: String) throws(ConfigError) -> Double? {
         guard let value = fields.value(key) else { return nil }
         guard let text = value.text, let number = parseDecimalNumber(text) else {
@@ -509,6 +524,7 @@ private struct SiteYAMLReader {
         return number
     }
 
+    @inline(never)
     private func boolean(_ fields: Mapping, _ key: String) throws(ConfigError) -> Bool? {
         guard let value = fields.value(key) else { return nil }
         guard let text = value.text, let flag = parseBoolean(text) else {
@@ -517,6 +533,7 @@ private struct SiteYAMLReader {
         return flag
     }
 
+    @inline(never)
     private func keyword<T>(_ fields: Mapping, _ key: String, noun: String, expected: String,
                             _ parse: (String) -> T?) throws(ConfigError) -> T? {
         guard let value = fields.value(key) else { return nil }
@@ -528,15 +545,31 @@ private struct SiteYAMLReader {
         try keyword(try required(fields, key), fields.context, key, noun: noun, expected: expected, parse)
     }
 
+    @inline(never)
     private func keyword<T>(_ value: Node, _ context: String, _ key: String, noun: String, expected: String,
                             _ parse: (String) -> T?) throws(ConfigError) -> T {
+        let text = try scalarText(value, context, key, expected: expected)
+        guard let result = parse(text) else {
+            throw unknownKeyword(value, context, key, noun: noun, text: text, expected: expected)
+        }
+        return result
+    }
+
+    // Field readers are out of line (here and above): inlined, each call site would carry its own copy
+    // of the message-building code, which made this file the largest part of libEdgeCore.
+    @inline(never)
+    private func scalarText(_ value: Node, _ context: String, _ key: String,
+                            expected: String) throws(ConfigError) -> String {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected \(expected), got \(value.described)")
         }
-        guard let result = parse(text) else {
-            throw fieldFailure(value.line, context, key, "unknown \(noun) '\(text)' (expected \(expected))")
-        }
-        return result
+        return text
+    }
+
+    @inline(never)
+    private func unknownKeyword(_ value: Node, _ context: String, _ key: String, noun: String, text: String,
+                                expected: String) -> ConfigError {
+        fieldFailure(value.line, context, key, "unknown \(noun) '\(text)' (expected \(expected))")
     }
 }
 
