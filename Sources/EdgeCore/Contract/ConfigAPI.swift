@@ -78,7 +78,7 @@ public func edgecore_engine_add_device(_ engine: OpaquePointer?, _ config: Unsaf
     guard let engine, let config else { return nullArgument("engine and config are required") }
     let c = config.pointee
     guard let name = c.name else { return nullArgument("device: 'name' is required") }
-    let spec = DeviceSpec(name: String(cString: name), bus: Int(c.bus), unitId: c.unit_id,
+    let spec = DeviceSpec(name: String(cString: name), bus: Int(clamping: c.bus), unitId: c.unit_id,
                           oneChannelPerRequest: c.one_channel_per_request != 0, maxRegisters: c.max_registers,
                           maxBits: c.max_bits, responseTimeoutMs: c.response_timeout_ms, retries: c.retries,
                           offlineAfter: c.offline_after, backoffMinMs: c.backoff_min_ms, backoffMaxMs: c.backoff_max_ms)
@@ -110,7 +110,7 @@ public func edgecore_engine_add_channel(_ engine: OpaquePointer?, _ config: Unsa
                            validMin: c.valid_min.isNaN ? nil : c.valid_min,
                            validMax: c.valid_max.isNaN ? nil : c.valid_max,
                            sentinels: Array(allSentinels.prefix(Int(c.sentinel_count))))
-    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: Int(c.device),
+    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: Int(clamping: c.device),
                            function: function, address: c.address, codec: codec, writable: c.writable != 0,
                            intervalMs: c.interval_ms)
     return configure(engine, idOut) { config throws(ConfigError) in try config.addChannel(spec) }
@@ -124,7 +124,7 @@ public func edgecore_engine_add_hole(_ engine: OpaquePointer?, _ device: UInt32,
         return failure(ConfigError(.config, "hole: field 'function' must be 1..4, not \(function)"))
     }
     return configure(engine, nil) { config throws(ConfigError) in
-        try config.addHole(Hole(function: function, first: first, last: last), device: Int(device))
+        try config.addHole(Hole(function: function, first: first, last: last), device: Int(clamping: device))
         return 0
     }
 }

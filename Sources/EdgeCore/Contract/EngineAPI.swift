@@ -80,12 +80,12 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
                                          _ deviceOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
-        guard let strings = engine.channelStrings(Int(channel)) else {
+        guard let strings = engine.channelStrings(Int(clamping: channel)) else {
             return failure(ConfigError(.notFound, "no channel with id \(channel)"))
         }
         nameOut?.pointee = strings.name
         unitOut?.pointee = strings.unit
-        deviceOut?.pointee = UInt32(engine.config.channels[Int(channel)].device)
+        deviceOut?.pointee = UInt32(engine.config.channels[Int(clamping: channel)].device)
         return EDGECORE_OK
     }
 }
@@ -169,7 +169,7 @@ public func edgecore_engine_device_stats(_ engine: OpaquePointer?, _ device: UIn
                                          _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?) -> Int32 {
     guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
     return withEngine(engine) { engine in
-        guard let snapshot = engine.stats.snapshot(Int(device)) else {
+        guard let snapshot = engine.stats.snapshot(Int(clamping: device)) else {
             return failure(ConfigError(.notFound, "no device with id \(device)"))
         }
         statsOut.pointee = snapshot
@@ -183,7 +183,7 @@ public func edgecore_engine_write(_ engine: OpaquePointer?, _ channel: UInt32, _
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
         do throws(ConfigError) {
-            try engine.write(channel: Int(channel), value: value, timeoutMilliseconds: timeoutMs)
+            try engine.write(channel: Int(clamping: channel), value: value, timeoutMilliseconds: timeoutMs)
             return EDGECORE_OK
         } catch {
             return failure(error)
@@ -219,7 +219,7 @@ private func rawWrite(_ handle: OpaquePointer, _ device: UInt32, _ address: UInt
                       coils: [UInt8]?, _ timeoutMs: Int32) -> Int32 {
     withEngine(handle) { engine in
         do throws(ConfigError) {
-            try engine.writeRaw(device: Int(device), address: address, registers: registers, coils: coils,
+            try engine.writeRaw(device: Int(clamping: device), address: address, registers: registers, coils: coils,
                                 timeoutMilliseconds: timeoutMs)
             return EDGECORE_OK
         } catch {
