@@ -229,6 +229,21 @@ static void lookups_and_info(void) {
     CHECK_EQ(edgecore_engine_channel_info(engine, 3, &name, NULL, NULL), EDGECORE_E_NOT_FOUND);
     struct edgecore_device_stats stats;
     CHECK_EQ(edgecore_engine_device_stats(engine, 1, &stats), EDGECORE_E_NOT_FOUND);
+    /* ids beyond what a 32-bit int holds: "not found" on every target (armv7's Swift Int is 32 bits) */
+    CHECK_EQ(edgecore_engine_device_stats(engine, UINT32_MAX, &stats), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_channel_info(engine, UINT32_MAX, &name, NULL, NULL), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_write(engine, UINT32_MAX, 1.0, 0), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_add_hole(engine, UINT32_MAX, EDGECORE_FC_HOLDING_REGISTERS, 9, 9), EDGECORE_E_NOT_FOUND);
+    struct edgecore_device_config device_config;
+    edgecore_device_config_init(&device_config);
+    device_config.name = "far";
+    device_config.bus = UINT32_MAX;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device_config, NULL), EDGECORE_E_NOT_FOUND);
+    struct edgecore_channel_config channel_config;
+    edgecore_channel_config_init(&channel_config);
+    channel_config.name = "far";
+    channel_config.device = UINT32_MAX;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel_config, NULL), EDGECORE_E_NOT_FOUND);
     edgecore_engine_destroy(engine);
 }
 
