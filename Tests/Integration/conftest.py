@@ -18,6 +18,11 @@ Fixtures (function scope unless noted):
   modbus_server                       parametrized over both implementations ("libmodbus", "pymodbus"):
                                       use in tests that must pass against each
   edgecore_engine(**config)           factory: an edgecore.Engine, destroyed at teardown
+  peer_endpoint(factory, transport, **options)
+                                      factory: start a peer (libmodbus_server / pymodbus_server / modbus_server)
+                                      on "tcp" (a free port) or "rtu" (side B of a new pty pair); returns
+                                      (peer, where, pair): where is {"tcp": PORT} or {"rtu": side A} for the
+                                      engine or a client, pair the PtyPair (None on TCP)
   peers_built (session)               builds build/peers/modbus_server once
 """
 from __future__ import annotations
@@ -128,3 +133,19 @@ def edgecore_engine():
     yield make
     for engine in reversed(engines):
         engine.close()
+
+
+@pytest.fixture
+def peer_endpoint(make_pty_pair, free_tcp_port):
+    serial = itertools.count(1)
+
+    def start(factory, transport: str, **options):
+        if transport == "tcp":
+            port = free_tcp_port()
+            return factory(tcp=port, **options), {"tcp": port}, None
+        if transport != "rtu":
+            raise ValueError(f"transport must be tcp or rtu, not {transport!r}")
+        pair = make_pty_pair(f"tty{next(serial)}")
+        return factory(rtu=pair.b, **options), {"rtu": pair.a}, pair
+
+    return start

@@ -366,3 +366,74 @@ def rtu_frame(unit: int, pdu: bytes) -> bytes:
     """An RTU frame: unit, PDU, CRC."""
     body = bytes((unit,)) + pdu
     return body + crc16(body)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Engine tests: buses on peers, channels from register maps, readings, counters, the peers' request logs
+# ------------------------------------------------------------------------------------------------------
+
+def open_fd_count() -> int:
+    """File descriptors open in this process now (the engine runs inside it, through ctypes)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def add_bus(engine, where: dict, name: str = "bus", **fields) -> int:
+    """Add the bus of an endpoint as peer_endpoint returns it: {"tcp": PORT} (127.0.0.1) or {"rtu": DEVICE}.
+    TCP buses get short connect/reconnect times unless fields say otherwise; RTU ones short re-open times."""
+    if "tcp" in where:
+        fields.setdefault("connect_timeout_ms", 500)
+        fields.setdefault("reconnect_min_ms", 50)
+        fields.setdefault("reconnect_max_ms", 200)
+        return engine.add_tcp_bus(name, "127.0.0.1", where["tcp"], **fields)
+    fields.setdefault("reopen_min_ms", 50)
+    fields.setdefault("reopen_max_ms", 200)
+    return engine.add_rtu_bus(name, where["rtu"], **fields)
+
+
+def add_point_channels(engine, device: int, points, interval_ms: int, prefix: str = "", **fields) -> dict:
+    """One channel per regmap.Point (its table, address, type and order), named prefix + point name.
+    Returns {channel id: Point}."""
+    ids = {}
+    for p in points:
+        ids[engine.add_channel(prefix + p.name, device, p.address, function=p.table, type=p.type, order=p.order,
+                               interval_ms=interval_ms, **fields)] = p
+    return ids
+
+
+def by_channel(readings) -> dict:
+    """{channel id: [readings in order]}."""
+    out: dict[int, list] = {}
+    for r in readings:
+        out.setdefault(r.channel, []).append(r)
+    return out
+
+
+def each_has(channels, count: int):
+    """A collect_until predicate: every channel of `channels` has at least `count` readings."""
+    wanted = set(channels)
+
+    def predicate(readings) -> bool:
+        seen: dict[int, int] = {}
+        for r in readings:
+            if r.channel in wanted:
+                seen[r.channel] = seen.get(r.channel, 0) + 1
+        return all(seen.get(c, 0) >= count for c in wanted)
+
+    return predicate
+
+
+def stats_dict(stats) -> dict:
+    """struct edgecore_device_stats as a dict (for messages and comparisons)."""
+    return {name: (list(getattr(stats, name)) if name == "latency_histogram" else getattr(stats, name))
+            for name, _ in stats._fields_}
+
+
+def logged_requests(peer: "PeerProcess") -> list[tuple[int, int, int, int]]:
+    """(unit, function code, address, quantity) of every request a modbus_server started with verbose=True
+    logged on stderr, in order."""
+    out = []
+    for line in peer.stderr_text().splitlines():
+        parts = line.split()
+        if len(parts) == 9 and parts[0] == "modbus_server:" and parts[1] == "unit" and parts[3] == "fc":
+            out.append((int(parts[2]), int(parts[4]), int(parts[6]), int(parts[8])))
+    return out

@@ -90,6 +90,10 @@ final class BusWorker: @unchecked Sendable {
 
     // MARK: The loop (worker thread)
 
+    /// stop() was called: a poll or write gives up its remaining retries, so that stop returns within
+    /// about one response timeout.
+    private var stopRequested: Bool { shared.withLock { stopping } }
+
     private func run() {
         while true {
             let generation = wake.generation()
@@ -178,20 +182,13 @@ final class BusWorker: @unchecked Sendable {
                 try read(request)
             }
             guard case .failure(let error) = outcome else {
-                let finished = Clock.monotonicNanoseconds()
                 state.answered()
-                stats.update(request.device) {
-                    $0.responses &+= 1
-                    $0.recordLatency(microseconds: UInt64(max(0, finished - started) / 1000))
-                    $0.consecutive_failures = 0
-                    $0.last_ok_ns = Clock.realtimeNanoseconds()
-                    $0.state = state.state
-                }
+                recordAnswer(request.device, started: started, state: state)
                 publishValues(request)
                 return
             }
             failure = error
-            if !error.isRetryable { break }
+            if !error.isRetryable || stopRequested { break }
         }
         switch failure {
         case .exception:
@@ -207,6 +204,18 @@ final class BusWorker: @unchecked Sendable {
         }
         let (status, detail) = failure.status
         publishFailure(request, status: status, detail: detail)
+    }
+
+    /// Counts a good answer (of a poll or a write) begun at `started` (monotonic ns).
+    private func recordAnswer(_ deviceId: Int, started: Int64, state: DeviceHealth) {
+        let finished = Clock.monotonicNanoseconds()
+        stats.update(deviceId) {
+            $0.responses &+= 1
+            $0.recordLatency(microseconds: UInt64(max(0, finished - started) / 1000))
+            $0.consecutive_failures = 0
+            $0.last_ok_ns = Clock.realtimeNanoseconds()
+            $0.state = state.state
+        }
     }
 
     private func read(_ request: PlannedRequest) throws(TransactionFailure) {
@@ -254,6 +263,9 @@ final class BusWorker: @unchecked Sendable {
             transport.setResponseTimeout(milliseconds: device.responseTimeoutMs)
             currentTimeoutMs = device.responseTimeoutMs
         }
+        // RTU answers carry no transaction id: an answer that came after its request timed out would be
+        // taken for the next request's (another channel's data, status OK). Discard what arrived since.
+        if case .rtu = spec { transport.flush() }
         stats.update(deviceId) {
             $0.requests &+= 1
             if isRetry { $0.retries &+= 1 }
@@ -360,47 +372,60 @@ final class BusWorker: @unchecked Sendable {
     // MARK: Writes
 
     private func execute(_ job: WriteJob) {
-        let device = config.devices[job.device]
         guard transport.isOpen else {
             job.complete(EDGECORE_E_DISCONNECTED)
             return
         }
         var failure: TransactionFailure? = nil
-        for attempt in 0...Int(device.retries) {
-            let outcome = transact(job.device, isRetry: attempt > 0) { () throws(TransactionFailure) in
-                try send(job)
-            }
-            switch outcome {
-            case .success:
-                health[job.device, default: DeviceHealth()].answered()
-                job.complete(EDGECORE_OK)
-                return
-            case .failure(let error):
-                failure = error
-            }
-            guard let failure, failure.isRetryable, transport.isOpen else { break }
-        }
-        job.complete((failure ?? .timeout).resultCode.code)
-    }
-
-    private func send(_ job: WriteJob) throws(TransactionFailure) {
         switch job.payload {
         case .registers(let values):
-            try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                try transport.writeRegisters(address: job.address, values: buffer)
+            failure = attempt(job.device) { () throws(TransactionFailure) in
+                try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
+                    try transport.writeRegisters(address: job.address, values: buffer)
+                }
             }
         case .coils(let values):
-            try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                try transport.writeCoils(address: job.address, values: buffer)
+            failure = attempt(job.device) { () throws(TransactionFailure) in
+                try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
+                    try transport.writeCoils(address: job.address, values: buffer)
+                }
             }
         case .registerBit(let codec, let value):
+            // Read-modify-write: two transactions, each counted and retried on its own.
             var current: UInt16 = 0
-            try transport.readRegisters(.holdingRegisters, address: job.address, count: 1, into: &current)
-            // The engine checked the value before queueing the job, so encoding cannot fail here.
-            let updated = (try? codec.encodeBit(value, into: current)) ?? current
-            try [updated].withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                try transport.writeRegisters(address: job.address, values: buffer)
+            failure = attempt(job.device) { () throws(TransactionFailure) in
+                try transport.readRegisters(.holdingRegisters, address: job.address, count: 1, into: &current)
+            }
+            if failure == nil {
+                // The engine checked the value before queueing the job, so encoding cannot fail here.
+                let updated = (try? codec.encodeBit(value, into: current)) ?? current
+                failure = attempt(job.device) { () throws(TransactionFailure) in
+                    try [updated].withUnsafeBufferPointer { buffer throws(TransactionFailure) in
+                        try transport.writeRegisters(address: job.address, values: buffer)
+                    }
+                }
             }
         }
+        job.complete(failure?.resultCode.code ?? EDGECORE_OK)
+    }
+
+    /// One transaction of a write, with the device's retries; nil when the device answered.
+    private func attempt(_ deviceId: Int, _ body: () throws(TransactionFailure) -> Void) -> TransactionFailure? {
+        var failure: TransactionFailure? = nil
+        for number in 0...Int(config.devices[deviceId].retries) {
+            let started = Clock.monotonicNanoseconds()
+            switch transact(deviceId, isRetry: number > 0, body) {
+            case .success:
+                var state = health[deviceId] ?? DeviceHealth()
+                state.answered()
+                health[deviceId] = state
+                recordAnswer(deviceId, started: started, state: state)
+                return nil
+            case .failure(let error):
+                failure = error
+                guard error.isRetryable, transport.isOpen, !stopRequested else { return error }
+            }
+        }
+        return failure
     }
 }
