@@ -70,8 +70,10 @@ ifneq ($(ARCH),x86_64)
 	toolchain/make-sysroot.sh $(SYSROOT_ARCH) >/dev/null
 endif
 
-# SwiftPM decides what is stale; this rule just always asks it.
+# SwiftPM decides what is stale; this rule just always asks it. The old archive goes first: SwiftPM adds
+# to an existing one, so the object of a renamed or deleted source file would stay in it.
 $(ARCHIVE): FORCE sysroot
+	rm -f $(ARCHIVE)
 	EDGECORE_EMBEDDED=1 $(SWIFT) build -c release $(SWIFT_TARGET_FLAGS) --scratch-path $(SCRATCH) \
 	  --product EdgeCoreEmbedded
 

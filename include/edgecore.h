@@ -145,7 +145,8 @@ struct edgecore_reading {
     int64_t timestamp_ns;    /**< when the sample was taken: CLOCK_REALTIME, ns since the Unix epoch */
     double value;            /**< engineering value, after scale and offset, in the channel's unit */
     uint32_t channel;        /**< channel id */
-    uint32_t sequence;       /**< per-channel sample counter, wraps at 2^32: a jump means readings lost */
+    uint32_t sequence;       /**< per-channel sample counter, wraps at 2^32, continues across engine
+                                  restarts: a jump means readings lost */
     uint16_t status;         /**< enum edgecore_status */
     uint16_t status_detail;  /**< extra detail for status, e.g. the Modbus exception code; else 0 */
     uint32_t reserved;       /**< 0 */
@@ -444,6 +445,27 @@ struct edgecore_device_stats {
     int64_t last_failure_ns;       /**< CLOCK_REALTIME of the last failure, 0: none */
 };
 
+/** What a bus's statistics say about its port or connection. */
+enum edgecore_bus_state {
+    EDGECORE_BUS_STOPPED = 0,       /**< the engine is not running */
+    EDGECORE_BUS_CONNECTED = 1,     /**< port open / TCP connected */
+    EDGECORE_BUS_DISCONNECTED = 2   /**< not open: re-opened with back-off; polls yield DISCONNECTED */
+};
+
+/** Counters of one bus since the engine was created. */
+struct edgecore_bus_stats {
+    uint32_t state;               /**< enum edgecore_bus_state */
+    int32_t last_error;           /**< -errno of the last failed open or lost connection, 0: none */
+    uint64_t opens;               /**< successful opens (TCP connects, serial port opens) */
+    uint64_t open_failures;       /**< failed attempts to open */
+    uint64_t losses;              /**< times an open port or connection was lost (peer gone, device node
+                                       removed or replaced, TCP stream out of step) */
+    uint64_t transactions;        /**< requests sent (polls, retries and writes) */
+    uint64_t skipped_polls;       /**< polls left out because the bus fell too far behind its plan */
+    int64_t last_change_ns;       /**< CLOCK_REALTIME of the last state change, 0: none */
+};
+EDGECORE_STATIC_ASSERT(sizeof(struct edgecore_bus_stats) == 56, "struct edgecore_bus_stats must be 56 bytes");
+
 /** Fill *config with the defaults documented at each field. NULL does nothing. */
 void edgecore_engine_config_init(struct edgecore_engine_config *config);
 void edgecore_tcp_bus_config_init(struct edgecore_tcp_bus_config *config);
@@ -526,6 +548,14 @@ int edgecore_engine_channel_info(const struct edgecore_engine *engine, uint32_t 
                                  const char **unit_out, uint32_t *device_out);
 
 /**
+ * A device's name (owned by the engine, valid until it is destroyed), bus id and unit id, e.g. to say
+ * which slave a failing reading or statistic belongs to. Any out-parameter may be NULL.
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine), EDGECORE_E_NOT_FOUND.
+ */
+int edgecore_engine_device_info(const struct edgecore_engine *engine, uint32_t device, const char **name_out,
+                                uint32_t *bus_out, uint8_t *unit_id_out);
+
+/**
  * The plan as text (a dry run): per bus and device the read requests the engine will send, the channels
  * each serves, and per bus the estimated bus time per second against the intervals (RTU from baud and
  * frame sizes). Works on a stopped or running engine; writes at most `size` bytes including the NUL
@@ -560,6 +590,12 @@ int edgecore_engine_ring_stats(const struct edgecore_engine *engine, struct edge
  */
 int edgecore_engine_device_stats(const struct edgecore_engine *engine, uint32_t device,
                                  struct edgecore_device_stats *stats_out);
+
+/**
+ * Counters and state of one bus. Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND. Any thread.
+ */
+int edgecore_engine_bus_stats(const struct edgecore_engine *engine, uint32_t bus,
+                              struct edgecore_bus_stats *stats_out);
 
 /**
  * Write an engineering value to a writable channel: the inverse of scale/offset, rounded for integer

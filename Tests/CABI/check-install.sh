@@ -32,9 +32,10 @@ status=$?
   [ "$(echo "$output" | grep -c '^channel ')" -eq 12 ] && echo "$output" | grep -q 'channel 3 seq 3 timeout'
 result $? "ring_demo runs against the installed .so and reports 12 readings"
 
-# shellcheck disable=SC2046
-gcc -std=c11 "$top/examples/ring_demo.c" -I"$prefix/include" "$prefix/lib/libEdgeCore.a" -lpthread -o "$demo-static"
-result $? "examples/ring_demo.c links statically with libEdgeCore.a"
+# shellcheck disable=SC2046  # static: the libraries EdgeCore uses come from Requires.private/Libs.private
+gcc -std=c11 "$top/examples/ring_demo.c" -static-libgcc $(pkg-config --cflags edgecore) "$prefix/lib/libEdgeCore.a" \
+  $(pkg-config --static --libs edgecore | sed 's/-lEdgeCore//') -lpthread -o "$demo-static"
+result $? "examples/ring_demo.c links statically with libEdgeCore.a (pkg-config --static)"
 timeout 60 "$demo-static" 6 | grep -q '^published 6 drained 6 dropped 0 rejected 0$'
 result $? "statically linked ring_demo runs"
 echo "install: $passed passed, $failed failed"

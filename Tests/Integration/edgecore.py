@@ -106,6 +106,12 @@ class DeviceState(enum.IntEnum):
     OFFLINE = 3
 
 
+class BusState(enum.IntEnum):
+    STOPPED = 0
+    CONNECTED = 1
+    DISCONNECTED = 2
+
+
 #: regmap table name -> Function
 TABLE_FUNCTION = {"coil": Function.COILS, "discrete": Function.DISCRETE_INPUTS,
                   "holding": Function.HOLDING_REGISTERS, "input": Function.INPUT_REGISTERS}
@@ -243,6 +249,19 @@ class DeviceStats(Structure):
     ]
 
 
+class BusStats(Structure):
+    _fields_ = [
+        ("state", c_uint32),
+        ("last_error", c_int32),
+        ("opens", c_uint64),
+        ("open_failures", c_uint64),
+        ("losses", c_uint64),
+        ("transactions", c_uint64),
+        ("skipped_polls", c_uint64),
+        ("last_change_ns", c_int64),
+    ]
+
+
 #: struct name in edgecore.h -> ctypes class (the layout test compares them with the C compiler's view)
 STRUCTS = {
     "edgecore_reading": Reading,
@@ -253,6 +272,7 @@ STRUCTS = {
     "edgecore_device_config": DeviceConfig,
     "edgecore_channel_config": ChannelConfig,
     "edgecore_device_stats": DeviceStats,
+    "edgecore_bus_stats": BusStats,
 }
 
 _p = c_void_p  # opaque handles
@@ -296,6 +316,9 @@ _SIGNATURES = {
     "edgecore_engine_wait": (c_int, [_p, c_int32]),
     "edgecore_engine_ring_stats": (c_int, [_p, POINTER(RingStats)]),
     "edgecore_engine_device_stats": (c_int, [_p, c_uint32, POINTER(DeviceStats)]),
+    "edgecore_engine_bus_stats": (c_int, [_p, c_uint32, POINTER(BusStats)]),
+    "edgecore_engine_device_info": (c_int, [_p, c_uint32, POINTER(c_char_p), POINTER(c_uint32),
+                                            POINTER(ctypes.c_uint8)]),
     "edgecore_engine_write": (c_int, [_p, c_uint32, c_double, c_int32]),
     "edgecore_engine_write_registers": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint16), c_size_t, c_int32]),
     "edgecore_engine_write_coils": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint8), c_size_t, c_int32]),
@@ -679,6 +702,17 @@ class Engine:
         s = DeviceStats()
         _call("edgecore_engine_device_stats", self._handle, device, byref(s))
         return s
+
+    def bus_stats(self, bus: int) -> BusStats:
+        s = BusStats()
+        _call("edgecore_engine_bus_stats", self._handle, bus, byref(s))
+        return s
+
+    def device_info(self, device: int) -> tuple[str, int, int]:
+        """(name, bus id, unit id)."""
+        name, bus, unit = c_char_p(), c_uint32(), ctypes.c_uint8()
+        _call("edgecore_engine_device_info", self._handle, device, byref(name), byref(bus), byref(unit))
+        return _text(name.value), bus.value, unit.value
 
     def write(self, channel: int, value: float, timeout_ms: int = 5000) -> None:
         _call("edgecore_engine_write", self._handle, channel, float(value), timeout_ms)

@@ -19,6 +19,7 @@ ENUMS = [  # (Python enum, C prefix)
     (edgecore.ValueType, "EDGECORE_TYPE_"),
     (edgecore.WordOrder, "EDGECORE_ORDER_"),
     (edgecore.DeviceState, "EDGECORE_DEVICE_"),
+    (edgecore.BusState, "EDGECORE_BUS_"),
 ]
 RESULT_CODES = [n for n in dir(edgecore) if n.startswith("E_")]
 

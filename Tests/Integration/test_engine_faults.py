@@ -7,6 +7,7 @@ Counts are exact: the engine is stopped before its counters are compared with th
 """
 from __future__ import annotations
 
+import errno
 import threading
 import time
 
@@ -273,6 +274,9 @@ def test_tcp_peer_killed_and_restarted(modbus_server, peer_endpoint, edgecore_en
         assert all(r.status == Status.OK and r.value == 0x1234 for r in up[first_ok:]), up
         everything += down + up
     assert open_fd_count() == fds_before  # every closed connection's socket was released
+    bus = engine.bus_stats(0)  # the state is reported: one loss and one new connection per kill
+    assert (bus.state, bus.opens, bus.losses) == (edgecore.BusState.CONNECTED, 3, 2), bus_dict(bus)
+    assert bus.open_failures >= 2 and bus.last_error in (-errno.ECONNREFUSED, -errno.ECONNRESET)
     engine.write(writable, 7, 2000)  # and writes work again
     engine.stop()
     everything += engine.drain()
@@ -284,6 +288,10 @@ def test_tcp_peer_killed_and_restarted(modbus_server, peer_endpoint, edgecore_en
     # + the write channel's one poll and the last write; writes refused while down never reached the wire
     assert (s.responses, s.disconnects) == (st.count(Status.OK) + 2, st.count(Status.DISCONNECTED)), stats_dict(s)
     assert s.state == DeviceState.ONLINE and s.timeouts == 0 and s.last_error == edgecore.E_DISCONNECTED
+
+
+def bus_dict(bus) -> dict:
+    return {name: getattr(bus, name) for name, _ in bus._fields_}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -326,6 +334,8 @@ def test_pty_unplug_replug_without_fd_leak(kind, request, peer_endpoint, edgecor
         assert all(r.channel != writable for r in down + up)
         sequence += [r.sequence for r in down + up]
     assert open_fd_count() == fds_before  # the engine closed every port it re-opened
+    bus = engine.bus_stats(0)  # the state is reported: one loss and one re-open per unplug
+    assert (bus.state, bus.opens, bus.losses) == (edgecore.BusState.CONNECTED, CYCLES + 1, CYCLES), bus_dict(bus)
     engine.write(writable, 1, 2000)
     engine.stop()
     sequence += [r.sequence for r in engine.drain() if r.channel != writable]

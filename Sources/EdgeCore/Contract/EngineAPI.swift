@@ -91,6 +91,24 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
 }
 
 @c @implementation
+public func edgecore_engine_device_info(_ engine: OpaquePointer?, _ device: UInt32,
+                                        _ nameOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                        _ busOut: UnsafeMutablePointer<UInt32>?,
+                                        _ unitIdOut: UnsafeMutablePointer<UInt8>?) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngine(engine) { engine in
+        let index = Int(clamping: device)
+        guard let name = engine.deviceName(index) else {
+            return failure(ConfigError(.notFound, "no device with id \(device)"))
+        }
+        nameOut?.pointee = name
+        busOut?.pointee = UInt32(engine.config.devices[index].bus)
+        unitIdOut?.pointee = engine.config.devices[index].unitId
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
 public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     if size != 0, text == nil { return nullArgument("text is required when size > 0") }
@@ -171,6 +189,19 @@ public func edgecore_engine_device_stats(_ engine: OpaquePointer?, _ device: UIn
     return withEngine(engine) { engine in
         guard let snapshot = engine.stats.snapshot(Int(clamping: device)) else {
             return failure(ConfigError(.notFound, "no device with id \(device)"))
+        }
+        statsOut.pointee = snapshot
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
+public func edgecore_engine_bus_stats(_ engine: OpaquePointer?, _ bus: UInt32,
+                                      _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?) -> Int32 {
+    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
+    return withEngine(engine) { engine in
+        guard let snapshot = engine.busStats.snapshot(Int(clamping: bus)) else {
+            return failure(ConfigError(.notFound, "no bus with id \(bus)"))
         }
         statsOut.pointee = snapshot
         return EDGECORE_OK

@@ -8,7 +8,7 @@ import CShim
 /// that falls behind (a slow or dead device held the bus) is caught up within `catchUpWindow`, so the
 /// other devices keep their rates; beyond that the missed cycles are skipped and counted.
 /// Only the worker thread touches the transport, the queue and the device health; other threads use
-/// `enqueue`, `stop` and the shared `DeviceStatsBoard`.
+/// `enqueue`, `stop` and the shared statistics boards.
 final class BusWorker: @unchecked Sendable {
     let busId: Int
     private let config: SiteConfig
@@ -16,6 +16,7 @@ final class BusWorker: @unchecked Sendable {
     private let transport: any ModbusTransport
     private let ring: Ring
     private let stats: DeviceStatsBoard
+    private let busStats: BusStatsBoard
     private let wake = Signal()
     private let shared = Lock()
     private var stopping = false
@@ -26,7 +27,9 @@ final class BusWorker: @unchecked Sendable {
     private let requests: [PlannedRequest]
     private var queue = DeadlineQueue<Int>()
     private var health: [Int: DeviceHealth] = [:]
-    private var sequences: [UInt32]
+    /// Per-channel sequence counters, owned by the engine so that they continue across restarts; this
+    /// worker writes only its own channels' entries.
+    private let sequences: UnsafeMutablePointer<UInt32>
     private var registers = [UInt16](repeating: 0, count: 125)
     private var bits = [UInt8](repeating: 0, count: 2000)
     private var readings: [Reading] = []
@@ -42,7 +45,7 @@ final class BusWorker: @unchecked Sendable {
     private let reopenMaxMs: UInt32
 
     init(busId: Int, config: SiteConfig, requests: [PlannedRequest], transport: any ModbusTransport, ring: Ring,
-         stats: DeviceStatsBoard) {
+         stats: DeviceStatsBoard, busStats: BusStatsBoard, sequences: UnsafeMutablePointer<UInt32>) {
         self.busId = busId
         self.config = config
         self.spec = config.buses[busId]
@@ -50,7 +53,8 @@ final class BusWorker: @unchecked Sendable {
         self.transport = transport
         self.ring = ring
         self.stats = stats
-        self.sequences = [UInt32](repeating: 0, count: config.channels.count)
+        self.busStats = busStats
+        self.sequences = sequences
         switch spec {
         case .tcp(let tcp):
             gapNanoseconds = Int64(tcp.requestGapMs) * 1_000_000
@@ -127,6 +131,7 @@ final class BusWorker: @unchecked Sendable {
             wake.wait(generation: generation, until: wakeAt == Int64.max ? nil : wakeAt)
         }
         transport.close()
+        busStats.update(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
         let abandoned = shared.withLock { () -> [WriteJob] in
             defer { pendingWrites.removeAll() }
             return pendingWrites
@@ -141,14 +146,30 @@ final class BusWorker: @unchecked Sendable {
         frameErrorsInRow = 0
         if error == 0 {
             reopenDelayMs = 0
+            busStats.update(busId) {
+                $0.opens &+= 1
+                $0.change(to: EDGECORE_BUS_CONNECTED)
+            }
             return
+        }
+        busStats.update(busId) {
+            $0.open_failures &+= 1
+            $0.last_error = -error
+            $0.change(to: EDGECORE_BUS_DISCONNECTED)
         }
         reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
         reopenAt = now + Int64(reopenDelayMs) * 1_000_000
     }
 
     /// The port or connection broke: close it and reopen at once (then with back-off).
-    private func busLost() {
+    private func busLost(error: Int32 = 0) {
+        if transport.isOpen {
+            busStats.update(busId) {
+                $0.losses &+= 1
+                if error != 0 { $0.last_error = -error }
+                $0.change(to: EDGECORE_BUS_DISCONNECTED)
+            }
+        }
         transport.close()
         reopenAt = 0
     }
@@ -270,6 +291,7 @@ final class BusWorker: @unchecked Sendable {
             $0.requests &+= 1
             if isRetry { $0.retries &+= 1 }
         }
+        busStats.update(busId) { $0.transactions &+= 1 }
         var outcome = Outcome.success
         do throws(TransactionFailure) {
             try body()
@@ -299,8 +321,8 @@ final class BusWorker: @unchecked Sendable {
                 if case .tcp = spec, frameErrorsInRow >= 2 { busLost() }
             case .exception:
                 frameErrorsInRow = 0
-            case .disconnected:
-                busLost()
+            case .disconnected(let errno):
+                busLost(error: errno)
             }
             if transport.isOpen, transport.needsReopen() { busLost() }
         }
@@ -317,6 +339,7 @@ final class BusWorker: @unchecked Sendable {
             // Too far behind to catch up: skip to the next deadline still ahead.
             let missed = (now - next) / interval + 1
             next += missed * interval
+            busStats.update(busId) { $0.skipped_polls &+= UInt64(missed) }
         }
         queue.insert(index, deadline: next)
     }

@@ -10,9 +10,14 @@ final class Engine: @unchecked Sendable {
     private(set) var ring: Ring?
     private var workers: [BusWorker] = []
     private let runState = Lock()
-    let stats = DeviceStatsBoard()
-    /// C copies of channel names and units, handed out by edgecore_engine_channel_info.
+    let stats = DeviceStatsBoard(empty: edgecore_device_stats())
+    let busStats = BusStatsBoard(empty: edgecore_bus_stats())
+    /// C copies of channel names and units, and of device names, handed out by the *_info functions.
     private var channelStrings: [(name: UnsafeMutablePointer<CChar>, unit: UnsafeMutablePointer<CChar>)] = []
+    private var deviceNames: [UnsafeMutablePointer<CChar>] = []
+    /// Per-channel sequence counters; they outlive the workers so that numbering continues on restart.
+    private var sequences: UnsafeMutablePointer<UInt32> = .allocate(capacity: 1)
+    private var sequenceCapacity = 0
 
     init(ringCapacity: UInt32, overflow: edgecore_overflow_policy) throws(EdgeCoreError) {
         // Validate now, as edgecore_ring_create would, so that start cannot fail on them.
@@ -27,6 +32,8 @@ final class Engine: @unchecked Sendable {
             strings.name.deallocate()
             strings.unit.deallocate()
         }
+        for name in deviceNames { name.deallocate() }
+        sequences.deallocate()
     }
 
     var isRunning: Bool { runState.withLock { !workers.isEmpty } }
@@ -41,9 +48,25 @@ final class Engine: @unchecked Sendable {
         for channel in copy.channels.dropFirst(channelStrings.count) {
             channelStrings.append((makeCString(channel.name), makeCString(channel.unit)))
         }
+        for device in copy.devices.dropFirst(deviceNames.count) { deviceNames.append(makeCString(device.name)) }
+        if copy.channels.count > sequenceCapacity {
+            // Only while stopped (checked above), so no worker holds the old counters.
+            let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: copy.channels.count)
+            grown.initialize(repeating: 0, count: copy.channels.count)
+            grown.update(from: sequences, count: sequenceCapacity)
+            sequences.deallocate()
+            sequences = grown
+            sequenceCapacity = copy.channels.count
+        }
         config = copy
         stats.ensureCount(config.devices.count)
+        busStats.ensureCount(config.buses.count)
         return result
+    }
+
+    func deviceName(_ device: Int) -> UnsafePointer<CChar>? {
+        guard device >= 0, device < deviceNames.count else { return nil }
+        return UnsafePointer(deviceNames[device])
     }
 
     func channelStrings(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>)? {
@@ -73,7 +96,8 @@ final class Engine: @unchecked Sendable {
         var started: [BusWorker] = []
         for busId in config.buses.indices {
             let worker = BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
-                                   transport: LibmodbusTransport(config.buses[busId]), ring: ring, stats: stats)
+                                   transport: LibmodbusTransport(config.buses[busId]), ring: ring, stats: stats,
+                                   busStats: busStats, sequences: sequences)
             do throws(EdgeCoreError) {
                 try worker.start()
             } catch {
