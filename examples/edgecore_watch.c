@@ -65,13 +65,27 @@ static void print_stats(struct edgecore_engine *engine) {
     uint32_t devices = 0;
     edgecore_engine_counts(engine, NULL, &devices, NULL);
     static const char *states[] = {"unknown", "online", "failing", "offline"};
+    static const char *bus_states[] = {"stopped", "connected", "disconnected"};
+    uint32_t buses = 0;
+    edgecore_engine_counts(engine, &buses, NULL, NULL);
+    for (uint32_t b = 0; b < buses; b++) {
+        struct edgecore_bus_stats s;
+        if (edgecore_engine_bus_stats(engine, b, &s) != EDGECORE_OK) continue;
+        printf("bus %u: %s, opened %llu times, %llu failed opens, %llu lost, %llu transactions, %llu polls skipped\n",
+               b, s.state < 3 ? bus_states[s.state] : "?", (unsigned long long)s.opens,
+               (unsigned long long)s.open_failures, (unsigned long long)s.losses,
+               (unsigned long long)s.transactions, (unsigned long long)s.skipped_polls);
+    }
     for (uint32_t d = 0; d < devices; d++) {
         struct edgecore_device_stats s;
         if (edgecore_engine_device_stats(engine, d, &s) != EDGECORE_OK) continue;
         double mean_ms = s.responses ? (double)s.latency_total_us / (double)s.responses / 1000.0 : 0;
-        printf("device %u: %s, requests %llu, answers %llu, timeouts %llu, frame errors %llu, exceptions %llu, "
+        const char *name = "?";
+        uint8_t unit_id = 0;
+        edgecore_engine_device_info(engine, d, &name, NULL, &unit_id);
+        printf("device '%s' (unit %u): %s, requests %llu, answers %llu, timeouts %llu, frame errors %llu, exceptions %llu, "
                "disconnected %llu, skipped offline %llu, latency mean %.2f ms max %.2f ms\n",
-               d, s.state < 4 ? states[s.state] : "?", (unsigned long long)s.requests,
+               name, unit_id, s.state < 4 ? states[s.state] : "?", (unsigned long long)s.requests,
                (unsigned long long)s.responses, (unsigned long long)s.timeouts,
                (unsigned long long)s.frame_errors, (unsigned long long)s.exceptions,
                (unsigned long long)s.disconnects, (unsigned long long)s.skipped_offline, mean_ms,
