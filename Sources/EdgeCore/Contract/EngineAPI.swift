@@ -187,7 +187,7 @@ public func edgecore_engine_device_stats(_ engine: OpaquePointer?, _ device: UIn
                                          _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?) -> Int32 {
     guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
     return withEngine(engine) { engine in
-        guard let snapshot = engine.stats.snapshot(Int(clamping: device)) else {
+        guard let snapshot = engine.stats.device(Int(clamping: device)) else {
             return failure(ConfigError(.notFound, "no device with id \(device)"))
         }
         statsOut.pointee = snapshot
@@ -200,7 +200,7 @@ public func edgecore_engine_bus_stats(_ engine: OpaquePointer?, _ bus: UInt32,
                                       _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?) -> Int32 {
     guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
     return withEngine(engine) { engine in
-        guard let snapshot = engine.busStats.snapshot(Int(clamping: bus)) else {
+        guard let snapshot = engine.stats.bus(Int(clamping: bus)) else {
             return failure(ConfigError(.notFound, "no bus with id \(bus)"))
         }
         statsOut.pointee = snapshot

@@ -15,8 +15,7 @@ final class BusWorker: @unchecked Sendable {
     private let spec: BusSpec
     private let transport: any ModbusTransport
     private let ring: Ring
-    private let stats: DeviceStatsBoard
-    private let busStats: BusStatsBoard
+    private let stats: EngineStats
     private let wake = Signal()
     private let shared = Lock()
     private var stopping = false
@@ -26,7 +25,9 @@ final class BusWorker: @unchecked Sendable {
     // Worker-thread state.
     private let requests: [PlannedRequest]
     private var queue = DeadlineQueue<Int>()
-    private var health: [Int: DeviceHealth] = [:]
+    private var health: [DeviceHealth]
+    /// Per request (same index as `requests`): where each channel's value lies in the answer.
+    private let decodeTables: [[DecodeSlot]]
     /// Per-channel sequence counters, owned by the engine so that they continue across restarts; this
     /// worker writes only its own channels' entries.
     private let sequences: UnsafeMutablePointer<UInt32>
@@ -45,7 +46,7 @@ final class BusWorker: @unchecked Sendable {
     private let reopenMaxMs: UInt32
 
     init(busId: Int, config: SiteConfig, requests: [PlannedRequest], transport: any ModbusTransport, ring: Ring,
-         stats: DeviceStatsBoard, busStats: BusStatsBoard, sequences: UnsafeMutablePointer<UInt32>) {
+         stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>) {
         self.busId = busId
         self.config = config
         self.spec = config.buses[busId]
@@ -53,8 +54,15 @@ final class BusWorker: @unchecked Sendable {
         self.transport = transport
         self.ring = ring
         self.stats = stats
-        self.busStats = busStats
         self.sequences = sequences
+        self.health = [DeviceHealth](repeating: DeviceHealth(), count: config.devices.count)
+        self.decodeTables = requests.map { request in
+            request.channels.map { id in
+                let channel = config.channels[id]
+                return DecodeSlot(channel: id, offset: Int(channel.address) - Int(request.address),
+                                  width: channel.width, codec: channel.codec)
+            }
+        }
         switch spec {
         case .tcp(let tcp):
             gapNanoseconds = Int64(tcp.requestGapMs) * 1_000_000
@@ -99,13 +107,22 @@ final class BusWorker: @unchecked Sendable {
     private var stopRequested: Bool { shared.withLock { stopping } }
 
     private func run() {
+        // Writes and stop() notify `wake` after changing the shared state, so the lock is needed only when
+        // its generation moved since the last look that left nothing pending.
+        var looked: UInt32? = nil
         while true {
             let generation = wake.generation()
-            let (stop, write) = shared.withLock { () -> (Bool, WriteJob?) in
-                if stopping { return (true, nil) }
-                return (false, pendingWrites.isEmpty ? nil : pendingWrites.removeFirst())
+            var write: WriteJob? = nil
+            if looked != generation {
+                let (stop, next, more) = shared.withLock { () -> (Bool, WriteJob?, Bool) in
+                    if stopping { return (true, nil, false) }
+                    let next = pendingWrites.isEmpty ? nil : pendingWrites.removeFirst()
+                    return (false, next, !pendingWrites.isEmpty)
+                }
+                if stop { break }
+                write = next
+                looked = more ? nil : generation
             }
-            if stop { break }
             let now = Clock.monotonicNanoseconds()
             if transport.needsReopen() { busLost() }
             if !transport.isOpen, now >= reopenAt { reopen(now: now) }
@@ -117,6 +134,7 @@ final class BusWorker: @unchecked Sendable {
                     continue
                 }
                 shared.withLock { pendingWrites.insert(write, at: 0) }
+                looked = nil
                 wakeAt = nextTransactionAt
             } else if let next = queue.next {
                 let due = max(next.deadline, nextTransactionAt)
@@ -131,7 +149,7 @@ final class BusWorker: @unchecked Sendable {
             wake.wait(generation: generation, until: wakeAt == Int64.max ? nil : wakeAt)
         }
         transport.close()
-        busStats.update(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
+        stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
         let abandoned = shared.withLock { () -> [WriteJob] in
             defer { pendingWrites.removeAll() }
             return pendingWrites
@@ -146,13 +164,13 @@ final class BusWorker: @unchecked Sendable {
         frameErrorsInRow = 0
         if error == 0 {
             reopenDelayMs = 0
-            busStats.update(busId) {
+            stats.updateBus(busId) {
                 $0.opens &+= 1
                 $0.change(to: EDGECORE_BUS_CONNECTED)
             }
             return
         }
-        busStats.update(busId) {
+        stats.updateBus(busId) {
             $0.open_failures &+= 1
             $0.last_error = -error
             $0.change(to: EDGECORE_BUS_DISCONNECTED)
@@ -164,7 +182,7 @@ final class BusWorker: @unchecked Sendable {
     /// The port or connection broke: close it and reopen at once (then with back-off).
     private func busLost(error: Int32 = 0) {
         if transport.isOpen {
-            busStats.update(busId) {
+            stats.updateBus(busId) {
                 $0.losses &+= 1
                 if error != 0 { $0.last_error = -error }
                 $0.change(to: EDGECORE_BUS_DISCONNECTED)
@@ -177,35 +195,35 @@ final class BusWorker: @unchecked Sendable {
     // MARK: Polls
 
     private func poll(_ index: Int, deadline: Int64) {
-        let request = requests[index]
-        let device = config.devices[request.device]
-        defer { reschedule(index, deadline: deadline, intervalMs: request.intervalMs) }
-        var state = health[request.device] ?? DeviceHealth()
-        defer { health[request.device] = state }
-        let now = Clock.monotonicNanoseconds()
+        let deviceId = requests[index].device
+        defer { reschedule(index, deadline: deadline, intervalMs: requests[index].intervalMs) }
+        var state = health[deviceId]
+        defer { health[deviceId] = state }
 
-        if state.offline, !probeAllowed(state, device: device, request: request, now: now) {
-            stats.update(request.device) { $0.skipped_offline &+= 1; $0.state = state.state }
-            publishFailure(request, status: UInt16(EDGECORE_STATUS_OFFLINE.rawValue), detail: 0)
+        if state.offline, !probeAllowed(state, request: index, now: Clock.monotonicNanoseconds()) {
+            stats.updateDevice(deviceId) { $0.skipped_offline &+= 1; $0.state = state.state }
+            publishFailure(index, status: UInt16(EDGECORE_STATUS_OFFLINE.rawValue), detail: 0,
+                           timestamp: Clock.realtimeNanoseconds())
             return
         }
         guard transport.isOpen else {
-            stats.update(request.device) { $0.disconnects &+= 1 }
-            publishFailure(request, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue), detail: 0)
+            stats.updateDevice(deviceId) { $0.disconnects &+= 1 }
+            publishFailure(index, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue), detail: 0,
+                           timestamp: Clock.realtimeNanoseconds())
             return
         }
         // A backed-off device gets one attempt per probe; a live one its retries.
-        let attempts = state.offline ? 1 : 1 + Int(device.retries)
+        let attempts = state.offline ? 1 : 1 + Int(config.devices[deviceId].retries)
         var failure = TransactionFailure.timeout
+        var timestamp: Int64 = 0
         for attempt in 0..<attempts {
-            let started = Clock.monotonicNanoseconds()
-            let outcome = transact(request.device, isRetry: attempt > 0) { () throws(TransactionFailure) in
-                try read(request)
+            let result = transact(deviceId, isRetry: attempt > 0) { () throws(TransactionFailure) in
+                try read(index)
             }
-            guard case .failure(let error) = outcome else {
+            timestamp = result.realtime
+            guard let error = result.failure else {
                 state.answered()
-                recordAnswer(request.device, started: started, state: state)
-                publishValues(request)
+                publishValues(index, timestamp: timestamp)
                 return
             }
             failure = error
@@ -217,39 +235,29 @@ final class BusWorker: @unchecked Sendable {
         case .disconnected:
             break  // the bus's fault, not the device's: its health stays as it was
         case .timeout, .frame:
-            state.failed(at: Clock.monotonicNanoseconds(), device: device)
+            state.failed(at: Clock.monotonicNanoseconds(), device: config.devices[deviceId])
         }
-        stats.update(request.device) {
+        stats.updateDevice(deviceId) {
             $0.consecutive_failures = state.consecutiveFailures
             $0.state = state.state
         }
         let (status, detail) = failure.status
-        publishFailure(request, status: status, detail: detail)
+        publishFailure(index, status: status, detail: detail, timestamp: timestamp)
     }
 
-    /// Counts a good answer (of a poll or a write) begun at `started` (monotonic ns).
-    private func recordAnswer(_ deviceId: Int, started: Int64, state: DeviceHealth) {
-        let finished = Clock.monotonicNanoseconds()
-        stats.update(deviceId) {
-            $0.responses &+= 1
-            $0.recordLatency(microseconds: UInt64(max(0, finished - started) / 1000))
-            $0.consecutive_failures = 0
-            $0.last_ok_ns = Clock.realtimeNanoseconds()
-            $0.state = state.state
-        }
-    }
-
-    private func read(_ request: PlannedRequest) throws(TransactionFailure) {
-        if request.function.readsBits {
+    private func read(_ index: Int) throws(TransactionFailure) {
+        let function = requests[index].function
+        let address = requests[index].address
+        let count = requests[index].count
+        if function.readsBits {
             try bits.withUnsafeMutableBufferPointer { buffer throws(TransactionFailure) in
                 guard let base = buffer.baseAddress else { return }
-                try transport.readBits(request.function, address: request.address, count: request.count, into: base)
+                try transport.readBits(function, address: address, count: count, into: base)
             }
         } else {
             try registers.withUnsafeMutableBufferPointer { buffer throws(TransactionFailure) in
                 guard let base = buffer.baseAddress else { return }
-                try transport.readRegisters(request.function, address: request.address, count: request.count,
-                                            into: base)
+                try transport.readRegisters(function, address: address, count: count, into: base)
             }
         }
     }
@@ -257,77 +265,87 @@ final class BusWorker: @unchecked Sendable {
     /// An offline device is probed when its back-off has passed and, so that probing it does not delay
     /// the live devices, only when its response timeout fits before the next request of another device
     /// (or after it has waited a whole maximum back-off for such a gap).
-    private func probeAllowed(_ state: DeviceHealth, device: DeviceSpec, request: PlannedRequest,
-                              now: Int64) -> Bool {
+    private func probeAllowed(_ state: DeviceHealth, request index: Int, now: Int64) -> Bool {
         guard now >= state.probeAt else { return false }
-        if now - state.probeAt >= Int64(device.backoffMaxMs) * 1_000_000 { return true }
-        let others = queue.earliestDeadline { requests[$0].device != request.device }
+        let deviceId = requests[index].device
+        if now - state.probeAt >= Int64(config.devices[deviceId].backoffMaxMs) * 1_000_000 { return true }
+        let others = queue.earliestDeadline { requests[$0].device != deviceId }
         guard let others else { return true }
-        return others - now >= Int64(device.responseTimeoutMs) * 1_000_000 + gapNanoseconds
+        return others - now >= Int64(config.devices[deviceId].responseTimeoutMs) * 1_000_000 + gapNanoseconds
     }
 
-    private enum Outcome {
-        case success
-        case failure(TransactionFailure)
+    /// What a transaction came to: nil failure for an answer, and when it ended (CLOCK_REALTIME, the
+    /// timestamp of the readings it yields).
+    private struct TransactionResult {
+        var failure: TransactionFailure?
+        var realtime: Int64
     }
 
-    /// One transaction with bookkeeping: unit and timeout, counters, the silent gap, flush after a
-    /// timeout or bad frame, reconnect after a broken connection or repeated bad frames on TCP.
+    /// One transaction with bookkeeping: unit and timeout, counters (one locked update), the silent gap,
+    /// flush after a timeout or bad frame, reconnect after a broken connection or repeated bad frames on TCP.
     private func transact(_ deviceId: Int, isRetry: Bool,
-                          _ body: () throws(TransactionFailure) -> Void) -> Outcome {
-        let device = config.devices[deviceId]
-        if currentUnit != device.unitId {
-            transport.setUnit(device.unitId)
-            currentUnit = device.unitId
+                          _ body: () throws(TransactionFailure) -> Void) -> TransactionResult {
+        let unitId = config.devices[deviceId].unitId
+        if currentUnit != unitId {
+            transport.setUnit(unitId)
+            currentUnit = unitId
         }
-        if currentTimeoutMs != device.responseTimeoutMs {
-            transport.setResponseTimeout(milliseconds: device.responseTimeoutMs)
-            currentTimeoutMs = device.responseTimeoutMs
+        let timeoutMs = config.devices[deviceId].responseTimeoutMs
+        if currentTimeoutMs != timeoutMs {
+            transport.setResponseTimeout(milliseconds: timeoutMs)
+            currentTimeoutMs = timeoutMs
         }
         // RTU answers carry no transaction id: an answer that came after its request timed out would be
         // taken for the next request's (another channel's data, status OK). Discard what arrived since.
         if case .rtu = spec { transport.flush() }
-        stats.update(deviceId) {
-            $0.requests &+= 1
-            if isRetry { $0.retries &+= 1 }
-        }
-        busStats.update(busId) { $0.transactions &+= 1 }
-        var outcome = Outcome.success
+        let started = Clock.monotonicNanoseconds()
+        var failure: TransactionFailure? = nil
         do throws(TransactionFailure) {
             try body()
-            frameErrorsInRow = 0
         } catch {
-            outcome = .failure(error)
-            let now = Clock.realtimeNanoseconds()
-            stats.update(deviceId) {
-                switch error {
-                case .timeout: $0.timeouts &+= 1
-                case .frame: $0.frame_errors &+= 1
-                case .exception(let code):
-                    $0.exceptions &+= 1
-                    $0.last_exception = UInt16(code)
-                case .disconnected: $0.disconnects &+= 1
-                }
-                $0.last_error = error.resultCode.code
-                $0.last_failure_ns = now
-            }
-            switch error {
-            case .timeout:
-                transport.flush()
-            case .frame:
-                transport.flush()
-                frameErrorsInRow += 1
-                // On TCP a second bad frame in a row means the stream is out of step: start afresh.
-                if case .tcp = spec, frameErrorsInRow >= 2 { busLost() }
-            case .exception:
-                frameErrorsInRow = 0
-            case .disconnected(let errno):
-                busLost(error: errno)
-            }
-            if transport.isOpen, transport.needsReopen() { busLost() }
+            failure = error
         }
-        nextTransactionAt = Clock.monotonicNanoseconds() + gapNanoseconds
-        return outcome
+        let finished = Clock.monotonicNanoseconds()
+        let realtime = Clock.realtimeNanoseconds()
+        nextTransactionAt = finished + gapNanoseconds
+        stats.update(device: deviceId, bus: busId) { device, bus in
+            device.requests &+= 1
+            if isRetry { device.retries &+= 1 }
+            bus.transactions &+= 1
+            guard let failure else {
+                device.responses &+= 1
+                device.recordLatency(microseconds: UInt64(max(0, finished - started) / 1000))
+                device.consecutive_failures = 0
+                device.last_ok_ns = realtime
+                device.state = EDGECORE_DEVICE_ONLINE.rawValue
+                return
+            }
+            switch failure {
+            case .timeout: device.timeouts &+= 1
+            case .frame: device.frame_errors &+= 1
+            case .exception(let code):
+                device.exceptions &+= 1
+                device.last_exception = UInt16(code)
+            case .disconnected: device.disconnects &+= 1
+            }
+            device.last_error = failure.resultCode.code
+            device.last_failure_ns = realtime
+        }
+        switch failure {
+        case nil, .exception:
+            frameErrorsInRow = 0
+        case .timeout:
+            transport.flush()
+        case .frame:
+            transport.flush()
+            frameErrorsInRow += 1
+            // On TCP a second bad frame in a row means the stream is out of step: start afresh.
+            if case .tcp = spec, frameErrorsInRow >= 2 { busLost() }
+        case .disconnected(let errno):
+            busLost(error: errno)
+        }
+        if failure != nil, transport.isOpen, transport.needsReopen() { busLost() }
+        return TransactionResult(failure: failure, realtime: realtime)
     }
 
     private func reschedule(_ index: Int, deadline: Int64, intervalMs: UInt32) {
@@ -336,44 +354,47 @@ final class BusWorker: @unchecked Sendable {
         let now = Clock.monotonicNanoseconds()
         let catchUpWindow = max(2 * interval, 2_000_000_000)
         if now - next > catchUpWindow {
-            // Too far behind to catch up: skip to the next deadline still ahead.
-            let missed = (now - next) / interval + 1
+            // Too far behind to catch up: give up the oldest missed cycles, but only down to the edge of
+            // the window. The deadline stays in the past, in order with the other late requests, so an
+            // overloaded bus serves them in turn instead of letting one jump to the back of the queue.
+            let missed = (now - catchUpWindow - next) / interval + 1
             next += missed * interval
-            busStats.update(busId) { $0.skipped_polls &+= UInt64(missed) }
+            stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
         }
         queue.insert(index, deadline: next)
     }
 
     // MARK: Readings
 
-    private func publishValues(_ request: PlannedRequest) {
-        let timestamp = Clock.realtimeNanoseconds()
+    private func publishValues(_ index: Int, timestamp: Int64) {
         readings.removeAll(keepingCapacity: true)
-        for id in request.channels {
-            let channel = config.channels[id]
-            let offset = Int(channel.address) - Int(request.address)
-            let decoded: DecodedValue
-            if request.function.readsBits {
-                decoded = channel.codec.decode(bit: offset < bits.count && bits[offset] != 0)
-            } else {
-                decoded = registers.withUnsafeBufferPointer { buffer in
-                    guard let base = buffer.baseAddress, offset + channel.width <= buffer.count else {
-                        return DecodedValue(value: 0, status: UInt16(EDGECORE_STATUS_CRC_ERROR.rawValue))
+        let readsBits = requests[index].function.readsBits
+        decodeTables[index].withUnsafeBufferPointer { slots in
+            for slot in slots.indices {
+                let offset = slots[slot].offset
+                let decoded: DecodedValue
+                if readsBits {
+                    decoded = slots[slot].codec.decode(bit: offset < bits.count && bits[offset] != 0)
+                } else {
+                    decoded = registers.withUnsafeBufferPointer { buffer in
+                        guard let base = buffer.baseAddress, offset + slots[slot].width <= buffer.count else {
+                            return DecodedValue(value: 0, status: UInt16(EDGECORE_STATUS_CRC_ERROR.rawValue))
+                        }
+                        return slots[slot].codec.decode(registers: UnsafeBufferPointer(start: base + offset,
+                                                                                       count: slots[slot].width))
                     }
-                    return channel.codec.decode(registers: UnsafeBufferPointer(start: base + offset,
-                                                                               count: channel.width))
                 }
+                append(channel: slots[slot].channel, timestamp: timestamp, value: decoded.value,
+                       status: decoded.status, detail: 0)
             }
-            append(channel: id, timestamp: timestamp, value: decoded.value, status: decoded.status, detail: 0)
         }
         publish()
     }
 
-    private func publishFailure(_ request: PlannedRequest, status: UInt16, detail: UInt16) {
-        let timestamp = Clock.realtimeNanoseconds()
+    private func publishFailure(_ index: Int, status: UInt16, detail: UInt16, timestamp: Int64) {
         readings.removeAll(keepingCapacity: true)
-        for id in request.channels {
-            append(channel: id, timestamp: timestamp, value: 0, status: status, detail: detail)
+        for slot in decodeTables[index] {
+            append(channel: slot.channel, timestamp: timestamp, value: 0, status: status, detail: detail)
         }
         publish()
     }
@@ -435,20 +456,22 @@ final class BusWorker: @unchecked Sendable {
     /// One transaction of a write, with the device's retries; nil when the device answered.
     private func attempt(_ deviceId: Int, _ body: () throws(TransactionFailure) -> Void) -> TransactionFailure? {
         var failure: TransactionFailure? = nil
-        for number in 0...Int(config.devices[deviceId].retries) {
-            let started = Clock.monotonicNanoseconds()
-            switch transact(deviceId, isRetry: number > 0, body) {
-            case .success:
-                var state = health[deviceId] ?? DeviceHealth()
-                state.answered()
-                health[deviceId] = state
-                recordAnswer(deviceId, started: started, state: state)
+        for attempt in 0...Int(config.devices[deviceId].retries) {
+            guard let error = transact(deviceId, isRetry: attempt > 0, body).failure else {
+                health[deviceId].answered()
                 return nil
-            case .failure(let error):
-                failure = error
-                guard error.isRetryable, transport.isOpen, !stopRequested else { return error }
             }
+            failure = error
+            guard error.isRetryable, transport.isOpen, !stopRequested else { return error }
         }
         return failure
     }
+}
+
+/// Where one channel's value lies in its request's answer, and how to decode it.
+private struct DecodeSlot {
+    var channel: Int
+    var offset: Int
+    var width: Int
+    var codec: ValueCodec
 }

@@ -10,8 +10,7 @@ final class Engine: @unchecked Sendable {
     private(set) var ring: Ring?
     private var workers: [BusWorker] = []
     private let runState = Lock()
-    let stats = DeviceStatsBoard(empty: edgecore_device_stats())
-    let busStats = BusStatsBoard(empty: edgecore_bus_stats())
+    let stats = EngineStats()
     /// C copies of channel names and units, and of device names, handed out by the *_info functions.
     private var channelStrings: [(name: UnsafeMutablePointer<CChar>, unit: UnsafeMutablePointer<CChar>)] = []
     private var deviceNames: [UnsafeMutablePointer<CChar>] = []
@@ -59,8 +58,7 @@ final class Engine: @unchecked Sendable {
             sequenceCapacity = copy.channels.count
         }
         config = copy
-        stats.ensureCount(config.devices.count)
-        busStats.ensureCount(config.buses.count)
+        stats.ensure(devices: config.devices.count, buses: config.buses.count)
         return result
     }
 
@@ -97,7 +95,7 @@ final class Engine: @unchecked Sendable {
         for busId in config.buses.indices {
             let worker = BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
                                    transport: LibmodbusTransport(config.buses[busId]), ring: ring, stats: stats,
-                                   busStats: busStats, sequences: sequences)
+                                   sequences: sequences)
             do throws(EdgeCoreError) {
                 try worker.start()
             } catch {
@@ -183,7 +181,7 @@ final class Engine: @unchecked Sendable {
         }
         guard result == EDGECORE_OK else {
             let deviceName = config.devices[job.device].name
-            if result == EDGECORE_E_DEVICE_EXCEPTION, let snapshot = stats.snapshot(job.device) {
+            if result == EDGECORE_E_DEVICE_EXCEPTION, let snapshot = stats.device(job.device) {
                 throw ConfigError(.deviceException,
                                   "device '\(deviceName)': write failed with Modbus exception \(snapshot.last_exception)")
             }

@@ -1,0 +1,79 @@
+import CShim
+
+/// Counters of every device and bus (edgecore_device_stats / edgecore_bus_stats), written by the bus
+/// workers and read by any thread. One lock for both, so that a transaction's bookkeeping is one short
+/// critical section.
+final class EngineStats: @unchecked Sendable {
+    private let lock = Lock()
+    private var devices: [edgecore_device_stats] = []
+    private var buses: [edgecore_bus_stats] = []
+
+    /// Makes room for devices and buses added to the configuration.
+    func ensure(devices deviceCount: Int, buses busCount: Int) {
+        lock.withLock {
+            while devices.count < deviceCount { devices.append(edgecore_device_stats()) }
+            while buses.count < busCount { buses.append(edgecore_bus_stats()) }
+        }
+    }
+
+    func device(_ index: Int) -> edgecore_device_stats? {
+        lock.withLock { index >= 0 && index < devices.count ? devices[index] : nil }
+    }
+
+    func bus(_ index: Int) -> edgecore_bus_stats? {
+        lock.withLock { index >= 0 && index < buses.count ? buses[index] : nil }
+    }
+
+    func updateDevice(_ index: Int, _ body: (inout edgecore_device_stats) -> Void) {
+        lock.withLock {
+            guard index >= 0, index < devices.count else { return }
+            body(&devices[index])
+        }
+    }
+
+    func updateBus(_ index: Int, _ body: (inout edgecore_bus_stats) -> Void) {
+        lock.withLock {
+            guard index >= 0, index < buses.count else { return }
+            body(&buses[index])
+        }
+    }
+
+    /// A transaction's counters of its device and its bus together.
+    func update(device: Int, bus: Int, _ body: (inout edgecore_device_stats, inout edgecore_bus_stats) -> Void) {
+        lock.withLock {
+            guard device >= 0, device < devices.count, bus >= 0, bus < buses.count else { return }
+            body(&devices[device], &buses[bus])
+        }
+    }
+}
+
+extension edgecore_device_stats {
+    /// Records a good answer's round trip.
+    mutating func recordLatency(microseconds: UInt64) {
+        latency_total_us &+= microseconds
+        let clamped = UInt32(clamping: microseconds)
+        if clamped > latency_max_us { latency_max_us = clamped }
+        let bucket: Int
+        switch microseconds {
+        case ..<1_000: bucket = 0
+        case ..<2_000: bucket = 1
+        case ..<5_000: bucket = 2
+        case ..<10_000: bucket = 3
+        case ..<20_000: bucket = 4
+        case ..<50_000: bucket = 5
+        case ..<100_000: bucket = 6
+        default: bucket = 7
+        }
+        withUnsafeMutableBytes(of: &latency_histogram) { raw in
+            raw.bindMemory(to: UInt32.self)[bucket] &+= 1
+        }
+    }
+}
+
+extension edgecore_bus_stats {
+    mutating func change(to state: edgecore_bus_state, at nanoseconds: Int64 = Clock.realtimeNanoseconds()) {
+        guard self.state != state.rawValue else { return }
+        self.state = state.rawValue
+        last_change_ns = nanoseconds
+    }
+}
