@@ -69,7 +69,10 @@ final class BusWorker: @unchecked Sendable {
             reopenMinMs = tcp.reconnectMinMs
             reopenMaxMs = tcp.reconnectMaxMs
         case .rtu(let rtu):
+            // libmodbus sends a request as soon as asked; the line's silence after the last answer is ours
+            // to keep, and request_gap_ms comes on top of it.
             gapNanoseconds = Int64(rtu.requestGapMs) * 1_000_000
+                + Int64((WireTime.silenceMicroseconds(rtu) * 1000).rounded(.up))
             reopenMinMs = rtu.reopenMinMs
             reopenMaxMs = rtu.reopenMaxMs
         }

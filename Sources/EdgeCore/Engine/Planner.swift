@@ -86,8 +86,13 @@ enum WireTime {
     static func readTransactionMicroseconds(_ bus: RTUBusSpec, function: ModbusFunction, count: Int) -> Int {
         let characters = readRequestCharacters + readResponseCharacters(function: function, count: count)
         let characterMicros = Double(bus.bitsPerCharacter) * 1_000_000 / Double(bus.baud)
-        let silence = bus.baud > 19_200 ? 1750.0 : 3.5 * characterMicros
-        return Int((Double(characters) * characterMicros + 2 * silence).rounded(.up))
+        return Int((Double(characters) * characterMicros + 2 * silenceMicroseconds(bus)).rounded(.up))
+    }
+
+    /// The silence that ends an RTU frame (t3.5): 3.5 character times, or 1750 us above 19200 baud. A
+    /// master must keep it after an answer before its next request, or the slave may not see a new frame.
+    static func silenceMicroseconds(_ bus: RTUBusSpec) -> Double {
+        bus.baud > 19_200 ? 1750.0 : 3.5 * Double(bus.bitsPerCharacter) * 1_000_000 / Double(bus.baud)
     }
 }
 
