@@ -47,16 +47,50 @@ else
   $(error ARCH must be x86_64, aarch64 or armv7, not '$(ARCH)')
 endif
 
+# libgpiod generation: 1 (libgpiod 1.6: Debian 12, Raspberry Pi OS) or 2 (2.x: Debian 13, Ubuntu 24.04),
+# by default what pkg-config reports here (for ARM: 1, Debian 12's). GPIOD=2 on a machine or sysroot with
+# 1.6 builds against libgpiod 2.1.3 from bookworm-backports (toolchain/make-sysroot.sh --gpiod2), into
+# build/ARCH-gpiod2.
+HOST_GPIOD := $(firstword $(subst ., ,$(shell pkg-config --modversion libgpiod 2>/dev/null)) 1)
+ifeq ($(ARCH),x86_64)
+  GPIOD ?= $(HOST_GPIOD)
+  GPIOD_ARCH := amd64
+  GPIOD_TRIPLET := x86_64-linux-gnu
+  GPIOD_BACKPORT := $(if $(filter 2,$(GPIOD)),$(if $(filter 2,$(HOST_GPIOD)),,yes))
+else
+  GPIOD ?= 1
+  GPIOD_ARCH := $(SYSROOT_ARCH)
+  GPIOD_TRIPLET := $(if $(filter arm64,$(SYSROOT_ARCH)),aarch64-linux-gnu,arm-linux-gnueabihf)
+  GPIOD_BACKPORT := $(if $(filter 2,$(GPIOD)),yes)
+endif
+ifeq ($(GPIOD),2)
+  SCRATCH := $(SCRATCH)-gpiod2
+  ARCHIVE := $(subst .build-embedded/,$(SCRATCH)/,$(subst $(SCRATCH:-gpiod2=)/,$(SCRATCH)/,$(ARCHIVE)))
+  SUFFIX := -gpiod2
+endif
+ifneq ($(GPIOD_BACKPORT),)
+  GPIOD_DIR := .build-sysroot/$(GPIOD_ARCH)-gpiod2
+  TARGET_LINK := -L$(GPIOD_DIR)/usr/lib/$(GPIOD_TRIPLET) $(TARGET_LINK)
+  TARGET_LIBPATH := :$(CURDIR)/$(GPIOD_DIR)/usr/lib/$(GPIOD_TRIPLET)$(TARGET_LIBPATH)
+  ifeq ($(ARCH),x86_64)
+    SWIFT_TARGET_FLAGS += -Xcc -isystem -Xcc $(GPIOD_DIR)/usr/include
+  else
+    # The toolset names the sysroot; a copy of it names the one with libgpiod 2.x instead.
+    TOOLSET_GPIOD2 := build/toolset-$(ARCH)-gpiod2.json
+    SWIFT_TARGET_FLAGS := $(subst toolchain/$(ARCH).json,$(TOOLSET_GPIOD2),$(SWIFT_TARGET_FLAGS))
+  endif
+endif
+
 CC := $(TOOLPREFIX)gcc
 CXX := $(TOOLPREFIX)g++
 LD := $(TOOLPREFIX)ld
 OBJCOPY := $(TOOLPREFIX)objcopy
 STRIP := $(TOOLPREFIX)strip
-OUT := build/$(ARCH)
+OUT := build/$(ARCH)$(SUFFIX)
 SO := $(OUT)/libEdgeCore.so.$(VERSION)
 SONAME := libEdgeCore.so.$(MAJOR)
 # What libEdgeCore links: the C libraries it wraps (only those it uses end up in NEEDED).
-LIBS := -lmodbus -lyaml -lm
+LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
@@ -69,12 +103,19 @@ sysroot:
 ifneq ($(ARCH),x86_64)
 	toolchain/make-sysroot.sh $(SYSROOT_ARCH) >/dev/null
 endif
+ifneq ($(GPIOD_BACKPORT),)
+	toolchain/make-sysroot.sh --gpiod2 $(GPIOD_ARCH) >/dev/null
+endif
+ifneq ($(TOOLSET_GPIOD2),)
+	mkdir -p build
+	sed 's|\.build-sysroot/$(SYSROOT_ARCH)/|.build-sysroot/$(SYSROOT_ARCH)-gpiod2/|g' toolchain/$(ARCH).json > $(TOOLSET_GPIOD2)
+endif
 
 # SwiftPM decides what is stale; this rule just always asks it. The old archive goes first: SwiftPM adds
 # to an existing one, so the object of a renamed or deleted source file would stay in it.
 $(ARCHIVE): FORCE sysroot
 	rm -f $(ARCHIVE)
-	EDGECORE_EMBEDDED=1 $(SWIFT) build -c release $(SWIFT_TARGET_FLAGS) --scratch-path $(SCRATCH) \
+	EDGECORE_EMBEDDED=1 EDGECORE_GPIOD=$(GPIOD) $(SWIFT) build -c release $(SWIFT_TARGET_FLAGS) --scratch-path $(SCRATCH) \
 	  --product EdgeCoreEmbedded
 
 $(OUT)/exports.txt: include/edgecore.h toolchain/header-functions.sh

@@ -7,8 +7,12 @@ import PackageDescription
 import Foundation
 
 let embedded = ProcessInfo.processInfo.environment["EDGECORE_EMBEDDED"] == "1"
+// The libgpiod generation to build against (1: libgpiod 1.6, the default; 2: libgpiod 2.x). The Makefile
+// sets it from pkg-config's version of libgpiod.
+let gpiodV2 = ProcessInfo.processInfo.environment["EDGECORE_GPIOD"] == "2"
 
 var coreSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fPIC"])]
+if gpiodV2 { coreSwiftSettings.append(.define("EDGECORE_GPIOD_V2")) }
 var products: [Product] = []
 if embedded {
     coreSwiftSettings += [
@@ -23,7 +27,8 @@ let package = Package(
     products: products,
     targets: [
         .target(name: "CShim", cSettings: [.unsafeFlags(["-fPIC"])],
-                linkerSettings: [.linkedLibrary("modbus"), .linkedLibrary("yaml"), .linkedLibrary("m")]),
+                linkerSettings: [.linkedLibrary("modbus"), .linkedLibrary("yaml"), .linkedLibrary("gpiod"),
+                                 .linkedLibrary("m")]),
         .target(name: "EdgeCore", dependencies: ["CShim"], swiftSettings: coreSwiftSettings),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore"]),
     ]

@@ -466,8 +466,50 @@ struct edgecore_bus_stats {
 };
 EDGECORE_STATIC_ASSERT(sizeof(struct edgecore_bus_stats) == 56, "struct edgecore_bus_stats must be 56 bytes");
 
+/* ---- GPIO (libgpiod) ---------------------------------------------------------------------------------- */
+
+/** What a GPIO line channel does. */
+enum edgecore_gpio_kind {
+    EDGECORE_GPIO_INPUT = 0,  /**< level sampled every interval_ms: value 0 or 1 (after active_low) */
+    EDGECORE_GPIO_OUTPUT = 1  /**< relay, valve: driven with edgecore_engine_write (0 or nonzero); set to
+                                   safe_state when the engine starts, stops or is destroyed; every
+                                   change, and every interval_ms, yields a reading of the value */
+};
+
+/** Bias of an input line. */
+enum edgecore_gpio_bias {
+    EDGECORE_GPIO_BIAS_AS_IS = 0,     /**< leave it as the board has it */
+    EDGECORE_GPIO_BIAS_DISABLED = 1,
+    EDGECORE_GPIO_BIAS_PULL_UP = 2,
+    EDGECORE_GPIO_BIAS_PULL_DOWN = 3
+};
+
+/** A GPIO chip: one bus with its own worker thread, its lines requested while the engine runs. */
+struct edgecore_gpio_chip_config {
+    const char *name;   /**< unique bus name; copied */
+    const char *chip;   /**< "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied */
+};
+
+/** One GPIO line as a channel (same id space and readings as Modbus channels). */
+struct edgecore_gpio_line_config {
+    const char *name;        /**< unique channel name; copied */
+    const char *unit;        /**< may be NULL; copied */
+    const char *line_name;   /**< the line by its name on the chip; NULL: by `offset` */
+    uint32_t bus;            /**< bus id of a GPIO chip */
+    uint32_t offset;         /**< line offset, when line_name is NULL */
+    uint8_t kind;            /**< enum edgecore_gpio_kind; default input */
+    uint8_t bias;            /**< enum edgecore_gpio_bias (inputs); default as is */
+    uint8_t active_low;      /**< nonzero: the line's physical low reads and writes as 1 */
+    uint8_t writable;        /**< outputs: nonzero to allow edgecore_engine_write */
+    uint8_t safe_state;      /**< outputs: 0 or 1, applied at start, stop and destroy; default 0 */
+    uint8_t reserved[3];     /**< 0 */
+    uint32_t interval_ms;    /**< sampling (inputs) / reporting (outputs) interval, >= 1; default 1000 */
+};
+
 /** Fill *config with the defaults documented at each field. NULL does nothing. */
 void edgecore_engine_config_init(struct edgecore_engine_config *config);
+void edgecore_gpio_chip_config_init(struct edgecore_gpio_chip_config *config);
+void edgecore_gpio_line_config_init(struct edgecore_gpio_line_config *config);
 void edgecore_tcp_bus_config_init(struct edgecore_tcp_bus_config *config);
 void edgecore_rtu_bus_config_init(struct edgecore_rtu_bus_config *config);
 void edgecore_device_config_init(struct edgecore_device_config *config);
@@ -508,6 +550,20 @@ int edgecore_engine_add_device(struct edgecore_engine *engine, const struct edge
                                uint32_t *id_out);
 int edgecore_engine_add_channel(struct edgecore_engine *engine, const struct edgecore_channel_config *config,
                                 uint32_t *id_out);
+
+/**
+ * Add a GPIO chip as a bus / a line of it as a channel. Checked now: names, kinds, ranges, a line used by
+ * two channels; the chip and its lines are opened by edgecore_engine_start, which fails with -ENOENT (no
+ * such chip), EDGECORE_E_CONFIG (no such line offset or name), -EBUSY (line used by another program),
+ * -EACCES (permission denied), with edgecore_engine_last_error() naming chip and line.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, EDGECORE_E_DUPLICATE, EDGECORE_E_NOT_FOUND
+ * (bus id, or not a GPIO bus), EDGECORE_E_CONFIG, EDGECORE_E_LIMIT, -ENOMEM. Does not block.
+ * The GPIO generation (libgpiod 1.6 or 2.x) is chosen when libEdgeCore is built.
+ */
+int edgecore_engine_add_gpio_chip(struct edgecore_engine *engine, const struct edgecore_gpio_chip_config *config,
+                                  uint32_t *id_out);
+int edgecore_engine_add_gpio_line(struct edgecore_engine *engine, const struct edgecore_gpio_line_config *config,
+                                  uint32_t *id_out);
 
 /**
  * Declare addresses first..last (inclusive) of a device's `function` as forbidden: no read request ever

@@ -359,8 +359,72 @@ static void state_errors_and_disconnected_readings(void) {
     edgecore_engine_destroy(engine);
 }
 
+/* GPIO without a chip on this machine: configuration checks, the plan, and a precise start failure. */
+static void gpio_configuration_and_missing_chip(void) {
+    struct edgecore_engine *engine = make_engine();
+    if (!engine) return;
+    struct edgecore_gpio_chip_config chip;
+    edgecore_gpio_chip_config_init(&chip);
+    CHECK_EQ(edgecore_engine_add_gpio_chip(engine, &chip, NULL), EDGECORE_E_NULL_POINTER);
+    chip.name = "io";
+    chip.chip = "/dev/gpiochip-edgecore-missing";
+    uint32_t bus = 9;
+    CHECK_EQ(edgecore_engine_add_gpio_chip(engine, &chip, &bus), EDGECORE_OK);
+    CHECK_EQ(bus, 0);
+    struct edgecore_gpio_line_config line;
+    edgecore_gpio_line_config_init(&line);
+    CHECK_EQ(line.kind, EDGECORE_GPIO_INPUT);
+    CHECK_EQ(line.interval_ms, 1000);
+    line.name = "valve";
+    line.bus = bus;
+    line.offset = 3;
+    line.kind = EDGECORE_GPIO_OUTPUT;
+    line.writable = 1;
+    line.safe_state = 1;
+    uint32_t channel = 9;
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, &channel), EDGECORE_OK);
+    CHECK_EQ(channel, 0);
+    line.name = "again";
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, NULL), EDGECORE_E_DUPLICATE); /* line 3 is taken */
+    CHECK(contains(edgecore_engine_last_error(), "'valve'"));
+    line.offset = 4;
+    line.kind = 7;
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, NULL), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "'kind'"));
+    line.kind = EDGECORE_GPIO_INPUT;
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, NULL), EDGECORE_E_CONFIG); /* writable input */
+    CHECK(contains(edgecore_engine_last_error(), "writable"));
+    line.writable = 0;
+    line.bias = 9;
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, NULL), EDGECORE_E_CONFIG);
+    line.bias = EDGECORE_GPIO_BIAS_PULL_UP;
+    line.bus = 5;
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, NULL), EDGECORE_E_NOT_FOUND);
+    line.bus = bus;
+    line.name = "door";
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, NULL), EDGECORE_OK);
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    device.name = "meter";
+    device.bus = bus;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, NULL), EDGECORE_E_NOT_FOUND); /* not a Modbus bus */
+
+    char plan[1024];
+    CHECK(edgecore_engine_plan(engine, plan, sizeof plan) > 0);
+    CHECK(contains(plan, "gpio chip /dev/gpiochip-edgecore-missing"));
+    CHECK(contains(plan, "line 3: valve, output, safe state 1"));
+    CHECK(contains(plan, "line 4: door, input"));
+
+    CHECK_EQ(edgecore_engine_start(engine), -ENOENT);
+    CHECK(contains(edgecore_engine_last_error(), "/dev/gpiochip-edgecore-missing"));
+    CHECK_EQ(edgecore_engine_write(engine, channel, 0, 100), EDGECORE_E_NOT_RUNNING);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_E_NOT_RUNNING); /* the failed start left nothing running */
+    edgecore_engine_destroy(engine);
+}
+
 int main(void) {
     RUN(config_defaults);
+    RUN(gpio_configuration_and_missing_chip);
     RUN(create_and_destroy);
     RUN(null_arguments);
     RUN(configuration_errors_name_the_field);

@@ -22,6 +22,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
+#include <gpiod.h>
 #include <modbus/modbus.h>
 #include <yaml.h>
 

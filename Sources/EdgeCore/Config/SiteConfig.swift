@@ -8,6 +8,8 @@ extension RTUBusSpec: Equatable {}
 extension BusSpec: Equatable {}
 extension DeviceSpec: Equatable {}
 extension ChannelSpec: Equatable {}
+extension GPIOChipSpec: Equatable {}
+extension GPIOLineSpec: Equatable {}
 #endif
 
 /// A configuration failure: the result code and a message naming the field (and, from files, file and
@@ -66,16 +68,47 @@ struct RTUBusSpec {
     var bitsPerCharacter: Int { 1 + Int(dataBits) + (parity == UInt8(ascii: "N") ? 0 : 1) + Int(stopBits) }
 }
 
+struct GPIOChipSpec {
+    var name: String
+    /// Path, name or label of the chip.
+    var chip: String
+}
+
 enum BusSpec {
     case tcp(TCPBusSpec)
     case rtu(RTUBusSpec)
+    case gpio(GPIOChipSpec)
 
     var name: String {
         switch self {
         case .tcp(let spec): return spec.name
         case .rtu(let spec): return spec.name
+        case .gpio(let spec): return spec.name
         }
     }
+
+    var isModbus: Bool {
+        if case .gpio = self { return false }
+        return true
+    }
+}
+
+/// What a GPIO line channel does (enum edgecore_gpio_kind).
+enum GPIOKind: UInt8 {
+    case input = 0
+    case output = 1
+}
+
+/// A GPIO line of a chip bus.
+struct GPIOLineSpec {
+    var bus: Int
+    /// The line by name; nil: by `offset`.
+    var lineName: String?
+    var offset: UInt32 = 0
+    var kind: GPIOKind = .input
+    var bias: GPIOBias = .asIs
+    var activeLow = false
+    var safeState = false
 }
 
 /// Addresses of one function a device forbids reading.
@@ -113,6 +146,8 @@ struct ChannelSpec {
     var codec: ValueCodec
     var writable = false
     var intervalMs: UInt32 = 1000
+    /// Set for a GPIO line channel (then device, function, address and codec are unused).
+    var gpio: GPIOLineSpec? = nil
 
     /// Registers (or bits, for FC 1/2) the channel reads.
     var width: Int { function.readsBits ? 1 : codec.type.registerCount }
@@ -163,6 +198,8 @@ struct SiteConfig {
                 throw ConfigError(.config, "\(field): field 'rts' must be none (0), up (1) or down (2)")
             }
             try checkBackoff(spec.reopenMinMs, spec.reopenMaxMs, "reopen", of: field)
+        case .gpio(let spec):
+            guard !spec.chip.isEmpty else { throw ConfigError(.config, "bus '\(spec.name)': field 'chip' is empty") }
         }
         buses.append(bus)
         return buses.count - 1
@@ -171,8 +208,8 @@ struct SiteConfig {
     mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
         try checkName(device.name, kind: "device", existing: devices.lazy.map { $0.name })
         let field = "device '\(device.name)'"
-        guard device.bus >= 0, device.bus < buses.count else {
-            throw ConfigError(.notFound, "\(field): no bus with id \(device.bus)")
+        guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
+            throw ConfigError(.notFound, "\(field): no Modbus bus with id \(device.bus)")
         }
         if case .rtu = buses[device.bus] {
             guard device.unitId >= 1, device.unitId <= 247 else {
@@ -268,6 +305,35 @@ struct SiteConfig {
         }
         if channel.writable, !channel.function.isWritable {
             throw ConfigError(.config, "\(field): only coils and holding registers can be writable")
+        }
+        channels.append(channel)
+        return channels.count - 1
+    }
+
+    /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
+    mutating func addGPIOLine(_ channel: ChannelSpec) throws(ConfigError) -> Int {
+        try checkName(channel.name, kind: "channel", existing: channels.lazy.map { $0.name })
+        let field = "channel '\(channel.name)'"
+        guard let line = channel.gpio else { throw ConfigError(.config, "\(field): not a GPIO line") }
+        guard line.bus >= 0, line.bus < buses.count, case .gpio(let chip) = buses[line.bus] else {
+            throw ConfigError(.notFound, "\(field): no GPIO chip bus with id \(line.bus)")
+        }
+        if let name = line.lineName, name.isEmpty {
+            throw ConfigError(.config, "\(field): field 'line_name' is empty")
+        }
+        guard channel.intervalMs >= 1 else {
+            throw ConfigError(.config, "\(field): field 'interval_ms' must be at least 1")
+        }
+        if channel.writable, line.kind != .output {
+            throw ConfigError(.config, "\(field): only output lines can be writable")
+        }
+        if let other = channels.first(where: { other in
+            guard let used = other.gpio, used.bus == line.bus else { return false }
+            if let a = used.lineName, let b = line.lineName { return sameText(a, b) }
+            return used.lineName == nil && line.lineName == nil && used.offset == line.offset
+        }) {
+            let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
+            throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(other.name)'")
         }
         channels.append(channel)
         return channels.count - 1

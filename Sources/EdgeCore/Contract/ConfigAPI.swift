@@ -142,3 +142,56 @@ func configure(_ handle: OpaquePointer, _ idOut: UnsafeMutablePointer<UInt32>?,
         }
     }
 }
+
+@c @implementation
+public func edgecore_gpio_chip_config_init(_ config: UnsafeMutablePointer<edgecore_gpio_chip_config>?) {
+    config?.pointee = edgecore_gpio_chip_config(name: nil, chip: nil)
+}
+
+@c @implementation
+public func edgecore_gpio_line_config_init(_ config: UnsafeMutablePointer<edgecore_gpio_line_config>?) {
+    config?.pointee = edgecore_gpio_line_config(
+        name: nil, unit: nil, line_name: nil, bus: 0, offset: 0, kind: UInt8(EDGECORE_GPIO_INPUT.rawValue),
+        bias: UInt8(EDGECORE_GPIO_BIAS_AS_IS.rawValue), active_low: 0, writable: 0, safe_state: 0,
+        reserved: (0, 0, 0), interval_ms: 1000)
+}
+
+@c @implementation
+public func edgecore_engine_add_gpio_chip(_ engine: OpaquePointer?,
+                                          _ config: UnsafePointer<edgecore_gpio_chip_config>?,
+                                          _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let engine, let config else { return nullArgument("engine and config are required") }
+    guard let name = config.pointee.name, let chip = config.pointee.chip else {
+        return nullArgument("gpio chip: 'name' and 'chip' are required")
+    }
+    let spec = GPIOChipSpec(name: String(cString: name), chip: String(cString: chip))
+    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.gpio(spec)) }
+}
+
+@c @implementation
+public func edgecore_engine_add_gpio_line(_ engine: OpaquePointer?,
+                                          _ config: UnsafePointer<edgecore_gpio_line_config>?,
+                                          _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let engine, let config else { return nullArgument("engine and config are required") }
+    let c = config.pointee
+    guard let name = c.name else { return nullArgument("gpio line: 'name' is required") }
+    let channelName = String(cString: name)
+    guard let kind = GPIOKind(rawValue: c.kind) else {
+        return failure(ConfigError(.config, "channel '\(channelName)': field 'kind' must be input (0) or output (1)"))
+    }
+    guard let bias = GPIOBias(rawValue: c.bias) else {
+        return failure(ConfigError(.config, "channel '\(channelName)': field 'bias' must be 0..3, not \(c.bias)"))
+    }
+    guard c.safe_state <= 1 else {
+        return failure(ConfigError(.config, "channel '\(channelName)': field 'safe_state' must be 0 or 1"))
+    }
+    let line = GPIOLineSpec(bus: Int(clamping: c.bus), lineName: c.line_name.map { String(cString: $0) },
+                            offset: c.offset, kind: kind, bias: bias, activeLow: c.active_low != 0,
+                            safeState: c.safe_state != 0)
+    let codec = ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil, validMax: nil,
+                           sentinels: [])
+    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: -1,
+                           address: 0, codec: codec, writable: c.writable != 0, intervalMs: c.interval_ms,
+                           gpio: line)
+    return configure(engine, idOut) { config throws(ConfigError) in try config.addGPIOLine(spec) }
+}

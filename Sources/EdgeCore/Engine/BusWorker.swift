@@ -75,6 +75,11 @@ final class BusWorker: @unchecked Sendable {
                 + Int64((WireTime.silenceMicroseconds(rtu) * 1000).rounded(.up))
             reopenMinMs = rtu.reopenMinMs
             reopenMaxMs = rtu.reopenMaxMs
+        case .gpio:
+            // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a BusWorker.
+            gapNanoseconds = 0
+            reopenMinMs = 1
+            reopenMaxMs = 1
         }
     }
 
@@ -425,6 +430,10 @@ final class BusWorker: @unchecked Sendable {
         }
         var failure: TransactionFailure? = nil
         switch job.payload {
+        case .level:
+            // A GPIO level never reaches a Modbus bus (the engine routes by bus).
+            job.complete(EDGECORE_E_INVALID_ARGUMENT)
+            return
         case .registers(let values):
             failure = attempt(job.device) { () throws(TransactionFailure) in
                 try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in

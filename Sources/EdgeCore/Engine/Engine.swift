@@ -8,7 +8,7 @@ final class Engine: @unchecked Sendable {
     private let ringCapacity: UInt32
     private let overflow: edgecore_overflow_policy
     private(set) var ring: Ring?
-    private var workers: [BusWorker] = []
+    private var workers: [any EngineWorker] = []
     private let runState = Lock()
     let stats = EngineStats()
     /// C copies of channel names and units, and of device names, handed out by the *_info functions.
@@ -91,11 +91,23 @@ final class Engine: @unchecked Sendable {
             }
         }
         guard let ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
-        var started: [BusWorker] = []
+        // GPIO chips and lines are opened here, so that a missing chip, a bad line or a line in use fails
+        // the start with a precise error instead of a stream of bad readings.
+        var prepared: [any EngineWorker] = []
         for busId in config.buses.indices {
-            let worker = BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
-                                   transport: LibmodbusTransport(config.buses[busId]), ring: ring, stats: stats,
-                                   sequences: sequences)
+            if case .gpio = config.buses[busId] {
+                let (chip, lines) = try openGPIOBus(busId, config: config)
+                prepared.append(GPIOWorker(busId: busId, chip: chip, lines: lines, ring: ring, stats: stats,
+                                           sequences: sequences))
+            } else {
+                prepared.append(BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
+                                          transport: LibmodbusTransport(config.buses[busId]), ring: ring,
+                                          stats: stats, sequences: sequences))
+            }
+        }
+        var started: [any EngineWorker] = []
+        for worker in prepared {
+            let busId = worker.busId
             do throws(EdgeCoreError) {
                 try worker.start()
             } catch {
@@ -110,7 +122,7 @@ final class Engine: @unchecked Sendable {
     /// Stops every worker; returns false when none ran.
     @discardableResult
     func stop() -> Bool {
-        let stopping = runState.withLock { () -> [BusWorker] in
+        let stopping = runState.withLock { () -> [any EngineWorker] in
             defer { workers.removeAll() }
             return workers
         }
@@ -126,6 +138,14 @@ final class Engine: @unchecked Sendable {
         let channel = config.channels[id]
         guard channel.writable else {
             throw ConfigError(.notWritable, "channel '\(channel.name)' is not declared writable")
+        }
+        if let line = channel.gpio {
+            guard !value.isNaN else {
+                throw ConfigError(.value, "channel '\(channel.name)': NaN cannot be written to an output")
+            }
+            try submit(WriteJob(device: -1, channel: id, address: 0, payload: .level(value != 0)), bus: line.bus,
+                       timeoutMilliseconds: timeoutMilliseconds)
+            return
         }
         let payload: WriteJob.Payload
         do throws(EdgeCoreError) {
@@ -143,7 +163,7 @@ final class Engine: @unchecked Sendable {
             throw ConfigError(error, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
         try submit(WriteJob(device: channel.device, address: channel.address, payload: payload),
-                   timeoutMilliseconds: timeoutMilliseconds)
+                   bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// Raw register (`coils == false`) or coil writes; every address must be a writable channel's.
@@ -168,11 +188,11 @@ final class Engine: @unchecked Sendable {
             }
         }
         let payload: WriteJob.Payload = coils.map { .coils($0) } ?? .registers(registers ?? [])
-        try submit(WriteJob(device: device, address: address, payload: payload), timeoutMilliseconds: timeoutMilliseconds)
+        try submit(WriteJob(device: device, address: address, payload: payload), bus: config.devices[device].bus,
+                   timeoutMilliseconds: timeoutMilliseconds)
     }
 
-    private func submit(_ job: WriteJob, timeoutMilliseconds: Int32) throws(ConfigError) {
-        let bus = config.devices[job.device].bus
+    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32) throws(ConfigError) {
         let worker = runState.withLock { workers.first { $0.busId == bus } }
         guard let worker else { throw ConfigError(.notRunning, "the engine is not running") }
         worker.enqueue(job)
@@ -180,6 +200,10 @@ final class Engine: @unchecked Sendable {
             throw ConfigError(.timeout, "the write did not complete within \(timeoutMilliseconds) ms")
         }
         guard result == EDGECORE_OK else {
+            guard job.device >= 0, job.device < config.devices.count else {
+                let name = job.channel >= 0 && job.channel < config.channels.count ? config.channels[job.channel].name : "?"
+                throw ConfigError(EdgeCoreError(code: result), "gpio output '\(name)': write failed")
+            }
             let deviceName = config.devices[job.device].name
             if result == EDGECORE_E_DEVICE_EXCEPTION, let snapshot = stats.device(job.device) {
                 throw ConfigError(.deviceException,

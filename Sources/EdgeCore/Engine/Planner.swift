@@ -23,7 +23,7 @@ enum Planner {
     static func plan(_ config: SiteConfig) -> [PlannedRequest] {
         var groups: [GroupKey: [Int]] = [:]
         var order: [GroupKey] = []
-        for (id, channel) in config.channels.enumerated() {
+        for (id, channel) in config.channels.enumerated() where channel.gpio == nil {
             let key = GroupKey(device: channel.device, function: channel.function.rawValue,
                                intervalMs: channel.intervalMs)
             if groups[key] == nil { order.append(key) }
@@ -107,6 +107,14 @@ extension Planner {
             switch bus {
             case .tcp(let tcp):
                 add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port), \(busRequests.count) requests")
+            case .gpio(let chip):
+                add("bus '\(chip.name)': gpio chip \(chip.chip)")
+                for channel in config.channels {
+                    guard let line = channel.gpio, line.bus == busId else { continue }
+                    let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
+                    let kind = line.kind == .output ? "output, safe state \(line.safeState ? 1 : 0)" : "input"
+                    add("\n  \(which): \(channel.name), \(kind), every \(channel.intervalMs) ms")
+                }
             case .rtu(let rtu):
                 add("bus '\(rtu.name)': rtu \(rtu.device) \(rtu.baud) \(rtu.dataBits)")
                 add("\(String(decoding: [rtu.parity], as: UTF8.self))\(rtu.stopBits), \(busRequests.count) requests")

@@ -7,17 +7,23 @@ final class WriteJob: @unchecked Sendable {
         case coils([UInt8])
         /// Read-modify-write of one bit of a holding register.
         case registerBit(codec: ValueCodec, value: Double)
+        /// A GPIO output's new level.
+        case level(Bool)
     }
 
+    /// The Modbus device written (-1 for GPIO).
     let device: Int
+    /// The channel written, for GPIO outputs (-1 for Modbus register and coil writes).
+    let channel: Int
     let address: UInt16
     let payload: Payload
     private let lock = Lock()
     private let finished = Signal()
     private var result: Int32? = nil
 
-    init(device: Int, address: UInt16, payload: Payload) {
+    init(device: Int, channel: Int = -1, address: UInt16, payload: Payload) {
         self.device = device
+        self.channel = channel
         self.address = address
         self.payload = payload
     }

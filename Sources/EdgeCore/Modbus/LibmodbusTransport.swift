@@ -26,6 +26,8 @@ final class LibmodbusTransport: ModbusTransport {
         case .tcp(let tcp):
             // libmodbus bounds connect() by the response timeout.
             setResponseTimeout(milliseconds: tcp.connectTimeoutMs)
+        case .gpio:
+            return EINVAL
         }
         if modbus_connect(context) == -1 {
             let error = ec_errno()
@@ -142,6 +144,8 @@ final class LibmodbusTransport: ModbusTransport {
             return rtu.device.withCString { device in
                 modbus_new_rtu(device, Int32(rtu.baud), parity, Int32(rtu.dataBits), Int32(rtu.stopBits))
             }
+        case .gpio:
+            return nil
         }
     }
 

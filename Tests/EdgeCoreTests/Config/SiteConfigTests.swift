@@ -159,10 +159,10 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
 @Suite struct SiteConfigDeviceTests {
     @Test func theBusMustExist() {
         var config = SiteConfig()
-        expectConfigError(.notFound, "device 'd': no bus with id 0") { () throws(ConfigError) in
+        expectConfigError(.notFound, "device 'd': no Modbus bus with id 0") { () throws(ConfigError) in
             _ = try config.addDevice(DeviceSpec(name: "d", bus: 0))
         }
-        expectConfigError(.notFound, "no bus with id -1") { () throws(ConfigError) in
+        expectConfigError(.notFound, "no Modbus bus with id -1") { () throws(ConfigError) in
             _ = try config.addDevice(DeviceSpec(name: "d", bus: -1))
         }
     }

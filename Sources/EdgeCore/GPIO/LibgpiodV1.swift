@@ -1,0 +1,80 @@
+#if !EDGECORE_GPIOD_V2
+import CShim
+
+// GPIO over libgpiod 1.6 (Debian 12, Raspberry Pi OS): the kernel's v1 character-device interface.
+
+/// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0"), number or label.
+func openGPIOChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
+    guard let chip = description.withCString({ gpiod_chip_open_lookup($0) }) else {
+        let error = ec_errno() == 0 ? ENOENT : ec_errno()
+        throw ConfigError(.system(error), "gpio chip '\(description)': \(errnoText(error))")
+    }
+    return LibgpiodChip(chip, description: description)
+}
+
+private final class LibgpiodChip: GPIOChipPort {
+    private let chip: OpaquePointer
+    private let description: String
+
+    init(_ chip: OpaquePointer, description: String) {
+        self.chip = chip
+        self.description = description
+    }
+
+    deinit { gpiod_chip_close(chip) }
+
+    var lineCount: UInt32 { gpiod_chip_num_lines(chip) }
+
+    func offset(ofLineNamed name: String) -> UInt32? {
+        guard let line = name.withCString({ gpiod_chip_find_line(chip, $0) }) else { return nil }
+        return gpiod_line_offset(line)
+    }
+
+    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort {
+        var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
+        switch bias {
+        case .asIs: break
+        case .disabled: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
+        case .pullUp: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
+        case .pullDown: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
+        }
+        return try request(offset: offset, type: Int32(GPIOD_LINE_REQUEST_DIRECTION_INPUT), flags: flags,
+                           initial: 0)
+    }
+
+    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort {
+        let flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
+        return try request(offset: offset, type: Int32(GPIOD_LINE_REQUEST_DIRECTION_OUTPUT), flags: flags,
+                           initial: initial ? 1 : 0)
+    }
+
+    private func request(offset: UInt32, type: Int32, flags: Int32, initial: Int32) throws(ConfigError) -> any GPIOLinePort {
+        guard offset < lineCount, let line = gpiod_chip_get_line(chip, offset) else {
+            throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
+        }
+        var config = gpiod_line_request_config(consumer: consumerName, request_type: type, flags: flags)
+        guard gpiod_line_request(line, &config, initial) == 0 else {
+            let error = ec_errno()
+            throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+        }
+        return LibgpiodLine(line)
+    }
+}
+
+private final class LibgpiodLine: GPIOLinePort {
+    private let line: OpaquePointer
+
+    init(_ line: OpaquePointer) { self.line = line }
+
+    deinit { gpiod_line_release(line) }
+
+    func read() -> Result<Bool, GPIOError> {
+        let value = gpiod_line_get_value(line)
+        return value < 0 ? .failure(GPIOError(errno: ec_errno())) : .success(value != 0)
+    }
+
+    func write(_ value: Bool) -> Int32 {
+        gpiod_line_set_value(line, value ? 1 : 0) == 0 ? 0 : ec_errno()
+    }
+}
+#endif

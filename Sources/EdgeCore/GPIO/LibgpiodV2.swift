@@ -1,0 +1,125 @@
+#if EDGECORE_GPIOD_V2
+import CShim
+
+// GPIO over libgpiod 2.x (Debian 13, Ubuntu 24.04, Debian 12 backports): the kernel's v2 interface.
+
+/// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0") or label.
+func openGPIOChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
+    if description.utf8.first == UInt8(ascii: "/") { return try open(path: description, description: description) }
+    if FileIdentity(path: "/dev/" + description) != nil {
+        return try open(path: "/dev/" + description, description: description)
+    }
+    // A label: look at every chip.
+    for number in 0..<256 {
+        let path = "/dev/gpiochip" + String(number)
+        guard FileIdentity(path: path) != nil,
+              let chip = path.withCString({ gpiod_chip_open($0) }) else { continue }
+        if let info = gpiod_chip_get_info(chip) {
+            let matches = gpiod_chip_info_get_label(info).map { sameText(String(cString: $0), description) } ?? false
+            gpiod_chip_info_free(info)
+            if matches { return LibgpiodChip(chip, description: description) }
+        }
+        gpiod_chip_close(chip)
+    }
+    throw ConfigError(.system(ENOENT), "gpio chip '\(description)': no chip has that path, name or label")
+}
+
+private func open(path: String, description: String) throws(ConfigError) -> any GPIOChipPort {
+    guard let chip = path.withCString({ gpiod_chip_open($0) }) else {
+        let error = ec_errno() == 0 ? ENOENT : ec_errno()
+        throw ConfigError(.system(error), "gpio chip '\(description)': \(errnoText(error))")
+    }
+    return LibgpiodChip(chip, description: description)
+}
+
+private final class LibgpiodChip: GPIOChipPort {
+    private let chip: OpaquePointer
+    private let description: String
+    let lineCount: UInt32
+
+    init(_ chip: OpaquePointer, description: String) {
+        self.chip = chip
+        self.description = description
+        var count: UInt32 = 0
+        if let info = gpiod_chip_get_info(chip) {
+            count = UInt32(truncatingIfNeeded: gpiod_chip_info_get_num_lines(info))
+            gpiod_chip_info_free(info)
+        }
+        lineCount = count
+    }
+
+    deinit { gpiod_chip_close(chip) }
+
+    func offset(ofLineNamed name: String) -> UInt32? {
+        let offset = name.withCString { gpiod_chip_get_line_offset_from_name(chip, $0) }
+        return offset < 0 ? nil : UInt32(offset)
+    }
+
+    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort {
+        try request(offset: offset) { settings in
+            gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT)
+            switch bias {
+            case .asIs: break
+            case .disabled: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_DISABLED)
+            case .pullUp: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_PULL_UP)
+            case .pullDown: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_PULL_DOWN)
+            }
+            gpiod_line_settings_set_active_low(settings, activeLow)
+        }
+    }
+
+    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort {
+        try request(offset: offset) { settings in
+            gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_OUTPUT)
+            gpiod_line_settings_set_active_low(settings, activeLow)
+            gpiod_line_settings_set_output_value(settings, initial ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE)
+        }
+    }
+
+    private func request(offset: UInt32, _ configure: (OpaquePointer) -> Void) throws(ConfigError) -> any GPIOLinePort {
+        guard offset < lineCount else {
+            throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
+        }
+        guard let settings = gpiod_line_settings_new() else { throw ConfigError(EdgeCoreError.outOfMemory, "gpio") }
+        defer { gpiod_line_settings_free(settings) }
+        configure(settings)
+        guard let lineConfig = gpiod_line_config_new() else { throw ConfigError(EdgeCoreError.outOfMemory, "gpio") }
+        defer { gpiod_line_config_free(lineConfig) }
+        var offsets = [offset]
+        guard gpiod_line_config_add_line_settings(lineConfig, &offsets, 1, settings) == 0,
+              let requestConfig = gpiod_request_config_new() else {
+            throw ConfigError(EdgeCoreError.outOfMemory, "gpio")
+        }
+        defer { gpiod_request_config_free(requestConfig) }
+        gpiod_request_config_set_consumer(requestConfig, consumerName)
+        guard let request = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
+            let error = ec_errno()
+            throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+        }
+        return LibgpiodLine(request, offset: offset)
+    }
+}
+
+private final class LibgpiodLine: GPIOLinePort {
+    private let request: OpaquePointer
+    private let offset: UInt32
+
+    init(_ request: OpaquePointer, offset: UInt32) {
+        self.request = request
+        self.offset = offset
+    }
+
+    deinit { gpiod_line_request_release(request) }
+
+    func read() -> Result<Bool, GPIOError> {
+        let value = gpiod_line_request_get_value(request, offset)
+        if value == GPIOD_LINE_VALUE_ERROR { return .failure(GPIOError(errno: ec_errno())) }
+        return .success(value == GPIOD_LINE_VALUE_ACTIVE)
+    }
+
+    func write(_ value: Bool) -> Int32 {
+        gpiod_line_request_set_value(request, offset, value ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE) == 0
+            ? 0 : ec_errno()
+    }
+}
+#endif
