@@ -472,7 +472,8 @@ EDGECORE_STATIC_ASSERT(sizeof(struct edgecore_bus_stats) == 56, "struct edgecore
 enum edgecore_gpio_kind {
     EDGECORE_GPIO_INPUT = 0,  /**< level sampled every interval_ms: value 0 or 1 (after active_low) */
     EDGECORE_GPIO_OUTPUT = 1  /**< relay, valve: driven with edgecore_engine_write (0 or nonzero); set to
-                                   safe_state when the engine starts, stops or is destroyed; every
+                                   safe_state when the engine starts and when it stops, and held there
+                                   (the line stays requested) until the next start or destroy; every
                                    change, and every interval_ms, yields a reading of the value */
 };
 

@@ -9,6 +9,9 @@ final class Engine: @unchecked Sendable {
     private let overflow: edgecore_overflow_policy
     private(set) var ring: Ring?
     private var workers: [any EngineWorker] = []
+    /// Stopped GPIO workers: they keep their outputs requested, driven at the safe state, until the next
+    /// start or destroy, so that a relay never floats between stop and destroy.
+    private var heldGPIO: [any EngineWorker] = []
     private let runState = Lock()
     let stats = EngineStats()
     /// C copies of channel names and units, and of device names, handed out by the *_info functions.
@@ -91,6 +94,7 @@ final class Engine: @unchecked Sendable {
             }
         }
         guard let ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
+        heldGPIO.removeAll()  // release the lines a previous run held at their safe state
         // GPIO chips and lines are opened here, so that a missing chip, a bad line or a line in use fails
         // the start with a precise error instead of a stream of bad readings.
         var prepared: [any EngineWorker] = []
@@ -127,6 +131,7 @@ final class Engine: @unchecked Sendable {
             return workers
         }
         for worker in stopping { worker.stop() }
+        heldGPIO = stopping.filter { $0 is GPIOWorker }
         return !stopping.isEmpty
     }
 
