@@ -94,7 +94,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test cabi-test abi-check install-check integration-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test cabi-test abi-check install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -178,10 +178,15 @@ install-check: lib
 integration-test: lib
 	Tests/Integration/run.sh
 
+# GPIO on a real kernel (qemu, gpio-sim): amd64 and arm64, libgpiod 1.6 and 2.x.
+gpio-vm-test:
+	Tests/GPIO/run-vm-tests.sh
+
 check: swift-test
 	$(MAKE) check-arch ARCH=x86_64
 	$(MAKE) install-check
 	$(MAKE) integration-test
+	$(MAKE) gpio-vm-test
 	$(MAKE) check-arch ARCH=aarch64
 	$(MAKE) check-arch ARCH=armv7
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what building and testing EdgeCore needs on Debian 12 (bookworm), beyond the Swift 6.3 toolchain:
 # C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers,
-# Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest).
+# Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest),
+# the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 packages=(
@@ -12,6 +13,7 @@ packages=(
   qemu-user-static
   libboost-dev libck-dev
   socat python3-venv python3-pip
+  qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,8 @@
 # The test command of the README and of CI: installs what is missing (Debian packages), then builds and
 # runs every test: the Swift unit tests, the Embedded library's checks and C ABI tests natively and, cross-
 # built, under qemu-user for aarch64 and armv7, the install/pkg-config check, and the Modbus integration
-# tests against libmodbus and pymodbus peers (pytest in a venv under .build-venv).
+# tests against libmodbus and pymodbus peers (pytest in a venv under .build-venv), and GPIO on a real kernel
+# under qemu (amd64 and arm64, libgpiod 1.6 and 2.x).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -19,7 +20,7 @@ make check 2>&1 | tee "$log" || status=1
 
 # One closing line over every runner: Swift Testing's summary and the stage totals (cabi-ARCH,
 # library-ARCH, install); each C test program's own line is part of its cabi-ARCH total.
-read -r passed failed < <(awk '/^(cabi-[a-z0-9_]+|library-[a-z0-9_]+|install): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+read -r passed failed < <(awk '/^(cabi-[a-z0-9_]+|library-[a-z0-9_]+|vm-[a-z0-9_]+-gpiod[12]|install): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
                                 END { print p + 0, f + 0 }' "$log")
 swift_tests=$(sed -nE 's/.*Test run with ([0-9]+) tests? in .* passed.*/\1/p' "$log" | tail -1)
 swift_failed=$(grep -cE 'Test run with [0-9]+ tests? .* failed' "$log")

@@ -1,0 +1,202 @@
+/* EdgeCore's GPIO through its C API, on a real kernel's GPIO character device (gpio-sim), inside the
+ * VM of Tests/GPIO/vm (environment: GPIOSIM_CHIP0, GPIOSIM_SYSFS0, GPIOSIM_LABEL0, GPIOSIM_CHIP0_NAME).
+ * Bank 0 has 16 lines; line 0 is named "s0-meter", line 1 "valve". The simulated world is driven through
+ * sysfs: sim_gpioN/pull (the outside pull of an input), sim_gpioN/value (what an output drives).
+ * Built for libgpiod 1.6 and 2.x alike: the engine hides which one it was built with; this test uses
+ * libgpiod directly only to hold a line (line in use). */
+#define _POSIX_C_SOURCE 200809L
+#include "../CABI/cabi_test.h"
+#include <gpiod.h>
+
+static const char *env(const char *name) {
+    const char *value = getenv(name);
+    return value ? value : "";
+}
+
+static void sim_write(int offset, const char *attribute, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/sim_gpio%d/%s", env("GPIOSIM_SYSFS0"), offset, attribute);
+    FILE *file = fopen(path, "w");
+    CHECK(file != NULL);
+    if (!file) return;
+    fputs(text, file);
+    fclose(file);
+}
+
+static int sim_read(int offset, const char *attribute) {
+    char path[512], text[32] = "";
+    snprintf(path, sizeof path, "%s/sim_gpio%d/%s", env("GPIOSIM_SYSFS0"), offset, attribute);
+    FILE *file = fopen(path, "r");
+    CHECK(file != NULL);
+    if (!file) return -1;
+    if (!fgets(text, sizeof text, file)) text[0] = '\0';
+    fclose(file);
+    if (!strncmp(text, "pull-up", 7)) return 1;
+    if (!strncmp(text, "pull-down", 9)) return 0;
+    return atoi(text);
+}
+
+static const char *contains(const char *text, const char *part) { return text ? strstr(text, part) : NULL; }
+
+static struct edgecore_engine *engine_with_chip(const char *chip) {
+    struct edgecore_engine *engine = NULL;
+    CHECK_EQ(edgecore_engine_create(NULL, &engine), EDGECORE_OK);
+    struct edgecore_gpio_chip_config config;
+    edgecore_gpio_chip_config_init(&config);
+    config.name = "io";
+    config.chip = chip;
+    CHECK_EQ(edgecore_engine_add_gpio_chip(engine, &config, NULL), EDGECORE_OK);
+    return engine;
+}
+
+static uint32_t add_line(struct edgecore_engine *engine, const char *name, const char *line_name, uint32_t offset,
+                         int kind, int bias, int active_low, int safe_state) {
+    struct edgecore_gpio_line_config line;
+    edgecore_gpio_line_config_init(&line);
+    line.name = name;
+    line.line_name = line_name;
+    line.offset = offset;
+    line.kind = (uint8_t)kind;
+    line.bias = (uint8_t)bias;
+    line.active_low = (uint8_t)active_low;
+    line.writable = kind == EDGECORE_GPIO_OUTPUT;
+    line.safe_state = (uint8_t)safe_state;
+    line.interval_ms = 20;
+    uint32_t id = 999;
+    CHECK_EQ(edgecore_engine_add_gpio_line(engine, &line, &id), EDGECORE_OK);
+    return id;
+}
+
+/* The newest reading of `channel` among what arrives within `ms`; -1 when none. */
+static double latest(struct edgecore_engine *engine, uint32_t channel, int ms, uint16_t *status) {
+    struct edgecore_reading out[256];
+    double value = -1;
+    int64_t deadline = cabi_monotonic_ms() + ms;
+    while (cabi_monotonic_ms() < deadline) {
+        if (edgecore_engine_wait(engine, 20) <= 0) continue;
+        int n = edgecore_engine_drain(engine, out, 256);
+        for (int i = 0; i < n; i++) {
+            if (out[i].channel != channel) continue;
+            value = out[i].value;
+            if (status) *status = out[i].status;
+        }
+    }
+    return value;
+}
+
+static void inputs_follow_bias_and_the_outside_pull(void) {
+    struct edgecore_engine *engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    uint32_t up = add_line(engine, "up", NULL, 2, EDGECORE_GPIO_INPUT, EDGECORE_GPIO_BIAS_PULL_UP, 0, 0);
+    uint32_t down = add_line(engine, "down", NULL, 3, EDGECORE_GPIO_INPUT, EDGECORE_GPIO_BIAS_PULL_DOWN, 0, 0);
+    uint32_t inverted = add_line(engine, "inverted", NULL, 4, EDGECORE_GPIO_INPUT, EDGECORE_GPIO_BIAS_PULL_UP, 1, 0);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    uint16_t status = 99;
+    CHECK(latest(engine, up, 200, &status) == 1.0);
+    CHECK_EQ(status, EDGECORE_STATUS_OK);
+    CHECK(latest(engine, down, 200, NULL) == 0.0);
+    CHECK(latest(engine, inverted, 200, NULL) == 0.0); /* pulled up, active low */
+    sim_write(2, "pull", "pull-down");                 /* the outside world pulls the line low */
+    CHECK(latest(engine, up, 200, NULL) == 0.0);
+    sim_write(3, "pull", "pull-up");
+    CHECK(latest(engine, down, 200, NULL) == 1.0);
+    sim_write(4, "pull", "pull-down");
+    CHECK(latest(engine, inverted, 200, NULL) == 1.0);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    edgecore_engine_destroy(engine);
+}
+
+static void outputs_are_written_and_left_at_their_safe_state(void) {
+    struct edgecore_engine *engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    uint32_t valve = add_line(engine, "valve", "valve", 0, EDGECORE_GPIO_OUTPUT, 0, 0, 0);  /* by name: line 1 */
+    uint32_t fan = add_line(engine, "fan", NULL, 5, EDGECORE_GPIO_OUTPUT, 0, 0, 1);
+    uint32_t lamp = add_line(engine, "lamp", NULL, 6, EDGECORE_GPIO_OUTPUT, 0, 1, 0);       /* active low */
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    CHECK_EQ(sim_read(1, "value"), 0); /* safe states applied at start */
+    CHECK_EQ(sim_read(5, "value"), 1);
+    CHECK_EQ(sim_read(6, "value"), 1); /* logical 0 on an active-low line is a high level */
+    CHECK_EQ(edgecore_engine_write(engine, valve, 1, 2000), EDGECORE_OK);
+    CHECK_EQ(sim_read(1, "value"), 1);
+    CHECK(latest(engine, valve, 100, NULL) == 1.0); /* the change is a reading */
+    CHECK_EQ(edgecore_engine_write(engine, fan, 0, 2000), EDGECORE_OK);
+    CHECK_EQ(sim_read(5, "value"), 0);
+    CHECK_EQ(edgecore_engine_write(engine, lamp, 1, 2000), EDGECORE_OK);
+    CHECK_EQ(sim_read(6, "value"), 0);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    /* stopped: every output back at its safe state, and still held there */
+    CHECK_EQ(sim_read(1, "value"), 0);
+    CHECK_EQ(sim_read(5, "value"), 1);
+    CHECK_EQ(sim_read(6, "value"), 1);
+    uint16_t status = 99;
+    CHECK(latest(engine, valve, 50, &status) == 0.0); /* the safe state applied at stop is a reading too */
+    CHECK_EQ(status, EDGECORE_STATUS_OK);
+    CHECK_EQ(edgecore_engine_write(engine, valve, 1, 100), EDGECORE_E_NOT_RUNNING);
+    edgecore_engine_destroy(engine);
+}
+
+static void chip_by_name_and_by_label(void) {
+    const char *names[2] = {env("GPIOSIM_CHIP0_NAME"), env("GPIOSIM_LABEL0")};
+    for (int i = 0; i < 2; i++) {
+        struct edgecore_engine *engine = engine_with_chip(names[i]);
+        uint32_t line = add_line(engine, "line", NULL, 7, EDGECORE_GPIO_INPUT, EDGECORE_GPIO_BIAS_PULL_UP, 0, 0);
+        CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+        CHECK(latest(engine, line, 150, NULL) == 1.0);
+        edgecore_engine_destroy(engine);
+    }
+}
+
+static void precise_errors(void) {
+    struct edgecore_engine *engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    add_line(engine, "far", NULL, 99, EDGECORE_GPIO_INPUT, 0, 0, 0);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "no line 99"));
+    edgecore_engine_destroy(engine);
+
+    engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    add_line(engine, "nameless", "no-such-line", 0, EDGECORE_GPIO_INPUT, 0, 0, 0);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_E_CONFIG);
+    CHECK(contains(edgecore_engine_last_error(), "no-such-line"));
+    edgecore_engine_destroy(engine);
+
+    engine = engine_with_chip("/dev/gpiochip-none");
+    add_line(engine, "x", NULL, 0, EDGECORE_GPIO_INPUT, 0, 0, 0);
+    CHECK_EQ(edgecore_engine_start(engine), -ENOENT);
+    edgecore_engine_destroy(engine);
+
+    /* A line another program holds: -EBUSY, naming chip and line. */
+#ifdef GPIOD_V2
+    struct gpiod_chip *chip = gpiod_chip_open(env("GPIOSIM_CHIP0"));
+    struct gpiod_line_settings *settings = gpiod_line_settings_new();
+    struct gpiod_line_config *line_config = gpiod_line_config_new();
+    unsigned int offset = 8;
+    gpiod_line_config_add_line_settings(line_config, &offset, 1, settings);
+    struct gpiod_line_request *held = gpiod_chip_request_lines(chip, NULL, line_config);
+    CHECK(held != NULL);
+#else
+    struct gpiod_chip *chip = gpiod_chip_open(env("GPIOSIM_CHIP0"));
+    struct gpiod_line *held = gpiod_chip_get_line(chip, 8);
+    CHECK(held != NULL && gpiod_line_request_input(held, "other-program") == 0);
+#endif
+    engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    add_line(engine, "busy", NULL, 8, EDGECORE_GPIO_INPUT, 0, 0, 0);
+    CHECK_EQ(edgecore_engine_start(engine), -EBUSY);
+    CHECK(contains(edgecore_engine_last_error(), "line 8"));
+    edgecore_engine_destroy(engine);
+#ifdef GPIOD_V2
+    gpiod_line_request_release(held);
+    gpiod_line_config_free(line_config);
+    gpiod_line_settings_free(settings);
+#else
+    gpiod_line_release(held);
+#endif
+    gpiod_chip_close(chip);
+}
+
+int main(void) {
+    printf("gpio engine test: chip %s (%s), libEdgeCore %s\n", env("GPIOSIM_CHIP0"), env("GPIOSIM_LABEL0"),
+           edgecore_version_string());
+    RUN(inputs_follow_bias_and_the_outside_pull);
+    RUN(outputs_are_written_and_left_at_their_safe_state);
+    RUN(chip_by_name_and_by_label);
+    RUN(precise_errors);
+    return cabi_finish("test_gpio_engine");
+}
