@@ -16,11 +16,7 @@ final class BusWorker: @unchecked Sendable {
     private let transport: any ModbusTransport
     private let ring: Ring
     private let stats: EngineStats
-    private let wake = Signal()
-    private let shared = Lock()
-    private var stopping = false
-    private var pendingWrites: [WriteJob] = []
-    private var thread: WorkerThread?
+    private let control = WorkerControl()
 
     // Worker-thread state.
     private let requests: [PlannedRequest]
@@ -88,48 +84,28 @@ final class BusWorker: @unchecked Sendable {
     func start() throws(EdgeCoreError) {
         let now = Clock.monotonicNanoseconds()
         for index in requests.indices { queue.insert(index, deadline: now) }
-        thread = try WorkerThread { [self] in run() }
+        try control.start { [self] in run() }
     }
 
     /// Ends the worker after its current transaction and closes the bus; pending writes fail.
-    func stop() {
-        shared.withLock { stopping = true }
-        wake.notify()
-        thread?.join()
-        thread = nil
-    }
+    func stop() { control.stop() }
 
-    func enqueue(_ job: WriteJob) {
-        let accepted = shared.withLock { () -> Bool in
-            guard !stopping else { return false }
-            pendingWrites.append(job)
-            return true
-        }
-        if accepted { wake.notify() } else { job.complete(EDGECORE_E_NOT_RUNNING) }
-    }
+    func enqueue(_ job: WriteJob) { control.enqueue(job) }
 
     // MARK: The loop (worker thread)
 
     /// stop() was called: a poll or write gives up its remaining retries, so that stop returns within
     /// about one response timeout.
-    private var stopRequested: Bool { shared.withLock { stopping } }
+    private var stopRequested: Bool { control.stopRequested }
 
     private func run() {
-        // Writes and stop() notify `wake` after changing the shared state, so the lock is needed only when
-        // its generation moved since the last look that left nothing pending.
-        var looked: UInt32? = nil
-        while true {
-            let generation = wake.generation()
+        loop: while true {
+            let (action, generation) = control.next()
             var write: WriteJob? = nil
-            if looked != generation {
-                let (stop, next, more) = shared.withLock { () -> (Bool, WriteJob?, Bool) in
-                    if stopping { return (true, nil, false) }
-                    let next = pendingWrites.isEmpty ? nil : pendingWrites.removeFirst()
-                    return (false, next, !pendingWrites.isEmpty)
-                }
-                if stop { break }
-                write = next
-                looked = more ? nil : generation
+            switch action {
+            case .stop: break loop
+            case .write(let job): write = job
+            case .none: break
             }
             let now = Clock.monotonicNanoseconds()
             if transport.needsReopen() { busLost() }
@@ -141,8 +117,7 @@ final class BusWorker: @unchecked Sendable {
                     execute(write)
                     continue
                 }
-                shared.withLock { pendingWrites.insert(write, at: 0) }
-                looked = nil
+                control.putBack(write)
                 wakeAt = nextTransactionAt
             } else if let next = queue.next {
                 let due = max(next.deadline, nextTransactionAt)
@@ -154,15 +129,11 @@ final class BusWorker: @unchecked Sendable {
                 wakeAt = due
             }
             if !transport.isOpen { wakeAt = min(wakeAt, reopenAt) }
-            wake.wait(generation: generation, until: wakeAt == Int64.max ? nil : wakeAt)
+            control.sleep(generation: generation, until: wakeAt == Int64.max ? nil : wakeAt)
         }
         transport.close()
         stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
-        let abandoned = shared.withLock { () -> [WriteJob] in
-            defer { pendingWrites.removeAll() }
-            return pendingWrites
-        }
-        for job in abandoned { job.complete(EDGECORE_E_NOT_RUNNING) }
+        control.abandonPending()
     }
 
     private func reopen(now: Int64) {

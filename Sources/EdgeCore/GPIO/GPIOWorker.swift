@@ -55,11 +55,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     private let ring: Ring
     private let stats: EngineStats
     private let sequences: UnsafeMutablePointer<UInt32>
-    private let wake = Signal()
-    private let shared = Lock()
-    private var stopping = false
-    private var pendingWrites: [WriteJob] = []
-    private var thread: WorkerThread?
+    private let control = WorkerControl()
     private var queue = DeadlineQueue<Int>()
     /// The value each output was last driven to (worker thread).
     private var driven: [Bool]
@@ -82,43 +78,29 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             $0.opens &+= 1
             $0.change(to: EDGECORE_BUS_CONNECTED)
         }
-        thread = try WorkerThread { [self] in run() }
+        try control.start { [self] in run() }
     }
 
-    func stop() {
-        shared.withLock { stopping = true }
-        wake.notify()
-        thread?.join()
-        thread = nil
-    }
+    func stop() { control.stop() }
 
-    func enqueue(_ job: WriteJob) {
-        let accepted = shared.withLock { () -> Bool in
-            guard !stopping else { return false }
-            pendingWrites.append(job)
-            return true
-        }
-        if accepted { wake.notify() } else { job.complete(EDGECORE_E_NOT_RUNNING) }
-    }
+    func enqueue(_ job: WriteJob) { control.enqueue(job) }
 
     private func run() {
-        while true {
-            let generation = wake.generation()
-            let (stop, write) = shared.withLock { () -> (Bool, WriteJob?) in
-                if stopping { return (true, nil) }
-                return (false, pendingWrites.isEmpty ? nil : pendingWrites.removeFirst())
-            }
-            if stop { break }
-            if let write {
-                execute(write)
+        loop: while true {
+            let (action, generation) = control.next()
+            switch action {
+            case .stop: break loop
+            case .write(let job):
+                execute(job)
                 continue
+            case .none: break
             }
             guard let next = queue.next else {
-                wake.wait(generation: generation, until: nil)
+                control.sleep(generation: generation, until: nil)
                 continue
             }
             if Clock.monotonicNanoseconds() < next.deadline {
-                wake.wait(generation: generation, until: next.deadline)
+                control.sleep(generation: generation, until: next.deadline)
                 continue
             }
             _ = queue.popFirst()
@@ -138,11 +120,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             drive(index, to: lines[index].spec.safeState)
         }
         stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
-        let abandoned = shared.withLock { () -> [WriteJob] in
-            defer { pendingWrites.removeAll() }
-            return pendingWrites
-        }
-        for job in abandoned { job.complete(EDGECORE_E_NOT_RUNNING) }
+        control.abandonPending()
     }
 
     /// An input's level, or an output's driven value, as a reading.
