@@ -133,7 +133,9 @@ enum edgecore_status {
     EDGECORE_STATUS_OUT_OF_RANGE = 5,  /**< the value is outside the channel's valid range */
     EDGECORE_STATUS_DISCONNECTED = 6,  /**< bus or connection down (port gone, TCP peer unreachable) */
     EDGECORE_STATUS_STALE = 7,         /**< no fresh sample in time; value repeats the last good one */
-    EDGECORE_STATUS_OFFLINE = 8        /**< device backed off after repeated failures: not polled this time */
+    EDGECORE_STATUS_OFFLINE = 8,       /**< device backed off after repeated failures: not polled this time */
+    EDGECORE_STATUS_EVENTS_LOST = 9    /**< the kernel dropped GPIO edge events since the last reading (queue
+                                            overflow): the pulse count is too low by at least that much */
 };
 
 /**
@@ -157,7 +159,7 @@ EDGECORE_STATIC_ASSERT(offsetof(struct edgecore_reading, status) == 24, "edgecor
 
 /**
  * The short lowercase name of a status ("ok", "timeout", "crc_error", "exception", "sentinel",
- * "out_of_range", "disconnected", "stale", "offline"), or "unknown" for a value this version does not know.
+ * "out_of_range", "disconnected", "stale", "offline", "events_lost"), or "unknown" for a value this version does not know.
  * Static string, never NULL, never freed. Never fails; does not block; any thread.
  */
 const char *edgecore_status_name(int status);
@@ -471,10 +473,23 @@ EDGECORE_STATIC_ASSERT(sizeof(struct edgecore_bus_stats) == 56, "struct edgecore
 /** What a GPIO line channel does. */
 enum edgecore_gpio_kind {
     EDGECORE_GPIO_INPUT = 0,  /**< level sampled every interval_ms: value 0 or 1 (after active_low) */
-    EDGECORE_GPIO_OUTPUT = 1  /**< relay, valve: driven with edgecore_engine_write (0 or nonzero); set to
+    EDGECORE_GPIO_OUTPUT = 1, /**< relay, valve: driven with edgecore_engine_write (0 or nonzero); set to
                                    safe_state when the engine starts and when it stops, and held there
                                    (the line stays requested) until the next start or destroy; every
                                    change, and every interval_ms, yields a reading of the value */
+    EDGECORE_GPIO_PULSES = 2  /**< pulse counter (S0 meter, flow meter, rain gauge): counts `edge`s with the
+                                   kernel's timestamps; every interval_ms a reading of count * scale + base.
+                                   libgpiod 2.x: the kernel debounces and its sequence numbers reveal lost
+                                   events (EDGECORE_STATUS_EVENTS_LOST). libgpiod 1.6 (kernel v1 interface):
+                                   debounced here from the event timestamps; its 16-event queue per line can
+                                   overflow silently, so loss cannot be detected: pace pulses >= 100 us. */
+};
+
+/** Which edges a pulse counter counts. */
+enum edgecore_gpio_edge {
+    EDGECORE_GPIO_EDGE_RISING = 1,
+    EDGECORE_GPIO_EDGE_FALLING = 2,
+    EDGECORE_GPIO_EDGE_BOTH = 3
 };
 
 /** Bias of an input line. */
@@ -504,8 +519,25 @@ struct edgecore_gpio_line_config {
     uint8_t writable;        /**< outputs: nonzero to allow edgecore_engine_write */
     uint8_t safe_state;      /**< outputs: 0 or 1, applied at start, stop and destroy; default 0 */
     uint8_t reserved[3];     /**< 0 */
-    uint32_t interval_ms;    /**< sampling (inputs) / reporting (outputs) interval, >= 1; default 1000 */
+    uint32_t interval_ms;    /**< sampling (inputs) / reporting (outputs, pulses) interval, >= 1; default 1000 */
+    /* pulse counters (EDGECORE_GPIO_PULSES) */
+    uint8_t edge;            /**< enum edgecore_gpio_edge; default rising */
+    uint8_t reserved2[3];    /**< 0 */
+    uint32_t debounce_us;    /**< a level must hold this long for its edge to count; 0: none (default) */
+    double scale;            /**< value = count * scale + base (e.g. 0.001 kWh per impulse); default 1 */
+    double base;             /**< e.g. the meter's reading when counting began; default 0 */
 };
+
+/** A pulse counter's figures. */
+struct edgecore_pulse_stats {
+    uint64_t count;          /**< edges counted since the engine was created */
+    uint64_t rejected;       /**< edges ignored as bounce (shorter than debounce_us; libgpiod 1.6 only) */
+    uint64_t lost;           /**< edges the kernel dropped (libgpiod 2.x sequence numbers) */
+    int64_t last_edge_ns;    /**< kernel timestamp (CLOCK_MONOTONIC) of the last counted edge, 0: none */
+    double rate_per_s;       /**< counted edges per second over the last reporting interval */
+    double total;            /**< count * scale + base */
+};
+EDGECORE_STATIC_ASSERT(sizeof(struct edgecore_pulse_stats) == 48, "struct edgecore_pulse_stats must be 48 bytes");
 
 /** Fill *config with the defaults documented at each field. NULL does nothing. */
 void edgecore_engine_config_init(struct edgecore_engine_config *config);
@@ -565,6 +597,13 @@ int edgecore_engine_add_gpio_chip(struct edgecore_engine *engine, const struct e
                                   uint32_t *id_out);
 int edgecore_engine_add_gpio_line(struct edgecore_engine *engine, const struct edgecore_gpio_line_config *config,
                                   uint32_t *id_out);
+
+/**
+ * Figures of a pulse counter channel. Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (no
+ * such channel, or not a pulse counter). Any thread.
+ */
+int edgecore_engine_pulse_stats(const struct edgecore_engine *engine, uint32_t channel,
+                                struct edgecore_pulse_stats *stats_out);
 
 /**
  * Declare addresses first..last (inclusive) of a device's `function` as forbidden: no read request ever

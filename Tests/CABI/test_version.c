@@ -53,7 +53,9 @@ static void status_names(void) {
     CHECK_STR(edgecore_status_name(EDGECORE_STATUS_OUT_OF_RANGE), "out_of_range");
     CHECK_STR(edgecore_status_name(EDGECORE_STATUS_DISCONNECTED), "disconnected");
     CHECK_STR(edgecore_status_name(EDGECORE_STATUS_STALE), "stale");
-    CHECK_STR(edgecore_status_name(8), "unknown");
+    CHECK_STR(edgecore_status_name(EDGECORE_STATUS_OFFLINE), "offline");
+    CHECK_STR(edgecore_status_name(EDGECORE_STATUS_EVENTS_LOST), "events_lost");
+    CHECK_STR(edgecore_status_name(10), "unknown");
     CHECK_STR(edgecore_status_name(-1), "unknown");
     CHECK_STR(edgecore_status_name(INT_MIN), "unknown");
     CHECK_STR(edgecore_status_name(65535), "unknown");

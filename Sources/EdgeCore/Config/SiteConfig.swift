@@ -97,6 +97,7 @@ enum BusSpec {
 enum GPIOKind: UInt8 {
     case input = 0
     case output = 1
+    case pulses = 2
 }
 
 /// A GPIO line of a chip bus.
@@ -109,6 +110,11 @@ struct GPIOLineSpec {
     var bias: GPIOBias = .asIs
     var activeLow = false
     var safeState = false
+    /// Pulse counters: the edges counted, the debounce, and value = count * scale + base.
+    var edge: GPIOEdgeKind = .rising
+    var debounceUs: UInt32 = 0
+    var scale: Double = 1
+    var base: Double = 0
 }
 
 /// Addresses of one function a device forbids reading.
@@ -326,6 +332,14 @@ struct SiteConfig {
         }
         if channel.writable, line.kind != .output {
             throw ConfigError(.config, "\(field): only output lines can be writable")
+        }
+        if line.kind == .pulses {
+            guard line.scale.isFinite, line.scale != 0, line.base.isFinite else {
+                throw ConfigError(.config, "\(field): fields 'scale' and 'base' must be finite, 'scale' nonzero")
+            }
+            guard line.debounceUs <= 1_000_000 else {
+                throw ConfigError(.config, "\(field): field 'debounce_us' must be at most 1000000")
+            }
         }
         if let other = channels.first(where: { other in
             guard let used = other.gpio, used.bus == line.bus else { return false }

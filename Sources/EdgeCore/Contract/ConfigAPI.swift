@@ -153,7 +153,8 @@ public func edgecore_gpio_line_config_init(_ config: UnsafeMutablePointer<edgeco
     config?.pointee = edgecore_gpio_line_config(
         name: nil, unit: nil, line_name: nil, bus: 0, offset: 0, kind: UInt8(EDGECORE_GPIO_INPUT.rawValue),
         bias: UInt8(EDGECORE_GPIO_BIAS_AS_IS.rawValue), active_low: 0, writable: 0, safe_state: 0,
-        reserved: (0, 0, 0), interval_ms: 1000)
+        reserved: (0, 0, 0), interval_ms: 1000, edge: UInt8(EDGECORE_GPIO_EDGE_RISING.rawValue),
+        reserved2: (0, 0, 0), debounce_us: 0, scale: 1, base: 0)
 }
 
 @c @implementation
@@ -177,7 +178,10 @@ public func edgecore_engine_add_gpio_line(_ engine: OpaquePointer?,
     guard let name = c.name else { return nullArgument("gpio line: 'name' is required") }
     let channelName = String(cString: name)
     guard let kind = GPIOKind(rawValue: c.kind) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'kind' must be input (0) or output (1)"))
+        return failure(ConfigError(.config, "channel '\(channelName)': field 'kind' must be input (0), output (1) or pulses (2)"))
+    }
+    guard let edge = GPIOEdgeKind(rawValue: c.edge) else {
+        return failure(ConfigError(.config, "channel '\(channelName)': field 'edge' must be rising (1), falling (2) or both (3)"))
     }
     guard let bias = GPIOBias(rawValue: c.bias) else {
         return failure(ConfigError(.config, "channel '\(channelName)': field 'bias' must be 0..3, not \(c.bias)"))
@@ -187,7 +191,8 @@ public func edgecore_engine_add_gpio_line(_ engine: OpaquePointer?,
     }
     let line = GPIOLineSpec(bus: Int(clamping: c.bus), lineName: c.line_name.map { String(cString: $0) },
                             offset: c.offset, kind: kind, bias: bias, activeLow: c.active_low != 0,
-                            safeState: c.safe_state != 0)
+                            safeState: c.safe_state != 0, edge: edge, debounceUs: c.debounce_us, scale: c.scale,
+                            base: c.base)
     let codec = ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil, validMax: nil,
                            sentinels: [])
     let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: -1,

@@ -209,6 +209,21 @@ public func edgecore_engine_bus_stats(_ engine: OpaquePointer?, _ bus: UInt32,
 }
 
 @c @implementation
+public func edgecore_engine_pulse_stats(_ engine: OpaquePointer?, _ channel: UInt32,
+                                        _ statsOut: UnsafeMutablePointer<edgecore_pulse_stats>?) -> Int32 {
+    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
+    return withEngine(engine) { engine in
+        let index = Int(clamping: channel)
+        guard index < engine.config.channels.count, engine.config.channels[index].gpio?.kind == .pulses,
+              let snapshot = engine.stats.pulse(index) else {
+            return failure(ConfigError(.notFound, "no pulse counter channel with id \(channel)"))
+        }
+        statsOut.pointee = snapshot
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
 public func edgecore_engine_write(_ engine: OpaquePointer?, _ channel: UInt32, _ value: Double,
                                   _ timeoutMs: Int32) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }

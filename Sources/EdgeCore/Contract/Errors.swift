@@ -19,6 +19,8 @@ public func edgecore_status_name(_ status: Int32) -> UnsafePointer<CChar>? {
     case EDGECORE_STATUS_OUT_OF_RANGE.rawValue: return staticCString("out_of_range")
     case EDGECORE_STATUS_DISCONNECTED.rawValue: return staticCString("disconnected")
     case EDGECORE_STATUS_STALE.rawValue: return staticCString("stale")
+    case EDGECORE_STATUS_OFFLINE.rawValue: return staticCString("offline")
+    case EDGECORE_STATUS_EVENTS_LOST.rawValue: return staticCString("events_lost")
     default: return staticCString("unknown")
     }
 }

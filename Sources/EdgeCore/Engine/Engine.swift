@@ -61,7 +61,7 @@ final class Engine: @unchecked Sendable {
             sequenceCapacity = copy.channels.count
         }
         config = copy
-        stats.ensure(devices: config.devices.count, buses: config.buses.count)
+        stats.ensure(devices: config.devices.count, buses: config.buses.count, channels: config.channels.count)
         return result
     }
 

@@ -7,13 +7,24 @@ final class EngineStats: @unchecked Sendable {
     private let lock = Lock()
     private var devices: [edgecore_device_stats] = []
     private var buses: [edgecore_bus_stats] = []
+    /// By channel id; meaningful for pulse counter channels.
+    private var pulses: [edgecore_pulse_stats] = []
 
-    /// Makes room for devices and buses added to the configuration.
-    func ensure(devices deviceCount: Int, buses busCount: Int) {
+    /// Makes room for devices, buses and channels added to the configuration.
+    func ensure(devices deviceCount: Int, buses busCount: Int, channels channelCount: Int) {
         lock.withLock {
             while devices.count < deviceCount { devices.append(edgecore_device_stats()) }
             while buses.count < busCount { buses.append(edgecore_bus_stats()) }
+            while pulses.count < channelCount { pulses.append(edgecore_pulse_stats()) }
         }
+    }
+
+    func pulse(_ channel: Int) -> edgecore_pulse_stats? {
+        lock.withLock { channel >= 0 && channel < pulses.count ? pulses[channel] : nil }
+    }
+
+    func setPulse(_ channel: Int, _ stats: edgecore_pulse_stats) {
+        lock.withLock { if channel >= 0 && channel < pulses.count { pulses[channel] = stats } }
     }
 
     func device(_ index: Int) -> edgecore_device_stats? {

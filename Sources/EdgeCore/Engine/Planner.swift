@@ -112,7 +112,12 @@ extension Planner {
                 for channel in config.channels {
                     guard let line = channel.gpio, line.bus == busId else { continue }
                     let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
-                    let kind = line.kind == .output ? "output, safe state \(line.safeState ? 1 : 0)" : "input"
+                    let kind: Message
+                    switch line.kind {
+                    case .input: kind = "input"
+                    case .output: kind = "output, safe state \(line.safeState ? 1 : 0)"
+                    case .pulses: kind = "pulse counter, debounce \(line.debounceUs) us"
+                    }
                     add("\n  \(which): \(channel.name), \(kind), every \(channel.intervalMs) ms")
                 }
             case .rtu(let rtu):

@@ -10,6 +10,16 @@ final class WorkerControl: @unchecked Sendable {
     private var thread: WorkerThread?
     /// The signal's generation at the last look that left nothing pending (worker thread only).
     private var looked: UInt32? = nil
+    /// For workers that sleep in poll() on file descriptors: readable whenever the signal is notified.
+    private(set) var eventFD: Int32 = -1
+
+    deinit { if eventFD >= 0 { close(eventFD) } }
+
+    /// Makes `eventFD` (before start). Returns 0 or an errno value.
+    func makeEventFD() -> Int32 {
+        eventFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        return eventFD >= 0 ? 0 : ec_errno()
+    }
 
     enum Action {
         case stop
@@ -26,7 +36,7 @@ final class WorkerControl: @unchecked Sendable {
     /// Asks the worker to end and waits until it has.
     func stop() {
         lock.withLock { stopping = true }
-        wake.notify()
+        notify()
         thread?.join()
         thread = nil
     }
@@ -38,10 +48,25 @@ final class WorkerControl: @unchecked Sendable {
             pending.append(job)
             return true
         }
-        if accepted { wake.notify() } else { job.complete(EDGECORE_E_NOT_RUNNING) }
+        if accepted { notify() } else { job.complete(EDGECORE_E_NOT_RUNNING) }
+    }
+
+    private func notify() {
+        wake.notify()
+        if eventFD >= 0 {
+            var one: UInt64 = 1
+            _ = write(eventFD, &one, 8)
+        }
     }
 
     // MARK: Worker thread
+
+    /// Empties `eventFD` (before `next()`, so that a notification after it keeps the fd readable).
+    func drainEventFD() {
+        guard eventFD >= 0 else { return }
+        var value: UInt64 = 0
+        _ = read(eventFD, &value, 8)
+    }
 
     /// What to do before anything else, and the generation to sleep on afterwards. Writes and stop()
     /// notify after changing the shared state, so the lock is taken only when notified since the last look.

@@ -15,6 +15,37 @@ protocol GPIOChipPort: AnyObject {
     var lineCount: UInt32 { get }
     func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort
     func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort
+    /// An input delivering edge events (both edges; with libgpiod 2.x only `edge`, debounced by the kernel).
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
+                      debounceUs: UInt32) throws(ConfigError) -> any GPIOEventLinePort
+}
+
+/// Which edges a pulse counter counts (enum edgecore_gpio_edge).
+enum GPIOEdgeKind: UInt8 {
+    case rising = 1
+    case falling = 2
+    case both = 3
+
+    func counts(rising: Bool) -> Bool { self == .both || (self == .rising) == rising }
+}
+
+/// One edge as the kernel saw it.
+struct GPIOEdge {
+    /// CLOCK_MONOTONIC, ns.
+    var timestampNs: Int64
+    var rising: Bool
+    /// The kernel's per-line sequence number (libgpiod 2.x), nil with 1.6.
+    var lineSeqno: UInt32?
+}
+
+/// A line requested for edge events.
+protocol GPIOEventLinePort: GPIOLinePort {
+    /// Readable when events wait.
+    var eventFD: Int32 { get }
+    /// The kernel filters bounce itself (libgpiod 2.x) and delivers only the counted edges.
+    var kernelFilters: Bool { get }
+    /// Reads the events waiting (after the fd polled readable). Returns 0 or an errno value.
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32
 }
 
 /// One requested line. Released on deinit.

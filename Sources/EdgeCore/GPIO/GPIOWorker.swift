@@ -17,6 +17,8 @@ struct GPIOLineHandle {
     var spec: GPIOLineSpec
     var intervalMs: UInt32
     var port: any GPIOLinePort
+    /// Pulse counters: the same line, for its edge events.
+    var events: (any GPIOEventLinePort)?
 }
 
 /// Opens a GPIO chip bus and requests its lines (outputs at their safe state), so that a missing chip,
@@ -36,18 +38,28 @@ func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any G
             }
             offset = found
         }
-        let port: any GPIOLinePort
+        var handle: GPIOLineHandle
         switch line.kind {
-        case .input: port = try chip.requestInput(offset: offset, bias: line.bias, activeLow: line.activeLow)
-        case .output: port = try chip.requestOutput(offset: offset, activeLow: line.activeLow, initial: line.safeState)
+        case .input:
+            let port = try chip.requestInput(offset: offset, bias: line.bias, activeLow: line.activeLow)
+            handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: nil)
+        case .output:
+            let port = try chip.requestOutput(offset: offset, activeLow: line.activeLow, initial: line.safeState)
+            handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: nil)
+        case .pulses:
+            let port = try chip.requestEdges(offset: offset, bias: line.bias, activeLow: line.activeLow,
+                                             edge: line.edge, debounceUs: line.debounceUs)
+            handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: port)
         }
-        lines.append(GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port))
+        lines.append(handle)
     }
     return (chip, lines)
 }
 
-/// The thread of one GPIO chip: samples inputs and reports outputs at their intervals from a deadline
-/// queue on the monotonic clock, applies writes ahead of that, and leaves outputs at their safe state.
+/// The thread of one GPIO chip: counts pulses from the kernel's edge events as they come, samples inputs
+/// and reports outputs and pulse totals at their intervals from a deadline queue on the monotonic clock,
+/// applies writes ahead of that, and leaves outputs at their safe state. It sleeps in poll() on the
+/// event lines and the control's eventfd, or on the control's futex when it has no event lines.
 final class GPIOWorker: EngineWorker, @unchecked Sendable {
     let busId: Int
     private let chip: any GPIOChipPort
@@ -57,8 +69,10 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     private let sequences: UnsafeMutablePointer<UInt32>
     private let control = WorkerControl()
     private var queue = DeadlineQueue<Int>()
-    /// The value each output was last driven to (worker thread).
-    private var driven: [Bool]
+    /// By line index: the counters of pulse lines, and their count at the last report (worker thread).
+    private var counters: [PulseCounter?]
+    private var reported: [(count: UInt64, at: Int64)]
+    private let eventLines: [Int]
 
     init(busId: Int, chip: any GPIOChipPort, lines: [GPIOLineHandle], ring: Ring, stats: EngineStats,
          sequences: UnsafeMutablePointer<UInt32>) {
@@ -68,10 +82,22 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.ring = ring
         self.stats = stats
         self.sequences = sequences
-        self.driven = lines.map { $0.spec.safeState }
+        let now = Clock.monotonicNanoseconds()
+        self.counters = lines.map { line in
+            guard let events = line.events else { return nil }
+            let level = (try? events.read().get()) ?? false
+            let debounce = events.kernelFilters ? 0 : Int64(line.spec.debounceUs) * 1000
+            return PulseCounter(edge: line.spec.edge, debounceNs: debounce, level: level)
+        }
+        self.reported = lines.map { _ in (0, now) }
+        self.eventLines = lines.indices.filter { lines[$0].events != nil }
     }
 
     func start() throws(EdgeCoreError) {
+        if !eventLines.isEmpty {
+            let error = control.makeEventFD()
+            if error != 0 { throw .system(error) }
+        }
         let now = Clock.monotonicNanoseconds()
         for index in lines.indices { queue.insert(index, deadline: now) }
         stats.updateBus(busId) {
@@ -87,6 +113,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
 
     private func run() {
         loop: while true {
+            control.drainEventFD()
             let (action, generation) = control.next()
             switch action {
             case .stop: break loop
@@ -95,37 +122,75 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
                 continue
             case .none: break
             }
-            guard let next = queue.next else {
-                control.sleep(generation: generation, until: nil)
-                continue
-            }
-            if Clock.monotonicNanoseconds() < next.deadline {
-                control.sleep(generation: generation, until: next.deadline)
-                continue
-            }
-            _ = queue.popFirst()
-            sample(next.item)
-            let interval = Int64(lines[next.item].intervalMs) * 1_000_000
-            var deadline = next.deadline + interval
             let now = Clock.monotonicNanoseconds()
-            if deadline <= now {
-                let missed = (now - deadline) / interval + 1
-                deadline += missed * interval
-                stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
+            for index in eventLines { counters[index]?.settle(now: now) }
+            if let next = queue.next, now >= next.deadline {
+                _ = queue.popFirst()
+                sample(next.item)
+                reschedule(next.item, deadline: next.deadline)
+                continue
             }
-            queue.insert(next.item, deadline: deadline)
+            var wakeAt = queue.next?.deadline
+            for index in eventLines {
+                if let settles = counters[index]?.settlesAt { wakeAt = min(wakeAt ?? settles, settles) }
+            }
+            if eventLines.isEmpty {
+                control.sleep(generation: generation, until: wakeAt)
+            } else {
+                waitForEvents(until: wakeAt)
+            }
         }
-        // Leave every output at its safe state, and say so.
+        // Leave every output at its safe state, and say so; report the pulse totals a last time.
         for index in lines.indices where lines[index].spec.kind == .output {
             drive(index, to: lines[index].spec.safeState)
         }
+        for index in eventLines { sample(index) }
         stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
         control.abandonPending()
     }
 
-    /// An input's level, or an output's driven value, as a reading.
+    private func reschedule(_ index: Int, deadline: Int64) {
+        let interval = Int64(lines[index].intervalMs) * 1_000_000
+        var next = deadline + interval
+        let now = Clock.monotonicNanoseconds()
+        if next <= now {
+            let missed = (now - next) / interval + 1
+            next += missed * interval
+            stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
+        }
+        queue.insert(index, deadline: next)
+    }
+
+    /// Sleeps in poll() until an event line or the control's eventfd is readable or `deadline` passes,
+    /// then feeds the events read to the counters.
+    private func waitForEvents(until deadline: Int64?) {
+        var fds = [pollfd(fd: control.eventFD, events: Int16(POLLIN), revents: 0)]
+        for index in eventLines {
+            fds.append(pollfd(fd: lines[index].events?.eventFD ?? -1, events: Int16(POLLIN), revents: 0))
+        }
+        var timeoutMs: Int32 = -1
+        if let deadline {
+            let left = deadline - Clock.monotonicNanoseconds()
+            timeoutMs = left <= 0 ? 0 : Int32(clamping: (left + 999_999) / 1_000_000)
+        }
+        let ready = fds.withUnsafeMutableBufferPointer { buffer in
+            poll(buffer.baseAddress, nfds_t(buffer.count), timeoutMs)
+        }
+        guard ready > 0 else { return }
+        for (slot, index) in eventLines.enumerated() where fds[slot + 1].revents & Int16(POLLIN) != 0 {
+            guard let events = lines[index].events else { continue }
+            let error = events.readEvents { event in counters[index]?.observe(event) }
+            if error != 0 { stats.updateBus(busId) { $0.last_error = -error } }
+        }
+    }
+
+    /// An input's level, an output's driven value, or a pulse counter's total, as a reading.
     private func sample(_ index: Int) {
         stats.updateBus(busId) { $0.transactions &+= 1 }
+        if lines[index].spec.kind == .pulses {
+            reportPulses(index)
+            return
+        }
         switch lines[index].port.read() {
         case .success(let level):
             publish(index, value: level ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
@@ -134,6 +199,23 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             publish(index, value: 0, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue),
                     detail: UInt16(truncatingIfNeeded: error.errno))
         }
+    }
+
+    private func reportPulses(_ index: Int) {
+        guard var counter = counters[index] else { return }
+        let lost = counter.takeLostFlag()
+        counters[index] = counter
+        let spec = lines[index].spec
+        let now = Clock.monotonicNanoseconds()
+        let seconds = Double(now - reported[index].at) / 1e9
+        let rate = seconds > 0 ? Double(counter.count &- reported[index].count) / seconds : 0
+        reported[index] = (counter.count, now)
+        let total = Double(counter.count) * spec.scale + spec.base
+        stats.setPulse(lines[index].channel, edgecore_pulse_stats(
+            count: counter.count, rejected: counter.rejected, lost: counter.lost, last_edge_ns: counter.lastEdgeNs,
+            rate_per_s: rate, total: total))
+        let status = lost ? EDGECORE_STATUS_EVENTS_LOST : EDGECORE_STATUS_OK
+        publish(index, value: total, status: UInt16(status.rawValue), detail: 0)
     }
 
     private func execute(_ job: WriteJob) {
@@ -152,7 +234,6 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         stats.updateBus(busId) { $0.transactions &+= 1 }
         let error = lines[index].port.write(value)
         if error == 0 {
-            driven[index] = value
             publish(index, value: value ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         } else {
             stats.updateBus(busId) { $0.last_error = -error }

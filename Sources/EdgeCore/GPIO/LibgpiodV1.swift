@@ -48,10 +48,36 @@ private final class LibgpiodChip: GPIOChipPort {
                            initial: initial ? 1 : 0)
     }
 
-    private func request(offset: UInt32, type: Int32, flags: Int32, initial: Int32) throws(ConfigError) -> any GPIOLinePort {
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
+                      debounceUs: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+        // The v1 interface has no debounce: both edges are requested so that bounce can be told from
+        // pulses by their timestamps.
+        var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
+        switch bias {
+        case .asIs: break
+        case .disabled: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
+        case .pullUp: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
+        case .pullDown: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
+        }
+        let line = try lineHandle(offset)
+        var config = gpiod_line_request_config(consumer: consumerName,
+                                               request_type: Int32(GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES), flags: flags)
+        guard gpiod_line_request(line, &config, 0) == 0 else {
+            let error = ec_errno()
+            throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+        }
+        return LibgpiodEventLine(line)
+    }
+
+    private func lineHandle(_ offset: UInt32) throws(ConfigError) -> OpaquePointer {
         guard offset < lineCount, let line = gpiod_chip_get_line(chip, offset) else {
             throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
         }
+        return line
+    }
+
+    private func request(offset: UInt32, type: Int32, flags: Int32, initial: Int32) throws(ConfigError) -> any GPIOLinePort {
+        let line = try lineHandle(offset)
         var config = gpiod_line_request_config(consumer: consumerName, request_type: type, flags: flags)
         guard gpiod_line_request(line, &config, initial) == 0 else {
             let error = ec_errno()
@@ -61,8 +87,28 @@ private final class LibgpiodChip: GPIOChipPort {
     }
 }
 
-private final class LibgpiodLine: GPIOLinePort {
-    private let line: OpaquePointer
+private final class LibgpiodEventLine: LibgpiodLine, GPIOEventLinePort {
+    private var events = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
+
+    var eventFD: Int32 { gpiod_line_event_get_fd(line) }
+    var kernelFilters: Bool { false }
+
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
+        let count = events.withUnsafeMutableBufferPointer { buffer in
+            gpiod_line_event_read_multiple(line, buffer.baseAddress, UInt32(buffer.count))
+        }
+        guard count >= 0 else { return ec_errno() }
+        for index in 0..<Int(count) {
+            let event = events[index]
+            body(GPIOEdge(timestampNs: Int64(event.ts.tv_sec) * 1_000_000_000 + Int64(event.ts.tv_nsec),
+                          rising: event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE), lineSeqno: nil))
+        }
+        return 0
+    }
+}
+
+private class LibgpiodLine: GPIOLinePort {
+    let line: OpaquePointer
 
     init(_ line: OpaquePointer) { self.line = line }
 

@@ -76,7 +76,37 @@ private final class LibgpiodChip: GPIOChipPort {
         }
     }
 
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
+                      debounceUs: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+        let request = try lineRequest(offset: offset, eventBuffer: 1024) { settings in
+            gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT)
+            switch edge {
+            case .rising: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_RISING)
+            case .falling: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_FALLING)
+            case .both: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_BOTH)
+            }
+            switch bias {
+            case .asIs: break
+            case .disabled: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_DISABLED)
+            case .pullUp: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_PULL_UP)
+            case .pullDown: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_PULL_DOWN)
+            }
+            gpiod_line_settings_set_active_low(settings, activeLow)
+            gpiod_line_settings_set_debounce_period_us(settings, UInt(debounceUs))
+        }
+        guard let buffer = gpiod_edge_event_buffer_new(64) else {
+            gpiod_line_request_release(request)
+            throw ConfigError(EdgeCoreError.outOfMemory, "gpio")
+        }
+        return LibgpiodEventLine(request, offset: offset, buffer: buffer)
+    }
+
     private func request(offset: UInt32, _ configure: (OpaquePointer) -> Void) throws(ConfigError) -> any GPIOLinePort {
+        LibgpiodLine(try lineRequest(offset: offset, eventBuffer: 0, configure), offset: offset)
+    }
+
+    private func lineRequest(offset: UInt32, eventBuffer: Int,
+                             _ configure: (OpaquePointer) -> Void) throws(ConfigError) -> OpaquePointer {
         guard offset < lineCount else {
             throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
         }
@@ -92,16 +122,43 @@ private final class LibgpiodChip: GPIOChipPort {
         }
         defer { gpiod_request_config_free(requestConfig) }
         gpiod_request_config_set_consumer(requestConfig, consumerName)
+        if eventBuffer > 0 { gpiod_request_config_set_event_buffer_size(requestConfig, eventBuffer) }
         guard let request = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
             let error = ec_errno()
             throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
         }
-        return LibgpiodLine(request, offset: offset)
+        return request
     }
 }
 
-private final class LibgpiodLine: GPIOLinePort {
-    private let request: OpaquePointer
+private final class LibgpiodEventLine: LibgpiodLine, GPIOEventLinePort {
+    private let buffer: OpaquePointer
+
+    init(_ request: OpaquePointer, offset: UInt32, buffer: OpaquePointer) {
+        self.buffer = buffer
+        super.init(request, offset: offset)
+    }
+
+    deinit { gpiod_edge_event_buffer_free(buffer) }
+
+    var eventFD: Int32 { gpiod_line_request_get_fd(request) }
+    var kernelFilters: Bool { true }
+
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
+        let count = gpiod_line_request_read_edge_events(request, buffer, 64)
+        guard count >= 0 else { return ec_errno() }
+        for index in 0..<Int(count) {
+            guard let event = gpiod_edge_event_buffer_get_event(buffer, UInt(index)) else { continue }
+            body(GPIOEdge(timestampNs: Int64(truncatingIfNeeded: gpiod_edge_event_get_timestamp_ns(event)),
+                          rising: gpiod_edge_event_get_event_type(event) == GPIOD_EDGE_EVENT_RISING_EDGE,
+                          lineSeqno: UInt32(truncatingIfNeeded: gpiod_edge_event_get_line_seqno(event))))
+        }
+        return 0
+    }
+}
+
+private class LibgpiodLine: GPIOLinePort {
+    let request: OpaquePointer
     private let offset: UInt32
 
     init(_ request: OpaquePointer, offset: UInt32) {
