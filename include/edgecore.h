@@ -504,6 +504,13 @@ enum edgecore_gpio_bias {
 struct edgecore_gpio_chip_config {
     const char *name;   /**< unique bus name; copied */
     const char *chip;   /**< "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied */
+    /** File keeping the pulse counters' counts across restarts and reboots (written to a temporary file,
+     *  synced and renamed over it, so a power cut leaves the old or the new one). Read by
+     *  edgecore_engine_start: a malformed file fails the start with EDGECORE_E_CONFIG_FILE. NULL: none. */
+    const char *checkpoint_path;
+    uint32_t checkpoint_max_per_hour; /**< writes per hour at most while counts change (flash wear); at stop
+                                           it is always written; default 60 */
+    uint32_t event_buffer_size;       /**< kernel edge-event queue per pulse line (libgpiod 2.x); default 1024 */
 };
 
 /** One GPIO line as a channel (same id space and readings as Modbus channels). */

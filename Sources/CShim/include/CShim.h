@@ -79,6 +79,9 @@ static inline void ec_thread_join(pthread_t thread) { (void)pthread_join(thread,
 /* ---- libmodbus: errno is the error channel; read it right after the call ---- */
 
 static inline int ec_errno(void) { return errno; }
+
+/* open(2) is variadic: Swift cannot call it. */
+static inline int ec_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 static inline int ec_modbus_exception_base(void) { return MODBUS_ENOBASE; }
 
 /* ---- per-thread message of the last failing engine call (defined in shim.c) ---- */

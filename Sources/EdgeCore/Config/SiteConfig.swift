@@ -72,6 +72,9 @@ struct GPIOChipSpec {
     var name: String
     /// Path, name or label of the chip.
     var chip: String
+    var checkpointPath: String? = nil
+    var checkpointMaxPerHour: UInt32 = 60
+    var eventBufferSize: UInt32 = 1024
 }
 
 enum BusSpec {
@@ -206,6 +209,12 @@ struct SiteConfig {
             try checkBackoff(spec.reopenMinMs, spec.reopenMaxMs, "reopen", of: field)
         case .gpio(let spec):
             guard !spec.chip.isEmpty else { throw ConfigError(.config, "bus '\(spec.name)': field 'chip' is empty") }
+            guard spec.checkpointMaxPerHour >= 1 else {
+                throw ConfigError(.config, "bus '\(spec.name)': field 'checkpoint_max_per_hour' must be at least 1")
+            }
+            guard spec.eventBufferSize >= 1, spec.eventBufferSize <= 65536 else {
+                throw ConfigError(.config, "bus '\(spec.name)': field 'event_buffer_size' must be 1..65536")
+            }
         }
         buses.append(bus)
         return buses.count - 1

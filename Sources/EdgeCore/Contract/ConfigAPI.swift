@@ -145,7 +145,8 @@ func configure(_ handle: OpaquePointer, _ idOut: UnsafeMutablePointer<UInt32>?,
 
 @c @implementation
 public func edgecore_gpio_chip_config_init(_ config: UnsafeMutablePointer<edgecore_gpio_chip_config>?) {
-    config?.pointee = edgecore_gpio_chip_config(name: nil, chip: nil)
+    config?.pointee = edgecore_gpio_chip_config(name: nil, chip: nil, checkpoint_path: nil, checkpoint_max_per_hour: 60,
+                                                event_buffer_size: 1024)
 }
 
 @c @implementation
@@ -165,7 +166,10 @@ public func edgecore_engine_add_gpio_chip(_ engine: OpaquePointer?,
     guard let name = config.pointee.name, let chip = config.pointee.chip else {
         return nullArgument("gpio chip: 'name' and 'chip' are required")
     }
-    let spec = GPIOChipSpec(name: String(cString: name), chip: String(cString: chip))
+    let c = config.pointee
+    let spec = GPIOChipSpec(name: String(cString: name), chip: String(cString: chip),
+                            checkpointPath: c.checkpoint_path.map { String(cString: $0) },
+                            checkpointMaxPerHour: c.checkpoint_max_per_hour, eventBufferSize: c.event_buffer_size)
     return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.gpio(spec)) }
 }
 

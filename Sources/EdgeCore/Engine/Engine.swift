@@ -102,7 +102,7 @@ final class Engine: @unchecked Sendable {
             if case .gpio = config.buses[busId] {
                 let (chip, lines) = try openGPIOBus(busId, config: config)
                 prepared.append(GPIOWorker(busId: busId, chip: chip, lines: lines, ring: ring, stats: stats,
-                                           sequences: sequences))
+                                           sequences: sequences, config: config))
             } else {
                 prepared.append(BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
                                           transport: LibmodbusTransport(config.buses[busId]), ring: ring,

@@ -17,7 +17,7 @@ protocol GPIOChipPort: AnyObject {
     func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort
     /// An input delivering edge events (both edges; with libgpiod 2.x only `edge`, debounced by the kernel).
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32) throws(ConfigError) -> any GPIOEventLinePort
+                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort
 }
 
 /// Which edges a pulse counter counts (enum edgecore_gpio_edge).

@@ -27,6 +27,7 @@ func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any G
     guard case .gpio(let chipSpec) = config.buses[busId] else {
         throw ConfigError(.config, "bus \(busId) is not a GPIO chip")
     }
+    if let path = chipSpec.checkpointPath { _ = try PulseCheckpoint.load(path: path) }  // malformed: fail now
     let chip = try openGPIOChip(chipSpec.chip)
     var lines: [GPIOLineHandle] = []
     for (id, channel) in config.channels.enumerated() {
@@ -48,7 +49,8 @@ func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any G
             handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: nil)
         case .pulses:
             let port = try chip.requestEdges(offset: offset, bias: line.bias, activeLow: line.activeLow,
-                                             edge: line.edge, debounceUs: line.debounceUs)
+                                             edge: line.edge, debounceUs: line.debounceUs,
+                                             eventBuffer: chipSpec.eventBufferSize)
             handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: port)
         }
         lines.append(handle)
@@ -73,9 +75,11 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     private var counters: [PulseCounter?]
     private var reported: [(count: UInt64, at: Int64)]
     private let eventLines: [Int]
+    private var checkpoint: PulseCheckpoint?
+    private let channelNames: [String]
 
     init(busId: Int, chip: any GPIOChipPort, lines: [GPIOLineHandle], ring: Ring, stats: EngineStats,
-         sequences: UnsafeMutablePointer<UInt32>) {
+         sequences: UnsafeMutablePointer<UInt32>, config: SiteConfig) {
         self.busId = busId
         self.chip = chip
         self.lines = lines
@@ -83,14 +87,23 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.stats = stats
         self.sequences = sequences
         let now = Clock.monotonicNanoseconds()
-        self.counters = lines.map { line in
-            guard let events = line.events else { return nil }
-            let level = (try? events.read().get()) ?? false
-            let debounce = events.kernelFilters ? 0 : Int64(line.spec.debounceUs) * 1000
-            return PulseCounter(edge: line.spec.edge, debounceNs: debounce, level: level)
+        let names = lines.map { config.channels[$0.channel].name }
+        var saved: [(name: String, count: UInt64)] = []
+        if case .gpio(let chipSpec) = config.buses[busId], let path = chipSpec.checkpointPath {
+            checkpoint = PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)
+            saved = (try? PulseCheckpoint.load(path: path)) ?? []  // checked by openGPIOBus
         }
-        self.reported = lines.map { _ in (0, now) }
+        self.counters = lines.indices.map { index in
+            guard let events = lines[index].events else { return nil }
+            let level = (try? events.read().get()) ?? false
+            let debounce = events.kernelFilters ? 0 : Int64(lines[index].spec.debounceUs) * 1000
+            let resumed = saved.last { sameText($0.name, names[index]) }?.count ?? 0
+            return PulseCounter(edge: lines[index].spec.edge, debounceNs: debounce, level: level, count: resumed,
+                                sequenced: events.kernelFilters)
+        }
+        self.reported = counters.map { ($0?.count ?? 0, now) }
         self.eventLines = lines.indices.filter { lines[$0].events != nil }
+        self.channelNames = names
     }
 
     func start() throws(EdgeCoreError) {
@@ -145,6 +158,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             drive(index, to: lines[index].spec.safeState)
         }
         for index in eventLines { sample(index) }
+        saveCheckpoint(force: true)
         stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
         control.abandonPending()
     }
@@ -216,6 +230,14 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             rate_per_s: rate, total: total))
         let status = lost ? EDGECORE_STATUS_EVENTS_LOST : EDGECORE_STATUS_OK
         publish(index, value: total, status: UInt16(status.rawValue), detail: 0)
+        saveCheckpoint(force: false)
+    }
+
+    private func saveCheckpoint(force: Bool) {
+        guard checkpoint != nil else { return }
+        let counts = eventLines.map { (name: channelNames[$0], count: counters[$0]?.count ?? 0) }
+        let error = checkpoint?.save(counts, now: Clock.monotonicNanoseconds(), force: force) ?? 0
+        if error != 0 { stats.updateBus(busId) { $0.last_error = -error } }
     }
 
     private func execute(_ job: WriteJob) {

@@ -49,7 +49,8 @@ private final class LibgpiodChip: GPIOChipPort {
     }
 
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+        // The v1 kernel queue is fixed (16 events per line): `eventBuffer` has no effect here.
         // The v1 interface has no debounce: both edges are requested so that bounce can be told from
         // pulses by their timestamps.
         var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0

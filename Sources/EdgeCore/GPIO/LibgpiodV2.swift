@@ -77,8 +77,8 @@ private final class LibgpiodChip: GPIOChipPort {
     }
 
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
-        let request = try lineRequest(offset: offset, eventBuffer: 1024) { settings in
+                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+        let request = try lineRequest(offset: offset, eventBuffer: Int(eventBuffer)) { settings in
             gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT)
             switch edge {
             case .rising: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_RISING)

@@ -19,11 +19,15 @@ struct PulseCounter {
     private var level: Bool
     private var pending: GPIOEdge? = nil
 
-    /// `level`: the line's logical level when counting starts.
-    init(edge: GPIOEdgeKind, debounceNs: Int64, level: Bool) {
+    /// `level`: the line's logical level when counting starts; `count`: where counting resumes (a checkpoint);
+    /// `sequenced`: the kernel numbers this request's events from 1 (libgpiod 2.x), so that even losing the
+    /// first ones shows (a full kernel queue drops its oldest events).
+    init(edge: GPIOEdgeKind, debounceNs: Int64, level: Bool, count: UInt64 = 0, sequenced: Bool = false) {
         self.edge = edge
         self.debounceNs = debounceNs
         self.level = level
+        self.count = count
+        self.lastSeqno = sequenced ? 0 : nil
     }
 
     /// When a pending edge will be confirmed (monotonic ns), if one waits.

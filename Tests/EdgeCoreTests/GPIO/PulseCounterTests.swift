@@ -67,6 +67,13 @@ private func edge(_ microseconds: Int64, _ rising: Bool, seqno: UInt32? = nil) -
         #expect(counter.count == 3)
     }
 
+    @Test func losingTheFirstEventsShowsWhenTheKernelNumbersFromOne() {
+        var counter = PulseCounter(edge: .both, debounceNs: 0, level: false, sequenced: true)
+        counter.observe(edge(0, true, seqno: 385))  // a full queue kept only the newest events
+        #expect(counter.lost == 384)
+        #expect(counter.count == 1)
+    }
+
     @Test func sequenceNumbersWrapWithoutFalseLoss() {
         var counter = PulseCounter(edge: .both, debounceNs: 0, level: false)
         counter.observe(edge(0, true, seqno: UInt32.max))
