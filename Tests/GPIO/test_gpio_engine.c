@@ -8,6 +8,8 @@
 #include "../CABI/cabi_test.h"
 #include <gpiod.h>
 #include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 static const char *env(const char *name) {
     const char *value = getenv(name);
@@ -171,6 +173,24 @@ static void precise_errors(void) {
     add_line(engine, "x", NULL, 0, EDGECORE_GPIO_INPUT, 0, 0, 0);
     CHECK_EQ(edgecore_engine_start(engine), -ENOENT);
     edgecore_engine_destroy(engine);
+
+    /* Permission denied: a process that may not open the chip device gets -EACCES, not a crash. Root may
+     * open anything, so a child drops to an unprivileged user first. */
+    chmod(env("GPIOSIM_CHIP0"), 0600);
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+        struct edgecore_engine *denied = engine_with_chip(env("GPIOSIM_CHIP0"));
+        add_line(denied, "x", NULL, 0, EDGECORE_GPIO_INPUT, 0, 0, 0);
+        int rc = edgecore_engine_start(denied);
+        int named = contains(edgecore_engine_last_error(), env("GPIOSIM_CHIP0")) != NULL;
+        edgecore_engine_destroy(denied);
+        _exit(rc == -EACCES && named ? 0 : 1);
+    }
+    int child_status = -1;
+    CHECK(child > 0 && waitpid(child, &child_status, 0) == child);
+    CHECK(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0);
+    chmod(env("GPIOSIM_CHIP0"), 0660);
 
     /* A line another program holds: -EBUSY, naming chip and line. */
 #ifdef GPIOD_V2
