@@ -74,6 +74,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     /// By line index: the counters of pulse lines, and their count at the last report (worker thread).
     private var counters: [PulseCounter?]
     private var reported: [(count: UInt64, at: Int64)]
+    private var rates: [Double]
     private let eventLines: [Int]
     private var checkpoint: PulseCheckpoint?
     private let channelNames: [String]
@@ -102,6 +103,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
                                 sequenced: events.kernelFilters)
         }
         self.reported = counters.map { ($0?.count ?? 0, now) }
+        self.rates = lines.map { _ in 0 }
         self.eventLines = lines.indices.filter { lines[$0].events != nil }
         self.channelNames = names
     }
@@ -195,6 +197,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             guard let events = lines[index].events else { continue }
             let error = events.readEvents { event in counters[index]?.observe(event) }
             if error != 0 { stats.updateBus(busId) { $0.last_error = -error } }
+            publishPulseStats(index)  // live counts for edgecore_engine_pulse_stats
         }
     }
 
@@ -219,18 +222,26 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         guard var counter = counters[index] else { return }
         let lost = counter.takeLostFlag()
         counters[index] = counter
-        let spec = lines[index].spec
         let now = Clock.monotonicNanoseconds()
         let seconds = Double(now - reported[index].at) / 1e9
-        let rate = seconds > 0 ? Double(counter.count &- reported[index].count) / seconds : 0
+        rates[index] = seconds > 0 ? Double(counter.count &- reported[index].count) / seconds : 0
         reported[index] = (counter.count, now)
-        let total = Double(counter.count) * spec.scale + spec.base
-        stats.setPulse(lines[index].channel, edgecore_pulse_stats(
-            count: counter.count, rejected: counter.rejected, lost: counter.lost, last_edge_ns: counter.lastEdgeNs,
-            rate_per_s: rate, total: total))
+        let total = publishPulseStats(index)
         let status = lost ? EDGECORE_STATUS_EVENTS_LOST : EDGECORE_STATUS_OK
         publish(index, value: total, status: UInt16(status.rawValue), detail: 0)
         saveCheckpoint(force: false)
+    }
+
+    /// Shares a counter's figures with other threads; returns its total.
+    @discardableResult
+    private func publishPulseStats(_ index: Int) -> Double {
+        guard let counter = counters[index] else { return 0 }
+        let spec = lines[index].spec
+        let total = Double(counter.count) * spec.scale + spec.base
+        stats.setPulse(lines[index].channel, edgecore_pulse_stats(
+            count: counter.count, rejected: counter.rejected, lost: counter.lost, last_edge_ns: counter.lastEdgeNs,
+            rate_per_s: rates[index], total: total))
+        return total
     }
 
     private func saveCheckpoint(force: Bool) {
