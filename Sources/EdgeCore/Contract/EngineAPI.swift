@@ -185,41 +185,24 @@ public func edgecore_engine_ring_stats(_ engine: OpaquePointer?,
 @c @implementation
 public func edgecore_engine_device_stats(_ engine: OpaquePointer?, _ device: UInt32,
                                          _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?) -> Int32 {
-    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
-    return withEngine(engine) { engine in
-        guard let snapshot = engine.stats.device(Int(clamping: device)) else {
-            return failure(ConfigError(.notFound, "no device with id \(device)"))
-        }
-        statsOut.pointee = snapshot
-        return EDGECORE_OK
-    }
+    copyStats(engine, statsOut, notFound: "no device with id \(device)") { $0.stats.device(Int(clamping: device)) }
 }
 
 @c @implementation
 public func edgecore_engine_bus_stats(_ engine: OpaquePointer?, _ bus: UInt32,
                                       _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?) -> Int32 {
-    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
-    return withEngine(engine) { engine in
-        guard let snapshot = engine.stats.bus(Int(clamping: bus)) else {
-            return failure(ConfigError(.notFound, "no bus with id \(bus)"))
-        }
-        statsOut.pointee = snapshot
-        return EDGECORE_OK
-    }
+    copyStats(engine, statsOut, notFound: "no bus with id \(bus)") { $0.stats.bus(Int(clamping: bus)) }
 }
 
 @c @implementation
 public func edgecore_engine_pulse_stats(_ engine: OpaquePointer?, _ channel: UInt32,
                                         _ statsOut: UnsafeMutablePointer<edgecore_pulse_stats>?) -> Int32 {
-    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
-    return withEngine(engine) { engine in
+    copyStats(engine, statsOut, notFound: "no pulse counter channel with id \(channel)") { engine in
         let index = Int(clamping: channel)
-        guard index < engine.config.channels.count, engine.config.channels[index].gpio?.kind == .pulses,
-              let snapshot = engine.stats.pulse(index) else {
-            return failure(ConfigError(.notFound, "no pulse counter channel with id \(channel)"))
+        guard index < engine.config.channels.count, engine.config.channels[index].gpio?.kind == .pulses else {
+            return nil
         }
-        statsOut.pointee = snapshot
-        return EDGECORE_OK
+        return engine.stats.pulse(index)
     }
 }
 
@@ -260,6 +243,18 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
 }
 
 // MARK: Helpers of the contract
+
+/// The statistics getters: checks the arguments, copies what `lookup` finds, or reports `notFound`.
+private func copyStats<Stats>(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Stats>?,
+                              notFound: @autoclosure () -> Message,
+                              _ lookup: (Engine) -> Stats?) -> Int32 {
+    guard let handle, let out else { return nullArgument("engine and stats_out are required") }
+    return withEngine(handle) { engine in
+        guard let snapshot = lookup(engine) else { return failure(ConfigError(.notFound, notFound())) }
+        out.pointee = snapshot
+        return EDGECORE_OK
+    }
+}
 
 private func rawWrite(_ handle: OpaquePointer, _ device: UInt32, _ address: UInt16, registers: [UInt16]?,
                       coils: [UInt8]?, _ timeoutMs: Int32) -> Int32 {
