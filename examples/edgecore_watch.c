@@ -4,7 +4,7 @@
  *     --plan            print the request plan (dry run) and exit
  *     --json            one JSON object per reading (JSON lines) instead of text
  *     --seconds N       stop after N seconds (default: run until Ctrl-C)
- *     --stats           print each device's statistics at the end
+ *     --stats           print each bus's, device's and pulse counter's statistics at the end
  *     --write NAME=VAL  write VAL to writable channel NAME once the engine runs (repeatable)
  *
  * Works the same against a simulated site on 127.0.0.1 and a real one (/dev/ttyUSB0, an IP address).
@@ -75,6 +75,17 @@ static void print_stats(struct edgecore_engine *engine) {
                b, s.state < 3 ? bus_states[s.state] : "?", (unsigned long long)s.opens,
                (unsigned long long)s.open_failures, (unsigned long long)s.losses,
                (unsigned long long)s.transactions, (unsigned long long)s.skipped_polls);
+    }
+    uint32_t channels = 0;
+    edgecore_engine_counts(engine, NULL, NULL, &channels);
+    for (uint32_t c = 0; c < channels; c++) {
+        struct edgecore_pulse_stats p;
+        if (edgecore_engine_pulse_stats(engine, c, &p) != EDGECORE_OK) continue; /* not a pulse counter */
+        const char *name = "?", *unit = "";
+        edgecore_engine_channel_info(engine, c, &name, &unit, NULL);
+        printf("pulses '%s': %llu counted, %llu rejected as bounce, %llu lost, %.3f/s, total %.4f %s\n", name,
+               (unsigned long long)p.count, (unsigned long long)p.rejected, (unsigned long long)p.lost,
+               p.rate_per_s, p.total, unit);
     }
     for (uint32_t d = 0; d < devices; d++) {
         struct edgecore_device_stats s;

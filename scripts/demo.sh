@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job: start a simulated greenhouse site on 127.0.0.1 (an SDM630-style energy meter with float32
-# input registers, greenhouse sensors with scaled integers, an irrigation valve coil), sample it live
-# through libEdgeCore with examples/edgecore_watch, open the valve with a write, and show every reading
-# with its status, then each device's statistics. Installs what it needs first (Debian 12).
+# The main job: start a simulated greenhouse site (an SDM630-style energy meter with float32 input registers
+# and greenhouse sensors with scaled integers on Modbus TCP at 127.0.0.1, and a simulated GPIO chip with
+# the meter's S0 pulse output, a rain gauge, a tank float switch and the irrigation valve's relay), sample
+# it live through libEdgeCore with examples/edgecore_watch, open the valve and start the vent fan with
+# writes, and show every reading with its status, then the statistics of each bus, device and pulse
+# counter, and what the simulated site saw of the valve (closed again when EdgeCore stops).
+# Installs what it needs first (Debian 12).
 #
 #   scripts/demo.sh [--seconds N] [--json]          default: 20 seconds, text
 #
@@ -33,4 +36,7 @@ grep -q READY "$log" || { echo "demo: the simulator did not start:"; cat "$log";
 echo "demo: simulated site running (pid $simulator): $(head -1 "$log")" >&2
 
 build/x86_64/examples/edgecore_watch "${watch_args[@]}" --seconds "$seconds" --stats \
-  --write greenhouse.irrigation_valve=1 examples/site-simulated.yaml
+  --write greenhouse.irrigation_valve=1 --write greenhouse.vent_fan=1 examples/site-simulated.yaml
+sleep 0.3
+echo "demo: the simulated site saw:" >&2
+sed -n '2,$p' "$log" | sed 's/^/  site: /' >&2

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
@@ -82,6 +83,15 @@ static inline int ec_errno(void) { return errno; }
 
 /* open(2) is variadic: Swift cannot call it. */
 static inline int ec_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+/* Opens an existing file (never creates one): O_CLOEXEC is added. */
+static inline int ec_open_existing(const char *path, int flags) { return open(path, flags | O_CLOEXEC); }
+/* fcntl(2) is variadic too. F_SETPIPE_SZ is Linux's (it needs _GNU_SOURCE in glibc's headers). */
+static inline int ec_set_pipe_size(int fd, int bytes) {
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031
+#endif
+    return fcntl(fd, F_SETPIPE_SZ, bytes);
+}
 static inline int ec_modbus_exception_base(void) { return MODBUS_ENOBASE; }
 
 /* ---- per-thread message of the last failing engine call (defined in shim.c) ---- */

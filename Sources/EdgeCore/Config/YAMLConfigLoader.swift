@@ -220,6 +220,12 @@ private struct Mapping {
 
 // MARK: - Reader
 
+private enum BusType {
+    case tcp
+    case rtu
+    case gpio
+}
+
 private struct SiteYAMLReader {
     let path: String
     let document: UnsafeMutablePointer<yaml_document_t>
@@ -231,6 +237,10 @@ private struct SiteYAMLReader {
     static let deviceKeys = ["name", "unit_id", "response_timeout_ms", "retries", "offline_after",
                              "backoff_min_ms", "backoff_max_ms", "max_registers", "max_bits",
                              "one_channel_per_request", "holes", "channels"]
+    static let gpioKeys = ["name", "type", "chip", "checkpoint_path", "checkpoint_max_per_hour", "event_buffer_size",
+                           "lines"]
+    static let lineKeys = ["name", "line_name", "offset", "kind", "bias", "active_low", "writable", "safe_state",
+                           "interval_ms", "unit", "edge", "debounce_us", "scale", "base"]
     static let holeKeys = ["function", "first", "last"]
     static let channelKeys = ["name", "function", "address", "type", "order", "bit", "unit", "interval_ms",
                               "scale", "offset", "valid_min", "valid_max", "sentinels", "writable"]
@@ -256,14 +266,19 @@ private struct SiteYAMLReader {
         let unnamed = try mapping(node, context: "bus #\(number)")
         let name = try requiredString(unnamed, "name")
         let fields = Mapping(line: unnamed.line, context: "bus '\(name)'", entries: unnamed.entries, repeated: unnamed.repeated)
-        let isTCP = try requiredKeyword(fields, "type", noun: "bus type", expected: "rtu or tcp") { text in
+        let type = try requiredKeyword(fields, "type", noun: "bus type", expected: "rtu, tcp or gpio") { text in
             matchKeyword(text, in: [
-                ("tcp", true),
-                ("rtu", false),
+                ("tcp" as StaticString, BusType.tcp),
+                ("rtu", .rtu),
+                ("gpio", .gpio),
             ])
         }
+        if type == .gpio {
+            try loadGPIOChip(fields, name: name, into: &config)
+            return
+        }
         let bus: BusSpec
-        if isTCP {
+        if type == .tcp {
             try check(fields, allowed: SiteYAMLReader.tcpKeys)
             var spec = TCPBusSpec(name: name, host: try requiredString(fields, "host"))
             if let value = try integer(fields, "port", UInt16.self) { spec.port = value }
@@ -298,6 +313,59 @@ private struct SiteYAMLReader {
         for (index, device) in devices.enumerated() {
             try loadDevice(device, number: index + 1, bus: busID, busContext: fields.context, into: &config)
         }
+    }
+
+    private func loadGPIOChip(_ fields: Mapping, name: String, into config: inout SiteConfig) throws(ConfigError) {
+        try check(fields, allowed: SiteYAMLReader.gpioKeys)
+        var spec = GPIOChipSpec(name: name, chip: try requiredString(fields, "chip"))
+        spec.checkpointPath = try string(fields, "checkpoint_path")
+        if let value = try integer(fields, "checkpoint_max_per_hour", UInt32.self) { spec.checkpointMaxPerHour = value }
+        if let value = try integer(fields, "event_buffer_size", UInt32.self) { spec.eventBufferSize = value }
+        let busID: Int
+        do throws(ConfigError) { busID = try config.addBus(.gpio(spec)) } catch { throw located(error, fields.line) }
+        guard let lines = try list(fields, "lines") else { return }
+        for (index, line) in lines.enumerated() {
+            try loadGPIOLine(line, number: index + 1, bus: busID, busContext: fields.context, into: &config)
+        }
+    }
+
+    private func loadGPIOLine(_ node: Node, number: Int, bus: Int, busContext: String,
+                              into config: inout SiteConfig) throws(ConfigError) {
+        let unnamed = try mapping(node, context: "\(busContext), line #\(number)")
+        let name = try requiredString(unnamed, "name")
+        let fields = Mapping(line: unnamed.line, context: "\(busContext), channel '\(name)'",
+                             entries: unnamed.entries, repeated: unnamed.repeated)
+        try check(fields, allowed: SiteYAMLReader.lineKeys)
+        var line = GPIOLineSpec(bus: bus)
+        line.lineName = try string(fields, "line_name")
+        let offset = try integer(fields, "offset", UInt32.self)
+        if (line.lineName == nil) == (offset == nil) {
+            throw failure(fields.line, fields.context, "give the line by 'offset' or by 'line_name' (one of them)")
+        }
+        line.offset = offset ?? 0
+        line.kind = try keyword(fields, "kind", noun: "line kind", expected: "input, output or pulses") { text in
+            matchKeyword(text, in: [("input" as StaticString, GPIOKind.input), ("output", .output), ("pulses", .pulses)])
+        } ?? .input
+        line.bias = try keyword(fields, "bias", noun: "bias", expected: "as_is, disabled, pull_up or pull_down") { text in
+            matchKeyword(text, in: [("as_is" as StaticString, GPIOBias.asIs), ("disabled", .disabled), ("pull_up", .pullUp),
+                                    ("pull_down", .pullDown)])
+        } ?? .asIs
+        line.activeLow = try boolean(fields, "active_low") ?? false
+        line.safeState = try keyword(fields, "safe_state", noun: "safe state", expected: "0, 1, true or false") { text in
+            parseBoolean(text) ?? parseUnsignedInteger(text, max: 1).map { $0 == 1 }
+        } ?? false
+        line.edge = try keyword(fields, "edge", noun: "edge", expected: "rising, falling or both") { text in
+            matchKeyword(text, in: [("rising" as StaticString, GPIOEdgeKind.rising), ("falling", .falling), ("both", .both)])
+        } ?? .rising
+        if let value = try integer(fields, "debounce_us", UInt32.self) { line.debounceUs = value }
+        if let value = try decimal(fields, "scale") { line.scale = value }
+        if let value = try decimal(fields, "base") { line.base = value }
+        let codec = ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil, validMax: nil,
+                               sentinels: [])
+        let channel = ChannelSpec(name: name, unit: try string(fields, "unit") ?? "", device: -1, address: 0,
+                                  codec: codec, writable: try boolean(fields, "writable") ?? false,
+                                  intervalMs: try integer(fields, "interval_ms", UInt32.self) ?? 1000, gpio: line)
+        do throws(ConfigError) { _ = try config.addGPIOLine(channel) } catch { throw located(error, fields.line) }
     }
 
     private func loadDevice(_ node: Node, number: Int, bus: Int, busContext: String,

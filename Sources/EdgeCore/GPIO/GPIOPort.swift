@@ -59,3 +59,13 @@ protocol GPIOLinePort: AnyObject {
 struct GPIOError: Error {
     var errno: Int32
 }
+
+/// Opens a chip by path, name or label through libgpiod, or EdgeCore's simulated chip ("sim:DIR").
+func openGPIOChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
+    let prefix = "sim:".utf8
+    if description.utf8.starts(with: prefix),
+       let directory = String(description.utf8.dropFirst(prefix.count)) {
+        return try SimulatedChip.open(directory: directory, description: description)
+    }
+    return try openLibgpiodChip(description)
+}

@@ -159,7 +159,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         for index in lines.indices where lines[index].spec.kind == .output {
             drive(index, to: lines[index].spec.safeState)
         }
-        for index in eventLines { sample(index) }
+        for index in eventLines { reportPulses(index, final: true) }
         saveCheckpoint(force: true)
         stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
         control.abandonPending()
@@ -218,14 +218,18 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         }
     }
 
-    private func reportPulses(_ index: Int) {
+    /// A pulse counter's reading. The rate is over the interval since the last report; the `final` report
+    /// at stop keeps the last full interval's rate rather than one over a fraction of an interval.
+    private func reportPulses(_ index: Int, final: Bool = false) {
         guard var counter = counters[index] else { return }
         let lost = counter.takeLostFlag()
         counters[index] = counter
-        let now = Clock.monotonicNanoseconds()
-        let seconds = Double(now - reported[index].at) / 1e9
-        rates[index] = seconds > 0 ? Double(counter.count &- reported[index].count) / seconds : 0
-        reported[index] = (counter.count, now)
+        if !final {
+            let now = Clock.monotonicNanoseconds()
+            let seconds = Double(now - reported[index].at) / 1e9
+            rates[index] = seconds > 0 ? Double(counter.count &- reported[index].count) / seconds : 0
+            reported[index] = (counter.count, now)
+        }
         let total = publishPulseStats(index)
         let status = lost ? EDGECORE_STATUS_EVENTS_LOST : EDGECORE_STATUS_OK
         publish(index, value: total, status: UInt16(status.rawValue), detail: 0)

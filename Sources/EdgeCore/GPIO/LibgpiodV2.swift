@@ -4,7 +4,7 @@ import CShim
 // GPIO over libgpiod 2.x (Debian 13, Ubuntu 24.04, Debian 12 backports): the kernel's v2 interface.
 
 /// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0") or label.
-func openGPIOChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
+func openLibgpiodChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
     if description.utf8.first == UInt8(ascii: "/") { return try open(path: description, description: description) }
     if FileIdentity(path: "/dev/" + description) != nil {
         return try open(path: "/dev/" + description, description: description)
