@@ -503,7 +503,14 @@ enum edgecore_gpio_bias {
 /** A GPIO chip: one bus with its own worker thread, its lines requested while the engine runs. */
 struct edgecore_gpio_chip_config {
     const char *name;   /**< unique bus name; copied */
-    const char *chip;   /**< "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied */
+    /** "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied.
+     *  "sim:DIR" is EdgeCore's simulated chip, for demos and tests without GPIO hardware: DIR/lines names
+     *  the lines (one per text line), DIR/N.value holds line N's physical level ("0"/"1", written by the
+     *  simulating program for inputs and by EdgeCore for outputs), and the FIFO DIR/N.edges carries an
+     *  input's edges as 16-byte records in native byte order (int64 CLOCK_MONOTONIC ns, uint32 level after
+     *  the edge, uint32 sequence number from 1, 0 for none). It behaves like the v1 interface (both edges,
+     *  debounced here) plus sequence numbers; a line in use is -EBUSY. */
+    const char *chip;
     /** File keeping the pulse counters' counts across restarts and reboots (written to a temporary file,
      *  synced and renamed over it, so a power cut leaves the old or the new one). Read by
      *  edgecore_engine_start: a malformed file fails the start with EDGECORE_E_CONFIG_FILE. NULL: none. */

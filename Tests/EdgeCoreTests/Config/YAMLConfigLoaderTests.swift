@@ -327,11 +327,14 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     @Test func simulatedExampleHasTheDemoLayout() throws {
         let path = repositoryRoot.appendingPathComponent("examples/site-simulated.yaml").path
         let config = loadFile(path).config
-        #expect(config.buses.map(\.name) == ["meter-tcp", "greenhouse-tcp"])
-        guard case .tcp(let meterBus) = config.buses.first, case .tcp(let greenhouseBus) = config.buses.last else {
-            Issue.record("expected two TCP buses")
+        #expect(config.buses.map(\.name) == ["meter-tcp", "greenhouse-tcp", "greenhouse-gpio"])
+        guard config.buses.count == 3, case .tcp(let meterBus) = config.buses[0],
+              case .tcp(let greenhouseBus) = config.buses[1], case .gpio(let chip) = config.buses[2] else {
+            Issue.record("expected two TCP buses and a GPIO chip")
             return
         }
+        #expect(chip.chip == "sim:/tmp/edgecore-site-gpio")  // examples/site_simulator's default folder
+        #expect(chip.checkpointPath == "/tmp/edgecore-site-gpio/pulses.checkpoint")
         #expect(meterBus.host == "127.0.0.1" && meterBus.port == 15020)
         #expect(greenhouseBus.host == "127.0.0.1" && greenhouseBus.port == 15021)
         let meter = try #require(config.deviceIndex(named: config.devices.first?.name ?? ""))
@@ -342,7 +345,20 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
             $0.function == .inputRegisters && $0.codec.type == .f32 && $0.codec.order == .abcd
         })
         let valve = try #require(config.channelIndex(named: "greenhouse.irrigation_valve"))
-        #expect(config.channels[valve].function == .coils && config.channels[valve].writable)
+        #expect(config.channels[valve].gpio?.kind == .output && config.channels[valve].writable)
+        #expect(config.channels[valve].gpio?.lineName == "irrigation-valve")
+        #expect(config.channels[valve].gpio?.safeState == false)
+        let s0 = try #require(config.channelIndex(named: "meter.s0_energy"))
+        #expect(config.channels[s0].gpio == GPIOLineSpec(bus: 2, lineName: "s0-meter", kind: .pulses, edge: .rising,
+                                                         debounceUs: 2000, scale: 1.0 / 3200))
+        #expect(config.channels[s0].unit == "kWh" && config.channels[s0].intervalMs == 5000)
+        let rain = try #require(config.channelIndex(named: "weather.rain"))
+        #expect(config.channels[rain].gpio?.debounceUs == 5000 && config.channels[rain].gpio?.scale == 0.2)
+        let tank = try #require(config.channelIndex(named: "greenhouse.tank_low"))
+        #expect(config.channels[tank].gpio == GPIOLineSpec(bus: 2, lineName: "tank-float", kind: .input,
+                                                           bias: .pullUp, activeLow: true))
+        let fan = try #require(config.channelIndex(named: "greenhouse.vent_fan"))
+        #expect(config.channels[fan].function == .coils && config.channels[fan].writable)
         let air = try #require(config.channelIndex(named: "greenhouse.air_temperature"))
         #expect(config.channels[air].codec == codec(.i16, scale: 0.1, sentinels: [0x7FFF]))
     }
@@ -574,7 +590,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         expectError(oneChannel("          - {name: c, address: 1, function: 5}"), .configFile, line: 8,
                     "bus 'plc', device 'dev', channel 'c', field 'function': unknown function '5'")
         expectError("buses:\n  - {name: b, type: udp, host: h}\n", .configFile, line: 2,
-                    "bus 'b', field 'type': unknown bus type 'udp' (expected rtu or tcp)")
+                    "bus 'b', field 'type': unknown bus type 'udp' (expected rtu, tcp or gpio)")
         expectError("buses:\n  - {name: b, type: rtu, device: /dev/x, parity: X}\n", .configFile, line: 2,
                     "bus 'b', field 'parity': unknown parity 'X' (expected N, E or O)")
         expectError("buses:\n  - {name: b, type: rtu, device: /dev/x, rts: sideways}\n", .configFile, line: 2,
