@@ -175,7 +175,7 @@ install-check: lib
 	Tests/CABI/check-install.sh
 
 # Modbus against real peers (libmodbus and pymodbus servers, socat pty pairs), through the C API.
-integration-test: lib
+integration-test: lib examples
 	Tests/Integration/run.sh
 
 # GPIO on a real kernel (qemu, gpio-sim): amd64 and arm64, libgpiod 1.6 and 2.x.
