@@ -163,6 +163,16 @@ struct ChannelSpec {
     var lastAddress: Int { Int(address) + width - 1 }
 }
 
+extension ChannelSpec {
+    /// A GPIO line channel.
+    init(name: String, unit: String, writable: Bool, intervalMs: UInt32, gpio: GPIOLineSpec) {
+        self.init(name: name, unit: unit, device: -1, address: 0,
+                  codec: ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil,
+                                    validMax: nil, sentinels: []),
+                  writable: writable, intervalMs: intervalMs, gpio: gpio)
+    }
+}
+
 /// The configuration of an engine: buses, devices and channels, with every rule checked as it is added,
 /// so that the C setters and the YAML loader share one validation. A value type: a loader works on a copy
 /// and the engine takes it only when everything loaded (all or nothing).

@@ -30,7 +30,7 @@ import CShim
 /// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
 /// the offending item.
 func loadSiteYAML(path: String, into config: inout SiteConfig) throws(ConfigError) {
-    let text = try SiteFileText.read(path: path)
+    let text = try WholeFile.read(path: path)
     defer { text.release() }
 
     guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
@@ -52,15 +52,16 @@ func loadSiteYAML(path: String, into config: inout SiteConfig) throws(ConfigErro
 
 // MARK: - File, parser and their errors
 
-/// The whole file in malloc'd memory (Swift's own allocation traps when memory runs out).
-private struct SiteFileText {
+/// A whole file in malloc'd memory (Swift's own allocation traps when memory runs out): site files, and
+/// the simulated GPIO chip's line names.
+struct WholeFile {
     /// Larger files are refused (this also ends reading from endless files such as /dev/zero).
     static let maxBytes = 16 << 20
 
     let bytes: UnsafeMutablePointer<UInt8>
     let count: Int
 
-    static func read(path: String) throws(ConfigError) -> SiteFileText {
+    static func read(path: String) throws(ConfigError) -> WholeFile {
         let (opened, openError) = path.withCString { cPath in
             let file = fopen(cPath, "rbe")
             return (file, ec_errno())
@@ -95,7 +96,7 @@ private struct SiteFileText {
                     free(base)
                     throw systemError(readError == 0 ? EIO : readError, path)
                 }
-                return SiteFileText(bytes: base, count: count)
+                return WholeFile(bytes: base, count: count)
             }
         }
     }
@@ -132,7 +133,7 @@ private func lineNumber(of mark: yaml_mark_t) -> Int {
     Int(truncatingIfNeeded: mark.line) &+ 1
 }
 
-private func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: SiteFileText,
+private func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
                          _ path: String) -> ConfigError {
     let state = parser.pointee
     if state.error == YAML_MEMORY_ERROR { return outOfMemory(path) }
@@ -145,7 +146,7 @@ private func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: 
 }
 
 /// A site file is one YAML document: a second one is refused rather than silently ignored.
-private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: SiteFileText,
+private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
                                     _ path: String) throws(ConfigError) {
     guard let next = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
     defer { free(next) }
@@ -360,10 +361,8 @@ private struct SiteYAMLReader {
         if let value = try integer(fields, "debounce_us", UInt32.self) { line.debounceUs = value }
         if let value = try decimal(fields, "scale") { line.scale = value }
         if let value = try decimal(fields, "base") { line.base = value }
-        let codec = ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil, validMax: nil,
-                               sentinels: [])
-        let channel = ChannelSpec(name: name, unit: try string(fields, "unit") ?? "", device: -1, address: 0,
-                                  codec: codec, writable: try boolean(fields, "writable") ?? false,
+        let channel = ChannelSpec(name: name, unit: try string(fields, "unit") ?? "",
+                                  writable: try boolean(fields, "writable") ?? false,
                                   intervalMs: try integer(fields, "interval_ms", UInt32.self) ?? 1000, gpio: line)
         do throws(ConfigError) { _ = try config.addGPIOLine(channel) } catch { throw located(error, fields.line) }
     }

@@ -197,10 +197,7 @@ public func edgecore_engine_add_gpio_line(_ engine: OpaquePointer?,
                             offset: c.offset, kind: kind, bias: bias, activeLow: c.active_low != 0,
                             safeState: c.safe_state != 0, edge: edge, debounceUs: c.debounce_us, scale: c.scale,
                             base: c.base)
-    let codec = ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil, validMax: nil,
-                           sentinels: [])
-    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: -1,
-                           address: 0, codec: codec, writable: c.writable != 0, intervalMs: c.interval_ms,
-                           gpio: line)
+    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "",
+                           writable: c.writable != 0, intervalMs: c.interval_ms, gpio: line)
     return configure(engine, idOut) { config throws(ConfigError) in try config.addGPIOLine(spec) }
 }

@@ -64,15 +64,14 @@ private final class LibgpiodChip: GPIOChipPort {
         var config = gpiod_line_request_config(consumer: consumerName,
                                                request_type: Int32(GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES), flags: flags)
         guard gpiod_line_request(line, &config, 0) == 0 else {
-            let error = ec_errno()
-            throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+            throw lineRequestError(chip: description, offset: offset, ec_errno())
         }
         return LibgpiodEventLine(line)
     }
 
     private func lineHandle(_ offset: UInt32) throws(ConfigError) -> OpaquePointer {
         guard offset < lineCount, let line = gpiod_chip_get_line(chip, offset) else {
-            throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
+            throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
         return line
     }
@@ -81,8 +80,7 @@ private final class LibgpiodChip: GPIOChipPort {
         let line = try lineHandle(offset)
         var config = gpiod_line_request_config(consumer: consumerName, request_type: type, flags: flags)
         guard gpiod_line_request(line, &config, initial) == 0 else {
-            let error = ec_errno()
-            throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+            throw lineRequestError(chip: description, offset: offset, ec_errno())
         }
         return LibgpiodLine(line)
     }

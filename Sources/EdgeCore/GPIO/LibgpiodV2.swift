@@ -108,7 +108,7 @@ private final class LibgpiodChip: GPIOChipPort {
     private func lineRequest(offset: UInt32, eventBuffer: Int,
                              _ configure: (OpaquePointer) -> Void) throws(ConfigError) -> OpaquePointer {
         guard offset < lineCount else {
-            throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
+            throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
         guard let settings = gpiod_line_settings_new() else { throw ConfigError(EdgeCoreError.outOfMemory, "gpio") }
         defer { gpiod_line_settings_free(settings) }
@@ -124,8 +124,7 @@ private final class LibgpiodChip: GPIOChipPort {
         gpiod_request_config_set_consumer(requestConfig, consumerName)
         if eventBuffer > 0 { gpiod_request_config_set_event_buffer_size(requestConfig, eventBuffer) }
         guard let request = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
-            let error = ec_errno()
-            throw ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+            throw lineRequestError(chip: description, offset: offset, ec_errno())
         }
         return request
     }

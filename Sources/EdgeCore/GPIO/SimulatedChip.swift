@@ -31,25 +31,14 @@ final class SimulatedChip: GPIOChipPort {
 
     /// Reads DIR/lines. A missing folder or file is -ENOENT naming it.
     static func open(directory: String, description: String) throws(ConfigError) -> SimulatedChip {
-        let path = directory + "/lines"
-        let fd = path.withCString { ec_open_existing($0, O_RDONLY) }
-        guard fd >= 0 else {
-            let error = ec_errno()
-            throw ConfigError(.system(error), "gpio chip '\(description)': \(path): \(errnoText(error))")
+        let file: WholeFile
+        do throws(ConfigError) {
+            file = try WholeFile.read(path: directory + "/lines")
+        } catch {
+            throw ConfigError(error.kind, "gpio chip '\(description)': \(error.message)")
         }
-        defer { close(fd) }
-        var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while text.count < 1 << 20 {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                let error = ec_errno()
-                if error == EINTR { continue }
-                throw ConfigError(.system(error), "gpio chip '\(description)': \(path): \(errnoText(error))")
-            }
-            if count == 0 { break }
-            text.append(contentsOf: chunk[0..<count])
-        }
+        defer { file.release() }
+        let text = UnsafeBufferPointer(start: file.bytes, count: file.count)
         var names: [String] = []
         for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             names.append(String(decoding: line, as: UTF8.self))
@@ -101,7 +90,7 @@ final class SimulatedChip: GPIOChipPort {
     /// Opens and locks DIR/N.value.
     private func openValue(_ offset: UInt32, writing: Bool) throws(ConfigError) -> Int32 {
         guard offset < lineCount else {
-            throw ConfigError(.config, "gpio chip '\(description)': no line \(offset) (the chip has \(lineCount))")
+            throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
         let path = directory + "/" + String(offset) + ".value"
         let fd = path.withCString { ec_open_existing($0, writing ? O_RDWR : O_RDONLY) }
@@ -115,7 +104,7 @@ final class SimulatedChip: GPIOChipPort {
     }
 
     private func failure(_ offset: UInt32, _ error: Int32) -> ConfigError {
-        ConfigError(.system(error), "gpio chip '\(description)', line \(offset): \(errnoText(error))")
+        lineRequestError(chip: description, offset: offset, error)
     }
 }
 
