@@ -1,3 +1,5 @@
+import CShim
+
 /// Bias of an input line (enum edgecore_gpio_bias).
 enum GPIOBias: UInt8 {
     case asIs = 0
@@ -62,10 +64,7 @@ struct GPIOError: Error {
 
 /// Opens a chip by path, name or label through libgpiod, or EdgeCore's simulated chip ("sim:DIR").
 func openGPIOChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
-    let prefix = "sim:".utf8
-    if description.utf8.starts(with: prefix),
-       let directory = String(description.utf8.dropFirst(prefix.count)) {
-        return try SimulatedChip.open(directory: directory, description: description)
-    }
+    let simulated = description.withCString { text in strncmp(text, "sim:", 4) == 0 ? String(cString: text + 4) : nil }
+    if let directory = simulated { return try SimulatedChip.open(directory: directory, description: description) }
     return try openLibgpiodChip(description)
 }
