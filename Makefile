@@ -81,6 +81,15 @@ ifneq ($(GPIOD_BACKPORT),)
   endif
 endif
 
+# GROWN=1 (test builds only, make abi-growth-test): the library as a later version whose structs each
+# gained a trailing field (Tests/CABI/abi/grow-header.sh), into build/ARCH-grown.
+ifeq ($(GROWN),1)
+  SCRATCH := $(SCRATCH)-grown
+  ARCHIVE := $(subst .build-embedded/,$(SCRATCH)/,$(ARCHIVE))
+  SUFFIX := $(SUFFIX)-grown
+  GROWN_ENV := EDGECORE_TEST_GROWN=1
+endif
+
 CC := $(TOOLPREFIX)gcc
 CXX := $(TOOLPREFIX)g++
 LD := $(TOOLPREFIX)ld
@@ -94,7 +103,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test cabi-test abi-check install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -115,7 +124,8 @@ endif
 # to an existing one, so the object of a renamed or deleted source file would stay in it.
 $(ARCHIVE): FORCE sysroot
 	rm -f $(ARCHIVE)
-	EDGECORE_EMBEDDED=1 EDGECORE_GPIOD=$(GPIOD) $(SWIFT) build -c release $(SWIFT_TARGET_FLAGS) --scratch-path $(SCRATCH) \
+	$(if $(GROWN_ENV),Tests/CABI/abi/grow-header.sh include/edgecore.h build/abi-grown/edgecore.h)
+	$(GROWN_ENV) EDGECORE_EMBEDDED=1 EDGECORE_GPIOD=$(GPIOD) $(SWIFT) build -c release $(SWIFT_TARGET_FLAGS) --scratch-path $(SCRATCH) \
 	  --product EdgeCoreEmbedded
 
 $(OUT)/exports.txt: include/edgecore.h toolchain/header-functions.sh
@@ -171,6 +181,22 @@ abi-check: lib $(OUT)/exports.txt
 
 check-arch: abi-check cabi-test
 
+# The growth rule of edgecore.h: programs built against this version's frozen header (Tests/CABI/abi/1.0)
+# run against a library whose structs all grew, and programs built against the grown header run against
+# this version's library (x86_64).
+ABI_TESTS := build/abi-tests
+abi-growth-test:
+	$(MAKE) lib ARCH=x86_64
+	$(MAKE) lib ARCH=x86_64 GROWN=1
+	mkdir -p $(ABI_TESTS)
+	$(CC) $(filter-out -Iinclude,$(CABI_CFLAGS)) -ITests/CABI/abi/1.0 -ITests/CABI -o $(ABI_TESTS)/old_header Tests/CABI/abi/test_abi_growth.c \
+	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
+	$(CC) $(filter-out -Iinclude,$(CABI_CFLAGS)) -Ibuild/abi-grown -ITests/CABI -o $(ABI_TESTS)/grown_header Tests/CABI/abi/test_abi_growth.c \
+	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
+	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64-grown Tests/CABI/run.sh abi_old_on_grown "" $(ABI_TESTS)/old_header
+	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64 Tests/CABI/run.sh abi_grown_on_old "" $(ABI_TESTS)/grown_header
+	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64 Tests/CABI/run.sh abi_same "" $(ABI_TESTS)/old_header
+
 install-check: lib
 	Tests/CABI/check-install.sh
 
@@ -184,6 +210,7 @@ gpio-vm-test:
 
 check: swift-test
 	$(MAKE) check-arch ARCH=x86_64
+	$(MAKE) abi-growth-test
 	$(MAKE) install-check
 	$(MAKE) integration-test
 	$(MAKE) gpio-vm-test
@@ -207,6 +234,6 @@ bench:
 	$(MAKE) -C benchmarks ring
 
 clean:
-	rm -rf build .build .build-embedded .build-aarch64 .build-armv7
+	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7
 
 FORCE:

@@ -11,8 +11,17 @@ let embedded = ProcessInfo.processInfo.environment["EDGECORE_EMBEDDED"] == "1"
 // sets it from pkg-config's version of libgpiod.
 let gpiodV2 = ProcessInfo.processInfo.environment["EDGECORE_GPIOD"] == "2"
 
+// Test build only (make abi-growth-test): every growing struct of edgecore.h gains a trailing field, as in
+// a later version, to prove that programs built against this version's header keep working.
+let grownStructs = ProcessInfo.processInfo.environment["EDGECORE_TEST_GROWN"] == "1"
+
 var coreSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fPIC"])]
+var shimCSettings: [CSetting] = [.unsafeFlags(["-fPIC"])]
 if gpiodV2 { coreSwiftSettings.append(.define("EDGECORE_GPIOD_V2")) }
+if grownStructs {
+    coreSwiftSettings.append(.unsafeFlags(["-Xcc", "-DEDGECORE_TEST_GROWN_STRUCTS"]))
+    shimCSettings.append(.define("EDGECORE_TEST_GROWN_STRUCTS"))
+}
 var products: [Product] = []
 if embedded {
     coreSwiftSettings += [
@@ -26,7 +35,7 @@ let package = Package(
     name: "EdgeCore",
     products: products,
     targets: [
-        .target(name: "CShim", cSettings: [.unsafeFlags(["-fPIC"])],
+        .target(name: "CShim", cSettings: shimCSettings,
                 linkerSettings: [.linkedLibrary("modbus"), .linkedLibrary("yaml"), .linkedLibrary("gpiod"),
                                  .linkedLibrary("m")]),
         .target(name: "EdgeCore", dependencies: ["CShim"], swiftSettings: coreSwiftSettings),

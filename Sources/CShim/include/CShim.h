@@ -6,7 +6,12 @@
 #ifndef EDGECORE_CSHIM_H
 #define EDGECORE_CSHIM_H
 
+#ifdef EDGECORE_TEST_GROWN_STRUCTS
+/* Test build only (make abi-growth-test): the header as a later version with grown structs would have it. */
+#include "../../../build/abi-grown/edgecore.h"
+#else
 #include "../../../include/edgecore.h"
+#endif
 
 #include <errno.h>
 #include <limits.h>

@@ -23,6 +23,7 @@ enum EdgeCoreError: Error, Equatable {
     case disconnected
     case limit
     case value
+    case unknownField
     /// A system call failed; the payload is the positive errno value.
     case system(Int32)
 
@@ -51,6 +52,7 @@ enum EdgeCoreError: Error, Equatable {
         case .disconnected: return EDGECORE_E_DISCONNECTED
         case .limit: return EDGECORE_E_LIMIT
         case .value: return EDGECORE_E_VALUE
+        case .unknownField: return EDGECORE_E_UNKNOWN_FIELD
         case .system(let errno): return -errno
         }
     }
@@ -80,6 +82,7 @@ func resultCodeDescription(_ code: Int32) -> StaticString? {
     case EDGECORE_E_DISCONNECTED: return "the bus is disconnected"
     case EDGECORE_E_LIMIT: return "a fixed limit was reached"
     case EDGECORE_E_VALUE: return "the value cannot be represented by the channel's type"
+    case EDGECORE_E_UNKNOWN_FIELD: return "a struct sets a field this library does not know (built against a newer edgecore.h)"
     default: return nil
     }
 }

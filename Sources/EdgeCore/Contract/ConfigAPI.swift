@@ -4,116 +4,206 @@ import CShim
 // ranges live in SiteConfig (shared with the YAML loader); here only what C alone can get wrong (NULL
 // strings, enum values outside their type).
 
-@c @implementation
-public func edgecore_engine_config_init(_ config: UnsafeMutablePointer<edgecore_engine_config>?) {
-    config?.pointee = edgecore_engine_config(ring_capacity: 4096, overflow: EDGECORE_OVERFLOW_DROP_OLDEST)
-}
+// Defaults of the settings structs (their _init functions, and the fields an older caller's struct lacks).
+// Each starts from the all-zero struct (reserved fields, NULL strings) and sets what is not 0.
 
-@c @implementation
-public func edgecore_tcp_bus_config_init(_ config: UnsafeMutablePointer<edgecore_tcp_bus_config>?) {
-    let spec = TCPBusSpec(name: "", host: "")
-    config?.pointee = edgecore_tcp_bus_config(
-        name: nil, host: nil, port: spec.port, reserved: 0, connect_timeout_ms: spec.connectTimeoutMs,
-        reconnect_min_ms: spec.reconnectMinMs, reconnect_max_ms: spec.reconnectMaxMs,
-        request_gap_ms: spec.requestGapMs)
-}
-
-@c @implementation
-public func edgecore_rtu_bus_config_init(_ config: UnsafeMutablePointer<edgecore_rtu_bus_config>?) {
-    let spec = RTUBusSpec(name: "", device: "")
-    config?.pointee = edgecore_rtu_bus_config(
-        name: nil, device: nil, baud: spec.baud, parity: CChar(bitPattern: spec.parity), data_bits: spec.dataBits,
-        stop_bits: spec.stopBits, rs485: 0, rts: 0, reserved: (0, 0, 0), rts_delay_us: 0,
-        request_gap_ms: spec.requestGapMs, reopen_min_ms: spec.reopenMinMs, reopen_max_ms: spec.reopenMaxMs)
-}
-
-@c @implementation
-public func edgecore_device_config_init(_ config: UnsafeMutablePointer<edgecore_device_config>?) {
-    let spec = DeviceSpec(name: "", bus: 0)
-    config?.pointee = edgecore_device_config(
-        name: nil, bus: 0, unit_id: spec.unitId, one_channel_per_request: 0, max_registers: spec.maxRegisters,
-        max_bits: spec.maxBits, reserved: 0, response_timeout_ms: spec.responseTimeoutMs, retries: spec.retries,
-        offline_after: spec.offlineAfter, backoff_min_ms: spec.backoffMinMs, backoff_max_ms: spec.backoffMaxMs)
-}
-
-@c @implementation
-public func edgecore_channel_config_init(_ config: UnsafeMutablePointer<edgecore_channel_config>?) {
-    config?.pointee = edgecore_channel_config(
-        name: nil, unit: nil, device: 0, address: 0, function: UInt8(EDGECORE_FC_HOLDING_REGISTERS.rawValue),
-        type: UInt8(EDGECORE_TYPE_U16.rawValue), order: UInt8(EDGECORE_ORDER_ABCD.rawValue), bit: 0, writable: 0,
-        sentinel_count: 0, interval_ms: 1000, reserved: 0, scale: 1, offset: 0, valid_min: .nan, valid_max: .nan,
-        sentinels: (0, 0, 0, 0))
-}
-
-@c @implementation
-public func edgecore_engine_add_tcp_bus(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_tcp_bus_config>?,
-                                        _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
-    guard let engine, let config else { return nullArgument("engine and config are required") }
-    let c = config.pointee
-    guard let name = c.name, let host = c.host else { return nullArgument("tcp bus: 'name' and 'host' are required") }
-    let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), port: c.port,
-                          connectTimeoutMs: c.connect_timeout_ms, reconnectMinMs: c.reconnect_min_ms,
-                          reconnectMaxMs: c.reconnect_max_ms, requestGapMs: c.request_gap_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.tcp(spec)) }
-}
-
-@c @implementation
-public func edgecore_engine_add_rtu_bus(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_rtu_bus_config>?,
-                                        _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
-    guard let engine, let config else { return nullArgument("engine and config are required") }
-    let c = config.pointee
-    guard let name = c.name, let device = c.device else {
-        return nullArgument("rtu bus: 'name' and 'device' are required")
+extension edgecore_engine_config: GrowingSettings {
+    static var defaults: Self {
+        var c = Self()
+        c.ring_capacity = 4096
+        c.overflow = UInt16(EDGECORE_OVERFLOW_DROP_OLDEST.rawValue)
+        return c
     }
-    let spec = RTUBusSpec(name: String(cString: name), device: String(cString: device), baud: c.baud,
-                          parity: UInt8(bitPattern: c.parity), dataBits: c.data_bits, stopBits: c.stop_bits,
-                          rs485: c.rs485 != 0, rts: c.rts, rtsDelayUs: c.rts != 0 && c.rts_delay_us != 0 ? c.rts_delay_us : nil,
-                          requestGapMs: c.request_gap_ms, reopenMinMs: c.reopen_min_ms, reopenMaxMs: c.reopen_max_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.rtu(spec)) }
+}
+
+extension edgecore_tcp_bus_config: GrowingSettings {
+    static var defaults: Self {
+        let spec = TCPBusSpec(name: "", host: "")
+        var c = Self()
+        c.port = spec.port
+        c.connect_timeout_ms = spec.connectTimeoutMs
+        c.reconnect_min_ms = spec.reconnectMinMs
+        c.reconnect_max_ms = spec.reconnectMaxMs
+        c.request_gap_ms = spec.requestGapMs
+        return c
+    }
+}
+
+extension edgecore_rtu_bus_config: GrowingSettings {
+    static var defaults: Self {
+        let spec = RTUBusSpec(name: "", device: "")
+        var c = Self()
+        c.baud = spec.baud
+        c.parity = CChar(bitPattern: spec.parity)
+        c.data_bits = spec.dataBits
+        c.stop_bits = spec.stopBits
+        c.request_gap_ms = spec.requestGapMs
+        c.reopen_min_ms = spec.reopenMinMs
+        c.reopen_max_ms = spec.reopenMaxMs
+        return c
+    }
+}
+
+extension edgecore_device_config: GrowingSettings {
+    static var defaults: Self {
+        let spec = DeviceSpec(name: "", bus: 0)
+        var c = Self()
+        c.unit_id = spec.unitId
+        c.max_registers = spec.maxRegisters
+        c.max_bits = spec.maxBits
+        c.response_timeout_ms = spec.responseTimeoutMs
+        c.retries = spec.retries
+        c.offline_after = spec.offlineAfter
+        c.backoff_min_ms = spec.backoffMinMs
+        c.backoff_max_ms = spec.backoffMaxMs
+        return c
+    }
+}
+
+extension edgecore_channel_config: GrowingSettings {
+    static var defaults: Self {
+        var c = Self()
+        c.function = UInt16(EDGECORE_FC_HOLDING_REGISTERS.rawValue)
+        c.type = UInt16(EDGECORE_TYPE_U16.rawValue)
+        c.order = UInt16(EDGECORE_ORDER_ABCD.rawValue)
+        c.interval_ms = 1000
+        c.scale = 1
+        c.valid_min = .nan
+        c.valid_max = .nan
+        return c
+    }
+}
+
+extension edgecore_gpio_chip_config: GrowingSettings {
+    static var defaults: Self {
+        var c = Self()
+        c.checkpoint_max_per_hour = 60
+        c.event_buffer_size = 1024
+        return c
+    }
+}
+
+extension edgecore_gpio_line_config: GrowingSettings {
+    static var defaults: Self {
+        var c = Self()
+        c.scale = 1
+        c.kind = UInt16(EDGECORE_GPIO_INPUT.rawValue)
+        c.bias = UInt16(EDGECORE_GPIO_BIAS_AS_IS.rawValue)
+        c.edge = UInt16(EDGECORE_GPIO_EDGE_RISING.rawValue)
+        c.interval_ms = 1000
+        return c
+    }
 }
 
 @c @implementation
-public func edgecore_engine_add_device(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_device_config>?,
-                                       _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
-    guard let engine, let config else { return nullArgument("engine and config are required") }
-    let c = config.pointee
-    guard let name = c.name else { return nullArgument("device: 'name' is required") }
-    let spec = DeviceSpec(name: String(cString: name), bus: Int(clamping: c.bus), unitId: c.unit_id,
-                          oneChannelPerRequest: c.one_channel_per_request != 0, maxRegisters: c.max_registers,
-                          maxBits: c.max_bits, responseTimeoutMs: c.response_timeout_ms, retries: c.retries,
-                          offlineAfter: c.offline_after, backoffMinMs: c.backoff_min_ms, backoffMaxMs: c.backoff_max_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addDevice(spec) }
+public func edgecore_engine_config_init_sized(_ config: UnsafeMutablePointer<edgecore_engine_config>?, _ size: Int) {
+    storeDefaults(config, size: size)
 }
 
 @c @implementation
-public func edgecore_engine_add_channel(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_channel_config>?,
-                                        _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
-    guard let engine, let config else { return nullArgument("engine and config are required") }
-    let c = config.pointee
-    guard let name = c.name else { return nullArgument("channel: 'name' is required") }
-    let channelName = String(cString: name)
-    let field = "channel '\(channelName)'"
-    guard let function = ModbusFunction(rawValue: c.function) else {
-        return failure(ConfigError(.config, "\(field): field 'function' must be 1..4, not \(c.function)"))
+public func edgecore_tcp_bus_config_init_sized(_ config: UnsafeMutablePointer<edgecore_tcp_bus_config>?, _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_rtu_bus_config_init_sized(_ config: UnsafeMutablePointer<edgecore_rtu_bus_config>?, _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_device_config_init_sized(_ config: UnsafeMutablePointer<edgecore_device_config>?, _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_channel_config_init_sized(_ config: UnsafeMutablePointer<edgecore_channel_config>?, _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_gpio_chip_config_init_sized(_ config: UnsafeMutablePointer<edgecore_gpio_chip_config>?,
+                                                 _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_gpio_line_config_init_sized(_ config: UnsafeMutablePointer<edgecore_gpio_line_config>?,
+                                                 _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_engine_add_tcp_bus_sized(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_tcp_bus_config>?,
+                                              _ size: Int, _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    addFromStruct(engine, config, size, idOut, kind: "tcp_bus") { c throws(ConfigError) in
+        guard let name = c.name, let host = c.host else { throw ConfigError(.nullPointer, "tcp bus: 'name' and 'host' are required") }
+        let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), port: c.port,
+                              connectTimeoutMs: c.connect_timeout_ms, reconnectMinMs: c.reconnect_min_ms,
+                              reconnectMaxMs: c.reconnect_max_ms, requestGapMs: c.request_gap_ms)
+        return { config throws(ConfigError) in try config.addBus(.tcp(spec)) }
     }
-    guard let type = ValueType(c.type) else {
-        return failure(ConfigError(.config, "\(field): field 'type' is not an edgecore_value_type: \(c.type)"))
+}
+
+@c @implementation
+public func edgecore_engine_add_rtu_bus_sized(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_rtu_bus_config>?,
+                                              _ size: Int, _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    addFromStruct(engine, config, size, idOut, kind: "rtu_bus") { c throws(ConfigError) in
+        guard let name = c.name, let device = c.device else {
+            throw ConfigError(.nullPointer, "rtu bus: 'name' and 'device' are required")
+        }
+        guard let rts = UInt8(exactly: c.rts) else {
+            throw ConfigError(.config, "bus '\(String(cString: name))': field 'rts' must be none (0), up (1) or down (2)")
+        }
+        let spec = RTUBusSpec(name: String(cString: name), device: String(cString: device), baud: c.baud,
+                              parity: UInt8(bitPattern: c.parity), dataBits: c.data_bits, stopBits: c.stop_bits,
+                              rs485: c.rs485 != 0, rts: rts, rtsDelayUs: rts != 0 && c.rts_delay_us != 0 ? c.rts_delay_us : nil,
+                              requestGapMs: c.request_gap_ms, reopenMinMs: c.reopen_min_ms, reopenMaxMs: c.reopen_max_ms)
+        return { config throws(ConfigError) in try config.addBus(.rtu(spec)) }
     }
-    guard let order = WordOrder(c.order) else {
-        return failure(ConfigError(.config, "\(field): field 'order' is not an edgecore_word_order: \(c.order)"))
+}
+
+@c @implementation
+public func edgecore_engine_add_device_sized(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_device_config>?,
+                                             _ size: Int, _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    addFromStruct(engine, config, size, idOut, kind: "device") { c throws(ConfigError) in
+        guard let name = c.name else { throw ConfigError(.nullPointer, "device: 'name' is required") }
+        let spec = DeviceSpec(name: String(cString: name), bus: Int(clamping: c.bus), unitId: c.unit_id,
+                              oneChannelPerRequest: c.one_channel_per_request != 0, maxRegisters: c.max_registers,
+                              maxBits: c.max_bits, responseTimeoutMs: c.response_timeout_ms, retries: c.retries,
+                              offlineAfter: c.offline_after, backoffMinMs: c.backoff_min_ms, backoffMaxMs: c.backoff_max_ms)
+        return { config throws(ConfigError) in try config.addDevice(spec) }
     }
-    guard c.sentinel_count <= UInt8(EDGECORE_SENTINELS_MAX) else {
-        return failure(ConfigError(.config, "\(field): field 'sentinel_count' must be 0..\(EDGECORE_SENTINELS_MAX)"))
+}
+
+@c @implementation
+public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config: UnsafePointer<edgecore_channel_config>?,
+                                              _ size: Int, _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    addFromStruct(engine, config, size, idOut, kind: "channel") { c throws(ConfigError) in
+        guard let name = c.name else { throw ConfigError(.nullPointer, "channel: 'name' is required") }
+        let channelName = String(cString: name)
+        let field = "channel '\(channelName)'"
+        guard let function = UInt8(exactly: c.function).flatMap({ ModbusFunction(rawValue: $0) }) else {
+            throw ConfigError(.config, "\(field): field 'function' must be 1..4, not \(c.function)")
+        }
+        guard let type = UInt8(exactly: c.type).flatMap({ ValueType($0) }) else {
+            throw ConfigError(.config, "\(field): field 'type' is not an edgecore_value_type: \(c.type)")
+        }
+        guard let order = UInt8(exactly: c.order).flatMap({ WordOrder($0) }) else {
+            throw ConfigError(.config, "\(field): field 'order' is not an edgecore_word_order: \(c.order)")
+        }
+        guard c.sentinel_count <= UInt8(EDGECORE_SENTINELS_MAX) else {
+            throw ConfigError(.config, "\(field): field 'sentinel_count' must be 0..\(EDGECORE_SENTINELS_MAX)")
+        }
+        let allSentinels = [c.sentinels.0, c.sentinels.1, c.sentinels.2, c.sentinels.3]
+        let codec = ValueCodec(type: type, order: order, bit: c.bit, scale: c.scale, offset: c.offset,
+                               validMin: c.valid_min.isNaN ? nil : c.valid_min,
+                               validMax: c.valid_max.isNaN ? nil : c.valid_max,
+                               sentinels: Array(allSentinels.prefix(Int(c.sentinel_count))))
+        let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: Int(clamping: c.device),
+                               function: function, address: c.address, codec: codec, writable: c.writable != 0,
+                               intervalMs: c.interval_ms)
+        return { config throws(ConfigError) in try config.addChannel(spec) }
     }
-    let allSentinels = [c.sentinels.0, c.sentinels.1, c.sentinels.2, c.sentinels.3]
-    let codec = ValueCodec(type: type, order: order, bit: c.bit, scale: c.scale, offset: c.offset,
-                           validMin: c.valid_min.isNaN ? nil : c.valid_min,
-                           validMax: c.valid_max.isNaN ? nil : c.valid_max,
-                           sentinels: Array(allSentinels.prefix(Int(c.sentinel_count))))
-    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: Int(clamping: c.device),
-                           function: function, address: c.address, codec: codec, writable: c.writable != 0,
-                           intervalMs: c.interval_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addChannel(spec) }
 }
 
 @c @implementation
@@ -144,60 +234,67 @@ func configure(_ handle: OpaquePointer, _ idOut: UnsafeMutablePointer<UInt32>?,
 }
 
 @c @implementation
-public func edgecore_gpio_chip_config_init(_ config: UnsafeMutablePointer<edgecore_gpio_chip_config>?) {
-    config?.pointee = edgecore_gpio_chip_config(name: nil, chip: nil, checkpoint_path: nil, checkpoint_max_per_hour: 60,
-                                                event_buffer_size: 1024)
+public func edgecore_engine_add_gpio_chip_sized(_ engine: OpaquePointer?,
+                                                _ config: UnsafePointer<edgecore_gpio_chip_config>?, _ size: Int,
+                                                _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    addFromStruct(engine, config, size, idOut, kind: "gpio_chip") { c throws(ConfigError) in
+        guard let name = c.name, let chip = c.chip else {
+            throw ConfigError(.nullPointer, "gpio chip: 'name' and 'chip' are required")
+        }
+        let spec = GPIOChipSpec(name: String(cString: name), chip: String(cString: chip),
+                                checkpointPath: c.checkpoint_path.map { String(cString: $0) },
+                                checkpointMaxPerHour: c.checkpoint_max_per_hour, eventBufferSize: c.event_buffer_size)
+        return { config throws(ConfigError) in try config.addBus(.gpio(spec)) }
+    }
 }
 
 @c @implementation
-public func edgecore_gpio_line_config_init(_ config: UnsafeMutablePointer<edgecore_gpio_line_config>?) {
-    config?.pointee = edgecore_gpio_line_config(
-        name: nil, unit: nil, line_name: nil, bus: 0, offset: 0, kind: UInt8(EDGECORE_GPIO_INPUT.rawValue),
-        bias: UInt8(EDGECORE_GPIO_BIAS_AS_IS.rawValue), active_low: 0, writable: 0, safe_state: 0,
-        reserved: (0, 0, 0), interval_ms: 1000, edge: UInt8(EDGECORE_GPIO_EDGE_RISING.rawValue),
-        reserved2: (0, 0, 0), debounce_us: 0, scale: 1, base: 0)
+public func edgecore_engine_add_gpio_line_sized(_ engine: OpaquePointer?,
+                                                _ config: UnsafePointer<edgecore_gpio_line_config>?, _ size: Int,
+                                                _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    addFromStruct(engine, config, size, idOut, kind: "gpio_line") { c throws(ConfigError) in
+        guard let name = c.name else { throw ConfigError(.nullPointer, "gpio line: 'name' is required") }
+        let channelName = String(cString: name)
+        guard let kind = UInt8(exactly: c.kind).flatMap({ GPIOKind(rawValue: $0) }) else {
+            throw ConfigError(.config, "channel '\(channelName)': field 'kind' must be input (0), output (1) or pulses (2)")
+        }
+        guard let edge = UInt8(exactly: c.edge).flatMap({ GPIOEdgeKind(rawValue: $0) }) else {
+            throw ConfigError(.config, "channel '\(channelName)': field 'edge' must be rising (1), falling (2) or both (3)")
+        }
+        guard let bias = UInt8(exactly: c.bias).flatMap({ GPIOBias(rawValue: $0) }) else {
+            throw ConfigError(.config, "channel '\(channelName)': field 'bias' must be 0..3, not \(c.bias)")
+        }
+        guard c.safe_state <= 1 else {
+            throw ConfigError(.config, "channel '\(channelName)': field 'safe_state' must be 0 or 1")
+        }
+        let line = GPIOLineSpec(bus: Int(clamping: c.bus), lineName: c.line_name.map { String(cString: $0) },
+                                offset: c.offset, kind: kind, bias: bias, activeLow: c.active_low != 0,
+                                safeState: c.safe_state != 0, edge: edge, debounceUs: c.debounce_us, scale: c.scale,
+                                base: c.base)
+        let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "",
+                               writable: c.writable != 0, intervalMs: c.interval_ms, gpio: line)
+        return { config throws(ConfigError) in try config.addGPIOLine(spec) }
+    }
 }
 
-@c @implementation
-public func edgecore_engine_add_gpio_chip(_ engine: OpaquePointer?,
-                                          _ config: UnsafePointer<edgecore_gpio_chip_config>?,
-                                          _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+/// The add functions: reads the caller's struct (the growth rule), turns it into a change of the
+/// configuration (`makeChange` checks what C alone can get wrong), applies it and reports the new id.
+private func addFromStruct<Settings: GrowingSettings>(
+    _ engine: OpaquePointer?, _ config: UnsafePointer<Settings>?, _ size: Int, _ idOut: UnsafeMutablePointer<UInt32>?,
+    kind: String, _ makeChange: (Settings) throws(ConfigError) -> (inout SiteConfig) throws(ConfigError) -> Int
+) -> Int32 {
     guard let engine, let config else { return nullArgument("engine and config are required") }
-    guard let name = config.pointee.name, let chip = config.pointee.chip else {
-        return nullArgument("gpio chip: 'name' and 'chip' are required")
+    let change: (inout SiteConfig) throws(ConfigError) -> Int
+    do throws(ConfigError) {
+        let settings: Settings
+        do throws(ConfigError) {
+            settings = try loadSettings(config, size: size)
+        } catch {
+            throw ConfigError(error.kind, "struct edgecore_\(kind)_config: \(error.message)")
+        }
+        change = try makeChange(settings)
+    } catch {
+        return failure(error)
     }
-    let c = config.pointee
-    let spec = GPIOChipSpec(name: String(cString: name), chip: String(cString: chip),
-                            checkpointPath: c.checkpoint_path.map { String(cString: $0) },
-                            checkpointMaxPerHour: c.checkpoint_max_per_hour, eventBufferSize: c.event_buffer_size)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.gpio(spec)) }
-}
-
-@c @implementation
-public func edgecore_engine_add_gpio_line(_ engine: OpaquePointer?,
-                                          _ config: UnsafePointer<edgecore_gpio_line_config>?,
-                                          _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
-    guard let engine, let config else { return nullArgument("engine and config are required") }
-    let c = config.pointee
-    guard let name = c.name else { return nullArgument("gpio line: 'name' is required") }
-    let channelName = String(cString: name)
-    guard let kind = GPIOKind(rawValue: c.kind) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'kind' must be input (0), output (1) or pulses (2)"))
-    }
-    guard let edge = GPIOEdgeKind(rawValue: c.edge) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'edge' must be rising (1), falling (2) or both (3)"))
-    }
-    guard let bias = GPIOBias(rawValue: c.bias) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'bias' must be 0..3, not \(c.bias)"))
-    }
-    guard c.safe_state <= 1 else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'safe_state' must be 0 or 1"))
-    }
-    let line = GPIOLineSpec(bus: Int(clamping: c.bus), lineName: c.line_name.map { String(cString: $0) },
-                            offset: c.offset, kind: kind, bias: bias, activeLow: c.active_low != 0,
-                            safeState: c.safe_state != 0, edge: edge, debounceUs: c.debounce_us, scale: c.scale,
-                            base: c.base)
-    let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "",
-                           writable: c.writable != 0, intervalMs: c.interval_ms, gpio: line)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addGPIOLine(spec) }
+    return configure(engine, idOut, change)
 }

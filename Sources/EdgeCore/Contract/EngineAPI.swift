@@ -3,19 +3,24 @@ import CShim
 // The engine's life cycle, readings, statistics and writes: argument checks and marshalling only.
 
 @c @implementation
-public func edgecore_engine_create(_ config: UnsafePointer<edgecore_engine_config>?,
-                                   _ engineOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+public func edgecore_engine_create_sized(_ config: UnsafePointer<edgecore_engine_config>?, _ size: Int,
+                                         _ engineOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let engineOut else { return nullArgument("engine_out is required") }
     engineOut.pointee = nil
-    var settings = edgecore_engine_config()
-    edgecore_engine_config_init(&settings)
-    if let config { settings = config.pointee }
-    do throws(EdgeCoreError) {
-        let engine = try Engine(ringCapacity: settings.ring_capacity, overflow: settings.overflow)
+    do throws(ConfigError) {
+        let settings = try config.map { config throws(ConfigError) in try loadSettings(config, size: size) }
+            ?? edgecore_engine_config.defaults
+        let engine: Engine
+        do throws(EdgeCoreError) {
+            engine = try Engine(ringCapacity: settings.ring_capacity,
+                                overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)))
+        } catch {
+            throw ConfigError(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow) is invalid")
+        }
         engineOut.pointee = OpaquePointer(Unmanaged.passRetained(engine).toOpaque())
         return EDGECORE_OK
     } catch {
-        return failure(ConfigError(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow.rawValue) is invalid"))
+        return failure(error)
     }
 }
 
@@ -85,7 +90,8 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
         }
         nameOut?.pointee = strings.name
         unitOut?.pointee = strings.unit
-        deviceOut?.pointee = UInt32(engine.config.channels[Int(clamping: channel)].device)
+        // A GPIO line has no device: -1 becomes UINT32_MAX, as documented.
+        deviceOut?.pointee = UInt32(truncatingIfNeeded: engine.config.channels[Int(clamping: channel)].device)
         return EDGECORE_OK
     }
 }
@@ -173,31 +179,27 @@ public func edgecore_engine_wait(_ engine: OpaquePointer?, _ timeoutMs: Int32) -
 }
 
 @c @implementation
-public func edgecore_engine_ring_stats(_ engine: OpaquePointer?,
-                                       _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?) -> Int32 {
-    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
-    return withEngine(engine) { engine in
-        statsOut.pointee = edgecore_ring_stats(engine.ring?.stats(lane: nil) ?? RingStats())
-        return EDGECORE_OK
-    }
+public func edgecore_engine_ring_stats_sized(_ engine: OpaquePointer?,
+                                             _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?, _ size: Int) -> Int32 {
+    copyStats(engine, statsOut, size, notFound: "") { engine in edgecore_ring_stats(engine.ring?.stats(lane: nil) ?? RingStats()) }
 }
 
 @c @implementation
-public func edgecore_engine_device_stats(_ engine: OpaquePointer?, _ device: UInt32,
-                                         _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?) -> Int32 {
-    copyStats(engine, statsOut, notFound: "no device with id \(device)") { $0.stats.device(Int(clamping: device)) }
+public func edgecore_engine_device_stats_sized(_ engine: OpaquePointer?, _ device: UInt32,
+                                               _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?, _ size: Int) -> Int32 {
+    copyStats(engine, statsOut, size, notFound: "no device with id \(device)") { $0.stats.device(Int(clamping: device)) }
 }
 
 @c @implementation
-public func edgecore_engine_bus_stats(_ engine: OpaquePointer?, _ bus: UInt32,
-                                      _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?) -> Int32 {
-    copyStats(engine, statsOut, notFound: "no bus with id \(bus)") { $0.stats.bus(Int(clamping: bus)) }
+public func edgecore_engine_bus_stats_sized(_ engine: OpaquePointer?, _ bus: UInt32,
+                                            _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?, _ size: Int) -> Int32 {
+    copyStats(engine, statsOut, size, notFound: "no bus with id \(bus)") { $0.stats.bus(Int(clamping: bus)) }
 }
 
 @c @implementation
-public func edgecore_engine_pulse_stats(_ engine: OpaquePointer?, _ channel: UInt32,
-                                        _ statsOut: UnsafeMutablePointer<edgecore_pulse_stats>?) -> Int32 {
-    copyStats(engine, statsOut, notFound: "no pulse counter channel with id \(channel)") { engine in
+public func edgecore_engine_pulse_stats_sized(_ engine: OpaquePointer?, _ channel: UInt32,
+                                              _ statsOut: UnsafeMutablePointer<edgecore_pulse_stats>?, _ size: Int) -> Int32 {
+    copyStats(engine, statsOut, size, notFound: "no pulse counter channel with id \(channel)") { engine in
         let index = Int(clamping: channel)
         guard index < engine.config.channels.count, engine.config.channels[index].gpio?.kind == .pulses else {
             return nil
@@ -245,14 +247,13 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
 // MARK: Helpers of the contract
 
 /// The statistics getters: checks the arguments, copies what `lookup` finds, or reports `notFound`.
-private func copyStats<Stats>(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Stats>?,
-                              notFound: @autoclosure () -> Message,
-                              _ lookup: (Engine) -> Stats?) -> Int32 {
+private func copyStats<Stats: GrowingStruct>(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Stats>?, _ size: Int,
+                                             notFound: @autoclosure () -> Message,
+                                             _ lookup: (Engine) -> Stats?) -> Int32 {
     guard let handle, let out else { return nullArgument("engine and stats_out are required") }
     return withEngine(handle) { engine in
         guard let snapshot = lookup(engine) else { return failure(ConfigError(.notFound, notFound())) }
-        out.pointee = snapshot
-        return EDGECORE_OK
+        return storeStats(snapshot, into: out, size: size)
     }
 }
 

@@ -59,21 +59,19 @@ public func edgecore_ring_wait(_ ring: OpaquePointer?, _ timeoutMs: Int32) -> In
 }
 
 @c @implementation
-public func edgecore_ring_stats(_ ring: OpaquePointer?,
-                                _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?) -> Int32 {
+public func edgecore_ring_stats_sized(_ ring: OpaquePointer?, _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?,
+                                      _ size: Int) -> Int32 {
     guard let ring, let statsOut else { return EDGECORE_E_NULL_POINTER }
-    statsOut.pointee = edgecore_ring_stats(withRing(ring) { ring in ring.stats(lane: nil) })
-    return EDGECORE_OK
+    return storeStats(edgecore_ring_stats(withRing(ring) { ring in ring.stats(lane: nil) }), into: statsOut, size: size)
 }
 
 @c @implementation
-public func edgecore_ring_lane_stats(_ ring: OpaquePointer?, _ lane: UInt32,
-                                     _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?) -> Int32 {
+public func edgecore_ring_lane_stats_sized(_ ring: OpaquePointer?, _ lane: UInt32,
+                                           _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?, _ size: Int) -> Int32 {
     guard let ring, let statsOut else { return EDGECORE_E_NULL_POINTER }
     return withRing(ring) { ring in
         guard lane < ring.laneCount else { return EDGECORE_E_INVALID_LANE }
-        statsOut.pointee = edgecore_ring_stats(ring.stats(lane: Int(lane)))
-        return EDGECORE_OK
+        return storeStats(edgecore_ring_stats(ring.stats(lane: Int(lane))), into: statsOut, size: size)
     }
 }
 
@@ -87,8 +85,13 @@ private func withRing<Result>(_ handle: OpaquePointer, _ body: (Ring) -> Result)
 
 extension edgecore_ring_stats {
     init(_ stats: RingStats) {
-        self.init(published: stats.published, drained: stats.drained, dropped: stats.dropped,
-                  rejected: stats.rejected, available: stats.available, capacity: stats.capacity,
-                  lanes: stats.lanes)
+        self.init()  // every field set below; a field a later version adds stays 0
+        published = stats.published
+        drained = stats.drained
+        dropped = stats.dropped
+        rejected = stats.rejected
+        available = stats.available
+        capacity = stats.capacity
+        lanes = stats.lanes
     }
 }

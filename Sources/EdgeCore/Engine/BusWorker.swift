@@ -296,7 +296,7 @@ final class BusWorker: @unchecked Sendable {
                 device.recordLatency(microseconds: UInt64(max(0, finished - started) / 1000))
                 device.consecutive_failures = 0
                 device.last_ok_ns = realtime
-                device.state = EDGECORE_DEVICE_ONLINE.rawValue
+                device.state = UInt16(EDGECORE_DEVICE_ONLINE.rawValue)
                 return
             }
             switch failure {

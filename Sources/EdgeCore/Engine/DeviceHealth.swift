@@ -8,9 +8,10 @@ struct DeviceHealth {
     /// Monotonic ns at which an offline device may be probed.
     private(set) var probeAt: Int64 = 0
 
-    var state: UInt32 {
-        if offline { return EDGECORE_DEVICE_OFFLINE.rawValue }
-        return consecutiveFailures > 0 ? EDGECORE_DEVICE_FAILING.rawValue : EDGECORE_DEVICE_ONLINE.rawValue
+    /// enum edgecore_device_state, as edgecore_device_stats.state holds it.
+    var state: UInt16 {
+        let state = offline ? EDGECORE_DEVICE_OFFLINE : consecutiveFailures > 0 ? EDGECORE_DEVICE_FAILING : EDGECORE_DEVICE_ONLINE
+        return UInt16(state.rawValue)
     }
 
     /// The device answered (a Modbus exception counts: the device is there).

@@ -83,8 +83,8 @@ extension edgecore_device_stats {
 
 extension edgecore_bus_stats {
     mutating func change(to state: edgecore_bus_state, at nanoseconds: Int64 = Clock.realtimeNanoseconds()) {
-        guard self.state != state.rawValue else { return }
-        self.state = state.rawValue
+        guard self.state != UInt16(state.rawValue) else { return }
+        self.state = UInt16(state.rawValue)
         last_change_ns = nanoseconds
     }
 }

@@ -242,9 +242,14 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         guard let counter = counters[index] else { return 0 }
         let spec = lines[index].spec
         let total = Double(counter.count) * spec.scale + spec.base
-        stats.setPulse(lines[index].channel, edgecore_pulse_stats(
-            count: counter.count, rejected: counter.rejected, lost: counter.lost, last_edge_ns: counter.lastEdgeNs,
-            rate_per_s: rates[index], total: total))
+        var figures = edgecore_pulse_stats()
+        figures.count = counter.count
+        figures.rejected = counter.rejected
+        figures.lost = counter.lost
+        figures.last_edge_ns = counter.lastEdgeNs
+        figures.rate_per_s = rates[index]
+        figures.total = total
+        stats.setPulse(lines[index].channel, figures)
         return total
     }
 
