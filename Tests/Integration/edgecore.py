@@ -48,7 +48,8 @@ E_DEVICE_EXCEPTION = -10017
 E_DISCONNECTED = -10018
 E_LIMIT = -10019
 E_VALUE = -10020
-E_LAST = -10020
+E_UNKNOWN_FIELD = -10021
+E_LAST = -10021
 
 RING_CAPACITY_MIN = 2
 RING_CAPACITY_MAX = 1 << 24
@@ -152,7 +153,8 @@ class RingStats(Structure):
 class EngineConfig(Structure):
     _fields_ = [
         ("ring_capacity", c_uint32),
-        ("overflow", c_int),  # enum edgecore_overflow_policy
+        ("overflow", c_uint16),  # enum edgecore_overflow_policy
+        ("reserved", c_uint16),
     ]
 
 
@@ -166,6 +168,7 @@ class TcpBusConfig(Structure):
         ("reconnect_min_ms", c_uint32),
         ("reconnect_max_ms", c_uint32),
         ("request_gap_ms", c_uint32),
+        ("reserved2", c_uint32),
     ]
 
 
@@ -178,12 +181,13 @@ class RtuBusConfig(Structure):
         ("data_bits", c_uint8),
         ("stop_bits", c_uint8),
         ("rs485", c_uint8),
-        ("rts", c_uint8),
-        ("reserved", c_uint8 * 3),
+        ("rts", c_uint16),  # enum edgecore_rts_mode
+        ("reserved", c_uint16),
         ("rts_delay_us", c_uint32),
         ("request_gap_ms", c_uint32),
         ("reopen_min_ms", c_uint32),
         ("reopen_max_ms", c_uint32),
+        ("reserved2", c_uint32),
     ]
 
 
@@ -210,14 +214,15 @@ class ChannelConfig(Structure):
         ("unit", c_char_p),
         ("device", c_uint32),
         ("address", c_uint16),
-        ("function", c_uint8),
-        ("type", c_uint8),
-        ("order", c_uint8),
+        ("function", c_uint16),  # enum edgecore_function
+        ("type", c_uint16),  # enum edgecore_value_type
+        ("order", c_uint16),  # enum edgecore_word_order
         ("bit", c_uint8),
         ("writable", c_uint8),
         ("sentinel_count", c_uint8),
+        ("reserved", c_uint8),
         ("interval_ms", c_uint32),
-        ("reserved", c_uint32),
+        ("reserved2", c_uint32),
         ("scale", c_double),
         ("offset", c_double),
         ("valid_min", c_double),
@@ -239,10 +244,9 @@ class DeviceStats(Structure):
         ("latency_total_us", c_uint64),
         ("latency_max_us", c_uint32),
         ("latency_histogram", c_uint32 * 8),
-        ("state", c_uint32),
-        ("last_error", c_int32),
+        ("state", c_uint16),  # enum edgecore_device_state
         ("last_exception", c_uint16),
-        ("reserved", c_uint16),
+        ("last_error", c_int32),
         ("consecutive_failures", c_uint32),
         ("last_ok_ns", c_int64),
         ("last_failure_ns", c_int64),
@@ -251,7 +255,8 @@ class DeviceStats(Structure):
 
 class BusStats(Structure):
     _fields_ = [
-        ("state", c_uint32),
+        ("state", c_uint16),  # enum edgecore_bus_state
+        ("reserved", c_uint16),
         ("last_error", c_int32),
         ("opens", c_uint64),
         ("open_failures", c_uint64),
@@ -287,20 +292,20 @@ _SIGNATURES = {
     "edgecore_ring_publish": (c_int, [_p, c_uint32, POINTER(Reading), c_size_t]),
     "edgecore_ring_drain": (c_int, [_p, POINTER(Reading), c_size_t]),
     "edgecore_ring_wait": (c_int, [_p, c_int32]),
-    "edgecore_ring_stats": (c_int, [_p, POINTER(RingStats)]),
-    "edgecore_ring_lane_stats": (c_int, [_p, c_uint32, POINTER(RingStats)]),
-    "edgecore_engine_config_init": (None, [POINTER(EngineConfig)]),
-    "edgecore_tcp_bus_config_init": (None, [POINTER(TcpBusConfig)]),
-    "edgecore_rtu_bus_config_init": (None, [POINTER(RtuBusConfig)]),
-    "edgecore_device_config_init": (None, [POINTER(DeviceConfig)]),
-    "edgecore_channel_config_init": (None, [POINTER(ChannelConfig)]),
-    "edgecore_engine_create": (c_int, [POINTER(EngineConfig), POINTER(_p)]),
+    "edgecore_ring_stats_sized": (c_int, [_p, POINTER(RingStats), c_size_t]),
+    "edgecore_ring_lane_stats_sized": (c_int, [_p, c_uint32, POINTER(RingStats), c_size_t]),
+    "edgecore_engine_config_init_sized": (None, [POINTER(EngineConfig), c_size_t]),
+    "edgecore_tcp_bus_config_init_sized": (None, [POINTER(TcpBusConfig), c_size_t]),
+    "edgecore_rtu_bus_config_init_sized": (None, [POINTER(RtuBusConfig), c_size_t]),
+    "edgecore_device_config_init_sized": (None, [POINTER(DeviceConfig), c_size_t]),
+    "edgecore_channel_config_init_sized": (None, [POINTER(ChannelConfig), c_size_t]),
+    "edgecore_engine_create_sized": (c_int, [POINTER(EngineConfig), c_size_t, POINTER(_p)]),
     "edgecore_engine_destroy": (None, [_p]),
     "edgecore_engine_last_error": (c_char_p, []),
-    "edgecore_engine_add_tcp_bus": (c_int, [_p, POINTER(TcpBusConfig), POINTER(c_uint32)]),
-    "edgecore_engine_add_rtu_bus": (c_int, [_p, POINTER(RtuBusConfig), POINTER(c_uint32)]),
-    "edgecore_engine_add_device": (c_int, [_p, POINTER(DeviceConfig), POINTER(c_uint32)]),
-    "edgecore_engine_add_channel": (c_int, [_p, POINTER(ChannelConfig), POINTER(c_uint32)]),
+    "edgecore_engine_add_tcp_bus_sized": (c_int, [_p, POINTER(TcpBusConfig), c_size_t, POINTER(c_uint32)]),
+    "edgecore_engine_add_rtu_bus_sized": (c_int, [_p, POINTER(RtuBusConfig), c_size_t, POINTER(c_uint32)]),
+    "edgecore_engine_add_device_sized": (c_int, [_p, POINTER(DeviceConfig), c_size_t, POINTER(c_uint32)]),
+    "edgecore_engine_add_channel_sized": (c_int, [_p, POINTER(ChannelConfig), c_size_t, POINTER(c_uint32)]),
     "edgecore_engine_add_hole": (c_int, [_p, c_uint32, c_uint8, c_uint16, c_uint16]),
     "edgecore_engine_load_yaml": (c_int, [_p, c_char_p]),
     "edgecore_engine_find_bus": (c_int, [_p, c_char_p, POINTER(c_uint32)]),
@@ -314,14 +319,34 @@ _SIGNATURES = {
     "edgecore_engine_stop": (c_int, [_p]),
     "edgecore_engine_drain": (c_int, [_p, POINTER(Reading), c_size_t]),
     "edgecore_engine_wait": (c_int, [_p, c_int32]),
-    "edgecore_engine_ring_stats": (c_int, [_p, POINTER(RingStats)]),
-    "edgecore_engine_device_stats": (c_int, [_p, c_uint32, POINTER(DeviceStats)]),
-    "edgecore_engine_bus_stats": (c_int, [_p, c_uint32, POINTER(BusStats)]),
+    "edgecore_engine_ring_stats_sized": (c_int, [_p, POINTER(RingStats), c_size_t]),
+    "edgecore_engine_device_stats_sized": (c_int, [_p, c_uint32, POINTER(DeviceStats), c_size_t]),
+    "edgecore_engine_bus_stats_sized": (c_int, [_p, c_uint32, POINTER(BusStats), c_size_t]),
     "edgecore_engine_device_info": (c_int, [_p, c_uint32, POINTER(c_char_p), POINTER(c_uint32),
                                             POINTER(ctypes.c_uint8)]),
     "edgecore_engine_write": (c_int, [_p, c_uint32, c_double, c_int32]),
     "edgecore_engine_write_registers": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint16), c_size_t, c_int32]),
     "edgecore_engine_write_coils": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint8), c_size_t, c_int32]),
+}
+
+#: The header's static inline wrappers: name -> (index of the struct argument, its ctypes class). Calling
+#: lib.NAME calls the exported NAME_sized with the struct's size inserted after it, as the wrapper does.
+_SIZED = {
+    "edgecore_ring_stats": (1, RingStats),
+    "edgecore_ring_lane_stats": (2, RingStats),
+    "edgecore_engine_config_init": (0, EngineConfig),
+    "edgecore_tcp_bus_config_init": (0, TcpBusConfig),
+    "edgecore_rtu_bus_config_init": (0, RtuBusConfig),
+    "edgecore_device_config_init": (0, DeviceConfig),
+    "edgecore_channel_config_init": (0, ChannelConfig),
+    "edgecore_engine_create": (0, EngineConfig),
+    "edgecore_engine_add_tcp_bus": (1, TcpBusConfig),
+    "edgecore_engine_add_rtu_bus": (1, RtuBusConfig),
+    "edgecore_engine_add_device": (1, DeviceConfig),
+    "edgecore_engine_add_channel": (1, ChannelConfig),
+    "edgecore_engine_ring_stats": (1, RingStats),
+    "edgecore_engine_device_stats": (2, DeviceStats),
+    "edgecore_engine_bus_stats": (2, BusStats),
 }
 
 
@@ -359,6 +384,15 @@ class _Library:
         if not name.startswith("edgecore_"):
             raise AttributeError(name)
         fn = self._functions.get(name)
+        if fn is None and name in _SIZED:
+            index, struct = _SIZED[name]
+            sized = getattr(self, name + "_sized")
+
+            def fn(*args, _sized=sized, _index=index, _size=ctypes.sizeof(struct)):
+                args = list(args)
+                args.insert(_index + 1, 0 if args[_index] is None else _size)
+                return _sized(*args)
+            self._functions[name] = fn
         if fn is None:
             restype, argtypes = _SIGNATURES[name]
             try:
