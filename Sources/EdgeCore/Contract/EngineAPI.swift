@@ -7,20 +7,15 @@ public func edgecore_engine_create_sized(_ config: UnsafePointer<edgecore_engine
                                          _ engineOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let engineOut else { return nullArgument("engine_out is required") }
     engineOut.pointee = nil
-    do throws(ConfigError) {
-        let settings = try config.map { config throws(ConfigError) in try loadSettings(config, size: size) }
-            ?? edgecore_engine_config.defaults
-        let engine: Engine
-        do throws(EdgeCoreError) {
-            engine = try Engine(ringCapacity: settings.ring_capacity,
+    var settings = edgecore_engine_config.defaults
+    if let config, let code = loadSettings(config, size: size, into: &settings, kind: "engine") { return code }
+    do throws(EdgeCoreError) {
+        let engine = try Engine(ringCapacity: settings.ring_capacity,
                                 overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)))
-        } catch {
-            throw ConfigError(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow) is invalid")
-        }
         engineOut.pointee = OpaquePointer(Unmanaged.passRetained(engine).toOpaque())
         return EDGECORE_OK
     } catch {
-        return failure(error)
+        return failure(ConfigError(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow) is invalid"))
     }
 }
 

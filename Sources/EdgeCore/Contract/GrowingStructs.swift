@@ -33,54 +33,76 @@ extension edgecore_channel_config: GrowingStruct { static var firstVersionSize: 
 extension edgecore_gpio_chip_config: GrowingStruct { static var firstVersionSize: Int { 3 * pointerSize + 8 } }
 extension edgecore_gpio_line_config: GrowingStruct { static var firstVersionSize: Int { 4 * pointerSize + 48 } }
 
-/// Fails unless `size` (a caller's sizeof, size_t arriving as Int) can be a version of `T`.
-private func checkSize<T: GrowingStruct>(_: T.Type, _ size: Int) throws(ConfigError) {
-    guard size >= T.firstVersionSize, size <= largestCallerStruct else {
-        throw ConfigError(.invalidArgument, "struct size \(size) is not a size of this struct (version 1.0: \(T.firstVersionSize) bytes)")
+// The work is done on raw bytes in functions of their own, so that each struct costs only a thin generic
+// wrapper in the Embedded library.
+
+/// Fails unless `size` (a caller's sizeof, size_t arriving as Int) can be a version of a struct whose 1.0
+/// size was `firstSize`.
+@inline(never)
+private func checkSize(_ size: Int, firstSize: Int) throws(ConfigError) {
+    guard size >= firstSize, size <= largestCallerStruct else {
+        throw ConfigError(.invalidArgument, "struct size \(size) is not a size of this struct (version 1.0: \(firstSize) bytes)")
     }
 }
 
-/// Copies `value` into the caller's struct of `size` bytes: the bytes both versions have, then zeros for
-/// the fields only the caller's newer struct has. Sizes are not checked (the _init functions, which cannot
-/// fail, use it directly).
-private func store<T>(_ value: T, into out: UnsafeMutableRawPointer, size: Int) {
+/// Copies the library's struct (`known` bytes at `source`) into the caller's struct of `size` bytes: the
+/// bytes both versions have, then zeros for the fields only the caller's newer struct has.
+@inline(never)
+private func storeBytes(_ source: UnsafeRawPointer, known: Int, into out: UnsafeMutableRawPointer, size: Int) {
     let size = min(max(size, 0), largestCallerStruct)
-    withUnsafeBytes(of: value) { bytes in
-        guard let source = bytes.baseAddress else { return }
-        let common = min(size, bytes.count)
-        out.copyMemory(from: source, byteCount: common)
-        if size > common { (out + common).initializeMemory(as: UInt8.self, repeating: 0, count: size - common) }
+    let common = min(size, known)
+    out.copyMemory(from: source, byteCount: common)
+    if size > common { (out + common).initializeMemory(as: UInt8.self, repeating: 0, count: size - common) }
+}
+
+/// Reads the caller's struct of `size` bytes over the library's (`known` bytes at `value`, holding the
+/// defaults): bytes past `known` must be 0.
+@inline(never)
+private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, into value: UnsafeMutableRawPointer,
+                       known: Int, kind: StaticString) -> Int32? {
+    do throws(ConfigError) {
+        try checkSize(size, firstSize: firstSize)
+        if size > known {
+            for offset in known..<size where source.load(fromByteOffset: offset, as: UInt8.self) != 0 {
+                throw ConfigError(.unknownField, "byte \(offset) of the struct is set, but this library's struct ends at byte \(known): a field of a newer edgecore.h")
+            }
+        }
+    } catch {
+        return failure(ConfigError(error.kind, "struct edgecore_\(Message.string(kind))_config: \(error.message)"))
     }
+    value.copyMemory(from: source, byteCount: min(size, known))
+    return nil
 }
 
 /// The statistics getters' copy out: EDGECORE_OK, or EDGECORE_E_INVALID_ARGUMENT for an impossible size.
 func storeStats<T: GrowingStruct>(_ value: T, into out: UnsafeMutablePointer<T>, size: Int) -> Int32 {
     do throws(ConfigError) {
-        try checkSize(T.self, size)
+        try checkSize(size, firstSize: T.firstVersionSize)
     } catch {
         return failure(error)
     }
-    store(value, into: UnsafeMutableRawPointer(out), size: size)
+    withUnsafeBytes(of: value) { bytes in
+        if let source = bytes.baseAddress { storeBytes(source, known: bytes.count, into: UnsafeMutableRawPointer(out), size: size) }
+    }
     return EDGECORE_OK
 }
 
 /// What the _init functions do: the defaults, as much of them as the caller's struct holds.
 func storeDefaults<T: GrowingSettings>(_ out: UnsafeMutablePointer<T>?, size: Int) {
     guard let out else { return }
-    store(T.defaults, into: UnsafeMutableRawPointer(out), size: size)
+    withUnsafeBytes(of: T.defaults) { bytes in
+        if let source = bytes.baseAddress { storeBytes(source, known: bytes.count, into: UnsafeMutableRawPointer(out), size: size) }
+    }
 }
 
-/// Reads the caller's settings struct of `size` bytes over the defaults.
-func loadSettings<T: GrowingSettings>(_ config: UnsafePointer<T>, size: Int) throws(ConfigError) -> T {
-    try checkSize(T.self, size)
-    let raw = UnsafeRawPointer(config)
-    let known = MemoryLayout<T>.size
-    if size > known {
-        for offset in known..<size where raw.load(fromByteOffset: offset, as: UInt8.self) != 0 {
-            throw ConfigError(.unknownField, "byte \(offset) of the struct is set, but this library's struct ends at byte \(known): a field of a newer edgecore.h")
-        }
+/// Reads the caller's settings struct of `size` bytes over the defaults into `settings`; returns nil, or
+/// the result code of the failure (recorded for edgecore_engine_last_error()).
+func loadSettings<T: GrowingSettings>(_ config: UnsafePointer<T>, size: Int, into settings: inout T,
+                                      kind: StaticString) -> Int32? {
+    settings = T.defaults
+    return withUnsafeMutableBytes(of: &settings) { bytes in
+        guard let target = bytes.baseAddress else { return nil }
+        return loadBytes(UnsafeRawPointer(config), size: size, firstSize: T.firstVersionSize, into: target,
+                         known: bytes.count, kind: kind)
     }
-    var value = T.defaults
-    withUnsafeMutableBytes(of: &value) { bytes in bytes.baseAddress?.copyMemory(from: raw, byteCount: min(size, known)) }
-    return value
 }
