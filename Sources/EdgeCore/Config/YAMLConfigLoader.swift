@@ -2,7 +2,8 @@ import CShim
 
 // The YAML site file: libyaml's document API turns the file into a node graph, and a reader walks it along
 // the fixed schema (buses > devices > holes / channels), adding each item through SiteConfig's add* methods
-// so that the C setters and the file share one validation. Every message carries "path:LINE: ".
+// so that the C setters and the file share one validation. Every message carries "path:LINE: " (the path as
+// FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is opened by its bytes).
 //
 // Schema (snake_case keys; unknown keys are errors; a null value, e.g. `unit_id:` or `~`, means "not given"):
 //
