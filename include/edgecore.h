@@ -27,7 +27,8 @@
  *   - Blocking: each function says whether and how long it blocks. None takes a lock that a worker holds
  *     across I/O.
  *   - Paths (site files, serial devices, GPIO chips, checkpoint files) are passed to the system unchanged,
- *     byte for byte; they need not be UTF-8. Names and units are text: UTF-8 is expected, not checked.
+ *     byte for byte; they need not be UTF-8. Messages of edgecore_engine_last_error() show bytes that are
+ *     not UTF-8, and control characters, as \xHH. Names and units are text: UTF-8 is expected.
  *   - Enumerations inside structs are stored as uint16_t (never as a C enum type, whose size is up to the
  *     compiler); the field's comment names its enum. Parameters of functions may have enum types.
  *
@@ -466,7 +467,8 @@ const char *edgecore_engine_last_error(void);
  * on any error the engine is left as it was.
  *
  * engine  a stopped engine.
- * path    the file; read during the call.
+ * path    the file, opened as given (bytes; need not be UTF-8); read during the call. Values inside the
+ *         file are UTF-8, as YAML requires.
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, -errno (the file cannot be read),
  * EDGECORE_E_CONFIG_FILE (syntax, unknown key, wrong type), EDGECORE_E_CONFIG, EDGECORE_E_DUPLICATE,
@@ -581,7 +583,8 @@ enum edgecore_rts_mode {
 /** A Modbus RTU serial line (RS-485 or RS-232) with one or more slaves. Grows at its end. */
 struct edgecore_rtu_bus_config {
     const char *name;               /**< unique bus name; copied; required */
-    const char *device;             /**< serial device path, e.g. "/dev/ttyUSB0"; copied; required */
+    const char *device;             /**< serial device path, e.g. "/dev/ttyUSB0"; copied; opened byte for
+                                         byte; required */
     uint32_t baud;                  /**< 300 .. 4000000; default 9600 */
     char parity;                    /**< 'N', 'E' or 'O'; default 'N' */
     uint8_t data_bits;              /**< 7 or 8; default 8 */
@@ -872,7 +875,8 @@ enum edgecore_gpio_bias {
  *  its end. */
 struct edgecore_gpio_chip_config {
     const char *name;   /**< unique bus name; copied; required */
-    /** "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied; required.
+    /** "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied; required; bytes
+     *  (a label is compared byte for byte with the kernel's).
      *  "sim:DIR" is EdgeCore's simulated chip, for demos and tests without GPIO hardware: DIR/lines names
      *  the lines (one per text line), DIR/N.value holds line N's physical level ("0"/"1", written by the
      *  simulating program for inputs and by EdgeCore for outputs), and the FIFO DIR/N.edges carries an
@@ -883,7 +887,8 @@ struct edgecore_gpio_chip_config {
     /** File keeping the pulse counters' counts across restarts and reboots (written to a temporary file,
      *  synced and renamed over it, so a power cut leaves the old or the new one; written by a thread of its
      *  own, so a slow flash never delays edge events). Read by edgecore_engine_start: a malformed file
-     *  fails the start with EDGECORE_E_CONFIG_FILE. NULL (default): none. Copied. */
+     *  fails the start with EDGECORE_E_CONFIG_FILE. NULL (default): none. Copied; used byte for byte (also
+     *  for PATH.tmp and for the folder that is synced). */
     const char *checkpoint_path;
     uint32_t checkpoint_max_per_hour; /**< writes per hour at most while counts change (flash wear), >= 1;
                                            at stop it is always written; default 60 */

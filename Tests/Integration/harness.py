@@ -238,7 +238,8 @@ class PeerProcess:
             self._lines = []
             self._ready = 0
         with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts + 1}: {' '.join(self.argv)}\n".encode())
+            # surrogateescape: arguments may be paths that are not UTF-8, as os.fsencode writes them
+            log.write(f"--- start {self.starts + 1}: {' '.join(self.argv)}\n".encode(errors="surrogateescape"))
             log.flush()
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=log, text=True, bufsize=1)

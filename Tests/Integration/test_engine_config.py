@@ -514,3 +514,26 @@ def test_dry_run_plan_shows_rtu_bus_time(edgecore_engine, tmp_path):
     n = edgecore.lib.edgecore_engine_plan(engine.handle, small, 11)
     assert n == len(text.encode()) and small.value == text.encode()[:10]
     assert not os.path.exists(tmp_path / "no-such-tty")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Paths are bytes
+# ------------------------------------------------------------------------------------------------------
+
+def test_rtu_device_named_with_an_invalid_utf8_byte(libmodbus_server, make_pty_pair, edgecore_engine):
+    """The RTU device is a socat link whose name holds byte 0xFF (not UTF-8): EdgeCore opens exactly that
+    name and polls through it; the plan shows the byte escaped."""
+    pair = make_pty_pair("tty\udcff")  # surrogateescape: os.fsencode gives b"tty\xff"
+    assert os.fsencode(pair.a).endswith(b"/tty\xffA") and os.path.exists(pair.a)
+    libmodbus_server(rtu=pair.b)
+    engine = edgecore_engine()
+    bus = add_bus(engine, {"rtu": pair.a})
+    device = engine.add_device("d", bus, 1, response_timeout_ms=300)
+    channel = engine.add_channel("h.16", device, 16, interval_ms=50)
+    engine.start()
+    readings = engine.collect_until(each_has([channel], 3), timeout=10)
+    engine.stop()
+    assert readings and all(r.status == Status.OK for r in readings), readings
+    assert readings[0].value == -12345 & 0xFFFF
+    shown = os.fsencode(pair.a).replace(b"\xff", b"\\xFF").decode()
+    assert f"bus 'bus': rtu {shown} 9600 8N1, 1 requests\n" in engine.plan()

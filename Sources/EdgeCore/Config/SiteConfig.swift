@@ -49,7 +49,7 @@ struct TCPBusSpec {
 
 struct RTUBusSpec {
     var name: String
-    var device: String
+    var device: FilePath
     var baud: UInt32 = 9600
     /// 'N', 'E' or 'O'.
     var parity: UInt8 = UInt8(ascii: "N")
@@ -71,8 +71,8 @@ struct RTUBusSpec {
 struct GPIOChipSpec {
     var name: String
     /// Path, name or label of the chip.
-    var chip: String
-    var checkpointPath: String? = nil
+    var chip: FilePath
+    var checkpointPath: FilePath? = nil
     var checkpointMaxPerHour: UInt32 = 60
     var eventBufferSize: UInt32 = 1024
 }

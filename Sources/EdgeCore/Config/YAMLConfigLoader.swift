@@ -2,7 +2,8 @@ import CShim
 
 // The YAML site file: libyaml's document API turns the file into a node graph, and a reader walks it along
 // the fixed schema (buses > devices > holes / channels), adding each item through SiteConfig's add* methods
-// so that the C setters and the file share one validation. Every message carries "path:LINE: ".
+// so that the C setters and the file share one validation. Every message carries "path:LINE: " (the path as
+// FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is opened by its bytes).
 //
 // Schema (snake_case keys; unknown keys are errors; a null value, e.g. `unit_id:` or `~`, means "not given"):
 //
@@ -29,7 +30,7 @@ import CShim
 /// scalar type, missing required key -> ConfigError(.configFile, "path:LINE: bus 'x', device 'y', channel 'z',
 /// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
 /// the offending item.
-func loadSiteYAML(path: String, into config: inout SiteConfig) throws(ConfigError) {
+func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(ConfigError) {
     let text = try WholeFile.read(path: path)
     defer { text.release() }
 
@@ -61,7 +62,7 @@ struct WholeFile {
     let bytes: UnsafeMutablePointer<UInt8>
     let count: Int
 
-    static func read(path: String) throws(ConfigError) -> WholeFile {
+    static func read(path: FilePath) throws(ConfigError) -> WholeFile {
         let (opened, openError) = path.withCString { cPath in
             let file = fopen(cPath, "rbe")
             return (file, ec_errno())
@@ -119,11 +120,11 @@ private func allocateZeroed<T>(_ type: T.Type) -> UnsafeMutablePointer<T>? {
     calloc(1, MemoryLayout<T>.size)?.bindMemory(to: T.self, capacity: 1)
 }
 
-private func outOfMemory(_ path: String) -> ConfigError {
+private func outOfMemory(_ path: FilePath) -> ConfigError {
     ConfigError(.outOfMemory, "\(path): out of memory")
 }
 
-private func systemError(_ code: Int32, _ path: String) -> ConfigError {
+private func systemError(_ code: Int32, _ path: FilePath) -> ConfigError {
     let text = SystemError.description(code).map { String(cString: $0) } ?? "error \(code)"
     return ConfigError(.system(code), "\(path): \(text)")
 }
@@ -134,7 +135,7 @@ private func lineNumber(of mark: yaml_mark_t) -> Int {
 }
 
 private func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
-                         _ path: String) -> ConfigError {
+                         _ path: FilePath) -> ConfigError {
     let state = parser.pointee
     if state.error == YAML_MEMORY_ERROR { return outOfMemory(path) }
     let problem = state.problem.map { String(cString: $0) } ?? "invalid YAML"
@@ -147,7 +148,7 @@ private func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: 
 
 /// A site file is one YAML document: a second one is refused rather than silently ignored.
 private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
-                                    _ path: String) throws(ConfigError) {
+                                    _ path: FilePath) throws(ConfigError) {
     guard let next = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
     defer { free(next) }
     guard yaml_parser_load(parser, next) != 0 else { throw syntaxError(parser, text, path) }
@@ -228,7 +229,7 @@ private enum BusType {
 }
 
 private struct SiteYAMLReader {
-    let path: String
+    let path: FilePath
     let document: UnsafeMutablePointer<yaml_document_t>
 
     static let busKeys = ["name", "type", "devices", "request_gap_ms"]
@@ -290,7 +291,7 @@ private struct SiteYAMLReader {
             bus = .tcp(spec)
         } else {
             try check(fields, allowed: SiteYAMLReader.rtuKeys)
-            var spec = RTUBusSpec(name: name, device: try requiredString(fields, "device"))
+            var spec = RTUBusSpec(name: name, device: FilePath(try requiredString(fields, "device")))
             if let value = try integer(fields, "baud", UInt32.self) { spec.baud = value }
             if let value = try keyword(fields, "parity", noun: "parity", expected: "N, E or O", parseParity) {
                 spec.parity = value
@@ -318,8 +319,8 @@ private struct SiteYAMLReader {
 
     private func loadGPIOChip(_ fields: Mapping, name: String, into config: inout SiteConfig) throws(ConfigError) {
         try check(fields, allowed: SiteYAMLReader.gpioKeys)
-        var spec = GPIOChipSpec(name: name, chip: try requiredString(fields, "chip"))
-        spec.checkpointPath = try string(fields, "checkpoint_path")
+        var spec = GPIOChipSpec(name: name, chip: FilePath(try requiredString(fields, "chip")))
+        spec.checkpointPath = try string(fields, "checkpoint_path").map { FilePath($0) }
         if let value = try integer(fields, "checkpoint_max_per_hour", UInt32.self) { spec.checkpointMaxPerHour = value }
         if let value = try integer(fields, "event_buffer_size", UInt32.self) { spec.eventBufferSize = value }
         let busID: Int

@@ -157,7 +157,7 @@ public func edgecore_engine_add_rtu_bus_sized(_ engine: OpaquePointer?, _ config
     guard let rts = UInt8(exactly: c.rts) else {
         return failure(ConfigError(.config, "bus '\(String(cString: name))': field 'rts' must be none (0), up (1) or down (2)"))
     }
-    let spec = RTUBusSpec(name: String(cString: name), device: String(cString: device), baud: c.baud,
+    let spec = RTUBusSpec(name: String(cString: name), device: FilePath(cString: device), baud: c.baud,
                           parity: UInt8(bitPattern: c.parity), dataBits: c.data_bits, stopBits: c.stop_bits,
                           rs485: c.rs485 != 0, rts: rts, rtsDelayUs: rts != 0 && c.rts_delay_us != 0 ? c.rts_delay_us : nil,
                           requestGapMs: c.request_gap_ms, reopenMinMs: c.reopen_min_ms, reopenMaxMs: c.reopen_max_ms)
@@ -247,8 +247,8 @@ public func edgecore_engine_add_gpio_chip_sized(_ engine: OpaquePointer?,
     guard let name = c.name, let chip = c.chip else {
         return nullArgument("gpio chip: 'name' and 'chip' are required")
     }
-    let spec = GPIOChipSpec(name: String(cString: name), chip: String(cString: chip),
-                            checkpointPath: c.checkpoint_path.map { String(cString: $0) },
+    let spec = GPIOChipSpec(name: String(cString: name), chip: FilePath(cString: chip),
+                            checkpointPath: c.checkpoint_path.map { FilePath(cString: $0) },
                             checkpointMaxPerHour: c.checkpoint_max_per_hour, eventBufferSize: c.event_buffer_size)
     return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.gpio(spec)) }
 }

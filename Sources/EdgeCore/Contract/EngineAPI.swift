@@ -35,7 +35,7 @@ public func edgecore_engine_last_error() -> UnsafePointer<CChar>? {
 @c @implementation
 public func edgecore_engine_load_yaml(_ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guard let engine, let path else { return nullArgument("engine and path are required") }
-    let file = String(cString: path)
+    let file = FilePath(cString: path)
     return configure(engine, nil) { config throws(ConfigError) in
         try loadSiteYAML(path: file, into: &config)
         return 0

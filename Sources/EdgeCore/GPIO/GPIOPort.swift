@@ -63,8 +63,9 @@ struct GPIOError: Error {
 }
 
 /// Opens a chip by path, name or label through libgpiod, or EdgeCore's simulated chip ("sim:DIR").
-func openGPIOChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
-    let simulated = description.withCString { text in strncmp(text, "sim:", 4) == 0 ? String(cString: text + 4) : nil }
-    if let directory = simulated { return try SimulatedChip.open(directory: directory, description: description) }
-    return try openLibgpiodChip(description)
+func openGPIOChip(_ chip: FilePath) throws(ConfigError) -> any GPIOChipPort {
+    if let directory = chip.removingPrefix("sim:") {
+        return try SimulatedChip.open(directory: directory, description: chip.description)
+    }
+    return try openLibgpiodChip(chip)
 }

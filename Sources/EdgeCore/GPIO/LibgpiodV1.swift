@@ -4,12 +4,12 @@ import CShim
 // GPIO over libgpiod 1.6 (Debian 12, Raspberry Pi OS): the kernel's v1 character-device interface.
 
 /// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0"), number or label.
-func openLibgpiodChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
-    guard let chip = description.withCString({ gpiod_chip_open_lookup($0) }) else {
+func openLibgpiodChip(_ path: FilePath) throws(ConfigError) -> any GPIOChipPort {
+    guard let chip = path.withCString({ gpiod_chip_open_lookup($0) }) else {
         let error = ec_errno() == 0 ? ENOENT : ec_errno()
-        throw ConfigError(.system(error), "gpio chip '\(description)': \(errnoText(error))")
+        throw ConfigError(.system(error), "gpio chip '\(path)': \(errnoText(error))")
     }
-    return LibgpiodChip(chip, description: description)
+    return LibgpiodChip(chip, description: path.description)
 }
 
 private final class LibgpiodChip: GPIOChipPort {

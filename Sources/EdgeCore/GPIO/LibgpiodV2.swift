@@ -4,27 +4,28 @@ import CShim
 // GPIO over libgpiod 2.x (Debian 13, Ubuntu 24.04, Debian 12 backports): the kernel's v2 interface.
 
 /// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0") or label.
-func openLibgpiodChip(_ description: String) throws(ConfigError) -> any GPIOChipPort {
-    if description.utf8.first == UInt8(ascii: "/") { return try open(path: description, description: description) }
-    if FileIdentity(path: "/dev/" + description) != nil {
-        return try open(path: "/dev/" + description, description: description)
-    }
-    // A label: look at every chip.
+func openLibgpiodChip(_ chip: FilePath) throws(ConfigError) -> any GPIOChipPort {
+    let description = chip.description
+    if chip.removingPrefix("/") != nil { return try open(path: chip, description: description) }
+    let inDev = FilePath("/dev/").appending(chip)
+    if FileIdentity(path: inDev) != nil { return try open(path: inDev, description: description) }
+    // A label (bytes, as the kernel reports it): look at every chip.
     for number in 0..<256 {
-        let path = "/dev/gpiochip" + String(number)
+        let path = FilePath("/dev/gpiochip" + String(number))
         guard FileIdentity(path: path) != nil,
-              let chip = path.withCString({ gpiod_chip_open($0) }) else { continue }
-        if let info = gpiod_chip_get_info(chip) {
-            let matches = gpiod_chip_info_get_label(info).map { sameText(String(cString: $0), description) } ?? false
+              let opened = path.withCString({ gpiod_chip_open($0) }) else { continue }
+        if let info = gpiod_chip_get_info(opened) {
+            let matches = gpiod_chip_info_get_label(info).map { label in chip.withCString { strcmp(label, $0) == 0 } }
+                ?? false
             gpiod_chip_info_free(info)
-            if matches { return LibgpiodChip(chip, description: description) }
+            if matches { return LibgpiodChip(opened, description: description) }
         }
-        gpiod_chip_close(chip)
+        gpiod_chip_close(opened)
     }
     throw ConfigError(.system(ENOENT), "gpio chip '\(description)': no chip has that path, name or label")
 }
 
-private func open(path: String, description: String) throws(ConfigError) -> any GPIOChipPort {
+private func open(path: FilePath, description: String) throws(ConfigError) -> any GPIOChipPort {
     guard let chip = path.withCString({ gpiod_chip_open($0) }) else {
         let error = ec_errno() == 0 ? ENOENT : ec_errno()
         throw ConfigError(.system(error), "gpio chip '\(description)': \(errnoText(error))")

@@ -5,18 +5,18 @@ import CShim
 /// a power cut leaves the old file or the new one, never half of one. Writes are spaced by at least
 /// 3600 / max-per-hour seconds while counts change (flash wear), and always made at stop.
 struct PulseCheckpoint {
-    let path: String
+    let path: FilePath
     let spacingNs: Int64
     private var lastWrite: Int64? = nil
     private var lastCounts: [UInt64] = []
 
-    init(path: String, maxPerHour: UInt32) {
+    init(path: FilePath, maxPerHour: UInt32) {
         self.path = path
         self.spacingNs = 3_600_000_000_000 / Int64(max(1, maxPerHour))
     }
 
     /// The counts saved in `path` by channel name; none when the file does not exist.
-    static func load(path: String) throws(ConfigError) -> [(name: String, count: UInt64)] {
+    static func load(path: FilePath) throws(ConfigError) -> [(name: String, count: UInt64)] {
         guard let file = path.withCString({ fopen($0, "r") }) else {
             let error = ec_errno()
             if error == ENOENT { return [] }
@@ -49,7 +49,7 @@ struct PulseCheckpoint {
         if !force, let last = lastWrite, now - last < spacingNs { return 0 }
         var text = ""
         for entry in counts { text += entry.name + "\t" + String(entry.count) + "\n" }
-        let temporary = path + ".tmp"
+        let temporary = path.appending(".tmp")
         guard let file = temporary.withCString({ fopen($0, "w") }) else { return ec_errno() }
         let written = text.withCString { fputs($0, file) } >= 0 && fflush(file) == 0 && fsync(fileno(file)) == 0
         let error = written ? 0 : ec_errno()
@@ -66,10 +66,7 @@ struct PulseCheckpoint {
 
     /// The rename is durable only once the folder holding it is synced.
     private func syncFolder() {
-        var bytes = Array(path.utf8)
-        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return }
-        bytes.removeSubrange(max(slash, 1)...)
-        let folder = String(decoding: bytes, as: UTF8.self)
+        guard let folder = path.folder else { return }
         let fd = folder.withCString { ec_open_readonly($0) }
         if fd >= 0 {
             _ = fsync(fd)

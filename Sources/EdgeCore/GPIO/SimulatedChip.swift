@@ -19,21 +19,21 @@ import CShim
 let simulatedEdgeRecordSize = 16
 
 final class SimulatedChip: GPIOChipPort {
-    private let directory: String
+    private let directory: FilePath
     private let description: String
     private let names: [String]
 
-    private init(directory: String, description: String, names: [String]) {
+    private init(directory: FilePath, description: String, names: [String]) {
         self.directory = directory
         self.description = description
         self.names = names
     }
 
     /// Reads DIR/lines. A missing folder or file is -ENOENT naming it.
-    static func open(directory: String, description: String) throws(ConfigError) -> SimulatedChip {
+    static func open(directory: FilePath, description: String) throws(ConfigError) -> SimulatedChip {
         let file: WholeFile
         do throws(ConfigError) {
-            file = try WholeFile.read(path: directory + "/lines")
+            file = try WholeFile.read(path: directory.appending("/lines"))
         } catch {
             throw ConfigError(error.kind, "gpio chip '\(description)': \(error.message)")
         }
@@ -67,7 +67,7 @@ final class SimulatedChip: GPIOChipPort {
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
                       debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
         let value = try openValue(offset, writing: false)
-        let path = directory + "/" + String(offset) + ".edges"
+        let path = directory.appending("/" + String(offset) + ".edges")
         // Read and write, so that the FIFO never reports a hang-up while the simulator is away.
         let fd = path.withCString { ec_open_existing($0, O_RDWR | O_NONBLOCK) }
         guard fd >= 0 else {
@@ -92,7 +92,7 @@ final class SimulatedChip: GPIOChipPort {
         guard offset < lineCount else {
             throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
-        let path = directory + "/" + String(offset) + ".value"
+        let path = directory.appending("/" + String(offset) + ".value")
         let fd = path.withCString { ec_open_existing($0, writing ? O_RDWR : O_RDONLY) }
         guard fd >= 0 else { throw failure(offset, ec_errno()) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {

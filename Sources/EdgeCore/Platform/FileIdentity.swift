@@ -8,7 +8,7 @@ struct FileIdentity: Equatable {
     var specialDevice: UInt64
 
     /// nil when the path does not exist (or cannot be examined).
-    init?(path: String) {
+    init?(path: FilePath) {
         var info = stat()
         let result = path.withCString { stat($0, &info) }
         guard result == 0 else { return nil }

@@ -26,7 +26,7 @@ private func loadYAML(_ text: String, into config: SiteConfig = SiteConfig()) ->
 private func loadFile(_ path: String, into config: SiteConfig = SiteConfig()) -> LoadResult {
     var loaded = config
     do throws(ConfigError) {
-        try loadSiteYAML(path: path, into: &loaded)
+        try loadSiteYAML(path: FilePath(path), into: &loaded)
         return LoadResult(config: loaded, error: nil, path: path)
     } catch {
         return LoadResult(config: loaded, error: error, path: path)
