@@ -49,7 +49,6 @@ func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any G
             handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: nil)
         case .pulses:
             let port = try chip.requestEdges(offset: offset, bias: line.bias, activeLow: line.activeLow,
-                                             edge: line.edge, debounceUs: line.debounceUs,
                                              eventBuffer: chipSpec.eventBufferSize)
             handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: port)
         }
@@ -97,10 +96,9 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.counters = lines.indices.map { index in
             guard let events = lines[index].events else { return nil }
             let level = (try? events.read().get()) ?? false
-            let debounce = events.kernelFilters ? 0 : Int64(lines[index].spec.debounceUs) * 1000
             let resumed = saved.last { sameText($0.name, names[index]) }?.count ?? 0
-            return PulseCounter(edge: lines[index].spec.edge, debounceNs: debounce, level: level, count: resumed,
-                                sequenced: events.kernelFilters)
+            return PulseCounter(edge: lines[index].spec.edge, debounceNs: Int64(lines[index].spec.debounceUs) * 1000,
+                                level: level, count: resumed, sequenced: events.sequenced)
         }
         self.reported = counters.map { ($0?.count ?? 0, now) }
         self.rates = lines.map { _ in 0 }
@@ -138,7 +136,10 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             case .none: break
             }
             let now = Clock.monotonicNanoseconds()
-            for index in eventLines { counters[index]?.settle(now: now) }
+            for index in eventLines where counters[index]?.settlesAt ?? .max <= now {
+                counters[index]?.settle(now: now)
+                publishPulseStats(index)  // an edge confirmed by time is live at once too
+            }
             if let next = queue.next, now >= next.deadline {
                 _ = queue.popFirst()
                 sample(next.item)

@@ -127,6 +127,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+# tracefs: tests read the kernel's interrupt times from it (the edges' own timestamps, README)
+mount -t tracefs tracefs /sys/kernel/tracing || die "mount tracefs"
 insmod /lib/configfs.ko || die "insmod configfs.ko"
 mount -t configfs configfs /sys/kernel/config || die "mount configfs"
 insmod /lib/gpio-sim.ko || die "insmod gpio-sim.ko"
