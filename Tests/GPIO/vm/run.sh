@@ -211,7 +211,7 @@ for n in "${names[@]}"; do
   section=$(awk -v n="$n" '$0 == "@@GPIOVM-RUN " n { on = 1; next } on && /^@@GPIOVM-(EXIT|RUN|DMESG|DONE)/ { exit } on' "$log.txt")
   p=$(grep -cE '^PASS( |$)' <<< "$section" || true)
   f=$(grep -cE '^FAIL( |$)' <<< "$section" || true)
-  grep -E '^(PASS|FAIL)( |$)' <<< "$section" || true
+  grep -E '^(PASS|FAIL)( |$)|^  [^ ]' <<< "$section" || true  # and the figures and failed checks, indented
   passed=$((passed + p))
   failed=$((failed + f))
   exitline=$(grep -m1 "^@@GPIOVM-EXIT $n " "$log.txt" || true)
