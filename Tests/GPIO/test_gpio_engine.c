@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "../CABI/cabi_test.h"
 #include <gpiod.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -300,24 +301,286 @@ static void ten_thousand_edges_counted_exactly(void) {
     edgecore_engine_destroy(engine);
 }
 
-static void debounce_rejects_glitches(void) {
-    sim_write(10, "pull", "pull-down");
-    struct edgecore_engine *engine = engine_with_chip(env("GPIOSIM_CHIP0"));
-    uint32_t gauge = add_pulses(engine, "rain", 10, EDGECORE_GPIO_EDGE_RISING, 10000, 0.2, 0);
-    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
-    for (int i = 0; i < 5; i++) {
-        sim_write(10, "pull", "pull-up"); /* a glitch: microseconds, far below 10 ms */
-        sim_write(10, "pull", "pull-down");
-        cabi_sleep_ms(40);
-        sim_write(10, "pull", "pull-up"); /* a real pulse: 40 ms */
-        cabi_sleep_ms(40);
-        sim_write(10, "pull", "pull-down");
-        cabi_sleep_ms(40);
+/* ---- debounce judged by the kernel's own edge timestamps -------------------------------------------------
+ * The kernel stamps each edge event (CLOCK_MONOTONIC) inside the line's interrupt handler. The tracepoints
+ * irq_handler_entry and irq_handler_exit bracket that handler and, with trace_clock "mono", are stamped on
+ * the same clock (printed to the microsecond): the test learns, from the kernel, how long each level held at
+ * least and at most, whatever the emulation made of the times it asked for (under TCG a requested 200 us
+ * glitch can last milliseconds, and the host can stall the guest anywhere, even inside the handler). A level
+ * whose bounds straddle the debounce may be judged either way. */
+#define TRACEFS "/sys/kernel/tracing"
+#define DEBOUNCE_US 2000
+#define MAX_EDGES 1024
+
+struct edge_trace {
+    int64_t entry[MAX_EDGES], exit[MAX_EDGES];
+    int entries, exits;
+};
+static struct edge_trace trace;
+
+static int trace_set(const char *file, const char *text) {
+    char path[256];
+    snprintf(path, sizeof path, TRACEFS "/%s", file);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Traces the interrupt of the one line EdgeCore holds (its requests carry the consumer "edgecore"). */
+static int edge_trace_start(void) {
+    int irq = -1;
+    char line[512];
+    FILE *interrupts = fopen("/proc/interrupts", "r");
+    while (interrupts && fgets(line, sizeof line, interrupts))
+        if (strstr(line, "edgecore")) irq = atoi(line);
+    if (interrupts) fclose(interrupts);
+    CHECK(irq > 0);
+    char filter[64];
+    snprintf(filter, sizeof filter, "irq == %d", irq);
+    int rc = trace_set("events/irq/irq_handler_entry/enable", "0") | trace_set("events/irq/irq_handler_exit/enable", "0");
+    rc |= trace_set("trace_clock", "mono");
+    rc |= trace_set("events/irq/irq_handler_entry/filter", filter) | trace_set("events/irq/irq_handler_exit/filter", filter);
+    rc |= trace_set("trace", "");
+    rc |= trace_set("events/irq/irq_handler_entry/enable", "1") | trace_set("events/irq/irq_handler_exit/enable", "1");
+    CHECK_EQ(rc, 0);
+    return irq > 0 && rc == 0 ? 0 : -1;
+}
+
+static void edge_trace_stop(void) {
+    trace_set("events/irq/irq_handler_entry/enable", "0");
+    trace_set("events/irq/irq_handler_exit/enable", "0");
+    trace.entries = trace.exits = 0;
+    FILE *file = fopen(TRACEFS "/trace", "r");
+    CHECK(file != NULL);
+    char line[512];
+    while (file && fgets(line, sizeof line, file)) {
+        char *mark = strstr(line, ": irq_handler_e");
+        if (!mark) continue;
+        int is_exit = mark[15] == 'x';
+        *mark = '\0';
+        char *stamp = strrchr(line, ' ');
+        unsigned long long seconds, micros;
+        if (!stamp || sscanf(stamp, " %llu.%llu", &seconds, &micros) != 2) continue;
+        int64_t ns = (int64_t)(seconds * 1000000000ull + micros * 1000ull);
+        if (is_exit && trace.exits < MAX_EDGES) trace.exit[trace.exits++] = ns;
+        if (!is_exit && trace.entries < MAX_EDGES) trace.entry[trace.entries++] = ns;
     }
-    struct edgecore_pulse_stats stats = pulses_when(engine, gauge, 5, 3000);
-    CHECK_EQ(stats.count, 5); /* the five real pulses, none of the glitches */
-    printf("  5 pulses and 5 glitches: counted %llu, rejected %llu\n", (unsigned long long)stats.count,
-           (unsigned long long)stats.rejected);
+    if (file) fclose(file);
+    CHECK_EQ(trace.exits, trace.entries);
+}
+
+/* How long the level after edge k held, at least and at most (the trace prints truncated microseconds). */
+static int64_t held_at_least(int k) { return trace.entry[k + 1] - trace.exit[k] - 1000; }
+static int64_t held_at_most(int k) { return k + 1 < trace.entries ? trace.exit[k + 1] + 1000 - trace.entry[k] : INT64_MAX; }
+
+enum verdict { GLITCH, HELD, EITHER };
+static enum verdict judge(int k) {
+    if (k + 1 >= trace.entries || held_at_least(k) >= DEBOUNCE_US * 1000LL) return HELD;
+    return held_at_most(k) < DEBOUNCE_US * 1000LL ? GLITCH : EITHER;
+}
+
+/* What debounce_us promises, applied to the traced edges (alternating, from a low line): an edge counts when
+ * the level after it held at least the debounce and differs from the last level that did; a shorter level is
+ * a glitch: it and the edge that ends it count nothing, the first is `rejected` when it would have counted.
+ * A level judged EITHER is taken as held and widens the tolerance (`either`) by the edges it can move. */
+struct expectation {
+    long long count, rejected, either;
+    int64_t shortest_ns; /* the shortest level, by its lower bound */
+};
+
+static struct expectation expected_counts(int edge) {
+    struct expectation e = {0, 0, 0, INT64_MAX};
+    int level = 0;
+    for (int k = 0; k < trace.entries; k++) {
+        int rising = k % 2 == 0;
+        int counts = edge == EDGECORE_GPIO_EDGE_BOTH || (edge == EDGECORE_GPIO_EDGE_RISING) == rising;
+        if (k + 1 < trace.entries && held_at_least(k) < e.shortest_ns) e.shortest_ns = held_at_least(k);
+        enum verdict v = judge(k);
+        if (v == EITHER) e.either += edge == EDGECORE_GPIO_EDGE_BOTH ? 2 : 1;
+        if (v != GLITCH) {
+            if (rising != level) {
+                level = rising;
+                e.count += counts;
+            }
+            continue;
+        }
+        if (rising != level && counts) e.rejected++;
+        k++; /* the edge that ends the glitch */
+    }
+    return e;
+}
+
+static int pull_open(int offset) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/sim_gpio%d/pull", env("GPIOSIM_SYSFS0"), offset);
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0);
+    return fd;
+}
+
+static void pull(int fd, int up) {
+    const char *text = up ? "pull-up" : "pull-down";
+    CHECK(pwrite(fd, text, strlen(text), 0) == (ssize_t)strlen(text));
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until_ns(int64_t when) {
+    struct timespec ts = {(time_t)(when / 1000000000), (long)(when % 1000000000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+}
+
+/* Waits (at most 250 ms) until count + rejected of the counter reaches `decided`: 1 when it did. */
+static int decided_within(struct edgecore_engine *engine, uint32_t channel, uint64_t decided,
+                          struct edgecore_pulse_stats *stats) {
+    int64_t deadline = cabi_monotonic_ms() + 250;
+    do {
+        if (edgecore_engine_pulse_stats(engine, channel, stats) == EDGECORE_OK && stats->count + stats->rejected >= decided)
+            return 1;
+        struct timespec nap = {0, 20000};
+        nanosleep(&nap, NULL);
+    } while (cabi_monotonic_ms() < deadline);
+    return 0;
+}
+
+/* An engine counting line `offset` (debounce_us 2000), started, with the line's interrupt traced. */
+static struct edgecore_engine *traced_counter(int offset, int edge, uint32_t *channel, int *pull_fd) {
+    sim_write(offset, "pull", "pull-down");
+    struct edgecore_engine *engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    *channel = add_pulses(engine, "meter", (uint32_t)offset, edge, DEBOUNCE_US, 1.0, 0);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    cabi_sleep_ms(50);
+    *pull_fd = pull_open(offset);
+    if (*pull_fd < 0 || edge_trace_start() != 0) {
+        if (*pull_fd >= 0) close(*pull_fd);
+        edgecore_engine_destroy(engine);
+        return NULL;
+    }
+    return engine;
+}
+
+/* `pulses` pulses on an edge-both counter with debounce_us 2000, each level asked to hold `level_us`. With
+ * `handshake` every edge also waits until the counter has counted it, so each level really holds at least
+ * the debounce and all must count; without it the edges are paced by the clock alone (the emulator may
+ * still shorten a level: then the count must be what the kernel's timestamps call for). */
+static void held_pulses(const char *what, int pulses, int level_us, int handshake) {
+    uint32_t meter;
+    int fd;
+    struct edgecore_engine *engine = traced_counter(10, EDGECORE_GPIO_EDGE_BOTH, &meter, &fd);
+    if (!engine) return;
+    int missed = 0;
+    struct edgecore_pulse_stats stats;
+    for (int edge = 1; edge <= 2 * pulses; edge++) {
+        int64_t start = now_ns();
+        pull(fd, edge % 2);
+        if (handshake) missed += !decided_within(engine, meter, (uint64_t)edge, &stats);
+        sleep_until_ns(start + (int64_t)level_us * 1000);
+    }
+    cabi_sleep_ms(3 * DEBOUNCE_US / 1000 + 20); /* the last edge confirmed by time */
+    edge_trace_stop();
+    close(fd);
+    stats = pulses_when(engine, meter, (uint64_t)(2 * pulses), 1000);
+    struct expectation e = expected_counts(EDGECORE_GPIO_EDGE_BOTH);
+    printf("  %s: %d pulses, %d edges traced, shortest level %lld us (kernel); counted %llu of %lld expected"
+           " (+-%lld), rejected %llu of %lld, lost %llu, handshakes missed %d\n", what, pulses, trace.entries,
+           (long long)e.shortest_ns / 1000, (unsigned long long)stats.count, e.count, e.either,
+           (unsigned long long)stats.rejected, e.rejected, (unsigned long long)stats.lost, missed);
+    CHECK_EQ(trace.entries, 2 * pulses);
+    CHECK(llabs((long long)stats.count - e.count) <= e.either);
+    CHECK(llabs((long long)stats.rejected - e.rejected) <= e.either);
+    CHECK_EQ(stats.lost, 0);
+    if (handshake) { /* a handshake holds every level at least the debounce: all must count */
+        CHECK(e.shortest_ns >= DEBOUNCE_US * 1000LL);
+        CHECK_EQ(stats.count, 2 * pulses);
+        CHECK_EQ(missed, 0);
+    }
+    edgecore_engine_destroy(engine);
+}
+
+static void handshaked_pulses_of_1_5x_the_debounce_are_counted(void) {
+    held_pulses("1.5x debounce, handshaked", 100, DEBOUNCE_US * 3 / 2, 1);
+}
+
+static void handshaked_pulses_of_3x_the_debounce_are_counted(void) {
+    held_pulses("3x debounce, handshaked", 100, DEBOUNCE_US * 3, 1);
+}
+
+/* The case: 6 ms high / 6 ms low with debounce_us 2000, paced by the clock as a meter drives them. */
+static void paced_pulses_of_3x_the_debounce_are_counted(void) {
+    held_pulses("3x debounce, paced", 100, DEBOUNCE_US * 3, 0);
+}
+
+/* A rising-edge counter with debounce_us 2000: glitches asked for 200, 600 and 1200 us, each followed by a
+ * real pulse of 3x the debounce, every verdict awaited (count + rejected grows by one). Each glitch must be
+ * rejected or counted as its length in the kernel's timestamps says. */
+static void glitches_shorter_than_the_debounce_are_rejected(void) {
+    enum { ROUNDS = 30 };
+    const int glitch_us[3] = {200, 600, 1200};
+    const int64_t level_ns = 3LL * DEBOUNCE_US * 1000;
+    uint32_t gauge;
+    int fd;
+    struct edgecore_engine *engine = traced_counter(13, EDGECORE_GPIO_EDGE_RISING, &gauge, &fd);
+    if (!engine) return;
+    struct edgecore_pulse_stats stats;
+    memset(&stats, 0, sizeof stats);
+    int glitch_counted[ROUNDS], undecided = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        uint64_t before = stats.count;
+        int64_t start = now_ns();
+        pull(fd, 1); /* the glitch */
+        sleep_until_ns(start + glitch_us[i % 3] * 1000LL);
+        start = now_ns();
+        pull(fd, 0);
+        undecided += !decided_within(engine, gauge, (uint64_t)(2 * i + 1), &stats);
+        glitch_counted[i] = stats.count > before;
+        sleep_until_ns(start + level_ns);
+        start = now_ns();
+        pull(fd, 1); /* a real pulse */
+        undecided += !decided_within(engine, gauge, (uint64_t)(2 * i + 2), &stats);
+        sleep_until_ns(start + level_ns);
+        start = now_ns();
+        pull(fd, 0);
+        sleep_until_ns(start + level_ns);
+    }
+    edge_trace_stop();
+    close(fd);
+    stats = pulses_when(engine, gauge, 0, 0);
+    int short_ones = 0, long_ones = 0, either = 0, wrong = 0, pulses_held = 0;
+    int64_t shortest = INT64_MAX, longest = 0;
+    for (int i = 0; i < ROUNDS && 4 * i + 3 < trace.entries; i++) {
+        int k = 4 * i; /* the glitch's rising edge; 4i+2 rises the real pulse */
+        enum verdict v = judge(k);
+        short_ones += v == GLITCH;
+        long_ones += v == HELD;
+        either += v == EITHER;
+        if (held_at_least(k) < shortest) shortest = held_at_least(k);
+        if (held_at_most(k) > longest) longest = held_at_most(k);
+        pulses_held += judge(k + 1) == HELD && judge(k + 2) == HELD && judge(k + 3) == HELD;
+        if ((v == GLITCH && glitch_counted[i]) || (v == HELD && !glitch_counted[i])) {
+            wrong++;
+            printf("  glitch %d held %lld..%lld us (kernel): %s\n", i, (long long)held_at_least(k) / 1000,
+                   (long long)held_at_most(k) / 1000, glitch_counted[i] ? "counted" : "rejected");
+        }
+    }
+    printf("  %d glitches asked for 200/600/1200 us held %lld..%lld us (kernel): %d shorter than the debounce,"
+           " %d longer, %d either; %d real pulses of 6 ms; counted %llu, rejected %llu, verdicts not as the"
+           " kernel's timestamps say %d, undecided %d\n", ROUNDS, (long long)shortest / 1000, (long long)longest / 1000,
+           short_ones, long_ones, either, ROUNDS, (unsigned long long)stats.count, (unsigned long long)stats.rejected,
+           wrong, undecided);
+    CHECK_EQ(trace.entries, 4 * ROUNDS);
+    CHECK(short_ones > 0);       /* some glitches really were shorter than the debounce */
+    CHECK_EQ(pulses_held, ROUNDS); /* and every real pulse and low held it */
+    CHECK_EQ(wrong, 0);
+    CHECK_EQ(undecided, 0);
+    CHECK_EQ(stats.count + stats.rejected, 2 * ROUNDS);
+    CHECK(stats.rejected >= (uint64_t)short_ones && stats.rejected <= (uint64_t)(short_ones + either));
+    CHECK_EQ(stats.lost, 0);
     edgecore_engine_destroy(engine);
 }
 
@@ -433,7 +696,10 @@ int main(void) {
     RUN(chip_by_name_and_by_label);
     RUN(precise_errors);
     RUN(ten_thousand_edges_counted_exactly);
-    RUN(debounce_rejects_glitches);
+    RUN(handshaked_pulses_of_1_5x_the_debounce_are_counted);
+    RUN(handshaked_pulses_of_3x_the_debounce_are_counted);
+    RUN(paced_pulses_of_3x_the_debounce_are_counted);
+    RUN(glitches_shorter_than_the_debounce_are_rejected);
     RUN(totals_survive_a_restart_and_writes_are_bounded);
     RUN(lost_events_are_reported);
     return cabi_finish("test_gpio_engine");

@@ -17,9 +17,10 @@ protocol GPIOChipPort: AnyObject {
     var lineCount: UInt32 { get }
     func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort
     func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort
-    /// An input delivering edge events (both edges; with libgpiod 2.x only `edge`, debounced by the kernel).
-    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort
+    /// An input delivering both edges, unfiltered: EdgeCore debounces from the kernel's timestamps on every
+    /// generation (the kernel's own debounce works in jiffies, e.g. 4 ms steps at HZ=250, and loses pulses).
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
+                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort
 }
 
 /// Which edges a pulse counter counts (enum edgecore_gpio_edge).
@@ -44,8 +45,8 @@ struct GPIOEdge {
 protocol GPIOEventLinePort: GPIOLinePort {
     /// Readable when events wait.
     var eventFD: Int32 { get }
-    /// The kernel filters bounce itself (libgpiod 2.x) and delivers only the counted edges.
-    var kernelFilters: Bool { get }
+    /// The kernel numbers this request's events from 1 (libgpiod 2.x), so that losing the first ones shows.
+    var sequenced: Bool { get }
     /// Reads the events waiting (after the fd polled readable). Returns 0 or an errno value.
     func readEvents(_ body: (GPIOEdge) -> Void) -> Int32
 }

@@ -49,7 +49,6 @@ func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any G
             handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: nil)
         case .pulses:
             let port = try chip.requestEdges(offset: offset, bias: line.bias, activeLow: line.activeLow,
-                                             edge: line.edge, debounceUs: line.debounceUs,
                                              eventBuffer: chipSpec.eventBufferSize)
             handle = GPIOLineHandle(channel: id, spec: line, intervalMs: channel.intervalMs, port: port, events: port)
         }
@@ -76,7 +75,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     private var reported: [(count: UInt64, at: Int64)]
     private var rates: [Double]
     private let eventLines: [Int]
-    private var checkpoint: PulseCheckpoint?
+    private let checkpoint: CheckpointWriter?
     private let channelNames: [String]
 
     init(busId: Int, chip: any GPIOChipPort, lines: [GPIOLineHandle], ring: Ring, stats: EngineStats,
@@ -90,17 +89,20 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         let now = Clock.monotonicNanoseconds()
         let names = lines.map { config.channels[$0.channel].name }
         var saved: [(name: String, count: UInt64)] = []
+        var writer: CheckpointWriter? = nil
         if case .gpio(let chipSpec) = config.buses[busId], let path = chipSpec.checkpointPath {
-            checkpoint = PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)
+            writer = CheckpointWriter(PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)) { error in
+                stats.updateBus(busId) { $0.last_error = -error }
+            }
             saved = (try? PulseCheckpoint.load(path: path)) ?? []  // checked by openGPIOBus
         }
+        self.checkpoint = writer
         self.counters = lines.indices.map { index in
             guard let events = lines[index].events else { return nil }
             let level = (try? events.read().get()) ?? false
-            let debounce = events.kernelFilters ? 0 : Int64(lines[index].spec.debounceUs) * 1000
             let resumed = saved.last { sameText($0.name, names[index]) }?.count ?? 0
-            return PulseCounter(edge: lines[index].spec.edge, debounceNs: debounce, level: level, count: resumed,
-                                sequenced: events.kernelFilters)
+            return PulseCounter(edge: lines[index].spec.edge, debounceNs: Int64(lines[index].spec.debounceUs) * 1000,
+                                level: level, count: resumed, sequenced: events.sequenced)
         }
         self.reported = counters.map { ($0?.count ?? 0, now) }
         self.rates = lines.map { _ in 0 }
@@ -119,7 +121,13 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             $0.opens &+= 1
             $0.change(to: EDGECORE_BUS_CONNECTED)
         }
-        try control.start { [self] in run() }
+        try checkpoint?.start()
+        do throws(EdgeCoreError) {
+            try control.start { [self] in run() }
+        } catch {
+            checkpoint?.finish()
+            throw error
+        }
     }
 
     func stop() { control.stop() }
@@ -138,7 +146,10 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             case .none: break
             }
             let now = Clock.monotonicNanoseconds()
-            for index in eventLines { counters[index]?.settle(now: now) }
+            for index in eventLines where counters[index]?.settlesAt ?? .max <= now {
+                counters[index]?.settle(now: now)
+                publishPulseStats(index)  // an edge confirmed by time is live at once too
+            }
             if let next = queue.next, now >= next.deadline {
                 _ = queue.popFirst()
                 sample(next.item)
@@ -161,6 +172,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         }
         for index in eventLines { reportPulses(index, final: true) }
         saveCheckpoint(force: true)
+        checkpoint?.finish()  // the final counts are synced before stop returns
         stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
         control.abandonPending()
     }
@@ -253,11 +265,11 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         return total
     }
 
+    /// Hands the counts to the checkpoint's writer thread: the fsync of a slow flash never holds up the
+    /// reading of edge events.
     private func saveCheckpoint(force: Bool) {
-        guard checkpoint != nil else { return }
-        let counts = eventLines.map { (name: channelNames[$0], count: counters[$0]?.count ?? 0) }
-        let error = checkpoint?.save(counts, now: Clock.monotonicNanoseconds(), force: force) ?? 0
-        if error != 0 { stats.updateBus(busId) { $0.last_error = -error } }
+        guard let checkpoint else { return }
+        checkpoint.post(eventLines.map { (name: channelNames[$0], count: counters[$0]?.count ?? 0) }, force: force)
     }
 
     private func execute(_ job: WriteJob) {

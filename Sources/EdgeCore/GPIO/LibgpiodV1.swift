@@ -48,11 +48,9 @@ private final class LibgpiodChip: GPIOChipPort {
                            initial: initial ? 1 : 0)
     }
 
-    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
+                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
         // The v1 kernel queue is fixed (16 events per line): `eventBuffer` has no effect here.
-        // The v1 interface has no debounce: both edges are requested so that bounce can be told from
-        // pulses by their timestamps.
         var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
         switch bias {
         case .asIs: break
@@ -90,7 +88,7 @@ private final class LibgpiodEventLine: LibgpiodLine, GPIOEventLinePort {
     private var events = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
 
     var eventFD: Int32 { gpiod_line_event_get_fd(line) }
-    var kernelFilters: Bool { false }
+    var sequenced: Bool { false }
 
     func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
         let count = events.withUnsafeMutableBufferPointer { buffer in

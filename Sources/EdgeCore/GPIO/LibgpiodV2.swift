@@ -77,15 +77,13 @@ private final class LibgpiodChip: GPIOChipPort {
         }
     }
 
-    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
+                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+        // Both edges and no kernel debounce (its period is rounded to jiffies and it loses pulses):
+        // the counter debounces from the timestamps, as with 1.6.
         let request = try lineRequest(offset: offset, eventBuffer: Int(eventBuffer)) { settings in
             gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT)
-            switch edge {
-            case .rising: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_RISING)
-            case .falling: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_FALLING)
-            case .both: gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_BOTH)
-            }
+            gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_BOTH)
             switch bias {
             case .asIs: break
             case .disabled: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_DISABLED)
@@ -93,7 +91,6 @@ private final class LibgpiodChip: GPIOChipPort {
             case .pullDown: gpiod_line_settings_set_bias(settings, GPIOD_LINE_BIAS_PULL_DOWN)
             }
             gpiod_line_settings_set_active_low(settings, activeLow)
-            gpiod_line_settings_set_debounce_period_us(settings, UInt(debounceUs))
         }
         guard let buffer = gpiod_edge_event_buffer_new(64) else {
             gpiod_line_request_release(request)
@@ -142,7 +139,7 @@ private final class LibgpiodEventLine: LibgpiodLine, GPIOEventLinePort {
     deinit { gpiod_edge_event_buffer_free(buffer) }
 
     var eventFD: Int32 { gpiod_line_request_get_fd(request) }
-    var kernelFilters: Bool { true }
+    var sequenced: Bool { true }
 
     func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
         let count = gpiod_line_request_read_edge_events(request, buffer, 64)

@@ -1,5 +1,13 @@
 import CShim
 
+#if DEBUG
+/// The checkpoint's fsync(2), replaced by tests to play a slow flash. Release builds (the shipped library)
+/// call fsync directly and carry no hook.
+nonisolated(unsafe) var checkpointSync: @convention(c) (Int32) -> Int32 = { fsync($0) }
+#else
+@inline(__always) func checkpointSync(_ fd: Int32) -> Int32 { fsync(fd) }
+#endif
+
 /// The counts of a chip's pulse counters on disk, one "channel-name<TAB>count" line each, so that totals
 /// survive a restart or a reboot. Written to `path.tmp`, synced, renamed over `path` and the folder synced:
 /// a power cut leaves the old file or the new one, never half of one. Writes are spaced by at least
@@ -51,7 +59,7 @@ struct PulseCheckpoint {
         for entry in counts { text += entry.name + "\t" + String(entry.count) + "\n" }
         let temporary = path.appending(".tmp")
         guard let file = temporary.withCString({ fopen($0, "w") }) else { return ec_errno() }
-        let written = text.withCString { fputs($0, file) } >= 0 && fflush(file) == 0 && fsync(fileno(file)) == 0
+        let written = text.withCString { fputs($0, file) } >= 0 && fflush(file) == 0 && checkpointSync(fileno(file)) == 0
         let error = written ? 0 : ec_errno()
         fclose(file)
         guard error == 0 else { return error }
@@ -69,7 +77,7 @@ struct PulseCheckpoint {
         guard let folder = path.folder else { return }
         let fd = folder.withCString { ec_open_readonly($0) }
         if fd >= 0 {
-            _ = fsync(fd)
+            _ = checkpointSync(fd)
             close(fd)
         }
     }

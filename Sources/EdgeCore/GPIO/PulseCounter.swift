@@ -1,8 +1,8 @@
 /// Counts the edges of one line from the kernel's events, with debounce and lost-event accounting.
 ///
-/// Debounce (when the kernel does not do it, libgpiod 1.6): an edge becomes a level change only when the
-/// level after it holds for `debounceNs`: either the next edge comes that much later, or that much time
-/// passes (`settle`). A pulse shorter than that is bounce: both of its edges are dropped, the first
+/// Debounce, the same on every libgpiod generation (the kernel's own works in jiffies, so it is never asked
+/// for): an edge becomes a level change only when the level after it holds for `debounceNs` by the kernel's
+/// timestamps: either the next edge comes that much later, or that much time passes (`settle`). A pulse shorter than that is bounce: both of its edges are dropped, the first
 /// counted in `rejected` when it would have counted. The edge is counted only if the confirmed level
 /// really changed, so a glitch that returns to the old level counts nothing.
 /// Lost events (libgpiod 2.x): a jump in the kernel's per-line sequence number.

@@ -12,8 +12,8 @@ import CShim
 //                 0: unnumbered). A jump in the sequence is reported as lost events.
 //
 // A requested line holds an exclusive flock on its value file, so a second request is refused with EBUSY,
-// as for a line in use on a real chip. Like the kernel's v1 interface it delivers both edges and EdgeCore
-// debounces from the timestamps. `event_buffer_size` sets the FIFO's capacity in records.
+// as for a line in use on a real chip. Like a real chip it delivers both edges and EdgeCore debounces from
+// the timestamps. `event_buffer_size` sets the FIFO's capacity in records.
 
 /// The size of one edge record in DIR/N.edges.
 let simulatedEdgeRecordSize = 16
@@ -64,8 +64,8 @@ final class SimulatedChip: GPIOChipPort {
         return line
     }
 
-    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool, edge: GPIOEdgeKind,
-                      debounceUs: UInt32, eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+    func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
+                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
         let value = try openValue(offset, writing: false)
         let path = directory.appending("/" + String(offset) + ".edges")
         // Read and write, so that the FIFO never reports a hang-up while the simulator is away.
@@ -154,7 +154,7 @@ private final class SimulatedEventLine: SimulatedLine, GPIOEventLinePort {
 
     deinit { close(eventFD) }
 
-    var kernelFilters: Bool { false }
+    var sequenced: Bool { false }
 
     func discardWaiting() {
         for _ in 0..<4096 where readRecords() > 0 {}

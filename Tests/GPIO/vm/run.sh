@@ -127,6 +127,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+# tracefs: tests read the kernel's interrupt times from it (the edges' own timestamps, README)
+mount -t tracefs tracefs /sys/kernel/tracing || die "mount tracefs"
 insmod /lib/configfs.ko || die "insmod configfs.ko"
 mount -t configfs configfs /sys/kernel/config || die "mount configfs"
 insmod /lib/gpio-sim.ko || die "insmod gpio-sim.ko"
@@ -209,7 +211,7 @@ for n in "${names[@]}"; do
   section=$(awk -v n="$n" '$0 == "@@GPIOVM-RUN " n { on = 1; next } on && /^@@GPIOVM-(EXIT|RUN|DMESG|DONE)/ { exit } on' "$log.txt")
   p=$(grep -cE '^PASS( |$)' <<< "$section" || true)
   f=$(grep -cE '^FAIL( |$)' <<< "$section" || true)
-  grep -E '^(PASS|FAIL)( |$)' <<< "$section" || true
+  grep -E '^(PASS|FAIL)( |$)|^  [^ ]' <<< "$section" || true  # and the figures and failed checks, indented
   passed=$((passed + p))
   failed=$((failed + f))
   exitline=$(grep -m1 "^@@GPIOVM-EXIT $n " "$log.txt" || true)
