@@ -500,7 +500,8 @@ int edgecore_engine_start(struct edgecore_engine *engine);
  * Blocks until the workers end: at most about the longest response timeout of a device in a transaction
  * at that moment (retries are cut short), or, for a TCP bus connecting, until the connect attempt is
  * abandoned (at once); a host-name lookup in progress (TCP buses named by host name) is waited for, up to
- * the resolver's own timeout. The control thread.
+ * the resolver's own timeout. GPIO chips with a checkpoint file also write and sync their final counts
+ * (two fsyncs; after a checkpoint write already under way). The control thread.
  */
 int edgecore_engine_stop(struct edgecore_engine *engine);
 
@@ -847,13 +848,14 @@ enum edgecore_gpio_kind {
                                    safe_state when the engine starts and when it stops, and held there
                                    (the line stays requested) until the next start or destroy; every
                                    change, and every interval_ms, yields a reading of the value */
-    EDGECORE_GPIO_PULSES = 2  /**< pulse counter (S0 meter, flow meter, rain gauge): counts `edge`s with the
-                                   kernel's timestamps, debounced by EdgeCore from those timestamps (the
-                                   same on libgpiod 1.6 and 2.x); every interval_ms a reading of
-                                   count * scale + base. libgpiod 2.x: the kernel's sequence numbers reveal
-                                   lost events (EDGECORE_STATUS_EVENTS_LOST). libgpiod 1.6 (kernel v1
-                                   interface): its 16-event queue per line can overflow silently, so loss
-                                   cannot be detected: pace pulses >= 100 us. */
+    EDGECORE_GPIO_PULSES = 2  /**< pulse counter (S0 meter, flow meter, rain gauge): counts `edge`s; every
+                                   interval_ms a reading of count * scale + base. With either libgpiod
+                                   generation both edges are requested and debounced here from the kernel's
+                                   event timestamps; the kernel's own debounce (in jiffies) is never used.
+                                   libgpiod 2.x: the kernel's sequence numbers reveal lost events
+                                   (EDGECORE_STATUS_EVENTS_LOST). libgpiod 1.6 (kernel v1 interface): its
+                                   16-event queue per line can overflow silently, so loss cannot be
+                                   detected: pace pulses >= 100 us. */
 };
 
 /** Which edges a pulse counter counts. */
@@ -881,19 +883,21 @@ struct edgecore_gpio_chip_config {
      *  the lines (one per text line), DIR/N.value holds line N's physical level ("0"/"1", written by the
      *  simulating program for inputs and by EdgeCore for outputs), and the FIFO DIR/N.edges carries an
      *  input's edges as 16-byte records in native byte order (int64 CLOCK_MONOTONIC ns, uint32 level after
-     *  the edge, uint32 sequence number from 1, 0 for none). It behaves like the v1 interface (both edges,
-     *  debounced here) plus sequence numbers; a line in use is -EBUSY. */
+     *  the edge, uint32 sequence number from 1, 0 for none). It delivers both edges, debounced here from
+     *  the timestamps, with sequence numbers; a line in use is -EBUSY. */
     const char *chip;
     /** File keeping the pulse counters' counts across restarts and reboots (written to a temporary file,
-     *  synced and renamed over it, so a power cut leaves the old or the new one; written by a thread of its
-     *  own, so a slow flash never delays edge events). Read by edgecore_engine_start: a malformed file
+     *  synced and renamed over it, so a power cut leaves the old or the new one). Written and synced by a
+     *  thread of its own, never by the thread that reads edge events, so a slow flash never delays them;
+     *  the final counts are written and synced before edgecore_engine_stop / _destroy return. Read by
+     *  edgecore_engine_start: a malformed file
      *  fails the start with EDGECORE_E_CONFIG_FILE. NULL (default): none. Copied; used byte for byte (also
      *  for PATH.tmp and for the folder that is synced). */
     const char *checkpoint_path;
     uint32_t checkpoint_max_per_hour; /**< writes per hour at most while counts change (flash wear), >= 1;
                                            at stop it is always written; default 60 */
-    uint32_t event_buffer_size;       /**< kernel edge-event queue per pulse line (libgpiod 2.x), 1..65536;
-                                           default 1024 */
+    uint32_t event_buffer_size;       /**< kernel edge-event queue per pulse line (libgpiod 2.x; both edges
+                                           of each pulse are queued), 1..65536; default 1024 */
 };
 EDGECORE_ASSERT_SIZE_(edgecore_gpio_chip_config, 3 * EDGECORE_P_ + 8);
 EDGECORE_ASSERT_FIELD_(edgecore_gpio_chip_config, name, 0);
@@ -951,9 +955,10 @@ struct edgecore_gpio_line_config {
     uint8_t reserved[3];     /**< 0 */
     uint32_t interval_ms;    /**< sampling (inputs) / reporting (outputs, pulses) interval, >= 1;
                                   default 1000 */
-    uint32_t debounce_us;    /**< pulses: a level must hold longer than this for its edge to count, judged
-                                  from the kernel's edge timestamps on both libgpiod generations (a shorter
-                                  glitch is counted in `rejected`), 0 .. 1000000; 0 (default): none */
+    uint32_t debounce_us;    /**< pulses: a level must hold at least this long, by the kernel's edge
+                                  timestamps, for the edge that began it to count; a shorter glitch counts
+                                  nothing (see `rejected`). The same with libgpiod 1.6 and 2.x.
+                                  0 .. 1000000; 0 (default): none */
     uint32_t reserved2;      /**< 0 */
 };
 EDGECORE_ASSERT_SIZE_(edgecore_gpio_line_config, 4 * EDGECORE_P_ + 48);
@@ -1172,9 +1177,10 @@ static inline int edgecore_engine_bus_stats(const struct edgecore_engine *engine
 /** A pulse counter's figures. Grows at its end. */
 struct edgecore_pulse_stats {
     uint64_t count;          /**< edges counted since the engine was created (plus the checkpoint's) */
-    uint64_t rejected;       /**< edges ignored as bounce: the level held no longer than debounce_us */
-    uint64_t lost;           /**< edges the kernel dropped (libgpiod 2.x and the simulated chip: from
-                                  sequence numbers; libgpiod 1.6 cannot tell) */
+    uint64_t rejected;       /**< edges ignored as bounce: the level after them held less than debounce_us */
+    uint64_t lost;           /**< edges the kernel dropped from a full queue, known from its sequence
+                                  numbers (libgpiod 2.x, simulated chip); always 0 with libgpiod 1.6, whose
+                                  queue drops silently */
     int64_t last_edge_ns;    /**< kernel timestamp (CLOCK_MONOTONIC) of the last counted edge, 0: none */
     double rate_per_s;       /**< counted edges per second over the last reporting interval */
     double total;            /**< count * scale + base */
