@@ -80,7 +80,8 @@ const char *edgecore_version_string(void);
 #define EDGECORE_E_TIMEOUT (-10007)
 /** The call needs a stopped engine (configuration changes) and the engine is running. */
 #define EDGECORE_E_RUNNING (-10008)
-/** The call needs a running engine (writes) and the engine is stopped. */
+/** The call needs a running engine (writes) and the engine is stopped; from edgecore_engine_wait: the engine
+ *  is stopped (or being destroyed) and no readings are left to drain. */
 #define EDGECORE_E_NOT_RUNNING (-10009)
 /** No bus, device or channel has the given id or name. */
 #define EDGECORE_E_NOT_FOUND (-10010)
@@ -303,9 +304,13 @@ int edgecore_ring_lane_stats(const struct edgecore_ring *ring, uint32_t lane,
  * edgecore_engine_start, drain readings, edgecore_engine_stop, edgecore_engine_destroy. Configuration
  * changes need a stopped engine. Ids are small integers handed out in order from 0, per kind.
  *
- * Thread rules: configuration, start, stop and destroy from one thread at a time; edgecore_engine_drain
- * and edgecore_engine_wait from one consumer thread at a time; edgecore_engine_write_* and *_stats from any
- * thread. edgecore_engine_last_error() belongs to the thread that made the failing call.
+ * Thread rules: configuration (add_*, load_yaml), start, stop and destroy from one thread at a time;
+ * edgecore_engine_drain and edgecore_engine_wait from one consumer thread at a time; every other function
+ * (writes, *_stats, *_info, find_*, counts, plan) from any thread. All of these may run while another thread
+ * configures, starts or stops the engine: they see the configuration before or after a change, never a
+ * part of one. Destroy waits until every call another thread began before it has returned (it wakes a
+ * consumer blocked in edgecore_engine_wait); a call that begins after destroy began is an error of the
+ * caller. edgecore_engine_last_error() belongs to the thread that made the failing call.
  */
 struct edgecore_engine;
 
@@ -350,10 +355,12 @@ struct edgecore_engine_config {
 /** A Modbus TCP endpoint: one connection, shared by all its devices (unit ids). */
 struct edgecore_tcp_bus_config {
     const char *name;               /**< unique name; copied */
-    const char *host;               /**< IPv4/IPv6 address or host name; copied */
+    const char *host;               /**< IPv4/IPv6 address or host name (looked up at each connect, which
+                                         blocks for as long as the resolver takes); copied */
     uint16_t port;                  /**< default 502 */
     uint16_t reserved;              /**< 0 */
-    uint32_t connect_timeout_ms;    /**< default 2000 */
+    uint32_t connect_timeout_ms;    /**< the longest a connect may take (all addresses of the host); stop
+                                         cuts it short; default 2000 */
     uint32_t reconnect_min_ms;      /**< first reconnect delay, doubled per failure; default 200 */
     uint32_t reconnect_max_ms;      /**< longest reconnect delay; default 10000 */
     uint32_t request_gap_ms;        /**< pause between two transactions on the connection; default 0 */
@@ -569,8 +576,13 @@ void edgecore_channel_config_init(struct edgecore_channel_config *config);
  */
 int edgecore_engine_create(const struct edgecore_engine_config *config, struct edgecore_engine **engine_out);
 
-/** Stop the engine if it runs (applying nothing else), then free it. NULL does nothing. Blocks until
- *  the bus workers have ended (at most one response timeout). */
+/**
+ * Stop the engine if it runs (as edgecore_engine_stop), then free it and the readings still in its ring.
+ * NULL does nothing. A consumer blocked in edgecore_engine_wait is woken and returns EDGECORE_E_NOT_RUNNING;
+ * destroy frees nothing until every call another thread began before it (wait, drain, writes, statistics,
+ * lookups) has returned. A call that begins after destroy began is an error of the caller (use after free).
+ * Blocks as edgecore_engine_stop does. From the configuration thread.
+ */
 void edgecore_engine_destroy(struct edgecore_engine *engine);
 
 /**
@@ -678,21 +690,50 @@ int edgecore_engine_plan(const struct edgecore_engine *engine, char *text, size_
 /**
  * Plan, open nothing yet, and start one worker thread per bus. Buses connect in their workers; a bus
  * that cannot connect yields EDGECORE_STATUS_DISCONNECTED readings and keeps retrying.
+ * When buses were added since the last start, the ring is rebuilt with one lane per bus: the readings
+ * still in the old ring move into the new one (none is lost) with its counters, while a consumer's
+ * drain or wait waits for the move (a copy in memory) to end.
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, EDGECORE_E_CONFIG (nothing to sample or a
- * channel cannot be planned), -errno (threads cannot be created). Does not block on I/O.
+ * channel cannot be planned), -errno (threads cannot be created). Does not block on I/O. From the
+ * configuration thread; drain, wait and every any-thread call may run meanwhile.
  */
 int edgecore_engine_start(struct edgecore_engine *engine);
 
 /**
- * Stop the bus workers and close ports and connections. Readings already in the ring stay drainable.
- * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_RUNNING. Blocks until the workers end (at most
- * about one response timeout).
+ * Stop the bus workers and close ports and connections. Readings already in the ring stay drainable. Once
+ * every worker has ended, a consumer blocked in edgecore_engine_wait is woken: it returns the readings left,
+ * or EDGECORE_E_NOT_RUNNING. Writes not yet sent fail with EDGECORE_E_NOT_RUNNING.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_RUNNING. Blocks until the workers end: at most
+ * about one response timeout (a transaction on the wire ends, its retries are given up; a TCP connect in
+ * progress is abandoned at once), except while a worker looks up a TCP host name: getaddrinfo() cannot be
+ * interrupted, so stop may wait for the resolver: up to about resolv.conf's timeout x attempts per name
+ * server asked (glibc's defaults, timeout:5 attempts:2: 10 s or more per server; search domains add to
+ * it). Numeric addresses are never looked up. From the configuration thread.
  */
 int edgecore_engine_stop(struct edgecore_engine *engine);
 
-/** As edgecore_ring_drain / edgecore_ring_wait on the engine's ring (one lane per bus, in bus id order). */
+/**
+ * As edgecore_ring_drain on the engine's ring (one lane per bus, in bus id order): 0 before the first
+ * start. Readings stay drainable after stop and across starts. Returns the number copied, or
+ * EDGECORE_E_NULL_POINTER (engine, or out with max > 0). Never blocks, except while a start moves the
+ * readings into a rebuilt ring (see edgecore_engine_start). One consumer thread at a time.
+ */
 int edgecore_engine_drain(struct edgecore_engine *engine, struct edgecore_reading *out, size_t max);
+
+/**
+ * Block until readings are available or `timeout_ms` pass (< 0: no limit; 0: only check), on a running
+ * engine. On an engine that is not running (never started, stopped, or being destroyed) it does not block:
+ * it returns the readings left to drain, if any, else EDGECORE_E_NOT_RUNNING, so that a consumer loop can
+ * end. A consumer blocked here is woken when the engine stops (once every worker has ended, so every
+ * reading of the run is in the ring) and when it is destroyed (then always EDGECORE_E_NOT_RUNNING); if the
+ * engine was started again meanwhile, it waits on, on the current ring.
+ * Returns the number of readings available (> 0), or EDGECORE_E_TIMEOUT (running, none within timeout_ms),
+ * EDGECORE_E_NOT_RUNNING, EDGECORE_E_NULL_POINTER. One consumer thread at a time.
+ */
 int edgecore_engine_wait(struct edgecore_engine *engine, int32_t timeout_ms);
+
+/** The ring's counters (zero before the first start; they continue across a rebuilt ring). Returns 0, or
+ *  EDGECORE_E_NULL_POINTER. Any thread. */
 int edgecore_engine_ring_stats(const struct edgecore_engine *engine, struct edgecore_ring_stats *stats_out);
 
 /**
@@ -711,11 +752,20 @@ int edgecore_engine_bus_stats(const struct edgecore_engine *engine, uint32_t bus
  * Write an engineering value to a writable channel: the inverse of scale/offset, rounded for integer
  * types, encoded with the channel's type and order, and sent with FC 6/16 (registers) or FC 5 (coils;
  * nonzero is ON). Bit channels of holding registers are written read-modify-write.
- * The write is queued ahead of the bus's polls; the call blocks until the device answered, failed, or
- * timeout_ms passed (< 0: no limit). A timed-out call's write may still be sent later.
+ * The write is queued ahead of the bus's polls and sent when the bus is free (after the transaction on the
+ * wire and the bus's silent gap). timeout_ms (< 0: no limit) is the deadline for the write to be sent:
+ *   - not sent by then: it is dropped, never sent later, and the call returns EDGECORE_E_TIMEOUT;
+ *   - sent in time: the call returns its outcome, waiting past timeout_ms if need be, until the device
+ *     answered or failed: at most the device's response_timeout_ms x (1 + retries) (twice that for a bit
+ *     of a holding register, written read-modify-write). The outcome also shows in the device statistics.
+ * So EDGECORE_E_TIMEOUT and EDGECORE_E_NOT_RUNNING (the engine stopped first) mean certainly not sent;
+ * EDGECORE_E_DISCONNECTED: the bus was down when its turn came (not sent) or the connection broke during
+ * the transaction (the device may have acted on it); the other failures are the device's answer or silence.
+ * EDGECORE_E_DEVICE_EXCEPTION: edgecore_engine_last_error() gives this write's own exception code.
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND, EDGECORE_E_NOT_WRITABLE,
  * EDGECORE_E_NOT_RUNNING, EDGECORE_E_VALUE, EDGECORE_E_TIMEOUT, EDGECORE_E_DEVICE_TIMEOUT,
- * EDGECORE_E_DEVICE_FRAME, EDGECORE_E_DEVICE_EXCEPTION, EDGECORE_E_DISCONNECTED. Any thread.
+ * EDGECORE_E_DEVICE_FRAME, EDGECORE_E_DEVICE_EXCEPTION, EDGECORE_E_DISCONNECTED. Any thread; a stopped
+ * engine's writes may run while another thread configures it.
  */
 int edgecore_engine_write(struct edgecore_engine *engine, uint32_t channel, double value, int32_t timeout_ms);
 
@@ -723,7 +773,7 @@ int edgecore_engine_write(struct edgecore_engine *engine, uint32_t channel, doub
  * Write raw holding registers (FC 6 for one, FC 16 for several) / coils (FC 5 / FC 15) of a device. Every
  * address written must belong to a writable channel of that device and function.
  * values: count entries (coils: 0 = OFF, nonzero = ON). count: 1..123 registers / 1..1968 coils.
- * Returns as edgecore_engine_write, plus EDGECORE_E_INVALID_ARGUMENT (count).
+ * Deadline and results as edgecore_engine_write, plus EDGECORE_E_INVALID_ARGUMENT (count). Any thread.
  */
 int edgecore_engine_write_registers(struct edgecore_engine *engine, uint32_t device, uint16_t address,
                                     const uint16_t *values, size_t count, int32_t timeout_ms);

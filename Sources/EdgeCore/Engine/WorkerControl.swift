@@ -2,7 +2,7 @@ import CShim
 
 /// What a bus worker shares with other threads, the same for Modbus and GPIO workers: the stop request,
 /// the writes waiting for it, the signal that wakes it, and its thread.
-final class WorkerControl: @unchecked Sendable {
+final class WorkerControl: StopRequest, @unchecked Sendable {
     private let wake = Signal()
     private let lock = Lock()
     private var stopping = false
@@ -70,24 +70,27 @@ final class WorkerControl: @unchecked Sendable {
 
     /// What to do before anything else, and the generation to sleep on afterwards. Writes and stop()
     /// notify after changing the shared state, so the lock is taken only when notified since the last look.
-    func next() -> (action: Action, generation: UInt32) {
+    /// A write is handed out only when the caller can send it at once (`canSend`), and then claimed (see
+    /// WriteJob): one whose caller gave up on it is dropped here, unsent.
+    func next(canSend: Bool = true) -> (action: Action, generation: UInt32) {
         let generation = wake.generation()
         guard looked != generation else { return (.none, generation) }
-        let (stop, job, more) = lock.withLock { () -> (Bool, WriteJob?, Bool) in
-            if stopping { return (true, nil, false) }
-            let job = pending.isEmpty ? nil : pending.removeFirst()
-            return (false, job, !pending.isEmpty)
+        while true {
+            let (stop, job, more) = lock.withLock { () -> (Bool, WriteJob?, Bool) in
+                if stopping { return (true, nil, false) }
+                if !canSend { return (false, nil, !pending.isEmpty) }
+                let job = pending.isEmpty ? nil : pending.removeFirst()
+                return (false, job, !pending.isEmpty)
+            }
+            if stop { return (.stop, generation) }
+            if let job, !job.claim() { continue }
+            looked = more ? nil : generation
+            return (job.map { .write($0) } ?? .none, generation)
         }
-        if stop { return (.stop, generation) }
-        looked = more ? nil : generation
-        return (job.map { .write($0) } ?? .none, generation)
     }
 
-    /// A write taken too early (the bus's silent gap): first again next time.
-    func putBack(_ job: WriteJob) {
-        lock.withLock { pending.insert(job, at: 0) }
-        looked = nil
-    }
+    /// Writes are queued (for a caller that could not send one at its last `next`).
+    var writesWaiting: Bool { lock.withLock { !pending.isEmpty } }
 
     /// stop() was called (e.g. to give up remaining retries).
     var stopRequested: Bool { lock.withLock { stopping } }
