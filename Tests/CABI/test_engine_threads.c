@@ -277,8 +277,9 @@ static void configuration_under_lookups_writes_and_stats(void) {
 
 struct waiter {
     struct edgecore_engine *engine;
-    atomic_int run;          /* the config thread's current run (start count) */
-    atomic_int reading_run;  /* the run of the consumer's last reading */
+    atomic_int run;          /* the config thread's current run (start count), set after the start */
+    atomic_int reading_run;  /* the run of channel 0's last reading drained: one poll per run, so its
+                                sequence + 1 */
     atomic_int woken;        /* EDGECORE_E_NOT_RUNNING returns */
     atomic_int errors;
     atomic_int done, finished;
@@ -291,7 +292,9 @@ static void *waiting_consumer(void *arg) {
         int run = atomic_load(&w->run);
         int rc = edgecore_engine_wait(w->engine, -1);
         if (rc > 0) {
-            if (edgecore_engine_drain(w->engine, out, 64) > 0) atomic_store(&w->reading_run, run);
+            int n = edgecore_engine_drain(w->engine, out, 64);
+            for (int i = 0; i < n; i++)
+                if (out[i].channel == 0) atomic_store(&w->reading_run, (int)out[i].sequence + 1);
         } else if (rc == EDGECORE_E_NOT_RUNNING) {
             atomic_fetch_add(&w->woken, 1);
             while (atomic_load(&w->run) == run && !atomic_load(&w->done)) sched_yield();

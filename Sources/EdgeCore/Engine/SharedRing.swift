@@ -3,7 +3,7 @@ import CShim
 /// The engine's ring and run state as the threads other than the configuration thread see them, and
 /// the rule that keeps those threads off freed memory.
 ///
-/// Consumers (drain, wait) and any-thread calls (statistics, writes) run inside a *section*
+/// Consumers (drain, wait) and any-thread calls (statistics, writes, lookups) run inside a *section*
 /// (`consume`, `visit`). The configuration thread replaces the ring (a start after the bus count changed)
 /// or lets the engine be freed (destroy) only after every section that began before has ended
 /// (`synchronize`). Sections take no lock: entering increments one of two counters, the one of the

@@ -10,7 +10,8 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
     private var thread: WorkerThread?
     /// The signal's generation at the last look that left nothing pending (worker thread only).
     private var looked: UInt32? = nil
-    /// For workers that sleep in poll() on file descriptors: readable whenever the signal is notified.
+    /// For workers that sleep in poll() on file descriptors (GPIO event lines, a TCP connect in progress):
+    /// readable whenever the signal is notified.
     private(set) var eventFD: Int32 = -1
 
     deinit { if eventFD >= 0 { close(eventFD) } }
@@ -74,7 +75,10 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
     /// WriteJob): one whose caller gave up on it is dropped here, unsent.
     func next(canSend: Bool = true) -> (action: Action, generation: UInt32) {
         let generation = wake.generation()
-        guard looked != generation else { return (.none, generation) }
+        guard looked != generation else {
+            writesWaiting = false  // none were left at the last look, and none came since
+            return (.none, generation)
+        }
         while true {
             let (stop, job, more) = lock.withLock { () -> (Bool, WriteJob?, Bool) in
                 if stopping { return (true, nil, false) }
@@ -85,12 +89,13 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
             if stop { return (.stop, generation) }
             if let job, !job.claim() { continue }
             looked = more ? nil : generation
+            writesWaiting = job == nil && more
             return (job.map { .write($0) } ?? .none, generation)
         }
     }
 
-    /// Writes are queued (for a caller that could not send one at its last `next`).
-    var writesWaiting: Bool { lock.withLock { !pending.isEmpty } }
+    /// The last `next` could not hand out the writes waiting (worker thread only).
+    private(set) var writesWaiting = false
 
     /// stop() was called (e.g. to give up remaining retries).
     var stopRequested: Bool { lock.withLock { stopping } }

@@ -108,8 +108,11 @@ import Testing
             while !done.load(ordering: .acquiring) {
                 let current = run.load(ordering: .acquiring)
                 let rc = edgecore_engine_wait(engine.pointer, -1)
-                if rc > 0 {
-                    if edgecore_engine_drain(engine.pointer, &out, 64) > 0 { readingRun.store(current, ordering: .releasing) }
+                if rc > 0 {  // one poll per run: channel 0's sequence + 1 is the run
+                    let n = Int(edgecore_engine_drain(engine.pointer, &out, 64))
+                    for reading in out.prefix(max(0, n)) where reading.channel == 0 {
+                        readingRun.store(Int(reading.sequence) + 1, ordering: .releasing)
+                    }
                 } else if rc == EDGECORE_E_NOT_RUNNING {
                     woken.add(1, ordering: .acquiringAndReleasing)
                     while run.load(ordering: .acquiring) == current, !done.load(ordering: .acquiring) { usleep(100) }
