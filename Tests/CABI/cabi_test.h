@@ -48,7 +48,11 @@ static int cabi_failed;
         }                                                                                        \
     } while (0)
 
+/* When set (e.g. from argv[1]), cabi_run runs only the case of that name. */
+static const char *cabi_only;
+
 static void cabi_run(const char *name, void (*test)(void)) {
+    if (cabi_only && strcmp(cabi_only, name) != 0) return;
     cabi_case_failures = 0;
     test();
     if (cabi_case_failures == 0) {

@@ -1,6 +1,11 @@
 /* The engine's C API without a Modbus peer: every documented argument and state error, configuration
  * checks with their last_error messages, the plan text, and a bus nobody answers (disconnected readings). */
 #include "cabi_test.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 static int contains(const char *text, const char *part) { return text && strstr(text, part) != NULL; }
 
@@ -276,7 +281,11 @@ static void state_errors_and_disconnected_readings(void) {
     struct edgecore_engine *engine = make_engine();
     CHECK_EQ(edgecore_engine_start(engine), EDGECORE_E_CONFIG); /* nothing to sample */
     CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_E_NOT_RUNNING);
-    CHECK_EQ(edgecore_engine_wait(engine, 0), EDGECORE_E_TIMEOUT);
+    /* Not running and nothing to drain: a distinct code, at once even without a time limit. */
+    CHECK_EQ(edgecore_engine_wait(engine, 0), EDGECORE_E_NOT_RUNNING);
+    int64_t started = cabi_monotonic_ms();
+    CHECK_EQ(edgecore_engine_wait(engine, -1), EDGECORE_E_NOT_RUNNING);
+    CHECK(cabi_monotonic_ms() - started < 1000);
     struct edgecore_reading out[64];
     CHECK_EQ(edgecore_engine_drain(engine, out, 64), 0);
     edgecore_engine_destroy(engine);
@@ -422,7 +431,126 @@ static void gpio_configuration_and_missing_chip(void) {
     edgecore_engine_destroy(engine);
 }
 
-int main(void) {
+/* Readings stored before a start that rebuilds the ring (one bus more: one lane more) stay drainable, and
+ * the ring's counters continue; a stopped engine's wait returns what is left, then EDGECORE_E_NOT_RUNNING. */
+static void rebuilt_ring_keeps_stored_readings(void) {
+    struct edgecore_engine *engine = make_site(1);
+    if (!engine) return;
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    struct edgecore_ring_stats before, after;
+    int64_t deadline = cabi_monotonic_ms() + 5000;
+    do {
+        cabi_sleep_ms(20);
+        CHECK_EQ(edgecore_engine_ring_stats(engine, &before), EDGECORE_OK);
+    } while (before.available < 3 && cabi_monotonic_ms() < deadline);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_ring_stats(engine, &before), EDGECORE_OK);
+    CHECK(before.available >= 3);
+    CHECK_EQ(before.lanes, 1);
+
+    struct edgecore_tcp_bus_config bus;
+    edgecore_tcp_bus_config_init(&bus);
+    bus.name = "second";
+    bus.host = "127.0.0.1";
+    bus.port = 1;
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, NULL), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK); /* a new ring of two lanes */
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_ring_stats(engine, &after), EDGECORE_OK);
+    CHECK_EQ(after.lanes, 2);
+    CHECK(after.published >= before.published);
+    CHECK_EQ(after.drained, 0);
+    CHECK_EQ(after.available, after.published);
+
+    int64_t started = cabi_monotonic_ms();
+    CHECK_EQ(edgecore_engine_wait(engine, 5000), (int)after.available); /* stopped: what is left, at once */
+    struct edgecore_reading out[64];
+    uint32_t next = 0;
+    int n, total = 0;
+    while ((n = edgecore_engine_drain(engine, out, 64)) > 0) {
+        for (int i = 0; i < n; i++) {
+            CHECK_EQ(out[i].channel, 0);
+            CHECK_EQ(out[i].sequence, next); /* from the first reading of the first run on */
+            next = out[i].sequence + 1;
+        }
+        total += n;
+    }
+    CHECK_EQ(total, (int)after.published);
+    CHECK_EQ(edgecore_engine_wait(engine, 5000), EDGECORE_E_NOT_RUNNING);
+    CHECK(contains(edgecore_engine_last_error(), "stopped"));
+    CHECK(cabi_monotonic_ms() - started < 1000);
+    edgecore_engine_destroy(engine);
+}
+
+/* A connect that cannot complete now: a loopback listener whose accept queue is full drops the SYN. */
+static int full_listener(uint16_t *port, int queued[4], int *queued_count) {
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (listener < 0 || bind(listener, (struct sockaddr *)&address, sizeof address) != 0 || listen(listener, 0) != 0 ||
+        getsockname(listener, (struct sockaddr *)&address, &length) != 0)
+        return -1;
+    *port = ntohs(address.sin_port);
+    /* Queue connections until one more connect does not complete within 300 ms. */
+    *queued_count = 0;
+    while (*queued_count < 4) {
+        int client = socket(AF_INET, SOCK_STREAM, 0);
+        fcntl(client, F_SETFL, O_NONBLOCK);
+        int rc = connect(client, (struct sockaddr *)&address, sizeof address);
+        struct pollfd pending = {client, POLLOUT, 0};
+        if (rc != 0 && (errno != EINPROGRESS || poll(&pending, 1, 300) == 0)) {
+            close(client); /* this one hangs: the queue is full */
+            return listener;
+        }
+        queued[(*queued_count)++] = client;
+    }
+    return listener;
+}
+
+/* stop returns within about one response timeout even while a TCP connect is in progress (here with a
+ * connect timeout of 10 s). */
+static void stop_cuts_a_tcp_connect_short(void) {
+    uint16_t port = 0;
+    int queued[4], queued_count = 0;
+    int listener = full_listener(&port, queued, &queued_count);
+    CHECK(listener >= 0);
+    if (listener < 0) return;
+    struct edgecore_engine *engine = make_engine();
+    struct edgecore_tcp_bus_config bus;
+    edgecore_tcp_bus_config_init(&bus);
+    bus.name = "full";
+    bus.host = "127.0.0.1";
+    bus.port = port;
+    bus.connect_timeout_ms = 10000;
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, NULL), EDGECORE_OK);
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    device.name = "meter";
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, NULL), EDGECORE_OK);
+    struct edgecore_channel_config channel;
+    edgecore_channel_config_init(&channel);
+    channel.name = "v";
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    cabi_sleep_ms(300);
+    struct edgecore_bus_stats stats;
+    CHECK_EQ(edgecore_engine_bus_stats(engine, 0, &stats), EDGECORE_OK);
+    CHECK_EQ(stats.opens + stats.open_failures, 0); /* still connecting */
+    int64_t started = cabi_monotonic_ms();
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    int64_t took = cabi_monotonic_ms() - started;
+    printf("  stop during a connect took %lld ms\n", (long long)took);
+    CHECK(took < 1000);
+    edgecore_engine_destroy(engine);
+    for (int i = 0; i < queued_count; i++) close(queued[i]);
+    close(listener);
+}
+
+int main(int argc, char **argv) {
+    cabi_only = argc > 1 ? argv[1] : NULL;
     RUN(config_defaults);
     RUN(gpio_configuration_and_missing_chip);
     RUN(create_and_destroy);
@@ -432,5 +560,7 @@ int main(void) {
     RUN(lookups_and_info);
     RUN(plan_text_like_snprintf);
     RUN(state_errors_and_disconnected_readings);
+    RUN(rebuilt_ring_keeps_stored_readings);
+    RUN(stop_cuts_a_tcp_connect_short);
     return cabi_finish("test_engine_api");
 }

@@ -12,7 +12,7 @@ import pytest
 
 import edgecore
 from edgecore import DeviceState, Status
-from harness import add_bus, by_channel, each_has, logged_requests, modbus_client, stats_dict
+from harness import add_bus, by_channel, each_has, logged_requests, modbus_client, stats_dict, wait_until
 from regmap import BITS_REGISTER, COIL_BITS, encode
 
 INTERVAL_MS = 50
@@ -321,10 +321,12 @@ def test_write_to_silent_unit_times_out(modbus_server, peer_endpoint, edgecore_e
     after = engine.device_stats(silent)
     assert (after.requests - before.requests, after.timeouts - before.timeouts, after.retries - before.retries) \
         == (4, 4, 2), stats_dict(after)
-    # the call's own timeout, shorter than the device's attempts
+    # the call's own timeout, shorter than the device's attempts: the write was on the wire when it passed,
+    # so the call waits for the write's real outcome (two attempts of 100 ms), which the statistics count too
     t0 = time.monotonic()
-    refused(edgecore.E_TIMEOUT, engine.write, coil, 1, 50)
-    assert time.monotonic() - t0 < 0.15
+    refused(edgecore.E_DEVICE_TIMEOUT, engine.write, coil, 1, 50)
+    assert 0.18 <= time.monotonic() - t0 < 1.0
+    assert engine.device_stats(silent).timeouts - after.timeouts == 2
 
 
 def test_write_exception_is_reported_with_its_code(modbus_server, peer_endpoint, edgecore_engine):
@@ -396,3 +398,105 @@ def test_writes_are_queued_ahead_of_polls(libmodbus_server, peer_endpoint, edgec
         assert read_registers(client, 300, 1) == [5]
     finally:
         client.close()
+
+
+# ------------------------------------------------------------------------------------------------------
+# The caller's deadline (timeout_ms): a write not yet sent is dropped, one on the wire is waited for
+# ------------------------------------------------------------------------------------------------------
+
+ANSWER_MS = 600  # the slow peer's delay before every answer
+
+
+def written(peer) -> list[tuple[int, int, int, int]]:
+    """The write requests (FC 5, 6, 15, 16) the peer received."""
+    return [r for r in logged_requests(peer) if r[1] in (5, 6, 15, 16)]
+
+
+def test_write_whose_deadline_passes_in_the_queue_is_never_sent(libmodbus_server, peer_endpoint, edgecore_engine):
+    """A write queued behind a poll on the wire (the peer answers after 600 ms) whose 100 ms deadline
+    passes first is dropped: the call returns EDGECORE_E_TIMEOUT, and the peer never receives it."""
+    peer, where, _ = peer_endpoint(libmodbus_server, "tcp", delay_ms=ANSWER_MS, verbose=True)
+    engine = edgecore_engine()
+    device = engine.add_device("slow", add_bus(engine, where), 1, response_timeout_ms=3000)
+    engine.add_channel("polled", device, 0, interval_ms=50)  # the bus is always busy with this poll
+    target = engine.add_channel("valve", device, 300, writable=1, interval_ms=3_600_000)
+    engine.start()
+    results = []
+    for value in (41, 42, 43):
+        seen = len(logged_requests(peer))
+        wait_until(lambda: len(logged_requests(peer)) > seen, timeout=5, what="a poll on the wire")
+        t0 = time.monotonic()
+        rc = edgecore.lib.edgecore_engine_write(engine.handle, target, float(value), 100)
+        results.append((rc, time.monotonic() - t0, edgecore.engine_last_error()))
+    time.sleep(2 * ANSWER_MS / 1000)  # the poll on the wire ended: the dropped writes would have been next
+    polls = len(logged_requests(peer))
+    engine.stop()
+    assert polls >= 4 and written(peer) == [], logged_requests(peer)
+    for rc, elapsed, message in results:
+        assert rc == edgecore.E_TIMEOUT and "not sent" in message, (rc, message)
+        assert 0.09 <= elapsed < 0.5, elapsed
+    client = modbus_client(**where, timeout=2.0)
+    try:
+        assert read_registers(client, 300, 1) == [0]
+    finally:
+        client.close()
+
+
+def test_write_on_the_wire_when_its_deadline_passes_returns_its_outcome(libmodbus_server, peer_endpoint,
+                                                                         edgecore_engine):
+    """A write sent at once whose answer comes after the caller's deadline: the call waits for the answer
+    (the transaction's own bound is the response timeout) and returns the real outcome, never a TIMEOUT that
+    would leave the caller guessing whether the valve moved."""
+    peer, where, _ = peer_endpoint(libmodbus_server, "tcp", delay_ms=ANSWER_MS, verbose=True)
+    engine = edgecore_engine()
+    device = engine.add_device("slow", add_bus(engine, where), 1, response_timeout_ms=3000)
+    target = engine.add_channel("valve", device, 300, writable=1, interval_ms=3_600_000)
+    engine.start()
+    engine.collect_until(lambda rs: len(rs) >= 1, timeout=5)  # the one poll is over: the bus is idle
+    before = engine.device_stats(device)
+    t0 = time.monotonic()
+    rc = edgecore.lib.edgecore_engine_write(engine.handle, target, 7.0, 100)
+    elapsed = time.monotonic() - t0
+    assert rc == edgecore.EDGECORE_OK, (rc, edgecore.engine_last_error())
+    assert 0.9 * ANSWER_MS / 1000 <= elapsed < 2.0, elapsed
+    after = engine.device_stats(device)
+    assert (after.requests - before.requests, after.responses - before.responses) == (1, 1)
+    engine.stop()
+    assert written(peer) == [(1, 6, 300, 7)]
+
+
+def test_write_exception_code_is_the_writes_own(libmodbus_server, peer_endpoint, edgecore_engine):
+    """The exception code in a failed write's message is the one its own answer carried, although the same
+    device's other transactions fail all the time with other codes and overwrite its last_exception: polls
+    of an input register (exception 2), and writes of other threads to other registers (4 and 3)."""
+    codes = {300: 6, 301: 4, 302: 3}
+    rules = [f"holding:{address}:{code}" for address, code in codes.items()] + ["input:5:2"]
+    _, where, _ = peer_endpoint(libmodbus_server, "tcp", exceptions=rules)
+    engine = edgecore_engine()
+    device = engine.add_device("plc", add_bus(engine, where), 1, response_timeout_ms=1000, retries=0)
+    engine.add_channel("refused", device, 5, function="input", interval_ms=1)  # exception 2, continually
+    targets = {address: engine.add_channel(f"valve{address}", device, address, writable=1, interval_ms=3_600_000)
+               for address in codes}
+    engine.start()
+    engine.collect_until(lambda rs: len(rs) >= 20, timeout=5)
+    wrong, failures = [], []
+
+    def writer(address: int):
+        for _ in range(100):
+            rc = edgecore.lib.edgecore_engine_write(engine.handle, targets[address], 1.0, 2000)
+            message = edgecore.engine_last_error()  # this thread's own
+            if rc != edgecore.E_DEVICE_EXCEPTION:
+                failures.append((rc, message))
+            elif not message.endswith(f"exception {codes[address]}"):
+                wrong.append(message)
+
+    threads = [threading.Thread(target=writer, args=(address,)) for address in codes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    s = engine.device_stats(device)
+    engine.stop()
+    assert not any(t.is_alive() for t in threads) and failures == [], failures[:3]
+    assert wrong == [], f"{len(wrong)} of 300: {wrong[:3]}"
+    assert s.exceptions >= 300 and s.last_exception in (2, 3, 4, 6)

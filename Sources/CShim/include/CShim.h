@@ -29,6 +29,11 @@
 #include <sys/file.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 
 #include <gpiod.h>
 #include <modbus/modbus.h>
@@ -48,6 +53,9 @@ static inline int ec_atomic_cas_u64(uint64_t *p, uint64_t expected, uint64_t des
 static inline uint32_t ec_atomic_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline uint32_t ec_atomic_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline uint32_t ec_atomic_load_seq_cst_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void ec_atomic_store_seq_cst_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline void *ec_atomic_load_acquire_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void ec_atomic_store_release_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uint32_t ec_atomic_add_u32(uint32_t *p, uint32_t v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
 static inline uint32_t ec_atomic_sub_u32(uint32_t *p, uint32_t v) { return __atomic_sub_fetch(p, v, __ATOMIC_SEQ_CST); }
 static inline void ec_atomic_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
@@ -98,6 +106,54 @@ static inline int ec_set_pipe_size(int fd, int bytes) {
     return fcntl(fd, F_SETPIPE_SZ, bytes);
 }
 static inline int ec_modbus_exception_base(void) { return MODBUS_ENOBASE; }
+
+/* ---- TCP connections (the flags are macros or enums that differ between C libraries) ---- */
+
+/* The TCP addresses of host:port; numeric_only: fail with EAI_NONAME instead of asking a resolver (a
+ * numeric lookup never blocks). Returns 0, or an errno value: ENXIO (no such host), EAGAIN (the resolver
+ * failed for now), another errno. */
+static inline int ec_tcp_addresses(const char *host, uint16_t port, int numeric_only, struct addrinfo **list) {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : AI_ADDRCONFIG);
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    *list = NULL;
+    int rc = getaddrinfo(host, service, &hints, list);
+    if (rc == 0) return 0;
+    if (rc == EAI_SYSTEM) return errno ? errno : EIO;
+    return rc == EAI_AGAIN ? EAGAIN : rc == EAI_MEMORY ? ENOMEM : ENXIO;
+}
+/* A non-blocking, close-on-exec TCP socket for address, set up as libmodbus sets its own up (TCP_NODELAY;
+ * IPv4: low-delay TOS), and connect() started. Returns the socket (>= 0) with *in_progress = 1 while the
+ * connection is being made, or -errno. */
+static inline int ec_tcp_connect_start(const struct addrinfo *address, int *in_progress) {
+    int fd = socket(address->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, address->ai_protocol);
+    if (fd < 0) return -errno;
+    int on = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (address->ai_family == AF_INET) {
+        int tos = IPTOS_LOWDELAY;
+        (void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    }
+    *in_progress = 0;
+    if (connect(fd, address->ai_addr, address->ai_addrlen) == 0) return fd;
+    if (errno == EINPROGRESS) {
+        *in_progress = 1;
+        return fd;
+    }
+    int error = errno;
+    close(fd);
+    return -error;
+}
+/* The outcome of a non-blocking connect once the socket is writable: 0 or an errno value. */
+static inline int ec_socket_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 ? error : errno;
+}
 
 /* ---- per-thread message of the last failing engine call (defined in shim.c) ---- */
 

@@ -169,6 +169,15 @@ final class Ring: @unchecked Sendable {
                                                         byteCount: count * MemoryLayout<Reading>.stride)
     }
 
+    /// Copies `count` readings of `lane` from `index` on (they wrap around the lane's end) into `out`.
+    private func copyOut(lane: Int, into out: UnsafeMutablePointer<Reading>, count: Int, at index: UInt64) {
+        let base = slots + lane * Int(capacity)
+        let start = Int(truncatingIfNeeded: index & mask)
+        let first = Swift.min(count, Int(capacity) - start)
+        copyReadings(to: out, from: base + start, count: first)
+        if first < count { copyReadings(to: out + first, from: base, count: count - first) }
+    }
+
     // MARK: Consumer
 
     /// Moves up to `max` readings into `out`, visiting lanes round-robin from one lane further on each
@@ -188,16 +197,12 @@ final class Ring: @unchecked Sendable {
 
     private func drainLane(_ lane: Int, into out: UnsafeMutablePointer<Reading>, max: Int) -> Int {
         let state = laneState(lane)
-        let base = slots + lane * Int(capacity)
         while true {
             let tail = state.tail.loadAcquire()
             let head = state.head.loadAcquire()
             let count = Int(truncatingIfNeeded: Swift.min(head &- tail, UInt64(max)))
             if count <= 0 { return 0 }
-            let start = Int(truncatingIfNeeded: tail & mask)
-            let first = Swift.min(count, Int(capacity) - start)
-            copyReadings(to: out, from: base + start, count: first)
-            if first < count { copyReadings(to: out + first, from: base, count: count - first) }
+            copyOut(lane: lane, into: out, count: count, at: tail)
             switch policy {
             case .rejectNewest:
                 state.tail.storeRelease(tail &+ UInt64(count))
@@ -227,24 +232,31 @@ final class Ring: @unchecked Sendable {
 
     /// Blocks until readings are available or `timeoutMilliseconds` pass (< 0: no limit), sleeping on a
     /// futex. Returns how many are available. One consumer thread at a time.
+    func wait(timeoutMilliseconds: Int32) throws(EdgeCoreError) -> UInt64 {
+        try wait(until: timeoutMilliseconds < 0
+                 ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000)
+    }
+
+    /// Blocks until readings are available or `deadline` (monotonic ns; nil: none) passes; returns how
+    /// many are available. With `watch`, also returns (0 when none are available) once `watch.word` no
+    /// longer holds `watch.value`: it is checked before each sleep, and whoever changes it calls
+    /// `interruptWaiters()` afterwards. One consumer thread at a time.
     ///
     /// No lost wake-up: the consumer announces itself in `waiters` (a sequentially consistent increment
     /// followed by a fence) and then re-checks the lanes; a producer stores `head` and then loads `waiters`,
     /// both sequentially consistent. All of these sit in one total order, so at least one side sees the
-    /// other: the consumer finds the readings, or the producer finds the waiter and wakes it. The futex sleeps only while `wakeups` still holds the value
-    /// read before announcing, so a wake-up between the check and the sleep is not missed either.
-    func wait(timeoutMilliseconds: Int32) throws(EdgeCoreError) -> UInt64 {
+    /// other: the consumer finds the readings, or the producer finds the waiter and wakes it. The futex
+    /// sleeps only while `wakeups` still holds the value read before announcing, so a wake-up between the
+    /// check and the sleep is not missed either.
+    func wait(until deadline: Int64?, watch: (word: AtomicWord32, value: UInt32)? = nil) throws(EdgeCoreError) -> UInt64 {
         let ready = available()
         if ready > 0 { return ready }
-        if timeoutMilliseconds == 0 { throw .timeout }
-        let deadline: Int64? = timeoutMilliseconds < 0
-            ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
         while true {
             let ticket = wakeups.loadAcquire()
             waiters.increment()
             sequentiallyConsistentFence()
             let ready = available()
-            if ready > 0 {
+            if ready > 0 || watch.map({ $0.word.loadSequentiallyConsistent() != $0.value }) ?? false {
                 waiters.decrement()
                 return ready
             }
@@ -262,10 +274,37 @@ final class Ring: @unchecked Sendable {
         }
     }
 
+    /// Wakes a consumer sleeping in `wait` so that it checks its watched word again. Any thread.
+    func interruptWaiters() {
+        wakeups.increment()
+        Futex.wakeAll(on: wakeups)
+    }
+
     private func wakeConsumerIfWaiting() {
         if waiters.loadSequentiallyConsistent() != 0 {
             wakeups.increment()
             Futex.wakeAll(on: wakeups)
+        }
+    }
+
+    // MARK: Rebuilding
+
+    /// Takes over what `old` holds: lane by lane, its stored readings (oldest first) and its counters, so
+    /// that a ring rebuilt for more lanes loses no reading and its statistics continue. Only while no other
+    /// thread uses either ring; this one must be new (empty), with the capacity of `old` and at least its
+    /// lanes (the engine's rings: same capacity, lanes only grow).
+    func takeOver(_ old: Ring) {
+        guard old.capacity == capacity else { return }
+        for lane in 0..<Int(Swift.min(laneCount, old.laneCount)) {
+            let from = old.laneState(lane), to = laneState(lane)
+            let tail = from.tail.loadAcquire()
+            let count = from.head.loadAcquire() &- tail  // no producer: at most the capacity
+            old.copyOut(lane: lane, into: slots + lane * Int(capacity), count: Int(truncatingIfNeeded: count), at: tail)
+            to.head.storeRelease(count)
+            to.published.storeRelaxed(from.published.loadRelaxed())
+            to.drained.storeRelaxed(from.drained.loadRelaxed())
+            to.dropped.storeRelaxed(from.dropped.loadRelaxed())
+            to.rejected.storeRelaxed(from.rejected.loadRelaxed())
         }
     }
 

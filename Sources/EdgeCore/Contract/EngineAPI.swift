@@ -23,7 +23,7 @@ public func edgecore_engine_create_sized(_ config: UnsafePointer<edgecore_engine
 public func edgecore_engine_destroy(_ engine: OpaquePointer?) {
     guard let engine else { return }
     let owned = Unmanaged<Engine>.fromOpaque(UnsafeRawPointer(engine))
-    owned.takeUnretainedValue().stop()
+    owned.takeUnretainedValue().close()  // returns once no other thread is inside the engine
     owned.release()
 }
 
@@ -65,10 +65,11 @@ public func edgecore_engine_counts(_ engine: OpaquePointer?, _ busesOut: UnsafeM
                                    _ devicesOut: UnsafeMutablePointer<UInt32>?,
                                    _ channelsOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
-    return withEngine(engine) { engine in
-        busesOut?.pointee = UInt32(engine.config.buses.count)
-        devicesOut?.pointee = UInt32(engine.config.devices.count)
-        channelsOut?.pointee = UInt32(engine.config.channels.count)
+    return withEngineShared(engine) { engine in
+        let config = engine.config
+        busesOut?.pointee = UInt32(config.buses.count)
+        devicesOut?.pointee = UInt32(config.devices.count)
+        channelsOut?.pointee = UInt32(config.channels.count)
         return EDGECORE_OK
     }
 }
@@ -79,14 +80,14 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
                                          _ unitOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                                          _ deviceOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
-    return withEngine(engine) { engine in
-        guard let strings = engine.channelStrings(Int(clamping: channel)) else {
+    return withEngineShared(engine) { engine in
+        guard let info = engine.channel(Int(clamping: channel)) else {
             return failure(ConfigError(.notFound, "no channel with id \(channel)"))
         }
-        nameOut?.pointee = strings.name
-        unitOut?.pointee = strings.unit
+        nameOut?.pointee = info.name
+        unitOut?.pointee = info.unit
         // A GPIO line has no device: -1 becomes UINT32_MAX, as documented.
-        deviceOut?.pointee = UInt32(truncatingIfNeeded: engine.config.channels[Int(clamping: channel)].device)
+        deviceOut?.pointee = UInt32(truncatingIfNeeded: info.device)
         return EDGECORE_OK
     }
 }
@@ -97,14 +98,13 @@ public func edgecore_engine_device_info(_ engine: OpaquePointer?, _ device: UInt
                                         _ busOut: UnsafeMutablePointer<UInt32>?,
                                         _ unitIdOut: UnsafeMutablePointer<UInt8>?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
-    return withEngine(engine) { engine in
-        let index = Int(clamping: device)
-        guard let name = engine.deviceName(index) else {
+    return withEngineShared(engine) { engine in
+        guard let info = engine.device(Int(clamping: device)) else {
             return failure(ConfigError(.notFound, "no device with id \(device)"))
         }
-        nameOut?.pointee = name
-        busOut?.pointee = UInt32(engine.config.devices[index].bus)
-        unitIdOut?.pointee = engine.config.devices[index].unitId
+        nameOut?.pointee = info.name
+        busOut?.pointee = UInt32(info.bus)
+        unitIdOut?.pointee = info.unitId
         return EDGECORE_OK
     }
 }
@@ -113,14 +113,9 @@ public func edgecore_engine_device_info(_ engine: OpaquePointer?, _ device: UInt
 public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     if size != 0, text == nil { return nullArgument("text is required when size > 0") }
-    return withEngine(engine) { engine in
-        let description: String
-        do throws(ConfigError) {
-            description = Planner.describe(try engine.plan(), config: engine.config)
-        } catch {
-            return failure(error)
-        }
-        let utf8 = Array(description.utf8)
+    return withEngineShared(engine) { engine in
+        let config = engine.config
+        let utf8 = Array(Planner.describe(Planner.plan(config), config: config).utf8)
         // size_t arrives as Int; a value above Int.max (negative here) is no limit in practice.
         if let text, size != 0 {
             let room = size < 0 ? utf8.count : min(utf8.count, size - 1)
@@ -156,27 +151,28 @@ public func edgecore_engine_stop(_ engine: OpaquePointer?) -> Int32 {
 public func edgecore_engine_drain(_ engine: OpaquePointer?, _ out: UnsafeMutablePointer<edgecore_reading>?,
                                   _ max: Int) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
-    return withEngine(engine) { engine in
-        guard let ring = engine.ring else { return 0 }
-        return edgecore_ring_drain(OpaquePointer(Unmanaged.passUnretained(ring).toOpaque()), out, max)
-    }
+    let limit = max < 0 || max > Int(Int32.max) ? Int(Int32.max) : max
+    if limit == 0 { return 0 }
+    guard let out else { return nullArgument("out is required when max > 0") }
+    return withEngine(engine) { engine in engine.drain(into: out, max: limit) }
 }
 
 @c @implementation
 public func edgecore_engine_wait(_ engine: OpaquePointer?, _ timeoutMs: Int32) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
-        guard let ring = engine.ring else {
-            return failure(ConfigError(.timeout, "the engine has not been started: no readings will come"))
-        }
-        return edgecore_ring_wait(OpaquePointer(Unmanaged.passUnretained(ring).toOpaque()), timeoutMs)
+        let result = engine.wait(timeoutMilliseconds: timeoutMs)
+        return result != EDGECORE_E_NOT_RUNNING
+            ? result : failure(ConfigError(.notRunning, "the engine is stopped and no readings are left"))
     }
 }
 
 @c @implementation
 public func edgecore_engine_ring_stats_sized(_ engine: OpaquePointer?,
                                              _ statsOut: UnsafeMutablePointer<edgecore_ring_stats>?, _ size: Int) -> Int32 {
-    copyStats(engine, statsOut, size, notFound: "") { engine in edgecore_ring_stats(engine.ring?.stats(lane: nil) ?? RingStats()) }
+    guard let engine, let statsOut else { return nullArgument("engine and stats_out are required") }
+    // Engine.ringStats enters its own section (one that a rebuilt ring's move does not wait for).
+    return withEngine(engine) { engine in storeStats(edgecore_ring_stats(engine.ringStats()), into: statsOut, size: size) }
 }
 
 @c @implementation
@@ -196,9 +192,8 @@ public func edgecore_engine_pulse_stats_sized(_ engine: OpaquePointer?, _ channe
                                               _ statsOut: UnsafeMutablePointer<edgecore_pulse_stats>?, _ size: Int) -> Int32 {
     copyStats(engine, statsOut, size, notFound: "no pulse counter channel with id \(channel)") { engine in
         let index = Int(clamping: channel)
-        guard index < engine.config.channels.count, engine.config.channels[index].gpio?.kind == .pulses else {
-            return nil
-        }
+        let channels = engine.config.channels
+        guard index < channels.count, channels[index].gpio?.kind == .pulses else { return nil }
         return engine.stats.pulse(index)
     }
 }
@@ -207,7 +202,7 @@ public func edgecore_engine_pulse_stats_sized(_ engine: OpaquePointer?, _ channe
 public func edgecore_engine_write(_ engine: OpaquePointer?, _ channel: UInt32, _ value: Double,
                                   _ timeoutMs: Int32) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
-    return withEngine(engine) { engine in
+    return withEngineShared(engine) { engine in
         do throws(ConfigError) {
             try engine.write(channel: Int(clamping: channel), value: value, timeoutMilliseconds: timeoutMs)
             return EDGECORE_OK
@@ -246,7 +241,7 @@ private func copyStats<Stats: GrowingStruct>(_ handle: OpaquePointer?, _ out: Un
                                              notFound: @autoclosure () -> Message,
                                              _ lookup: (Engine) -> Stats?) -> Int32 {
     guard let handle, let out else { return nullArgument("engine and stats_out are required") }
-    return withEngine(handle) { engine in
+    return withEngineShared(handle) { engine in
         guard let snapshot = lookup(engine) else { return failure(ConfigError(.notFound, notFound())) }
         return storeStats(snapshot, into: out, size: size)
     }
@@ -254,7 +249,7 @@ private func copyStats<Stats: GrowingStruct>(_ handle: OpaquePointer?, _ out: Un
 
 private func rawWrite(_ handle: OpaquePointer, _ device: UInt32, _ address: UInt16, registers: [UInt16]?,
                       coils: [UInt8]?, _ timeoutMs: Int32) -> Int32 {
-    withEngine(handle) { engine in
+    withEngineShared(handle) { engine in
         do throws(ConfigError) {
             try engine.writeRaw(device: Int(clamping: device), address: address, registers: registers, coils: coils,
                                 timeoutMilliseconds: timeoutMs)
@@ -268,7 +263,7 @@ private func rawWrite(_ handle: OpaquePointer, _ device: UInt32, _ address: UInt
 private func find(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ idOut: UnsafeMutablePointer<UInt32>?,
                   kind: String, _ lookup: (SiteConfig, String) -> Int?) -> Int32 {
     guard let handle, let name else { return nullArgument("engine and name are required") }
-    return withEngine(handle) { engine in
+    return withEngineShared(handle) { engine in
         let text = String(cString: name)
         guard let id = lookup(engine.config, text) else {
             return failure(ConfigError(.notFound, "no \(kind) named '\(text)'"))
@@ -281,6 +276,12 @@ private func find(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ idO
 /// Runs `body` with the engine behind a handle, without retain/release (see RingAPI's withRing).
 func withEngine<Result>(_ handle: OpaquePointer, _ body: (Engine) -> Result) -> Result {
     Unmanaged<Engine>.fromOpaque(UnsafeRawPointer(handle))._withUnsafeGuaranteedRef(body)
+}
+
+/// As `withEngine`, for calls any thread may make: inside a section (SharedRing), which destroy waits
+/// for before it frees the engine.
+func withEngineShared(_ handle: OpaquePointer, _ body: (Engine) -> Int32) -> Int32 {
+    withEngine(handle) { engine in engine.shared.visit { _ in body(engine) } }
 }
 
 /// Records the message for edgecore_engine_last_error() and returns the error's code.

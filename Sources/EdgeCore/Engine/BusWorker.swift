@@ -82,6 +82,11 @@ final class BusWorker: @unchecked Sendable {
     // MARK: Control (any thread)
 
     func start() throws(EdgeCoreError) {
+        if case .tcp = spec {
+            // A TCP connect in progress sleeps in poll() on this too, so that stop() cuts it short.
+            let error = control.makeEventFD()
+            if error != 0 { throw .system(error) }
+        }
         let now = Clock.monotonicNanoseconds()
         for index in requests.indices { queue.insert(index, deadline: now) }
         try control.start { [self] in run() }
@@ -100,25 +105,22 @@ final class BusWorker: @unchecked Sendable {
 
     private func run() {
         loop: while true {
-            let (action, generation) = control.next()
-            var write: WriteJob? = nil
+            // (Re)connect before looking at writes: a write is claimed only when it can be sent at once.
+            if transport.needsReopen() { busLost() }
+            if !transport.isOpen, Clock.monotonicNanoseconds() >= reopenAt { reopen() }
+            let now = Clock.monotonicNanoseconds()
+            let canSend = now >= nextTransactionAt
+            let (action, generation) = control.next(canSend: canSend)
             switch action {
             case .stop: break loop
-            case .write(let job): write = job
+            case .write(let job):
+                execute(job)
+                continue
             case .none: break
             }
-            let now = Clock.monotonicNanoseconds()
-            if transport.needsReopen() { busLost() }
-            if !transport.isOpen, now >= reopenAt { reopen(now: now) }
-
             var wakeAt = Int64.max
-            if let write {
-                if now >= nextTransactionAt {
-                    execute(write)
-                    continue
-                }
-                control.putBack(write)
-                wakeAt = nextTransactionAt
+            if !canSend, control.writesWaiting {
+                wakeAt = nextTransactionAt  // writes go ahead of polls: wait for the silent gap to end
             } else if let next = queue.next {
                 let due = max(next.deadline, nextTransactionAt)
                 if now >= due {
@@ -136,8 +138,10 @@ final class BusWorker: @unchecked Sendable {
         control.abandonPending()
     }
 
-    private func reopen(now: Int64) {
-        let error = transport.open()
+    private func reopen() {
+        let now = Clock.monotonicNanoseconds()
+        let error = transport.open(stop: control)
+        if error == ECANCELED { return }  // stop() came: not a failure of the bus
         currentUnit = nil
         currentTimeoutMs = nil
         frameErrorsInRow = 0
@@ -433,7 +437,12 @@ final class BusWorker: @unchecked Sendable {
                 }
             }
         }
-        job.complete(failure?.resultCode.code ?? EDGECORE_OK)
+        guard let failure else { return job.complete(EDGECORE_OK) }
+        if case .exception(let code) = failure {
+            job.complete(EDGECORE_E_DEVICE_EXCEPTION, exception: code)
+        } else {
+            job.complete(failure.resultCode.code)
+        }
     }
 
     /// One transaction of a write, with the device's retries; nil when the device answered.

@@ -1,20 +1,27 @@
 import CShim
 
 /// An engine: a site configuration, its plan, one worker per bus while running, and the ring the
-/// workers publish into (one lane per bus). Configuration and start/stop from one thread at a time;
-/// drain/wait from one consumer; writes and statistics from any thread (edgecore.h's thread rules).
+/// workers publish into (one lane per bus).
+///
+/// Threads (edgecore.h's thread rules): configuration, start, stop and close from one thread at a time;
+/// drain/wait from one consumer at a time; statistics, writes and lookups from any thread. The
+/// configuration is replaced (never changed in place) under `configLock`, and other threads read a copy
+/// of it taken under that lock; the ring and the run state reach them through `shared` (SharedRing),
+/// inside sections that close() waits for before the engine may be freed.
 final class Engine: @unchecked Sendable {
-    private(set) var config = SiteConfig()
+    private var storedConfig = SiteConfig()
+    private let configLock = Lock()
     private let ringCapacity: UInt32
     private let overflow: edgecore_overflow_policy
-    private(set) var ring: Ring?
+    let shared: SharedRing
     private var workers: [any EngineWorker] = []
     /// Stopped GPIO workers: they keep their outputs requested, driven at the safe state, until the next
     /// start or destroy, so that a relay never floats between stop and destroy.
     private var heldGPIO: [any EngineWorker] = []
     private let runState = Lock()
     let stats = EngineStats()
-    /// C copies of channel names and units, and of device names, handed out by the *_info functions.
+    /// C copies of channel names and units, and of device names, handed out by the *_info functions;
+    /// they only grow (under `configLock`), and each copy lives as long as the engine.
     private var channelStrings: [(name: UnsafeMutablePointer<CChar>, unit: UnsafeMutablePointer<CChar>)] = []
     private var deviceNames: [UnsafeMutablePointer<CChar>] = []
     /// Per-channel sequence counters; they outlive the workers so that numbering continues on restart.
@@ -26,6 +33,7 @@ final class Engine: @unchecked Sendable {
         _ = try Ring.make(capacity: ringCapacity, lanes: 1, policy: overflow)
         self.ringCapacity = ringCapacity
         self.overflow = overflow
+        shared = try SharedRing()
     }
 
     deinit {
@@ -38,6 +46,9 @@ final class Engine: @unchecked Sendable {
         sequences.deallocate()
     }
 
+    /// A copy of the configuration as it is now. Any thread.
+    var config: SiteConfig { configLock.withLock { storedConfig } }
+
     var isRunning: Bool { runState.withLock { !workers.isEmpty } }
 
     // MARK: Configuration
@@ -45,12 +56,8 @@ final class Engine: @unchecked Sendable {
     /// Applies a change to a copy of the configuration and keeps it only if the change succeeds.
     func configure<Result>(_ change: (inout SiteConfig) throws(ConfigError) -> Result) throws(ConfigError) -> Result {
         guard !isRunning else { throw ConfigError(.running, "the engine is running: stop it to change its configuration") }
-        var copy = config
+        var copy = storedConfig  // only this thread replaces it
         let result = try change(&copy)
-        for channel in copy.channels.dropFirst(channelStrings.count) {
-            channelStrings.append((makeCString(channel.name), makeCString(channel.unit)))
-        }
-        for device in copy.devices.dropFirst(deviceNames.count) { deviceNames.append(makeCString(device.name)) }
         if copy.channels.count > sequenceCapacity {
             // Only while stopped (checked above), so no worker holds the old counters.
             let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: copy.channels.count)
@@ -60,40 +67,50 @@ final class Engine: @unchecked Sendable {
             sequences = grown
             sequenceCapacity = copy.channels.count
         }
-        config = copy
-        stats.ensure(devices: config.devices.count, buses: config.buses.count, channels: config.channels.count)
+        stats.ensure(devices: copy.devices.count, buses: copy.buses.count, channels: copy.channels.count)
+        configLock.withLock {
+            for channel in copy.channels.dropFirst(channelStrings.count) {
+                channelStrings.append((makeCString(channel.name), makeCString(channel.unit)))
+            }
+            for device in copy.devices.dropFirst(deviceNames.count) { deviceNames.append(makeCString(device.name)) }
+            storedConfig = copy
+        }
         return result
     }
 
-    func deviceName(_ device: Int) -> UnsafePointer<CChar>? {
-        guard device >= 0, device < deviceNames.count else { return nil }
-        return UnsafePointer(deviceNames[device])
+    /// A device's name (a C string that lives as long as the engine), bus and unit id. Any thread.
+    func device(_ device: Int) -> (name: UnsafePointer<CChar>, bus: Int, unitId: UInt8)? {
+        configLock.withLock {
+            guard device >= 0, device < deviceNames.count, device < storedConfig.devices.count else { return nil }
+            return (UnsafePointer(deviceNames[device]), storedConfig.devices[device].bus, storedConfig.devices[device].unitId)
+        }
     }
 
-    func channelStrings(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>)? {
-        guard channel >= 0, channel < channelStrings.count else { return nil }
-        return (UnsafePointer(channelStrings[channel].name), UnsafePointer(channelStrings[channel].unit))
-    }
-
-    func plan() throws(ConfigError) -> [PlannedRequest] {
-        Planner.plan(config)
+    /// A channel's name and unit (C strings that live as long as the engine) and its device. Any thread.
+    func channel(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>, device: Int)? {
+        configLock.withLock {
+            guard channel >= 0, channel < channelStrings.count, channel < storedConfig.channels.count else { return nil }
+            return (UnsafePointer(channelStrings[channel].name), UnsafePointer(channelStrings[channel].unit),
+                    storedConfig.channels[channel].device)
+        }
     }
 
     // MARK: Running
 
     func start() throws(ConfigError) {
         guard !isRunning else { throw ConfigError(.running, "the engine is already running") }
+        let config = storedConfig  // only this thread replaces it
         guard !config.channels.isEmpty else { throw ConfigError(.config, "nothing to sample: no channels are configured") }
-        let requests = try plan()
+        let requests = Planner.plan(config)
         let lanes = UInt32(config.buses.count)
-        if ring == nil || ring?.laneCount != lanes {
+        if shared.ring?.laneCount != lanes {
             do throws(EdgeCoreError) {
-                ring = try Ring.make(capacity: ringCapacity, lanes: lanes, policy: overflow)
+                shared.install(try Ring.make(capacity: ringCapacity, lanes: lanes, policy: overflow))
             } catch {
                 throw ConfigError(error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
             }
         }
-        guard let ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
+        guard let ring = shared.ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
         heldGPIO.removeAll()  // release the lines a previous run held at their safe state
         // GPIO chips and lines are opened here, so that a missing chip, a bad line or a line in use fails
         // the start with a precise error instead of a stream of bad readings.
@@ -121,9 +138,11 @@ final class Engine: @unchecked Sendable {
             started.append(worker)
         }
         runState.withLock { workers = started }
+        shared.setRunning(true)
     }
 
-    /// Stops every worker; returns false when none ran.
+    /// Stops every worker; returns false when none ran. A consumer waiting for readings is woken once
+    /// every worker has ended (so every reading of the run is in the ring by then).
     @discardableResult
     func stop() -> Bool {
         let stopping = runState.withLock { () -> [any EngineWorker] in
@@ -132,13 +151,55 @@ final class Engine: @unchecked Sendable {
         }
         for worker in stopping { worker.stop() }
         heldGPIO = stopping.filter { $0 is GPIOWorker }
+        if !stopping.isEmpty { shared.setRunning(false) }
         return !stopping.isEmpty
+    }
+
+    /// Destroy's first half: stops, wakes a waiting consumer (it returns EDGECORE_E_NOT_RUNNING), and
+    /// returns once no other thread is inside a section; the engine may then be freed.
+    func close() {
+        stop()
+        shared.close()
+    }
+
+    // MARK: Readings (consumer) and statistics
+
+    func drain(into out: UnsafeMutablePointer<Reading>, max: Int) -> Int32 {
+        shared.consume { ring, _ in Int32(ring?.drain(into: out, max: max) ?? 0) }
+    }
+
+    /// Readings available (> 0), EDGECORE_E_TIMEOUT, or EDGECORE_E_NOT_RUNNING: the engine is stopped (or
+    /// being destroyed) and nothing is left to drain. A stop wakes a waiting consumer.
+    func wait(timeoutMilliseconds: Int32) -> Int32 {
+        let deadline: Int64? = timeoutMilliseconds < 0
+            ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
+        while true {
+            let outcome = shared.consume { ring, phase -> Int32 in
+                guard let ring, !phase.closing else { return EDGECORE_E_NOT_RUNNING }
+                var ready = ring.available()
+                if phase.running {
+                    do throws(EdgeCoreError) {
+                        ready = try ring.wait(until: deadline, watch: shared.watch(phase))
+                    } catch {
+                        return EDGECORE_E_TIMEOUT
+                    }
+                    if ready == 0 { return 0 }  // stopped, restarted or destroyed meanwhile: look again
+                }
+                return ready > 0 ? Int32(clamping: ready) : EDGECORE_E_NOT_RUNNING
+            }
+            if outcome != 0 { return outcome }
+        }
+    }
+
+    func ringStats() -> RingStats {
+        shared.visit { ring in ring?.stats(lane: nil) ?? RingStats() }
     }
 
     // MARK: Writes
 
     /// Encodes and queues a write of `value` to a writable channel, and waits for its result.
     func write(channel id: Int, value: Double, timeoutMilliseconds: Int32) throws(ConfigError) {
+        let config = self.config
         guard id >= 0, id < config.channels.count else { throw ConfigError(.notFound, "no channel with id \(id)") }
         let channel = config.channels[id]
         guard channel.writable else {
@@ -149,7 +210,7 @@ final class Engine: @unchecked Sendable {
                 throw ConfigError(.value, "channel '\(channel.name)': NaN cannot be written to an output")
             }
             try submit(WriteJob(device: -1, channel: id, address: 0, payload: .level(value != 0)), bus: line.bus,
-                       timeoutMilliseconds: timeoutMilliseconds)
+                       timeoutMilliseconds: timeoutMilliseconds, config: config)
             return
         }
         let payload: WriteJob.Payload
@@ -168,12 +229,13 @@ final class Engine: @unchecked Sendable {
             throw ConfigError(error, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
         try submit(WriteJob(device: channel.device, address: channel.address, payload: payload),
-                   bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds)
+                   bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
     /// Raw register (`coils == false`) or coil writes; every address must be a writable channel's.
     func writeRaw(device: Int, address: UInt16, registers: [UInt16]?, coils: [UInt8]?,
                   timeoutMilliseconds: Int32) throws(ConfigError) {
+        let config = self.config
         guard device >= 0, device < config.devices.count else {
             throw ConfigError(.notFound, "no device with id \(device)")
         }
@@ -194,28 +256,29 @@ final class Engine: @unchecked Sendable {
         }
         let payload: WriteJob.Payload = coils.map { .coils($0) } ?? .registers(registers ?? [])
         try submit(WriteJob(device: device, address: address, payload: payload), bus: config.devices[device].bus,
-                   timeoutMilliseconds: timeoutMilliseconds)
+                   timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
-    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32) throws(ConfigError) {
+    /// Queues the job and waits for it (see WriteJob: a write not claimed by its deadline is never sent;
+    /// one claimed in time is waited for to its end). Failures carry the write's own exception code.
+    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32, config: SiteConfig) throws(ConfigError) {
         let worker = runState.withLock { workers.first { $0.busId == bus } }
         guard let worker else { throw ConfigError(.notRunning, "the engine is not running") }
         worker.enqueue(job)
-        guard let result = job.wait(timeoutMilliseconds: timeoutMilliseconds) else {
-            throw ConfigError(.timeout, "the write did not complete within \(timeoutMilliseconds) ms")
+        guard let outcome = job.wait(timeoutMilliseconds: timeoutMilliseconds) else {
+            throw ConfigError(.timeout, "the write was not sent: the bus did not get to it within \(timeoutMilliseconds) ms")
         }
-        guard result == EDGECORE_OK else {
-            guard job.device >= 0, job.device < config.devices.count else {
-                let name = job.channel >= 0 && job.channel < config.channels.count ? config.channels[job.channel].name : "?"
-                throw ConfigError(EdgeCoreError(code: result), "gpio output '\(name)': write failed")
-            }
-            let deviceName = config.devices[job.device].name
-            if result == EDGECORE_E_DEVICE_EXCEPTION, let snapshot = stats.device(job.device) {
-                throw ConfigError(.deviceException,
-                                  "device '\(deviceName)': write failed with Modbus exception \(snapshot.last_exception)")
-            }
-            throw ConfigError(EdgeCoreError(code: result), "device '\(deviceName)': write failed")
+        guard outcome.code != EDGECORE_OK else { return }
+        let error = EdgeCoreError(code: outcome.code)
+        guard job.device >= 0, job.device < config.devices.count else {
+            let name = job.channel >= 0 && job.channel < config.channels.count ? config.channels[job.channel].name : "?"
+            throw ConfigError(error, "gpio output '\(name)': write failed")
         }
+        let deviceName = config.devices[job.device].name
+        if outcome.code == EDGECORE_E_DEVICE_EXCEPTION {
+            throw ConfigError(error, "device '\(deviceName)': write failed with Modbus exception \(outcome.exception)")
+        }
+        throw ConfigError(error, "device '\(deviceName)': write failed")
     }
 }
 

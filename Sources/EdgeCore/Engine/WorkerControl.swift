@@ -2,7 +2,7 @@ import CShim
 
 /// What a bus worker shares with other threads, the same for Modbus and GPIO workers: the stop request,
 /// the writes waiting for it, the signal that wakes it, and its thread.
-final class WorkerControl: @unchecked Sendable {
+final class WorkerControl: StopRequest, @unchecked Sendable {
     private let wake = Signal()
     private let lock = Lock()
     private var stopping = false
@@ -10,7 +10,8 @@ final class WorkerControl: @unchecked Sendable {
     private var thread: WorkerThread?
     /// The signal's generation at the last look that left nothing pending (worker thread only).
     private var looked: UInt32? = nil
-    /// For workers that sleep in poll() on file descriptors: readable whenever the signal is notified.
+    /// For workers that sleep in poll() on file descriptors (GPIO event lines, a TCP connect in progress):
+    /// readable whenever the signal is notified.
     private(set) var eventFD: Int32 = -1
 
     deinit { if eventFD >= 0 { close(eventFD) } }
@@ -70,24 +71,31 @@ final class WorkerControl: @unchecked Sendable {
 
     /// What to do before anything else, and the generation to sleep on afterwards. Writes and stop()
     /// notify after changing the shared state, so the lock is taken only when notified since the last look.
-    func next() -> (action: Action, generation: UInt32) {
+    /// A write is handed out only when the caller can send it at once (`canSend`), and then claimed (see
+    /// WriteJob): one whose caller gave up on it is dropped here, unsent.
+    func next(canSend: Bool = true) -> (action: Action, generation: UInt32) {
         let generation = wake.generation()
-        guard looked != generation else { return (.none, generation) }
-        let (stop, job, more) = lock.withLock { () -> (Bool, WriteJob?, Bool) in
-            if stopping { return (true, nil, false) }
-            let job = pending.isEmpty ? nil : pending.removeFirst()
-            return (false, job, !pending.isEmpty)
+        guard looked != generation else {
+            writesWaiting = false  // none were left at the last look, and none came since
+            return (.none, generation)
         }
-        if stop { return (.stop, generation) }
-        looked = more ? nil : generation
-        return (job.map { .write($0) } ?? .none, generation)
+        while true {
+            let (stop, job, more) = lock.withLock { () -> (Bool, WriteJob?, Bool) in
+                if stopping { return (true, nil, false) }
+                if !canSend { return (false, nil, !pending.isEmpty) }
+                let job = pending.isEmpty ? nil : pending.removeFirst()
+                return (false, job, !pending.isEmpty)
+            }
+            if stop { return (.stop, generation) }
+            if let job, !job.claim() { continue }
+            looked = more ? nil : generation
+            writesWaiting = job == nil && more
+            return (job.map { .write($0) } ?? .none, generation)
+        }
     }
 
-    /// A write taken too early (the bus's silent gap): first again next time.
-    func putBack(_ job: WriteJob) {
-        lock.withLock { pending.insert(job, at: 0) }
-        looked = nil
-    }
+    /// The last `next` could not hand out the writes waiting (worker thread only).
+    private(set) var writesWaiting = false
 
     /// stop() was called (e.g. to give up remaining retries).
     var stopRequested: Bool { lock.withLock { stopping } }

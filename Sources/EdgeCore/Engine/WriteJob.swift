@@ -1,6 +1,10 @@
 import CShim
 
 /// A write waiting for its bus worker, and the caller waiting for its result.
+///
+/// Claiming (the worker is about to send it) and abandoning (the caller's deadline passed) are one step
+/// each under the job's lock, so exactly one of them wins: an abandoned write is never sent, and a
+/// claimed one is waited for until its transaction ends, whatever the caller's deadline.
 final class WriteJob: @unchecked Sendable {
     enum Payload {
         case registers([UInt16])
@@ -11,6 +15,19 @@ final class WriteJob: @unchecked Sendable {
         case level(Bool)
     }
 
+    /// What a write came to: a result code, and for EDGECORE_E_DEVICE_EXCEPTION the exception's code.
+    struct Outcome {
+        var code: Int32
+        var exception: UInt8 = 0
+    }
+
+    private enum State {
+        case queued
+        case sending
+        case abandoned
+        case done
+    }
+
     /// The Modbus device written (-1 for GPIO).
     let device: Int
     /// The channel written, for GPIO outputs (-1 for Modbus register and coil writes).
@@ -19,7 +36,8 @@ final class WriteJob: @unchecked Sendable {
     let payload: Payload
     private let lock = Lock()
     private let finished = Signal()
-    private var result: Int32? = nil
+    private var state = State.queued
+    private var outcome = Outcome(code: EDGECORE_OK)
 
     init(device: Int, channel: Int = -1, address: UInt16, payload: Payload) {
         self.device = device
@@ -28,21 +46,46 @@ final class WriteJob: @unchecked Sendable {
         self.payload = payload
     }
 
+    // MARK: Bus worker
+
+    /// Takes the write for sending; false when its caller has given up on it (then it must not be sent).
+    func claim() -> Bool {
+        lock.withLock {
+            guard state == .queued else { return false }
+            state = .sending
+            return true
+        }
+    }
+
     /// Called once by the bus worker.
-    func complete(_ code: Int32) {
-        lock.withLock { result = code }
+    func complete(_ code: Int32, exception: UInt8 = 0) {
+        lock.withLock {
+            guard state != .abandoned else { return }
+            state = .done
+            outcome = Outcome(code: code, exception: exception)
+        }
         finished.notify()
     }
 
-    /// The result, or nil when `timeoutMilliseconds` (< 0: no limit) passed first.
-    func wait(timeoutMilliseconds: Int32) -> Int32? {
+    // MARK: Caller
+
+    /// The outcome, or nil when `timeoutMilliseconds` (< 0: no limit) passed before the worker claimed
+    /// the write (it is then abandoned: never sent). A write claimed in time is waited for to its end.
+    func wait(timeoutMilliseconds: Int32) -> Outcome? {
         let deadline: Int64? = timeoutMilliseconds < 0
             ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
         while true {
             let generation = finished.generation()
-            if let done = lock.withLock({ result }) { return done }
-            if let deadline, Clock.monotonicNanoseconds() >= deadline { return nil }
-            finished.wait(generation: generation, until: deadline)
+            let now = Clock.monotonicNanoseconds()
+            let (seen, sleepUntil) = lock.withLock { () -> (State, Int64?) in
+                guard state == .queued, let deadline else { return (state, nil) }
+                if now < deadline { return (state, deadline) }
+                state = .abandoned
+                return (.abandoned, nil)
+            }
+            if seen == .done { return outcome }  // written once, before .done, under the lock
+            if seen == .abandoned { return nil }
+            finished.wait(generation: generation, until: sleepUntil)
         }
     }
 }

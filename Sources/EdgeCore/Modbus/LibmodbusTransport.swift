@@ -14,7 +14,7 @@ final class LibmodbusTransport: ModbusTransport {
 
     var isOpen: Bool { connected }
 
-    func open() -> Int32 {
+    func open(stop: any StopRequest) -> Int32 {
         close()
         if context == nil {
             guard let made = makeContext() else { return ec_errno() == 0 ? EINVAL : ec_errno() }
@@ -24,8 +24,13 @@ final class LibmodbusTransport: ModbusTransport {
         switch spec {
         case .rtu(let rtu): openedNode = FileIdentity(path: rtu.device)
         case .tcp(let tcp):
-            // libmodbus bounds connect() by the response timeout.
-            setResponseTimeout(milliseconds: tcp.connectTimeoutMs)
+            // Connected here rather than by modbus_connect(), whose connect cannot be cut short by stop().
+            let socket = TCPConnection.open(host: tcp.host, port: tcp.port, timeoutMs: tcp.connectTimeoutMs,
+                                            stop: stop)
+            guard socket >= 0 else { return -socket }
+            _ = modbus_set_socket(context, socket)
+            connected = true
+            return 0
         case .gpio:
             return EINVAL
         }

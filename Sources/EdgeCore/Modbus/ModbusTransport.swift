@@ -39,8 +39,9 @@ import CShim
 /// operations). Class-bound so that Embedded Swift allows `any ModbusTransport`. Used by one bus worker
 /// thread only.
 protocol ModbusTransport: AnyObject {
-    /// Opens the port / connects. Returns 0 or an errno value.
-    func open() -> Int32
+    /// Opens the port / connects. Returns 0 or an errno value; ECANCELED when `stop` was requested while
+    /// a TCP connect was in progress.
+    func open(stop: any StopRequest) -> Int32
     func close()
     var isOpen: Bool { get }
     /// Whether the bus should be re-opened although no call failed (e.g. its device node was replaced).

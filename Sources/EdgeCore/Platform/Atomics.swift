@@ -23,10 +23,19 @@ struct AtomicWord32 {
     @inline(__always) func loadAcquire() -> UInt32 { ec_atomic_load_acquire_u32(address) }
     @inline(__always) func loadRelaxed() -> UInt32 { ec_atomic_load_relaxed_u32(address) }
     @inline(__always) func loadSequentiallyConsistent() -> UInt32 { ec_atomic_load_seq_cst_u32(address) }
+    @inline(__always) func storeSequentiallyConsistent(_ value: UInt32) { ec_atomic_store_seq_cst_u32(address, value) }
     /// Sequentially consistent increment; returns the new value.
     @inline(__always) @discardableResult func increment() -> UInt32 { ec_atomic_add_u32(address, 1) }
     /// Sequentially consistent decrement; returns the new value.
     @inline(__always) @discardableResult func decrement() -> UInt32 { ec_atomic_sub_u32(address, 1) }
+}
+
+/// A pointer-sized word holding an object's address, published with release and read with acquire.
+struct AtomicPointer {
+    let address: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+
+    @inline(__always) func loadAcquire() -> UnsafeMutableRawPointer? { ec_atomic_load_acquire_ptr(address) }
+    @inline(__always) func storeRelease(_ value: UnsafeMutableRawPointer?) { ec_atomic_store_release_ptr(address, value) }
 }
 
 @inline(__always) func sequentiallyConsistentFence() { ec_atomic_fence_seq_cst() }
