@@ -27,7 +27,8 @@
  *   - Blocking: each function says whether and how long it blocks. None takes a lock that a worker holds
  *     across I/O.
  *   - Paths (site files, serial devices, GPIO chips, checkpoint files) are passed to the system unchanged,
- *     byte for byte; they need not be UTF-8. Names and units are text: UTF-8 is expected, not checked.
+ *     byte for byte; they need not be UTF-8. Messages of edgecore_engine_last_error() show bytes that are
+ *     not UTF-8, and control characters, as \xHH. Names and units are text: UTF-8 is expected.
  *   - Enumerations inside structs are stored as uint16_t (never as a C enum type, whose size is up to the
  *     compiler); the field's comment names its enum. Parameters of functions may have enum types.
  *
@@ -119,7 +120,8 @@ const char *edgecore_version_string(void);
 #define EDGECORE_E_TIMEOUT (-10007)
 /** The call needs a stopped engine (configuration changes) and the engine is running. */
 #define EDGECORE_E_RUNNING (-10008)
-/** The call needs a running engine (writes; waiting for readings that no worker will publish). */
+/** The call needs a running engine (writes); from edgecore_engine_wait: the engine is stopped (or being
+ *  destroyed) and no readings are left to drain. */
 #define EDGECORE_E_NOT_RUNNING (-10009)
 /** No bus, device or channel has the given id or name. */
 #define EDGECORE_E_NOT_FOUND (-10010)
@@ -397,7 +399,10 @@ static inline int edgecore_ring_lane_stats(const struct edgecore_ring *ring, uin
  *     waiter never sleeps on a ring that start replaced.
  *   - Any thread: writes, statistics, look-ups (find, info, counts), plan, ring stats, last_error, at any
  *     time between create and destroy, concurrently with all of the above.
- * edgecore_engine_last_error() belongs to the thread that made the failing call.
+ * Calls from other threads see the configuration before or after a change, never a part of one. Destroy
+ * waits until every call another thread began before it has returned (it wakes a consumer blocked in
+ * edgecore_engine_wait); a call that begins after destroy began is an error of the caller (use after
+ * free). edgecore_engine_last_error() belongs to the thread that made the failing call.
  */
 struct edgecore_engine;
 
@@ -441,15 +446,14 @@ static inline int edgecore_engine_create(const struct edgecore_engine_config *co
 }
 
 /**
- * Stop the engine if it runs, release the GPIO lines it holds (outputs stay at their safe state until
- * then), and free it. NULL does nothing. Readings still in the ring are lost.
+ * Stop the engine if it runs (as edgecore_engine_stop), release the GPIO lines it holds (outputs stay at
+ * their safe state until then), and free it and the readings still in its ring. NULL does nothing.
  *
- * A consumer blocked in edgecore_engine_wait on this engine is woken and returns
- * EDGECORE_E_NOT_RUNNING; destroy frees nothing until every call in progress on the engine has returned.
- * No call may start on the engine once destroy has started (the handle is dangling afterwards).
+ * A consumer blocked in edgecore_engine_wait is woken and returns EDGECORE_E_NOT_RUNNING; destroy frees
+ * nothing until every call another thread began before it (wait, drain, writes, statistics, look-ups) has
+ * returned. A call that begins after destroy began is an error of the caller (use after free).
  *
- * Blocks until the workers have ended (as edgecore_engine_stop) and calls in progress have returned.
- * The control thread.
+ * Blocks as edgecore_engine_stop does, then until those calls have returned. The control thread.
  */
 void edgecore_engine_destroy(struct edgecore_engine *engine);
 
@@ -466,7 +470,8 @@ const char *edgecore_engine_last_error(void);
  * on any error the engine is left as it was.
  *
  * engine  a stopped engine.
- * path    the file; read during the call.
+ * path    the file, opened as given (bytes; need not be UTF-8); read during the call. Values inside the
+ *         file are UTF-8, as YAML requires.
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, -errno (the file cannot be read),
  * EDGECORE_E_CONFIG_FILE (syntax, unknown key, wrong type), EDGECORE_E_CONFIG, EDGECORE_E_DUPLICATE,
@@ -479,26 +484,33 @@ int edgecore_engine_load_yaml(struct edgecore_engine *engine, const char *path);
  * Plan, open the GPIO chips and lines (so a bad chip or line fails here, precisely), and start one worker
  * thread per bus. Modbus buses connect in their workers: a bus that cannot connect yields
  * EDGECORE_STATUS_DISCONNECTED readings and keeps retrying. Readings left from an earlier run stay
- * drainable.
+ * drainable: when buses were added since the last start, the ring is rebuilt with one lane per bus and
+ * the readings still in the old ring move into the new one with its counters (none is lost), while a
+ * consumer's drain or wait waits for the move (a copy in memory) to end.
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, EDGECORE_E_CONFIG (nothing to sample, a
  * channel cannot be planned, no such GPIO line), EDGECORE_E_CONFIG_FILE (malformed pulse checkpoint),
  * -ENOENT (no such GPIO chip), -EBUSY (GPIO line used by another program), -EACCES, -errno (threads
  * cannot be created), -ENOMEM; edgecore_engine_last_error() names chip and line.
- * Does not block on Modbus I/O; opens GPIO chips and reads checkpoint files. The control thread.
+ * Does not block on Modbus I/O; opens GPIO chips and reads checkpoint files. The control thread; drain,
+ * wait and every any-thread call may run meanwhile.
  */
 int edgecore_engine_start(struct edgecore_engine *engine);
 
 /**
  * Stop the bus workers and close ports and connections; GPIO outputs are driven to their safe state and
- * held there. Readings already in the ring stay drainable; a consumer blocked in edgecore_engine_wait is
- * woken (it returns what is available, else EDGECORE_E_NOT_RUNNING).
+ * held there. Readings already in the ring stay drainable. Once every worker has ended (so every reading
+ * of the run is in the ring), a consumer blocked in edgecore_engine_wait is woken: it returns the readings
+ * left, or EDGECORE_E_NOT_RUNNING. Writes not yet sent fail with EDGECORE_E_NOT_RUNNING.
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_RUNNING.
- * Blocks until the workers end: at most about the longest response timeout of a device in a transaction
- * at that moment (retries are cut short), or, for a TCP bus connecting, until the connect attempt is
- * abandoned (at once); a host-name lookup in progress (TCP buses named by host name) is waited for, up to
- * the resolver's own timeout. The control thread.
+ * Blocks until the workers end: at most about one response timeout (a transaction on the wire ends, its
+ * retries are given up; a TCP connect in progress is abandoned at once), except while a worker looks up a
+ * TCP host name: getaddrinfo() cannot be interrupted, so stop may wait for the resolver, up to about
+ * resolv.conf's timeout x attempts per name server asked (glibc's defaults, timeout:5 attempts:2: 10 s or
+ * more per server; search domains add to it). Numeric addresses are never looked up. GPIO chips with a
+ * checkpoint file also write and sync their final counts (two fsyncs, after a checkpoint write already
+ * under way). The control thread.
  */
 int edgecore_engine_stop(struct edgecore_engine *engine);
 
@@ -523,10 +535,13 @@ int edgecore_engine_plan(const struct edgecore_engine *engine, char *text, size_
 /** A Modbus TCP endpoint: one connection, shared by all its devices (unit ids). Grows at its end. */
 struct edgecore_tcp_bus_config {
     const char *name;               /**< unique bus name; copied; required */
-    const char *host;               /**< IPv4/IPv6 address or host name; copied; required */
+    const char *host;               /**< IPv4/IPv6 address or host name (looked up at each connect, which
+                                         blocks for as long as the resolver takes; numeric addresses are
+                                         never looked up); copied; required */
     uint16_t port;                  /**< default 502 */
     uint16_t reserved;              /**< 0 */
-    uint32_t connect_timeout_ms;    /**< >= 1; default 2000 */
+    uint32_t connect_timeout_ms;    /**< the longest a connect may take (all addresses of the host), >= 1;
+                                         edgecore_engine_stop cuts it short; default 2000 */
     uint32_t reconnect_min_ms;      /**< first reconnect delay, >= 1, doubled per failure; default 200 */
     uint32_t reconnect_max_ms;      /**< longest reconnect delay, >= reconnect_min_ms; default 10000 */
     uint32_t request_gap_ms;        /**< pause between two transactions on the connection; default 0 */
@@ -581,7 +596,8 @@ enum edgecore_rts_mode {
 /** A Modbus RTU serial line (RS-485 or RS-232) with one or more slaves. Grows at its end. */
 struct edgecore_rtu_bus_config {
     const char *name;               /**< unique bus name; copied; required */
-    const char *device;             /**< serial device path, e.g. "/dev/ttyUSB0"; copied; required */
+    const char *device;             /**< serial device path, e.g. "/dev/ttyUSB0"; copied; opened byte for
+                                         byte; required */
     uint32_t baud;                  /**< 300 .. 4000000; default 9600 */
     char parity;                    /**< 'N', 'E' or 'O'; default 'N' */
     uint8_t data_bits;              /**< 7 or 8; default 8 */
@@ -844,13 +860,14 @@ enum edgecore_gpio_kind {
                                    safe_state when the engine starts and when it stops, and held there
                                    (the line stays requested) until the next start or destroy; every
                                    change, and every interval_ms, yields a reading of the value */
-    EDGECORE_GPIO_PULSES = 2  /**< pulse counter (S0 meter, flow meter, rain gauge): counts `edge`s with the
-                                   kernel's timestamps, debounced by EdgeCore from those timestamps (the
-                                   same on libgpiod 1.6 and 2.x); every interval_ms a reading of
-                                   count * scale + base. libgpiod 2.x: the kernel's sequence numbers reveal
-                                   lost events (EDGECORE_STATUS_EVENTS_LOST). libgpiod 1.6 (kernel v1
-                                   interface): its 16-event queue per line can overflow silently, so loss
-                                   cannot be detected: pace pulses >= 100 us. */
+    EDGECORE_GPIO_PULSES = 2  /**< pulse counter (S0 meter, flow meter, rain gauge): counts `edge`s; every
+                                   interval_ms a reading of count * scale + base. With either libgpiod
+                                   generation both edges are requested and debounced here from the kernel's
+                                   event timestamps; the kernel's own debounce (in jiffies) is never used.
+                                   libgpiod 2.x: the kernel's sequence numbers reveal lost events
+                                   (EDGECORE_STATUS_EVENTS_LOST). libgpiod 1.6 (kernel v1 interface): its
+                                   16-event queue per line can overflow silently, so loss cannot be
+                                   detected: pace pulses >= 100 us. */
 };
 
 /** Which edges a pulse counter counts. */
@@ -872,23 +889,27 @@ enum edgecore_gpio_bias {
  *  its end. */
 struct edgecore_gpio_chip_config {
     const char *name;   /**< unique bus name; copied; required */
-    /** "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied; required.
+    /** "/dev/gpiochip0", "gpiochip0" or the chip's label (e.g. "pinctrl-bcm2711"); copied; required; bytes
+     *  (a label is compared byte for byte with the kernel's).
      *  "sim:DIR" is EdgeCore's simulated chip, for demos and tests without GPIO hardware: DIR/lines names
      *  the lines (one per text line), DIR/N.value holds line N's physical level ("0"/"1", written by the
      *  simulating program for inputs and by EdgeCore for outputs), and the FIFO DIR/N.edges carries an
      *  input's edges as 16-byte records in native byte order (int64 CLOCK_MONOTONIC ns, uint32 level after
-     *  the edge, uint32 sequence number from 1, 0 for none). It behaves like the v1 interface (both edges,
-     *  debounced here) plus sequence numbers; a line in use is -EBUSY. */
+     *  the edge, uint32 sequence number from 1, 0 for none). It delivers both edges, debounced here from
+     *  the timestamps, with sequence numbers; a line in use is -EBUSY. */
     const char *chip;
     /** File keeping the pulse counters' counts across restarts and reboots (written to a temporary file,
-     *  synced and renamed over it, so a power cut leaves the old or the new one; written by a thread of its
-     *  own, so a slow flash never delays edge events). Read by edgecore_engine_start: a malformed file
-     *  fails the start with EDGECORE_E_CONFIG_FILE. NULL (default): none. Copied. */
+     *  synced and renamed over it, so a power cut leaves the old or the new one). Written and synced by a
+     *  thread of its own, never by the thread that reads edge events, so a slow flash never delays them;
+     *  the final counts are written and synced before edgecore_engine_stop / _destroy return. Read by
+     *  edgecore_engine_start: a malformed file
+     *  fails the start with EDGECORE_E_CONFIG_FILE. NULL (default): none. Copied; used byte for byte (also
+     *  for PATH.tmp and for the folder that is synced). */
     const char *checkpoint_path;
     uint32_t checkpoint_max_per_hour; /**< writes per hour at most while counts change (flash wear), >= 1;
                                            at stop it is always written; default 60 */
-    uint32_t event_buffer_size;       /**< kernel edge-event queue per pulse line (libgpiod 2.x), 1..65536;
-                                           default 1024 */
+    uint32_t event_buffer_size;       /**< kernel edge-event queue per pulse line (libgpiod 2.x; both edges
+                                           of each pulse are queued), 1..65536; default 1024 */
 };
 EDGECORE_ASSERT_SIZE_(edgecore_gpio_chip_config, 3 * EDGECORE_P_ + 8);
 EDGECORE_ASSERT_FIELD_(edgecore_gpio_chip_config, name, 0);
@@ -946,9 +967,10 @@ struct edgecore_gpio_line_config {
     uint8_t reserved[3];     /**< 0 */
     uint32_t interval_ms;    /**< sampling (inputs) / reporting (outputs, pulses) interval, >= 1;
                                   default 1000 */
-    uint32_t debounce_us;    /**< pulses: a level must hold longer than this for its edge to count, judged
-                                  from the kernel's edge timestamps on both libgpiod generations (a shorter
-                                  glitch is counted in `rejected`), 0 .. 1000000; 0 (default): none */
+    uint32_t debounce_us;    /**< pulses: a level must hold at least this long, by the kernel's edge
+                                  timestamps, for the edge that began it to count; a shorter glitch counts
+                                  nothing (see `rejected`). The same with libgpiod 1.6 and 2.x.
+                                  0 .. 1000000; 0 (default): none */
     uint32_t reserved2;      /**< 0 */
 };
 EDGECORE_ASSERT_SIZE_(edgecore_gpio_line_config, 4 * EDGECORE_P_ + 48);
@@ -1007,35 +1029,40 @@ static inline int edgecore_engine_add_gpio_line(struct edgecore_engine *engine,
 
 /**
  * Move up to `max` readings out of the engine's ring (one lane per bus, in bus id order) into `out`, as
- * edgecore_ring_drain. Works whether the engine runs or not: readings stored before a stop, or before a
- * start that added buses, stay drainable.
+ * edgecore_ring_drain: 0 before the first start. Works whether the engine runs or not: readings stored
+ * before a stop, or before a start that added buses, stay drainable.
  *
  * out  caller's array of at least max readings; may be NULL when max is 0.
  * max  0 .. INT32_MAX (a larger value is treated as INT32_MAX).
  *
  * Returns the number of readings copied (0: none waiting), or EDGECORE_E_NULL_POINTER (engine, or out
- * with max > 0). Lock-free, never blocks. The consumer thread (one at a time), concurrently with the
- * control thread and with any thread's other calls.
+ * with max > 0). Lock-free; never blocks, except while a start moves the readings into a rebuilt ring
+ * (see edgecore_engine_start). The consumer thread (one at a time), concurrently with the control thread
+ * and with any thread's other calls.
  */
 int edgecore_engine_drain(struct edgecore_engine *engine, struct edgecore_reading *out, size_t max);
 
 /**
- * Block until readings are waiting or `timeout_ms` milliseconds pass (CLOCK_MONOTONIC; the thread sleeps
- * in the kernel).
+ * Block until readings are waiting or `timeout_ms` milliseconds pass, on a running engine
+ * (CLOCK_MONOTONIC; the thread sleeps in the kernel). On an engine that is not running (never started,
+ * stopped, or being destroyed) it does not block: it returns the readings left to drain, if any, else
+ * EDGECORE_E_NOT_RUNNING, so that a consumer loop can end. A consumer blocked here is woken when the
+ * engine stops (once every worker has ended, so every reading of the run is in the ring) and when it is
+ * destroyed (then always EDGECORE_E_NOT_RUNNING); if the engine was started again meanwhile, it waits on,
+ * on the current ring.
  *
  * timeout_ms  < 0: no limit; 0: only check; > 0: the longest wait.
  *
- * Returns the number of readings waiting (> 0), or EDGECORE_E_TIMEOUT (the engine runs and the timeout
- * passed), EDGECORE_E_NOT_RUNNING (none waiting and the engine is stopped, never started, or being
- * destroyed: no reading will come until the next start; a wait in progress returns it when the engine is
- * stopped or destroyed), EDGECORE_E_NULL_POINTER. A wait loop should end on EDGECORE_E_NOT_RUNNING.
- * Blocks up to timeout_ms. The consumer thread (one at a time), concurrently with the control thread
- * (start, stop, configuration, destroy) and with any thread's other calls.
+ * Returns the number of readings waiting (> 0), or EDGECORE_E_TIMEOUT (the engine runs and none came
+ * within timeout_ms), EDGECORE_E_NOT_RUNNING, EDGECORE_E_NULL_POINTER. A wait loop should end on
+ * EDGECORE_E_NOT_RUNNING. Blocks up to timeout_ms. The consumer thread (one at a time), concurrently with
+ * the control thread (start, stop, configuration, destroy) and with any thread's other calls.
  */
 int edgecore_engine_wait(struct edgecore_engine *engine, int32_t timeout_ms);
 
 /**
- * Counters of the engine's ring summed over its lanes (all zero before the first start).
+ * Counters of the engine's ring summed over its lanes: zero before the first start; they continue across
+ * a rebuilt ring.
  *
  * stats_out  the caller's struct; written (the growth rule), never read.
  *
@@ -1167,9 +1194,10 @@ static inline int edgecore_engine_bus_stats(const struct edgecore_engine *engine
 /** A pulse counter's figures. Grows at its end. */
 struct edgecore_pulse_stats {
     uint64_t count;          /**< edges counted since the engine was created (plus the checkpoint's) */
-    uint64_t rejected;       /**< edges ignored as bounce: the level held no longer than debounce_us */
-    uint64_t lost;           /**< edges the kernel dropped (libgpiod 2.x and the simulated chip: from
-                                  sequence numbers; libgpiod 1.6 cannot tell) */
+    uint64_t rejected;       /**< edges ignored as bounce: the level after them held less than debounce_us */
+    uint64_t lost;           /**< edges the kernel dropped from a full queue, known from its sequence
+                                  numbers (libgpiod 2.x, simulated chip); always 0 with libgpiod 1.6, whose
+                                  queue drops silently */
     int64_t last_edge_ns;    /**< kernel timestamp (CLOCK_MONOTONIC) of the last counted edge, 0: none */
     double rate_per_s;       /**< counted edges per second over the last reporting interval */
     double total;            /**< count * scale + base */
@@ -1243,14 +1271,19 @@ int edgecore_engine_device_info(const struct edgecore_engine *engine, uint32_t d
 /* ==================================================================================================== */
 
 /*
- * Writes are queued ahead of the bus's polls and sent by its worker. Each call blocks until its outcome is
- * known, so the caller always knows whether the device was written:
- *   - EDGECORE_E_TIMEOUT: timeout_ms passed before the worker began sending the write; it was dropped
- *     and is never sent (a valve is never switched late).
- *   - A write already on the wire when timeout_ms passes is completed, and the call returns its real
- *     outcome: it may block beyond timeout_ms by at most the device's response_timeout_ms x (1 + retries).
- *   - EDGECORE_E_DEVICE_EXCEPTION: the message of edgecore_engine_last_error() carries this write's own
- *     exception code.
+ * Writes are queued ahead of the bus's polls and sent by its worker when the bus is free (after the
+ * transaction on the wire and the bus's silent gap). timeout_ms (< 0: no limit) is the deadline for the
+ * write to be sent, and each call blocks until its outcome is known, so the caller always knows whether
+ * the device was written:
+ *   - not sent by the deadline: the write is dropped, never sent later (a valve is never switched late),
+ *     and the call returns EDGECORE_E_TIMEOUT;
+ *   - sent in time: the call returns its outcome, waiting past timeout_ms if need be, until the device
+ *     answered or failed: at most the device's response_timeout_ms x (1 + retries) (twice that for a bit
+ *     of a holding register, written read-modify-write).
+ * So EDGECORE_E_TIMEOUT and EDGECORE_E_NOT_RUNNING (the engine stopped first) mean certainly not sent;
+ * EDGECORE_E_DISCONNECTED: the bus was down when its turn came (not sent) or the connection broke during
+ * the transaction (the device may have acted on it); the other failures are the device's answer or its
+ * silence. EDGECORE_E_DEVICE_EXCEPTION: edgecore_engine_last_error() gives this write's own exception code.
  * Every outcome also shows in the device's statistics.
  */
 
@@ -1262,13 +1295,14 @@ int edgecore_engine_device_info(const struct edgecore_engine *engine, uint32_t d
  *
  * channel     channel id.
  * value       engineering value.
- * timeout_ms  < 0: no limit; otherwise the longest wait for the write to begin (see above).
+ * timeout_ms  < 0: no limit; otherwise the deadline for the write to be sent (see above).
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND, EDGECORE_E_NOT_WRITABLE,
  * EDGECORE_E_NOT_RUNNING, EDGECORE_E_VALUE, EDGECORE_E_TIMEOUT (not sent), EDGECORE_E_DEVICE_TIMEOUT,
  * EDGECORE_E_DEVICE_FRAME, EDGECORE_E_DEVICE_EXCEPTION, EDGECORE_E_DISCONNECTED, -errno (GPIO line),
  * -ENOMEM. Blocks as described above. Any thread, any time (on a stopped engine it fails at once with
- * EDGECORE_E_NOT_RUNNING); writes from several threads are queued in the order they arrive.
+ * EDGECORE_E_NOT_RUNNING, also while another thread configures it); writes from several threads are
+ * queued in the order they arrive.
  */
 int edgecore_engine_write(struct edgecore_engine *engine, uint32_t channel, double value, int32_t timeout_ms);
 
