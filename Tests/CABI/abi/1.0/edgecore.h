@@ -47,7 +47,8 @@
  *       * a size smaller than the struct had in version 1.0 is EDGECORE_E_INVALID_ARGUMENT.
  *     Call the wrappers; bindings for other languages call the _sized functions with the size of the
  *     struct they were written for. Every struct's layout is fixed by the static assertions after it:
- *     fields are fixed-width, there are no padding holes, reserved fields must be 0.
+ *     fields are fixed-width and there are no padding holes. Reserved fields are that padding made
+ *     explicit: write 0 (the _init functions do); they never gain a meaning, new fields go at the end.
  *   - The reading (struct edgecore_reading) is the exception: it is 32 bytes for good, as arrays of it
  *     cross the interface.
  *
