@@ -4,7 +4,8 @@
 #   make                      libEdgeCore for this machine (x86_64) in build/x86_64/
 #   make ARCH=aarch64         cross-build for 64-bit ARM (also ARCH=armv7: 32-bit ARM, hard-float)
 #   make check                everything the README's test command runs (after scripts/install-deps.sh)
-#   make tsan-test            the engine's thread-rule scenarios under the thread sanitizer
+#   make tsan-test            Swift tests and the C thread-rule scenarios under the thread sanitizer
+#   make asan-test            Swift tests under the address and leak sanitizers
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #
@@ -104,7 +105,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -170,12 +171,30 @@ demo:
 swift-test:
 	$(SWIFT) test
 
-# The engine's thread-rule scenarios (Tests/EdgeCoreTests/Engine/EngineThreadTests.swift: the C functions
-# called from several threads) in a normal-Swift build under the thread sanitizer, kept in .build-tsan; any
-# report fails the run. About a minute from scratch on 2 cores.
+# Sanitizers (normal-Swift builds, x86_64). Any report fails the run.
+#   tsan-test  every Swift test under the thread sanitizer (EngineThreadTests drives the C functions from
+#              several threads), then the C thread-rule scenarios (Tests/CABI/test_engine_threads.c) built
+#              with clang -fsanitize=thread against libEdgeCoreSwift.so, the library's normal-Swift build
+#              under the thread sanitizer; kept in .build-tsan.
+#   asan-test  every Swift test under the address sanitizer and LeakSanitizer; only the test framework's
+#              own leaks are suppressed, by name (Tests/Sanitizers/lsan.supp); kept in .build-asan.
+SWIFT_CLANG := $(dir $(shell readlink -f $$(command -v $(SWIFT))))clang
+SANITIZER_RUNTIME := $(dir $(shell $(SWIFT_CLANG) -print-file-name=libclang_rt.tsan-x86_64.so 2>/dev/null))
+SWIFT_RUNTIME := $(dir $(shell readlink -f $$(command -v $(SWIFT))))../lib/swift/linux
+TSAN_RUN := TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)"
+
 tsan-test:
-	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(SWIFT) test --sanitize=thread --scratch-path .build-tsan \
-	  --filter EngineThreadTests
+	$(TSAN_RUN) $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) build --sanitize=thread --scratch-path .build-tsan --product EdgeCoreSwift
+	mkdir -p build/tsan-tests
+	$(SWIFT_CLANG) -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=thread -shared-libsan -Iinclude \
+	  -o build/tsan-tests/test_engine_threads Tests/CABI/test_engine_threads.c -L.build-tsan/debug -lEdgeCoreSwift \
+	  -lpthread -Wl,-rpath,$(CURDIR)/.build-tsan/debug -Wl,-rpath,$(SWIFT_RUNTIME) -Wl,-rpath,$(SANITIZER_RUNTIME)
+	$(TSAN_RUN) Tests/CABI/run.sh tsan_x86_64 "" build/tsan-tests/test_engine_threads
+
+asan-test:
+	LSAN_OPTIONS="suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp $(LSAN_OPTIONS)" \
+	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 $(OUT)/tests/%: Tests/CABI/%.c include/edgecore.h $(SO)
 	mkdir -p $(OUT)/tests
@@ -216,8 +235,8 @@ integration-test: lib examples
 gpio-vm-test:
 	Tests/GPIO/run-vm-tests.sh
 
-# tsan-test first: scripts/test.sh counts the last Swift test run, the full one.
-check: tsan-test swift-test
+# Sanitizer runs first: scripts/test.sh counts the last Swift test run, the plain one.
+check: tsan-test asan-test swift-test
 	$(MAKE) check-arch ARCH=x86_64
 	$(MAKE) abi-growth-test
 	$(MAKE) install-check
@@ -243,6 +262,6 @@ bench:
 	$(MAKE) -C benchmarks ring
 
 clean:
-	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan
+	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-asan
 
 FORCE:

@@ -29,6 +29,10 @@ if embedded {
         .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-function-sections"]),
     ]
     products.append(.library(name: "EdgeCoreEmbedded", type: .static, targets: ["EdgeCore"]))
+} else {
+    // A normal-Swift shared library with the header's functions, for running the C tests under a sanitizer
+    // (make tsan-cabi-test: swift build --sanitize=thread --product EdgeCoreSwift).
+    products.append(.library(name: "EdgeCoreSwift", type: .dynamic, targets: ["EdgeCore"]))
 }
 
 let package = Package(

@@ -90,6 +90,7 @@ static int thread_sleeps(long tid) {
 struct rebuild {
     pthread_rwlock_t lock; /* read: a call on `engine`; write: replacing it */
     struct edgecore_engine *engine;
+    unsigned generation; /* which engine `engine` is (a new one may get the old one's address) */
     uint32_t next_sequence[MAX_BUSES]; /* consumer's, under the lock (read side: one consumer) */
     atomic_int done;
     atomic_long drained;
@@ -122,19 +123,19 @@ static void *rebuild_consumer(void *arg) {
 
 static void *rebuild_stats(void *arg) {
     struct rebuild *r = arg;
-    struct edgecore_engine *seen = NULL;
+    unsigned seen = 0;
     struct edgecore_ring_stats last;
     memset(&last, 0, sizeof last);
     while (!atomic_load(&r->done)) {
         pthread_rwlock_rdlock(&r->lock);
-        if (r->engine != seen) memset(&last, 0, sizeof last);
-        seen = r->engine;
+        if (r->generation != seen) memset(&last, 0, sizeof last);
+        seen = r->generation;
         struct edgecore_ring_stats s;
         struct edgecore_device_stats device;
         /* counters continue across a rebuilt ring: they never go back */
-        if (edgecore_engine_ring_stats(seen, &s) != EDGECORE_OK || s.published < last.published ||
+        if (edgecore_engine_ring_stats(r->engine, &s) != EDGECORE_OK || s.published < last.published ||
             s.drained < last.drained || s.lanes < last.lanes || s.dropped != 0 ||
-            edgecore_engine_device_stats(seen, 0, &device) == EDGECORE_E_NULL_POINTER)
+            edgecore_engine_device_stats(r->engine, 0, &device) == EDGECORE_E_NULL_POINTER)
             atomic_fetch_add(&r->stats_errors, 1);
         last = s;
         pthread_rwlock_unlock(&r->lock);
@@ -174,6 +175,7 @@ static void start_rebuilds_the_ring_under_a_consumer_and_stats(void) {
             drain_rest(&r);
             edgecore_engine_destroy(r.engine);
             r.engine = new_engine();
+            r.generation++;
             memset(r.next_sequence, 0, sizeof r.next_sequence);
             pthread_rwlock_unlock(&r.lock);
             buses = 0;
