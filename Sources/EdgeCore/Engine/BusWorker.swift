@@ -166,7 +166,8 @@ final class BusWorker: @unchecked Sendable {
 
     /// The next open waits: reopen_min_ms, doubling up to reopen_max_ms while opens keep failing.
     private func backOff(from now: Int64) {
-        reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
+        reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs
+            : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
         reopenAt = now + Int64(reopenDelayMs) * 1_000_000
     }
 

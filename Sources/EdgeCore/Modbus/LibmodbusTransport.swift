@@ -24,8 +24,8 @@ final class LibmodbusTransport: ModbusTransport {
         if context == nil {
             guard let made = makeContext() else { return ec_errno() == 0 ? EINVAL : ec_errno() }
             // No byte timeout: libmodbus restarts it at every byte, so a peer trickling bytes held a
-            // transaction for minutes. Without it the whole answer must come within the response timeout (Linux's
-            // select() counts down the time left).
+            // transaction for minutes. Without it the whole answer must come within the response timeout
+            // (Linux's select() counts down the time left).
             _ = modbus_set_byte_timeout(made, 0, 0)
             context = made
         }
@@ -115,7 +115,9 @@ final class LibmodbusTransport: ModbusTransport {
         let bytes = (values.count + 7) / 8
         request[12] = UInt8(truncatingIfNeeded: bytes)
         for index in 0..<bytes { request[13 + index] = 0 }
-        for (index, value) in values.enumerated() where value != 0 { request[13 + index / 8] |= 1 << UInt8(index % 8) }
+        for (index, value) in values.enumerated() where value != 0 {
+            request[13 + index / 8] |= 1 << UInt8(index % 8)
+        }
         _ = try exchange(15, address, UInt16(values.count), end: 13 + bytes)
     }
 
