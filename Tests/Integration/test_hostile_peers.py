@@ -19,8 +19,8 @@ from harness import PEERS_DIR, PeerProcess, add_bus, open_fd_count, stats_dict
 
 TIMEOUT_MS = 300
 INTERVAL_MS = 50
-WARM_UP_S = 1.0
-WINDOW_S = 1.5
+WARM_UP_S = 0.8
+WINDOW_S = 1.2
 FAILED = {Status.TIMEOUT, Status.CRC_ERROR, Status.DISCONNECTED}
 
 #: mode -> statuses its readings may have (after the first reading), and those that must appear
