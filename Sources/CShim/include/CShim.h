@@ -155,6 +155,21 @@ static inline int ec_socket_error(int fd) {
     return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 ? error : errno;
 }
 
+/* Sends all of data on a connected socket; MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE. Returns 0 or
+ * an errno value (EAGAIN when the socket's buffer is full: the peer reads nothing). */
+static inline int ec_send_all(int fd, const uint8_t *data, size_t length) {
+    while (length > 0) {
+        ssize_t sent = send(fd, data, length, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        data += sent;
+        length -= (size_t)sent;
+    }
+    return 0;
+}
+
 /* ---- per-thread message of the last failing engine call (defined in shim.c) ---- */
 
 #define EC_LAST_ERROR_SIZE 512

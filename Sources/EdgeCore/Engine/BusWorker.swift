@@ -36,6 +36,9 @@ final class BusWorker: @unchecked Sendable {
     private var currentUnit: UInt8? = nil
     private var currentTimeoutMs: UInt32? = nil
     private var frameErrorsInRow = 0
+    /// Whether the device answered (values or an exception) since the bus was opened: a connection that
+    /// breaks before that counts as a failed open for the back-off (a peer that accepts and closes).
+    private var answeredSinceOpen = false
 
     private let gapNanoseconds: Int64
     private let reopenMinMs: UInt32
@@ -145,8 +148,8 @@ final class BusWorker: @unchecked Sendable {
         currentUnit = nil
         currentTimeoutMs = nil
         frameErrorsInRow = 0
+        answeredSinceOpen = false
         if error == 0 {
-            reopenDelayMs = 0
             stats.updateBus(busId) {
                 $0.opens &+= 1
                 $0.change(to: EDGECORE_BUS_CONNECTED)
@@ -158,11 +161,18 @@ final class BusWorker: @unchecked Sendable {
             $0.last_error = -error
             $0.change(to: EDGECORE_BUS_DISCONNECTED)
         }
-        reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
+        backOff(from: now)
+    }
+
+    /// The next open waits: reopen_min_ms, doubling up to reopen_max_ms while opens keep failing.
+    private func backOff(from now: Int64) {
+        reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs
+            : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
         reopenAt = now + Int64(reopenDelayMs) * 1_000_000
     }
 
-    /// The port or connection broke: close it and reopen at once (then with back-off).
+    /// The port or connection broke: close it and reopen at once if the device had answered on it, else
+    /// after the back-off of a failed open.
     private func busLost(error: Int32 = 0) {
         if transport.isOpen {
             stats.updateBus(busId) {
@@ -172,7 +182,11 @@ final class BusWorker: @unchecked Sendable {
             }
         }
         transport.close()
-        reopenAt = 0
+        if answeredSinceOpen {
+            reopenAt = 0
+        } else {
+            backOff(from: Clock.monotonicNanoseconds())
+        }
     }
 
     // MARK: Polls
@@ -317,6 +331,8 @@ final class BusWorker: @unchecked Sendable {
         switch failure {
         case nil, .exception:
             frameErrorsInRow = 0
+            answeredSinceOpen = true
+            reopenDelayMs = 0
         case .timeout:
             transport.flush()
         case .frame:

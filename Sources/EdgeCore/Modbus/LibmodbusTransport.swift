@@ -7,6 +7,11 @@ final class LibmodbusTransport: ModbusTransport {
     private var connected = false
     /// For RTU: the device node that was opened, to notice it was replaced or removed.
     private var openedNode: FileIdentity?
+    private var unit: UInt8 = 0
+    private var transactionId: UInt16 = 0
+    /// The request being sent and the answer received (ModbusFrame's layouts), reused.
+    private var request = [UInt8](repeating: 0, count: 260)
+    private var answer = [UInt8](repeating: 0, count: 260)
 
     init(_ spec: BusSpec) { self.spec = spec }
 
@@ -18,6 +23,10 @@ final class LibmodbusTransport: ModbusTransport {
         close()
         if context == nil {
             guard let made = makeContext() else { return ec_errno() == 0 ? EINVAL : ec_errno() }
+            // No byte timeout: libmodbus restarts it at every byte, so a peer trickling bytes held a
+            // transaction for minutes. Without it the whole answer must come within the response timeout
+            // (Linux's select() counts down the time left).
+            _ = modbus_set_byte_timeout(made, 0, 0)
             context = made
         }
         guard let context else { return EINVAL }
@@ -62,8 +71,9 @@ final class LibmodbusTransport: ModbusTransport {
     }
 
     func setUnit(_ unit: UInt8) {
+        self.unit = unit
         guard let context else { return }
-        _ = modbus_set_slave(context, Int32(unit))
+        _ = modbus_set_slave(context, Int32(unit))  // libmodbus drops RTU answers of other units
     }
 
     func setResponseTimeout(milliseconds: UInt32) {
@@ -73,66 +83,98 @@ final class LibmodbusTransport: ModbusTransport {
 
     func readRegisters(_ function: ModbusFunction, address: UInt16, count: Int,
                        into registers: UnsafeMutablePointer<UInt16>) throws(TransactionFailure) {
-        let context = try usableContext()
-        let result = function == .inputRegisters
-            ? modbus_read_input_registers(context, Int32(address), Int32(count), registers)
-            : modbus_read_registers(context, Int32(address), Int32(count), registers)
-        try check(result, expected: count)
+        let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
+        for index in 0..<count {
+            registers[index] = UInt16(answer[data + 2 * index]) << 8 | UInt16(answer[data + 2 * index + 1])
+        }
     }
 
     func readBits(_ function: ModbusFunction, address: UInt16, count: Int,
                   into bits: UnsafeMutablePointer<UInt8>) throws(TransactionFailure) {
-        let context = try usableContext()
-        let result = function == .discreteInputs
-            ? modbus_read_input_bits(context, Int32(address), Int32(count), bits)
-            : modbus_read_bits(context, Int32(address), Int32(count), bits)
-        try check(result, expected: count)
+        let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
+        for index in 0..<count { bits[index] = answer[data + index / 8] >> UInt8(index % 8) & 1 }
     }
 
     func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(TransactionFailure) {
-        let context = try usableContext()
-        guard let base = values.baseAddress else { return }
-        let result = values.count == 1
-            ? modbus_write_register(context, Int32(address), base.pointee)
-            : modbus_write_registers(context, Int32(address), Int32(values.count), base)
-        try check(result, expected: nil)
+        guard values.count > 1 else {
+            guard let value = values.first else { return }
+            _ = try exchange(6, address, value, end: 12)
+            return
+        }
+        request[12] = UInt8(truncatingIfNeeded: 2 * values.count)
+        for (index, value) in values.enumerated() { put(value, at: 13 + 2 * index) }
+        _ = try exchange(16, address, UInt16(values.count), end: 13 + 2 * values.count)
     }
 
     func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(TransactionFailure) {
-        let context = try usableContext()
-        guard let base = values.baseAddress else { return }
-        let result = values.count == 1
-            ? modbus_write_bit(context, Int32(address), base.pointee != 0 ? 1 : 0)
-            : modbus_write_bits(context, Int32(address), Int32(values.count), base)
-        try check(result, expected: nil)
+        guard values.count > 1 else {
+            guard let value = values.first else { return }
+            _ = try exchange(5, address, value != 0 ? 0xFF00 : 0, end: 12)
+            return
+        }
+        let bytes = (values.count + 7) / 8
+        request[12] = UInt8(truncatingIfNeeded: bytes)
+        for index in 0..<bytes { request[13 + index] = 0 }
+        for (index, value) in values.enumerated() where value != 0 {
+            request[13 + index / 8] |= 1 << UInt8(index % 8)
+        }
+        _ = try exchange(15, address, UInt16(values.count), end: 13 + bytes)
     }
 
     // MARK: Internals
 
-    private func usableContext() throws(TransactionFailure) -> OpaquePointer {
-        guard connected, let context else { throw .disconnected(ENOTCONN) }
-        return context
+    private func put(_ value: UInt16, at index: Int) {
+        request[index] = UInt8(value >> 8)
+        request[index + 1] = UInt8(truncatingIfNeeded: value)
     }
 
-    /// `expected`: the count a read must return (libmodbus returns what it got); nil for writes.
-    private func check(_ result: Int32, expected: Int?) throws(TransactionFailure) {
-        if result >= 0 {
-            if let expected, Int(result) != expected { throw .frame }
-            return
+    /// Sends the request whose PDU is function, first, second and request[12..<end] (ModbusFrame's layout),
+    /// receives the answer within the response timeout and checks it; returns where its data starts in
+    /// `answer`.
+    private func exchange(_ function: UInt8, _ first: UInt16, _ second: UInt16,
+                          end: Int) throws(TransactionFailure) -> Int {
+        guard connected, let context else { throw .disconnected(ENOTCONN) }
+        request[ModbusFrame.unitIndex] = unit
+        request[ModbusFrame.functionIndex] = function
+        put(first, at: 8)
+        put(second, at: 10)
+        let tcp: Bool
+        if case .tcp = spec { tcp = true } else { tcp = false }
+        if tcp {
+            // The MBAP header is ours: libmodbus's raw request always carries transaction id 0.
+            transactionId &+= 1
+            put(transactionId, at: 0)
+            put(0, at: 2)
+            put(UInt16(end - ModbusFrame.unitIndex), at: 4)
         }
-        throw LibmodbusTransport.classify(errno: ec_errno())
+        let sendError: Int32 = request.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return EINVAL }
+            if tcp { return ec_send_all(modbus_get_socket(context), base, end) }
+            let rtu = base + ModbusFrame.unitIndex
+            return modbus_send_raw_request(context, rtu, Int32(end - ModbusFrame.unitIndex)) < 0 ? ec_errno() : 0
+        }
+        if sendError != 0 { throw LibmodbusTransport.classify(errno: sendError) }
+        let length = answer.withUnsafeMutableBufferPointer { buffer in
+            modbus_receive_confirmation(context, buffer.baseAddress)
+        }
+        if length < 0 { throw LibmodbusTransport.classify(errno: ec_errno()) }
+        return try request.withUnsafeBufferPointer { sent throws(TransactionFailure) in
+            try answer.withUnsafeBufferPointer { received throws(TransactionFailure) in
+                try ModbusFrame.answerData(tcp: tcp, request: UnsafeBufferPointer(rebasing: sent[0..<end]),
+                                           answer: UnsafeBufferPointer(rebasing: received[0..<Int(length)]))
+            }
+        }
     }
 
     /// Maps libmodbus's errno after a failed call to what the scheduler does about it.
     static func classify(errno error: Int32) -> TransactionFailure {
         let base = ec_modbus_exception_base()
-        if error > base, error <= base + 11 { return .exception(UInt8(error - base)) }
+        // libmodbus's own numbers (MODBUS_ENOBASE + n) are never an errno: exceptions (n = 0...11) are the
+        // device's answer, the rest (bad CRC, data, exception code, slave; too many data) bad frames.
+        if error >= base { return error - base <= 11 ? .exception(UInt8(error - base)) : .frame }
         switch error {
-        case ETIMEDOUT: return .timeout
-        case base + 12, base + 13, base + 14, base + 15, base + 16, base + 17:
-            // EMBBADCRC, EMBBADDATA, EMBBADEXC, EMBUNKEXC, EMBMDATA, EMBBADSLAVE
-            return .frame
-        case EAGAIN, EINTR: return .timeout
+        case ETIMEDOUT, EAGAIN, EINTR: return .timeout
+        case 0: return .disconnected(EIO)
         default: return .disconnected(error)
         }
     }
