@@ -174,7 +174,8 @@ enum edgecore_status {
     EDGECORE_STATUS_OK = 0,            /**< value is valid */
     EDGECORE_STATUS_TIMEOUT = 1,       /**< the device did not answer in time */
     EDGECORE_STATUS_CRC_ERROR = 2,     /**< CRC or framing error in the response */
-    EDGECORE_STATUS_EXCEPTION = 3,     /**< Modbus exception; status_detail holds the exception code */
+    EDGECORE_STATUS_EXCEPTION = 3,     /**< Modbus exception; status_detail holds the exception code as
+                                            received (0 and codes above 11 included) */
     EDGECORE_STATUS_SENTINEL = 4,      /**< the device sent its "not available" raw value */
     EDGECORE_STATUS_OUT_OF_RANGE = 5,  /**< the value is outside the channel's valid range */
     EDGECORE_STATUS_DISCONNECTED = 6,  /**< bus or connection down (port gone, TCP peer unreachable) */
@@ -543,7 +544,8 @@ struct edgecore_tcp_bus_config {
     uint16_t reserved;              /**< 0 */
     uint32_t connect_timeout_ms;    /**< the longest a connect may take (all addresses of the host), >= 1;
                                          edgecore_engine_stop cuts it short; default 2000 */
-    uint32_t reconnect_min_ms;      /**< first reconnect delay, >= 1, doubled per failure; default 200 */
+    uint32_t reconnect_min_ms;      /**< first reconnect delay, >= 1, doubled per failure (a connection
+                                         lost before the device's first answer counts as one); default 200 */
     uint32_t reconnect_max_ms;      /**< longest reconnect delay, >= reconnect_min_ms; default 10000 */
     uint32_t request_gap_ms;        /**< pause between two transactions on the connection; default 0 */
     uint32_t reserved2;             /**< 0 */
@@ -609,7 +611,9 @@ struct edgecore_rtu_bus_config {
     uint32_t rts_delay_us;          /**< RTS settle time when rts is not NONE; 0 (default): libmodbus' own */
     uint32_t request_gap_ms;        /**< silent gap between transactions, beyond the 3.5-character
                                          time; for slow devices; default 0 */
-    uint32_t reopen_min_ms;         /**< first re-open delay when the port fails or vanishes, >= 1; default 200 */
+    uint32_t reopen_min_ms;         /**< first re-open delay when the port fails or vanishes, >= 1, doubled
+                                         per failure (a port lost before the device's first answer counts
+                                         as one); default 200 */
     uint32_t reopen_max_ms;         /**< longest re-open delay, >= reopen_min_ms; default 10000 */
     uint32_t reserved2;             /**< 0 */
 };
@@ -671,7 +675,8 @@ struct edgecore_device_config {
     uint16_t max_registers;           /**< registers per read request, 1..125; default 125 */
     uint16_t max_bits;                /**< coils/inputs per read request, 1..2000; default 2000 */
     uint16_t reserved;                /**< 0 */
-    uint32_t response_timeout_ms;     /**< default 500 */
+    uint32_t response_timeout_ms;     /**< the whole answer must arrive within it, however the peer trickles
+                                           it; default 500 */
     uint32_t retries;                 /**< extra attempts after a timeout or bad frame, 0..10; default 1 */
     uint32_t offline_after;           /**< failed polls in a row before backing off, >= 1; default 3 */
     uint32_t backoff_min_ms;          /**< first back-off, doubled per failed probe; default 1000 */
