@@ -5,6 +5,9 @@
 #   make ARCH=aarch64         cross-build for 64-bit ARM (also ARCH=armv7: 32-bit ARM, hard-float)
 #   make check                everything the README's test command runs (after scripts/install-deps.sh)
 #   make tsan-test            the engine's thread-rule scenarios under the thread sanitizer
+#   make fuzz                 the libFuzzer targets (fuzz/Makefile: site file, Modbus answer decoding) in .build-fuzz;
+#                             make -C fuzz run TARGET=site_yaml fuzzes one (1M executions), make fuzz-replay
+#                             runs every file of fuzz/corpus/ once through its target (part of make check)
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #
@@ -104,7 +107,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -177,6 +180,13 @@ tsan-test:
 	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(SWIFT) test --sanitize=thread --scratch-path .build-tsan \
 	  --filter EngineThreadTests
 
+# Fuzzing (fuzz/Makefile): the targets, and their corpus replayed once under the address sanitizer.
+fuzz:
+	$(MAKE) -C fuzz
+
+fuzz-replay:
+	$(MAKE) -C fuzz replay
+
 $(OUT)/tests/%: Tests/CABI/%.c include/edgecore.h $(SO)
 	mkdir -p $(OUT)/tests
 	$(CC) $(CABI_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lpthread $(TARGET_LINK)
@@ -218,6 +228,7 @@ gpio-vm-test:
 
 # tsan-test first: scripts/test.sh counts the last Swift test run, the full one.
 check: tsan-test swift-test
+	$(MAKE) fuzz-replay
 	$(MAKE) check-arch ARCH=x86_64
 	$(MAKE) abi-growth-test
 	$(MAKE) install-check
@@ -243,6 +254,6 @@ bench:
 	$(MAKE) -C benchmarks ring
 
 clean:
-	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan
+	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-fuzz
 
 FORCE:

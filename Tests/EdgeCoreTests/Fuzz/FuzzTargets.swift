@@ -27,15 +27,21 @@ enum FuzzTargets {
         return nil
     }
 
-    /// One unlinked temporary file, opened again through /proc/self/fd for every input.
+    /// One unlinked temporary file, opened again through /proc/self/fd for every input; in /dev/shm where
+    /// there is one (on a disk file system, truncating and closing cost more than the rest of the target).
+    /// One input at a time: libFuzzer runs one, and one test replays the site files.
     private static let scratchFile = ScratchFile()
 
-    private final class ScratchFile {
+    private final class ScratchFile: Sendable {
         let fd: Int32
         init() {
-            var template = Array("/tmp/edgecore-fuzz-XXXXXX".utf8CString)
-            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd >= 0 { template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) } }
+            var fd: Int32 = -1
+            for folder in ["/dev/shm", "/tmp"] where fd < 0 {
+                var template = Array("\(folder)/edgecore-fuzz-XXXXXX".utf8CString)
+                fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                if fd >= 0 { template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) } }
+            }
+            self.fd = fd
         }
         func replace(with input: UnsafeRawBufferPointer) -> String? {
             guard fd >= 0, ftruncate(fd, 0) == 0 else { return nil }
@@ -146,8 +152,8 @@ enum FuzzTargets {
         return decoded.status == expected ? nil : "raw \(raw) of \(codec): status \(decoded.status), expected \(expected)"
     }
 
-    /// Writing back what was read (scale 1, offset 0) reproduces the registers, where a Double holds the
-    /// value exactly (integers up to 2^53 in magnitude; floats that are finite and not NaN).
+    /// Writing back what was read (scale 1, offset 0) reproduces the registers where a Double holds the
+    /// value exactly (integers up to 2^53 in magnitude), and the value for finite floats.
     private static func checkRoundTrip(_ value: Double, registers: [UInt16], codec: ValueCodec) -> String? {
         if codec.type == .bit {
             guard codec.bit < 16 else { return nil }
@@ -156,7 +162,12 @@ enum FuzzTargets {
         }
         guard value.isFinite, !codec.type.isInteger || value.magnitude <= 9_007_199_254_740_992 else { return nil }
         let again = try? codec.encode(value)
-        return again == registers ? nil : "encode(\(value)) of \(codec) gives \(String(describing: again)), not \(registers)"
+        if codec.type.isInteger {
+            return again == registers ? nil : "encode(\(value)) of \(codec) gives \(String(describing: again)), not \(registers)"
+        }
+        // A float's sign of zero is not kept (-0.0 * 1 + 0 is +0.0): the value, not the bits, comes back.
+        let back = again.map { $0.withUnsafeBufferPointer { codec.decode(registers: $0).value } }
+        return back == value ? nil : "encode(\(value)) of \(codec) gives \(String(describing: again)), read back as \(String(describing: back))"
     }
 
     /// Up to 32 channels of one device, with holes and request limits drawn from the input, planned; every
@@ -214,6 +225,97 @@ enum FuzzTargets {
         return nil
     }
 
+    // MARK: Modbus answer frames
+
+    /// A raw TCP answer through libmodbus' receive path, as the Modbus worker reads it: the first three
+    /// bytes pick the read (function 1..4, count 1..125 registers or 1..2000 bits), the rest is what a
+    /// loopback peer sends back before closing its side. The answer lands in a buffer of exactly `count`
+    /// elements (the address sanitizer catches a write past it); no file descriptor may be left open.
+    static func answerFrame(_ input: UnsafeRawBufferPointer) -> String? {
+        var bytes = ByteReader(input)
+        let functions: [ModbusFunction] = [.coils, .discreteInputs, .holdingRegisters, .inputRegisters]
+        let function = functions[Int(bytes.byte()) % 4]
+        let count = Int(bytes.word()) % function.protocolLimit + 1
+        let answer = bytes.rest()
+        guard let peer = loopbackPeer else { return "no loopback listener" }
+        let fdsBefore = nextFreeDescriptor()
+
+        let transport = LibmodbusTransport(.tcp(TCPBusSpec(name: "f", host: "127.0.0.1", port: peer.port)))
+        transport.setUnit(1)
+        transport.setResponseTimeout(milliseconds: 200)
+        let opened = transport.open(stop: NoStop())
+        if opened != 0 { return "connect to the loopback peer: errno \(opened)" }
+        let server = accept(peer.listener, nil, nil)
+        if server < 0 { return "accept: errno \(ec_errno())" }
+        var sent = 0
+        while sent < answer.count {
+            let done = answer.withUnsafeBytes { send(server, $0.baseAddress! + sent, answer.count - sent, Int32(MSG_NOSIGNAL)) }
+            if done <= 0 { break }
+            sent += done
+        }
+        _ = shutdown(server, Int32(SHUT_WR))
+
+        var failure: TransactionFailure? = nil
+        do throws(TransactionFailure) {
+            if function.readsBits {
+                let bits = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+                defer { bits.deallocate() }
+                try transport.readBits(function, address: 0, count: count, into: bits)
+            } else {
+                let registers = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+                defer { registers.deallocate() }
+                try transport.readRegisters(function, address: 0, count: count, into: registers)
+            }
+        } catch {
+            failure = error
+        }
+        transport.close()
+        _ = close(server)
+        if case .exception(let code)? = failure, code == 0 || code > 11 { return "exception code \(code)" }
+        let fdsAfter = nextFreeDescriptor()
+        return fdsAfter == fdsBefore ? nil : "file descriptors: next free \(fdsBefore) before, \(fdsAfter) after"
+    }
+
+    private static let loopbackPeer = LoopbackPeer()
+
+    /// The lowest free descriptor number: it grows when one leaks.
+    private static func nextFreeDescriptor() -> Int32 {
+        let fd = dup(0)
+        if fd >= 0 { _ = close(fd) }
+        return fd
+    }
+
+    private final class NoStop: StopRequest {
+        var eventFD: Int32 { -1 }
+        var stopRequested: Bool { false }
+    }
+
+    /// A listening socket on 127.0.0.1 (an ephemeral port) that stays open for the process.
+    private final class LoopbackPeer: Sendable {
+        let listener: Int32
+        let port: UInt16
+
+        init?() {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                    bind(fd, generic, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, generic, &length) == 0
+                }
+            }
+            guard bound else {
+                _ = close(fd)
+                return nil
+            }
+            listener = fd
+            port = UInt16(bigEndian: address.sin_port)
+        }
+    }
+
     private static func status(_ value: edgecore_status) -> UInt16 { UInt16(value.rawValue) }
 }
 
@@ -237,6 +339,12 @@ struct ByteReader {
     mutating func word64() -> UInt64 { (0..<4).reduce(UInt64(0)) { value, _ in value << 16 | UInt64(word()) } }
 
     mutating func double() -> Double { Double(bitPattern: word64()) }
+
+    /// The rest of the input.
+    mutating func rest() -> [UInt8] {
+        defer { position = input.count }
+        return position < input.count ? Array(input[position...]) : []
+    }
 
     /// The rest of the input as registers, high byte first (an odd last byte is dropped).
     mutating func registers() -> [UInt16] {
