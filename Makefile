@@ -254,6 +254,6 @@ bench:
 	$(MAKE) -C benchmarks ring
 
 clean:
-	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-fuzz
+	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-fuzz .build-fuzz-libmodbus
 
 FORCE:
