@@ -6,6 +6,9 @@
 #   make check                everything the README's test command runs (after scripts/install-deps.sh)
 #   make tsan-test            Swift tests and the C thread-rule scenarios under the thread sanitizer
 #   make asan-test            Swift tests under the address and leak sanitizers
+#   make fuzz                 the libFuzzer targets (fuzz/Makefile: site file, Modbus answer decoding) in .build-fuzz;
+#                             make -C fuzz run TARGET=site_yaml fuzzes one (1M executions), make fuzz-replay
+#                             runs every file of fuzz/corpus/ once through its target (part of make check)
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #
@@ -105,7 +108,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -196,6 +199,13 @@ asan-test:
 	LSAN_OPTIONS="suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp $(LSAN_OPTIONS)" \
 	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
+# Fuzzing (fuzz/Makefile): the targets, and their corpus replayed once under the address sanitizer.
+fuzz:
+	$(MAKE) -C fuzz
+
+fuzz-replay:
+	$(MAKE) -C fuzz replay
+
 $(OUT)/tests/%: Tests/CABI/%.c include/edgecore.h $(SO)
 	mkdir -p $(OUT)/tests
 	$(CC) $(CABI_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lpthread $(TARGET_LINK)
@@ -237,6 +247,7 @@ gpio-vm-test:
 
 # Sanitizer runs first: scripts/test.sh counts the last Swift test run, the plain one.
 check: tsan-test asan-test swift-test
+	$(MAKE) fuzz-replay
 	$(MAKE) check-arch ARCH=x86_64
 	$(MAKE) abi-growth-test
 	$(MAKE) install-check
@@ -262,6 +273,7 @@ bench:
 	$(MAKE) -C benchmarks ring
 
 clean:
-	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-asan
+	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-asan \
+	  .build-fuzz .build-fuzz-libmodbus
 
 FORCE:

@@ -1,0 +1,360 @@
+import CShim
+
+@testable import EdgeCore
+
+// The fuzz targets' bodies. fuzz/Makefile compiles this file (not the rest of the test target) with
+// EdgeCore's sources under libFuzzer and the address sanitizer, behind the entry points in fuzz/*.swift;
+// FuzzCorpusTests replays fuzz/corpus/ through the same functions in every `swift test`.
+// A target returns nil for an input handled correctly and a description of the broken property otherwise
+// (the fuzz entry point traps on it); a crash, hang or leak in the library is a finding by itself.
+enum FuzzTargets {
+    // MARK: Site file
+
+    /// A site file through the C API: create an engine, edgecore_engine_load_yaml, destroy.
+    static func siteYAML(_ input: UnsafeRawBufferPointer) -> String? {
+        guard let path = scratchFile.replace(with: input) else { return "cannot write the scratch file" }
+        var settings = edgecore_engine_config.defaults
+        settings.ring_capacity = EDGECORE_RING_CAPACITY_MIN
+        var engine: OpaquePointer?
+        guard edgecore_engine_create_sized(&settings, MemoryLayout<edgecore_engine_config>.size, &engine) == 0,
+              let engine else { return "edgecore_engine_create failed" }
+        defer { edgecore_engine_destroy(engine) }
+        let code = path.withCString { edgecore_engine_load_yaml(engine, $0) }
+        if code > 0 { return "edgecore_engine_load_yaml returned \(code), neither 0 nor a negative code" }
+        if code < 0, let text = edgecore_engine_last_error(), text.pointee == 0 {
+            return "edgecore_engine_load_yaml failed (\(code)) with an empty edgecore_engine_last_error"
+        }
+        return nil
+    }
+
+    /// One unlinked temporary file, opened again through /proc/self/fd for every input; in /dev/shm where
+    /// there is one (on a disk file system, truncating and closing cost more than the rest of the target).
+    /// One input at a time: libFuzzer runs one, and one test replays the site files.
+    private static let scratchFile = ScratchFile()
+
+    private final class ScratchFile: Sendable {
+        let fd: Int32
+        init() {
+            var fd: Int32 = -1
+            for folder in ["/dev/shm", "/tmp"] where fd < 0 {
+                var template = Array("\(folder)/edgecore-fuzz-XXXXXX".utf8CString)
+                fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                if fd >= 0 { template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) } }
+            }
+            self.fd = fd
+        }
+        func replace(with input: UnsafeRawBufferPointer) -> String? {
+            guard fd >= 0, ftruncate(fd, 0) == 0 else { return nil }
+            var done = 0
+            while done < input.count {
+                let written = pwrite(fd, input.baseAddress! + done, input.count - done, off_t(done))
+                guard written > 0 else { return nil }
+                done += written
+            }
+            return "/proc/self/fd/\(fd)"
+        }
+    }
+
+    // MARK: Modbus answer decoding
+
+    /// The first byte picks the part: even, one channel's codec over the answer's registers or bits; odd,
+    /// the request plan whose offsets the Modbus worker's decode table uses.
+    static func answerDecoding(_ input: UnsafeRawBufferPointer) -> String? {
+        var bytes = ByteReader(input)
+        return bytes.byte() & 1 == 0 ? codecDecoding(&bytes) : planOffsets(&bytes)
+    }
+
+    /// A channel spec drawn from the input (any type, order, bit, scale, offset, range, up to five sentinels)
+    /// decodes the rest of the input as the answer's registers (or first bit). Checked against a reference
+    /// decoding written from the header's rules, and, for scale 1 and offset 0, that encoding the value
+    /// gives back the registers.
+    private static func codecDecoding(_ bytes: inout ByteReader) -> String? {
+        let allTypes: [ValueType] = [.u16, .i16, .u32, .i32, .u64, .i64, .f32, .f64, .bit]
+        let allOrders: [WordOrder] = [.abcd, .cdab, .badc, .dcba]
+        let readsBits = bytes.byte() & 1 == 1
+        let type = allTypes[Int(bytes.byte()) % allTypes.count]
+        let order = allOrders[Int(bytes.byte()) % allOrders.count]
+        let bit = bytes.byte()
+        let flags = bytes.byte()
+        let scale = flags & 1 != 0 ? bytes.double() : 1
+        let offset = flags & 2 != 0 ? bytes.double() : 0
+        let validMin = flags & 4 != 0 ? bytes.double() : nil
+        let validMax = flags & 8 != 0 ? bytes.double() : nil
+        let sentinels = (0..<Int(flags >> 4) % 6).map { _ in bytes.word64() }
+        let codec = ValueCodec(type: type, order: order, bit: bit, scale: scale, offset: offset,
+                               validMin: validMin, validMax: validMax, sentinels: sentinels)
+        let registers = bytes.registers()
+
+        let decoded: DecodedValue
+        let raw: UInt64
+        if readsBits {
+            let on = registers.first.map { $0 & 1 == 1 } ?? false
+            decoded = codec.decode(bit: on)
+            raw = on ? 1 : 0
+        } else {
+            decoded = registers.withUnsafeBufferPointer { codec.decode(registers: $0) }
+            if registers.count < type.registerCount {
+                if decoded != DecodedValue(value: 0, status: status(EDGECORE_STATUS_CRC_ERROR)) {
+                    return "\(registers.count) registers for \(type): \(decoded), not (0, CRC_ERROR)"
+                }
+                return nil
+            }
+            raw = referenceRaw(registers, type: type, order: order, bit: bit)
+            let got = registers.withUnsafeBufferPointer { codec.rawValue(registers: $0) }
+            if got != raw { return "rawValue \(got), reference \(raw) (\(type) \(order) bit \(bit) \(registers))" }
+        }
+        if let problem = checkStatus(decoded, raw: raw, codec: codec) { return problem }
+        if !readsBits, scale == 1, offset == 0, decoded.status != status(EDGECORE_STATUS_SENTINEL) {
+            return checkRoundTrip(decoded.value, registers: Array(registers.prefix(type.registerCount)),
+                                  codec: codec)
+        }
+        return nil
+    }
+
+    /// The header's rules: the registers' bytes as on the wire, ABCD as they come, CDAB with the register
+    /// order reversed, BADC with each register's two bytes swapped, DCBA with all bytes reversed; the value
+    /// is the result read most significant byte first. A bit channel takes bit `bit` of the first register
+    /// after the byte rule (0 for a bit number above 15).
+    private static func referenceRaw(_ registers: [UInt16], type: ValueType, order: WordOrder, bit: UInt8) -> UInt64 {
+        let words = Array(registers.prefix(type.registerCount))
+        var wire: [UInt8] = words.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
+        switch order {
+        case .abcd: break
+        case .cdab: wire = words.reversed().flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
+        case .badc: wire = words.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        case .dcba: wire.reverse()
+        }
+        let value = wire.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        if type == .bit { return bit < 16 ? (value >> UInt64(bit)) & 1 : 0 }
+        return value
+    }
+
+    private static func checkStatus(_ decoded: DecodedValue, raw: UInt64, codec: ValueCodec) -> String? {
+        if codec.sentinels.contains(raw) {
+            return decoded == DecodedValue(value: 0, status: status(EDGECORE_STATUS_SENTINEL))
+                ? nil : "raw \(raw) is a sentinel of \(codec) but decodes to \(decoded)"
+        }
+        let number: Double
+        switch codec.type {
+        case .u16, .u32, .u64, .bit: number = Double(raw)
+        case .i16: number = Double(Int16(truncatingIfNeeded: raw))
+        case .i32: number = Double(Int32(truncatingIfNeeded: raw))
+        case .i64: number = Double(Int64(bitPattern: raw))
+        case .f32: number = Double(Float(bitPattern: UInt32(truncatingIfNeeded: raw)))
+        case .f64: number = Double(bitPattern: raw)
+        }
+        let value = number * codec.scale + codec.offset
+        let sameValue = value.isNaN ? decoded.value.isNaN : decoded.value.bitPattern == value.bitPattern
+        if !sameValue { return "raw \(raw) of \(codec) decodes to \(decoded.value), expected \(value)" }
+        let inRange = value.isFinite && !(codec.validMin.map { value < $0 } ?? false)
+            && !(codec.validMax.map { value > $0 } ?? false)
+        let expected = status(inRange ? EDGECORE_STATUS_OK : EDGECORE_STATUS_OUT_OF_RANGE)
+        return decoded.status == expected ? nil : "raw \(raw) of \(codec): status \(decoded.status), expected \(expected)"
+    }
+
+    /// Writing back what was read (scale 1, offset 0) reproduces the registers where a Double holds the
+    /// value exactly (integers up to 2^53 in magnitude), and the value for finite floats.
+    private static func checkRoundTrip(_ value: Double, registers: [UInt16], codec: ValueCodec) -> String? {
+        if codec.type == .bit {
+            guard codec.bit < 16 else { return nil }
+            let again = try? codec.encodeBit(value, into: registers[0])
+            return again == registers[0] ? nil : "encodeBit(\(value)) of \(codec) gives \(String(describing: again)), not \(registers[0])"
+        }
+        guard value.isFinite, !codec.type.isInteger || value.magnitude <= 9_007_199_254_740_992 else { return nil }
+        let again = try? codec.encode(value)
+        if codec.type.isInteger {
+            return again == registers ? nil : "encode(\(value)) of \(codec) gives \(String(describing: again)), not \(registers)"
+        }
+        // A float's sign of zero is not kept (-0.0 * 1 + 0 is +0.0): the value, not the bits, comes back.
+        let back = again.map { $0.withUnsafeBufferPointer { codec.decode(registers: $0).value } }
+        return back == value ? nil : "encode(\(value)) of \(codec) gives \(String(describing: again)), read back as \(String(describing: back))"
+    }
+
+    /// Up to 32 channels of one device, with holes and request limits drawn from the input, planned; every
+    /// accepted channel lies in exactly one request, inside it (the decode table's offset and width), and
+    /// no request is longer than the device and the protocol allow or crosses a hole.
+    private static func planOffsets(_ bytes: inout ByteReader) -> String? {
+        var config = SiteConfig()
+        var device = DeviceSpec(name: "d", bus: 0)
+        device.maxRegisters = UInt16(bytes.byte() % 125) + 1
+        device.maxBits = UInt16(bytes.word() % 2000) + 1
+        device.oneChannelPerRequest = bytes.byte() & 1 == 1
+        let functions: [ModbusFunction] = [.coils, .discreteInputs, .holdingRegisters, .inputRegisters]
+        let types: [ValueType] = [.u16, .i16, .u32, .i32, .u64, .i64, .f32, .f64, .bit]
+        do throws(ConfigError) {
+            _ = try config.addBus(.tcp(TCPBusSpec(name: "b", host: "127.0.0.1")))
+            _ = try config.addDevice(device)
+            for _ in 0..<Int(bytes.byte() % 4) {
+                let first = bytes.word()
+                let hole = Hole(function: functions[Int(bytes.byte()) % 4], first: first,
+                                last: first &+ UInt16(bytes.byte()))
+                try? config.addHole(hole, device: 0)
+            }
+        } catch {
+            return "the plan's bus or device was refused: \(error.message)"
+        }
+        for number in 0..<32 where !bytes.isEmpty {
+            let codec = ValueCodec(type: types[Int(bytes.byte()) % types.count], order: .abcd, bit: bytes.byte() % 16,
+                                   scale: 1, offset: 0, validMin: nil, validMax: nil, sentinels: [])
+            let intervals: [UInt32] = [100, 1000]
+            let channel = ChannelSpec(name: "c\(number)", device: 0, function: functions[Int(bytes.byte()) % 4],
+                                      address: bytes.word(), codec: codec,
+                                      intervalMs: intervals[Int(bytes.byte()) & 1])
+            _ = try? config.addChannel(channel)
+        }
+        var covered = [Int](repeating: 0, count: config.channels.count)
+        for request in Planner.plan(config) {
+            let limit = min(request.function.protocolLimit, config.devices[0].limit(for: request.function))
+            if request.count < 1 || request.count > limit { return "request of \(request.count) (limit \(limit))" }
+            if request.lastAddress > 65_535 { return "request \(request.address)+\(request.count) beyond 65535" }
+            for hole in config.devices[0].holes where hole.function == request.function
+                && Int(hole.first) <= request.lastAddress && Int(hole.last) >= Int(request.address) {
+                return "request \(request.address)+\(request.count) crosses hole \(hole.first)..\(hole.last)"
+            }
+            for id in request.channels {
+                let channel = config.channels[id]
+                let offset = Int(channel.address) - Int(request.address)
+                if channel.function != request.function || channel.intervalMs != request.intervalMs
+                    || offset < 0 || offset + channel.width > request.count {
+                    return "channel \(id) (\(channel.address)+\(channel.width)) outside request \(request.address)+\(request.count)"
+                }
+                covered[id] += 1
+            }
+        }
+        if let id = covered.firstIndex(where: { $0 != 1 }) { return "channel \(id) is in \(covered[id]) requests" }
+        return nil
+    }
+
+    // MARK: Modbus answer frames
+
+    /// A raw TCP answer through libmodbus' receive path, as the Modbus worker reads it: the first three
+    /// bytes pick the read (function 1..4, count 1..125 registers or 1..2000 bits), the rest is what a
+    /// loopback peer sends back before closing its side. The answer lands in a buffer of exactly `count`
+    /// elements (the address sanitizer catches a write past it); no file descriptor may be left open
+    /// (`checkDescriptors`: not where other threads open and close descriptors meanwhile, as in `swift test`).
+    static func answerFrame(_ input: UnsafeRawBufferPointer, checkDescriptors: Bool = true) -> String? {
+        var bytes = ByteReader(input)
+        let functions: [ModbusFunction] = [.coils, .discreteInputs, .holdingRegisters, .inputRegisters]
+        let function = functions[Int(bytes.byte()) % 4]
+        let count = Int(bytes.word()) % function.protocolLimit + 1
+        let answer = bytes.rest()
+        guard let peer = loopbackPeer else { return "no loopback listener" }
+        let fdsBefore = nextFreeDescriptor()
+
+        let transport = LibmodbusTransport(.tcp(TCPBusSpec(name: "f", host: "127.0.0.1", port: peer.port)))
+        transport.setUnit(1)
+        transport.setResponseTimeout(milliseconds: 200)
+        let opened = transport.open(stop: NoStop())
+        if opened != 0 { return "connect to the loopback peer: errno \(opened)" }
+        let server = accept(peer.listener, nil, nil)
+        if server < 0 { return "accept: errno \(ec_errno())" }
+        var sent = 0
+        while sent < answer.count {
+            let done = answer.withUnsafeBytes { send(server, $0.baseAddress! + sent, answer.count - sent, Int32(MSG_NOSIGNAL)) }
+            if done <= 0 { break }
+            sent += done
+        }
+        _ = shutdown(server, Int32(SHUT_WR))
+
+        var failure: TransactionFailure? = nil
+        do throws(TransactionFailure) {
+            if function.readsBits {
+                let bits = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+                defer { bits.deallocate() }
+                try transport.readBits(function, address: 0, count: count, into: bits)
+            } else {
+                let registers = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+                defer { registers.deallocate() }
+                try transport.readRegisters(function, address: 0, count: count, into: registers)
+            }
+        } catch {
+            failure = error
+        }
+        transport.close()
+        _ = close(server)
+        // A lost connection carries an errno, never one of libmodbus's own error numbers; an answer from
+        // another unit is a frame error, never data (a well-formed exception answer may carry any code).
+        if case .disconnected(let errno)? = failure, errno <= 0 || errno >= 4096 { return "disconnected(\(errno)) is not an errno" }
+        if failure == nil, answer.count > 6, answer[6] != 1 { return "answer from unit \(answer[6]) accepted" }
+        let fdsAfter = nextFreeDescriptor()
+        return !checkDescriptors || fdsAfter == fdsBefore ? nil : "file descriptors: next free \(fdsBefore) before, \(fdsAfter) after"
+    }
+
+    private static let loopbackPeer = LoopbackPeer()
+
+    /// The lowest free descriptor number: it grows when one leaks.
+    private static func nextFreeDescriptor() -> Int32 {
+        let fd = dup(0)
+        if fd >= 0 { _ = close(fd) }
+        return fd
+    }
+
+    private final class NoStop: StopRequest {
+        var eventFD: Int32 { -1 }
+        var stopRequested: Bool { false }
+    }
+
+    /// A listening socket on 127.0.0.1 (an ephemeral port) that stays open for the process.
+    private final class LoopbackPeer: Sendable {
+        let listener: Int32
+        let port: UInt16
+
+        init?() {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                    bind(fd, generic, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, generic, &length) == 0
+                }
+            }
+            guard bound else {
+                _ = close(fd)
+                return nil
+            }
+            listener = fd
+            port = UInt16(bigEndian: address.sin_port)
+        }
+    }
+
+    private static func status(_ value: edgecore_status) -> UInt16 { UInt16(value.rawValue) }
+}
+
+/// Reads fields off the front of a fuzz input; past its end every field is 0.
+struct ByteReader {
+    private let input: UnsafeRawBufferPointer
+    private var position = 0
+
+    init(_ input: UnsafeRawBufferPointer) { self.input = input }
+
+    var isEmpty: Bool { position >= input.count }
+
+    mutating func byte() -> UInt8 {
+        guard position < input.count else { return 0 }
+        defer { position += 1 }
+        return input[position]
+    }
+
+    mutating func word() -> UInt16 { UInt16(byte()) << 8 | UInt16(byte()) }
+
+    mutating func word64() -> UInt64 { (0..<4).reduce(UInt64(0)) { value, _ in value << 16 | UInt64(word()) } }
+
+    mutating func double() -> Double { Double(bitPattern: word64()) }
+
+    /// The rest of the input.
+    mutating func rest() -> [UInt8] {
+        defer { position = input.count }
+        return position < input.count ? Array(input[position...]) : []
+    }
+
+    /// The rest of the input as registers, high byte first (an odd last byte is dropped).
+    mutating func registers() -> [UInt16] {
+        var result: [UInt16] = []
+        while input.count - position >= 2 { result.append(word()) }
+        position = input.count
+        return result
+    }
+}
