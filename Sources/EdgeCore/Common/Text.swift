@@ -24,3 +24,18 @@ private func sameKeyword(_ text: String, _ keyword: StaticString) -> Bool {
     }
     return true
 }
+
+/// A name as a dictionary key: hashed and compared by its UTF-8 bytes, as `sameText` compares (String's own
+/// hashing would need the Unicode tables, as its `==` does).
+struct TextKey: Hashable {
+    let text: String
+
+    init(_ text: String) { self.text = text }
+
+    static func == (a: TextKey, b: TextKey) -> Bool { sameText(a.text, b.text) }
+
+    func hash(into hasher: inout Hasher) {
+        var copy = text
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}

@@ -180,13 +180,25 @@ struct SiteConfig {
     private(set) var buses: [BusSpec] = []
     private(set) var devices: [DeviceSpec] = []
     private(set) var channels: [ChannelSpec] = []
+    /// What must be unique, to the item that holds it (names, unit ids, GPIO lines): every check and look-up
+    /// is one hash away, so that loading is linear in the items. A value like the arrays (copied with them).
+    private var taken: [Taken: Int] = [:]
+
+    private enum Taken: Hashable {
+        case bus(TextKey)
+        case device(TextKey)
+        case channel(TextKey)
+        case unit(bus: Int, unitId: UInt8)
+        case lineName(bus: Int, TextKey)
+        case lineOffset(bus: Int, UInt32)
+    }
 
     static let maxBuses = Int(EDGECORE_RING_LANES_MAX)
 
     // MARK: Adding
 
     mutating func addBus(_ bus: BusSpec) throws(ConfigError) -> Int {
-        try checkName(bus.name, kind: "bus", existing: buses.lazy.map { $0.name })
+        try checkName(.bus(TextKey(bus.name)), bus.name, kind: "bus")
         guard buses.count < SiteConfig.maxBuses else {
             throw ConfigError(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
         }
@@ -227,11 +239,12 @@ struct SiteConfig {
             }
         }
         buses.append(bus)
+        taken[.bus(TextKey(bus.name))] = buses.count - 1
         return buses.count - 1
     }
 
     mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
-        try checkName(device.name, kind: "device", existing: devices.lazy.map { $0.name })
+        try checkName(.device(TextKey(device.name)), device.name, kind: "device")
         let field = "device '\(device.name)'"
         guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
             throw ConfigError(.notFound, "\(field): no Modbus bus with id \(device.bus)")
@@ -241,8 +254,9 @@ struct SiteConfig {
                 throw ConfigError(.config, "\(field): field 'unit_id' must be 1..247 on an RTU bus, not \(device.unitId)")
             }
         }
-        if let other = devices.first(where: { $0.bus == device.bus && $0.unitId == device.unitId }) {
-            throw ConfigError(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(other.name)' on this bus")
+        let unit = Taken.unit(bus: device.bus, unitId: device.unitId)
+        if let other = taken[unit] {
+            throw ConfigError(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
         }
         guard device.maxRegisters >= 1, device.maxRegisters <= 125 else {
             throw ConfigError(.config, "\(field): field 'max_registers' must be 1..125, not \(device.maxRegisters)")
@@ -269,6 +283,8 @@ struct SiteConfig {
                 throw error
             }
         }
+        taken[.device(TextKey(device.name))] = id
+        taken[unit] = id
         return id
     }
 
@@ -290,7 +306,7 @@ struct SiteConfig {
     }
 
     mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(channel.name, kind: "channel", existing: channels.lazy.map { $0.name })
+        try checkName(.channel(TextKey(channel.name)), channel.name, kind: "channel")
         let field = "channel '\(channel.name)'"
         guard channel.device >= 0, channel.device < devices.count else {
             throw ConfigError(.notFound, "\(field): no device with id \(channel.device)")
@@ -332,12 +348,13 @@ struct SiteConfig {
             throw ConfigError(.config, "\(field): only coils and holding registers can be writable")
         }
         channels.append(channel)
+        taken[.channel(TextKey(channel.name))] = channels.count - 1
         return channels.count - 1
     }
 
     /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
     mutating func addGPIOLine(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(channel.name, kind: "channel", existing: channels.lazy.map { $0.name })
+        try checkName(.channel(TextKey(channel.name)), channel.name, kind: "channel")
         let field = "channel '\(channel.name)'"
         guard let line = channel.gpio else { throw ConfigError(.config, "\(field): not a GPIO line") }
         guard line.bus >= 0, line.bus < buses.count, case .gpio(let chip) = buses[line.bus] else {
@@ -360,30 +377,29 @@ struct SiteConfig {
                 throw ConfigError(.config, "\(field): field 'debounce_us' must be at most 1000000")
             }
         }
-        if let other = channels.first(where: { other in
-            guard let used = other.gpio, used.bus == line.bus else { return false }
-            if let a = used.lineName, let b = line.lineName { return sameText(a, b) }
-            return used.lineName == nil && line.lineName == nil && used.offset == line.offset
-        }) {
+        let used = line.lineName.map { Taken.lineName(bus: line.bus, TextKey($0)) }
+            ?? .lineOffset(bus: line.bus, line.offset)
+        if let other = taken[used] {
             let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
-            throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(other.name)'")
+            throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(channels[other].name)'")
         }
         channels.append(channel)
+        taken[.channel(TextKey(channel.name))] = channels.count - 1
+        taken[used] = channels.count - 1
         return channels.count - 1
     }
 
     // MARK: Lookup
 
-    func busIndex(named name: String) -> Int? { buses.firstIndex { sameText($0.name, name) } }
-    func deviceIndex(named name: String) -> Int? { devices.firstIndex { sameText($0.name, name) } }
-    func channelIndex(named name: String) -> Int? { channels.firstIndex { sameText($0.name, name) } }
+    func busIndex(named name: String) -> Int? { taken[.bus(TextKey(name))] }
+    func deviceIndex(named name: String) -> Int? { taken[.device(TextKey(name))] }
+    func channelIndex(named name: String) -> Int? { taken[.channel(TextKey(name))] }
 
     // MARK: Checks
 
-    private func checkName<Names: Sequence<String>>(_ name: String, kind: String,
-                                                    existing: Names) throws(ConfigError) {
+    private func checkName(_ key: Taken, _ name: String, kind: String) throws(ConfigError) {
         guard !name.isEmpty else { throw ConfigError(.config, "\(kind): field 'name' is empty") }
-        if existing.contains(where: { sameText($0, name) }) { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
+        if taken[key] != nil { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
     }
 
     private func checkPositive(_ value: UInt32, _ name: String, of field: String) throws(ConfigError) {

@@ -33,6 +33,7 @@ import CShim
 func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(ConfigError) {
     let text = try WholeFile.read(path: path)
     defer { text.release() }
+    try checkEvents(text, path)
 
     guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
     defer { free(parser) }
@@ -158,6 +159,77 @@ private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t
     }
 }
 
+// MARK: - Events
+
+/// The deepest nesting of lists and mappings a site file may have: its schema needs 8 (top > buses > bus >
+/// devices > device > channels > channel > sentinels).
+let maxYAMLDepth = 16
+
+/// One pass over the file's events before libyaml builds the document: refuses nesting deeper than
+/// maxYAMLDepth at the event that passes it (libyaml's scanner takes time quadratic in the depth, tens of
+/// seconds for 200 KB of `[[[...`, and its document would be as deep), and refuses tags (`!!str 12`, `!x`):
+/// a value's type is what the field says. Syntax errors are reported as yaml_parser_load reports them.
+private func checkEvents(_ text: WholeFile, _ path: FilePath) throws(ConfigError) {
+    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
+    defer { free(parser) }
+    guard yaml_parser_initialize(parser) != 0 else { throw outOfMemory(path) }
+    defer { yaml_parser_delete(parser) }
+    yaml_parser_set_input_string(parser, text.bytes, text.count)
+    guard let event = allocateZeroed(yaml_event_t.self) else { throw outOfMemory(path) }
+    defer { free(event) }
+
+    /// An open list or mapping: the field it is the value of, and for a mapping whether a key comes next.
+    struct Level {
+        var isMapping: Bool
+        var keyNext: Bool
+        var field: String
+    }
+    var levels: [Level] = []
+    while true {
+        guard yaml_parser_parse(parser, event) != 0 else { throw syntaxError(parser, text, path) }
+        defer { yaml_event_delete(event) }
+        let data = event.pointee.data
+        let type = event.pointee.type
+        if type == YAML_STREAM_END_EVENT { return }
+        if type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT {
+            _ = levels.popLast()
+            continue
+        }
+        let tag: UnsafeMutablePointer<yaml_char_t>?
+        switch type {
+        case YAML_SCALAR_EVENT: tag = data.scalar.tag
+        case YAML_SEQUENCE_START_EVENT: tag = data.sequence_start.tag
+        case YAML_MAPPING_START_EVENT: tag = data.mapping_start.tag
+        default: continue  // stream, document start and end; aliases
+        }
+        // The field this node is (a key), or belongs to.
+        var field = levels.last?.field ?? ""
+        if let parent = levels.last, parent.isMapping {
+            if parent.keyNext, type == YAML_SCALAR_EVENT, let value = data.scalar.value {
+                field = String(decoding: UnsafeBufferPointer(start: value, count: data.scalar.length), as: UTF8.self)
+                levels[levels.count - 1].field = field
+            }
+            levels[levels.count - 1].keyNext.toggle()
+        }
+        if let tag {
+            throw eventFailure(event, field, path, "tag '\(String(cString: tag))': site files use no tags (a field's type is fixed)")
+        }
+        if type != YAML_SCALAR_EVENT {
+            guard levels.count < maxYAMLDepth else {
+                throw eventFailure(event, field, path, "lists and mappings nested deeper than \(maxYAMLDepth) levels")
+            }
+            levels.append(Level(isMapping: type == YAML_MAPPING_START_EVENT, keyNext: true, field: field))
+        }
+    }
+}
+
+@inline(never)
+private func eventFailure(_ event: UnsafeMutablePointer<yaml_event_t>, _ field: String, _ path: FilePath,
+                          _ what: Message) -> ConfigError {
+    let line = lineNumber(of: event.pointee.start_mark)
+    return ConfigError(.configFile, field.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): field '\(field)': \(what)")
+}
+
 // MARK: - Nodes
 
 /// A node of the loaded document (a copy of libyaml's; its pointers live as long as the document).
@@ -178,9 +250,15 @@ private struct Node {
                       as: UTF8.self)
     }
 
+    /// Written without quotes (or as a block scalar): the only way to write a number or a boolean.
+    var isPlain: Bool { isScalar && raw.data.scalar.style == YAML_PLAIN_SCALAR_STYLE }
+
+    /// The text of a plain scalar (nil for quoted ones, lists and mappings): numbers and booleans.
+    var plainText: String? { isPlain ? text : nil }
+
     /// A plain (unquoted) empty, ~ or null scalar.
     var isNull: Bool {
-        guard isScalar, raw.data.scalar.style == YAML_PLAIN_SCALAR_STYLE, let text else { return false }
+        guard isPlain, let text else { return false }
         return text.isEmpty || matchKeyword(text, in: [("~", true), ("null", true)]) != nil
     }
 
@@ -188,6 +266,7 @@ private struct Node {
     var described: String {
         if isSequence { return "a list" }
         if isMapping { return "a mapping" }
+        if !isPlain { return "the string '\(text ?? "")' (quoted)" }
         return "'\(text ?? "")'"
     }
 }
@@ -209,14 +288,22 @@ private struct Mapping {
     let line: Int
     let context: String
     var entries: [Entry] = []
+    /// Each key's entry: a key's value is one hash away, however many keys the mapping has.
+    var index: [TextKey: Int] = [:]
     var repeated: Repeat? = nil
+
+    /// The same entries under another context (once the item's name is known).
+    func named(_ context: String) -> Mapping {
+        Mapping(line: line, context: context, entries: entries, index: index, repeated: repeated)
+    }
+
+    /// The entry of `key`, null or not.
+    func entry(_ key: String) -> Entry? { index[TextKey(key)].map { entries[$0] } }
 
     /// The value of `key`; nil when the key is absent or its value is null.
     func value(_ key: String) -> Node? {
-        for entry in entries where sameText(entry.key, key) {
-            return entry.value.isNull ? nil : entry.value
-        }
-        return nil
+        guard let entry = entry(key), !entry.value.isNull else { return nil }
+        return entry.value
     }
 }
 
@@ -267,7 +354,7 @@ private struct SiteYAMLReader {
     private func loadBus(_ node: Node, number: Int, into config: inout SiteConfig) throws(ConfigError) {
         let unnamed = try mapping(node, context: "bus #\(number)")
         let name = try requiredString(unnamed, "name")
-        let fields = Mapping(line: unnamed.line, context: "bus '\(name)'", entries: unnamed.entries, repeated: unnamed.repeated)
+        let fields = unnamed.named("bus '\(name)'")
         let type = try requiredKeyword(fields, "type", noun: "bus type", expected: "rtu, tcp or gpio") { text in
             matchKeyword(text, in: [
                 ("tcp" as StaticString, BusType.tcp),
@@ -335,8 +422,7 @@ private struct SiteYAMLReader {
                               into config: inout SiteConfig) throws(ConfigError) {
         let unnamed = try mapping(node, context: "\(busContext), line #\(number)")
         let name = try requiredString(unnamed, "name")
-        let fields = Mapping(line: unnamed.line, context: "\(busContext), channel '\(name)'",
-                             entries: unnamed.entries, repeated: unnamed.repeated)
+        let fields = unnamed.named("\(busContext), channel '\(name)'")
         try check(fields, allowed: SiteYAMLReader.lineKeys)
         var line = GPIOLineSpec(bus: bus)
         line.lineName = try string(fields, "line_name")
@@ -372,7 +458,7 @@ private struct SiteYAMLReader {
                             into config: inout SiteConfig) throws(ConfigError) {
         let unnamed = try mapping(node, context: "\(busContext), device #\(number)")
         let name = try requiredString(unnamed, "name")
-        let fields = Mapping(line: unnamed.line, context: "\(busContext), device '\(name)'", entries: unnamed.entries, repeated: unnamed.repeated)
+        let fields = unnamed.named("\(busContext), device '\(name)'")
         try check(fields, allowed: SiteYAMLReader.deviceKeys)
         var spec = DeviceSpec(name: name, bus: bus)
         if let value = try integer(fields, "unit_id", UInt8.self) { spec.unitId = value }
@@ -417,8 +503,7 @@ private struct SiteYAMLReader {
                              into config: inout SiteConfig) throws(ConfigError) {
         let unnamed = try mapping(node, context: "\(deviceContext), channel #\(number)")
         let name = try requiredString(unnamed, "name")
-        let fields = Mapping(line: unnamed.line, context: "\(deviceContext), channel '\(name)'",
-                             entries: unnamed.entries, repeated: unnamed.repeated)
+        let fields = unnamed.named("\(deviceContext), channel '\(name)'")
         try check(fields, allowed: SiteYAMLReader.channelKeys)
         let function = try keyword(fields, "function", noun: "function", expected: functionNames, parseFunction)
             ?? .holdingRegisters
@@ -488,8 +573,12 @@ private struct SiteYAMLReader {
             guard let name = key.text else {
                 throw failure(key.line, context, "expected a field name, got \(key.described)")
             }
-            if result.repeated == nil, let earlier = result.entries.first(where: { sameText($0.key, name) }) {
-                result.repeated = Mapping.Repeat(key: name, line: key.line, firstLine: earlier.value.line)
+            if let earlier = result.index[TextKey(name)] {
+                if result.repeated == nil {
+                    result.repeated = Mapping.Repeat(key: name, line: key.line, firstLine: result.entries[earlier].value.line)
+                }
+            } else {
+                result.index[TextKey(name)] = result.entries.count
             }
             result.entries.append(Mapping.Entry(key: name, value: value))
             pair += 1
@@ -515,7 +604,7 @@ private struct SiteYAMLReader {
     @inline(never)
     private func required(_ fields: Mapping, _ key: String) throws(ConfigError) -> Node {
         if let value = fields.value(key) { return value }
-        if let entry = fields.entries.first(where: { sameText($0.key, key) }) {
+        if let entry = fields.entry(key) {
             throw fieldFailure(entry.value.line, fields.context, key, "a value is required")
         }
         throw fieldFailure(fields.line, fields.context, key, "missing; the field is required")
@@ -577,7 +666,7 @@ private struct SiteYAMLReader {
 
     @inline(never)
     private func unsigned(_ value: Node, max: UInt64, _ context: String, _ key: String) throws(ConfigError) -> UInt64 {
-        guard let text = value.text, let number = parseUnsignedInteger(text, max: max) else {
+        guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
             throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
         }
         return number
@@ -586,7 +675,7 @@ private struct SiteYAMLReader {
     @inline(never)
     private func decimal(_ fields: Mapping, _ key: String) throws(ConfigError) -> Double? {
         guard let value = fields.value(key) else { return nil }
-        guard let text = value.text, let number = parseDecimalNumber(text) else {
+        guard let text = value.plainText, let number = parseDecimalNumber(text) else {
             throw fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)")
         }
         return number
@@ -595,7 +684,7 @@ private struct SiteYAMLReader {
     @inline(never)
     private func boolean(_ fields: Mapping, _ key: String) throws(ConfigError) -> Bool? {
         guard let value = fields.value(key) else { return nil }
-        guard let text = value.text, let flag = parseBoolean(text) else {
+        guard let text = value.plainText, let flag = parseBoolean(text) else {
             throw fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)")
         }
         return flag
@@ -728,7 +817,8 @@ private func digitValue(_ byte: UInt8, hex: Bool) -> UInt64? {
     }
 }
 
-/// Decimal digits, or 0x / 0X and hex digits; nothing else (no sign, no spaces). nil when malformed or above max.
+/// Decimal digits without leading zeros (YAML 1.1 reads `017` as octal 15, YAML 1.2 as 17: neither is
+/// guessed), or 0x / 0X and hex digits; nothing else (no sign, no spaces). nil when malformed or above max.
 func parseUnsignedInteger(_ text: String, max: UInt64) -> UInt64? {
     let bytes = Array(text.utf8)
     var index = 0
@@ -737,7 +827,7 @@ func parseUnsignedInteger(_ text: String, max: UInt64) -> UInt64? {
         hex = true
         index = 2
     }
-    guard index < bytes.count else { return nil }
+    guard index < bytes.count, hex || bytes.count == 1 || bytes[0] != UInt8(ascii: "0") else { return nil }
     var value: UInt64 = 0
     while index < bytes.count {
         guard let digit = digitValue(bytes[index], hex: hex) else { return nil }
@@ -755,7 +845,8 @@ private let exactPowersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7
                                           1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 
 /// A finite number: [+-] digits [. digits] [e [+-] digits] (at least one digit before the exponent), or
-/// [+-] 0x hex digits. nil for anything else, including inf/nan and results that overflow.
+/// [+-] 0x hex digits. nil for anything else, including inf/nan, results that overflow, and integers with
+/// leading zeros (`017`: octal in YAML 1.1; `017.5` is a number).
 ///
 /// Not strtod, whose decimal point follows the host program's locale. Correctly rounded whenever the
 /// significant digits fit 2^53 and the decimal exponent is within +-22 (every value a site file needs:
@@ -774,6 +865,7 @@ func parseDecimalNumber(_ text: String) -> Double? {
         return negative ? -Double(value) : Double(value)
     }
 
+    let firstDigit = index
     var mantissa: UInt64 = 0
     var significantDigits = 0
     var digits = 0
@@ -800,6 +892,7 @@ func parseDecimalNumber(_ text: String) -> Double? {
         index += 1
     }
     guard digits > 0 else { return nil }
+    let octalLooking = !fraction && digits > 1 && bytes[firstDigit] == UInt8(ascii: "0")
     if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
         index += 1
         var exponentNegative = false
@@ -817,7 +910,7 @@ func parseDecimalNumber(_ text: String) -> Double? {
         guard exponentDigits > 0 else { return nil }
         exponent += exponentNegative ? -written : written
     }
-    guard index == bytes.count else { return nil }
+    guard index == bytes.count, !octalLooking else { return nil }
 
     var value: Double
     if mantissa == 0 {

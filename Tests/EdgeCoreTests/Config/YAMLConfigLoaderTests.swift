@@ -272,7 +272,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
                   - {name: b, function: 2, address: 0, type: bit, writable: NO}
                   - {name: c, function: 3, address: 0x0A, type: U16, sentinels: [0xffff, 0], valid_max: 0x10}
                   - {name: d, function: 4, address: 65533, type: u32, sentinels: [0xFFFFFFFF], offset: -0x10}
-                  - {name: e, address: 0012, scale: '2.5', writable: off}
+                  - {name: e, address: 12, scale: 2.5, writable: off}
         """)
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         let channels = result.config.channels
