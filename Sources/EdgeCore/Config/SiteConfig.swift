@@ -182,15 +182,18 @@ struct SiteConfig {
     private(set) var channels: [ChannelSpec] = []
     /// What must be unique, to the item that holds it (names, unit ids, GPIO lines): every check and look-up
     /// is one hash away, so that loading is linear in the items. A value like the arrays (copied with them).
-    private var taken: [Taken: Int] = [:]
+    private var taken = [TextKey: Int]()
 
-    private enum Taken: Hashable {
-        case bus(TextKey)
-        case device(TextKey)
-        case channel(TextKey)
-        case unit(bus: Int, unitId: UInt8)
-        case lineName(bus: Int, TextKey)
-        case lineOffset(bus: Int, UInt32)
+    /// The keys of `taken`.
+    private enum Taken {
+        static func bus(_ name: String) -> TextKey { TextKey(name, kind: 1) }
+        static func device(_ name: String) -> TextKey { TextKey(name, kind: 2) }
+        static func channel(_ name: String) -> TextKey { TextKey(name, kind: 3) }
+        static func unit(bus: Int, unitId: UInt8) -> TextKey { TextKey("", kind: 4, number: UInt64(truncatingIfNeeded: bus) << 8 | UInt64(unitId)) }
+        static func lineName(bus: Int, _ name: String) -> TextKey { TextKey(name, kind: 5, number: UInt64(truncatingIfNeeded: bus)) }
+        static func lineOffset(bus: Int, _ offset: UInt32) -> TextKey {
+            TextKey("", kind: 6, number: UInt64(truncatingIfNeeded: bus) << 32 | UInt64(offset))
+        }
     }
 
     static let maxBuses = Int(EDGECORE_RING_LANES_MAX)
@@ -198,7 +201,7 @@ struct SiteConfig {
     // MARK: Adding
 
     mutating func addBus(_ bus: BusSpec) throws(ConfigError) -> Int {
-        try checkName(.bus(TextKey(bus.name)), bus.name, kind: "bus")
+        try checkName(Taken.bus(bus.name), bus.name, kind: "bus")
         guard buses.count < SiteConfig.maxBuses else {
             throw ConfigError(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
         }
@@ -239,12 +242,12 @@ struct SiteConfig {
             }
         }
         buses.append(bus)
-        taken[.bus(TextKey(bus.name))] = buses.count - 1
+        taken[Taken.bus(bus.name)] = buses.count - 1
         return buses.count - 1
     }
 
     mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
-        try checkName(.device(TextKey(device.name)), device.name, kind: "device")
+        try checkName(Taken.device(device.name), device.name, kind: "device")
         let field = "device '\(device.name)'"
         guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
             throw ConfigError(.notFound, "\(field): no Modbus bus with id \(device.bus)")
@@ -283,7 +286,7 @@ struct SiteConfig {
                 throw error
             }
         }
-        taken[.device(TextKey(device.name))] = id
+        taken[Taken.device(device.name)] = id
         taken[unit] = id
         return id
     }
@@ -306,7 +309,7 @@ struct SiteConfig {
     }
 
     mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(.channel(TextKey(channel.name)), channel.name, kind: "channel")
+        try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = "channel '\(channel.name)'"
         guard channel.device >= 0, channel.device < devices.count else {
             throw ConfigError(.notFound, "\(field): no device with id \(channel.device)")
@@ -348,13 +351,13 @@ struct SiteConfig {
             throw ConfigError(.config, "\(field): only coils and holding registers can be writable")
         }
         channels.append(channel)
-        taken[.channel(TextKey(channel.name))] = channels.count - 1
+        taken[Taken.channel(channel.name)] = channels.count - 1
         return channels.count - 1
     }
 
     /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
     mutating func addGPIOLine(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(.channel(TextKey(channel.name)), channel.name, kind: "channel")
+        try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = "channel '\(channel.name)'"
         guard let line = channel.gpio else { throw ConfigError(.config, "\(field): not a GPIO line") }
         guard line.bus >= 0, line.bus < buses.count, case .gpio(let chip) = buses[line.bus] else {
@@ -377,27 +380,27 @@ struct SiteConfig {
                 throw ConfigError(.config, "\(field): field 'debounce_us' must be at most 1000000")
             }
         }
-        let used = line.lineName.map { Taken.lineName(bus: line.bus, TextKey($0)) }
-            ?? .lineOffset(bus: line.bus, line.offset)
+        let used = line.lineName.map { Taken.lineName(bus: line.bus, $0) }
+            ?? Taken.lineOffset(bus: line.bus, line.offset)
         if let other = taken[used] {
             let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
             throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(channels[other].name)'")
         }
         channels.append(channel)
-        taken[.channel(TextKey(channel.name))] = channels.count - 1
+        taken[Taken.channel(channel.name)] = channels.count - 1
         taken[used] = channels.count - 1
         return channels.count - 1
     }
 
     // MARK: Lookup
 
-    func busIndex(named name: String) -> Int? { taken[.bus(TextKey(name))] }
-    func deviceIndex(named name: String) -> Int? { taken[.device(TextKey(name))] }
-    func channelIndex(named name: String) -> Int? { taken[.channel(TextKey(name))] }
+    func busIndex(named name: String) -> Int? { taken[Taken.bus(name)] }
+    func deviceIndex(named name: String) -> Int? { taken[Taken.device(name)] }
+    func channelIndex(named name: String) -> Int? { taken[Taken.channel(name)] }
 
     // MARK: Checks
 
-    private func checkName(_ key: Taken, _ name: String, kind: String) throws(ConfigError) {
+    private func checkName(_ key: TextKey, _ name: String, kind: String) throws(ConfigError) {
         guard !name.isEmpty else { throw ConfigError(.config, "\(kind): field 'name' is empty") }
         if taken[key] != nil { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
     }
