@@ -7,6 +7,7 @@
 //   channels       20,000 channels on 20 devices              loads
 //   gpio-lines     20,000 GPIO lines on one chip              loads
 //   devices        64 buses x 247 devices (unit ids)         loads
+//   holes          10,000 channels, then a device with 10,000 holes and 10,000 channels between them: loads
 //   nested         200 KB of nested flow sequences [[[...]]]  refused (depth limit); libyaml alone would
 //                                                             take tens of seconds, so it is not timed here
 #define _POSIX_C_SOURCE 200809L
@@ -126,6 +127,19 @@ int main(void) {
     }
     fclose(file);
     run("devices", path, 0, 1);
+    unlink(path);
+
+    snprintf(path, sizeof path, "%s/holes.yaml", directory);
+    file = create(path);
+    fprintf(file, "buses:\n  - name: plc\n    type: tcp\n    host: 127.0.0.1\n    devices:\n");
+    fprintf(file, "      - name: before\n        unit_id: 1\n        channels:\n");
+    for (int c = 0; c < 10000; c++) fprintf(file, "          - {name: before.ch%05d, address: %d}\n", c, c);
+    fprintf(file, "      - name: holey\n        unit_id: 2\n        holes:\n");
+    for (int h = 0; h < 10000; h++) fprintf(file, "          - {function: holding, first: %d}\n", 2 * h);
+    fprintf(file, "        channels:\n");
+    for (int c = 0; c < 10000; c++) fprintf(file, "          - {name: holey.ch%05d, address: %d}\n", c, 2 * c + 1);
+    fclose(file);
+    run("holes", path, 0, 1);
     unlink(path);
 
     snprintf(path, sizeof path, "%s/nested.yaml", directory);

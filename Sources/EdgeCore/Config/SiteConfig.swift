@@ -196,6 +196,47 @@ struct SiteConfig {
         }
     }
 
+    /// Per device (as `devices`): its holes per function as sorted disjoint ranges, and its channels, so that
+    /// a channel is checked against the holes by binary search and a hole against its own device's channels.
+    private var layout: [DeviceLayout] = []
+
+    private struct DeviceLayout {
+        /// Index: function code - 1.
+        var holes: [[ClosedRange<Int>]] = [[], [], [], []]
+        var channels: [Int] = []
+
+        /// Any hole of `function` overlaps `range`.
+        func holed(_ function: ModbusFunction, _ range: ClosedRange<Int>) -> Bool {
+            let ranges = holes[Int(function.rawValue) - 1]
+            let at = firstEnding(atOrAfter: range.lowerBound, in: ranges)
+            return at < ranges.count && ranges[at].lowerBound <= range.upperBound
+        }
+
+        /// Adds a hole, merged with those it overlaps.
+        mutating func addHole(_ function: ModbusFunction, _ range: ClosedRange<Int>) {
+            let index = Int(function.rawValue) - 1
+            let start = firstEnding(atOrAfter: range.lowerBound, in: holes[index])
+            var end = start
+            var merged = range
+            while end < holes[index].count, holes[index][end].lowerBound <= range.upperBound {
+                merged = min(merged.lowerBound, holes[index][end].lowerBound)...max(merged.upperBound, holes[index][end].upperBound)
+                end += 1
+            }
+            holes[index].replaceSubrange(start..<end, with: CollectionOfOne(merged))
+        }
+
+        /// The first of the sorted disjoint `ranges` that ends at or after `value` (count if none).
+        private func firstEnding(atOrAfter value: Int, in ranges: [ClosedRange<Int>]) -> Int {
+            var low = 0
+            var high = ranges.count
+            while low < high {
+                let middle = (low + high) / 2
+                if ranges[middle].upperBound < value { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+    }
+
     static let maxBuses = Int(EDGECORE_RING_LANES_MAX)
 
     // MARK: Adding
@@ -277,12 +318,14 @@ struct SiteConfig {
         var added = device
         added.holes = []
         devices.append(added)
+        layout.append(DeviceLayout())
         let id = devices.count - 1
         for hole in holes {
             do throws(ConfigError) {
                 try addHole(hole, device: id)
             } catch {
                 devices.removeLast()
+                layout.removeLast()
                 throw error
             }
         }
@@ -299,13 +342,13 @@ struct SiteConfig {
         guard hole.first <= hole.last else {
             throw ConfigError(.config, "\(field): 'first' is above 'last'")
         }
-        if let channel = channels.first(where: {
-            $0.device == device && $0.function == hole.function && Int(hole.first) <= $0.lastAddress
-                && Int(hole.last) >= Int($0.address)
-        }) {
-            throw ConfigError(.config, "\(field): channel '\(channel.name)' reads there")
+        let range = Int(hole.first)...Int(hole.last)
+        for id in layout[device].channels where channels[id].function == hole.function
+            && range.overlaps(Int(channels[id].address)...channels[id].lastAddress) {
+            throw ConfigError(.config, "\(field): channel '\(channels[id].name)' reads there")
         }
         devices[device].holes.append(hole)
+        layout[device].addHole(hole.function, range)
     }
 
     mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
@@ -329,7 +372,8 @@ struct SiteConfig {
         guard channel.width <= device.limit(for: channel.function) else {
             throw ConfigError(.config, "\(field): needs \(channel.width) registers, device '\(device.name)' reads at most \(device.limit(for: channel.function)) per request")
         }
-        if let hole = device.holes.first(where: {
+        if layout[channel.device].holed(channel.function, Int(channel.address)...channel.lastAddress),
+           let hole = device.holes.first(where: {
             $0.function == channel.function && Int($0.first) <= channel.lastAddress && Int($0.last) >= Int(channel.address)
         }) {
             throw ConfigError(.config, "\(field): address \(channel.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
@@ -352,6 +396,7 @@ struct SiteConfig {
         }
         channels.append(channel)
         taken[Taken.channel(channel.name)] = channels.count - 1
+        layout[channel.device].channels.append(channels.count - 1)
         return channels.count - 1
     }
 

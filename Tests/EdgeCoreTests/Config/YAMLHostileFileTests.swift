@@ -8,61 +8,24 @@ import Testing
 // limit here only stops a quadratic loader from holding the test run), nesting is bounded, and values are
 // what YAML says they are (no tags, no quoted numbers, no octal-looking integers).
 
-private struct Loaded {
-    var config: SiteConfig
-    var error: ConfigError?
-    var path: String
-}
-
-private func load(_ text: String) -> Loaded {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgecore-hostile-\(UUID())")
-    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let path = directory.appendingPathComponent("site.yaml").path
-    FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-    var config = SiteConfig()
-    do throws(ConfigError) {
-        try loadSiteYAML(path: FilePath(path), into: &config)
-        return Loaded(config: config, error: nil, path: path)
-    } catch {
-        return Loaded(config: config, error: error, path: path)
-    }
-}
-
-private func expectFailure(_ text: String, line: Int, _ message: String, kind: EdgeCoreError = .configFile,
-                           sourceLocation: SourceLocation = #_sourceLocation) {
-    let result = load(text)
-    guard let error = result.error else {
-        Issue.record("loaded without error", sourceLocation: sourceLocation)
-        return
-    }
-    #expect(error.kind == kind, sourceLocation: sourceLocation)
-    let expected = "\(result.path):\(line): \(message)"
-    #expect(error.message.hasPrefix(expected), "\(error.message)\n  does not start with\n\(expected)",
-            sourceLocation: sourceLocation)
-}
-
-/// A TCP bus `plc` with device `dev` and the given channel list items.
-private func channels(_ items: String) -> String {
-    "buses:\n  - name: plc\n    type: tcp\n    host: 127.0.0.1\n    devices:\n      - name: dev\n        channels:\n" + items
-}
+// Helpers (loadYAML, expectError, oneChannel): SiteYAMLTests.swift.
 
 @Suite(.timeLimit(.minutes(1))) struct YAMLLargeFileTests {
     @Test func fortyThousandUnknownKeysAreRefusedAtTheFirst() {
         var text = "buses: []\n"
         for key in 0..<40_000 { text += "key\(key): 1\n" }
-        expectFailure(text, line: 2, "field 'key0': unknown key (expected one of: buses)")
+        expectError(text, .configFile, line: 2, "field 'key0': unknown key (expected one of: buses)")
 
         var channel = "          - name: c\n            address: 1\n"
         for key in 0..<40_000 { channel += "            k\(key): 1\n" }
-        expectFailure(channels(channel), line: 10, "bus 'plc', device 'dev', channel 'c', field 'k0': unknown key")
+        expectError(oneChannel(channel), .configFile, line: 10, "bus 'plc', device 'dev', channel 'c', field 'k0': unknown key")
     }
 
     @Test func aKeyRepeatedAmongThousandsIsFoundWithItsFirstLine() {
         var channel = "          - name: c\n            address: 1\n"
         for key in 0..<20_000 { channel += "            k\(key): 1\n" }
         channel += "            k7: 2\n"
-        expectFailure(channels(channel), line: 20_010,
+        expectError(oneChannel(channel), .configFile, line: 20_010,
                       "bus 'plc', device 'dev', channel 'c', field 'k7': given twice (first at line 17)")
     }
 
@@ -74,7 +37,7 @@ private func channels(_ items: String) -> String {
                 text += "          - {name: dev\(device).ch\(channel), function: input, address: \(channel)}\n"
             }
         }
-        let result = load(text)
+        let result = loadYAML(text)
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         #expect(result.config.channels.count == 20_000)
         #expect(result.config.channelIndex(named: "dev19.ch999") == 19_999)
@@ -85,7 +48,7 @@ private func channels(_ items: String) -> String {
 
         // The last one repeats the first name: refused at its line.
         let repeated = text + "          - {name: dev0.ch0, address: 1000}\n"
-        expectFailure(repeated, line: 20_066, "channel 'dev0.ch0': the name is already used", kind: .duplicate)
+        expectError(repeated, .duplicate, line: 20_066, "channel 'dev0.ch0': the name is already used")
     }
 
     @Test func twentyThousandGPIOLinesLoadAndARepeatedLineIsRefused() {
@@ -93,15 +56,30 @@ private func channels(_ items: String) -> String {
         for line in 0..<20_000 {
             text += line % 2 == 0 ? "      - {name: l\(line), offset: \(line)}\n" : "      - {name: l\(line), line_name: G\(line)}\n"
         }
-        let result = load(text)
+        let result = loadYAML(text)
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         #expect(result.config.channels.count == 20_000)
         #expect(result.config.channelIndex(named: "l19999") == 19_999)
-        expectFailure(text + "      - {name: again, offset: 0}\n", line: 20_006,
-                      "channel 'again': line 0 of chip 'gpiochip0' is already channel 'l0'", kind: .duplicate)
-        expectFailure(text + "      - {name: again, line_name: G19999}\n", line: 20_006,
-                      "channel 'again': line 'G19999' of chip 'gpiochip0' is already channel 'l19999'",
-                      kind: .duplicate)
+        expectError(text + "      - {name: again, offset: 0}\n", .duplicate, line: 20_006,
+                      "channel 'again': line 0 of chip 'gpiochip0' is already channel 'l0'")
+        expectError(text + "      - {name: again, line_name: G19999}\n", .duplicate, line: 20_006,
+                      "channel 'again': line 'G19999' of chip 'gpiochip0' is already channel 'l19999'")
+    }
+
+    @Test func tenThousandHolesWithChannelsBetweenThemLoad() {
+        var text = "buses:\n  - name: plc\n    type: tcp\n    host: 127.0.0.1\n    devices:\n"
+        text += "      - name: before\n        channels:\n"
+        for channel in 0..<10_000 { text += "          - {name: b\(channel), address: \(channel)}\n" }
+        text += "      - name: holey\n        unit_id: 2\n        holes:\n"
+        for hole in 0..<10_000 { text += "          - {function: holding, first: \(2 * hole)}\n" }
+        text += "        channels:\n"
+        for channel in 0..<10_000 { text += "          - {name: h\(channel), address: \(2 * channel + 1)}\n" }
+        let result = loadYAML(text)
+        #expect(result.error == nil, "\(result.error?.message ?? "")")
+        #expect(result.config.channels.count == 20_000)
+        #expect(result.config.devices.last?.holes.count == 10_000)
+        expectError(text + "          - {name: in, address: 19998}\n", .config, line: 30_012,
+                    "channel 'in': address 19998 lies in the hole 19998..19998 of device 'holey'")
     }
 
     @Test func sixtyFourBusesOfAllUnitIdsLoadAndARepeatedUnitIsRefused() {
@@ -110,69 +88,69 @@ private func channels(_ items: String) -> String {
             text += "  - name: b\(bus)\n    type: tcp\n    host: 127.0.0.1\n    devices:\n"
             for unit in 1...247 { text += "      - {name: b\(bus).u\(unit), unit_id: \(unit)}\n" }
         }
-        let result = load(text)
+        let result = loadYAML(text)
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         #expect(result.config.devices.count == SiteConfig.maxBuses * 247)
-        expectFailure(text + "      - {name: again, unit_id: 5}\n", line: SiteConfig.maxBuses * 251 + 2,
-                      "device 'again': unit_id 5 is already device 'b63.u5' on this bus", kind: .duplicate)
+        expectError(text + "      - {name: again, unit_id: 5}\n", .duplicate, line: SiteConfig.maxBuses * 251 + 2,
+                      "device 'again': unit_id 5 is already device 'b63.u5' on this bus")
     }
 }
 
 @Suite(.timeLimit(.minutes(1))) struct YAMLNestingTests {
     @Test func deeplyNestedListsAreRefusedAtTheLevelThatPassesTheLimit() {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
-        expectFailure(deep, line: 1, "lists and mappings nested deeper than 16 levels")
+        expectError(deep, .configFile, line: 1, "lists and mappings nested deeper than 16 levels")
         let deepMappings = String(repeating: "{a: ", count: 50_000) + "1" + String(repeating: "}", count: 50_000)
-        expectFailure(deepMappings, line: 1, "field 'a': lists and mappings nested deeper than 16 levels")
+        expectError(deepMappings, .configFile, line: 1, "field 'a': lists and mappings nested deeper than 16 levels")
         let blocks = (0..<40).map { String(repeating: "  ", count: $0) + "k\($0):\n" }.joined()
-        expectFailure("buses: []\n" + blocks, line: 18, "field 'k15': lists and mappings nested deeper than 16 levels")
+        expectError("buses: []\n" + blocks, .configFile, line: 18, "field 'k15': lists and mappings nested deeper than 16 levels")
     }
 
     @Test func nestingUpToTheLimitIsLeftToTheSchema() {
         // The top mapping is level 1: 15 lists inside reach the limit and pass to the reader.
         let atLimit = "x: " + String(repeating: "[", count: 15) + String(repeating: "]", count: 15) + "\n"
-        expectFailure(atLimit, line: 1, "field 'x': unknown key")
+        expectError(atLimit, .configFile, line: 1, "field 'x': unknown key")
         let beyond = "x: " + String(repeating: "[", count: 16) + String(repeating: "]", count: 16) + "\n"
-        expectFailure(beyond, line: 1, "field 'x': lists and mappings nested deeper than 16 levels")
+        expectError(beyond, .configFile, line: 1, "field 'x': lists and mappings nested deeper than 16 levels")
     }
 }
 
 @Suite struct YAMLStrictScalarTests {
     @Test func tagsAreRefusedWithTheirField() {
-        expectFailure(channels("          - {name: c, address: !!int 5}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: !!int 5}\n"), .configFile, line: 8,
                       "field 'address': tag 'tag:yaml.org,2002:int': site files use no tags")
-        expectFailure(channels("          - {name: c, address: 5, unit: !!str V}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 5, unit: !!str V}\n"), .configFile, line: 8,
                       "field 'unit': tag 'tag:yaml.org,2002:str'")
-        expectFailure("buses: !custom []\n", line: 1, "field 'buses': tag '!custom'")
-        expectFailure("buses:\n  - !bus {name: a}\n", line: 2, "field 'buses': tag '!bus'")
-        expectFailure("!root {buses: []}\n", line: 1, "tag '!root'")
+        expectError("buses: !custom []\n", .configFile, line: 1, "field 'buses': tag '!custom'")
+        expectError("buses:\n  - !bus {name: a}\n", .configFile, line: 2, "field 'buses': tag '!bus'")
+        expectError("!root {buses: []}\n", .configFile, line: 1, "tag '!root'")
     }
 
     @Test func quotedNumbersAndBooleansAreStrings() {
-        expectFailure(channels("          - {name: c, address: \"12\"}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: \"12\"}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'address': expected an integer 0..65535, got the string '12' (quoted)")
-        expectFailure(channels("          - {name: c, address: 1, interval_ms: '500'}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 1, interval_ms: '500'}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'interval_ms': expected an integer")
-        expectFailure(channels("          - {name: c, address: 1, sentinels: [1, '2']}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 1, sentinels: [1, '2']}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'sentinels': expected an integer 0..65535, got the string '2' (quoted)")
-        expectFailure(channels("          - {name: c, address: 1, scale: '2.5'}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 1, scale: '2.5'}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'scale': expected a finite number, got the string '2.5' (quoted)")
-        expectFailure(channels("          - {name: c, address: 1, writable: \"true\"}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 1, writable: \"true\"}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'writable': expected true or false, got the string 'true' (quoted)")
         // Strings and keywords may be quoted.
-        let result = load(channels("          - {name: \"c\", address: 1, type: 'u32', unit: \"12\"}\n"))
+        let result = loadYAML(oneChannel("          - {name: \"c\", address: 1, type: 'u32', unit: \"12\"}\n"))
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         #expect(result.config.channels.first?.unit == "12")
     }
 
     @Test func integersWithLeadingZerosAreRefused() {
-        expectFailure(channels("          - {name: c, address: 017}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 017}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'address': expected an integer 0..65535, got '017'")
-        expectFailure(channels("          - {name: c, address: 1, sentinels: [00]}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 1, sentinels: [00]}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'sentinels': expected an integer")
-        expectFailure(channels("          - {name: c, address: 1, valid_min: -017}\n"), line: 8,
+        expectError(oneChannel("          - {name: c, address: 1, valid_min: -017}\n"), .configFile, line: 8,
                       "bus 'plc', device 'dev', channel 'c', field 'valid_min': expected a finite number, got '-017'")
-        let result = load(channels("          - {name: c, address: 0, valid_min: 017.5, valid_max: 0x017, scale: 0.5}\n"))
+        let result = loadYAML(oneChannel("          - {name: c, address: 0, valid_min: 017.5, valid_max: 0x017, scale: 0.5}\n"))
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         #expect(result.config.channels.first?.codec.validMin == 17.5)
         #expect(result.config.channels.first?.codec.validMax == 23)
