@@ -39,7 +39,10 @@ func checkEvents(_ text: WholeFile, _ path: FilePath) throws(ConfigError) {
         case YAML_SCALAR_EVENT: tag = data.scalar.tag
         case YAML_SEQUENCE_START_EVENT: tag = data.sequence_start.tag
         case YAML_MAPPING_START_EVENT: tag = data.mapping_start.tag
-        default: continue  // stream, document start and end; aliases
+        case YAML_ALIAS_EVENT:
+            if let parent = levels.last, parent.isMapping { levels[levels.count - 1].keyNext.toggle() }
+            continue
+        default: continue  // stream, document start and end
         }
         // The field this node is (a key), or belongs to.
         var field = levels.last?.field ?? ""

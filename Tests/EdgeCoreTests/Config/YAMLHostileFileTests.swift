@@ -124,6 +124,8 @@ import Testing
         expectError("buses: !custom []\n", .configFile, line: 1, "field 'buses': tag '!custom'")
         expectError("buses:\n  - !bus {name: a}\n", .configFile, line: 2, "field 'buses': tag '!bus'")
         expectError("!root {buses: []}\n", .configFile, line: 1, "tag '!root'")
+        // An alias is a value too: the next key is still named.
+        expectError("x: &a 1\ny: *a\nz: !t 2\n", .configFile, line: 3, "field 'z': tag '!t'")
     }
 
     @Test func quotedNumbersAndBooleansAreStrings() {
