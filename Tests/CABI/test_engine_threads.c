@@ -90,6 +90,7 @@ static int thread_sleeps(long tid) {
 struct rebuild {
     pthread_rwlock_t lock; /* read: a call on `engine`; write: replacing it */
     struct edgecore_engine *engine;
+    int generation; /* counts replacements: a new engine may be allocated where the old one was */
     uint32_t next_sequence[MAX_BUSES]; /* consumer's, under the lock (read side: one consumer) */
     atomic_int done;
     atomic_long drained;
@@ -123,11 +124,13 @@ static void *rebuild_consumer(void *arg) {
 static void *rebuild_stats(void *arg) {
     struct rebuild *r = arg;
     struct edgecore_engine *seen = NULL;
+    int seen_generation = 0;
     struct edgecore_ring_stats last;
     memset(&last, 0, sizeof last);
     while (!atomic_load(&r->done)) {
         pthread_rwlock_rdlock(&r->lock);
-        if (r->engine != seen) memset(&last, 0, sizeof last);
+        if (r->generation != seen_generation) memset(&last, 0, sizeof last);
+        seen_generation = r->generation;
         seen = r->engine;
         struct edgecore_ring_stats s;
         struct edgecore_device_stats device;
@@ -174,6 +177,7 @@ static void start_rebuilds_the_ring_under_a_consumer_and_stats(void) {
             drain_rest(&r);
             edgecore_engine_destroy(r.engine);
             r.engine = new_engine();
+            r.generation++;
             memset(r.next_sequence, 0, sizeof r.next_sequence);
             pthread_rwlock_unlock(&r.lock);
             buses = 0;
