@@ -24,3 +24,30 @@ private func sameKeyword(_ text: String, _ keyword: StaticString) -> Bool {
     }
     return true
 }
+
+/// A name as a dictionary key, hashed and compared by its UTF-8 bytes as `sameText` compares (String's own
+/// hashing would need the Unicode tables, as its `==` does), within a kind and number that say what is named
+/// (one key type for every table keeps libEdgeCore's Dictionary code to one copy).
+struct TextKey: Hashable {
+    let kind: UInt8
+    let number: UInt64
+    let text: String
+
+    init(_ text: String, kind: UInt8 = 0, number: UInt64 = 0) {
+        self.kind = kind
+        self.number = number
+        self.text = text
+    }
+
+    static func == (a: TextKey, b: TextKey) -> Bool {
+        a.kind == b.kind && a.number == b.number && sameText(a.text, b.text)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        // FNV-1a over the bytes, then the seeded Hasher over that and the number (one small function).
+        var bytes: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(kind)
+        for byte in text.utf8 { bytes = (bytes ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        hasher.combine(bytes)
+        hasher.combine(number)
+    }
+}

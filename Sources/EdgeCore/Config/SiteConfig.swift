@@ -180,13 +180,69 @@ struct SiteConfig {
     private(set) var buses: [BusSpec] = []
     private(set) var devices: [DeviceSpec] = []
     private(set) var channels: [ChannelSpec] = []
+    /// What must be unique, to the item that holds it (names, unit ids, GPIO lines): every check and look-up
+    /// is one hash away, so that loading is linear in the items. A value like the arrays (copied with them).
+    private var taken = [TextKey: Int]()
+
+    /// The keys of `taken`.
+    private enum Taken {
+        static func bus(_ name: String) -> TextKey { TextKey(name, kind: 1) }
+        static func device(_ name: String) -> TextKey { TextKey(name, kind: 2) }
+        static func channel(_ name: String) -> TextKey { TextKey(name, kind: 3) }
+        static func unit(bus: Int, unitId: UInt8) -> TextKey { TextKey("", kind: 4, number: UInt64(truncatingIfNeeded: bus) << 8 | UInt64(unitId)) }
+        static func lineName(bus: Int, _ name: String) -> TextKey { TextKey(name, kind: 5, number: UInt64(truncatingIfNeeded: bus)) }
+        static func lineOffset(bus: Int, _ offset: UInt32) -> TextKey {
+            TextKey("", kind: 6, number: UInt64(truncatingIfNeeded: bus) << 32 | UInt64(offset))
+        }
+    }
+
+    /// Per device (as `devices`): its holes per function as sorted disjoint ranges, and its channels, so that
+    /// a channel is checked against the holes by binary search and a hole against its own device's channels.
+    private var layout: [DeviceLayout] = []
+
+    private struct DeviceLayout {
+        /// Index: function code - 1.
+        var holes: [[ClosedRange<Int>]] = [[], [], [], []]
+        var channels: [Int] = []
+
+        /// Any hole of `function` overlaps `range`.
+        func holed(_ function: ModbusFunction, _ range: ClosedRange<Int>) -> Bool {
+            let ranges = holes[Int(function.rawValue) - 1]
+            let at = firstEnding(atOrAfter: range.lowerBound, in: ranges)
+            return at < ranges.count && ranges[at].lowerBound <= range.upperBound
+        }
+
+        /// Adds a hole, merged with those it overlaps.
+        mutating func addHole(_ function: ModbusFunction, _ range: ClosedRange<Int>) {
+            let index = Int(function.rawValue) - 1
+            let start = firstEnding(atOrAfter: range.lowerBound, in: holes[index])
+            var end = start
+            var merged = range
+            while end < holes[index].count, holes[index][end].lowerBound <= range.upperBound {
+                merged = min(merged.lowerBound, holes[index][end].lowerBound)...max(merged.upperBound, holes[index][end].upperBound)
+                end += 1
+            }
+            holes[index].replaceSubrange(start..<end, with: CollectionOfOne(merged))
+        }
+
+        /// The first of the sorted disjoint `ranges` that ends at or after `value` (count if none).
+        private func firstEnding(atOrAfter value: Int, in ranges: [ClosedRange<Int>]) -> Int {
+            var low = 0
+            var high = ranges.count
+            while low < high {
+                let middle = (low + high) / 2
+                if ranges[middle].upperBound < value { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+    }
 
     static let maxBuses = Int(EDGECORE_RING_LANES_MAX)
 
     // MARK: Adding
 
     mutating func addBus(_ bus: BusSpec) throws(ConfigError) -> Int {
-        try checkName(bus.name, kind: "bus", existing: buses.lazy.map { $0.name })
+        try checkName(Taken.bus(bus.name), bus.name, kind: "bus")
         guard buses.count < SiteConfig.maxBuses else {
             throw ConfigError(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
         }
@@ -227,11 +283,12 @@ struct SiteConfig {
             }
         }
         buses.append(bus)
+        taken[Taken.bus(bus.name)] = buses.count - 1
         return buses.count - 1
     }
 
     mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
-        try checkName(device.name, kind: "device", existing: devices.lazy.map { $0.name })
+        try checkName(Taken.device(device.name), device.name, kind: "device")
         let field = "device '\(device.name)'"
         guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
             throw ConfigError(.notFound, "\(field): no Modbus bus with id \(device.bus)")
@@ -241,8 +298,9 @@ struct SiteConfig {
                 throw ConfigError(.config, "\(field): field 'unit_id' must be 1..247 on an RTU bus, not \(device.unitId)")
             }
         }
-        if let other = devices.first(where: { $0.bus == device.bus && $0.unitId == device.unitId }) {
-            throw ConfigError(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(other.name)' on this bus")
+        let unit = Taken.unit(bus: device.bus, unitId: device.unitId)
+        if let other = taken[unit] {
+            throw ConfigError(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
         }
         guard device.maxRegisters >= 1, device.maxRegisters <= 125 else {
             throw ConfigError(.config, "\(field): field 'max_registers' must be 1..125, not \(device.maxRegisters)")
@@ -260,15 +318,19 @@ struct SiteConfig {
         var added = device
         added.holes = []
         devices.append(added)
+        layout.append(DeviceLayout())
         let id = devices.count - 1
         for hole in holes {
             do throws(ConfigError) {
                 try addHole(hole, device: id)
             } catch {
                 devices.removeLast()
+                layout.removeLast()
                 throw error
             }
         }
+        taken[Taken.device(device.name)] = id
+        taken[unit] = id
         return id
     }
 
@@ -280,17 +342,17 @@ struct SiteConfig {
         guard hole.first <= hole.last else {
             throw ConfigError(.config, "\(field): 'first' is above 'last'")
         }
-        if let channel = channels.first(where: {
-            $0.device == device && $0.function == hole.function && Int(hole.first) <= $0.lastAddress
-                && Int(hole.last) >= Int($0.address)
-        }) {
-            throw ConfigError(.config, "\(field): channel '\(channel.name)' reads there")
+        let range = Int(hole.first)...Int(hole.last)
+        for id in layout[device].channels where channels[id].function == hole.function
+            && range.overlaps(Int(channels[id].address)...channels[id].lastAddress) {
+            throw ConfigError(.config, "\(field): channel '\(channels[id].name)' reads there")
         }
         devices[device].holes.append(hole)
+        layout[device].addHole(hole.function, range)
     }
 
     mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(channel.name, kind: "channel", existing: channels.lazy.map { $0.name })
+        try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = "channel '\(channel.name)'"
         guard channel.device >= 0, channel.device < devices.count else {
             throw ConfigError(.notFound, "\(field): no device with id \(channel.device)")
@@ -310,7 +372,8 @@ struct SiteConfig {
         guard channel.width <= device.limit(for: channel.function) else {
             throw ConfigError(.config, "\(field): needs \(channel.width) registers, device '\(device.name)' reads at most \(device.limit(for: channel.function)) per request")
         }
-        if let hole = device.holes.first(where: {
+        if layout[channel.device].holed(channel.function, Int(channel.address)...channel.lastAddress),
+           let hole = device.holes.first(where: {
             $0.function == channel.function && Int($0.first) <= channel.lastAddress && Int($0.last) >= Int(channel.address)
         }) {
             throw ConfigError(.config, "\(field): address \(channel.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
@@ -332,12 +395,14 @@ struct SiteConfig {
             throw ConfigError(.config, "\(field): only coils and holding registers can be writable")
         }
         channels.append(channel)
+        taken[Taken.channel(channel.name)] = channels.count - 1
+        layout[channel.device].channels.append(channels.count - 1)
         return channels.count - 1
     }
 
     /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
     mutating func addGPIOLine(_ channel: ChannelSpec) throws(ConfigError) -> Int {
-        try checkName(channel.name, kind: "channel", existing: channels.lazy.map { $0.name })
+        try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = "channel '\(channel.name)'"
         guard let line = channel.gpio else { throw ConfigError(.config, "\(field): not a GPIO line") }
         guard line.bus >= 0, line.bus < buses.count, case .gpio(let chip) = buses[line.bus] else {
@@ -360,30 +425,29 @@ struct SiteConfig {
                 throw ConfigError(.config, "\(field): field 'debounce_us' must be at most 1000000")
             }
         }
-        if let other = channels.first(where: { other in
-            guard let used = other.gpio, used.bus == line.bus else { return false }
-            if let a = used.lineName, let b = line.lineName { return sameText(a, b) }
-            return used.lineName == nil && line.lineName == nil && used.offset == line.offset
-        }) {
+        let used = line.lineName.map { Taken.lineName(bus: line.bus, $0) }
+            ?? Taken.lineOffset(bus: line.bus, line.offset)
+        if let other = taken[used] {
             let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
-            throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(other.name)'")
+            throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(channels[other].name)'")
         }
         channels.append(channel)
+        taken[Taken.channel(channel.name)] = channels.count - 1
+        taken[used] = channels.count - 1
         return channels.count - 1
     }
 
     // MARK: Lookup
 
-    func busIndex(named name: String) -> Int? { buses.firstIndex { sameText($0.name, name) } }
-    func deviceIndex(named name: String) -> Int? { devices.firstIndex { sameText($0.name, name) } }
-    func channelIndex(named name: String) -> Int? { channels.firstIndex { sameText($0.name, name) } }
+    func busIndex(named name: String) -> Int? { taken[Taken.bus(name)] }
+    func deviceIndex(named name: String) -> Int? { taken[Taken.device(name)] }
+    func channelIndex(named name: String) -> Int? { taken[Taken.channel(name)] }
 
     // MARK: Checks
 
-    private func checkName<Names: Sequence<String>>(_ name: String, kind: String,
-                                                    existing: Names) throws(ConfigError) {
+    private func checkName(_ key: TextKey, _ name: String, kind: String) throws(ConfigError) {
         guard !name.isEmpty else { throw ConfigError(.config, "\(kind): field 'name' is empty") }
-        if existing.contains(where: { sameText($0, name) }) { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
+        if taken[key] != nil { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
     }
 
     private func checkPositive(_ value: UInt32, _ name: String, of field: String) throws(ConfigError) {

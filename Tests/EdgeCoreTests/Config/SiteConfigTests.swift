@@ -342,6 +342,41 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         }
     }
 
+    /// Holes are kept merged and searched by halves: on random overlapping holes, each channel is refused
+    /// exactly when a hole of its function covers one of its registers, and named by the first such hole.
+    @Test func channelsAgainstManyOverlappingHolesMatchBruteForce() throws {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<20 {
+            var config = try configWithDevice()
+            var holes: [Hole] = []
+            for _ in 0..<(1 + next(40)) {
+                let first = UInt16(next(400))
+                let hole = Hole(function: next(2) == 0 ? .inputRegisters : .holdingRegisters, first: first,
+                                last: first + UInt16(next(next(2) == 0 ? 3 : 30)))
+                try config.addHole(hole, device: 0)
+                holes.append(hole)
+            }
+            for index in 0..<200 {
+                let candidate = channel("c\(index)", next(2) == 0 ? .inputRegisters : .holdingRegisters,
+                                        address: UInt16(next(440)), codec: plainCodec(next(2) == 0 ? .u16 : .u64))
+                let covering = holes.first {
+                    $0.function == candidate.function && Int($0.first) <= candidate.lastAddress
+                        && Int($0.last) >= Int(candidate.address)
+                }
+                do throws(ConfigError) {
+                    _ = try config.addChannel(candidate)
+                    #expect(covering == nil, "\(candidate.address) added inside \(covering.map { "\($0.first)..\($0.last)" } ?? "")")
+                } catch {
+                    #expect(error.message.contains("lies in the hole \(covering?.first ?? 0)..\(covering?.last ?? 0) "), "\(error.message)")
+                }
+            }
+        }
+    }
+
     @Test func intervalScaleOffsetRangeSentinelsAndWritable() throws {
         var config = try configWithDevice()
         let cases: [(String, ChannelSpec)] = [

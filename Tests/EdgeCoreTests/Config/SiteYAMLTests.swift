@@ -6,14 +6,14 @@ import Testing
 
 // MARK: Helpers
 
-private struct LoadResult {
+struct LoadResult {
     var config: SiteConfig
     var error: ConfigError?
     var path: String
 }
 
 /// Writes `text` to a fresh temporary file, loads it into `config` and removes the file.
-private func loadYAML(_ text: String, into config: SiteConfig = SiteConfig()) -> LoadResult {
+func loadYAML(_ text: String, into config: SiteConfig = SiteConfig()) -> LoadResult {
     let directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("edgecore-yaml-\(UUID().uuidString)", isDirectory: true)
     try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -23,7 +23,7 @@ private func loadYAML(_ text: String, into config: SiteConfig = SiteConfig()) ->
     return loadFile(path, into: config)
 }
 
-private func loadFile(_ path: String, into config: SiteConfig = SiteConfig()) -> LoadResult {
+func loadFile(_ path: String, into config: SiteConfig = SiteConfig()) -> LoadResult {
     var loaded = config
     do throws(ConfigError) {
         try loadSiteYAML(path: FilePath(path), into: &loaded)
@@ -34,7 +34,7 @@ private func loadFile(_ path: String, into config: SiteConfig = SiteConfig()) ->
 }
 
 /// Loads `text`, expecting an error of `kind` whose message starts with "path:LINE: " + `message`.
-private func expectError(_ text: String, _ kind: EdgeCoreError, line: Int, _ message: String,
+func expectError(_ text: String, _ kind: EdgeCoreError, line: Int, _ message: String,
                          sourceLocation: SourceLocation = #_sourceLocation) {
     let result = loadYAML(text)
     guard let error = result.error else {
@@ -55,7 +55,7 @@ private func codec(_ type: ValueType = .u16, _ order: WordOrder = .abcd, bit: UI
 }
 
 /// A TCP bus with one device, and `channel` (indented as a list item of `channels`) as its only channel.
-private func oneChannel(_ channel: String) -> String {
+func oneChannel(_ channel: String) -> String {
     """
     buses:
       - name: plc
@@ -272,7 +272,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
                   - {name: b, function: 2, address: 0, type: bit, writable: NO}
                   - {name: c, function: 3, address: 0x0A, type: U16, sentinels: [0xffff, 0], valid_max: 0x10}
                   - {name: d, function: 4, address: 65533, type: u32, sentinels: [0xFFFFFFFF], offset: -0x10}
-                  - {name: e, address: 0012, scale: '2.5', writable: off}
+                  - {name: e, address: 12, scale: 2.5, writable: off}
         """)
         #expect(result.error == nil, "\(result.error?.message ?? "")")
         let channels = result.config.channels

@@ -1,0 +1,102 @@
+import CShim
+
+// The YAML site file. One pass over libyaml's events bounds the nesting and refuses tags (YAMLEventCheck);
+// then libyaml's document API turns the file into a node graph (YAMLNodes), and a reader walks it along the
+// fixed schema (SiteYAMLReader; its items in SiteYAMLReader+Items; scalar syntax in YAMLScalarSyntax),
+// buses > devices > holes / channels, adding each item through SiteConfig's add* methods so that the C
+// setters and the file share one validation. Every message carries "path:LINE: " (the path as
+// FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is opened by its bytes).
+//
+// Schema (snake_case keys; unknown keys are errors; a null value, e.g. `unit_id:` or `~`, means "not given"):
+//
+//   buses:
+//     - name, type (rtu | tcp), devices: [...]
+//       rtu: device (required), baud, parity (N|E|O), data_bits, stop_bits, rs485, rts (none|up|down),
+//            rts_delay_us, request_gap_ms, reopen_min_ms, reopen_max_ms
+//       tcp: host (required), port, connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, request_gap_ms
+//   device: name, unit_id, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms,
+//           max_registers, max_bits, one_channel_per_request, holes: [...], channels: [...]
+//   hole: function (required), first (required), last (default: first)
+//   channel: name, function, address (required), type, order, bit, unit, interval_ms, scale, offset,
+//            valid_min, valid_max, sentinels, writable
+//
+// Integers are decimal without leading zeros (`017`: octal in YAML 1.1, decimal in 1.2; refused) or 0x-hex,
+// and are range-checked against their field's type (sentinels against the channel type's width); numbers are
+// decimal (with fraction and exponent) or 0x-hex integers; booleans are true/false/yes/no/on/off. Numbers
+// and booleans are plain scalars: quoted ('12', "true") they are strings, an error. Tags (`!!str`, `!x`) are
+// refused, and so is nesting deeper than maxYAMLDepth. Loading takes time linear in the file (keys, names,
+// unit ids and GPIO lines are hashed). Everything here is Embedded-safe: no Foundation, no locale-dependent
+// strtod, no trap on any input.
+
+/// Parses a site file and adds its buses, devices, holes and channels to `config` through SiteConfig's add*
+/// methods (so validation is shared). On error, `config` may be partly changed: the caller passes a copy
+/// (all-or-nothing is the caller's job). Errors: file unreadable -> ConfigError(.system(errno), "path: <strerror
+/// text>"); YAML syntax -> ConfigError(.configFile, "path:LINE: <libyaml's problem text>"); unknown key, wrong
+/// scalar type, missing required key -> ConfigError(.configFile, "path:LINE: bus 'x', device 'y', channel 'z',
+/// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
+/// the offending item.
+func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(ConfigError) {
+    let text = try WholeFile.read(path: path)
+    defer { text.release() }
+    try checkEvents(text, path)
+
+    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
+    defer { free(parser) }
+    guard yaml_parser_initialize(parser) != 0 else { throw outOfMemory(path) }
+    defer { yaml_parser_delete(parser) }
+    yaml_parser_set_input_string(parser, text.bytes, text.count)
+
+    guard let document = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
+    defer { free(document) }
+    // On failure yaml_parser_load has already freed whatever it built.
+    guard yaml_parser_load(parser, document) != 0 else { throw syntaxError(parser, text, path) }
+    defer { yaml_document_delete(document) }
+    try rejectFurtherDocuments(parser, text, path)
+
+    let reader = SiteYAMLReader(path: path, document: document)
+    try reader.load(into: &config)
+}
+
+// MARK: - libyaml and its errors
+
+func allocateZeroed<T>(_ type: T.Type) -> UnsafeMutablePointer<T>? {
+    calloc(1, MemoryLayout<T>.size)?.bindMemory(to: T.self, capacity: 1)
+}
+
+func outOfMemory(_ path: FilePath) -> ConfigError {
+    ConfigError(.outOfMemory, "\(path): out of memory")
+}
+
+func systemError(_ code: Int32, _ path: FilePath) -> ConfigError {
+    let text = SystemError.description(code).map { String(cString: $0) } ?? "error \(code)"
+    return ConfigError(.system(code), "\(path): \(text)")
+}
+
+/// 1-based line of a libyaml mark (0-based).
+func lineNumber(of mark: yaml_mark_t) -> Int {
+    Int(truncatingIfNeeded: mark.line) &+ 1
+}
+
+func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
+                         _ path: FilePath) -> ConfigError {
+    let state = parser.pointee
+    if state.error == YAML_MEMORY_ERROR { return outOfMemory(path) }
+    let problem = state.problem.map { String(cString: $0) } ?? "invalid YAML"
+    // The reader (encoding checks) reports a byte offset, the scanner, parser and composer a mark.
+    let at = state.error == YAML_READER_ERROR
+        ? text.line(ofOffset: Int(truncatingIfNeeded: state.problem_offset))
+        : lineNumber(of: state.problem_mark)
+    return ConfigError(.configFile, "\(path):\(at): \(problem)")
+}
+
+/// A site file is one YAML document: a second one is refused rather than silently ignored.
+private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
+                                    _ path: FilePath) throws(ConfigError) {
+    guard let next = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
+    defer { free(next) }
+    guard yaml_parser_load(parser, next) != 0 else { throw syntaxError(parser, text, path) }
+    defer { yaml_document_delete(next) }
+    if let root = yaml_document_get_root_node(next) {
+        throw ConfigError(.configFile, "\(path):\(lineNumber(of: root.pointee.start_mark)): a site file holds one YAML document, a second one starts here")
+    }
+}

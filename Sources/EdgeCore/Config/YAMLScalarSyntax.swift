@@ -1,0 +1,209 @@
+// Scalar syntax of site files: integers, numbers, booleans and keywords (internal for the tests).
+
+let functionNames = "coils, discrete, holding, input or 1..4"
+
+func parseFunction(_ text: String) -> ModbusFunction? {
+    if let value = matchKeyword(text, in: [
+        ("coils" as StaticString, ModbusFunction.coils),
+        ("coil", .coils),
+        ("discrete", .discreteInputs),
+        ("discrete_inputs", .discreteInputs),
+        ("discrete_input", .discreteInputs),
+        ("holding", .holdingRegisters),
+        ("holding_registers", .holdingRegisters),
+        ("holding_register", .holdingRegisters),
+        ("input", .inputRegisters),
+        ("input_registers", .inputRegisters),
+        ("input_register", .inputRegisters),
+    ]) { return value }
+    guard let code = parseUnsignedInteger(text, max: 4) else { return nil }
+    return ModbusFunction(rawValue: UInt8(truncatingIfNeeded: code))
+}
+
+func parseValueType(_ text: String) -> ValueType? {
+    matchKeyword(text, in: [
+        ("u16", .u16),
+        ("i16", .i16),
+        ("u32", .u32),
+        ("i32", .i32),
+        ("u64", .u64),
+        ("i64", .i64),
+        ("f32", .f32),
+        ("f64", .f64),
+        ("bit", .bit),
+    ])
+}
+
+func parseWordOrder(_ text: String) -> WordOrder? {
+    matchKeyword(text, in: [
+        ("abcd", .abcd),
+        ("cdab", .cdab),
+        ("badc", .badc),
+        ("dcba", .dcba),
+    ])
+}
+
+func parseParity(_ text: String) -> UInt8? {
+    matchKeyword(text, in: [
+        ("n", UInt8(ascii: "N")),
+        ("none", UInt8(ascii: "N")),
+        ("e", UInt8(ascii: "E")),
+        ("even", UInt8(ascii: "E")),
+        ("o", UInt8(ascii: "O")),
+        ("odd", UInt8(ascii: "O")),
+    ])
+}
+
+func parseRTS(_ text: String) -> UInt8? {
+    matchKeyword(text, in: [
+        ("none", 0),
+        ("0", 0),
+        ("up", 1),
+        ("1", 1),
+        ("down", 2),
+        ("2", 2),
+    ])
+}
+
+func parseBoolean(_ text: String) -> Bool? {
+    matchKeyword(text, in: [
+        ("true", true),
+        ("yes", true),
+        ("on", true),
+        ("false", false),
+        ("no", false),
+        ("off", false),
+    ])
+}
+
+private func digitValue(_ byte: UInt8, hex: Bool) -> UInt64? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt64(byte - UInt8(ascii: "0"))
+    case UInt8(ascii: "a")...UInt8(ascii: "f") where hex: return UInt64(byte - UInt8(ascii: "a") + 10)
+    case UInt8(ascii: "A")...UInt8(ascii: "F") where hex: return UInt64(byte - UInt8(ascii: "A") + 10)
+    default: return nil
+    }
+}
+
+/// Decimal digits without leading zeros (YAML 1.1 reads `017` as octal 15, YAML 1.2 as 17: neither is
+/// guessed), or 0x / 0X and hex digits; nothing else (no sign, no spaces). nil when malformed or above max.
+func parseUnsignedInteger(_ text: String, max: UInt64) -> UInt64? {
+    let bytes = Array(text.utf8)
+    var index = 0
+    var hex = false
+    if bytes.count > 2, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "X") {
+        hex = true
+        index = 2
+    }
+    guard index < bytes.count, hex || bytes.count == 1 || bytes[0] != UInt8(ascii: "0") else { return nil }
+    var value: UInt64 = 0
+    while index < bytes.count {
+        guard let digit = digitValue(bytes[index], hex: hex) else { return nil }
+        let (shifted, overflowA) = value.multipliedReportingOverflow(by: hex ? 16 : 10)
+        let (sum, overflowB) = shifted.addingReportingOverflow(digit)
+        guard !overflowA, !overflowB else { return nil }
+        value = sum
+        index += 1
+    }
+    return value <= max ? value : nil
+}
+
+/// Exact powers of ten as Double (10^22 is the largest that is).
+private let exactPowersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+                                          1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+/// A finite number: [+-] digits [. digits] [e [+-] digits] (at least one digit before the exponent), or
+/// [+-] 0x hex digits. nil for anything else, including inf/nan, results that overflow, and integers with
+/// leading zeros (`017`: octal in YAML 1.1; `017.5` is a number).
+///
+/// Not strtod, whose decimal point follows the host program's locale. Correctly rounded whenever the
+/// significant digits fit 2^53 and the decimal exponent is within +-22 (every value a site file needs:
+/// 0.1, -40.5, 1e-3, 12345.678); beyond that within a few units in the last place.
+func parseDecimalNumber(_ text: String) -> Double? {
+    let bytes = Array(text.utf8)
+    var index = 0
+    var negative = false
+    if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+        negative = bytes[index] == UInt8(ascii: "-")
+        index += 1
+    }
+    if bytes.count - index > 2, bytes[index] == UInt8(ascii: "0"),
+       bytes[index + 1] == UInt8(ascii: "x") || bytes[index + 1] == UInt8(ascii: "X") {
+        guard let value = parseUnsignedInteger(String(decoding: bytes[index...], as: UTF8.self), max: .max) else { return nil }
+        return negative ? -Double(value) : Double(value)
+    }
+
+    let firstDigit = index
+    var mantissa: UInt64 = 0
+    var significantDigits = 0
+    var digits = 0
+    var exponent = 0  // decimal exponent of the mantissa's last digit
+    var fraction = false
+    while index < bytes.count {
+        let byte = bytes[index]
+        if byte == UInt8(ascii: "."), !fraction {
+            fraction = true
+            index += 1
+            continue
+        }
+        guard let digit = digitValue(byte, hex: false) else { break }
+        digits += 1
+        if mantissa == 0, digit == 0 {
+            if fraction { exponent -= 1 }  // leading zero
+        } else if significantDigits < 19 {
+            mantissa = mantissa * 10 + digit
+            significantDigits += 1
+            if fraction { exponent -= 1 }
+        } else if !fraction {
+            exponent += 1  // a dropped integer digit still scales the value
+        }
+        index += 1
+    }
+    guard digits > 0 else { return nil }
+    let octalLooking = !fraction && digits > 1 && bytes[firstDigit] == UInt8(ascii: "0")
+    if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+        index += 1
+        var exponentNegative = false
+        if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            exponentNegative = bytes[index] == UInt8(ascii: "-")
+            index += 1
+        }
+        var written = 0
+        var exponentDigits = 0
+        while index < bytes.count, let digit = digitValue(bytes[index], hex: false) {
+            if written < 100_000 { written = written * 10 + Int(digit) }  // far beyond any finite Double
+            exponentDigits += 1
+            index += 1
+        }
+        guard exponentDigits > 0 else { return nil }
+        exponent += exponentNegative ? -written : written
+    }
+    guard index == bytes.count, !octalLooking else { return nil }
+
+    var value: Double
+    if mantissa == 0 {
+        value = 0
+    } else if mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
+        // Both operands exact: one correctly rounded operation.
+        value = exponent >= 0 ? Double(mantissa) * exactPowersOfTen[exponent]
+            : Double(mantissa) / exactPowersOfTen[-exponent]
+    } else {
+        value = Double(mantissa)
+        var remaining = exponent
+        while remaining > 22, value.isFinite {
+            value *= 1e22
+            remaining -= 22
+        }
+        while remaining < -22, value != 0 {
+            value /= 1e22
+            remaining += 22
+        }
+        if remaining >= 0 {
+            value *= exactPowersOfTen[min(remaining, 22)]
+        } else {
+            value /= exactPowersOfTen[min(-remaining, 22)]
+        }
+    }
+    guard value.isFinite else { return nil }
+    return negative ? -value : value
+}
