@@ -177,7 +177,7 @@ swift-test:
 # Sanitizers (normal-Swift builds, x86_64). Any report fails the run.
 #   tsan-test  every Swift test under the thread sanitizer (EngineThreadTests drives the C functions from
 #              several threads), then the C thread-rule scenarios (Tests/CABI/test_engine_threads.c) built
-#              with clang -fsanitize=thread against libEdgeCoreSwift.so, the library's normal-Swift build
+#              with clang -fsanitize=thread against libSanitizedEdgeCore.so, the library's normal-Swift build
 #              under the thread sanitizer; kept in .build-tsan.
 #   asan-test  every Swift test under the address sanitizer and LeakSanitizer; only the test framework's
 #              own leaks are suppressed, by name (Tests/Sanitizers/lsan.supp); kept in .build-asan.
@@ -188,10 +188,10 @@ TSAN_RUN := TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)"
 
 tsan-test:
 	$(TSAN_RUN) $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) build --sanitize=thread --scratch-path .build-tsan --product EdgeCoreSwift
+	$(SWIFT) build --sanitize=thread --scratch-path .build-tsan --product SanitizedEdgeCore
 	mkdir -p build/tsan-tests
 	$(SWIFT_CLANG) -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=thread -shared-libsan -Iinclude \
-	  -o build/tsan-tests/test_engine_threads Tests/CABI/test_engine_threads.c -L.build-tsan/debug -lEdgeCoreSwift \
+	  -o build/tsan-tests/test_engine_threads Tests/CABI/test_engine_threads.c -L.build-tsan/debug -lSanitizedEdgeCore \
 	  -lpthread -Wl,-rpath,$(CURDIR)/.build-tsan/debug -Wl,-rpath,$(SWIFT_RUNTIME) -Wl,-rpath,$(SANITIZER_RUNTIME)
 	$(TSAN_RUN) Tests/CABI/run.sh tsan_x86_64 "" build/tsan-tests/test_engine_threads
 

@@ -31,8 +31,8 @@ if embedded {
     products.append(.library(name: "EdgeCoreEmbedded", type: .static, targets: ["EdgeCore"]))
 } else {
     // A normal-Swift shared library with the header's functions, for running the C tests under a sanitizer
-    // (make tsan-cabi-test: swift build --sanitize=thread --product EdgeCoreSwift).
-    products.append(.library(name: "EdgeCoreSwift", type: .dynamic, targets: ["EdgeCore"]))
+    // (make tsan-test: swift build --sanitize=thread --product SanitizedEdgeCore). Not shipped: it needs the Swift runtime.
+    products.append(.library(name: "SanitizedEdgeCore", type: .dynamic, targets: ["EdgeCore"]))
 }
 
 let package = Package(
