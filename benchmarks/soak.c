@@ -1,7 +1,7 @@
 /* soak: 1,000 Modbus channels on 10 TCP endpoints for N minutes; fails when the process grows.
  *
  *   soak --server PATH [--minutes M] [--sample-seconds S] [--warmup-seconds W] [--rss-tolerance-kb K]
- *        [--restart-every S | --no-restart]
+ *        [--restart-every S | --no-restart] [--inject-leak KIB_PER_MIN] [--inject-fd-leak]
  *
  * Starts 10 modbus_server peers (Tests/Peers) on free ports of 127.0.0.1 and drives libEdgeCore through
  * its C API against them: 10 TCP buses, 4 devices (unit ids 1-4) of 25 channels each per bus, holding and
@@ -21,7 +21,8 @@
  *     the stopped peer was down or its bus not yet back (the connection's socket comes and goes then);
  *     the last sample must equal it too;
  *   - every bus delivered OK readings in the last 30 s, and the restarted peer's bus came back.
- * Exit status 0: PASS; 1: FAIL; 2: could not set up (peers, engine).
+ * Exit status 0: PASS; 1: FAIL; 2: could not set up (peers, engine). --inject-leak and --inject-fd-leak
+ * check the checker: this process itself leaks memory at that rate, or one fd halfway after the warm-up.
  *
  * Every process it starts is stopped by its PID (SIGTERM, SIGKILL after 3 s) and gets PR_SET_PDEATHSIG;
  * the program ends by itself (alarm) 5 minutes after its planned end at the latest.
@@ -57,6 +58,7 @@
 #define RESTART_ENDPOINT 3
 #define PEER_DOWN_SECONDS 5
 #define LAST_OK_SECONDS 30
+#define RESTART_MARGIN_SECONDS 30 /* no peer is stopped later than this before the end (plus its down time) */
 
 static double mono(void) {
     struct timespec ts;
@@ -450,16 +452,20 @@ static int count_fds(void) {
     return n - 1;
 }
 
-static void list_fds(void) {
+/* What each open fd is, one line each, into text (cut at size). */
+static void list_fds(char *text, size_t size) {
+    size_t used = 0;
+    text[0] = '\0';
     DIR *d = opendir("/proc/self/fd");
     if (!d) return;
     int own = dirfd(d);
-    for (struct dirent *entry; (entry = readdir(d));) {
+    for (struct dirent *entry; (entry = readdir(d)) && used < size;) {
         if (entry->d_name[0] == '.' || atoi(entry->d_name) == own) continue;
         char target[256];
         ssize_t n = readlinkat(own, entry->d_name, target, sizeof target - 1);
         target[n > 0 ? n : 0] = '\0';
-        printf("    fd %s -> %s\n", entry->d_name, target);
+        int w = snprintf(text + used, size - used, "    fd %s -> %s\n", entry->d_name, target);
+        used += w > 0 ? (size_t)w : 0;
     }
     closedir(d);
 }
@@ -498,7 +504,8 @@ int main(int argc, char **argv) {
     double minutes = 30, sample_seconds = 10, warmup = -1;
     long rss_tolerance_kb = 1024;
     int restart = 1;
-    double restart_every = 0;
+    double restart_every = 0, inject_leak_kib_per_min = 0;
+    int inject_fd_leak = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--server") && i + 1 < argc) server_path = argv[++i];
         else if (!strcmp(argv[i], "--minutes") && i + 1 < argc) minutes = atof(argv[++i]);
@@ -507,9 +514,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--rss-tolerance-kb") && i + 1 < argc) rss_tolerance_kb = atol(argv[++i]);
         else if (!strcmp(argv[i], "--restart-every") && i + 1 < argc) restart_every = atof(argv[++i]);
         else if (!strcmp(argv[i], "--no-restart")) restart = 0;
+        else if (!strcmp(argv[i], "--inject-leak") && i + 1 < argc) inject_leak_kib_per_min = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--inject-fd-leak")) inject_fd_leak = 1;
         else {
             fprintf(stderr, "usage: soak --server PATH [--minutes M] [--sample-seconds S] [--warmup-seconds W] "
-                            "[--rss-tolerance-kb K] [--restart-every S | --no-restart]\n");
+                            "[--rss-tolerance-kb K] [--restart-every S | --no-restart] [--inject-leak KIB_PER_MIN] "
+                            "[--inject-fd-leak]\n");
             return 2;
         }
     }
@@ -636,7 +646,7 @@ int main(int argc, char **argv) {
 
         switch (phase) { /* never blocks the consumer: one step per pass */
         case 0:
-            if (now >= kill_at) {
+            if (now >= kill_at && kill_at + PEER_DOWN_SECONDS + RESTART_MARGIN_SECONDS < end) {
                 kill(victim->pid, SIGTERM);
                 phase = 1;
                 phase_since = now;
@@ -678,7 +688,8 @@ int main(int argc, char **argv) {
                 printf("soak: t=%.0f s: peer %d started again; bus and its 4 devices back %.1f s later\n",
                        now - t0, RESTART_ENDPOINT, now - phase_since);
                 kill_at += restart_every;
-                phase = restart_every > 0 && kill_at > now ? 0 : 5;
+                phase = restart_every > 0 && kill_at > now && kill_at + PEER_DOWN_SECONDS + RESTART_MARGIN_SECONDS < end
+                            ? 0 : 5;
             } else if (now - phase_since > 60) {
                 phase = -1;
             }
@@ -689,6 +700,12 @@ int main(int argc, char **argv) {
         }
 
         if (now >= next_sample && nsamples < MAX_SAMPLES) {
+            if (inject_leak_kib_per_min > 0) { /* leaked on purpose, touched so that it counts in RSS */
+                size_t bytes = (size_t)(inject_leak_kib_per_min * 1024 * sample_seconds / 60);
+                char *leak = malloc(bytes);
+                if (leak) memset(leak, 1, bytes);
+            }
+            if (inject_fd_leak == 1 && now - t0 > warmup + (duration - warmup) / 4) inject_fd_leak = dup(1) >= 0 ? 2 : 1;
             struct sample *s = &samples[nsamples++];
             s->t = now - t0;
             read_status(&s->rss_kb, &s->threads);
@@ -715,6 +732,8 @@ int main(int argc, char **argv) {
     int stale_buses = 0;
     for (int ep = 0; ep < ENDPOINTS; ep++)
         if (now - last_ok[ep] > LAST_OK_SECONDS) stale_buses++;
+    static char fds_at_end[8192];
+    list_fds(fds_at_end, sizeof fds_at_end); /* printed when fds moved */
     atomic_store(&side_stop, 1);
     pthread_join(side_tid, NULL);
     struct edgecore_ring_stats ring;
@@ -742,10 +761,10 @@ int main(int argc, char **argv) {
     for (int st = 0; st < STATUS_SLOTS; st++)
         if (by_status[st]) printf(" %s %llu", st == STATUS_SLOTS - 1 ? "other" : edgecore_status_name(st), by_status[st]);
     printf("\n  buses: %llu transactions, %llu connects, %llu failed connects, %llu connections lost, %llu polls "
-           "skipped; restarted peer's bus: %llu connects, %llu lost\n",
+           "skipped; peer %d's bus: %llu connects, %llu lost\n",
            (unsigned long long)bus_sum.transactions, (unsigned long long)bus_sum.opens,
            (unsigned long long)bus_sum.open_failures, (unsigned long long)bus_sum.losses,
-           (unsigned long long)bus_sum.skipped_polls, (unsigned long long)victim_stats.opens,
+           (unsigned long long)bus_sum.skipped_polls, RESTART_ENDPOINT, (unsigned long long)victim_stats.opens,
            (unsigned long long)victim_stats.losses);
     printf("  side thread: %lu statistics calls (%lu failed), %lu look-ups, %lu plans; %lu writes: %lu ok; "
            "%lu of %lu setpoints written seen in readings",
@@ -795,7 +814,7 @@ int main(int argc, char **argv) {
                judged - excluded, base->fds, excluded, fd_moves ? "MOVES" : "flat");
         printf("  threads: %d samples of %d differ from %d %s\n", thread_moves, judged - excluded, base->threads,
                thread_moves ? "MOVES" : "flat");
-        if (fd_moves) list_fds();
+        if (fd_moves) printf("  open fds at the end, before stopping the engine:\n%s", fds_at_end);
         failures += fd_moves > 0;
         failures += thread_moves > 0;
     }
