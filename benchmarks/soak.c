@@ -688,8 +688,8 @@ int main(int argc, char **argv) {
                 printf("soak: t=%.0f s: peer %d started again; bus and its 4 devices back %.1f s later\n",
                        now - t0, RESTART_ENDPOINT, now - phase_since);
                 kill_at += restart_every;
-                phase = restart_every > 0 && kill_at > now && kill_at + PEER_DOWN_SECONDS + RESTART_MARGIN_SECONDS < end
-                            ? 0 : 5;
+                int again = restart_every > 0 && kill_at > now;
+                phase = again && kill_at + PEER_DOWN_SECONDS + RESTART_MARGIN_SECONDS < end ? 0 : 5;
             } else if (now - phase_since > 60) {
                 phase = -1;
             }
@@ -705,7 +705,8 @@ int main(int argc, char **argv) {
                 char *leak = malloc(bytes);
                 if (leak) memset(leak, 1, bytes);
             }
-            if (inject_fd_leak == 1 && now - t0 > warmup + (duration - warmup) / 4) inject_fd_leak = dup(1) >= 0 ? 2 : 1;
+            if (inject_fd_leak == 1 && now - t0 > warmup + (duration - warmup) / 4)
+                inject_fd_leak = dup(1) >= 0 ? 2 : 1;
             struct sample *s = &samples[nsamples++];
             s->t = now - t0;
             read_status(&s->rss_kb, &s->threads);
@@ -759,7 +760,8 @@ int main(int argc, char **argv) {
            total / elapsed, expected_readings_per_s, (unsigned long long)ring.dropped, gaps);
     printf("  statuses:");
     for (int st = 0; st < STATUS_SLOTS; st++)
-        if (by_status[st]) printf(" %s %llu", st == STATUS_SLOTS - 1 ? "other" : edgecore_status_name(st), by_status[st]);
+        if (by_status[st])
+            printf(" %s %llu", st == STATUS_SLOTS - 1 ? "other" : edgecore_status_name(st), by_status[st]);
     printf("\n  buses: %llu transactions, %llu connects, %llu failed connects, %llu connections lost, %llu polls "
            "skipped; peer %d's bus: %llu connects, %llu lost\n",
            (unsigned long long)bus_sum.transactions, (unsigned long long)bus_sum.opens,
@@ -797,7 +799,8 @@ int main(int argc, char **argv) {
         int rss_ok = late - early <= rss_tolerance_kb;
         printf("  RSS: median of the first third after warm-up %ld KiB, of the last third %ld KiB: %+ld KiB "
                "(tolerance %ld) %s; slope after warm-up %+.1f KiB/min\n",
-               early, late, late - early, rss_tolerance_kb, rss_ok ? "flat" : "GROWS", rss_slope(samples, first, nsamples));
+               early, late, late - early, rss_tolerance_kb, rss_ok ? "flat" : "GROWS",
+               rss_slope(samples, first, nsamples));
         failures += !rss_ok;
         const struct sample *base = &samples[first];
         int fd_moves = 0, thread_moves = 0, excluded = 0;
