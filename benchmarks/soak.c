@@ -422,21 +422,22 @@ static void *side_thread(void *arg) {
 
 struct sample {
     double t;
-    long rss_kb;
+    long rss_kb, anon_kb; /* VmRSS; its anonymous part (RssAnon: heap, stacks), without mapped files */
     int fds, threads;
     int outage; /* the stopped peer was down or its bus not yet back */
     double readings_per_s;
 };
 
-static void read_status(long *rss_kb, int *threads) {
-    *rss_kb = -1;
-    *threads = -1;
+static void read_status(struct sample *s) {
+    s->rss_kb = s->anon_kb = -1;
+    s->threads = -1;
     FILE *f = fopen("/proc/self/status", "re");
     if (!f) return;
     char line[256];
     while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "VmRSS:", 6)) *rss_kb = atol(line + 6);
-        else if (!strncmp(line, "Threads:", 8)) *threads = atoi(line + 8);
+        if (!strncmp(line, "VmRSS:", 6)) s->rss_kb = atol(line + 6);
+        else if (!strncmp(line, "RssAnon:", 8)) s->anon_kb = atol(line + 8);
+        else if (!strncmp(line, "Threads:", 8)) s->threads = atoi(line + 8);
     }
     fclose(f);
 }
@@ -475,10 +476,10 @@ static int compare_long(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static long median_rss(const struct sample *s, int from, int to) {
+static long median_rss(const struct sample *s, int from, int to, int anon) {
     static long values[MAX_SAMPLES];
     int n = 0;
-    for (int i = from; i < to; i++) values[n++] = s[i].rss_kb;
+    for (int i = from; i < to; i++) values[n++] = anon ? s[i].anon_kb : s[i].rss_kb;
     qsort(values, (size_t)n, sizeof values[0], compare_long);
     return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
@@ -709,16 +710,17 @@ int main(int argc, char **argv) {
                 inject_fd_leak = dup(1) >= 0 ? 2 : 1;
             struct sample *s = &samples[nsamples++];
             s->t = now - t0;
-            read_status(&s->rss_kb, &s->threads);
+            read_status(s);
             s->fds = count_fds();
             s->outage = phase >= 1 && phase <= 4;
             s->readings_per_s = window_readings / (sample_seconds + (now - next_sample));
             window_readings = 0;
             next_sample += sample_seconds;
             if (next_sample < now) next_sample = now + sample_seconds;
-            printf("t=%6.0f s  rss=%7ld KiB  fds=%3d  threads=%3d  readings/s=%7.1f  ok=%llu timeout=%llu "
-                   "exception=%llu sentinel=%llu out_of_range=%llu disconnected=%llu offline=%llu gaps=%llu%s\n",
-                   s->t, s->rss_kb, s->fds, s->threads, s->readings_per_s, by_status[EDGECORE_STATUS_OK],
+            printf("t=%6.0f s  rss=%7ld KiB (anon %6ld)  fds=%3d  threads=%3d  readings/s=%7.1f  ok=%llu "
+                   "timeout=%llu exception=%llu sentinel=%llu out_of_range=%llu disconnected=%llu offline=%llu "
+                   "gaps=%llu%s\n",
+                   s->t, s->rss_kb, s->anon_kb, s->fds, s->threads, s->readings_per_s, by_status[EDGECORE_STATUS_OK],
                    by_status[EDGECORE_STATUS_TIMEOUT], by_status[EDGECORE_STATUS_EXCEPTION],
                    by_status[EDGECORE_STATUS_SENTINEL], by_status[EDGECORE_STATUS_OUT_OF_RANGE],
                    by_status[EDGECORE_STATUS_DISCONNECTED], by_status[EDGECORE_STATUS_OFFLINE], gaps,
@@ -785,8 +787,10 @@ int main(int argc, char **argv) {
         failures++;
     } else {
         const struct sample *a = &samples[0], *z = &samples[nsamples - 1];
-        printf("  RSS KiB: first %ld, after warm-up %ld, last %ld; fds: %d, %d, %d; threads: %d, %d, %d\n", a->rss_kb,
-               first < nsamples ? samples[first].rss_kb : -1, z->rss_kb, a->fds,
+        const struct sample *w = first < nsamples ? &samples[first] : z;
+        printf("  RSS KiB: first %ld (anon %ld), after warm-up %ld (anon %ld), last %ld (anon %ld); fds: %d, %d, %d; "
+               "threads: %d, %d, %d\n",
+               a->rss_kb, a->anon_kb, w->rss_kb, w->anon_kb, z->rss_kb, z->anon_kb, a->fds,
                first < nsamples ? samples[first].fds : -1, z->fds, a->threads,
                first < nsamples ? samples[first].threads : -1, z->threads);
     }
@@ -794,13 +798,15 @@ int main(int argc, char **argv) {
         printf("  growth: not judged, %d samples after the warm-up (6 needed)\n", judged);
     } else {
         int third = judged / 3;
-        long early = median_rss(samples, first, first + third);
-        long late = median_rss(samples, nsamples - third, nsamples);
+        long early = median_rss(samples, first, first + third, 0);
+        long late = median_rss(samples, nsamples - third, nsamples, 0);
+        long early_anon = median_rss(samples, first, first + third, 1);
+        long late_anon = median_rss(samples, nsamples - third, nsamples, 1);
         int rss_ok = late - early <= rss_tolerance_kb;
         printf("  RSS: median of the first third after warm-up %ld KiB, of the last third %ld KiB: %+ld KiB "
-               "(tolerance %ld) %s; slope after warm-up %+.1f KiB/min\n",
+               "(tolerance %ld) %s; slope after warm-up %+.1f KiB/min; anon %ld -> %ld KiB: %+ld\n",
                early, late, late - early, rss_tolerance_kb, rss_ok ? "flat" : "GROWS",
-               rss_slope(samples, first, nsamples));
+               rss_slope(samples, first, nsamples), early_anon, late_anon, late_anon - early_anon);
         failures += !rss_ok;
         const struct sample *base = &samples[first];
         int fd_moves = 0, thread_moves = 0, excluded = 0;
@@ -825,6 +831,7 @@ int main(int argc, char **argv) {
     failures += stale_buses > 0;
     if (restart) {
         if (phase == -1) printf("  restarted peer: did NOT come back (after %d restarts)\n", restarts);
+        else if (restarts == 0) printf("  restarted peer: not stopped (run too short)\n");
         else printf("  restarted peer: %d restarts, bus and devices back at most %.1f s after it listened again\n",
                     restarts, recovered_max);
         failures += phase == -1;
