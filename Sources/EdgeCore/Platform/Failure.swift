@@ -1,0 +1,58 @@
+/// Every failure inside EdgeCore, from Platform up: what kind of failure (the C result code it becomes,
+/// in `Contract/` only) and a message for edgecore_engine_last_error() naming the field, file, line,
+/// device or system call. Functions throw it with typed throws.
+///
+/// The message may be empty on hot paths (a Modbus transaction's timeout): the caller that reports it adds
+/// the context (`Failure(cause, "device 'x': write failed")`).
+struct Failure: Error {
+    enum Kind: Equatable {
+        case nullPointer
+        case invalidArgument
+        case invalidCapacity
+        case invalidLaneCount
+        case invalidLane
+        case invalidPolicy
+        case timeout
+        case running
+        case notRunning
+        case notFound
+        case duplicate
+        case config
+        case configFile
+        case notWritable
+        /// A device did not answer within its response timeout.
+        case deviceTimeout
+        /// A bad CRC or malformed answer (wrong length, unit, transaction or function).
+        case deviceFrame
+        /// A device answered with a Modbus exception (its code).
+        case deviceException(UInt8)
+        /// The port or connection is unusable (with the errno that broke it, when there was one).
+        case disconnected(Errno?)
+        case limit
+        case value
+        case unknownField
+        /// A system call failed.
+        case system(Errno)
+    }
+
+    var kind: Kind
+    var message: String
+
+    init(_ kind: Kind, _ message: Message = "") {
+        self.kind = kind
+        self.message = message.text
+    }
+
+    /// `cause` with context in front of its message ("context: cause's message"), keeping its kind.
+    init(_ cause: Failure, _ context: Message) {
+        kind = cause.kind
+        message = cause.message.isEmpty ? context.text : context.text + ": " + cause.message
+    }
+
+    /// A system call's failure: "what: <errno text>".
+    static func system(_ errno: Errno, _ what: Message) -> Failure {
+        Failure(.system(errno), "\(what): \(errno.text)")
+    }
+
+    static let outOfMemory = Failure(.system(.noMemory))
+}
