@@ -108,7 +108,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check module-map check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -246,7 +246,11 @@ gpio-vm-test:
 	Tests/GPIO/run-vm-tests.sh
 
 # Sanitizer runs first: scripts/test.sh counts the last Swift test run, the plain one.
-check: tsan-test asan-test swift-test
+# Sources/EdgeCore's folders depend only downwards (the layer table of docs/design.md).
+module-map:
+	python3 toolchain/module-map.py
+
+check: module-map tsan-test asan-test swift-test
 	$(MAKE) fuzz-replay
 	$(MAKE) check-arch ARCH=x86_64
 	$(MAKE) abi-growth-test

@@ -51,3 +51,8 @@ struct TextKey: Hashable {
         hasher.combine(number)
     }
 }
+
+/// A string literal as the `const char *` C expects; literals live in the binary for the process's life.
+func staticCString(_ text: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}

@@ -24,8 +24,3 @@ public func edgecore_status_name(_ status: Int32) -> UnsafePointer<CChar>? {
     default: return staticCString("unknown")
     }
 }
-
-/// A string literal as the `const char *` C expects; literals live in the binary for the process's life.
-func staticCString(_ text: StaticString) -> UnsafePointer<CChar> {
-    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
-}
