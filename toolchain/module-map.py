@@ -5,7 +5,9 @@ table says: a file may use what folders of a lower layer declare, never what a f
 
 A folder "uses" another when a file of it names a type, function, constant or variable that the other
 declares at top level (word match, comments and string literals removed). Prints every violation with
-the file and the name; exits 1 if there is any.
+the file and the name; exits 1 if there is any. Also checks that no file outside Contract/ names a C result
+code (EDGECORE_E_*, EDGECORE_OK): inside, failures are `Failure` values; and that only Platform/ reads
+errno (as an `Errno`).
 """
 import os
 import re
@@ -83,8 +85,20 @@ def main():
             if LEVEL[owner] >= LEVEL[folder]:
                 problems += 1
                 print(f"module-map: {file} uses '{name}' of {owner}/ ({owner}/ is not below {folder}/)")
+    # Failures become C result codes only in Contract/.
+    for file, text in files.items():
+        if file.startswith("Contract/"):
+            continue
+        for code in sorted(set(re.findall(r"\bEDGECORE_(?:E_[A-Z_]+|OK)\b", text))):
+            problems += 1
+            print(f"module-map: {file} uses the result code {code} (failures become result codes only in Contract/)")
+    # errno is read only in Platform/ (as an Errno).
+    for file, text in files.items():
+        if not file.startswith("Platform/") and re.search(r"\bec_errno\s*\(", text):
+            problems += 1
+            print(f"module-map: {file} reads errno itself (ec_errno); Platform/ does, as an Errno")
     if problems:
-        print(f"module-map: {problems} upward or sideways uses")
+        print(f"module-map: {problems} problems")
         return 1
     print(f"module-map: {len(files)} files, {len(edges)} folder dependencies, all downwards")
     return 0
