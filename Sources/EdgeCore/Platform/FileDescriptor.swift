@@ -127,7 +127,7 @@ final class FileDescriptor {
     }
 
     /// Runs a call returning -1 with errno on failure until it is not interrupted by a signal.
-    @inline(__always)
+    @inline(never)
     private func retrying(_ what: StaticString, _ call: () -> Int) throws(Failure) -> Int {
         while true {
             let result = call()
