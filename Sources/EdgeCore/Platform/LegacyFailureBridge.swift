@@ -33,19 +33,3 @@ extension EdgeCoreError {
 extension ConfigError {
     init(_ failure: Failure) { self.init(EdgeCoreError(failure), Message(verbatim: failure.message)) }
 }
-
-extension Failure {
-    init(_ legacy: ConfigError) {
-        let kind: Kind
-        switch legacy.kind {
-        case .system(let errno): kind = .system(Errno(errno))
-        case .deviceException: kind = .deviceException(0)
-        case .disconnected: kind = .disconnected(nil)
-        case .config: kind = .config
-        case .configFile: kind = .configFile
-        case .limit: kind = .limit
-        default: kind = .invalidArgument
-        }
-        self.init(kind, Message(verbatim: legacy.message))
-    }
-}
