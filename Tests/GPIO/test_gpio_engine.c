@@ -688,6 +688,43 @@ static void lost_events_are_reported(void) {
     edgecore_engine_destroy(engine);
 }
 
+/* Close-on-exec (issue 9): the chip's descriptor and every line request's (input, output, edge events),
+ * whichever libgpiod opened them, stay out of a program the host starts. Every descriptor open while the
+ * engine runs that was not open before it has FD_CLOEXEC. */
+static int open_descriptors(int *fds, int max) {
+    int count = 0;
+    for (int fd = 0; fd < 1024 && count < max; fd++)
+        if (fcntl(fd, F_GETFD) >= 0) fds[count++] = fd;
+    return count;
+}
+
+static void line_descriptors_close_on_exec(void) {
+    int before[1024], during[1024];
+    int before_count = open_descriptors(before, 1024);
+    struct edgecore_engine *engine = engine_with_chip(env("GPIOSIM_CHIP0"));
+    add_line(engine, "in", NULL, 2, EDGECORE_GPIO_INPUT, EDGECORE_GPIO_BIAS_PULL_UP, 0, 0);
+    add_line(engine, "out", NULL, 5, EDGECORE_GPIO_OUTPUT, 0, 0, 0);
+    add_pulses(engine, "count", 7, EDGECORE_GPIO_EDGE_RISING, 0, 1, 0);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    int during_count = open_descriptors(during, 1024);
+    int added = 0;
+    for (int i = 0; i < during_count; i++) {
+        int old = 0;
+        for (int j = 0; j < before_count; j++) old |= before[j] == during[i];
+        if (old) continue;
+        added++;
+        char link[64], target[256] = "";
+        snprintf(link, sizeof link, "/proc/self/fd/%d", during[i]);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0) target[n] = '\0';
+        if (!(fcntl(during[i], F_GETFD) & FD_CLOEXEC)) fprintf(stderr, "  fd %d (%s) lacks FD_CLOEXEC\n", during[i], target);
+        CHECK(fcntl(during[i], F_GETFD) & FD_CLOEXEC);
+    }
+    CHECK(added >= 4); /* the chip, three line requests, the worker's eventfd */
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    edgecore_engine_destroy(engine);
+}
+
 int main(void) {
     printf("gpio engine test: chip %s (%s), libEdgeCore %s\n", env("GPIOSIM_CHIP0"), env("GPIOSIM_LABEL0"),
            edgecore_version_string());
@@ -702,5 +739,6 @@ int main(void) {
     RUN(glitches_shorter_than_the_debounce_are_rejected);
     RUN(totals_survive_a_restart_and_writes_are_bounded);
     RUN(lost_events_are_reported);
+    RUN(line_descriptors_close_on_exec);
     return cabi_finish("test_gpio_engine");
 }

@@ -94,11 +94,13 @@ static inline void ec_thread_join(pthread_t thread) { (void)pthread_join(thread,
 
 static inline int ec_errno(void) { return errno; }
 
-/* open(2) is variadic: Swift cannot call it. */
-static inline int ec_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
-/* Opens an existing file (never creates one): O_CLOEXEC is added. */
-static inline int ec_open_existing(const char *path, int flags) { return open(path, flags | O_CLOEXEC); }
-/* fcntl(2) is variadic too. F_SETPIPE_SZ is Linux's (it needs _GNU_SOURCE in glibc's headers). */
+/* open(2) is variadic: Swift cannot call it. O_CLOEXEC is always added (Platform/FileDescriptor.swift). */
+static inline int ec_open(const char *path, int flags, unsigned mode) {
+    return open(path, flags | O_CLOEXEC, (mode_t)mode);
+}
+/* fcntl(2) is variadic too. The descriptor flags (FD_CLOEXEC), or -1. */
+static inline int ec_descriptor_flags(int fd) { return fcntl(fd, F_GETFD); }
+/* F_SETPIPE_SZ is Linux's (it needs _GNU_SOURCE in glibc's headers). */
 static inline int ec_set_pipe_size(int fd, int bytes) {
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031

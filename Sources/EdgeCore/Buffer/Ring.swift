@@ -69,13 +69,18 @@ final class Ring: @unchecked Sendable {
         let (slotBytes, overflow2) = slotCount.multipliedReportingOverflow(by: MemoryLayout<Reading>.stride)
         guard !overflow1, !overflow2 else { throw .outOfMemory }
         let controlBytes = Int(lanes) * laneStride + 2 * AlignedMemory.cacheLine
-        let control = try AlignedMemory.allocate(byteCount: controlBytes, zeroed: true)
+        let control: UnsafeMutableRawPointer
+        do throws(Failure) {
+            control = try AlignedMemory.allocate(byteCount: controlBytes, zeroed: true)
+        } catch {
+            throw EdgeCoreError(error)
+        }
         let slotMemory: UnsafeMutableRawPointer
-        do {
+        do throws(Failure) {
             slotMemory = try AlignedMemory.allocate(byteCount: slotBytes, zeroed: false)
         } catch {
             AlignedMemory.free(control)
-            throw error
+            throw EdgeCoreError(error)
         }
         return Ring(capacity: capacity, lanes: lanes, policy: policy, control: control,
                     slots: slotMemory.bindMemory(to: Reading.self, capacity: slotCount))

@@ -36,7 +36,8 @@ import CShim
 /// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
 /// the offending item.
 func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(ConfigError) {
-    let text = try WholeFile.read(path: path)
+    let text: WholeFile
+    do throws(Failure) { text = try WholeFile.read(path: path) } catch { throw ConfigError(error) }
     defer { text.release() }
     try checkEvents(text, path)
 
@@ -68,7 +69,7 @@ func outOfMemory(_ path: FilePath) -> ConfigError {
 }
 
 func systemError(_ code: Int32, _ path: FilePath) -> ConfigError {
-    let text = SystemError.description(code).map { String(cString: $0) } ?? "error \(code)"
+    let text = Errno(code).description.map { String(cString: $0) } ?? "error \(code)"
     return ConfigError(.system(code), "\(path): \(text)")
 }
 

@@ -3,7 +3,7 @@ import CShim
 @c @implementation
 public func edgecore_strerror(_ code: Int32) -> UnsafePointer<CChar>? {
     if let text = resultCodeDescription(code) { return staticCString(text) }
-    if code < 0, code > -4096, let text = SystemError.description(-code) { return text }
+    if code < 0, code > -4096, let text = Errno(-code).description { return text }
     return staticCString("unknown result code")
 }
 

@@ -87,8 +87,7 @@ final class BusWorker: @unchecked Sendable {
     func start() throws(EdgeCoreError) {
         if case .tcp = spec {
             // A TCP connect in progress sleeps in poll() on this too, so that stop() cuts it short.
-            let error = control.makeEventFD()
-            if error != 0 { throw .system(error) }
+            do throws(Failure) { try control.makeEventFD() } catch { throw EdgeCoreError(error) }
         }
         let now = Clock.monotonicNanoseconds()
         for index in requests.indices { queue.insert(index, deadline: now) }

@@ -31,7 +31,11 @@ final class SharedRing: @unchecked Sendable {
     private(set) var ring: Ring?
 
     init() throws(EdgeCoreError) {
-        memory = try AlignedMemory.allocate(byteCount: AlignedMemory.cacheLine, zeroed: true)
+        do throws(Failure) {
+            memory = try AlignedMemory.allocate(byteCount: AlignedMemory.cacheLine, zeroed: true)
+        } catch {
+            throw EdgeCoreError(error)
+        }
     }
 
     deinit { AlignedMemory.free(memory) }

@@ -12,14 +12,11 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
     private var looked: UInt32? = nil
     /// For workers that sleep in poll() on file descriptors (GPIO event lines, a TCP connect in progress):
     /// readable whenever the signal is notified.
-    private(set) var eventFD: Int32 = -1
+    private(set) var eventFD: EventFD? = nil
 
-    deinit { if eventFD >= 0 { close(eventFD) } }
-
-    /// Makes `eventFD` (before start). Returns 0 or an errno value.
-    func makeEventFD() -> Int32 {
-        eventFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        return eventFD >= 0 ? 0 : ec_errno()
+    /// Makes `eventFD` (before start).
+    func makeEventFD() throws(Failure) {
+        eventFD = try EventFD()
     }
 
     enum Action {
@@ -31,7 +28,7 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
     // MARK: Any thread
 
     func start(_ body: @escaping () -> Void) throws(EdgeCoreError) {
-        thread = try WorkerThread(body)
+        do throws(Failure) { thread = try WorkerThread(body) } catch { throw EdgeCoreError(error) }
     }
 
     /// Asks the worker to end and waits until it has.
@@ -54,20 +51,13 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
 
     private func notify() {
         wake.notify()
-        if eventFD >= 0 {
-            var one: UInt64 = 1
-            _ = write(eventFD, &one, 8)
-        }
+        eventFD?.notify()
     }
 
     // MARK: Worker thread
 
     /// Empties `eventFD` (before `next()`, so that a notification after it keeps the fd readable).
-    func drainEventFD() {
-        guard eventFD >= 0 else { return }
-        var value: UInt64 = 0
-        _ = read(eventFD, &value, 8)
-    }
+    func drainEventFD() { eventFD?.drain() }
 
     /// What to do before anything else, and the generation to sleep on afterwards. Writes and stop()
     /// notify after changing the shared state, so the lock is taken only when notified since the last look.

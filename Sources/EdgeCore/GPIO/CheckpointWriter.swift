@@ -3,20 +3,20 @@
 /// newest counts win: counts handed over while a write is under way replace those still waiting.
 final class CheckpointWriter: @unchecked Sendable {
     private var checkpoint: PulseCheckpoint  // writer thread only
-    private let failed: (Int32) -> Void
+    private let failed: (Errno) -> Void
     private let lock = Lock()
     private let wake = Signal()
     private var waiting: (counts: [(name: String, count: UInt64)], force: Bool)? = nil
     private var finishing = false
     private var thread: WorkerThread?
 
-    /// `failed` receives the errno value of a write that failed (on the writer thread).
-    init(_ checkpoint: PulseCheckpoint, failed: @escaping (Int32) -> Void) {
+    /// `failed` receives the errno of a write that failed (on the writer thread).
+    init(_ checkpoint: PulseCheckpoint, failed: @escaping (Errno) -> Void) {
         self.checkpoint = checkpoint
         self.failed = failed
     }
 
-    func start() throws(EdgeCoreError) {
+    func start() throws(Failure) {
         thread = try WorkerThread { [self] in run() }
     }
 
@@ -43,8 +43,11 @@ final class CheckpointWriter: @unchecked Sendable {
                 return (waiting, finishing)
             }
             if let job {
-                let error = checkpoint.save(job.counts, now: Clock.monotonicNanoseconds(), force: job.force)
-                if error != 0 { failed(error) }
+                do throws(Failure) {
+                    try checkpoint.save(job.counts, now: Clock.monotonicNanoseconds(), force: job.force)
+                } catch {
+                    if case .system(let errno) = error.kind { failed(errno) } else { failed(.ioError) }
+                }
             } else if done {
                 return
             } else {

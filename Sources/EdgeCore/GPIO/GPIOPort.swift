@@ -10,17 +10,17 @@ enum GPIOBias: UInt8 {
 
 /// An open GPIO chip as the engine drives it, over whichever libgpiod generation libEdgeCore was built
 /// with (libgpiod's own split between chip and line request). Class-bound for Embedded Swift.
-/// Errors are -errno values with a message naming chip and line.
+/// Failures carry the errno (.system) and a message naming chip and line.
 protocol GPIOChipPort: AnyObject {
     /// The offset of the line called `name`, or nil.
     func offset(ofLineNamed name: String) -> UInt32?
     var lineCount: UInt32 { get }
-    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort
-    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort
+    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(Failure) -> any GPIOLinePort
+    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(Failure) -> any GPIOLinePort
     /// An input delivering both edges, unfiltered: EdgeCore debounces from the kernel's timestamps on every
     /// generation (the kernel's own debounce works in jiffies, e.g. 4 ms steps at HZ=250, and loses pulses).
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
-                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort
+                      eventBuffer: UInt32) throws(Failure) -> any GPIOEventLinePort
 }
 
 /// Which edges a pulse counter counts (enum edgecore_gpio_edge).
@@ -47,24 +47,21 @@ protocol GPIOEventLinePort: GPIOLinePort {
     var eventFD: Int32 { get }
     /// The kernel numbers this request's events from 1 (libgpiod 2.x), so that losing the first ones shows.
     var sequenced: Bool { get }
-    /// Reads the events waiting (after the fd polled readable). Returns 0 or an errno value.
-    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32
+    /// Reads the events waiting (after the fd polled readable). Returns nil or the errno of the failure.
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Errno?
 }
 
 /// One requested line. Released on deinit.
 protocol GPIOLinePort: AnyObject {
-    /// The logical value (after active-low), or an errno value.
-    func read() -> Result<Bool, GPIOError>
-    /// Drives an output; 0 or an errno value.
-    func write(_ value: Bool) -> Int32
-}
-
-struct GPIOError: Error {
-    var errno: Int32
+    /// The logical value (after active-low). Fails with .system(errno) and no message (a hot path: the
+    /// caller reports the errno).
+    func read() throws(Failure) -> Bool
+    /// Drives an output; nil or the errno of the failure.
+    func write(_ value: Bool) -> Errno?
 }
 
 /// Opens a chip by path, name or label through libgpiod, or EdgeCore's simulated chip ("sim:DIR").
-func openGPIOChip(_ chip: FilePath) throws(ConfigError) -> any GPIOChipPort {
+func openGPIOChip(_ chip: FilePath) throws(Failure) -> any GPIOChipPort {
     if let directory = chip.removingPrefix("sim:") {
         return try SimulatedChip.open(directory: directory, description: chip.description)
     }

@@ -24,8 +24,12 @@ struct GPIOLineHandle {
 /// Opens a GPIO chip bus and requests its lines (outputs at their safe state), so that a missing chip,
 /// a bad offset or name, a line in use or a permission problem fails edgecore_engine_start precisely.
 func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any GPIOChipPort, [GPIOLineHandle]) {
+    do throws(Failure) { return try openGPIOLines(busId, config: config) } catch { throw ConfigError(error) }
+}
+
+private func openGPIOLines(_ busId: Int, config: SiteConfig) throws(Failure) -> (any GPIOChipPort, [GPIOLineHandle]) {
     guard case .gpio(let chipSpec) = config.buses[busId] else {
-        throw ConfigError(.config, "bus \(busId) is not a GPIO chip")
+        throw Failure(.config, "bus \(busId) is not a GPIO chip")
     }
     if let path = chipSpec.checkpointPath { _ = try PulseCheckpoint.load(path: path) }  // malformed: fail now
     let chip = try openGPIOChip(chipSpec.chip)
@@ -35,7 +39,7 @@ func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any G
         var offset = line.offset
         if let name = line.lineName {
             guard let found = chip.offset(ofLineNamed: name) else {
-                throw ConfigError(.config, "gpio chip '\(chipSpec.chip)': no line named '\(name)' (channel '\(channel.name)')")
+                throw Failure(.config, "gpio chip '\(chipSpec.chip)': no line named '\(name)' (channel '\(channel.name)')")
             }
             offset = found
         }
@@ -92,14 +96,14 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         var writer: CheckpointWriter? = nil
         if case .gpio(let chipSpec) = config.buses[busId], let path = chipSpec.checkpointPath {
             writer = CheckpointWriter(PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)) { error in
-                stats.updateBus(busId) { $0.last_error = -error }
+                stats.updateBus(busId) { $0.last_error = -error.rawValue }
             }
             saved = (try? PulseCheckpoint.load(path: path)) ?? []  // checked by openGPIOBus
         }
         self.checkpoint = writer
         self.counters = lines.indices.map { index in
             guard let events = lines[index].events else { return nil }
-            let level = (try? events.read().get()) ?? false
+            let level = (try? events.read()) ?? false
             let resumed = saved.last { sameText($0.name, names[index]) }?.count ?? 0
             return PulseCounter(edge: lines[index].spec.edge, debounceNs: Int64(lines[index].spec.debounceUs) * 1000,
                                 level: level, count: resumed, sequenced: events.sequenced)
@@ -112,8 +116,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
 
     func start() throws(EdgeCoreError) {
         if !eventLines.isEmpty {
-            let error = control.makeEventFD()
-            if error != 0 { throw .system(error) }
+            do throws(Failure) { try control.makeEventFD() } catch { throw EdgeCoreError(error) }
         }
         let now = Clock.monotonicNanoseconds()
         for index in lines.indices { queue.insert(index, deadline: now) }
@@ -121,7 +124,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             $0.opens &+= 1
             $0.change(to: EDGECORE_BUS_CONNECTED)
         }
-        try checkpoint?.start()
+        do throws(Failure) { try checkpoint?.start() } catch { throw EdgeCoreError(error) }
         do throws(EdgeCoreError) {
             try control.start { [self] in run() }
         } catch {
@@ -192,23 +195,15 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     /// Sleeps in poll() until an event line or the control's eventfd is readable or `deadline` passes,
     /// then feeds the events read to the counters.
     private func waitForEvents(until deadline: Int64?) {
-        var fds = [pollfd(fd: control.eventFD, events: Int16(POLLIN), revents: 0)]
-        for index in eventLines {
-            fds.append(pollfd(fd: lines[index].events?.eventFD ?? -1, events: Int16(POLLIN), revents: 0))
-        }
-        var timeoutMs: Int32 = -1
-        if let deadline {
-            let left = deadline - Clock.monotonicNanoseconds()
-            timeoutMs = left <= 0 ? 0 : Int32(clamping: (left + 999_999) / 1_000_000)
-        }
-        let ready = fds.withUnsafeMutableBufferPointer { buffer in
-            poll(buffer.baseAddress, nfds_t(buffer.count), timeoutMs)
-        }
-        guard ready > 0 else { return }
-        for (slot, index) in eventLines.enumerated() where fds[slot + 1].revents & Int16(POLLIN) != 0 {
+        var poll = Poll()
+        poll.add(control.eventFD?.rawValue ?? -1)
+        for index in eventLines { poll.add(lines[index].events?.eventFD ?? -1) }
+        guard let ready = try? poll.wait(until: deadline), ready > 0 else { return }
+        for (slot, index) in eventLines.enumerated() where poll.isReadable(slot + 1) {
             guard let events = lines[index].events else { continue }
-            let error = events.readEvents { event in counters[index]?.observe(event) }
-            if error != 0 { stats.updateBus(busId) { $0.last_error = -error } }
+            if let error = events.readEvents({ event in counters[index]?.observe(event) }) {
+                stats.updateBus(busId) { $0.last_error = -error.rawValue }
+            }
             publishPulseStats(index)  // live counts for edgecore_engine_pulse_stats
         }
     }
@@ -220,13 +215,14 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             reportPulses(index)
             return
         }
-        switch lines[index].port.read() {
-        case .success(let level):
+        do throws(Failure) {
+            let level = try lines[index].port.read()
             publish(index, value: level ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
-        case .failure(let error):
-            stats.updateBus(busId) { $0.last_error = -error.errno }
+        } catch {
+            let errno = error.errno ?? .ioError
+            stats.updateBus(busId) { $0.last_error = -errno.rawValue }
             publish(index, value: 0, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue),
-                    detail: UInt16(truncatingIfNeeded: error.errno))
+                    detail: UInt16(truncatingIfNeeded: errno.rawValue))
         }
     }
 
@@ -279,18 +275,18 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             return
         }
         let error = drive(index, to: value)
-        job.complete(error == 0 ? EDGECORE_OK : -error)
+        job.complete(error.map { -$0.rawValue } ?? EDGECORE_OK)
     }
 
-    /// Drives an output and publishes the change as a reading. Returns 0 or an errno value.
+    /// Drives an output and publishes the change as a reading. Returns nil or the errno of the failure.
     @discardableResult
-    private func drive(_ index: Int, to value: Bool) -> Int32 {
+    private func drive(_ index: Int, to value: Bool) -> Errno? {
         stats.updateBus(busId) { $0.transactions &+= 1 }
         let error = lines[index].port.write(value)
-        if error == 0 {
-            publish(index, value: value ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
+        if let error {
+            stats.updateBus(busId) { $0.last_error = -error.rawValue }
         } else {
-            stats.updateBus(busId) { $0.last_error = -error }
+            publish(index, value: value ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         }
         return error
     }

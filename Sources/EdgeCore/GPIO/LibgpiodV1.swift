@@ -4,10 +4,9 @@ import CShim
 // GPIO over libgpiod 1.6 (Debian 12, Raspberry Pi OS): the kernel's v1 character-device interface.
 
 /// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0"), number or label.
-func openLibgpiodChip(_ path: FilePath) throws(ConfigError) -> any GPIOChipPort {
+func openLibgpiodChip(_ path: FilePath) throws(Failure) -> any GPIOChipPort {
     guard let chip = path.withCString({ gpiod_chip_open_lookup($0) }) else {
-        let error = ec_errno() == 0 ? ENOENT : ec_errno()
-        throw ConfigError(.system(error), "gpio chip '\(path)': \(errnoText(error))")
+        throw chipOpenError(chip: path.description, .current)
     }
     return LibgpiodChip(chip, description: path.description)
 }
@@ -30,7 +29,7 @@ private final class LibgpiodChip: GPIOChipPort {
         return gpiod_line_offset(line)
     }
 
-    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort {
+    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(Failure) -> any GPIOLinePort {
         var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
         switch bias {
         case .asIs: break
@@ -42,14 +41,14 @@ private final class LibgpiodChip: GPIOChipPort {
                            initial: 0)
     }
 
-    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort {
+    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(Failure) -> any GPIOLinePort {
         let flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
         return try request(offset: offset, type: Int32(GPIOD_LINE_REQUEST_DIRECTION_OUTPUT), flags: flags,
                            initial: initial ? 1 : 0)
     }
 
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
-                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+                      eventBuffer: UInt32) throws(Failure) -> any GPIOEventLinePort {
         // The v1 kernel queue is fixed (16 events per line): `eventBuffer` has no effect here.
         var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
         switch bias {
@@ -62,23 +61,23 @@ private final class LibgpiodChip: GPIOChipPort {
         var config = gpiod_line_request_config(consumer: consumerName,
                                                request_type: Int32(GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES), flags: flags)
         guard gpiod_line_request(line, &config, 0) == 0 else {
-            throw lineRequestError(chip: description, offset: offset, ec_errno())
+            throw lineRequestError(chip: description, offset: offset, .current)
         }
         return LibgpiodEventLine(line)
     }
 
-    private func lineHandle(_ offset: UInt32) throws(ConfigError) -> OpaquePointer {
+    private func lineHandle(_ offset: UInt32) throws(Failure) -> OpaquePointer {
         guard offset < lineCount, let line = gpiod_chip_get_line(chip, offset) else {
             throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
         return line
     }
 
-    private func request(offset: UInt32, type: Int32, flags: Int32, initial: Int32) throws(ConfigError) -> any GPIOLinePort {
+    private func request(offset: UInt32, type: Int32, flags: Int32, initial: Int32) throws(Failure) -> any GPIOLinePort {
         let line = try lineHandle(offset)
         var config = gpiod_line_request_config(consumer: consumerName, request_type: type, flags: flags)
         guard gpiod_line_request(line, &config, initial) == 0 else {
-            throw lineRequestError(chip: description, offset: offset, ec_errno())
+            throw lineRequestError(chip: description, offset: offset, .current)
         }
         return LibgpiodLine(line)
     }
@@ -90,17 +89,17 @@ private final class LibgpiodEventLine: LibgpiodLine, GPIOEventLinePort {
     var eventFD: Int32 { gpiod_line_event_get_fd(line) }
     var sequenced: Bool { false }
 
-    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Errno? {
         let count = events.withUnsafeMutableBufferPointer { buffer in
             gpiod_line_event_read_multiple(line, buffer.baseAddress, UInt32(buffer.count))
         }
-        guard count >= 0 else { return ec_errno() }
+        guard count >= 0 else { return .current }
         for index in 0..<Int(count) {
             let event = events[index]
             body(GPIOEdge(timestampNs: Int64(event.ts.tv_sec) * 1_000_000_000 + Int64(event.ts.tv_nsec),
                           rising: event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE), lineSeqno: nil))
         }
-        return 0
+        return nil
     }
 }
 
@@ -111,13 +110,14 @@ private class LibgpiodLine: GPIOLinePort {
 
     deinit { gpiod_line_release(line) }
 
-    func read() -> Result<Bool, GPIOError> {
+    func read() throws(Failure) -> Bool {
         let value = gpiod_line_get_value(line)
-        return value < 0 ? .failure(GPIOError(errno: ec_errno())) : .success(value != 0)
+        guard value >= 0 else { throw Failure(.system(.current)) }
+        return value != 0
     }
 
-    func write(_ value: Bool) -> Int32 {
-        gpiod_line_set_value(line, value ? 1 : 0) == 0 ? 0 : ec_errno()
+    func write(_ value: Bool) -> Errno? {
+        gpiod_line_set_value(line, value ? 1 : 0) == 0 ? nil : .current
     }
 }
 #endif

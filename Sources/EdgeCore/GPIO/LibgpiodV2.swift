@@ -4,7 +4,7 @@ import CShim
 // GPIO over libgpiod 2.x (Debian 13, Ubuntu 24.04, Debian 12 backports): the kernel's v2 interface.
 
 /// Opens a chip by path ("/dev/gpiochip0"), name ("gpiochip0") or label.
-func openLibgpiodChip(_ chip: FilePath) throws(ConfigError) -> any GPIOChipPort {
+func openLibgpiodChip(_ chip: FilePath) throws(Failure) -> any GPIOChipPort {
     let description = chip.description
     if chip.removingPrefix("/") != nil { return try open(path: chip, description: description) }
     let inDev = FilePath("/dev/").appending(chip)
@@ -22,13 +22,12 @@ func openLibgpiodChip(_ chip: FilePath) throws(ConfigError) -> any GPIOChipPort 
         }
         gpiod_chip_close(opened)
     }
-    throw ConfigError(.system(ENOENT), "gpio chip '\(description)': no chip has that path, name or label")
+    throw Failure(.system(.noEntry), "gpio chip '\(description)': no chip has that path, name or label")
 }
 
-private func open(path: FilePath, description: String) throws(ConfigError) -> any GPIOChipPort {
+private func open(path: FilePath, description: String) throws(Failure) -> any GPIOChipPort {
     guard let chip = path.withCString({ gpiod_chip_open($0) }) else {
-        let error = ec_errno() == 0 ? ENOENT : ec_errno()
-        throw ConfigError(.system(error), "gpio chip '\(description)': \(errnoText(error))")
+        throw chipOpenError(chip: description, .current)
     }
     return LibgpiodChip(chip, description: description)
 }
@@ -56,7 +55,7 @@ private final class LibgpiodChip: GPIOChipPort {
         return offset < 0 ? nil : UInt32(offset)
     }
 
-    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort {
+    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(Failure) -> any GPIOLinePort {
         try request(offset: offset) { settings in
             gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT)
             switch bias {
@@ -69,7 +68,7 @@ private final class LibgpiodChip: GPIOChipPort {
         }
     }
 
-    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort {
+    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(Failure) -> any GPIOLinePort {
         try request(offset: offset) { settings in
             gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_OUTPUT)
             gpiod_line_settings_set_active_low(settings, activeLow)
@@ -78,7 +77,7 @@ private final class LibgpiodChip: GPIOChipPort {
     }
 
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
-                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+                      eventBuffer: UInt32) throws(Failure) -> any GPIOEventLinePort {
         // Both edges and no kernel debounce (its period is rounded to jiffies and it loses pulses):
         // the counter debounces from the timestamps, as with 1.6.
         let request = try lineRequest(offset: offset, eventBuffer: Int(eventBuffer)) { settings in
@@ -94,35 +93,35 @@ private final class LibgpiodChip: GPIOChipPort {
         }
         guard let buffer = gpiod_edge_event_buffer_new(64) else {
             gpiod_line_request_release(request)
-            throw ConfigError(EdgeCoreError.outOfMemory, "gpio")
+            throw Failure(.system(.noMemory), "gpio")
         }
         return LibgpiodEventLine(request, offset: offset, buffer: buffer)
     }
 
-    private func request(offset: UInt32, _ configure: (OpaquePointer) -> Void) throws(ConfigError) -> any GPIOLinePort {
+    private func request(offset: UInt32, _ configure: (OpaquePointer) -> Void) throws(Failure) -> any GPIOLinePort {
         LibgpiodLine(try lineRequest(offset: offset, eventBuffer: 0, configure), offset: offset)
     }
 
     private func lineRequest(offset: UInt32, eventBuffer: Int,
-                             _ configure: (OpaquePointer) -> Void) throws(ConfigError) -> OpaquePointer {
+                             _ configure: (OpaquePointer) -> Void) throws(Failure) -> OpaquePointer {
         guard offset < lineCount else {
             throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
-        guard let settings = gpiod_line_settings_new() else { throw ConfigError(EdgeCoreError.outOfMemory, "gpio") }
+        guard let settings = gpiod_line_settings_new() else { throw Failure(.system(.noMemory), "gpio") }
         defer { gpiod_line_settings_free(settings) }
         configure(settings)
-        guard let lineConfig = gpiod_line_config_new() else { throw ConfigError(EdgeCoreError.outOfMemory, "gpio") }
+        guard let lineConfig = gpiod_line_config_new() else { throw Failure(.system(.noMemory), "gpio") }
         defer { gpiod_line_config_free(lineConfig) }
         var offsets = [offset]
         guard gpiod_line_config_add_line_settings(lineConfig, &offsets, 1, settings) == 0,
               let requestConfig = gpiod_request_config_new() else {
-            throw ConfigError(EdgeCoreError.outOfMemory, "gpio")
+            throw Failure(.system(.noMemory), "gpio")
         }
         defer { gpiod_request_config_free(requestConfig) }
         gpiod_request_config_set_consumer(requestConfig, consumerName)
         if eventBuffer > 0 { gpiod_request_config_set_event_buffer_size(requestConfig, eventBuffer) }
         guard let request = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
-            throw lineRequestError(chip: description, offset: offset, ec_errno())
+            throw lineRequestError(chip: description, offset: offset, .current)
         }
         return request
     }
@@ -141,16 +140,16 @@ private final class LibgpiodEventLine: LibgpiodLine, GPIOEventLinePort {
     var eventFD: Int32 { gpiod_line_request_get_fd(request) }
     var sequenced: Bool { true }
 
-    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Errno? {
         let count = gpiod_line_request_read_edge_events(request, buffer, 64)
-        guard count >= 0 else { return ec_errno() }
+        guard count >= 0 else { return .current }
         for index in 0..<Int(count) {
             guard let event = gpiod_edge_event_buffer_get_event(buffer, UInt(index)) else { continue }
             body(GPIOEdge(timestampNs: Int64(truncatingIfNeeded: gpiod_edge_event_get_timestamp_ns(event)),
                           rising: gpiod_edge_event_get_event_type(event) == GPIOD_EDGE_EVENT_RISING_EDGE,
                           lineSeqno: UInt32(truncatingIfNeeded: gpiod_edge_event_get_line_seqno(event))))
         }
-        return 0
+        return nil
     }
 }
 
@@ -165,15 +164,15 @@ private class LibgpiodLine: GPIOLinePort {
 
     deinit { gpiod_line_request_release(request) }
 
-    func read() -> Result<Bool, GPIOError> {
+    func read() throws(Failure) -> Bool {
         let value = gpiod_line_request_get_value(request, offset)
-        if value == GPIOD_LINE_VALUE_ERROR { return .failure(GPIOError(errno: ec_errno())) }
-        return .success(value == GPIOD_LINE_VALUE_ACTIVE)
+        if value == GPIOD_LINE_VALUE_ERROR { throw Failure(.system(.current)) }
+        return value == GPIOD_LINE_VALUE_ACTIVE
     }
 
-    func write(_ value: Bool) -> Int32 {
+    func write(_ value: Bool) -> Errno? {
         gpiod_line_request_set_value(request, offset, value ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE) == 0
-            ? 0 : ec_errno()
+            ? nil : .current
     }
 }
 #endif

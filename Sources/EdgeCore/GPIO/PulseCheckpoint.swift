@@ -5,7 +5,7 @@ import CShim
 /// call fsync directly and carry no hook.
 nonisolated(unsafe) var checkpointSync: @convention(c) (Int32) -> Int32 = { fsync($0) }
 #else
-@inline(__always) func checkpointSync(_ fd: Int32) -> Int32 { fsync(fd) }
+let checkpointSync: @convention(c) (Int32) -> Int32 = { fsync($0) }
 #endif
 
 /// The counts of a chip's pulse counters on disk, one "channel-name<TAB>count" line each, so that totals
@@ -24,65 +24,44 @@ struct PulseCheckpoint {
     }
 
     /// The counts saved in `path` by channel name; none when the file does not exist.
-    static func load(path: FilePath) throws(ConfigError) -> [(name: String, count: UInt64)] {
-        guard let file = path.withCString({ fopen($0, "r") }) else {
-            let error = ec_errno()
-            if error == ENOENT { return [] }
-            throw ConfigError(.system(error), "\(path): \(errnoText(error))")
+    static func load(path: FilePath) throws(Failure) -> [(name: String, count: UInt64)] {
+        let file: WholeFile
+        do throws(Failure) {
+            file = try WholeFile.read(path: path)
+        } catch {
+            if error.kind == .system(.noEntry) { return [] }
+            throw error
         }
-        defer { fclose(file) }
+        defer { file.release() }
         var entries: [(name: String, count: UInt64)] = []
-        var buffer = [CChar](repeating: 0, count: 4096)
         var lineNumber = 0
-        while buffer.withUnsafeMutableBufferPointer({ fgets($0.baseAddress, Int32($0.count), file) }) != nil {
+        let text = UnsafeBufferPointer(start: file.bytes, count: file.count)
+        for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            let line = buffer.withUnsafeBufferPointer { $0.baseAddress.map { String(cString: $0) } ?? "" }
-            var bytes = Array(line.utf8)
-            if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-            if bytes.isEmpty { continue }
-            guard let tab = bytes.lastIndex(of: UInt8(ascii: "\t")), tab > 0,
-                  let count = decimal(bytes[(tab + 1)...]) else {
-                throw ConfigError(.configFile, "\(path):\(lineNumber): expected 'channel<TAB>count'")
+            if line.isEmpty { continue }
+            guard let tab = line.lastIndex(of: UInt8(ascii: "\t")), tab > line.startIndex,
+                  let count = decimal(line[(tab + 1)...]) else {
+                throw Failure(.configFile, "\(path):\(lineNumber): expected 'channel<TAB>count'")
             }
-            entries.append((String(decoding: bytes[..<tab], as: UTF8.self), count))
+            entries.append((String(decoding: line[..<tab], as: UTF8.self), count))
         }
         return entries
     }
 
-    /// Writes `counts` (by channel name) when they changed and the spacing allows, or always with `force`.
-    /// Returns 0 or an errno value.
-    mutating func save(_ counts: [(name: String, count: UInt64)], now: Int64, force: Bool) -> Int32 {
+    /// Writes `counts` (by channel name) when they changed and the spacing allows, or always with `force`,
+    /// through AtomicFile (`path.tmp`, synced, renamed, folder synced).
+    mutating func save(_ counts: [(name: String, count: UInt64)], now: Int64, force: Bool) throws(Failure) {
         let values = counts.map { $0.count }
-        if values == lastCounts && lastWrite != nil { return 0 }
-        if !force, let last = lastWrite, now - last < spacingNs { return 0 }
+        if values == lastCounts && lastWrite != nil { return }
+        if !force, let last = lastWrite, now - last < spacingNs { return }
         var text = ""
         for entry in counts { text += entry.name + "\t" + String(entry.count) + "\n" }
-        let temporary = path.appending(".tmp")
-        guard let file = temporary.withCString({ fopen($0, "w") }) else { return ec_errno() }
-        let written = text.withCString { fputs($0, file) } >= 0 && fflush(file) == 0 && checkpointSync(fileno(file)) == 0
-        let error = written ? 0 : ec_errno()
-        fclose(file)
-        guard error == 0 else { return error }
-        guard temporary.withCString({ from in path.withCString { to in rename(from, to) } }) == 0 else {
-            return ec_errno()
-        }
-        syncFolder()
+        try AtomicFile.replace(path, with: Array(text.utf8), sync: checkpointSync)
         lastWrite = now
         lastCounts = values
-        return 0
     }
 
-    /// The rename is durable only once the folder holding it is synced.
-    private func syncFolder() {
-        guard let folder = path.folder else { return }
-        let fd = folder.withCString { ec_open_readonly($0) }
-        if fd >= 0 {
-            _ = checkpointSync(fd)
-            close(fd)
-        }
-    }
-
-    private static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+    private static func decimal(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> UInt64? {
         guard !digits.isEmpty else { return nil }
         var value: UInt64 = 0
         for digit in digits {

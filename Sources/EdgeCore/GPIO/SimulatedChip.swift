@@ -29,13 +29,13 @@ final class SimulatedChip: GPIOChipPort {
         self.names = names
     }
 
-    /// Reads DIR/lines. A missing folder or file is -ENOENT naming it.
-    static func open(directory: FilePath, description: String) throws(ConfigError) -> SimulatedChip {
+    /// Reads DIR/lines. A missing folder or file is .system(ENOENT) naming it.
+    static func open(directory: FilePath, description: String) throws(Failure) -> SimulatedChip {
         let file: WholeFile
-        do throws(ConfigError) {
+        do throws(Failure) {
             file = try WholeFile.read(path: directory.appending("/lines"))
         } catch {
-            throw ConfigError(error.kind, "gpio chip '\(description)': \(error.message)")
+            throw Failure(error, "gpio chip '\(description)'")
         }
         defer { file.release() }
         let text = UnsafeBufferPointer(start: file.bytes, count: file.count)
@@ -53,116 +53,114 @@ final class SimulatedChip: GPIOChipPort {
         names.firstIndex { sameText($0, name) }.map { UInt32($0) }
     }
 
-    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(ConfigError) -> any GPIOLinePort {
-        SimulatedLine(fd: try openValue(offset, writing: false), activeLow: activeLow, bias: bias)
+    func requestInput(offset: UInt32, bias: GPIOBias, activeLow: Bool) throws(Failure) -> any GPIOLinePort {
+        SimulatedLine(file: try openValue(offset, writing: false), activeLow: activeLow, bias: bias)
     }
 
-    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(ConfigError) -> any GPIOLinePort {
-        let line = SimulatedLine(fd: try openValue(offset, writing: true), activeLow: activeLow, bias: .asIs)
-        let error = line.write(initial)
-        guard error == 0 else { throw failure(offset, error) }
+    func requestOutput(offset: UInt32, activeLow: Bool, initial: Bool) throws(Failure) -> any GPIOLinePort {
+        let line = SimulatedLine(file: try openValue(offset, writing: true), activeLow: activeLow, bias: .asIs)
+        if let error = line.write(initial) { throw lineRequestError(chip: description, offset: offset, error) }
         return line
     }
 
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
-                      eventBuffer: UInt32) throws(ConfigError) -> any GPIOEventLinePort {
+                      eventBuffer: UInt32) throws(Failure) -> any GPIOEventLinePort {
         let value = try openValue(offset, writing: false)
         let path = directory.appending("/" + String(offset) + ".edges")
         // Read and write, so that the FIFO never reports a hang-up while the simulator is away.
-        let fd = path.withCString { ec_open_existing($0, O_RDWR | O_NONBLOCK) }
-        guard fd >= 0 else {
-            let error = ec_errno()
-            close(value)
-            throw failure(offset, error)
+        let edges: FileDescriptor
+        do throws(Failure) {
+            edges = try FileDescriptor.open(path, .readWrite, .nonBlocking)
+        } catch {
+            throw lineFailure(offset, error)
         }
-        var info = stat()
-        guard fstat(fd, &info) == 0, UInt32(truncatingIfNeeded: info.st_mode) & UInt32(S_IFMT) == UInt32(S_IFIFO) else {
-            close(value)
-            close(fd)
-            throw ConfigError(.config, "gpio chip '\(description)', line \(offset): \(path) is not a FIFO")
+        guard edges.isFIFO else {
+            throw Failure(.config, "gpio chip '\(description)', line \(offset): \(path) is not a FIFO")
         }
-        let line = SimulatedEventLine(fd: value, activeLow: activeLow, bias: bias, eventFD: fd)
+        let line = SimulatedEventLine(file: value, activeLow: activeLow, bias: bias, edges: edges)
         line.discardWaiting()  // edges from before the request, as a new kernel request starts empty
-        _ = ec_set_pipe_size(fd, Int32(min(eventBuffer, 65536)) * Int32(simulatedEdgeRecordSize))
+        edges.setPipeSize(Int32(min(eventBuffer, 65536)) * Int32(simulatedEdgeRecordSize))
         return line
     }
 
-    /// Opens and locks DIR/N.value.
-    private func openValue(_ offset: UInt32, writing: Bool) throws(ConfigError) -> Int32 {
+    /// Opens and locks DIR/N.value (a second request finds it locked: EBUSY).
+    private func openValue(_ offset: UInt32, writing: Bool) throws(Failure) -> FileDescriptor {
         guard offset < lineCount else {
             throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
         let path = directory.appending("/" + String(offset) + ".value")
-        let fd = path.withCString { ec_open_existing($0, writing ? O_RDWR : O_RDONLY) }
-        guard fd >= 0 else { throw failure(offset, ec_errno()) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let error = ec_errno()
-            close(fd)
-            throw failure(offset, error == EWOULDBLOCK ? EBUSY : error)
+        do throws(Failure) {
+            let file = try FileDescriptor.open(path, writing ? .readWrite : .readOnly)
+            try file.lockExclusive()
+            return file
+        } catch {
+            throw lineFailure(offset, error)
         }
-        return fd
     }
 
-    private func failure(_ offset: UInt32, _ error: Int32) -> ConfigError {
-        lineRequestError(chip: description, offset: offset, error)
+    /// "gpio chip 'C', line N: <errno text>", as for a line a real chip refuses.
+    private func lineFailure(_ offset: UInt32, _ failure: Failure) -> Failure {
+        guard case .system(let errno) = failure.kind else { return failure }
+        return lineRequestError(chip: description, offset: offset, errno)
     }
 }
 
 private class SimulatedLine: GPIOLinePort {
-    let fd: Int32
+    let file: FileDescriptor  // closed at deinit, which also releases the lock
     let activeLow: Bool
     let bias: GPIOBias
 
-    init(fd: Int32, activeLow: Bool, bias: GPIOBias) {
-        self.fd = fd
+    init(file: FileDescriptor, activeLow: Bool, bias: GPIOBias) {
+        self.file = file
         self.activeLow = activeLow
         self.bias = bias
     }
 
-    deinit { close(fd) }  // also releases the lock
-
-    func read() -> Result<Bool, GPIOError> {
+    func read() throws(Failure) -> Bool {
         var text: (UInt8, UInt8) = (0, 0)
-        let count = withUnsafeMutableBytes(of: &text) { pread(fd, $0.baseAddress, 1, 0) }
-        guard count >= 0 else { return .failure(GPIOError(errno: ec_errno())) }
+        let count = try withUnsafeMutableBytes(of: &text) { (bytes) throws(Failure) in
+            try file.read(at: 0, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<1]))
+        }
         let physical: Bool
         switch count == 0 ? UInt8(ascii: "\n") : text.0 {
         case UInt8(ascii: "0"): physical = false
         case UInt8(ascii: "1"): physical = true
         case UInt8(ascii: "\n"), UInt8(ascii: " "): physical = bias == .pullUp  // floating
-        default: return .failure(GPIOError(errno: EIO))
+        default: throw Failure(.system(.ioError))
         }
-        return .success(physical != activeLow)
+        return physical != activeLow
     }
 
-    func write(_ value: Bool) -> Int32 {
+    func write(_ value: Bool) -> Errno? {
         var text: (UInt8, UInt8) = (value != activeLow ? UInt8(ascii: "1") : UInt8(ascii: "0"), UInt8(ascii: "\n"))
-        let count = withUnsafeBytes(of: &text) { pwrite(fd, $0.baseAddress, 2, 0) }
-        if count == 2 { return 0 }
-        return count < 0 ? ec_errno() : EIO
+        do throws(Failure) {
+            try withUnsafeBytes(of: &text) { (bytes) throws(Failure) in try file.write(at: 0, bytes) }
+            return nil
+        } catch {
+            return error.errno ?? .ioError
+        }
     }
 }
 
 private final class SimulatedEventLine: SimulatedLine, GPIOEventLinePort {
-    let eventFD: Int32
+    let edges: FileDescriptor
     private var records = [UInt8](repeating: 0, count: 64 * simulatedEdgeRecordSize)
 
-    init(fd: Int32, activeLow: Bool, bias: GPIOBias, eventFD: Int32) {
-        self.eventFD = eventFD
-        super.init(fd: fd, activeLow: activeLow, bias: bias)
+    init(file: FileDescriptor, activeLow: Bool, bias: GPIOBias, edges: FileDescriptor) {
+        self.edges = edges
+        super.init(file: file, activeLow: activeLow, bias: bias)
     }
 
-    deinit { close(eventFD) }
-
+    var eventFD: Int32 { edges.rawValue }
     var sequenced: Bool { false }
 
     func discardWaiting() {
-        for _ in 0..<4096 where readRecords() > 0 {}
+        for _ in 0..<4096 where (try? readRecords()) ?? 0 > 0 {}
     }
 
-    func readEvents(_ body: (GPIOEdge) -> Void) -> Int32 {
-        let count = readRecords()
-        guard count >= 0 else { return ec_errno() }
+    func readEvents(_ body: (GPIOEdge) -> Void) -> Errno? {
+        let count: Int
+        do throws(Failure) { count = try readRecords() } catch { return error.errno ?? .ioError }
         records.withUnsafeBytes { bytes in
             for index in 0..<(count / simulatedEdgeRecordSize) {
                 let at = index * simulatedEdgeRecordSize
@@ -173,20 +171,17 @@ private final class SimulatedEventLine: SimulatedLine, GPIOEventLinePort {
                               lineSeqno: sequence == 0 ? nil : sequence))
             }
         }
-        return 0
+        return nil
     }
 
     /// Reads the records waiting (whole ones: a FIFO write of 16 bytes is atomic). Returns the bytes read,
-    /// 0 when none wait, or -1 with errno set.
-    private func readRecords() -> Int {
-        let count = records.withUnsafeMutableBytes { systemRead(eventFD, $0.baseAddress, $0.count) }
-        if count < 0, ec_errno() == EAGAIN { return 0 }
-        return count
+    /// 0 when none wait.
+    private func readRecords() throws(Failure) -> Int {
+        var result: Result<Int, Failure> = .success(0)
+        records.withUnsafeMutableBytes { buffer in
+            do throws(Failure) { result = .success(try edges.read(into: buffer)) } catch { result = .failure(error) }
+        }
+        if case .failure(let error) = result, error.kind == .system(.wouldBlock) { return 0 }
+        return try result.get()
     }
-}
-
-/// read(2) under another name: inside these classes `read` is the line's own read().
-@inline(__always)
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-    CShim.read(fd, buffer, count)
 }

@@ -34,10 +34,15 @@ final class LibmodbusTransport: ModbusTransport {
         case .rtu(let rtu): openedNode = FileIdentity(path: rtu.device)
         case .tcp(let tcp):
             // Connected here rather than by modbus_connect(), whose connect cannot be cut short by stop().
-            let socket = TCPConnection.open(host: tcp.host, port: tcp.port, timeoutMs: tcp.connectTimeoutMs,
-                                            stop: stop)
-            guard socket >= 0 else { return -socket }
-            _ = modbus_set_socket(context, socket)
+            let socket: FileDescriptor
+            do throws(Failure) {
+                socket = try TCPConnection.open(host: tcp.host, port: tcp.port, timeoutMs: tcp.connectTimeoutMs,
+                                                stop: stop)
+            } catch {
+                guard case .system(let errno) = error.kind else { return EIO }
+                return errno.rawValue
+            }
+            _ = modbus_set_socket(context, socket.release())  // modbus_close() closes it
             connected = true
             return 0
         case .gpio:

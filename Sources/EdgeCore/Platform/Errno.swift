@@ -20,6 +20,9 @@ struct Errno: RawRepresentable, Equatable, Hashable {
     static let ioError = Errno(EIO)
     static let brokenPipe = Errno(EPIPE)
     static let connectionReset = Errno(ECONNRESET)
+    static let interrupted = Errno(EINTR)
+    /// EAGAIN (EWOULDBLOCK on Linux): a non-blocking descriptor has nothing to give or take now.
+    static let wouldBlock = Errno(EAGAIN)
 
     /// The C library's static description, or nil when it has none.
     var description: UnsafePointer<CChar>? { ec_errno_description(rawValue) }

@@ -55,4 +55,13 @@ struct Failure: Error {
     }
 
     static let outOfMemory = Failure(.system(.noMemory))
+
+    /// The errno behind a system call's failure or a lost port, if there is one.
+    var errno: Errno? {
+        switch kind {
+        case .system(let errno): return errno
+        case .disconnected(let errno): return errno
+        default: return nil
+        }
+    }
 }

@@ -16,7 +16,7 @@ final class Lock: @unchecked Sendable {
     }
 
     @inline(__always)
-    func withLock<Result>(_ body: () throws(EdgeCoreError) -> Result) throws(EdgeCoreError) -> Result {
+    func withLock<Result>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

@@ -6,9 +6,9 @@ enum AlignedMemory {
     static let cacheLine = 64
 
     /// `zeroed: false` leaves the pages untouched, so a large ring costs memory only as it fills.
-    static func allocate(byteCount: Int, zeroed: Bool) throws(EdgeCoreError) -> UnsafeMutableRawPointer {
+    static func allocate(byteCount: Int, zeroed: Bool) throws(Failure) -> UnsafeMutableRawPointer {
         guard byteCount > 0, let pointer = ec_aligned_alloc(cacheLine, byteCount) else {
-            throw EdgeCoreError.outOfMemory
+            throw Failure.outOfMemory
         }
         if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
         return pointer

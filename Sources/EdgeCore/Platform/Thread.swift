@@ -6,7 +6,7 @@ final class WorkerThread {
     private var joined = false
 
     /// Starts `body` on a new thread.
-    init(_ body: @escaping () -> Void) throws(EdgeCoreError) {
+    init(_ body: @escaping () -> Void) throws(Failure) {
         let context = Unmanaged.passRetained(ClosureBox(body)).toOpaque()
         let result = ec_thread_start(&handle, { context in
             guard let context else { return nil }
@@ -16,7 +16,7 @@ final class WorkerThread {
         }, context)
         if result != 0 {
             Unmanaged<ClosureBox>.fromOpaque(context).release()
-            throw .system(-result)
+            throw Failure.system(Errno(-result), "pthread_create")
         }
     }
 

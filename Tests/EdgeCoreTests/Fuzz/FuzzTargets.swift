@@ -290,7 +290,7 @@ enum FuzzTargets {
     }
 
     private final class NoStop: StopRequest {
-        var eventFD: Int32 { -1 }
+        var eventFD: EventFD? { nil }
         var stopRequested: Bool { false }
     }
 

@@ -83,7 +83,43 @@ private func within(_ milliseconds: Int, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
+/// Whether each descriptor synced had FD_CLOEXEC (the sync hook sees every file the checkpoint writes).
+private let syncedWithCloseOnExec = Atomic<Int>(0)
+private let syncedWithout = Atomic<Int>(0)
+private let recordingSync: @convention(c) (Int32) -> Int32 = { fd in
+    if fcntl(fd, F_GETFD) & FD_CLOEXEC != 0 {
+        syncedWithCloseOnExec.add(1, ordering: .sequentiallyConsistent)
+    } else {
+        syncedWithout.add(1, ordering: .sequentiallyConsistent)
+    }
+    return fsync(fd)
+}
+
 @Suite(.serialized) struct PulseCheckpointTests {
+    /// The checkpoint's files (the temporary file and the folder) are close-on-exec while they are open, and
+    /// a save replaces the file; load reads it back.
+    @Test func checkpointFilesAreCloseOnExecAndReadBack() throws {
+        let meter = try SimulatedMeter()
+        let path = FilePath(meter.folder + "/pulses")
+        checkpointSync = recordingSync
+        defer { checkpointSync = { fsync($0) } }
+        var checkpoint = PulseCheckpoint(path: path, maxPerHour: 60)
+        try checkpoint.save([(name: "s0", count: 7), (name: "rain", count: 12)], now: 0, force: true)
+        try checkpoint.save([(name: "s0", count: 8), (name: "rain", count: 12)], now: 1, force: true)
+        #expect(syncedWithout.load(ordering: .sequentiallyConsistent) == 0)
+        #expect(syncedWithCloseOnExec.load(ordering: .sequentiallyConsistent) == 4)  // file and folder, twice
+        let loaded = try PulseCheckpoint.load(path: path)
+        #expect(loaded.map { $0.name } == ["s0", "rain"] && loaded.map { $0.count } == [8, 12])
+        #expect(try PulseCheckpoint.load(path: FilePath(meter.folder + "/none")).isEmpty)
+        try "s0 8\n".write(toFile: meter.folder + "/bad", atomically: false, encoding: .utf8)
+        do throws(Failure) {
+            _ = try PulseCheckpoint.load(path: FilePath(meter.folder + "/bad"))
+            Issue.record("loaded a malformed checkpoint")
+        } catch {
+            #expect(error.kind == .configFile && error.message == meter.folder + "/bad:1: expected 'channel<TAB>count'")
+        }
+    }
+
     /// The checkpoint's write and fsync run off the thread that reads edge events: 320 edges sent while a
     /// 300 ms sync is in progress (more than the 256 records the queue holds) are all counted before that
     /// sync ends, none is lost; stop and destroy still return only after the final checkpoint is synced.

@@ -5,17 +5,25 @@ import Testing
 @testable import EdgeCore
 
 /// A stop request the test controls.
-private final class TestStop: StopRequest, @unchecked Sendable {
-    let eventFD: Int32 = eventfd(0, Int32(EFD_CLOEXEC))
+final class TestStop: StopRequest, @unchecked Sendable {
+    let eventFD: EventFD? = try? EventFD()
     private let requested = Lock()
     private var flag = false
     var stopRequested: Bool { requested.withLock { flag } }
     func request() {
         requested.withLock { flag = true }
-        var one: UInt64 = 1
-        _ = write(eventFD, &one, 8)
+        eventFD?.notify()
     }
-    deinit { close(eventFD) }
+}
+
+/// The errno a Failure carries, for comparisons.
+func errnoOf<T>(_ body: () throws(Failure) -> T) -> Int32? {
+    do throws(Failure) {
+        _ = try body()
+        return nil
+    } catch {
+        return error.errno?.rawValue ?? -1
+    }
 }
 
 /// A TCP listener on 127.0.0.1 with an ephemeral port; `backlog` 0 and one connection left unaccepted
@@ -50,33 +58,34 @@ private struct Listener {
     @Test func connectsToAListenerWithACloseOnExecNonBlockingSocket() throws {
         let listener = try Listener(backlog: 4)
         defer { listener.close() }
-        let socket = TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 2000, stop: TestStop())
-        try #require(socket >= 0, "\(socket)")
-        defer { close(socket) }
-        #expect(fcntl(socket, F_GETFD) & FD_CLOEXEC != 0)
-        #expect(fcntl(socket, F_GETFL) & O_NONBLOCK != 0)
+        let socket = try TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 2000, stop: TestStop())
+        #expect(fcntl(socket.rawValue, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(socket.rawValue, F_GETFL) & O_NONBLOCK != 0)
     }
 
     @Test func aClosedPortIsRefused() throws {
         let listener = try Listener(backlog: 1)
         let port = listener.port
         listener.close()  // nobody listens there now
-        #expect(TCPConnection.open(host: "127.0.0.1", port: port, timeoutMs: 2000, stop: TestStop()) == -ECONNREFUSED)
+        #expect(errnoOf { () throws(Failure) in
+            try TCPConnection.open(host: "127.0.0.1", port: port, timeoutMs: 2000, stop: TestStop())
+        } == ECONNREFUSED)
     }
 
     @Test func aConnectInProgressEndsAtItsTimeoutOrAtStop() throws {
         let listener = try Listener(backlog: 0)
         defer { listener.close() }
         // Fill the accept queue: later SYNs are dropped and their connects hang.
-        var fillers: [Int32] = []
-        defer { fillers.forEach { close($0) } }
+        var fillers: [FileDescriptor] = []
         for _ in 0..<4 {
-            let filler = TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 200, stop: TestStop())
-            if filler < 0 { break }
+            guard let filler = try? TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 200,
+                                                       stop: TestStop()) else { break }
             fillers.append(filler)
         }
         var started = Clock.monotonicNanoseconds()
-        #expect(TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 300, stop: TestStop()) == -ETIMEDOUT)
+        #expect(errnoOf { () throws(Failure) in
+            try TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 300, stop: TestStop())
+        } == ETIMEDOUT)
         let timedOutMs = (Clock.monotonicNanoseconds() - started) / 1_000_000
         #expect(timedOutMs >= 290 && timedOutMs < 2000, "\(timedOutMs) ms")
 
@@ -87,10 +96,13 @@ private struct Listener {
             stop.request()
         }
         started = Clock.monotonicNanoseconds()
-        #expect(TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 10_000, stop: stop) == -ECANCELED)
+        #expect(errnoOf { () throws(Failure) in
+            try TCPConnection.open(host: "127.0.0.1", port: listener.port, timeoutMs: 10_000, stop: stop)
+        } == ECANCELED)
         let stoppedMs = (Clock.monotonicNanoseconds() - started) / 1_000_000
         stopper.join()
         #expect(stoppedMs < 2000, "\(stoppedMs) ms: the stop request did not cut the connect short")
+        #expect(fillers.count > 0)
     }
 }
 

@@ -9,13 +9,11 @@ struct WholeFile {
     let bytes: UnsafeMutablePointer<UInt8>
     let count: Int
 
-    static func read(path: FilePath) throws(ConfigError) -> WholeFile {
-        let (opened, openError) = path.withCString { cPath in
-            let file = fopen(cPath, "rbe")
-            return (file, ec_errno())
-        }
-        guard let file = opened else { throw systemError(openError, path) }
-        defer { fclose(file) }
+    /// Failures name the path: "path: <errno text>" (.system), "path: larger than 16 MiB" (.limit),
+    /// "path: out of memory".
+    static func read(path: FilePath) throws(Failure) -> WholeFile {
+        let file = try FileDescriptor.open(path, .readOnly)
+        defer { file.close() }
 
         var buffer: UnsafeMutablePointer<UInt8>? = nil
         var capacity = 0
@@ -24,28 +22,27 @@ struct WholeFile {
             if count == capacity {
                 guard capacity <= maxBytes else {
                     free(buffer)
-                    throw ConfigError(.limit, "\(path): larger than \(maxBytes >> 20) MiB")
+                    throw Failure(.limit, "\(path): larger than \(maxBytes >> 20) MiB")
                 }
                 let grown = capacity == 0 ? 16 << 10 : min(capacity * 2, maxBytes + 1)
                 guard let raw = realloc(buffer, grown) else {
                     free(buffer)
-                    throw outOfMemory(path)
+                    throw Failure(.system(.noMemory), "\(path): out of memory")
                 }
                 buffer = raw.bindMemory(to: UInt8.self, capacity: grown)
                 capacity = grown
             }
-            guard let base = buffer else { throw outOfMemory(path) }
-            let wanted = capacity - count
-            let got = fread(base + count, 1, wanted, file)
-            let readError = ec_errno()
-            count += min(got, wanted)
-            if got < wanted {
-                if ferror(file) != 0 {
-                    free(base)
-                    throw systemError(readError == 0 ? EIO : readError, path)
-                }
-                return WholeFile(bytes: base, count: count)
+            guard let base = buffer else { throw Failure(.system(.noMemory), "\(path): out of memory") }
+            let got: Int
+            do throws(Failure) {
+                got = try file.read(into: UnsafeMutableRawBufferPointer(start: base + count, count: capacity - count))
+            } catch {
+                free(base)
+                guard case .system(let errno) = error.kind else { throw error }
+                throw Failure.system(errno, "\(path)")
             }
+            if got == 0 { return WholeFile(bytes: base, count: count) }
+            count += got
         }
     }
 
