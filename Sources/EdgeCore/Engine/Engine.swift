@@ -121,7 +121,7 @@ final class Engine: @unchecked Sendable {
                 prepared.append(GPIOWorker(busId: busId, chip: chip, lines: lines, ring: ring, stats: stats,
                                            sequences: sequences, config: config))
             } else {
-                prepared.append(BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
+                prepared.append(ModbusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
                                           transport: LibmodbusTransport(config.buses[busId]), ring: ring,
                                           stats: stats, sequences: sequences))
             }

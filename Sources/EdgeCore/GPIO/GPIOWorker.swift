@@ -9,7 +9,7 @@ protocol EngineWorker: AnyObject {
     func enqueue(_ job: WriteJob)
 }
 
-extension BusWorker: EngineWorker {}
+extension ModbusWorker: EngineWorker {}
 
 /// A requested line with its channel.
 struct GPIOLineHandle {

@@ -9,7 +9,7 @@ import CShim
 /// other devices keep their rates; beyond that the missed cycles are skipped and counted.
 /// Only the worker thread touches the transport, the queue and the device health; other threads use
 /// `enqueue`, `stop` and the shared statistics boards.
-final class BusWorker: @unchecked Sendable {
+final class ModbusWorker: @unchecked Sendable {
     let busId: Int
     private let config: SiteConfig
     private let spec: BusSpec
@@ -75,7 +75,7 @@ final class BusWorker: @unchecked Sendable {
             reopenMinMs = rtu.reopenMinMs
             reopenMaxMs = rtu.reopenMaxMs
         case .gpio:
-            // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a BusWorker.
+            // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a ModbusWorker.
             gapNanoseconds = 0
             reopenMinMs = 1
             reopenMaxMs = 1
