@@ -11,7 +11,8 @@ public func edgecore_engine_create_sized(_ config: UnsafePointer<edgecore_engine
     if let config, let code = loadSettings(config, size: size, into: &settings, kind: "engine") { return code }
     do throws(EdgeCoreError) {
         let engine = try Engine(ringCapacity: settings.ring_capacity,
-                                overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)))
+                                overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)),
+                                makeWorker: makeWorker)
         engineOut.pointee = OpaquePointer(Unmanaged.passRetained(engine).toOpaque())
         return EDGECORE_OK
     } catch {
@@ -235,6 +236,20 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
 }
 
 // MARK: Helpers of the contract
+
+/// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its
+/// chip and lines opened now, so that start fails precisely), a Modbus line or endpoint a ModbusWorker
+/// over libmodbus.
+func makeWorker(_ setup: WorkerSetup) throws(ConfigError) -> any EngineWorker {
+    if case .gpio = setup.config.buses[setup.busId] {
+        let (chip, lines) = try openGPIOBus(setup.busId, config: setup.config)
+        return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, stats: setup.stats,
+                          sequences: setup.sequences, config: setup.config)
+    }
+    return ModbusWorker(busId: setup.busId, config: setup.config, requests: setup.requests,
+                        transport: LibmodbusTransport(setup.config.buses[setup.busId]), ring: setup.ring,
+                        stats: setup.stats, sequences: setup.sequences)
+}
 
 /// The statistics getters: checks the arguments, copies what `lookup` finds, or reports `notFound`.
 private func copyStats<Stats: GrowingStruct>(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Stats>?, _ size: Int,

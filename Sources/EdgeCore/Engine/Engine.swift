@@ -14,10 +14,11 @@ final class Engine: @unchecked Sendable {
     private let ringCapacity: UInt32
     private let overflow: edgecore_overflow_policy
     let shared: SharedRing
+    private let makeWorker: WorkerFactory
     private var workers: [any EngineWorker] = []
-    /// Stopped GPIO workers: they keep their outputs requested, driven at the safe state, until the next
-    /// start or destroy, so that a relay never floats between stop and destroy.
-    private var heldGPIO: [any EngineWorker] = []
+    /// Stopped workers that hold outputs at their safe state (EngineWorker.holdsOutputsAfterStop), kept
+    /// until the next start or destroy.
+    private var held: [any EngineWorker] = []
     private let runState = Lock()
     let stats = EngineStats()
     /// C copies of channel names and units, and of device names, handed out by the *_info functions;
@@ -28,11 +29,12 @@ final class Engine: @unchecked Sendable {
     private var sequences: UnsafeMutablePointer<UInt32> = .allocate(capacity: 1)
     private var sequenceCapacity = 0
 
-    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy) throws(EdgeCoreError) {
+    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy, makeWorker: @escaping WorkerFactory) throws(EdgeCoreError) {
         // Validate now, as edgecore_ring_create would, so that start cannot fail on them.
         _ = try Ring.make(capacity: ringCapacity, lanes: 1, policy: overflow)
         self.ringCapacity = ringCapacity
         self.overflow = overflow
+        self.makeWorker = makeWorker
         shared = try SharedRing()
     }
 
@@ -111,20 +113,14 @@ final class Engine: @unchecked Sendable {
             }
         }
         guard let ring = shared.ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
-        heldGPIO.removeAll()  // release the lines a previous run held at their safe state
-        // GPIO chips and lines are opened here, so that a missing chip, a bad line or a line in use fails
-        // the start with a precise error instead of a stream of bad readings.
+        held.removeAll()  // release the outputs a previous run held at their safe state
+        // The factory opens what can fail precisely (a GPIO chip, its lines), so that the start fails
+        // instead of a stream of bad readings.
         var prepared: [any EngineWorker] = []
         for busId in config.buses.indices {
-            if case .gpio = config.buses[busId] {
-                let (chip, lines) = try openGPIOBus(busId, config: config)
-                prepared.append(GPIOWorker(busId: busId, chip: chip, lines: lines, ring: ring, stats: stats,
-                                           sequences: sequences, config: config))
-            } else {
-                prepared.append(ModbusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
-                                          transport: LibmodbusTransport(config.buses[busId]), ring: ring,
-                                          stats: stats, sequences: sequences))
-            }
+            prepared.append(try makeWorker(WorkerSetup(busId: busId, config: config,
+                                                       requests: requests.filter { $0.bus == busId },
+                                                       ring: ring, stats: stats, sequences: sequences)))
         }
         var started: [any EngineWorker] = []
         for worker in prepared {
@@ -150,7 +146,7 @@ final class Engine: @unchecked Sendable {
             return workers
         }
         for worker in stopping { worker.stop() }
-        heldGPIO = stopping.filter { $0 is GPIOWorker }
+        held = stopping.filter { $0.holdsOutputsAfterStop }
         if !stopping.isEmpty { shared.setRunning(false) }
         return !stopping.isEmpty
     }

@@ -1,16 +1,5 @@
 import CShim
 
-/// What the engine needs of a bus's worker, whatever the bus (Modbus line or endpoint, GPIO chip).
-protocol EngineWorker: AnyObject {
-    var busId: Int { get }
-    func start() throws(EdgeCoreError)
-    /// Ends the worker; for GPIO also drives every output to its safe state.
-    func stop()
-    func enqueue(_ job: WriteJob)
-}
-
-extension ModbusWorker: EngineWorker {}
-
 /// A requested line with its channel.
 struct GPIOLineHandle {
     var channel: Int
@@ -133,6 +122,9 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     func stop() { control.stop() }
 
     func enqueue(_ job: WriteJob) { control.enqueue(job) }
+
+    /// Stopped, it keeps its outputs requested at their safe state until released.
+    var holdsOutputsAfterStop: Bool { true }
 
     private func run() {
         loop: while true {

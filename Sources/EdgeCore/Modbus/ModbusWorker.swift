@@ -9,7 +9,7 @@ import CShim
 /// other devices keep their rates; beyond that the missed cycles are skipped and counted.
 /// Only the worker thread touches the transport, the queue and the device health; other threads use
 /// `enqueue`, `stop` and the shared statistics boards.
-final class ModbusWorker: @unchecked Sendable {
+final class ModbusWorker: EngineWorker, @unchecked Sendable {
     let busId: Int
     private let config: SiteConfig
     private let spec: BusSpec
@@ -99,6 +99,8 @@ final class ModbusWorker: @unchecked Sendable {
     func stop() { control.stop() }
 
     func enqueue(_ job: WriteJob) { control.enqueue(job) }
+
+    var holdsOutputsAfterStop: Bool { false }
 
     // MARK: The loop (worker thread)
 
