@@ -9,6 +9,9 @@ import CShim
 /// other devices keep their rates; beyond that the missed cycles are skipped and counted.
 /// Only the worker thread touches the transport, the queue and the device health; other threads use
 /// `enqueue`, `stop` and the shared statistics boards.
+///
+/// The loop is `step()` then sleep until the time it names; tests call `scheduleFirstPolls()`, `step()`
+/// and `finish()` themselves, with a scripted transport and a manual clock, and no thread.
 final class ModbusWorker: EngineWorker, @unchecked Sendable {
     let busId: Int
     private let config: SiteConfig
@@ -17,6 +20,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private let ring: Ring
     private let stats: EngineStats
     private let control = WorkerControl()
+    private let clock: any WorkerClock
 
     // Worker-thread state.
     private let requests: [PlannedRequest]
@@ -45,8 +49,9 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private let reopenMaxMs: UInt32
 
     init(busId: Int, config: SiteConfig, requests: [PlannedRequest], transport: any ModbusTransport, ring: Ring,
-         stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>) {
+         stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>, clock: any WorkerClock = SystemClock()) {
         self.busId = busId
+        self.clock = clock
         self.config = config
         self.spec = config.buses[busId]
         self.requests = requests
@@ -90,9 +95,14 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             let error = control.makeEventFD()
             if error != 0 { throw .system(error) }
         }
-        let now = Clock.monotonicNanoseconds()
-        for index in requests.indices { queue.insert(index, deadline: now) }
+        scheduleFirstPolls()
         try control.start { [self] in run() }
+    }
+
+    /// Every request is due now (start, or a test before its first step).
+    func scheduleFirstPolls() {
+        let now = clock.monotonicNanoseconds
+        for index in requests.indices { queue.insert(index, deadline: now) }
     }
 
     /// Ends the worker after its current transaction and closes the bus; pending writes fail.
@@ -109,42 +119,57 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private var stopRequested: Bool { control.stopRequested }
 
     private func run() {
-        loop: while true {
-            // (Re)connect before looking at writes: a write is claimed only when it can be sent at once.
-            if transport.needsReopen() { busLost() }
-            if !transport.isOpen, Clock.monotonicNanoseconds() >= reopenAt { reopen() }
-            let now = Clock.monotonicNanoseconds()
-            let canSend = now >= nextTransactionAt
-            let (action, generation) = control.next(canSend: canSend)
-            switch action {
-            case .stop: break loop
-            case .write(let job):
-                execute(job)
-                continue
-            case .none: break
+        while true {
+            switch step() {
+            case .again: continue
+            case .idle(let wakeAt, let generation): control.sleep(generation: generation, until: wakeAt)
+            case .stop:
+                finish()
+                return
             }
-            var wakeAt = Int64.max
-            if !canSend, control.writesWaiting {
-                wakeAt = nextTransactionAt  // writes go ahead of polls: wait for the silent gap to end
-            } else if let next = queue.next {
-                let due = max(next.deadline, nextTransactionAt)
-                if now >= due {
-                    _ = queue.popFirst()
-                    poll(next.item, deadline: next.deadline)
-                    continue
-                }
-                wakeAt = due
-            }
-            if !transport.isOpen { wakeAt = min(wakeAt, reopenAt) }
-            control.sleep(generation: generation, until: wakeAt == Int64.max ? nil : wakeAt)
         }
+    }
+
+    /// One turn of the loop: (re)connect when due, then a write, a poll, or the time to sleep until.
+    func step() -> WorkerStep {
+        // (Re)connect before looking at writes: a write is claimed only when it can be sent at once.
+        if transport.needsReopen() { busLost() }
+        if !transport.isOpen, clock.monotonicNanoseconds >= reopenAt { reopen() }
+        let now = clock.monotonicNanoseconds
+        let canSend = now >= nextTransactionAt
+        let (action, generation) = control.next(canSend: canSend)
+        switch action {
+        case .stop: return .stop
+        case .write(let job):
+            execute(job)
+            return .again
+        case .none: break
+        }
+        var wakeAt = Int64.max
+        if !canSend, control.writesWaiting {
+            wakeAt = nextTransactionAt  // writes go ahead of polls: wait for the silent gap to end
+        } else if let next = queue.next {
+            let due = max(next.deadline, nextTransactionAt)
+            if now >= due {
+                _ = queue.popFirst()
+                poll(next.item, deadline: next.deadline)
+                return .again
+            }
+            wakeAt = due
+        }
+        if !transport.isOpen { wakeAt = min(wakeAt, reopenAt) }
+        return .idle(until: wakeAt == Int64.max ? nil : wakeAt, generation: generation)
+    }
+
+    /// After the loop: closes the bus and fails the writes still waiting.
+    func finish() {
         transport.close()
-        stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
+        stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED, at: clock.realtimeNanoseconds) }
         control.abandonPending()
     }
 
     private func reopen() {
-        let now = Clock.monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds
         let error = transport.open(stop: control)
         if error == ECANCELED { return }  // stop() came: not a failure of the bus
         currentUnit = nil
@@ -154,14 +179,14 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         if error == 0 {
             stats.updateBus(busId) {
                 $0.opens &+= 1
-                $0.change(to: EDGECORE_BUS_CONNECTED)
+                $0.change(to: EDGECORE_BUS_CONNECTED, at: clock.realtimeNanoseconds)
             }
             return
         }
         stats.updateBus(busId) {
             $0.open_failures &+= 1
             $0.last_error = -error
-            $0.change(to: EDGECORE_BUS_DISCONNECTED)
+            $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
         }
         backOff(from: now)
     }
@@ -180,14 +205,14 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             stats.updateBus(busId) {
                 $0.losses &+= 1
                 if error != 0 { $0.last_error = -error }
-                $0.change(to: EDGECORE_BUS_DISCONNECTED)
+                $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
             }
         }
         transport.close()
         if answeredSinceOpen {
             reopenAt = 0
         } else {
-            backOff(from: Clock.monotonicNanoseconds())
+            backOff(from: clock.monotonicNanoseconds)
         }
     }
 
@@ -199,16 +224,16 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         var state = health[deviceId]
         defer { health[deviceId] = state }
 
-        if state.offline, !probeAllowed(state, request: index, now: Clock.monotonicNanoseconds()) {
+        if state.offline, !probeAllowed(state, request: index, now: clock.monotonicNanoseconds) {
             stats.updateDevice(deviceId) { $0.skipped_offline &+= 1; $0.state = state.state }
             publishFailure(index, status: UInt16(EDGECORE_STATUS_OFFLINE.rawValue), detail: 0,
-                           timestamp: Clock.realtimeNanoseconds())
+                           timestamp: clock.realtimeNanoseconds)
             return
         }
         guard transport.isOpen else {
             stats.updateDevice(deviceId) { $0.disconnects &+= 1 }
             publishFailure(index, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue), detail: 0,
-                           timestamp: Clock.realtimeNanoseconds())
+                           timestamp: clock.realtimeNanoseconds)
             return
         }
         // A backed-off device gets one attempt per probe; a live one its retries.
@@ -234,7 +259,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         case .disconnected:
             break  // the bus's fault, not the device's: its health stays as it was
         case .timeout, .frame:
-            state.failed(at: Clock.monotonicNanoseconds(), device: config.devices[deviceId])
+            state.failed(at: clock.monotonicNanoseconds, device: config.devices[deviceId])
         }
         stats.updateDevice(deviceId) {
             $0.consecutive_failures = state.consecutiveFailures
@@ -297,15 +322,15 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         // RTU answers carry no transaction id: an answer that came after its request timed out would be
         // taken for the next request's (another channel's data, status OK). Discard what arrived since.
         if case .rtu = spec { transport.flush() }
-        let started = Clock.monotonicNanoseconds()
+        let started = clock.monotonicNanoseconds
         var failure: TransactionFailure? = nil
         do throws(TransactionFailure) {
             try body()
         } catch {
             failure = error
         }
-        let finished = Clock.monotonicNanoseconds()
-        let realtime = Clock.realtimeNanoseconds()
+        let finished = clock.monotonicNanoseconds
+        let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
         stats.update(device: deviceId, bus: busId) { device, bus in
             device.requests &+= 1
@@ -352,7 +377,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private func reschedule(_ index: Int, deadline: Int64, intervalMs: UInt32) {
         let interval = Int64(intervalMs) * 1_000_000
         var next = deadline + interval
-        let now = Clock.monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds
         let catchUpWindow = max(2 * interval, 2_000_000_000)
         if now - next > catchUpWindow {
             // Too far behind to catch up: give up the oldest missed cycles, but only down to the edge of
