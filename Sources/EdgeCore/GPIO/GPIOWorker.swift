@@ -54,9 +54,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     let busId: Int
     private let chip: any GPIOChipPort
     private let lines: [GPIOLineHandle]
-    private let ring: Ring
     private let stats: EngineStats
-    private let sequences: UnsafeMutablePointer<UInt32>
+    private var batch: ReadingBatch
     private let control = WorkerControl()
     private var queue = DeadlineQueue<Int>()
     /// By line index: the counters of pulse lines, and their count at the last report (worker thread).
@@ -72,9 +71,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.busId = busId
         self.chip = chip
         self.lines = lines
-        self.ring = ring
         self.stats = stats
-        self.sequences = sequences
+        self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
         let now = Clock.monotonicNanoseconds()
         let names = lines.map { config.channels[$0.channel].name }
         var saved: [(name: String, count: UInt64)] = []
@@ -170,15 +168,10 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func reschedule(_ index: Int, deadline: Int64) {
-        let interval = Int64(lines[index].intervalMs) * 1_000_000
-        var next = deadline + interval
-        let now = Clock.monotonicNanoseconds()
-        if next <= now {
-            let missed = (now - next) / interval + 1
-            next += missed * interval
-            stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
-        }
-        queue.insert(index, deadline: next)
+        let next = PollSchedule.gpio.next(after: deadline, interval: Int64(lines[index].intervalMs) * 1_000_000,
+                                          now: Clock.monotonicNanoseconds())
+        if next.skipped > 0 { stats.updateBus(busId) { $0.skipped_polls &+= next.skipped } }
+        queue.insert(index, deadline: next.deadline)
     }
 
     /// Sleeps in poll() until an event line or the control's eventfd is readable or `deadline` passes,
@@ -288,11 +281,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func publish(_ index: Int, value: Double, status: UInt16, detail: UInt16) {
-        let channel = lines[index].channel
-        let sequence = sequences[channel]
-        sequences[channel] = sequence &+ 1
-        var reading = Reading(timestamp_ns: Clock.realtimeNanoseconds(), value: value, channel: UInt32(channel),
-                              sequence: sequence, status: status, status_detail: detail, reserved: 0)
-        _ = ring.publish(lane: busId, &reading, count: 1)
+        batch.append(channel: lines[index].channel, timestamp: Clock.realtimeNanoseconds(), value: value,
+                     status: status, detail: detail)
+        batch.publish()
     }
 }

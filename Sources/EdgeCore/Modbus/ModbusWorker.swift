@@ -4,9 +4,8 @@ import CShim
 /// requests from a deadline queue on the monotonic clock, puts writes ahead of polls, keeps the silent
 /// gap between transactions, backs off dead devices, and publishes every poll's readings to its ring lane.
 ///
-/// Scheduling: a request's next deadline is its previous deadline plus its interval (no drift). A request
-/// that falls behind (a slow or dead device held the bus) is caught up within `catchUpWindow`, so the
-/// other devices keep their rates; beyond that the missed cycles are skipped and counted.
+/// Scheduling: PollSchedule.modbus (late requests are caught up within a window, beyond it skipped and
+/// counted); reopen and device back-offs: BackOff.
 /// Only the worker thread touches the transport, the queue and the device health; other threads use
 /// `enqueue`, `stop` and the shared statistics boards.
 ///
@@ -17,7 +16,6 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private let config: SiteConfig
     private let spec: BusSpec
     private let transport: any ModbusTransport
-    private let ring: Ring
     private let stats: EngineStats
     private let control = WorkerControl()
     private let clock: any WorkerClock
@@ -28,15 +26,12 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private var health: [DeviceHealth]
     /// Per request (same index as `requests`): where each channel's value lies in the answer.
     private let decodeTables: [[DecodeSlot]]
-    /// Per-channel sequence counters, owned by the engine so that they continue across restarts; this
-    /// worker writes only its own channels' entries.
-    private let sequences: UnsafeMutablePointer<UInt32>
     private var registers = [UInt16](repeating: 0, count: 125)
     private var bits = [UInt8](repeating: 0, count: 2000)
-    private var readings: [Reading] = []
+    private var batch: ReadingBatch
     private var nextTransactionAt: Int64 = 0
     private var reopenAt: Int64 = 0
-    private var reopenDelayMs: UInt32 = 0
+    private var reopenBackOff: BackOff
     private var currentUnit: UInt8? = nil
     private var currentTimeoutMs: UInt32? = nil
     private var frameErrorsInRow = 0
@@ -45,8 +40,6 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private var answeredSinceOpen = false
 
     private let gapNanoseconds: Int64
-    private let reopenMinMs: UInt32
-    private let reopenMaxMs: UInt32
 
     init(busId: Int, config: SiteConfig, requests: [PlannedRequest], transport: any ModbusTransport, ring: Ring,
          stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>, clock: any WorkerClock = SystemClock()) {
@@ -56,10 +49,9 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         self.spec = config.buses[busId]
         self.requests = requests
         self.transport = transport
-        self.ring = ring
         self.stats = stats
-        self.sequences = sequences
-        self.health = [DeviceHealth](repeating: DeviceHealth(), count: config.devices.count)
+        self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
+        self.health = config.devices.map { DeviceHealth($0) }
         self.decodeTables = requests.map { request in
             request.channels.map { id in
                 let channel = config.channels[id]
@@ -70,20 +62,17 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         switch spec {
         case .tcp(let tcp):
             gapNanoseconds = Int64(tcp.requestGapMs) * 1_000_000
-            reopenMinMs = tcp.reconnectMinMs
-            reopenMaxMs = tcp.reconnectMaxMs
+            reopenBackOff = BackOff(minMs: tcp.reconnectMinMs, maxMs: tcp.reconnectMaxMs)
         case .rtu(let rtu):
             // libmodbus sends a request as soon as asked; the line's silence after the last answer is ours
             // to keep, and request_gap_ms comes on top of it.
             gapNanoseconds = Int64(rtu.requestGapMs) * 1_000_000
                 + Int64((WireTime.silenceMicroseconds(rtu) * 1000).rounded(.up))
-            reopenMinMs = rtu.reopenMinMs
-            reopenMaxMs = rtu.reopenMaxMs
+            reopenBackOff = BackOff(minMs: rtu.reopenMinMs, maxMs: rtu.reopenMaxMs)
         case .gpio:
             // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a ModbusWorker.
             gapNanoseconds = 0
-            reopenMinMs = 1
-            reopenMaxMs = 1
+            reopenBackOff = BackOff(minMs: 1, maxMs: 1)
         }
     }
 
@@ -188,14 +177,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             $0.last_error = -error
             $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
         }
-        backOff(from: now)
-    }
-
-    /// The next open waits: reopen_min_ms, doubling up to reopen_max_ms while opens keep failing.
-    private func backOff(from now: Int64) {
-        reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs
-            : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
-        reopenAt = now + Int64(reopenDelayMs) * 1_000_000
+        reopenAt = reopenBackOff.failed(at: now)  // reopen_min_ms, doubling up to reopen_max_ms
     }
 
     /// The port or connection broke: close it and reopen at once if the device had answered on it, else
@@ -212,7 +194,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         if answeredSinceOpen {
             reopenAt = 0
         } else {
-            backOff(from: clock.monotonicNanoseconds)
+            reopenAt = reopenBackOff.failed(at: clock.monotonicNanoseconds)
         }
     }
 
@@ -259,7 +241,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         case .disconnected:
             break  // the bus's fault, not the device's: its health stays as it was
         case .timeout, .frame:
-            state.failed(at: clock.monotonicNanoseconds, device: config.devices[deviceId])
+            state.failed(at: clock.monotonicNanoseconds)
         }
         stats.updateDevice(deviceId) {
             $0.consecutive_failures = state.consecutiveFailures
@@ -359,7 +341,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         case nil, .exception:
             frameErrorsInRow = 0
             answeredSinceOpen = true
-            reopenDelayMs = 0
+            reopenBackOff.succeeded()
         case .timeout:
             transport.flush()
         case .frame:
@@ -375,25 +357,15 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func reschedule(_ index: Int, deadline: Int64, intervalMs: UInt32) {
-        let interval = Int64(intervalMs) * 1_000_000
-        var next = deadline + interval
-        let now = clock.monotonicNanoseconds
-        let catchUpWindow = max(2 * interval, 2_000_000_000)
-        if now - next > catchUpWindow {
-            // Too far behind to catch up: give up the oldest missed cycles, but only down to the edge of
-            // the window. The deadline stays in the past, in order with the other late requests, so an
-            // overloaded bus serves them in turn instead of letting one jump to the back of the queue.
-            let missed = (now - catchUpWindow - next) / interval + 1
-            next += missed * interval
-            stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
-        }
-        queue.insert(index, deadline: next)
+        let next = PollSchedule.modbus.next(after: deadline, interval: Int64(intervalMs) * 1_000_000,
+                                            now: clock.monotonicNanoseconds)
+        if next.skipped > 0 { stats.updateBus(busId) { $0.skipped_polls &+= next.skipped } }
+        queue.insert(index, deadline: next.deadline)
     }
 
     // MARK: Readings
 
     private func publishValues(_ index: Int, timestamp: Int64) {
-        readings.removeAll(keepingCapacity: true)
         let readsBits = requests[index].function.readsBits
         decodeTables[index].withUnsafeBufferPointer { slots in
             for slot in slots.indices {
@@ -410,33 +382,18 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
                                                                                        count: slots[slot].width))
                     }
                 }
-                append(channel: slots[slot].channel, timestamp: timestamp, value: decoded.value,
-                       status: decoded.status, detail: 0)
+                batch.append(channel: slots[slot].channel, timestamp: timestamp, value: decoded.value,
+                             status: decoded.status)
             }
         }
-        publish()
+        batch.publish()
     }
 
     private func publishFailure(_ index: Int, status: UInt16, detail: UInt16, timestamp: Int64) {
-        readings.removeAll(keepingCapacity: true)
         for slot in decodeTables[index] {
-            append(channel: slot.channel, timestamp: timestamp, value: 0, status: status, detail: detail)
+            batch.append(channel: slot.channel, timestamp: timestamp, value: 0, status: status, detail: detail)
         }
-        publish()
-    }
-
-    private func append(channel: Int, timestamp: Int64, value: Double, status: UInt16, detail: UInt16) {
-        let sequence = sequences[channel]
-        sequences[channel] = sequence &+ 1
-        readings.append(Reading(timestamp_ns: timestamp, value: value, channel: UInt32(channel),
-                                sequence: sequence, status: status, status_detail: detail, reserved: 0))
-    }
-
-    private func publish() {
-        readings.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-            _ = ring.publish(lane: busId, base, count: buffer.count)
-        }
+        batch.publish()
     }
 
     // MARK: Writes
