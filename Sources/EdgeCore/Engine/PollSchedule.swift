@@ -1,3 +1,5 @@
+import CShim
+
 /// When a periodic poll or sample is next due, for both workers: the next deadline is the previous one
 /// plus the interval (no drift), and cycles the worker fell behind on are caught up or skipped.
 ///
