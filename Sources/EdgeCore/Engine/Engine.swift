@@ -205,7 +205,7 @@ final class Engine: @unchecked Sendable {
             guard !value.isNaN else {
                 throw ConfigError(.value, "channel '\(channel.name)': NaN cannot be written to an output")
             }
-            try submit(WriteJob(device: -1, channel: id, address: 0, payload: .level(value != 0)), bus: line.bus,
+            try submit(WriteJob(.gpioOutput(channel: id, level: value != 0)), bus: line.bus,
                        timeoutMilliseconds: timeoutMilliseconds, config: config)
             return
         }
@@ -224,7 +224,7 @@ final class Engine: @unchecked Sendable {
         } catch {
             throw ConfigError(error, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
-        try submit(WriteJob(device: channel.device, address: channel.address, payload: payload),
+        try submit(WriteJob(.modbus(device: channel.device, address: channel.address, payload)),
                    bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
@@ -251,7 +251,7 @@ final class Engine: @unchecked Sendable {
             }
         }
         let payload: WriteJob.Payload = coils.map { .coils($0) } ?? .registers(registers ?? [])
-        try submit(WriteJob(device: device, address: address, payload: payload), bus: config.devices[device].bus,
+        try submit(WriteJob(.modbus(device: device, address: address, payload)), bus: config.devices[device].bus,
                    timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
@@ -266,11 +266,13 @@ final class Engine: @unchecked Sendable {
         }
         guard outcome.code != EDGECORE_OK else { return }
         let error = EdgeCoreError(code: outcome.code)
-        guard job.device >= 0, job.device < config.devices.count else {
-            let name = job.channel >= 0 && job.channel < config.channels.count ? config.channels[job.channel].name : "?"
-            throw ConfigError(error, "gpio output '\(name)': write failed")
+        let deviceName: String
+        switch job.target {
+        case .gpioOutput(let channel, _):
+            throw ConfigError(error, "gpio output '\(config.channels[channel].name)': write failed")
+        case .modbus(let device, _, _):
+            deviceName = config.devices[device].name
         }
-        let deviceName = config.devices[job.device].name
         if outcome.code == EDGECORE_E_DEVICE_EXCEPTION {
             throw ConfigError(error, "device '\(deviceName)': write failed with Modbus exception \(outcome.exception)")
         }

@@ -6,13 +6,20 @@ import CShim
 /// each under the job's lock, so exactly one of them wins: an abandoned write is never sent, and a
 /// claimed one is waited for until its transaction ends, whatever the caller's deadline.
 final class WriteJob: @unchecked Sendable {
+    /// What a Modbus write sends.
     enum Payload {
         case registers([UInt16])
         case coils([UInt8])
         /// Read-modify-write of one bit of a holding register.
         case registerBit(codec: ValueCodec, value: Double)
-        /// A GPIO output's new level.
-        case level(Bool)
+    }
+
+    /// What is written, and where.
+    enum Target {
+        /// A Modbus device's registers or coils from `address`.
+        case modbus(device: Int, address: UInt16, Payload)
+        /// A GPIO output channel's new level.
+        case gpioOutput(channel: Int, level: Bool)
     }
 
     /// What a write came to: a result code, and for EDGECORE_E_DEVICE_EXCEPTION the exception's code.
@@ -28,22 +35,14 @@ final class WriteJob: @unchecked Sendable {
         case done
     }
 
-    /// The Modbus device written (-1 for GPIO).
-    let device: Int
-    /// The channel written, for GPIO outputs (-1 for Modbus register and coil writes).
-    let channel: Int
-    let address: UInt16
-    let payload: Payload
+    let target: Target
     private let lock = Lock()
     private let finished = Signal()
     private var state = State.queued
     private var outcome = Outcome(code: EDGECORE_OK)
 
-    init(device: Int, channel: Int = -1, address: UInt16, payload: Payload) {
-        self.device = device
-        self.channel = channel
-        self.address = address
-        self.payload = payload
+    init(_ target: Target) {
+        self.target = target
     }
 
     // MARK: Bus worker

@@ -258,8 +258,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func execute(_ job: WriteJob) {
-        guard case .level(let value) = job.payload,
-              let index = lines.firstIndex(where: { $0.channel == job.channel }) else {
+        guard case .gpioOutput(let channel, let value) = job.target,
+              let index = lines.firstIndex(where: { $0.channel == channel }) else {
             job.complete(EDGECORE_E_NOT_FOUND)
             return
         }

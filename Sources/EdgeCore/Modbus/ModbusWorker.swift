@@ -399,40 +399,41 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     // MARK: Writes
 
     private func execute(_ job: WriteJob) {
+        // A GPIO output never reaches a Modbus bus (the engine routes by bus).
+        guard case .modbus(let device, let address, let payload) = job.target else {
+            job.complete(EDGECORE_E_INVALID_ARGUMENT)
+            return
+        }
         guard transport.isOpen else {
             job.complete(EDGECORE_E_DISCONNECTED)
             return
         }
         var failure: TransactionFailure? = nil
-        switch job.payload {
-        case .level:
-            // A GPIO level never reaches a Modbus bus (the engine routes by bus).
-            job.complete(EDGECORE_E_INVALID_ARGUMENT)
-            return
+        switch payload {
         case .registers(let values):
-            failure = attempt(job.device) { () throws(TransactionFailure) in
+            failure = attempt(device) { () throws(TransactionFailure) in
                 try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                    try transport.writeRegisters(address: job.address, values: buffer)
+                    try transport.writeRegisters(address: address, values: buffer)
                 }
             }
         case .coils(let values):
-            failure = attempt(job.device) { () throws(TransactionFailure) in
+            failure = attempt(device) { () throws(TransactionFailure) in
                 try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                    try transport.writeCoils(address: job.address, values: buffer)
+                    try transport.writeCoils(address: address, values: buffer)
                 }
             }
         case .registerBit(let codec, let value):
             // Read-modify-write: two transactions, each counted and retried on its own.
             var current: UInt16 = 0
-            failure = attempt(job.device) { () throws(TransactionFailure) in
-                try transport.readRegisters(.holdingRegisters, address: job.address, count: 1, into: &current)
+            failure = attempt(device) { () throws(TransactionFailure) in
+                try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
             }
             if failure == nil {
                 // The engine checked the value before queueing the job, so encoding cannot fail here.
                 let updated = (try? codec.encodeBit(value, into: current)) ?? current
-                failure = attempt(job.device) { () throws(TransactionFailure) in
+                failure = attempt(device) { () throws(TransactionFailure) in
                     try [updated].withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                        try transport.writeRegisters(address: job.address, values: buffer)
+                        try transport.writeRegisters(address: address, values: buffer)
                     }
                 }
             }

@@ -75,10 +75,11 @@ import Testing
         try engine.write(channel: 1, value: 5, timeoutMilliseconds: 1000)
         try engine.writeRaw(device: 2, address: 7, registers: [6], coils: nil, timeoutMilliseconds: 1000)
         #expect(log.jobs.map(\.bus) == [1, 2])
-        #expect(log.jobs.map(\.job.device) == [1, 2])
-        if case .registers(let values) = log.jobs.first?.job.payload { #expect(values == [5]) } else {
-            Issue.record("the channel write was not a register write")
+        let written = log.jobs.map { job -> String in
+            guard case .modbus(let device, let address, .registers(let values)) = job.job.target else { return "?" }
+            return "\(device)@\(address)=\(values)"
         }
+        #expect(written == ["1@7=[5]", "2@7=[6]"])
         engine.stop()
         #expect(throws: ConfigError.self) { try engine.write(channel: 1, value: 5, timeoutMilliseconds: 1000) }
     }

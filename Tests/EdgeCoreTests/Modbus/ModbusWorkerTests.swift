@@ -126,7 +126,7 @@ import Testing
         let h = try WorkerHarness(site)
         let start = h.clock.now
         #expect(h.worker.step() == .again)  // open, poll of c0
-        let job = WriteJob(device: 0, address: 0, payload: .registers([9]))
+        let job = WriteJob(.modbus(device: 0, address: 0, .registers([9])))
         h.worker.enqueue(job)
         guard case .idle(let wakeAt, _) = h.worker.step() else {
             Issue.record("the worker did not wait for the gap")
@@ -144,7 +144,7 @@ import Testing
 
     @Test func aWriteNotClaimedByItsDeadlineIsNeverSent() throws {
         let h = try WorkerHarness(try workerSite())
-        let job = WriteJob(device: 0, address: 0, payload: .registers([9]))
+        let job = WriteJob(.modbus(device: 0, address: 0, .registers([9])))
         h.worker.enqueue(job)
         #expect(job.wait(timeoutMilliseconds: 0) == nil)  // the caller gives up before the worker looks
         h.runUntilIdle()
@@ -155,7 +155,7 @@ import Testing
     @Test func aWriteAnsweredWithAnExceptionCarriesItsCode() throws {
         let h = try WorkerHarness(try workerSite { $0.retries = 3 }, replies: [.answer([]), .exception(3)])
         h.runUntilIdle()
-        let job = WriteJob(device: 0, address: 0, payload: .registers([9]))
+        let job = WriteJob(.modbus(device: 0, address: 0, .registers([9])))
         h.worker.enqueue(job)
         h.runUntilIdle()
         let outcome = job.wait(timeoutMilliseconds: -1)
@@ -168,7 +168,7 @@ import Testing
         let h = try WorkerHarness(try workerSite())
         h.runUntilIdle()
         h.worker.stop()
-        let job = WriteJob(device: 0, address: 0, payload: .registers([9]))
+        let job = WriteJob(.modbus(device: 0, address: 0, .registers([9])))
         h.worker.enqueue(job)
         #expect(h.worker.step() == .stop)
         h.worker.finish()
