@@ -194,16 +194,16 @@ final class Engine: @unchecked Sendable {
     // MARK: Writes
 
     /// Encodes and queues a write of `value` to a writable channel, and waits for its result.
-    func write(channel id: Int, value: Double, timeoutMilliseconds: Int32) throws(ConfigError) {
+    func write(channel id: Int, value: Double, timeoutMilliseconds: Int32) throws(Failure) {
         let config = self.config
-        guard id >= 0, id < config.channels.count else { throw ConfigError(.notFound, "no channel with id \(id)") }
+        guard id >= 0, id < config.channels.count else { throw Failure(.notFound, "no channel with id \(id)") }
         let channel = config.channels[id]
         guard channel.writable else {
-            throw ConfigError(.notWritable, "channel '\(channel.name)' is not declared writable")
+            throw Failure(.notWritable, "channel '\(channel.name)' is not declared writable")
         }
         if let line = channel.gpio {
             guard !value.isNaN else {
-                throw ConfigError(.value, "channel '\(channel.name)': NaN cannot be written to an output")
+                throw Failure(.value, "channel '\(channel.name)': NaN cannot be written to an output")
             }
             try submit(WriteJob(.gpioOutput(channel: id, level: value != 0)), bus: line.bus,
                        timeoutMilliseconds: timeoutMilliseconds, config: config)
@@ -222,7 +222,8 @@ final class Engine: @unchecked Sendable {
                 payload = .registers(try channel.codec.encode(value))
             }
         } catch {
-            throw ConfigError(error, "channel '\(channel.name)': \(value) cannot be written as its type")
+            // ValueCodec fails only with .value (converted here until Decode/ throws Failure).
+            throw Failure(.value, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
         try submit(WriteJob(.modbus(device: channel.device, address: channel.address, payload)),
                    bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
@@ -230,15 +231,15 @@ final class Engine: @unchecked Sendable {
 
     /// Raw register (`coils == false`) or coil writes; every address must be a writable channel's.
     func writeRaw(device: Int, address: UInt16, registers: [UInt16]?, coils: [UInt8]?,
-                  timeoutMilliseconds: Int32) throws(ConfigError) {
+                  timeoutMilliseconds: Int32) throws(Failure) {
         let config = self.config
         guard device >= 0, device < config.devices.count else {
-            throw ConfigError(.notFound, "no device with id \(device)")
+            throw Failure(.notFound, "no device with id \(device)")
         }
         let function: ModbusFunction = coils != nil ? .coils : .holdingRegisters
         let count = coils?.count ?? registers?.count ?? 0
         guard Int(address) + count - 1 <= 0xFFFF else {
-            throw ConfigError(.invalidArgument, "address \(address) + \(count) passes 65535")
+            throw Failure(.invalidArgument, "address \(address) + \(count) passes 65535")
         }
         for offset in 0..<count {
             let target = Int(address) + offset
@@ -247,7 +248,7 @@ final class Engine: @unchecked Sendable {
                     && Int($0.address) <= target && target <= $0.lastAddress
             }
             guard covered else {
-                throw ConfigError(.notWritable, "device '\(config.devices[device].name)': address \(target) is not part of a writable channel")
+                throw Failure(.notWritable, "device '\(config.devices[device].name)': address \(target) is not part of a writable channel")
             }
         }
         let payload: WriteJob.Payload = coils.map { .coils($0) } ?? .registers(registers ?? [])
@@ -257,40 +258,23 @@ final class Engine: @unchecked Sendable {
 
     /// Queues the job and waits for it (see WriteJob: a write not claimed by its deadline is never sent;
     /// one claimed in time is waited for to its end). Failures carry the write's own exception code.
-    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32, config: SiteConfig) throws(ConfigError) {
+    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32, config: SiteConfig) throws(Failure) {
         let worker = runState.withLock { workers.first { $0.busId == bus } }
-        guard let worker else { throw ConfigError(.notRunning, "the engine is not running") }
+        guard let worker else { throw Failure(.notRunning, "the engine is not running") }
         worker.enqueue(job)
         guard let outcome = job.wait(timeoutMilliseconds: timeoutMilliseconds) else {
-            throw ConfigError(.timeout, "the write was not sent: the bus did not get to it within \(timeoutMilliseconds) ms")
+            throw Failure(.timeout, "the write was not sent: the bus did not get to it within \(timeoutMilliseconds) ms")
         }
-        guard outcome.code != EDGECORE_OK else { return }
-        let error = EdgeCoreError(code: outcome.code)
-        let deviceName: String
+        guard case .failure(let error) = outcome else { return }
         switch job.target {
         case .gpioOutput(let channel, _):
-            throw ConfigError(error, "gpio output '\(config.channels[channel].name)': write failed")
+            throw Failure(error, "gpio output '\(config.channels[channel].name)': write failed")
         case .modbus(let device, _, _):
-            deviceName = config.devices[device].name
-        }
-        if outcome.code == EDGECORE_E_DEVICE_EXCEPTION {
-            throw ConfigError(error, "device '\(deviceName)': write failed with Modbus exception \(outcome.exception)")
-        }
-        throw ConfigError(error, "device '\(deviceName)': write failed")
-    }
-}
-
-extension EdgeCoreError {
-    /// The error a result code stands for (codes from EdgeCore itself, so always known).
-    init(code: Int32) {
-        switch code {
-        case EDGECORE_E_DEVICE_TIMEOUT: self = .deviceTimeout
-        case EDGECORE_E_DEVICE_FRAME: self = .deviceFrame
-        case EDGECORE_E_DEVICE_EXCEPTION: self = .deviceException
-        case EDGECORE_E_DISCONNECTED: self = .disconnected
-        case EDGECORE_E_NOT_RUNNING: self = .notRunning
-        case EDGECORE_E_TIMEOUT: self = .timeout
-        default: self = code < 0 && code > -4096 ? .system(-code) : .invalidArgument
+            let name = config.devices[device].name
+            if case .deviceException(let code) = error.kind {
+                throw Failure(error, "device '\(name)': write failed with Modbus exception \(code)")
+            }
+            throw Failure(error, "device '\(name)': write failed")
         }
     }
 }

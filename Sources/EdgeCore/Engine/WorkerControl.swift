@@ -49,7 +49,7 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
             pending.append(job)
             return true
         }
-        if accepted { notify() } else { job.complete(EDGECORE_E_NOT_RUNNING) }
+        if accepted { notify() } else { job.complete(Failure(.notRunning)) }
     }
 
     private func notify() {
@@ -105,12 +105,12 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
         wake.wait(generation: generation, until: deadline)
     }
 
-    /// After the loop: every write still waiting fails with EDGECORE_E_NOT_RUNNING.
+    /// After the loop: every write still waiting fails with .notRunning.
     func abandonPending() {
         let abandoned = lock.withLock { () -> [WriteJob] in
             defer { pending.removeAll() }
             return pending
         }
-        for job in abandoned { job.complete(EDGECORE_E_NOT_RUNNING) }
+        for job in abandoned { job.complete(Failure(.notRunning)) }
     }
 }

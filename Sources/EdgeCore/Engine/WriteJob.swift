@@ -22,12 +22,6 @@ final class WriteJob: @unchecked Sendable {
         case gpioOutput(channel: Int, level: Bool)
     }
 
-    /// What a write came to: a result code, and for EDGECORE_E_DEVICE_EXCEPTION the exception's code.
-    struct Outcome {
-        var code: Int32
-        var exception: UInt8 = 0
-    }
-
     private enum State {
         case queued
         case sending
@@ -39,7 +33,8 @@ final class WriteJob: @unchecked Sendable {
     private let lock = Lock()
     private let finished = Signal()
     private var state = State.queued
-    private var outcome = Outcome(code: EDGECORE_OK)
+    /// What the write came to: nil when the device took it.
+    private var failure: Failure? = nil
 
     init(_ target: Target) {
         self.target = target
@@ -56,12 +51,13 @@ final class WriteJob: @unchecked Sendable {
         }
     }
 
-    /// Called once by the bus worker.
-    func complete(_ code: Int32, exception: UInt8 = 0) {
+    /// Called once by the bus worker: nil when the device took the write, else why not (for a Modbus
+    /// exception, .deviceException with this write's own code).
+    func complete(_ failure: Failure?) {
         lock.withLock {
             guard state != .abandoned else { return }
             state = .done
-            outcome = Outcome(code: code, exception: exception)
+            self.failure = failure
         }
         finished.notify()
     }
@@ -70,7 +66,7 @@ final class WriteJob: @unchecked Sendable {
 
     /// The outcome, or nil when `timeoutMilliseconds` (< 0: no limit) passed before the worker claimed
     /// the write (it is then abandoned: never sent). A write claimed in time is waited for to its end.
-    func wait(timeoutMilliseconds: Int32) -> Outcome? {
+    func wait(timeoutMilliseconds: Int32) -> Result<Void, Failure>? {
         let deadline: Int64? = timeoutMilliseconds < 0
             ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
         while true {
@@ -82,7 +78,7 @@ final class WriteJob: @unchecked Sendable {
                 state = .abandoned
                 return (.abandoned, nil)
             }
-            if seen == .done { return outcome }  // written once, before .done, under the lock
+            if seen == .done { return failure.map { .failure($0) } ?? .success(()) }  // set once, before .done, under the lock
             if seen == .abandoned { return nil }
             finished.wait(generation: generation, until: sleepUntil)
         }

@@ -79,7 +79,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         var writer: CheckpointWriter? = nil
         if case .gpio(let chipSpec) = config.buses[busId], let path = chipSpec.checkpointPath {
             writer = CheckpointWriter(PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)) { error in
-                stats.updateBus(busId) { $0.last_error = -error }
+                stats.updateBus(busId, lastError: .system(Errno(error)))
             }
             saved = (try? PulseCheckpoint.load(path: path)) ?? []  // checked by openGPIOBus
         }
@@ -209,7 +209,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         case .success(let level):
             publish(index, value: level ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         case .failure(let error):
-            stats.updateBus(busId) { $0.last_error = -error.errno }
+            stats.updateBus(busId, lastError: .system(Errno(error.errno)))
             publish(index, value: 0, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue),
                     detail: UInt16(truncatingIfNeeded: error.errno))
         }
@@ -260,11 +260,11 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     private func execute(_ job: WriteJob) {
         guard case .gpioOutput(let channel, let value) = job.target,
               let index = lines.firstIndex(where: { $0.channel == channel }) else {
-            job.complete(EDGECORE_E_NOT_FOUND)
+            job.complete(Failure(.notFound, "no such output on this chip"))
             return
         }
         let error = drive(index, to: value)
-        job.complete(error == 0 ? EDGECORE_OK : -error)
+        job.complete(error == 0 ? nil : Failure.system(Errno(error), "set the output's level"))
     }
 
     /// Drives an output and publishes the change as a reading. Returns 0 or an errno value.
@@ -275,7 +275,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         if error == 0 {
             publish(index, value: value ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         } else {
-            stats.updateBus(busId) { $0.last_error = -error }
+            stats.updateBus(busId, lastError: .system(Errno(error)))
         }
         return error
     }

@@ -159,22 +159,26 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
 
     private func reopen() {
         let now = clock.monotonicNanoseconds
-        let error = transport.open(stop: control)
-        if error == ECANCELED { return }  // stop() came: not a failure of the bus
+        var failure: Failure? = nil
+        do throws(Failure) {
+            try transport.open(stop: control)
+        } catch {
+            failure = error
+        }
+        if case .system(.canceled)? = failure?.kind { return }  // stop() came: not a failure of the bus
         currentUnit = nil
         currentTimeoutMs = nil
         frameErrorsInRow = 0
         answeredSinceOpen = false
-        if error == 0 {
+        guard let failure else {
             stats.updateBus(busId) {
                 $0.opens &+= 1
                 $0.change(to: EDGECORE_BUS_CONNECTED, at: clock.realtimeNanoseconds)
             }
             return
         }
-        stats.updateBus(busId) {
+        stats.updateBus(busId, lastError: failure.kind) {
             $0.open_failures &+= 1
-            $0.last_error = -error
             $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
         }
         reopenAt = reopenBackOff.failed(at: now)  // reopen_min_ms, doubling up to reopen_max_ms
@@ -182,11 +186,11 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
 
     /// The port or connection broke: close it and reopen at once if the device had answered on it, else
     /// after the back-off of a failed open.
-    private func busLost(error: Int32 = 0) {
+    private func busLost(error: Errno? = nil) {
         if transport.isOpen {
-            stats.updateBus(busId) {
+            // The bus's last error is the errno that broke it (edgecore_bus_stats.last_error: -errno).
+            stats.updateBus(busId, lastError: error.map { .system($0) }) {
                 $0.losses &+= 1
-                if error != 0 { $0.last_error = -error }
                 $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
             }
         }
@@ -220,10 +224,10 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         }
         // A backed-off device gets one attempt per probe; a live one its retries.
         let attempts = state.offline ? 1 : 1 + Int(config.devices[deviceId].retries)
-        var failure = TransactionFailure.timeout
+        var failure = Failure(.deviceTimeout)
         var timestamp: Int64 = 0
         for attempt in 0..<attempts {
-            let result = transact(deviceId, isRetry: attempt > 0) { () throws(TransactionFailure) in
+            let result = transact(deviceId, isRetry: attempt > 0) { () throws(Failure) in
                 try read(index)
             }
             timestamp = result.realtime
@@ -233,35 +237,35 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
                 return
             }
             failure = error
-            if !error.isRetryable || stopRequested { break }
+            if !error.kind.isRetryable || stopRequested { break }
         }
-        switch failure {
-        case .exception:
+        switch failure.kind {
+        case .deviceException:
             state.answered()  // the device is there; the request is what it refuses
-        case .disconnected:
-            break  // the bus's fault, not the device's: its health stays as it was
-        case .timeout, .frame:
+        case .deviceTimeout, .deviceFrame:
             state.failed(at: clock.monotonicNanoseconds)
+        default:
+            break  // .disconnected: the bus's fault, not the device's: its health stays as it was
         }
         stats.updateDevice(deviceId) {
             $0.consecutive_failures = state.consecutiveFailures
             $0.state = state.state
         }
-        let (status, detail) = failure.status
+        let (status, detail) = failure.kind.readingStatus
         publishFailure(index, status: status, detail: detail, timestamp: timestamp)
     }
 
-    private func read(_ index: Int) throws(TransactionFailure) {
+    private func read(_ index: Int) throws(Failure) {
         let function = requests[index].function
         let address = requests[index].address
         let count = requests[index].count
         if function.readsBits {
-            try bits.withUnsafeMutableBufferPointer { buffer throws(TransactionFailure) in
+            try bits.withUnsafeMutableBufferPointer { buffer throws(Failure) in
                 guard let base = buffer.baseAddress else { return }
                 try transport.readBits(function, address: address, count: count, into: base)
             }
         } else {
-            try registers.withUnsafeMutableBufferPointer { buffer throws(TransactionFailure) in
+            try registers.withUnsafeMutableBufferPointer { buffer throws(Failure) in
                 guard let base = buffer.baseAddress else { return }
                 try transport.readRegisters(function, address: address, count: count, into: base)
             }
@@ -283,14 +287,14 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     /// What a transaction came to: nil failure for an answer, and when it ended (CLOCK_REALTIME, the
     /// timestamp of the readings it yields).
     private struct TransactionResult {
-        var failure: TransactionFailure?
+        var failure: Failure?
         var realtime: Int64
     }
 
     /// One transaction with bookkeeping: unit and timeout, counters (one locked update), the silent gap,
     /// flush after a timeout or bad frame, reconnect after a broken connection or repeated bad frames on TCP.
     private func transact(_ deviceId: Int, isRetry: Bool,
-                          _ body: () throws(TransactionFailure) -> Void) -> TransactionResult {
+                          _ body: () throws(Failure) -> Void) -> TransactionResult {
         let unitId = config.devices[deviceId].unitId
         if currentUnit != unitId {
             transport.setUnit(unitId)
@@ -305,8 +309,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         // taken for the next request's (another channel's data, status OK). Discard what arrived since.
         if case .rtu = spec { transport.flush() }
         let started = clock.monotonicNanoseconds
-        var failure: TransactionFailure? = nil
-        do throws(TransactionFailure) {
+        var failure: Failure? = nil
+        do throws(Failure) {
             try body()
         } catch {
             failure = error
@@ -314,7 +318,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         let finished = clock.monotonicNanoseconds
         let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
-        stats.update(device: deviceId, bus: busId) { device, bus in
+        stats.update(device: deviceId, bus: busId, deviceError: failure?.kind) { device, bus in
             device.requests &+= 1
             if isRetry { device.retries &+= 1 }
             bus.transactions &+= 1
@@ -326,31 +330,32 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
                 device.state = UInt16(EDGECORE_DEVICE_ONLINE.rawValue)
                 return
             }
-            switch failure {
-            case .timeout: device.timeouts &+= 1
-            case .frame: device.frame_errors &+= 1
-            case .exception(let code):
+            switch failure.kind {
+            case .deviceTimeout: device.timeouts &+= 1
+            case .deviceFrame: device.frame_errors &+= 1
+            case .deviceException(let code):
                 device.exceptions &+= 1
                 device.last_exception = UInt16(code)
-            case .disconnected: device.disconnects &+= 1
+            default: device.disconnects &+= 1
             }
-            device.last_error = failure.resultCode.code
             device.last_failure_ns = realtime
         }
-        switch failure {
-        case nil, .exception:
+        switch failure?.kind {
+        case nil, .deviceException?:
             frameErrorsInRow = 0
             answeredSinceOpen = true
             reopenBackOff.succeeded()
-        case .timeout:
+        case .deviceTimeout?:
             transport.flush()
-        case .frame:
+        case .deviceFrame?:
             transport.flush()
             frameErrorsInRow += 1
             // On TCP a second bad frame in a row means the stream is out of step: start afresh.
             if case .tcp = spec, frameErrorsInRow >= 2 { busLost() }
-        case .disconnected(let errno):
+        case .disconnected(let errno)?:
             busLost(error: errno)
+        default:
+            busLost()  // a transport fails only in the four ways above; anything else: start afresh
         }
         if failure != nil, transport.isOpen, transport.needsReopen() { busLost() }
         return TransactionResult(failure: failure, realtime: realtime)
@@ -401,64 +406,74 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private func execute(_ job: WriteJob) {
         // A GPIO output never reaches a Modbus bus (the engine routes by bus).
         guard case .modbus(let device, let address, let payload) = job.target else {
-            job.complete(EDGECORE_E_INVALID_ARGUMENT)
+            job.complete(Failure(.invalidArgument, "a GPIO output has no Modbus bus"))
             return
         }
         guard transport.isOpen else {
-            job.complete(EDGECORE_E_DISCONNECTED)
+            job.complete(Failure(.disconnected(nil)))
             return
         }
-        var failure: TransactionFailure? = nil
+        var failure: Failure? = nil
         switch payload {
         case .registers(let values):
-            failure = attempt(device) { () throws(TransactionFailure) in
-                try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
+            failure = attempt(device) { () throws(Failure) in
+                try values.withUnsafeBufferPointer { buffer throws(Failure) in
                     try transport.writeRegisters(address: address, values: buffer)
                 }
             }
         case .coils(let values):
-            failure = attempt(device) { () throws(TransactionFailure) in
-                try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
+            failure = attempt(device) { () throws(Failure) in
+                try values.withUnsafeBufferPointer { buffer throws(Failure) in
                     try transport.writeCoils(address: address, values: buffer)
                 }
             }
         case .registerBit(let codec, let value):
             // Read-modify-write: two transactions, each counted and retried on its own.
             var current: UInt16 = 0
-            failure = attempt(device) { () throws(TransactionFailure) in
+            failure = attempt(device) { () throws(Failure) in
                 try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
             }
             if failure == nil {
                 // The engine checked the value before queueing the job, so encoding cannot fail here.
                 let updated = (try? codec.encodeBit(value, into: current)) ?? current
-                failure = attempt(device) { () throws(TransactionFailure) in
-                    try [updated].withUnsafeBufferPointer { buffer throws(TransactionFailure) in
+                failure = attempt(device) { () throws(Failure) in
+                    try [updated].withUnsafeBufferPointer { buffer throws(Failure) in
                         try transport.writeRegisters(address: address, values: buffer)
                     }
                 }
             }
         }
-        guard let failure else { return job.complete(EDGECORE_OK) }
-        if case .exception(let code) = failure {
-            job.complete(EDGECORE_E_DEVICE_EXCEPTION, exception: code)
-        } else {
-            job.complete(failure.resultCode.code)
-        }
+        job.complete(failure)
     }
 
     /// One transaction of a write, with the device's retries; nil when the device answered.
-    private func attempt(_ deviceId: Int, _ body: () throws(TransactionFailure) -> Void) -> TransactionFailure? {
-        var failure: TransactionFailure? = nil
+    private func attempt(_ deviceId: Int, _ body: () throws(Failure) -> Void) -> Failure? {
+        var failure: Failure? = nil
         for attempt in 0...Int(config.devices[deviceId].retries) {
             guard let error = transact(deviceId, isRetry: attempt > 0, body).failure else {
                 health[deviceId].answered()
                 return nil
             }
             failure = error
-            guard error.isRetryable, transport.isOpen, !stopRequested else { return error }
+            guard error.kind.isRetryable, transport.isOpen, !stopRequested else { return error }
         }
         return failure
     }
+}
+
+extension Failure.Kind {
+    /// The reading status a failed poll gives the channels of its request, and its detail.
+    var readingStatus: (status: UInt16, detail: UInt16) {
+        switch self {
+        case .deviceTimeout: return (UInt16(EDGECORE_STATUS_TIMEOUT.rawValue), 0)
+        case .deviceFrame: return (UInt16(EDGECORE_STATUS_CRC_ERROR.rawValue), 0)
+        case .deviceException(let code): return (UInt16(EDGECORE_STATUS_EXCEPTION.rawValue), UInt16(code))
+        default: return (UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue), 0)
+        }
+    }
+
+    /// Worth another attempt on the same connection.
+    var isRetryable: Bool { self == .deviceTimeout || self == .deviceFrame }
 }
 
 /// Where one channel's value lies in its request's answer, and how to decode it.

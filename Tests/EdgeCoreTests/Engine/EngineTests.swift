@@ -32,7 +32,7 @@ import Testing
         func stop() { log.add("stop \(busId)") }
         func enqueue(_ job: WriteJob) {
             log.lock.withLock { log.jobs.append((busId, job)) }
-            job.complete(EDGECORE_OK)
+            job.complete(nil)
         }
     }
 
@@ -81,7 +81,12 @@ import Testing
         }
         #expect(written == ["1@7=[5]", "2@7=[6]"])
         engine.stop()
-        #expect(throws: ConfigError.self) { try engine.write(channel: 1, value: 5, timeoutMilliseconds: 1000) }
+        do throws(Failure) {
+            try engine.write(channel: 1, value: 5, timeoutMilliseconds: 1000)
+            Issue.record("a write to a stopped engine succeeded")
+        } catch {
+            #expect(error.kind == .notRunning)
+        }
     }
 
     @Test func stopWakesAWaitingConsumer() throws {

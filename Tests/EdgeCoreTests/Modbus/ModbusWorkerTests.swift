@@ -48,6 +48,9 @@ import Testing
         #expect(h.device.last_exception == 2 && h.device.exceptions == 1)
         #expect(h.device.frame_errors == 1 && h.device.timeouts == 1 && h.device.disconnects == 1)
         #expect(h.bus.losses == 1)
+        // The last errors as kinds (Contract/ makes them EDGECORE_E_DISCONNECTED and -ECONNRESET).
+        #expect(h.deviceError == .disconnected(Errno(ECONNRESET)))
+        #expect(h.busError == .system(Errno(ECONNRESET)))
     }
 
     @Test func sequenceNumbersCountPerChannelAndContinue() throws {
@@ -70,6 +73,7 @@ import Testing
         #expect(Self.relative(h.transport.openTimes, start) == [0, 100, 300, 700, 1500, 2300, 3100, 5000, 5100, 5300])
         #expect(h.bus.open_failures == 8 && h.bus.opens == 2 && h.bus.losses == 1)
         #expect(h.bus.state == UInt16(EDGECORE_BUS_CONNECTED.rawValue))
+        #expect(h.busError == .system(Errno(ECONNREFUSED)))
     }
 
     /// The peer accepts and closes at once: the connection never carried an answer, so each reconnect
@@ -139,7 +143,7 @@ import Testing
                                      .writeRegisters(address: 0, [9], unit: 1),
                                      .read(.holdingRegisters, address: 200, count: 1, unit: 1)])
         #expect(Self.relative(h.transport.transactionTimes, start) == [0, 50, 100])
-        #expect(job.wait(timeoutMilliseconds: -1)?.code == EDGECORE_OK)
+        #expect(job.wait(timeoutMilliseconds: -1).map { (try? $0.get()) != nil } == true)
     }
 
     @Test func aWriteNotClaimedByItsDeadlineIsNeverSent() throws {
@@ -158,8 +162,11 @@ import Testing
         let job = WriteJob(.modbus(device: 0, address: 0, .registers([9])))
         h.worker.enqueue(job)
         h.runUntilIdle()
-        let outcome = job.wait(timeoutMilliseconds: -1)
-        #expect(outcome?.code == EDGECORE_E_DEVICE_EXCEPTION && outcome?.exception == 3)
+        guard case .failure(let failure)? = job.wait(timeoutMilliseconds: -1) else {
+            Issue.record("the write did not fail")
+            return
+        }
+        #expect(failure.kind == .deviceException(3))
         #expect(h.transport.wire.filter { $0.kind == .write }.count == 1)  // an exception is not retried
         #expect(h.device.last_exception == 3)
     }
@@ -172,7 +179,11 @@ import Testing
         h.worker.enqueue(job)
         #expect(h.worker.step() == .stop)
         h.worker.finish()
-        #expect(job.wait(timeoutMilliseconds: -1)?.code == EDGECORE_E_NOT_RUNNING)
+        guard case .failure(let failure)? = job.wait(timeoutMilliseconds: -1) else {
+            Issue.record("the write did not fail")
+            return
+        }
+        #expect(failure.kind == .notRunning)
         #expect(!h.transport.isOpen && h.bus.state == UInt16(EDGECORE_BUS_STOPPED.rawValue))
     }
 }

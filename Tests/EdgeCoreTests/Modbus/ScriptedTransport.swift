@@ -63,11 +63,11 @@ final class ScriptedTransport: ModbusTransport {
         calls.filter { $0.call.kind != .other }.map(\.at)
     }
 
-    func open(stop: any StopRequest) -> Int32 {
+    func open(stop: any StopRequest) throws(Failure) {
         calls.append((.open, clock.now))
         let result = opens.isEmpty ? 0 : opens.removeFirst()
         isOpen = result == 0
-        return result
+        if result != 0 { throw Failure.system(Errno(result), "connect") }
     }
 
     func close() {
@@ -81,30 +81,30 @@ final class ScriptedTransport: ModbusTransport {
     func setResponseTimeout(milliseconds: UInt32) { timeoutMs = milliseconds }
 
     func readRegisters(_ function: ModbusFunction, address: UInt16, count: Int,
-                       into registers: UnsafeMutablePointer<UInt16>) throws(TransactionFailure) {
+                       into registers: UnsafeMutablePointer<UInt16>) throws(Failure) {
         calls.append((.read(function, address: address, count: count, unit: unit), clock.now))
         let values = try play()
         for index in 0..<count { registers[index] = index < values.count ? values[index] : 0 }
     }
 
     func readBits(_ function: ModbusFunction, address: UInt16, count: Int,
-                  into bits: UnsafeMutablePointer<UInt8>) throws(TransactionFailure) {
+                  into bits: UnsafeMutablePointer<UInt8>) throws(Failure) {
         calls.append((.read(function, address: address, count: count, unit: unit), clock.now))
         let values = try play()
         for index in 0..<count { bits[index] = index < values.count ? UInt8(truncatingIfNeeded: values[index]) : 0 }
     }
 
-    func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(TransactionFailure) {
+    func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(Failure) {
         calls.append((.writeRegisters(address: address, Array(values), unit: unit), clock.now))
         _ = try play()
     }
 
-    func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(TransactionFailure) {
+    func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(Failure) {
         calls.append((.writeCoils(address: address, Array(values), unit: unit), clock.now))
         _ = try play()
     }
 
-    private func play() throws(TransactionFailure) -> [UInt16] {
+    private func play() throws(Failure) -> [UInt16] {
         var reply = replies.isEmpty ? otherwise : replies.removeFirst()
         while case .after(let milliseconds, let next) = reply {
             clock.advance(milliseconds: milliseconds)
@@ -114,11 +114,11 @@ final class ScriptedTransport: ModbusTransport {
         case .answer(let values): return values
         case .timeout:
             clock.advance(milliseconds: Int64(timeoutMs))
-            throw .timeout
-        case .frame: throw .frame
-        case .exception(let code): throw .exception(code)
+            throw Failure(.deviceTimeout)
+        case .frame: throw Failure(.deviceFrame)
+        case .exception(let code): throw Failure(.deviceException(code))
         case .disconnect(let errno):
-            throw .disconnected(errno)  // as libmodbus: the context stays open until the worker closes it
+            throw Failure(.disconnected(Errno(errno)))  // as libmodbus: the context stays open until the worker closes it
         case .after: return []
         }
     }
@@ -188,8 +188,10 @@ final class WorkerHarness {
         return Array(out.prefix(count))
     }
 
-    var device: edgecore_device_stats { stats.device(0) ?? edgecore_device_stats() }
-    var bus: edgecore_bus_stats { stats.bus(0) ?? edgecore_bus_stats() }
+    var device: edgecore_device_stats { stats.device(0)?.counters ?? edgecore_device_stats() }
+    var bus: edgecore_bus_stats { stats.bus(0)?.counters ?? edgecore_bus_stats() }
+    var deviceError: Failure.Kind? { stats.device(0)?.lastError }
+    var busError: Failure.Kind? { stats.bus(0)?.lastError }
 }
 
 /// A site of one TCP bus, one device and `channels` u16 holding registers at addresses 0, 200, 400...
