@@ -131,7 +131,7 @@ public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutable
 public func edgecore_engine_start(_ engine: OpaquePointer?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
-        do throws(ConfigError) {
+        do throws(Failure) {
             try engine.start()
             return EDGECORE_OK
         } catch {
@@ -244,7 +244,7 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
 /// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its
 /// chip and lines opened now, so that start fails precisely), a Modbus line or endpoint a ModbusWorker
 /// over libmodbus.
-func makeWorker(_ setup: WorkerSetup) throws(ConfigError) -> any EngineWorker {
+func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
     if case .gpio = setup.config.buses[setup.busId] {
         let (chip, lines) = try openGPIOBus(setup.busId, config: setup.config)
         return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, stats: setup.stats,

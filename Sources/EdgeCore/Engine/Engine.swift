@@ -99,20 +99,20 @@ final class Engine: @unchecked Sendable {
 
     // MARK: Running
 
-    func start() throws(ConfigError) {
-        guard !isRunning else { throw ConfigError(.running, "the engine is already running") }
+    func start() throws(Failure) {
+        guard !isRunning else { throw Failure(.running, "the engine is already running") }
         let config = storedConfig  // only this thread replaces it
-        guard !config.channels.isEmpty else { throw ConfigError(.config, "nothing to sample: no channels are configured") }
+        guard !config.channels.isEmpty else { throw Failure(.config, "nothing to sample: no channels are configured") }
         let requests = Planner.plan(config)
         let lanes = UInt32(config.buses.count)
         if shared.ring?.laneCount != lanes {
             do throws(EdgeCoreError) {
                 shared.install(try Ring.make(capacity: ringCapacity, lanes: lanes, policy: overflow))
             } catch {
-                throw ConfigError(error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
+                throw Failure(legacy: error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
             }
         }
-        guard let ring = shared.ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
+        guard let ring = shared.ring else { throw Failure(Failure.outOfMemory, "no ring") }
         held.removeAll()  // release the outputs a previous run held at their safe state
         // The factory opens what can fail precisely (a GPIO chip, its lines), so that the start fails
         // instead of a stream of bad readings.
@@ -125,11 +125,11 @@ final class Engine: @unchecked Sendable {
         var started: [any EngineWorker] = []
         for worker in prepared {
             let busId = worker.busId
-            do throws(EdgeCoreError) {
+            do throws(Failure) {
                 try worker.start()
             } catch {
                 for running in started { running.stop() }
-                throw ConfigError(error, "cannot start the worker thread of bus '\(config.buses[busId].name)'")
+                throw Failure(error, "cannot start the worker of bus '\(config.buses[busId].name)'")
             }
             started.append(worker)
         }

@@ -8,7 +8,7 @@ protocol EngineWorker: AnyObject {
     /// releasing it at once: a GPIO worker holds its outputs requested at their safe state, so that a relay
     /// never floats between stop and destroy.
     var holdsOutputsAfterStop: Bool { get }
-    func start() throws(EdgeCoreError)
+    func start() throws(Failure)
     /// Ends the worker after its current transaction; pending writes fail. For GPIO also drives every
     /// output to its safe state.
     func stop()
@@ -30,4 +30,4 @@ struct WorkerSetup {
 
 /// Makes the worker of one bus (opening what must be opened for start to fail precisely). Contract/
 /// supplies the real one, tests a fake.
-typealias WorkerFactory = (WorkerSetup) throws(ConfigError) -> any EngineWorker
+typealias WorkerFactory = (WorkerSetup) throws(Failure) -> any EngineWorker

@@ -30,8 +30,12 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
 
     // MARK: Any thread
 
-    func start(_ body: @escaping () -> Void) throws(EdgeCoreError) {
-        thread = try WorkerThread(body)
+    func start(_ body: @escaping () -> Void) throws(Failure) {
+        do throws(EdgeCoreError) {
+            thread = try WorkerThread(body)
+        } catch {
+            throw Failure(legacy: error, "cannot create the worker thread")
+        }
     }
 
     /// Asks the worker to end and waits until it has.

@@ -12,7 +12,15 @@ struct GPIOLineHandle {
 
 /// Opens a GPIO chip bus and requests its lines (outputs at their safe state), so that a missing chip,
 /// a bad offset or name, a line in use or a permission problem fails edgecore_engine_start precisely.
-func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any GPIOChipPort, [GPIOLineHandle]) {
+func openGPIOBus(_ busId: Int, config: SiteConfig) throws(Failure) -> (any GPIOChipPort, [GPIOLineHandle]) {
+    do throws(ConfigError) {
+        return try openGPIOLines(busId, config: config)
+    } catch {
+        throw Failure(legacy: error)  // the chip, line and checkpoint code still throws ConfigError
+    }
+}
+
+private func openGPIOLines(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any GPIOChipPort, [GPIOLineHandle]) {
     guard case .gpio(let chipSpec) = config.buses[busId] else {
         throw ConfigError(.config, "bus \(busId) is not a GPIO chip")
     }
@@ -97,10 +105,10 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.channelNames = names
     }
 
-    func start() throws(EdgeCoreError) {
+    func start() throws(Failure) {
         if !eventLines.isEmpty {
             let error = control.makeEventFD()
-            if error != 0 { throw .system(error) }
+            if error != 0 { throw Failure.system(Errno(error), "eventfd") }
         }
         let now = Clock.monotonicNanoseconds()
         for index in lines.indices { queue.insert(index, deadline: now) }
@@ -108,8 +116,12 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             $0.opens &+= 1
             $0.change(to: EDGECORE_BUS_CONNECTED)
         }
-        try checkpoint?.start()
         do throws(EdgeCoreError) {
+            try checkpoint?.start()
+        } catch {
+            throw Failure(legacy: error, "cannot start the checkpoint writer")
+        }
+        do throws(Failure) {
             try control.start { [self] in run() }
         } catch {
             checkpoint?.finish()

@@ -78,11 +78,11 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
 
     // MARK: Control (any thread)
 
-    func start() throws(EdgeCoreError) {
+    func start() throws(Failure) {
         if case .tcp = spec {
             // A TCP connect in progress sleeps in poll() on this too, so that stop() cuts it short.
             let error = control.makeEventFD()
-            if error != 0 { throw .system(error) }
+            if error != 0 { throw Failure.system(Errno(error), "eventfd") }
         }
         scheduleFirstPolls()
         try control.start { [self] in run() }

@@ -25,8 +25,8 @@ import Testing
             self.failsToStart = failsToStart
             self.holdsOutputsAfterStop = holds
         }
-        func start() throws(EdgeCoreError) {
-            if failsToStart { throw .system(EAGAIN) }
+        func start() throws(Failure) {
+            if failsToStart { throw Failure.system(Errno(EAGAIN), "pthread_create") }
             log.add("start \(busId)")
         }
         func stop() { log.add("stop \(busId)") }
@@ -39,7 +39,7 @@ import Testing
     /// An engine over `buses` TCP buses, one device and one writable u16 channel on each.
     static func makeEngine(buses: Int, log: Log, failing: Set<Int> = [], holding: Set<Int> = [],
                            made: ((FakeWorker) -> Void)? = nil) throws -> Engine {
-        let engine = try Engine(ringCapacity: 64, overflow: EDGECORE_OVERFLOW_DROP_OLDEST) { setup throws(ConfigError) in
+        let engine = try Engine(ringCapacity: 64, overflow: EDGECORE_OVERFLOW_DROP_OLDEST) { setup throws(Failure) in
             let worker = FakeWorker(busId: setup.busId, log: log, failsToStart: failing.contains(setup.busId),
                                     holds: holding.contains(setup.busId))
             made?(worker)
@@ -63,7 +63,13 @@ import Testing
     @Test func aWorkerThatFailsToStartStopsTheOnesStarted() throws {
         let log = Log()
         let engine = try Self.makeEngine(buses: 3, log: log, failing: [1])
-        #expect(throws: ConfigError.self) { try engine.start() }
+        do throws(Failure) {
+            try engine.start()
+            Issue.record("the engine started")
+        } catch {
+            #expect(error.kind == .system(Errno(EAGAIN)))
+            #expect(error.message.hasPrefix("cannot start the worker of bus 'bus1': pthread_create"))
+        }
         #expect(log.events == ["start 0", "stop 0"])
         #expect(!engine.isRunning)
     }
