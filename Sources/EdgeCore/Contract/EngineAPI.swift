@@ -245,13 +245,14 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
 /// chip and lines opened now, so that start fails precisely), a Modbus line or endpoint a ModbusWorker
 /// over libmodbus.
 func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
-    if case .gpio = setup.config.buses[setup.busId] {
+    let bus = setup.config.buses[setup.busId]
+    if case .gpio = bus {
         let (chip, lines) = try openGPIOBus(setup.busId, config: setup.config)
         return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, stats: setup.stats,
                           sequences: setup.sequences, config: setup.config)
     }
     return ModbusWorker(busId: setup.busId, config: setup.config, requests: setup.requests,
-                        transport: LibmodbusTransport(setup.config.buses[setup.busId]), ring: setup.ring,
+                        transport: LibmodbusTransport(bus), ring: setup.ring,
                         stats: setup.stats, sequences: setup.sequences)
 }
 

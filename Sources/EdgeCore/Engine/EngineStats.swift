@@ -49,21 +49,26 @@ final class EngineStats: @unchecked Sendable {
         lock.withLock { index >= 0 && index < buses.count ? (buses[index], busErrors[index]) : nil }
     }
 
-    /// Changes a device's counters, and records `lastError` when given.
-    func updateDevice(_ index: Int, lastError: Failure.Kind? = nil, _ body: (inout edgecore_device_stats) -> Void) {
+    func updateDevice(_ index: Int, _ body: (inout edgecore_device_stats) -> Void) {
         lock.withLock {
             guard index >= 0, index < devices.count else { return }
             body(&devices[index])
-            if let lastError { deviceErrors[index] = lastError }
         }
     }
 
-    /// Changes a bus's counters, and records `lastError` when given.
-    func updateBus(_ index: Int, lastError: Failure.Kind? = nil, _ body: (inout edgecore_bus_stats) -> Void = { _ in }) {
+    func updateBus(_ index: Int, _ body: (inout edgecore_bus_stats) -> Void) {
         lock.withLock {
             guard index >= 0, index < buses.count else { return }
             body(&buses[index])
-            if let lastError { busErrors[index] = lastError }
+        }
+    }
+
+    /// Records a bus's last error (a failed open, a lost connection, a GPIO line's failure). Apart from
+    /// updateBus, whose closures the optimizer copies per call site, so that they stay small.
+    func recordBusError(_ index: Int, _ kind: Failure.Kind) {
+        lock.withLock {
+            guard index >= 0, index < busErrors.count else { return }
+            busErrors[index] = kind
         }
     }
 

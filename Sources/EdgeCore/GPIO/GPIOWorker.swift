@@ -87,7 +87,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         var writer: CheckpointWriter? = nil
         if case .gpio(let chipSpec) = config.buses[busId], let path = chipSpec.checkpointPath {
             writer = CheckpointWriter(PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)) { error in
-                stats.updateBus(busId, lastError: .system(Errno(error)))
+                stats.recordBusError(busId, .system(Errno(error)))
             }
             saved = (try? PulseCheckpoint.load(path: path)) ?? []  // checked by openGPIOBus
         }
@@ -221,7 +221,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         case .success(let level):
             publish(index, value: level ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         case .failure(let error):
-            stats.updateBus(busId, lastError: .system(Errno(error.errno)))
+            stats.recordBusError(busId, .system(Errno(error.errno)))
             publish(index, value: 0, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue),
                     detail: UInt16(truncatingIfNeeded: error.errno))
         }
@@ -287,7 +287,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         if error == 0 {
             publish(index, value: value ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         } else {
-            stats.updateBus(busId, lastError: .system(Errno(error)))
+            stats.recordBusError(busId, .system(Errno(error)))
         }
         return error
     }

@@ -19,11 +19,12 @@ final class LibmodbusTransport: ModbusTransport {
 
     var isOpen: Bool { connected }
 
+    /// The failure carries no message: the worker keeps only its kind (edgecore_bus_stats.last_error).
     func open(stop: any StopRequest) throws(Failure) {
         close()
         if context == nil {
             guard let made = makeContext() else {
-                throw Failure.system(ec_errno() == 0 ? .invalid : .current, "create the libmodbus context")
+                throw Failure(.system(ec_errno() == 0 ? .invalid : .current))
             }
             // No byte timeout: libmodbus restarts it at every byte, so a peer trickling bytes held a
             // transaction for minutes. Without it the whole answer must come within the response timeout
@@ -31,25 +32,25 @@ final class LibmodbusTransport: ModbusTransport {
             _ = modbus_set_byte_timeout(made, 0, 0)
             context = made
         }
-        guard let context else { throw Failure.system(.invalid, "modbus context") }
+        guard let context else { throw Failure(.system(.invalid)) }
         switch spec {
         case .rtu(let rtu): openedNode = FileIdentity(path: rtu.device)
         case .tcp(let tcp):
             // Connected here rather than by modbus_connect(), whose connect cannot be cut short by stop().
             let socket = TCPConnection.open(host: tcp.host, port: tcp.port, timeoutMs: tcp.connectTimeoutMs,
                                             stop: stop)
-            guard socket >= 0 else { throw Failure.system(Errno(-socket), "connect to \(tcp.host):\(tcp.port)") }
+            guard socket >= 0 else { throw Failure(.system(Errno(-socket))) }
             _ = modbus_set_socket(context, socket)
             connected = true
             return
         case .gpio:
-            throw Failure.system(.invalid, "a GPIO chip is no Modbus bus")
+            throw Failure(.system(.invalid))
         }
         if modbus_connect(context) == -1 {
             let error = ec_errno()
             // libmodbus keeps no usable state after a failed connect; start from a fresh context next time.
             freeContext()
-            throw Failure.system(error == 0 ? .ioError : Errno(error), "open serial port")
+            throw Failure(.system(error == 0 ? .ioError : Errno(error)))
         }
         if case .rtu(let rtu) = spec { configureSerial(context, rtu) }
         connected = true

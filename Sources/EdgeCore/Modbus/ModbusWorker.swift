@@ -177,7 +177,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             }
             return
         }
-        stats.updateBus(busId, lastError: failure.kind) {
+        stats.recordBusError(busId, failure.kind)
+        stats.updateBus(busId) {
             $0.open_failures &+= 1
             $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
         }
@@ -189,7 +190,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private func busLost(error: Errno? = nil) {
         if transport.isOpen {
             // The bus's last error is the errno that broke it (edgecore_bus_stats.last_error: -errno).
-            stats.updateBus(busId, lastError: error.map { .system($0) }) {
+            if let error { stats.recordBusError(busId, .system(error)) }
+            stats.updateBus(busId) {
                 $0.losses &+= 1
                 $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
             }
