@@ -11,7 +11,8 @@ public func edgecore_engine_create_sized(_ config: UnsafePointer<edgecore_engine
     if let config, let code = loadSettings(config, size: size, into: &settings, kind: "engine") { return code }
     do throws(EdgeCoreError) {
         let engine = try Engine(ringCapacity: settings.ring_capacity,
-                                overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)))
+                                overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)),
+                                makeWorker: makeWorker)
         engineOut.pointee = OpaquePointer(Unmanaged.passRetained(engine).toOpaque())
         return EDGECORE_OK
     } catch {
@@ -82,7 +83,7 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
     guard let engine else { return nullArgument("engine is required") }
     return withEngineShared(engine) { engine in
         guard let info = engine.channel(Int(clamping: channel)) else {
-            return failure(ConfigError(.notFound, "no channel with id \(channel)"))
+            return failure(Failure(.notFound, "no channel with id \(channel)"))
         }
         nameOut?.pointee = info.name
         unitOut?.pointee = info.unit
@@ -100,7 +101,7 @@ public func edgecore_engine_device_info(_ engine: OpaquePointer?, _ device: UInt
     guard let engine else { return nullArgument("engine is required") }
     return withEngineShared(engine) { engine in
         guard let info = engine.device(Int(clamping: device)) else {
-            return failure(ConfigError(.notFound, "no device with id \(device)"))
+            return failure(Failure(.notFound, "no device with id \(device)"))
         }
         nameOut?.pointee = info.name
         busOut?.pointee = UInt32(info.bus)
@@ -130,7 +131,7 @@ public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutable
 public func edgecore_engine_start(_ engine: OpaquePointer?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
-        do throws(ConfigError) {
+        do throws(Failure) {
             try engine.start()
             return EDGECORE_OK
         } catch {
@@ -143,7 +144,7 @@ public func edgecore_engine_start(_ engine: OpaquePointer?) -> Int32 {
 public func edgecore_engine_stop(_ engine: OpaquePointer?) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
-        engine.stop() ? EDGECORE_OK : failure(ConfigError(.notRunning, "the engine is not running"))
+        engine.stop() ? EDGECORE_OK : failure(Failure(.notRunning, "the engine is not running"))
     }
 }
 
@@ -163,7 +164,7 @@ public func edgecore_engine_wait(_ engine: OpaquePointer?, _ timeoutMs: Int32) -
     return withEngine(engine) { engine in
         let result = engine.wait(timeoutMilliseconds: timeoutMs)
         return result != EDGECORE_E_NOT_RUNNING
-            ? result : failure(ConfigError(.notRunning, "the engine is stopped and no readings are left"))
+            ? result : failure(Failure(.notRunning, "the engine is stopped and no readings are left"))
     }
 }
 
@@ -178,13 +179,17 @@ public func edgecore_engine_ring_stats_sized(_ engine: OpaquePointer?,
 @c @implementation
 public func edgecore_engine_device_stats_sized(_ engine: OpaquePointer?, _ device: UInt32,
                                                _ statsOut: UnsafeMutablePointer<edgecore_device_stats>?, _ size: Int) -> Int32 {
-    copyStats(engine, statsOut, size, notFound: "no device with id \(device)") { $0.stats.device(Int(clamping: device)) }
+    copyStats(engine, statsOut, size, notFound: "no device with id \(device)") { engine in
+        engine.stats.device(Int(clamping: device)).map { withLastError($0.counters, $0.lastError) }
+    }
 }
 
 @c @implementation
 public func edgecore_engine_bus_stats_sized(_ engine: OpaquePointer?, _ bus: UInt32,
                                             _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?, _ size: Int) -> Int32 {
-    copyStats(engine, statsOut, size, notFound: "no bus with id \(bus)") { $0.stats.bus(Int(clamping: bus)) }
+    copyStats(engine, statsOut, size, notFound: "no bus with id \(bus)") { engine in
+        engine.stats.bus(Int(clamping: bus)).map { withLastError($0.counters, $0.lastError) }
+    }
 }
 
 @c @implementation
@@ -203,7 +208,7 @@ public func edgecore_engine_write(_ engine: OpaquePointer?, _ channel: UInt32, _
                                   _ timeoutMs: Int32) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngineShared(engine) { engine in
-        do throws(ConfigError) {
+        do throws(Failure) {
             try engine.write(channel: Int(clamping: channel), value: value, timeoutMilliseconds: timeoutMs)
             return EDGECORE_OK
         } catch {
@@ -217,7 +222,7 @@ public func edgecore_engine_write_registers(_ engine: OpaquePointer?, _ device: 
                                             _ values: UnsafePointer<UInt16>?, _ count: Int, _ timeoutMs: Int32) -> Int32 {
     guard let engine, let values else { return nullArgument("engine and values are required") }
     guard count >= 1, count <= 123 else {
-        return failure(ConfigError(.invalidArgument, "count must be 1..123 registers, not \(count)"))
+        return failure(Failure(.invalidArgument, "count must be 1..123 registers, not \(count)"))
     }
     let registers = Array(UnsafeBufferPointer(start: values, count: count))
     return rawWrite(engine, device, address, registers: registers, coils: nil, timeoutMs)
@@ -228,7 +233,7 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
                                         _ values: UnsafePointer<UInt8>?, _ count: Int, _ timeoutMs: Int32) -> Int32 {
     guard let engine, let values else { return nullArgument("engine and values are required") }
     guard count >= 1, count <= 1968 else {
-        return failure(ConfigError(.invalidArgument, "count must be 1..1968 coils, not \(count)"))
+        return failure(Failure(.invalidArgument, "count must be 1..1968 coils, not \(count)"))
     }
     let coils = UnsafeBufferPointer(start: values, count: count).map { $0 != 0 ? UInt8(1) : UInt8(0) }
     return rawWrite(engine, device, address, registers: nil, coils: coils, timeoutMs)
@@ -236,21 +241,50 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
 
 // MARK: Helpers of the contract
 
+/// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its
+/// chip and lines opened now, so that start fails precisely), a Modbus line or endpoint a ModbusWorker
+/// over libmodbus.
+func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
+    let bus = setup.config.buses[setup.busId]
+    if case .gpio = bus {
+        let (chip, lines) = try openGPIOBus(setup.busId, config: setup.config)
+        return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, stats: setup.stats,
+                          sequences: setup.sequences, config: setup.config)
+    }
+    return ModbusWorker(busId: setup.busId, config: setup.config, requests: setup.requests,
+                        transport: LibmodbusTransport(bus), ring: setup.ring,
+                        stats: setup.stats, sequences: setup.sequences)
+}
+
 /// The statistics getters: checks the arguments, copies what `lookup` finds, or reports `notFound`.
 private func copyStats<Stats: GrowingStruct>(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Stats>?, _ size: Int,
                                              notFound: @autoclosure () -> Message,
                                              _ lookup: (Engine) -> Stats?) -> Int32 {
     guard let handle, let out else { return nullArgument("engine and stats_out are required") }
     return withEngineShared(handle) { engine in
-        guard let snapshot = lookup(engine) else { return failure(ConfigError(.notFound, notFound())) }
+        guard let snapshot = lookup(engine) else { return failure(Failure(.notFound, notFound())) }
         return storeStats(snapshot, into: out, size: size)
     }
+}
+
+/// The statistics as C has them: last_error is the result code of the last failure the worker recorded
+/// (left as the worker set it when it recorded none as a Failure.Kind).
+private func withLastError(_ counters: edgecore_device_stats, _ lastError: Failure.Kind?) -> edgecore_device_stats {
+    var stats = counters
+    if let lastError { stats.last_error = resultCode(lastError) }
+    return stats
+}
+
+private func withLastError(_ counters: edgecore_bus_stats, _ lastError: Failure.Kind?) -> edgecore_bus_stats {
+    var stats = counters
+    if let lastError { stats.last_error = resultCode(lastError) }
+    return stats
 }
 
 private func rawWrite(_ handle: OpaquePointer, _ device: UInt32, _ address: UInt16, registers: [UInt16]?,
                       coils: [UInt8]?, _ timeoutMs: Int32) -> Int32 {
     withEngineShared(handle) { engine in
-        do throws(ConfigError) {
+        do throws(Failure) {
             try engine.writeRaw(device: Int(clamping: device), address: address, registers: registers, coils: coils,
                                 timeoutMilliseconds: timeoutMs)
             return EDGECORE_OK
@@ -266,7 +300,7 @@ private func find(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ idO
     return withEngineShared(handle) { engine in
         let text = String(cString: name)
         guard let id = lookup(engine.config, text) else {
-            return failure(ConfigError(.notFound, "no \(kind) named '\(text)'"))
+            return failure(Failure(.notFound, "no \(kind) named '\(text)'"))
         }
         idOut?.pointee = UInt32(id)
         return EDGECORE_OK
@@ -286,12 +320,22 @@ func withEngineShared(_ handle: OpaquePointer, _ body: (Engine) -> Int32) -> Int
 
 /// Records the message for edgecore_engine_last_error() and returns the error's code.
 func failure(_ error: ConfigError) -> Int32 {
-    guard let buffer = ec_last_error_buffer() else { return error.kind.code }
-    let utf8 = Array(error.message.utf8)
-    let length = min(utf8.count, Int(EC_LAST_ERROR_SIZE) - 1)
-    for index in 0..<length { buffer[index] = CChar(bitPattern: utf8[index]) }
-    buffer[length] = 0
+    recordLastError(error.message)
     return error.kind.code
 }
 
-func nullArgument(_ message: Message) -> Int32 { failure(ConfigError(.nullPointer, message)) }
+/// Records the message for edgecore_engine_last_error() and returns the failure's result code.
+func failure(_ error: Failure) -> Int32 {
+    recordLastError(error.message)
+    return resultCode(error.kind)
+}
+
+private func recordLastError(_ message: String) {
+    guard let buffer = ec_last_error_buffer() else { return }
+    let utf8 = Array(message.utf8)
+    let length = min(utf8.count, Int(EC_LAST_ERROR_SIZE) - 1)
+    for index in 0..<length { buffer[index] = CChar(bitPattern: utf8[index]) }
+    buffer[length] = 0
+}
+
+func nullArgument(_ message: Message) -> Int32 { failure(Failure(.nullPointer, message)) }

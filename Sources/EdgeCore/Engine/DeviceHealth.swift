@@ -4,9 +4,16 @@ import CShim
 struct DeviceHealth {
     private(set) var consecutiveFailures: UInt32 = 0
     private(set) var offline = false
-    private(set) var backoffMs: UInt32 = 0
+    private let offlineAfter: UInt32
+    /// Between probes of an offline device: backoff_min_ms doubling up to backoff_max_ms.
+    private var backOff: BackOff
     /// Monotonic ns at which an offline device may be probed.
     private(set) var probeAt: Int64 = 0
+
+    init(_ device: DeviceSpec) {
+        offlineAfter = device.offlineAfter
+        backOff = BackOff(minMs: device.backoffMinMs, maxMs: device.backoffMaxMs)
+    }
 
     /// enum edgecore_device_state, as edgecore_device_stats.state holds it.
     var state: UInt16 {
@@ -18,21 +25,16 @@ struct DeviceHealth {
     mutating func answered() {
         consecutiveFailures = 0
         offline = false
-        backoffMs = 0
+        backOff.succeeded()
     }
 
     /// A poll failed after its retries.
-    mutating func failed(at now: Int64, device: DeviceSpec) {
+    mutating func failed(at now: Int64) {
         consecutiveFailures &+= 1
-        if offline {
-            backoffMs = min(backoffMs > device.backoffMaxMs / 2 ? device.backoffMaxMs : backoffMs * 2,
-                            device.backoffMaxMs)
-        } else if consecutiveFailures >= device.offlineAfter {
+        if !offline {
+            guard consecutiveFailures >= offlineAfter else { return }
             offline = true
-            backoffMs = device.backoffMinMs
-        } else {
-            return
         }
-        probeAt = now + Int64(backoffMs) * 1_000_000
+        probeAt = backOff.failed(at: now)
     }
 }

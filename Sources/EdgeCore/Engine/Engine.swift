@@ -14,10 +14,11 @@ final class Engine: @unchecked Sendable {
     private let ringCapacity: UInt32
     private let overflow: edgecore_overflow_policy
     let shared: SharedRing
+    private let makeWorker: WorkerFactory
     private var workers: [any EngineWorker] = []
-    /// Stopped GPIO workers: they keep their outputs requested, driven at the safe state, until the next
-    /// start or destroy, so that a relay never floats between stop and destroy.
-    private var heldGPIO: [any EngineWorker] = []
+    /// Stopped workers that hold outputs at their safe state (EngineWorker.holdsOutputsAfterStop), kept
+    /// until the next start or destroy.
+    private var held: [any EngineWorker] = []
     private let runState = Lock()
     let stats = EngineStats()
     /// C copies of channel names and units, and of device names, handed out by the *_info functions;
@@ -28,11 +29,12 @@ final class Engine: @unchecked Sendable {
     private var sequences: UnsafeMutablePointer<UInt32> = .allocate(capacity: 1)
     private var sequenceCapacity = 0
 
-    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy) throws(EdgeCoreError) {
+    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy, makeWorker: @escaping WorkerFactory) throws(EdgeCoreError) {
         // Validate now, as edgecore_ring_create would, so that start cannot fail on them.
         _ = try Ring.make(capacity: ringCapacity, lanes: 1, policy: overflow)
         self.ringCapacity = ringCapacity
         self.overflow = overflow
+        self.makeWorker = makeWorker
         shared = try SharedRing()
     }
 
@@ -97,43 +99,37 @@ final class Engine: @unchecked Sendable {
 
     // MARK: Running
 
-    func start() throws(ConfigError) {
-        guard !isRunning else { throw ConfigError(.running, "the engine is already running") }
+    func start() throws(Failure) {
+        guard !isRunning else { throw Failure(.running, "the engine is already running") }
         let config = storedConfig  // only this thread replaces it
-        guard !config.channels.isEmpty else { throw ConfigError(.config, "nothing to sample: no channels are configured") }
+        guard !config.channels.isEmpty else { throw Failure(.config, "nothing to sample: no channels are configured") }
         let requests = Planner.plan(config)
         let lanes = UInt32(config.buses.count)
         if shared.ring?.laneCount != lanes {
             do throws(EdgeCoreError) {
                 shared.install(try Ring.make(capacity: ringCapacity, lanes: lanes, policy: overflow))
             } catch {
-                throw ConfigError(error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
+                throw Failure(legacy: error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
             }
         }
-        guard let ring = shared.ring else { throw ConfigError(EdgeCoreError.outOfMemory, "no ring") }
-        heldGPIO.removeAll()  // release the lines a previous run held at their safe state
-        // GPIO chips and lines are opened here, so that a missing chip, a bad line or a line in use fails
-        // the start with a precise error instead of a stream of bad readings.
+        guard let ring = shared.ring else { throw Failure(Failure.outOfMemory, "no ring") }
+        held.removeAll()  // release the outputs a previous run held at their safe state
+        // The factory opens what can fail precisely (a GPIO chip, its lines), so that the start fails
+        // instead of a stream of bad readings.
         var prepared: [any EngineWorker] = []
         for busId in config.buses.indices {
-            if case .gpio = config.buses[busId] {
-                let (chip, lines) = try openGPIOBus(busId, config: config)
-                prepared.append(GPIOWorker(busId: busId, chip: chip, lines: lines, ring: ring, stats: stats,
-                                           sequences: sequences, config: config))
-            } else {
-                prepared.append(BusWorker(busId: busId, config: config, requests: requests.filter { $0.bus == busId },
-                                          transport: LibmodbusTransport(config.buses[busId]), ring: ring,
-                                          stats: stats, sequences: sequences))
-            }
+            prepared.append(try makeWorker(WorkerSetup(busId: busId, config: config,
+                                                       requests: requests.filter { $0.bus == busId },
+                                                       ring: ring, stats: stats, sequences: sequences)))
         }
         var started: [any EngineWorker] = []
         for worker in prepared {
             let busId = worker.busId
-            do throws(EdgeCoreError) {
+            do throws(Failure) {
                 try worker.start()
             } catch {
                 for running in started { running.stop() }
-                throw ConfigError(error, "cannot start the worker thread of bus '\(config.buses[busId].name)'")
+                throw Failure(error, "cannot start the worker of bus '\(config.buses[busId].name)'")
             }
             started.append(worker)
         }
@@ -150,7 +146,7 @@ final class Engine: @unchecked Sendable {
             return workers
         }
         for worker in stopping { worker.stop() }
-        heldGPIO = stopping.filter { $0 is GPIOWorker }
+        held = stopping.filter { $0.holdsOutputsAfterStop }
         if !stopping.isEmpty { shared.setRunning(false) }
         return !stopping.isEmpty
     }
@@ -198,18 +194,18 @@ final class Engine: @unchecked Sendable {
     // MARK: Writes
 
     /// Encodes and queues a write of `value` to a writable channel, and waits for its result.
-    func write(channel id: Int, value: Double, timeoutMilliseconds: Int32) throws(ConfigError) {
+    func write(channel id: Int, value: Double, timeoutMilliseconds: Int32) throws(Failure) {
         let config = self.config
-        guard id >= 0, id < config.channels.count else { throw ConfigError(.notFound, "no channel with id \(id)") }
+        guard id >= 0, id < config.channels.count else { throw Failure(.notFound, "no channel with id \(id)") }
         let channel = config.channels[id]
         guard channel.writable else {
-            throw ConfigError(.notWritable, "channel '\(channel.name)' is not declared writable")
+            throw Failure(.notWritable, "channel '\(channel.name)' is not declared writable")
         }
         if let line = channel.gpio {
             guard !value.isNaN else {
-                throw ConfigError(.value, "channel '\(channel.name)': NaN cannot be written to an output")
+                throw Failure(.value, "channel '\(channel.name)': NaN cannot be written to an output")
             }
-            try submit(WriteJob(device: -1, channel: id, address: 0, payload: .level(value != 0)), bus: line.bus,
+            try submit(WriteJob(.gpioOutput(channel: id, level: value != 0)), bus: line.bus,
                        timeoutMilliseconds: timeoutMilliseconds, config: config)
             return
         }
@@ -226,23 +222,24 @@ final class Engine: @unchecked Sendable {
                 payload = .registers(try channel.codec.encode(value))
             }
         } catch {
-            throw ConfigError(error, "channel '\(channel.name)': \(value) cannot be written as its type")
+            // ValueCodec fails only with .value (converted here until Decode/ throws Failure).
+            throw Failure(.value, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
-        try submit(WriteJob(device: channel.device, address: channel.address, payload: payload),
+        try submit(WriteJob(.modbus(device: channel.device, address: channel.address, payload)),
                    bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
     /// Raw register (`coils == false`) or coil writes; every address must be a writable channel's.
     func writeRaw(device: Int, address: UInt16, registers: [UInt16]?, coils: [UInt8]?,
-                  timeoutMilliseconds: Int32) throws(ConfigError) {
+                  timeoutMilliseconds: Int32) throws(Failure) {
         let config = self.config
         guard device >= 0, device < config.devices.count else {
-            throw ConfigError(.notFound, "no device with id \(device)")
+            throw Failure(.notFound, "no device with id \(device)")
         }
         let function: ModbusFunction = coils != nil ? .coils : .holdingRegisters
         let count = coils?.count ?? registers?.count ?? 0
         guard Int(address) + count - 1 <= 0xFFFF else {
-            throw ConfigError(.invalidArgument, "address \(address) + \(count) passes 65535")
+            throw Failure(.invalidArgument, "address \(address) + \(count) passes 65535")
         }
         for offset in 0..<count {
             let target = Int(address) + offset
@@ -251,48 +248,33 @@ final class Engine: @unchecked Sendable {
                     && Int($0.address) <= target && target <= $0.lastAddress
             }
             guard covered else {
-                throw ConfigError(.notWritable, "device '\(config.devices[device].name)': address \(target) is not part of a writable channel")
+                throw Failure(.notWritable, "device '\(config.devices[device].name)': address \(target) is not part of a writable channel")
             }
         }
         let payload: WriteJob.Payload = coils.map { .coils($0) } ?? .registers(registers ?? [])
-        try submit(WriteJob(device: device, address: address, payload: payload), bus: config.devices[device].bus,
+        try submit(WriteJob(.modbus(device: device, address: address, payload)), bus: config.devices[device].bus,
                    timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
     /// Queues the job and waits for it (see WriteJob: a write not claimed by its deadline is never sent;
     /// one claimed in time is waited for to its end). Failures carry the write's own exception code.
-    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32, config: SiteConfig) throws(ConfigError) {
+    private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32, config: SiteConfig) throws(Failure) {
         let worker = runState.withLock { workers.first { $0.busId == bus } }
-        guard let worker else { throw ConfigError(.notRunning, "the engine is not running") }
+        guard let worker else { throw Failure(.notRunning, "the engine is not running") }
         worker.enqueue(job)
         guard let outcome = job.wait(timeoutMilliseconds: timeoutMilliseconds) else {
-            throw ConfigError(.timeout, "the write was not sent: the bus did not get to it within \(timeoutMilliseconds) ms")
+            throw Failure(.timeout, "the write was not sent: the bus did not get to it within \(timeoutMilliseconds) ms")
         }
-        guard outcome.code != EDGECORE_OK else { return }
-        let error = EdgeCoreError(code: outcome.code)
-        guard job.device >= 0, job.device < config.devices.count else {
-            let name = job.channel >= 0 && job.channel < config.channels.count ? config.channels[job.channel].name : "?"
-            throw ConfigError(error, "gpio output '\(name)': write failed")
-        }
-        let deviceName = config.devices[job.device].name
-        if outcome.code == EDGECORE_E_DEVICE_EXCEPTION {
-            throw ConfigError(error, "device '\(deviceName)': write failed with Modbus exception \(outcome.exception)")
-        }
-        throw ConfigError(error, "device '\(deviceName)': write failed")
-    }
-}
-
-extension EdgeCoreError {
-    /// The error a result code stands for (codes from EdgeCore itself, so always known).
-    init(code: Int32) {
-        switch code {
-        case EDGECORE_E_DEVICE_TIMEOUT: self = .deviceTimeout
-        case EDGECORE_E_DEVICE_FRAME: self = .deviceFrame
-        case EDGECORE_E_DEVICE_EXCEPTION: self = .deviceException
-        case EDGECORE_E_DISCONNECTED: self = .disconnected
-        case EDGECORE_E_NOT_RUNNING: self = .notRunning
-        case EDGECORE_E_TIMEOUT: self = .timeout
-        default: self = code < 0 && code > -4096 ? .system(-code) : .invalidArgument
+        guard case .failure(let error) = outcome else { return }
+        switch job.target {
+        case .gpioOutput(let channel, _):
+            throw Failure(error, "gpio output '\(config.channels[channel].name)': write failed")
+        case .modbus(let device, _, _):
+            let name = config.devices[device].name
+            if case .deviceException(let code) = error.kind {
+                throw Failure(error, "device '\(name)': write failed with Modbus exception \(code)")
+            }
+            throw Failure(error, "device '\(name)': write failed")
         }
     }
 }

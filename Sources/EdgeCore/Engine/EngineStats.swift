@@ -3,18 +3,30 @@ import CShim
 /// Counters of every device and bus (edgecore_device_stats / edgecore_bus_stats), written by the bus
 /// workers and read by any thread. One lock for both, so that a transaction's bookkeeping is one short
 /// critical section.
+///
+/// The last error of a device or bus is kept as a Failure.Kind beside its counters (the structs'
+/// `last_error` stays as the workers leave it); Contract/ turns it into the C result code when it copies
+/// the statistics out.
 final class EngineStats: @unchecked Sendable {
     private let lock = Lock()
     private var devices: [edgecore_device_stats] = []
     private var buses: [edgecore_bus_stats] = []
+    private var deviceErrors: [Failure.Kind?] = []
+    private var busErrors: [Failure.Kind?] = []
     /// By channel id; meaningful for pulse counter channels.
     private var pulses: [edgecore_pulse_stats] = []
 
     /// Makes room for devices, buses and channels added to the configuration.
     func ensure(devices deviceCount: Int, buses busCount: Int, channels channelCount: Int) {
         lock.withLock {
-            while devices.count < deviceCount { devices.append(edgecore_device_stats()) }
-            while buses.count < busCount { buses.append(edgecore_bus_stats()) }
+            while devices.count < deviceCount {
+                devices.append(edgecore_device_stats())
+                deviceErrors.append(nil)
+            }
+            while buses.count < busCount {
+                buses.append(edgecore_bus_stats())
+                busErrors.append(nil)
+            }
             while pulses.count < channelCount { pulses.append(edgecore_pulse_stats()) }
         }
     }
@@ -27,12 +39,14 @@ final class EngineStats: @unchecked Sendable {
         lock.withLock { if channel >= 0 && channel < pulses.count { pulses[channel] = stats } }
     }
 
-    func device(_ index: Int) -> edgecore_device_stats? {
-        lock.withLock { index >= 0 && index < devices.count ? devices[index] : nil }
+    /// A device's counters and its last error (nil: none).
+    func device(_ index: Int) -> (counters: edgecore_device_stats, lastError: Failure.Kind?)? {
+        lock.withLock { index >= 0 && index < devices.count ? (devices[index], deviceErrors[index]) : nil }
     }
 
-    func bus(_ index: Int) -> edgecore_bus_stats? {
-        lock.withLock { index >= 0 && index < buses.count ? buses[index] : nil }
+    /// A bus's counters and its last error (nil: none).
+    func bus(_ index: Int) -> (counters: edgecore_bus_stats, lastError: Failure.Kind?)? {
+        lock.withLock { index >= 0 && index < buses.count ? (buses[index], busErrors[index]) : nil }
     }
 
     func updateDevice(_ index: Int, _ body: (inout edgecore_device_stats) -> Void) {
@@ -49,11 +63,22 @@ final class EngineStats: @unchecked Sendable {
         }
     }
 
-    /// A transaction's counters of its device and its bus together.
-    func update(device: Int, bus: Int, _ body: (inout edgecore_device_stats, inout edgecore_bus_stats) -> Void) {
+    /// Records a bus's last error (a failed open, a lost connection, a GPIO line's failure). Apart from
+    /// updateBus, whose closures the optimizer copies per call site, so that they stay small.
+    func recordBusError(_ index: Int, _ kind: Failure.Kind) {
+        lock.withLock {
+            guard index >= 0, index < busErrors.count else { return }
+            busErrors[index] = kind
+        }
+    }
+
+    /// A transaction's counters of its device and its bus together, and the device's error if it failed.
+    func update(device: Int, bus: Int, deviceError: Failure.Kind?,
+                _ body: (inout edgecore_device_stats, inout edgecore_bus_stats) -> Void) {
         lock.withLock {
             guard device >= 0, device < devices.count, bus >= 0, bus < buses.count else { return }
             body(&devices[device], &buses[bus])
+            if let deviceError { deviceErrors[device] = deviceError }
         }
     }
 }

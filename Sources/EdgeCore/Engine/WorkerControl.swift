@@ -27,8 +27,8 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
 
     // MARK: Any thread
 
-    func start(_ body: @escaping () -> Void) throws(EdgeCoreError) {
-        do throws(Failure) { thread = try WorkerThread(body) } catch { throw EdgeCoreError(error) }
+    func start(_ body: @escaping () -> Void) throws(Failure) {
+        thread = try WorkerThread(body)
     }
 
     /// Asks the worker to end and waits until it has.
@@ -46,7 +46,7 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
             pending.append(job)
             return true
         }
-        if accepted { notify() } else { job.complete(EDGECORE_E_NOT_RUNNING) }
+        if accepted { notify() } else { job.complete(Failure(.notRunning)) }
     }
 
     private func notify() {
@@ -95,12 +95,12 @@ final class WorkerControl: StopRequest, @unchecked Sendable {
         wake.wait(generation: generation, until: deadline)
     }
 
-    /// After the loop: every write still waiting fails with EDGECORE_E_NOT_RUNNING.
+    /// After the loop: every write still waiting fails with .notRunning.
     func abandonPending() {
         let abandoned = lock.withLock { () -> [WriteJob] in
             defer { pending.removeAll() }
             return pending
         }
-        for job in abandoned { job.complete(EDGECORE_E_NOT_RUNNING) }
+        for job in abandoned { job.complete(Failure(.notRunning)) }
     }
 }

@@ -6,19 +6,20 @@ import CShim
 /// each under the job's lock, so exactly one of them wins: an abandoned write is never sent, and a
 /// claimed one is waited for until its transaction ends, whatever the caller's deadline.
 final class WriteJob: @unchecked Sendable {
+    /// What a Modbus write sends.
     enum Payload {
         case registers([UInt16])
         case coils([UInt8])
         /// Read-modify-write of one bit of a holding register.
         case registerBit(codec: ValueCodec, value: Double)
-        /// A GPIO output's new level.
-        case level(Bool)
     }
 
-    /// What a write came to: a result code, and for EDGECORE_E_DEVICE_EXCEPTION the exception's code.
-    struct Outcome {
-        var code: Int32
-        var exception: UInt8 = 0
+    /// What is written, and where.
+    enum Target {
+        /// A Modbus device's registers or coils from `address`.
+        case modbus(device: Int, address: UInt16, Payload)
+        /// A GPIO output channel's new level.
+        case gpioOutput(channel: Int, level: Bool)
     }
 
     private enum State {
@@ -28,22 +29,15 @@ final class WriteJob: @unchecked Sendable {
         case done
     }
 
-    /// The Modbus device written (-1 for GPIO).
-    let device: Int
-    /// The channel written, for GPIO outputs (-1 for Modbus register and coil writes).
-    let channel: Int
-    let address: UInt16
-    let payload: Payload
+    let target: Target
     private let lock = Lock()
     private let finished = Signal()
     private var state = State.queued
-    private var outcome = Outcome(code: EDGECORE_OK)
+    /// What the write came to: nil when the device took it.
+    private var failure: Failure? = nil
 
-    init(device: Int, channel: Int = -1, address: UInt16, payload: Payload) {
-        self.device = device
-        self.channel = channel
-        self.address = address
-        self.payload = payload
+    init(_ target: Target) {
+        self.target = target
     }
 
     // MARK: Bus worker
@@ -57,12 +51,13 @@ final class WriteJob: @unchecked Sendable {
         }
     }
 
-    /// Called once by the bus worker.
-    func complete(_ code: Int32, exception: UInt8 = 0) {
+    /// Called once by the bus worker: nil when the device took the write, else why not (for a Modbus
+    /// exception, .deviceException with this write's own code).
+    func complete(_ failure: Failure?) {
         lock.withLock {
             guard state != .abandoned else { return }
             state = .done
-            outcome = Outcome(code: code, exception: exception)
+            self.failure = failure
         }
         finished.notify()
     }
@@ -71,7 +66,7 @@ final class WriteJob: @unchecked Sendable {
 
     /// The outcome, or nil when `timeoutMilliseconds` (< 0: no limit) passed before the worker claimed
     /// the write (it is then abandoned: never sent). A write claimed in time is waited for to its end.
-    func wait(timeoutMilliseconds: Int32) -> Outcome? {
+    func wait(timeoutMilliseconds: Int32) -> Result<Void, Failure>? {
         let deadline: Int64? = timeoutMilliseconds < 0
             ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
         while true {
@@ -83,7 +78,7 @@ final class WriteJob: @unchecked Sendable {
                 state = .abandoned
                 return (.abandoned, nil)
             }
-            if seen == .done { return outcome }  // written once, before .done, under the lock
+            if seen == .done { return failure.map { .failure($0) } ?? .success(()) }  // set once, before .done, under the lock
             if seen == .abandoned { return nil }
             finished.wait(generation: generation, until: sleepUntil)
         }

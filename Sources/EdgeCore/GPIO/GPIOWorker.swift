@@ -1,16 +1,5 @@
 import CShim
 
-/// What the engine needs of a bus's worker, whatever the bus (Modbus line or endpoint, GPIO chip).
-protocol EngineWorker: AnyObject {
-    var busId: Int { get }
-    func start() throws(EdgeCoreError)
-    /// Ends the worker; for GPIO also drives every output to its safe state.
-    func stop()
-    func enqueue(_ job: WriteJob)
-}
-
-extension BusWorker: EngineWorker {}
-
 /// A requested line with its channel.
 struct GPIOLineHandle {
     var channel: Int
@@ -23,11 +12,7 @@ struct GPIOLineHandle {
 
 /// Opens a GPIO chip bus and requests its lines (outputs at their safe state), so that a missing chip,
 /// a bad offset or name, a line in use or a permission problem fails edgecore_engine_start precisely.
-func openGPIOBus(_ busId: Int, config: SiteConfig) throws(ConfigError) -> (any GPIOChipPort, [GPIOLineHandle]) {
-    do throws(Failure) { return try openGPIOLines(busId, config: config) } catch { throw ConfigError(error) }
-}
-
-private func openGPIOLines(_ busId: Int, config: SiteConfig) throws(Failure) -> (any GPIOChipPort, [GPIOLineHandle]) {
+func openGPIOBus(_ busId: Int, config: SiteConfig) throws(Failure) -> (any GPIOChipPort, [GPIOLineHandle]) {
     guard case .gpio(let chipSpec) = config.buses[busId] else {
         throw Failure(.config, "bus \(busId) is not a GPIO chip")
     }
@@ -69,9 +54,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     let busId: Int
     private let chip: any GPIOChipPort
     private let lines: [GPIOLineHandle]
-    private let ring: Ring
     private let stats: EngineStats
-    private let sequences: UnsafeMutablePointer<UInt32>
+    private var batch: ReadingBatch
     private let control = WorkerControl()
     private var queue = DeadlineQueue<Int>()
     /// By line index: the counters of pulse lines, and their count at the last report (worker thread).
@@ -87,16 +71,15 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.busId = busId
         self.chip = chip
         self.lines = lines
-        self.ring = ring
         self.stats = stats
-        self.sequences = sequences
+        self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
         let now = Clock.monotonicNanoseconds()
         let names = lines.map { config.channels[$0.channel].name }
         var saved: [(name: String, count: UInt64)] = []
         var writer: CheckpointWriter? = nil
         if case .gpio(let chipSpec) = config.buses[busId], let path = chipSpec.checkpointPath {
             writer = CheckpointWriter(PulseCheckpoint(path: path, maxPerHour: chipSpec.checkpointMaxPerHour)) { error in
-                stats.updateBus(busId) { $0.last_error = -error.rawValue }
+                stats.recordBusError(busId, .system(error))
             }
             saved = (try? PulseCheckpoint.load(path: path)) ?? []  // checked by openGPIOBus
         }
@@ -114,9 +97,9 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         self.channelNames = names
     }
 
-    func start() throws(EdgeCoreError) {
+    func start() throws(Failure) {
         if !eventLines.isEmpty {
-            do throws(Failure) { try control.makeEventFD() } catch { throw EdgeCoreError(error) }
+            try control.makeEventFD()
         }
         let now = Clock.monotonicNanoseconds()
         for index in lines.indices { queue.insert(index, deadline: now) }
@@ -124,8 +107,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             $0.opens &+= 1
             $0.change(to: EDGECORE_BUS_CONNECTED)
         }
-        do throws(Failure) { try checkpoint?.start() } catch { throw EdgeCoreError(error) }
-        do throws(EdgeCoreError) {
+        try checkpoint?.start()
+        do throws(Failure) {
             try control.start { [self] in run() }
         } catch {
             checkpoint?.finish()
@@ -136,6 +119,9 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     func stop() { control.stop() }
 
     func enqueue(_ job: WriteJob) { control.enqueue(job) }
+
+    /// Stopped, it keeps its outputs requested at their safe state until released.
+    var holdsOutputsAfterStop: Bool { true }
 
     private func run() {
         loop: while true {
@@ -181,15 +167,10 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func reschedule(_ index: Int, deadline: Int64) {
-        let interval = Int64(lines[index].intervalMs) * 1_000_000
-        var next = deadline + interval
-        let now = Clock.monotonicNanoseconds()
-        if next <= now {
-            let missed = (now - next) / interval + 1
-            next += missed * interval
-            stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
-        }
-        queue.insert(index, deadline: next)
+        let next = PollSchedule.gpio.next(after: deadline, interval: Int64(lines[index].intervalMs) * 1_000_000,
+                                          now: Clock.monotonicNanoseconds())
+        if next.skipped > 0 { stats.updateBus(busId) { $0.skipped_polls &+= next.skipped } }
+        queue.insert(index, deadline: next.deadline)
     }
 
     /// Sleeps in poll() until an event line or the control's eventfd is readable or `deadline` passes,
@@ -202,7 +183,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         for (slot, index) in eventLines.enumerated() where poll.isReadable(slot + 1) {
             guard let events = lines[index].events else { continue }
             if let error = events.readEvents({ event in counters[index]?.observe(event) }) {
-                stats.updateBus(busId) { $0.last_error = -error.rawValue }
+                stats.recordBusError(busId, .system(error))
             }
             publishPulseStats(index)  // live counts for edgecore_engine_pulse_stats
         }
@@ -220,7 +201,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
             publish(index, value: level ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         } catch {
             let errno = error.errno ?? .ioError
-            stats.updateBus(busId) { $0.last_error = -errno.rawValue }
+            stats.recordBusError(busId, .system(errno))
             publish(index, value: 0, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue),
                     detail: UInt16(truncatingIfNeeded: errno.rawValue))
         }
@@ -269,13 +250,13 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func execute(_ job: WriteJob) {
-        guard case .level(let value) = job.payload,
-              let index = lines.firstIndex(where: { $0.channel == job.channel }) else {
-            job.complete(EDGECORE_E_NOT_FOUND)
+        guard case .gpioOutput(let channel, let value) = job.target,
+              let index = lines.firstIndex(where: { $0.channel == channel }) else {
+            job.complete(Failure(.notFound, "no such output on this chip"))
             return
         }
         let error = drive(index, to: value)
-        job.complete(error.map { -$0.rawValue } ?? EDGECORE_OK)
+        job.complete(error.map { Failure.system($0, "set the output's level") })
     }
 
     /// Drives an output and publishes the change as a reading. Returns nil or the errno of the failure.
@@ -284,7 +265,7 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
         stats.updateBus(busId) { $0.transactions &+= 1 }
         let error = lines[index].port.write(value)
         if let error {
-            stats.updateBus(busId) { $0.last_error = -error.rawValue }
+            stats.recordBusError(busId, .system(error))
         } else {
             publish(index, value: value ? 1 : 0, status: UInt16(EDGECORE_STATUS_OK.rawValue), detail: 0)
         }
@@ -292,11 +273,8 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     }
 
     private func publish(_ index: Int, value: Double, status: UInt16, detail: UInt16) {
-        let channel = lines[index].channel
-        let sequence = sequences[channel]
-        sequences[channel] = sequence &+ 1
-        var reading = Reading(timestamp_ns: Clock.realtimeNanoseconds(), value: value, channel: UInt32(channel),
-                              sequence: sequence, status: status, status_detail: detail, reserved: 0)
-        _ = ring.publish(lane: busId, &reading, count: 1)
+        batch.append(channel: lines[index].channel, timestamp: Clock.realtimeNanoseconds(), value: value,
+                     status: status, detail: detail)
+        batch.publish()
     }
 }

@@ -19,44 +19,40 @@ final class LibmodbusTransport: ModbusTransport {
 
     var isOpen: Bool { connected }
 
-    func open(stop: any StopRequest) -> Int32 {
+    /// The failure carries no message: the worker keeps only its kind (edgecore_bus_stats.last_error).
+    func open(stop: any StopRequest) throws(Failure) {
         close()
         if context == nil {
-            guard let made = makeContext() else { return ec_errno() == 0 ? EINVAL : ec_errno() }
+            guard let made = makeContext() else {
+                throw Failure(.system(ec_errno() == 0 ? .invalid : .current))
+            }
             // No byte timeout: libmodbus restarts it at every byte, so a peer trickling bytes held a
             // transaction for minutes. Without it the whole answer must come within the response timeout
             // (Linux's select() counts down the time left).
             _ = modbus_set_byte_timeout(made, 0, 0)
             context = made
         }
-        guard let context else { return EINVAL }
+        guard let context else { throw Failure(.system(.invalid)) }
         switch spec {
         case .rtu(let rtu): openedNode = FileIdentity(path: rtu.device)
         case .tcp(let tcp):
             // Connected here rather than by modbus_connect(), whose connect cannot be cut short by stop().
-            let socket: FileDescriptor
-            do throws(Failure) {
-                socket = try TCPConnection.open(host: tcp.host, port: tcp.port, timeoutMs: tcp.connectTimeoutMs,
+            let socket = try TCPConnection.open(host: tcp.host, port: tcp.port, timeoutMs: tcp.connectTimeoutMs,
                                                 stop: stop)
-            } catch {
-                guard case .system(let errno) = error.kind else { return EIO }
-                return errno.rawValue
-            }
             _ = modbus_set_socket(context, socket.release())  // modbus_close() closes it
             connected = true
-            return 0
+            return
         case .gpio:
-            return EINVAL
+            throw Failure(.system(.invalid))
         }
         if modbus_connect(context) == -1 {
             let error = ec_errno()
             // libmodbus keeps no usable state after a failed connect; start from a fresh context next time.
             freeContext()
-            return error == 0 ? EIO : error
+            throw Failure(.system(error == 0 ? .ioError : Errno(error)))
         }
         if case .rtu(let rtu) = spec { configureSerial(context, rtu) }
         connected = true
-        return 0
     }
 
     func close() {
@@ -87,7 +83,7 @@ final class LibmodbusTransport: ModbusTransport {
     }
 
     func readRegisters(_ function: ModbusFunction, address: UInt16, count: Int,
-                       into registers: UnsafeMutablePointer<UInt16>) throws(TransactionFailure) {
+                       into registers: UnsafeMutablePointer<UInt16>) throws(Failure) {
         let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
         for index in 0..<count {
             registers[index] = UInt16(answer[data + 2 * index]) << 8 | UInt16(answer[data + 2 * index + 1])
@@ -95,12 +91,12 @@ final class LibmodbusTransport: ModbusTransport {
     }
 
     func readBits(_ function: ModbusFunction, address: UInt16, count: Int,
-                  into bits: UnsafeMutablePointer<UInt8>) throws(TransactionFailure) {
+                  into bits: UnsafeMutablePointer<UInt8>) throws(Failure) {
         let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
         for index in 0..<count { bits[index] = answer[data + index / 8] >> UInt8(index % 8) & 1 }
     }
 
-    func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(TransactionFailure) {
+    func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(Failure) {
         guard values.count > 1 else {
             guard let value = values.first else { return }
             _ = try exchange(6, address, value, end: 12)
@@ -111,7 +107,7 @@ final class LibmodbusTransport: ModbusTransport {
         _ = try exchange(16, address, UInt16(values.count), end: 13 + 2 * values.count)
     }
 
-    func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(TransactionFailure) {
+    func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(Failure) {
         guard values.count > 1 else {
             guard let value = values.first else { return }
             _ = try exchange(5, address, value != 0 ? 0xFF00 : 0, end: 12)
@@ -137,8 +133,8 @@ final class LibmodbusTransport: ModbusTransport {
     /// receives the answer within the response timeout and checks it; returns where its data starts in
     /// `answer`.
     private func exchange(_ function: UInt8, _ first: UInt16, _ second: UInt16,
-                          end: Int) throws(TransactionFailure) -> Int {
-        guard connected, let context else { throw .disconnected(ENOTCONN) }
+                          end: Int) throws(Failure) -> Int {
+        guard connected, let context else { throw Failure(.disconnected(Errno(ENOTCONN))) }
         request[ModbusFrame.unitIndex] = unit
         request[ModbusFrame.functionIndex] = function
         put(first, at: 8)
@@ -158,13 +154,13 @@ final class LibmodbusTransport: ModbusTransport {
             let rtu = base + ModbusFrame.unitIndex
             return modbus_send_raw_request(context, rtu, Int32(end - ModbusFrame.unitIndex)) < 0 ? ec_errno() : 0
         }
-        if sendError != 0 { throw LibmodbusTransport.classify(errno: sendError) }
+        if sendError != 0 { throw Failure(LibmodbusTransport.classify(errno: sendError)) }
         let length = answer.withUnsafeMutableBufferPointer { buffer in
             modbus_receive_confirmation(context, buffer.baseAddress)
         }
-        if length < 0 { throw LibmodbusTransport.classify(errno: ec_errno()) }
-        return try request.withUnsafeBufferPointer { sent throws(TransactionFailure) in
-            try answer.withUnsafeBufferPointer { received throws(TransactionFailure) in
+        if length < 0 { throw Failure(LibmodbusTransport.classify(errno: ec_errno())) }
+        return try request.withUnsafeBufferPointer { sent throws(Failure) in
+            try answer.withUnsafeBufferPointer { received throws(Failure) in
                 try ModbusFrame.answerData(tcp: tcp, request: UnsafeBufferPointer(rebasing: sent[0..<end]),
                                            answer: UnsafeBufferPointer(rebasing: received[0..<Int(length)]))
             }
@@ -172,15 +168,15 @@ final class LibmodbusTransport: ModbusTransport {
     }
 
     /// Maps libmodbus's errno after a failed call to what the scheduler does about it.
-    static func classify(errno error: Int32) -> TransactionFailure {
+    static func classify(errno error: Int32) -> Failure.Kind {
         let base = ec_modbus_exception_base()
         // libmodbus's own numbers (MODBUS_ENOBASE + n) are never an errno: exceptions (n = 0...11) are the
         // device's answer, the rest (bad CRC, data, exception code, slave; too many data) bad frames.
-        if error >= base { return error - base <= 11 ? .exception(UInt8(error - base)) : .frame }
+        if error >= base { return error - base <= 11 ? .deviceException(UInt8(error - base)) : .deviceFrame }
         switch error {
-        case ETIMEDOUT, EAGAIN, EINTR: return .timeout
-        case 0: return .disconnected(EIO)
-        default: return .disconnected(error)
+        case ETIMEDOUT, EAGAIN, EINTR: return .deviceTimeout
+        case 0: return .disconnected(.ioError)
+        default: return .disconnected(Errno(error))
         }
     }
 

@@ -12,37 +12,37 @@ enum ModbusFrame {
     static let unitIndex = 6
     static let functionIndex = 7
 
-    /// Where the answer's data starts (after function and byte count), or the failure it means: `.frame` for
-    /// any mismatch with the request, `.exception(code)` for a well-formed exception answer (any code).
+    /// Where the answer's data starts (after function and byte count), or the failure it means: `.deviceFrame` for
+    /// any mismatch with the request, `.deviceException(code)` for a well-formed exception answer (any code).
     static func answerData(tcp: Bool, request: UnsafeBufferPointer<UInt8>,
-                           answer: UnsafeBufferPointer<UInt8>) throws(TransactionFailure) -> Int {
-        guard request.count >= 12 else { throw .frame }
+                           answer: UnsafeBufferPointer<UInt8>) throws(Failure) -> Int {
+        guard request.count >= 12 else { throw Failure(.deviceFrame) }
         let pduStart: Int
         let pduEnd: Int
         if tcp {
             guard answer.count >= 9, answer[0] == request[0], answer[1] == request[1], answer[2] == 0,
                   answer[3] == 0, Int(answer[4]) << 8 | Int(answer[5]) == answer.count - 6,
-                  answer[6] == request[unitIndex] else { throw .frame }
+                  answer[6] == request[unitIndex] else { throw Failure(.deviceFrame) }
             pduStart = 7
             pduEnd = answer.count
         } else {
-            guard answer.count >= 5, answer[0] == request[unitIndex] else { throw .frame }
+            guard answer.count >= 5, answer[0] == request[unitIndex] else { throw Failure(.deviceFrame) }
             pduStart = 1
             pduEnd = answer.count - 2  // the CRC, checked by libmodbus
         }
         let function = request[functionIndex]
         let length = pduEnd - pduStart
-        if answer[pduStart] == function | 0x80, length == 2 { throw .exception(answer[pduStart + 1]) }
-        guard answer[pduStart] == function else { throw .frame }
+        if answer[pduStart] == function | 0x80, length == 2 { throw Failure(.deviceException(answer[pduStart + 1])) }
+        guard answer[pduStart] == function else { throw Failure(.deviceFrame) }
         if function <= 4 {
             let quantity = Int(request[10]) << 8 | Int(request[11])
             let bytes = function <= 2 ? (quantity + 7) / 8 : 2 * quantity
-            guard length == 2 + bytes, Int(answer[pduStart + 1]) == bytes else { throw .frame }
+            guard length == 2 + bytes, Int(answer[pduStart + 1]) == bytes else { throw Failure(.deviceFrame) }
             return pduStart + 2
         }
         // Writes: 5 and 6 echo address and value, 15 and 16 address and quantity.
-        guard length == 5 else { throw .frame }
-        for offset in 1..<5 where answer[pduStart + offset] != request[functionIndex + offset] { throw .frame }
+        guard length == 5 else { throw Failure(.deviceFrame) }
+        for offset in 1..<5 where answer[pduStart + offset] != request[functionIndex + offset] { throw Failure(.deviceFrame) }
         return pduEnd
     }
 }

@@ -244,8 +244,11 @@ enum FuzzTargets {
         let transport = LibmodbusTransport(.tcp(TCPBusSpec(name: "f", host: "127.0.0.1", port: peer.port)))
         transport.setUnit(1)
         transport.setResponseTimeout(milliseconds: 200)
-        let opened = transport.open(stop: NoStop())
-        if opened != 0 { return "connect to the loopback peer: errno \(opened)" }
+        do throws(Failure) {
+            try transport.open(stop: NoStop())
+        } catch {
+            return "connect to the loopback peer: \(error.message)"
+        }
         let server = accept(peer.listener, nil, nil)
         if server < 0 { return "accept: errno \(ec_errno())" }
         var sent = 0
@@ -256,8 +259,8 @@ enum FuzzTargets {
         }
         _ = shutdown(server, Int32(SHUT_WR))
 
-        var failure: TransactionFailure? = nil
-        do throws(TransactionFailure) {
+        var failure: Failure? = nil
+        do throws(Failure) {
             if function.readsBits {
                 let bits = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
                 defer { bits.deallocate() }
@@ -274,7 +277,9 @@ enum FuzzTargets {
         _ = close(server)
         // A lost connection carries an errno, never one of libmodbus's own error numbers; an answer from
         // another unit is a frame error, never data (a well-formed exception answer may carry any code).
-        if case .disconnected(let errno)? = failure, errno <= 0 || errno >= 4096 { return "disconnected(\(errno)) is not an errno" }
+        if case .disconnected(let errno)? = failure?.kind, let code = errno?.rawValue, code <= 0 || code >= 4096 {
+            return "disconnected(\(code)) is not an errno"
+        }
         if failure == nil, answer.count > 6, answer[6] != 1 { return "answer from unit \(answer[6]) accepted" }
         let fdsAfter = nextFreeDescriptor()
         return !checkDescriptors || fdsAfter == fdsBefore ? nil : "file descriptors: next free \(fdsBefore) before, \(fdsAfter) after"

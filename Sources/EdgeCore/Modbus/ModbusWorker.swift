@@ -4,19 +4,21 @@ import CShim
 /// requests from a deadline queue on the monotonic clock, puts writes ahead of polls, keeps the silent
 /// gap between transactions, backs off dead devices, and publishes every poll's readings to its ring lane.
 ///
-/// Scheduling: a request's next deadline is its previous deadline plus its interval (no drift). A request
-/// that falls behind (a slow or dead device held the bus) is caught up within `catchUpWindow`, so the
-/// other devices keep their rates; beyond that the missed cycles are skipped and counted.
+/// Scheduling: PollSchedule.modbus (late requests are caught up within a window, beyond it skipped and
+/// counted); reopen and device back-offs: BackOff.
 /// Only the worker thread touches the transport, the queue and the device health; other threads use
 /// `enqueue`, `stop` and the shared statistics boards.
-final class BusWorker: @unchecked Sendable {
+///
+/// The loop is `step()` then sleep until the time it names; tests call `scheduleFirstPolls()`, `step()`
+/// and `finish()` themselves, with a scripted transport and a manual clock, and no thread.
+final class ModbusWorker: EngineWorker, @unchecked Sendable {
     let busId: Int
     private let config: SiteConfig
     private let spec: BusSpec
     private let transport: any ModbusTransport
-    private let ring: Ring
     private let stats: EngineStats
     private let control = WorkerControl()
+    private let clock: any WorkerClock
 
     // Worker-thread state.
     private let requests: [PlannedRequest]
@@ -24,15 +26,12 @@ final class BusWorker: @unchecked Sendable {
     private var health: [DeviceHealth]
     /// Per request (same index as `requests`): where each channel's value lies in the answer.
     private let decodeTables: [[DecodeSlot]]
-    /// Per-channel sequence counters, owned by the engine so that they continue across restarts; this
-    /// worker writes only its own channels' entries.
-    private let sequences: UnsafeMutablePointer<UInt32>
     private var registers = [UInt16](repeating: 0, count: 125)
     private var bits = [UInt8](repeating: 0, count: 2000)
-    private var readings: [Reading] = []
+    private var batch: ReadingBatch
     private var nextTransactionAt: Int64 = 0
     private var reopenAt: Int64 = 0
-    private var reopenDelayMs: UInt32 = 0
+    private var reopenBackOff: BackOff
     private var currentUnit: UInt8? = nil
     private var currentTimeoutMs: UInt32? = nil
     private var frameErrorsInRow = 0
@@ -41,20 +40,18 @@ final class BusWorker: @unchecked Sendable {
     private var answeredSinceOpen = false
 
     private let gapNanoseconds: Int64
-    private let reopenMinMs: UInt32
-    private let reopenMaxMs: UInt32
 
     init(busId: Int, config: SiteConfig, requests: [PlannedRequest], transport: any ModbusTransport, ring: Ring,
-         stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>) {
+         stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>, clock: any WorkerClock = SystemClock()) {
         self.busId = busId
+        self.clock = clock
         self.config = config
         self.spec = config.buses[busId]
         self.requests = requests
         self.transport = transport
-        self.ring = ring
         self.stats = stats
-        self.sequences = sequences
-        self.health = [DeviceHealth](repeating: DeviceHealth(), count: config.devices.count)
+        self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
+        self.health = config.devices.map { DeviceHealth($0) }
         self.decodeTables = requests.map { request in
             request.channels.map { id in
                 let channel = config.channels[id]
@@ -65,39 +62,43 @@ final class BusWorker: @unchecked Sendable {
         switch spec {
         case .tcp(let tcp):
             gapNanoseconds = Int64(tcp.requestGapMs) * 1_000_000
-            reopenMinMs = tcp.reconnectMinMs
-            reopenMaxMs = tcp.reconnectMaxMs
+            reopenBackOff = BackOff(minMs: tcp.reconnectMinMs, maxMs: tcp.reconnectMaxMs)
         case .rtu(let rtu):
             // libmodbus sends a request as soon as asked; the line's silence after the last answer is ours
             // to keep, and request_gap_ms comes on top of it.
             gapNanoseconds = Int64(rtu.requestGapMs) * 1_000_000
                 + Int64((WireTime.silenceMicroseconds(rtu) * 1000).rounded(.up))
-            reopenMinMs = rtu.reopenMinMs
-            reopenMaxMs = rtu.reopenMaxMs
+            reopenBackOff = BackOff(minMs: rtu.reopenMinMs, maxMs: rtu.reopenMaxMs)
         case .gpio:
-            // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a BusWorker.
+            // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a ModbusWorker.
             gapNanoseconds = 0
-            reopenMinMs = 1
-            reopenMaxMs = 1
+            reopenBackOff = BackOff(minMs: 1, maxMs: 1)
         }
     }
 
     // MARK: Control (any thread)
 
-    func start() throws(EdgeCoreError) {
+    func start() throws(Failure) {
         if case .tcp = spec {
             // A TCP connect in progress sleeps in poll() on this too, so that stop() cuts it short.
-            do throws(Failure) { try control.makeEventFD() } catch { throw EdgeCoreError(error) }
+            try control.makeEventFD()
         }
-        let now = Clock.monotonicNanoseconds()
-        for index in requests.indices { queue.insert(index, deadline: now) }
+        scheduleFirstPolls()
         try control.start { [self] in run() }
+    }
+
+    /// Every request is due now (start, or a test before its first step).
+    func scheduleFirstPolls() {
+        let now = clock.monotonicNanoseconds
+        for index in requests.indices { queue.insert(index, deadline: now) }
     }
 
     /// Ends the worker after its current transaction and closes the bus; pending writes fail.
     func stop() { control.stop() }
 
     func enqueue(_ job: WriteJob) { control.enqueue(job) }
+
+    var holdsOutputsAfterStop: Bool { false }
 
     // MARK: The loop (worker thread)
 
@@ -106,85 +107,99 @@ final class BusWorker: @unchecked Sendable {
     private var stopRequested: Bool { control.stopRequested }
 
     private func run() {
-        loop: while true {
-            // (Re)connect before looking at writes: a write is claimed only when it can be sent at once.
-            if transport.needsReopen() { busLost() }
-            if !transport.isOpen, Clock.monotonicNanoseconds() >= reopenAt { reopen() }
-            let now = Clock.monotonicNanoseconds()
-            let canSend = now >= nextTransactionAt
-            let (action, generation) = control.next(canSend: canSend)
-            switch action {
-            case .stop: break loop
-            case .write(let job):
-                execute(job)
-                continue
-            case .none: break
+        while true {
+            switch step() {
+            case .again: continue
+            case .idle(let wakeAt, let generation): control.sleep(generation: generation, until: wakeAt)
+            case .stop:
+                finish()
+                return
             }
-            var wakeAt = Int64.max
-            if !canSend, control.writesWaiting {
-                wakeAt = nextTransactionAt  // writes go ahead of polls: wait for the silent gap to end
-            } else if let next = queue.next {
-                let due = max(next.deadline, nextTransactionAt)
-                if now >= due {
-                    _ = queue.popFirst()
-                    poll(next.item, deadline: next.deadline)
-                    continue
-                }
-                wakeAt = due
-            }
-            if !transport.isOpen { wakeAt = min(wakeAt, reopenAt) }
-            control.sleep(generation: generation, until: wakeAt == Int64.max ? nil : wakeAt)
         }
+    }
+
+    /// One turn of the loop: (re)connect when due, then a write, a poll, or the time to sleep until.
+    func step() -> WorkerStep {
+        // (Re)connect before looking at writes: a write is claimed only when it can be sent at once.
+        if transport.needsReopen() { busLost() }
+        if !transport.isOpen, clock.monotonicNanoseconds >= reopenAt { reopen() }
+        let now = clock.monotonicNanoseconds
+        let canSend = now >= nextTransactionAt
+        let (action, generation) = control.next(canSend: canSend)
+        switch action {
+        case .stop: return .stop
+        case .write(let job):
+            execute(job)
+            return .again
+        case .none: break
+        }
+        var wakeAt = Int64.max
+        if !canSend, control.writesWaiting {
+            wakeAt = nextTransactionAt  // writes go ahead of polls: wait for the silent gap to end
+        } else if let next = queue.next {
+            let due = max(next.deadline, nextTransactionAt)
+            if now >= due {
+                _ = queue.popFirst()
+                poll(next.item, deadline: next.deadline)
+                return .again
+            }
+            wakeAt = due
+        }
+        if !transport.isOpen { wakeAt = min(wakeAt, reopenAt) }
+        return .idle(until: wakeAt == Int64.max ? nil : wakeAt, generation: generation)
+    }
+
+    /// After the loop: closes the bus and fails the writes still waiting.
+    func finish() {
         transport.close()
-        stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED) }
+        stats.updateBus(busId) { $0.change(to: EDGECORE_BUS_STOPPED, at: clock.realtimeNanoseconds) }
         control.abandonPending()
     }
 
     private func reopen() {
-        let now = Clock.monotonicNanoseconds()
-        let error = transport.open(stop: control)
-        if error == ECANCELED { return }  // stop() came: not a failure of the bus
+        let now = clock.monotonicNanoseconds
+        var failure: Failure? = nil
+        do throws(Failure) {
+            try transport.open(stop: control)
+        } catch {
+            failure = error
+        }
+        if case .system(.canceled)? = failure?.kind { return }  // stop() came: not a failure of the bus
         currentUnit = nil
         currentTimeoutMs = nil
         frameErrorsInRow = 0
         answeredSinceOpen = false
-        if error == 0 {
+        guard let failure else {
             stats.updateBus(busId) {
                 $0.opens &+= 1
-                $0.change(to: EDGECORE_BUS_CONNECTED)
+                $0.change(to: EDGECORE_BUS_CONNECTED, at: clock.realtimeNanoseconds)
             }
             return
         }
+        stats.recordBusError(busId, failure.kind)
         stats.updateBus(busId) {
             $0.open_failures &+= 1
-            $0.last_error = -error
-            $0.change(to: EDGECORE_BUS_DISCONNECTED)
+            $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
         }
-        backOff(from: now)
-    }
-
-    /// The next open waits: reopen_min_ms, doubling up to reopen_max_ms while opens keep failing.
-    private func backOff(from now: Int64) {
-        reopenDelayMs = reopenDelayMs == 0 ? reopenMinMs
-            : min(reopenDelayMs > reopenMaxMs / 2 ? reopenMaxMs : reopenDelayMs * 2, reopenMaxMs)
-        reopenAt = now + Int64(reopenDelayMs) * 1_000_000
+        reopenAt = reopenBackOff.failed(at: now)  // reopen_min_ms, doubling up to reopen_max_ms
     }
 
     /// The port or connection broke: close it and reopen at once if the device had answered on it, else
     /// after the back-off of a failed open.
-    private func busLost(error: Int32 = 0) {
+    private func busLost(error: Errno? = nil) {
         if transport.isOpen {
+            // The bus's last error is the errno that broke it (edgecore_bus_stats.last_error: -errno).
+            if let error { stats.recordBusError(busId, .system(error)) }
             stats.updateBus(busId) {
                 $0.losses &+= 1
-                if error != 0 { $0.last_error = -error }
-                $0.change(to: EDGECORE_BUS_DISCONNECTED)
+                $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
             }
         }
         transport.close()
         if answeredSinceOpen {
             reopenAt = 0
         } else {
-            backOff(from: Clock.monotonicNanoseconds())
+            reopenAt = reopenBackOff.failed(at: clock.monotonicNanoseconds)
         }
     }
 
@@ -196,24 +211,24 @@ final class BusWorker: @unchecked Sendable {
         var state = health[deviceId]
         defer { health[deviceId] = state }
 
-        if state.offline, !probeAllowed(state, request: index, now: Clock.monotonicNanoseconds()) {
+        if state.offline, !probeAllowed(state, request: index, now: clock.monotonicNanoseconds) {
             stats.updateDevice(deviceId) { $0.skipped_offline &+= 1; $0.state = state.state }
             publishFailure(index, status: UInt16(EDGECORE_STATUS_OFFLINE.rawValue), detail: 0,
-                           timestamp: Clock.realtimeNanoseconds())
+                           timestamp: clock.realtimeNanoseconds)
             return
         }
         guard transport.isOpen else {
             stats.updateDevice(deviceId) { $0.disconnects &+= 1 }
             publishFailure(index, status: UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue), detail: 0,
-                           timestamp: Clock.realtimeNanoseconds())
+                           timestamp: clock.realtimeNanoseconds)
             return
         }
         // A backed-off device gets one attempt per probe; a live one its retries.
         let attempts = state.offline ? 1 : 1 + Int(config.devices[deviceId].retries)
-        var failure = TransactionFailure.timeout
+        var failure = Failure(.deviceTimeout)
         var timestamp: Int64 = 0
         for attempt in 0..<attempts {
-            let result = transact(deviceId, isRetry: attempt > 0) { () throws(TransactionFailure) in
+            let result = transact(deviceId, isRetry: attempt > 0) { () throws(Failure) in
                 try read(index)
             }
             timestamp = result.realtime
@@ -223,35 +238,35 @@ final class BusWorker: @unchecked Sendable {
                 return
             }
             failure = error
-            if !error.isRetryable || stopRequested { break }
+            if !error.kind.isRetryable || stopRequested { break }
         }
-        switch failure {
-        case .exception:
+        switch failure.kind {
+        case .deviceException:
             state.answered()  // the device is there; the request is what it refuses
-        case .disconnected:
-            break  // the bus's fault, not the device's: its health stays as it was
-        case .timeout, .frame:
-            state.failed(at: Clock.monotonicNanoseconds(), device: config.devices[deviceId])
+        case .deviceTimeout, .deviceFrame:
+            state.failed(at: clock.monotonicNanoseconds)
+        default:
+            break  // .disconnected: the bus's fault, not the device's: its health stays as it was
         }
         stats.updateDevice(deviceId) {
             $0.consecutive_failures = state.consecutiveFailures
             $0.state = state.state
         }
-        let (status, detail) = failure.status
+        let (status, detail) = failure.kind.readingStatus
         publishFailure(index, status: status, detail: detail, timestamp: timestamp)
     }
 
-    private func read(_ index: Int) throws(TransactionFailure) {
+    private func read(_ index: Int) throws(Failure) {
         let function = requests[index].function
         let address = requests[index].address
         let count = requests[index].count
         if function.readsBits {
-            try bits.withUnsafeMutableBufferPointer { buffer throws(TransactionFailure) in
+            try bits.withUnsafeMutableBufferPointer { buffer throws(Failure) in
                 guard let base = buffer.baseAddress else { return }
                 try transport.readBits(function, address: address, count: count, into: base)
             }
         } else {
-            try registers.withUnsafeMutableBufferPointer { buffer throws(TransactionFailure) in
+            try registers.withUnsafeMutableBufferPointer { buffer throws(Failure) in
                 guard let base = buffer.baseAddress else { return }
                 try transport.readRegisters(function, address: address, count: count, into: base)
             }
@@ -273,14 +288,14 @@ final class BusWorker: @unchecked Sendable {
     /// What a transaction came to: nil failure for an answer, and when it ended (CLOCK_REALTIME, the
     /// timestamp of the readings it yields).
     private struct TransactionResult {
-        var failure: TransactionFailure?
+        var failure: Failure?
         var realtime: Int64
     }
 
     /// One transaction with bookkeeping: unit and timeout, counters (one locked update), the silent gap,
     /// flush after a timeout or bad frame, reconnect after a broken connection or repeated bad frames on TCP.
     private func transact(_ deviceId: Int, isRetry: Bool,
-                          _ body: () throws(TransactionFailure) -> Void) -> TransactionResult {
+                          _ body: () throws(Failure) -> Void) -> TransactionResult {
         let unitId = config.devices[deviceId].unitId
         if currentUnit != unitId {
             transport.setUnit(unitId)
@@ -294,17 +309,17 @@ final class BusWorker: @unchecked Sendable {
         // RTU answers carry no transaction id: an answer that came after its request timed out would be
         // taken for the next request's (another channel's data, status OK). Discard what arrived since.
         if case .rtu = spec { transport.flush() }
-        let started = Clock.monotonicNanoseconds()
-        var failure: TransactionFailure? = nil
-        do throws(TransactionFailure) {
+        let started = clock.monotonicNanoseconds
+        var failure: Failure? = nil
+        do throws(Failure) {
             try body()
         } catch {
             failure = error
         }
-        let finished = Clock.monotonicNanoseconds()
-        let realtime = Clock.realtimeNanoseconds()
+        let finished = clock.monotonicNanoseconds
+        let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
-        stats.update(device: deviceId, bus: busId) { device, bus in
+        stats.update(device: deviceId, bus: busId, deviceError: failure?.kind) { device, bus in
             device.requests &+= 1
             if isRetry { device.retries &+= 1 }
             bus.transactions &+= 1
@@ -316,56 +331,47 @@ final class BusWorker: @unchecked Sendable {
                 device.state = UInt16(EDGECORE_DEVICE_ONLINE.rawValue)
                 return
             }
-            switch failure {
-            case .timeout: device.timeouts &+= 1
-            case .frame: device.frame_errors &+= 1
-            case .exception(let code):
+            switch failure.kind {
+            case .deviceTimeout: device.timeouts &+= 1
+            case .deviceFrame: device.frame_errors &+= 1
+            case .deviceException(let code):
                 device.exceptions &+= 1
                 device.last_exception = UInt16(code)
-            case .disconnected: device.disconnects &+= 1
+            default: device.disconnects &+= 1
             }
-            device.last_error = failure.resultCode.code
             device.last_failure_ns = realtime
         }
-        switch failure {
-        case nil, .exception:
+        switch failure?.kind {
+        case nil, .deviceException?:
             frameErrorsInRow = 0
             answeredSinceOpen = true
-            reopenDelayMs = 0
-        case .timeout:
+            reopenBackOff.succeeded()
+        case .deviceTimeout?:
             transport.flush()
-        case .frame:
+        case .deviceFrame?:
             transport.flush()
             frameErrorsInRow += 1
             // On TCP a second bad frame in a row means the stream is out of step: start afresh.
             if case .tcp = spec, frameErrorsInRow >= 2 { busLost() }
-        case .disconnected(let errno):
+        case .disconnected(let errno)?:
             busLost(error: errno)
+        default:
+            busLost()  // a transport fails only in the four ways above; anything else: start afresh
         }
         if failure != nil, transport.isOpen, transport.needsReopen() { busLost() }
         return TransactionResult(failure: failure, realtime: realtime)
     }
 
     private func reschedule(_ index: Int, deadline: Int64, intervalMs: UInt32) {
-        let interval = Int64(intervalMs) * 1_000_000
-        var next = deadline + interval
-        let now = Clock.monotonicNanoseconds()
-        let catchUpWindow = max(2 * interval, 2_000_000_000)
-        if now - next > catchUpWindow {
-            // Too far behind to catch up: give up the oldest missed cycles, but only down to the edge of
-            // the window. The deadline stays in the past, in order with the other late requests, so an
-            // overloaded bus serves them in turn instead of letting one jump to the back of the queue.
-            let missed = (now - catchUpWindow - next) / interval + 1
-            next += missed * interval
-            stats.updateBus(busId) { $0.skipped_polls &+= UInt64(missed) }
-        }
-        queue.insert(index, deadline: next)
+        let next = PollSchedule.modbus.next(after: deadline, interval: Int64(intervalMs) * 1_000_000,
+                                            now: clock.monotonicNanoseconds)
+        if next.skipped > 0 { stats.updateBus(busId) { $0.skipped_polls &+= next.skipped } }
+        queue.insert(index, deadline: next.deadline)
     }
 
     // MARK: Readings
 
     private func publishValues(_ index: Int, timestamp: Int64) {
-        readings.removeAll(keepingCapacity: true)
         let readsBits = requests[index].function.readsBits
         decodeTables[index].withUnsafeBufferPointer { slots in
             for slot in slots.indices {
@@ -382,97 +388,93 @@ final class BusWorker: @unchecked Sendable {
                                                                                        count: slots[slot].width))
                     }
                 }
-                append(channel: slots[slot].channel, timestamp: timestamp, value: decoded.value,
-                       status: decoded.status, detail: 0)
+                batch.append(channel: slots[slot].channel, timestamp: timestamp, value: decoded.value,
+                             status: decoded.status)
             }
         }
-        publish()
+        batch.publish()
     }
 
     private func publishFailure(_ index: Int, status: UInt16, detail: UInt16, timestamp: Int64) {
-        readings.removeAll(keepingCapacity: true)
         for slot in decodeTables[index] {
-            append(channel: slot.channel, timestamp: timestamp, value: 0, status: status, detail: detail)
+            batch.append(channel: slot.channel, timestamp: timestamp, value: 0, status: status, detail: detail)
         }
-        publish()
-    }
-
-    private func append(channel: Int, timestamp: Int64, value: Double, status: UInt16, detail: UInt16) {
-        let sequence = sequences[channel]
-        sequences[channel] = sequence &+ 1
-        readings.append(Reading(timestamp_ns: timestamp, value: value, channel: UInt32(channel),
-                                sequence: sequence, status: status, status_detail: detail, reserved: 0))
-    }
-
-    private func publish() {
-        readings.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-            _ = ring.publish(lane: busId, base, count: buffer.count)
-        }
+        batch.publish()
     }
 
     // MARK: Writes
 
     private func execute(_ job: WriteJob) {
-        guard transport.isOpen else {
-            job.complete(EDGECORE_E_DISCONNECTED)
+        // A GPIO output never reaches a Modbus bus (the engine routes by bus).
+        guard case .modbus(let device, let address, let payload) = job.target else {
+            job.complete(Failure(.invalidArgument, "a GPIO output has no Modbus bus"))
             return
         }
-        var failure: TransactionFailure? = nil
-        switch job.payload {
-        case .level:
-            // A GPIO level never reaches a Modbus bus (the engine routes by bus).
-            job.complete(EDGECORE_E_INVALID_ARGUMENT)
+        guard transport.isOpen else {
+            job.complete(Failure(.disconnected(nil)))
             return
+        }
+        var failure: Failure? = nil
+        switch payload {
         case .registers(let values):
-            failure = attempt(job.device) { () throws(TransactionFailure) in
-                try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                    try transport.writeRegisters(address: job.address, values: buffer)
+            failure = attempt(device) { () throws(Failure) in
+                try values.withUnsafeBufferPointer { buffer throws(Failure) in
+                    try transport.writeRegisters(address: address, values: buffer)
                 }
             }
         case .coils(let values):
-            failure = attempt(job.device) { () throws(TransactionFailure) in
-                try values.withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                    try transport.writeCoils(address: job.address, values: buffer)
+            failure = attempt(device) { () throws(Failure) in
+                try values.withUnsafeBufferPointer { buffer throws(Failure) in
+                    try transport.writeCoils(address: address, values: buffer)
                 }
             }
         case .registerBit(let codec, let value):
             // Read-modify-write: two transactions, each counted and retried on its own.
             var current: UInt16 = 0
-            failure = attempt(job.device) { () throws(TransactionFailure) in
-                try transport.readRegisters(.holdingRegisters, address: job.address, count: 1, into: &current)
+            failure = attempt(device) { () throws(Failure) in
+                try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
             }
             if failure == nil {
                 // The engine checked the value before queueing the job, so encoding cannot fail here.
                 let updated = (try? codec.encodeBit(value, into: current)) ?? current
-                failure = attempt(job.device) { () throws(TransactionFailure) in
-                    try [updated].withUnsafeBufferPointer { buffer throws(TransactionFailure) in
-                        try transport.writeRegisters(address: job.address, values: buffer)
+                failure = attempt(device) { () throws(Failure) in
+                    try [updated].withUnsafeBufferPointer { buffer throws(Failure) in
+                        try transport.writeRegisters(address: address, values: buffer)
                     }
                 }
             }
         }
-        guard let failure else { return job.complete(EDGECORE_OK) }
-        if case .exception(let code) = failure {
-            job.complete(EDGECORE_E_DEVICE_EXCEPTION, exception: code)
-        } else {
-            job.complete(failure.resultCode.code)
-        }
+        job.complete(failure)
     }
 
     /// One transaction of a write, with the device's retries; nil when the device answered.
-    private func attempt(_ deviceId: Int, _ body: () throws(TransactionFailure) -> Void) -> TransactionFailure? {
-        var failure: TransactionFailure? = nil
+    private func attempt(_ deviceId: Int, _ body: () throws(Failure) -> Void) -> Failure? {
+        var failure: Failure? = nil
         for attempt in 0...Int(config.devices[deviceId].retries) {
             guard let error = transact(deviceId, isRetry: attempt > 0, body).failure else {
                 health[deviceId].answered()
                 return nil
             }
             failure = error
-            guard error.isRetryable, transport.isOpen, !stopRequested else { return error }
+            guard error.kind.isRetryable, transport.isOpen, !stopRequested else { return error }
         }
         return failure
     }
+}
+
+extension Failure.Kind {
+    /// The reading status a failed poll gives the channels of its request, and its detail.
+    var readingStatus: (status: UInt16, detail: UInt16) {
+        switch self {
+        case .deviceTimeout: return (UInt16(EDGECORE_STATUS_TIMEOUT.rawValue), 0)
+        case .deviceFrame: return (UInt16(EDGECORE_STATUS_CRC_ERROR.rawValue), 0)
+        case .deviceException(let code): return (UInt16(EDGECORE_STATUS_EXCEPTION.rawValue), UInt16(code))
+        default: return (UInt16(EDGECORE_STATUS_DISCONNECTED.rawValue), 0)
+        }
+    }
+
+    /// Worth another attempt on the same connection.
+    var isRetryable: Bool { self == .deviceTimeout || self == .deviceFrame }
 }
 
 /// Where one channel's value lies in its request's answer, and how to decode it.
