@@ -13,22 +13,30 @@ struct SiteYAMLReader {
     let path: FilePath
     let document: UnsafeMutablePointer<yaml_document_t>
 
-    static let busKeys = ["name", "type", "devices", "request_gap_ms"]
-    static let tcpKeys = busKeys + ["host", "port", "connect_timeout_ms", "reconnect_min_ms", "reconnect_max_ms"]
-    static let rtuKeys = busKeys + ["device", "baud", "parity", "data_bits", "stop_bits", "rs485", "rts",
-                                    "rts_delay_us", "reopen_min_ms", "reopen_max_ms"]
-    static let deviceKeys = ["name", "unit_id", "response_timeout_ms", "retries", "offline_after",
-                             "backoff_min_ms", "backoff_max_ms", "max_registers", "max_bits",
-                             "one_channel_per_request", "holes", "channels"]
-    static let gpioKeys = ["name", "type", "chip", "checkpoint_path", "checkpoint_max_per_hour", "event_buffer_size",
-                           "lines"]
-    static let lineKeys = ["name", "line_name", "offset", "kind", "bias", "active_low", "writable", "safe_state",
-                           "interval_ms", "unit", "edge", "debounce_us", "scale", "base"]
+    // Each item's keys: its table's (Config/ConfigTable.swift) and those without a default.
+    static let tcpKeys = ["name", "type", "devices", "host", TCPBusTable.port.key, TCPBusTable.connectTimeoutMs.key,
+                          TCPBusTable.reconnectMinMs.key, TCPBusTable.reconnectMaxMs.key, TCPBusTable.requestGapMs.key]
+    static let rtuKeys = ["name", "type", "devices", "device", RTUBusTable.baud.key, RTUBusTable.parity.key,
+                          RTUBusTable.dataBits.key, RTUBusTable.stopBits.key, RTUBusTable.rs485.key, RTUBusTable.rts.key,
+                          RTUBusTable.rtsDelayUs.key, RTUBusTable.requestGapMs.key, RTUBusTable.reopenMinMs.key,
+                          RTUBusTable.reopenMaxMs.key]
+    static let deviceKeys = ["name", DeviceTable.unitId.key, DeviceTable.responseTimeoutMs.key, DeviceTable.retries.key,
+                             DeviceTable.offlineAfter.key, DeviceTable.backoffMinMs.key, DeviceTable.backoffMaxMs.key,
+                             DeviceTable.maxRegisters.key, DeviceTable.maxBits.key, DeviceTable.oneChannelPerRequest.key,
+                             "holes", "channels"]
+    static let gpioKeys = ["name", "type", "chip", "checkpoint_path", GPIOChipTable.checkpointMaxPerHour.key,
+                           GPIOChipTable.eventBufferSize.key, "lines"]
+    static let lineKeys = ["name", "line_name", GPIOLineTable.offset.key, GPIOLineTable.kind.key, GPIOLineTable.bias.key,
+                           GPIOLineTable.activeLow.key, GPIOLineTable.writable.key, GPIOLineTable.safeState.key,
+                           GPIOLineTable.intervalMs.key, "unit", GPIOLineTable.edge.key, GPIOLineTable.debounceUs.key,
+                           GPIOLineTable.scale.key, GPIOLineTable.base.key]
     static let holeKeys = ["function", "first", "last"]
-    static let channelKeys = ["name", "function", "address", "type", "order", "bit", "unit", "interval_ms",
-                              "scale", "offset", "valid_min", "valid_max", "sentinels", "writable"]
+    static let channelKeys = ["name", ChannelTable.function.key, "address", ChannelTable.type.key, ChannelTable.order.key,
+                              ChannelTable.bit.key, "unit", ChannelTable.intervalMs.key, ChannelTable.scale.key,
+                              ChannelTable.offset.key, ChannelTable.validMin.key, ChannelTable.validMax.key, "sentinels",
+                              ChannelTable.writable.key]
 
-    func load(into config: inout SiteConfig) throws(ConfigError) {
+    func load(into config: inout SiteConfig) throws(Failure) {
         guard let rootPointer = yaml_document_get_root_node(document) else { return }  // empty file
         let root = YAMLNode(raw: rootPointer.pointee)
         if root.isNull { return }
@@ -45,24 +53,24 @@ struct SiteYAMLReader {
 
     /// A SiteConfig error, prefixed with the offending item's "path:LINE: ".
     @inline(never)
-    func located(_ error: ConfigError, _ line: Int) -> ConfigError {
-        ConfigError(error.kind, "\(path):\(line): \(error.message)")
+    func located(_ error: Failure, _ line: Int) -> Failure {
+        Failure(error.kind, "\(path):\(line): \(error.message)")
     }
 
     // MARK: Structure
 
     @inline(never)
-    func failure(_ line: Int, _ context: String, _ what: Message) -> ConfigError {
-        ConfigError(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
+    func failure(_ line: Int, _ context: String, _ what: Message) -> Failure {
+        Failure(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
     }
 
     @inline(never)
-    func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> ConfigError {
+    func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> Failure {
         failure(line, context.isEmpty ? "field '\(field)'" : "\(context), field '\(field)'", what)
     }
 
     @inline(never)
-    func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(ConfigError) -> YAMLNode {
+    func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(Failure) -> YAMLNode {
         guard let pointer = yaml_document_get_node(document, id) else {
             throw failure(line, context, "malformed YAML document")
         }
@@ -70,7 +78,7 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func mapping(_ node: YAMLNode, context: String) throws(ConfigError) -> YAMLMapping {
+    func mapping(_ node: YAMLNode, context: String) throws(Failure) -> YAMLMapping {
         guard node.isMapping else { throw failure(node.line, context, "expected a mapping, got \(node.described)") }
         var result = YAMLMapping(line: node.line, context: context)
         let pairs = node.raw.data.mapping.pairs
@@ -96,7 +104,7 @@ struct SiteYAMLReader {
 
     /// Every key allowed and given once.
     @inline(never)
-    func check(_ fields: YAMLMapping, allowed: [String]) throws(ConfigError) {
+    func check(_ fields: YAMLMapping, allowed: [String]) throws(Failure) {
         if let repeated = fields.repeated {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
                                "given twice (first at line \(repeated.firstLine))")
@@ -110,7 +118,7 @@ struct SiteYAMLReader {
 
     /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
     @inline(never)
-    func required(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> YAMLNode {
+    func required(_ fields: YAMLMapping, _ key: String) throws(Failure) -> YAMLNode {
         if let value = fields.value(key) { return value }
         if let entry = fields.entry(key) {
             throw fieldFailure(entry.value.line, fields.context, key, "a value is required")
@@ -119,7 +127,7 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func list(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> [YAMLNode]? {
+    func list(_ fields: YAMLMapping, _ key: String) throws(Failure) -> [YAMLNode]? {
         guard let value = fields.value(key) else { return nil }
         guard value.isSequence else {
             throw fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)")
@@ -134,21 +142,39 @@ struct SiteYAMLReader {
         return items
     }
 
+    // MARK: Table fields: the key from the table; the value, when the file gives one, over the default
+
+    @inline(never)
+    func read<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ field: ConfigField<T>,
+                                                      into value: inout T) throws(Failure) {
+        if let number = try integer(fields, field.key, T.self) { value = number }
+    }
+
+    @inline(never)
+    func read(_ fields: YAMLMapping, _ field: ConfigField<Double>, into value: inout Double) throws(Failure) {
+        if let number = try decimal(fields, field.key) { value = number }
+    }
+
+    @inline(never)
+    func read(_ fields: YAMLMapping, _ field: ConfigField<Bool>, into value: inout Bool) throws(Failure) {
+        if let flag = try boolean(fields, field.key) { value = flag }
+    }
+
     // MARK: Scalars
 
     @inline(never)
-    func string(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> String? {
+    func string(_ fields: YAMLMapping, _ key: String) throws(Failure) -> String? {
         guard let value = fields.value(key) else { return nil }
         return try string(value, fields.context, key)
     }
 
     @inline(never)
-    func requiredString(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> String {
+    func requiredString(_ fields: YAMLMapping, _ key: String) throws(Failure) -> String {
         try string(try required(fields, key), fields.context, key)
     }
 
     @inline(never)
-    func string(_ value: YAMLNode, _ context: String, _ key: String) throws(ConfigError) -> String {
+    func string(_ value: YAMLNode, _ context: String, _ key: String) throws(Failure) -> String {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected a string, got \(value.described)")
         }
@@ -160,20 +186,20 @@ struct SiteYAMLReader {
 
     @inline(never)
     func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
-                                                                 _ type: T.Type) throws(ConfigError) -> T? {
+                                                                 _ type: T.Type) throws(Failure) -> T? {
         guard let value = fields.value(key) else { return nil }
         return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
     }
 
     @inline(never)
     func requiredInteger<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
-                                                                         _ type: T.Type) throws(ConfigError) -> T {
+                                                                         _ type: T.Type) throws(Failure) -> T {
         let value = try required(fields, key)
         return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
     }
 
     @inline(never)
-    func unsigned(_ value: YAMLNode, max: UInt64, _ context: String, _ key: String) throws(ConfigError) -> UInt64 {
+    func unsigned(_ value: YAMLNode, max: UInt64, _ context: String, _ key: String) throws(Failure) -> UInt64 {
         guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
             throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
         }
@@ -181,7 +207,7 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func decimal(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> Double? {
+    func decimal(_ fields: YAMLMapping, _ key: String) throws(Failure) -> Double? {
         guard let value = fields.value(key) else { return nil }
         guard let text = value.plainText, let number = parseDecimalNumber(text) else {
             throw fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)")
@@ -190,7 +216,7 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func boolean(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> Bool? {
+    func boolean(_ fields: YAMLMapping, _ key: String) throws(Failure) -> Bool? {
         guard let value = fields.value(key) else { return nil }
         guard let text = value.plainText, let flag = parseBoolean(text) else {
             throw fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)")
@@ -200,19 +226,19 @@ struct SiteYAMLReader {
 
     @inline(never)
     func keyword<T>(_ fields: YAMLMapping, _ key: String, noun: String, expected: String,
-                            _ parse: (String) -> T?) throws(ConfigError) -> T? {
+                            _ parse: (String) -> T?) throws(Failure) -> T? {
         guard let value = fields.value(key) else { return nil }
         return try keyword(value, fields.context, key, noun: noun, expected: expected, parse)
     }
 
     func requiredKeyword<T>(_ fields: YAMLMapping, _ key: String, noun: String, expected: String,
-                                    _ parse: (String) -> T?) throws(ConfigError) -> T {
+                                    _ parse: (String) -> T?) throws(Failure) -> T {
         try keyword(try required(fields, key), fields.context, key, noun: noun, expected: expected, parse)
     }
 
     @inline(never)
     func keyword<T>(_ value: YAMLNode, _ context: String, _ key: String, noun: String, expected: String,
-                            _ parse: (String) -> T?) throws(ConfigError) -> T {
+                            _ parse: (String) -> T?) throws(Failure) -> T {
         let text = try scalarText(value, context, key, expected: expected)
         guard let result = parse(text) else {
             throw unknownKeyword(value, context, key, noun: noun, text: text, expected: expected)
@@ -224,7 +250,7 @@ struct SiteYAMLReader {
     // of the message-building code, which made this file the largest part of libEdgeCore.
     @inline(never)
     func scalarText(_ value: YAMLNode, _ context: String, _ key: String,
-                            expected: String) throws(ConfigError) -> String {
+                            expected: String) throws(Failure) -> String {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected \(expected), got \(value.described)")
         }
@@ -233,7 +259,7 @@ struct SiteYAMLReader {
 
     @inline(never)
     func unknownKeyword(_ value: YAMLNode, _ context: String, _ key: String, noun: String, text: String,
-                                expected: String) -> ConfigError {
+                                expected: String) -> Failure {
         fieldFailure(value.line, context, key, "unknown \(noun) '\(text)' (expected \(expected))")
     }
 }

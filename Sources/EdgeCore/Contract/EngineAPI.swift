@@ -36,7 +36,7 @@ public func edgecore_engine_last_error() -> UnsafePointer<CChar>? {
 public func edgecore_engine_load_yaml(_ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guard let engine, let path else { return nullArgument("engine and path are required") }
     let file = FilePath(cString: path)
-    return configure(engine, nil) { config throws(ConfigError) in
+    return configure(engine, nil) { config throws(Failure) in
         try loadSiteYAML(path: file, into: &config)
         return 0
     }
