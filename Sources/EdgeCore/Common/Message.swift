@@ -24,6 +24,7 @@ struct Message: ExpressibleByStringInterpolation {
         }
         @inline(never) mutating func appendInterpolation(_ value: Double) { text += "\(value)" }
         @inline(never) mutating func appendInterpolation(_ value: Message) { text += value.text }
+        @inline(never) mutating func appendInterpolation(_ value: StaticString) { text += Message.string(value) }
     }
 
     @inline(never) static func string(_ literal: StaticString) -> String {

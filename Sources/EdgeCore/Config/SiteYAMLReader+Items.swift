@@ -9,19 +9,13 @@ extension SiteYAMLReader {
         let unnamed = try mapping(node, context: "bus #\(number)")
         let name = try requiredString(unnamed, "name")
         let fields = unnamed.named("bus '\(name)'")
-        let type = try requiredKeyword(fields, "type", noun: "bus type", expected: "rtu, tcp or gpio") { text in
-            matchKeyword(text, in: [
-                ("tcp" as StaticString, BusType.tcp),
-                ("rtu", .rtu),
-                ("gpio", .gpio),
-            ])
-        }
-        if type == .gpio {
+        let type = try requiredKeyword(fields, "type", .busTypes)
+        if type == KeywordSet.gpio {
             try loadGPIOChip(fields, name: name, into: &config)
             return
         }
         let bus: BusSpec
-        if type == .tcp {
+        if type == KeywordSet.tcp {
             try check(fields, allowed: SiteYAMLReader.tcpKeys)
             var spec = TCPBusSpec(name: name, host: try requiredString(fields, "host"))
             try read(fields, TCPBusTable.port, into: &spec.port)
@@ -34,17 +28,11 @@ extension SiteYAMLReader {
             try check(fields, allowed: SiteYAMLReader.rtuKeys)
             var spec = RTUBusSpec(name: name, device: FilePath(try requiredString(fields, "device")))
             try read(fields, RTUBusTable.baud, into: &spec.baud)
-            if let value = try keyword(fields, RTUBusTable.parity.key, noun: "parity", expected: "N, E or O",
-                                       parseParity) {
-                spec.parity = value
-            }
+            if let value = try keyword(fields, RTUBusTable.parity.key, .parities) { spec.parity = value }
             try read(fields, RTUBusTable.dataBits, into: &spec.dataBits)
             try read(fields, RTUBusTable.stopBits, into: &spec.stopBits)
             try read(fields, RTUBusTable.rs485, into: &spec.rs485)
-            if let value = try keyword(fields, RTUBusTable.rts.key, noun: "rts mode", expected: "none, up or down",
-                                       parseRTS) {
-                spec.rts = value
-            }
+            if let value = try keyword(fields, RTUBusTable.rts.key, .rtsModes) { spec.rts = value }
             spec.rtsDelayUs = try integer(fields, RTUBusTable.rtsDelayUs.key, UInt32.self)
             try read(fields, RTUBusTable.requestGapMs, into: &spec.requestGapMs)
             try read(fields, RTUBusTable.reopenMinMs, into: &spec.reopenMinMs)
@@ -87,20 +75,17 @@ extension SiteYAMLReader {
             throw failure(fields.line, fields.context, "give the line by 'offset' or by 'line_name' (one of them)")
         }
         line.offset = offset ?? line.offset
-        if let kind = try keyword(fields, GPIOLineTable.kind.key, noun: "line kind", expected: "input, output or pulses", { text in
-            matchKeyword(text, in: [("input" as StaticString, GPIOKind.input), ("output", .output), ("pulses", .pulses)])
-        }) { line.kind = kind }
-        if let bias = try keyword(fields, GPIOLineTable.bias.key, noun: "bias", expected: "as_is, disabled, pull_up or pull_down", { text in
-            matchKeyword(text, in: [("as_is" as StaticString, GPIOBias.asIs), ("disabled", .disabled), ("pull_up", .pullUp),
-                                    ("pull_down", .pullDown)])
-        }) { line.bias = bias }
+        if let raw = try keyword(fields, GPIOLineTable.kind.key, .gpioKinds), let kind = GPIOKind(rawValue: raw) {
+            line.kind = kind
+        }
+        if let raw = try keyword(fields, GPIOLineTable.bias.key, .biases), let bias = GPIOBias(rawValue: raw) {
+            line.bias = bias
+        }
         try read(fields, GPIOLineTable.activeLow, into: &line.activeLow)
-        if let state = try keyword(fields, GPIOLineTable.safeState.key, noun: "safe state", expected: "0, 1, true or false", { text in
-            parseBoolean(text) ?? parseUnsignedInteger(text, max: 1).map { $0 == 1 }
-        }) { line.safeState = state }
-        if let edge = try keyword(fields, GPIOLineTable.edge.key, noun: "edge", expected: "rising, falling or both", { text in
-            matchKeyword(text, in: [("rising" as StaticString, GPIOEdgeKind.rising), ("falling", .falling), ("both", .both)])
-        }) { line.edge = edge }
+        if let raw = try keyword(fields, GPIOLineTable.safeState.key, .safeStates) { line.safeState = raw == 1 }
+        if let raw = try keyword(fields, GPIOLineTable.edge.key, .edges), let edge = GPIOEdgeKind(rawValue: raw) {
+            line.edge = edge
+        }
         try read(fields, GPIOLineTable.debounceUs, into: &line.debounceUs)
         try read(fields, GPIOLineTable.scale, into: &line.scale)
         try read(fields, GPIOLineTable.base, into: &line.base)
@@ -150,8 +135,9 @@ extension SiteYAMLReader {
                           into config: inout SiteConfig) throws(Failure) {
         let fields = try mapping(node, context: "\(deviceContext), hole #\(number)")
         try check(fields, allowed: SiteYAMLReader.holeKeys)
-        let function = try requiredKeyword(fields, "function", noun: "function", expected: functionNames,
-                                           parseFunction)
+        guard let function = ModbusFunction(rawValue: try requiredKeyword(fields, "function", .functions)) else {
+            throw fieldFailure(fields.line, fields.context, "function", "must be 1..4")
+        }
         let first = try requiredInteger(fields, "first", UInt16.self)
         let last = try integer(fields, "last", UInt16.self) ?? first
         let hole = Hole(function: function, first: first, last: last)
@@ -165,18 +151,15 @@ extension SiteYAMLReader {
         let fields = unnamed.named("\(deviceContext), channel '\(name)'")
         try check(fields, allowed: SiteYAMLReader.channelKeys)
         var channel = ChannelSpec(name: name, device: device, address: 0, codec: .defaults)
-        if let function = try keyword(fields, ChannelTable.function.key, noun: "function", expected: functionNames,
-                                      parseFunction) {
+        if let raw = try keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
             channel.function = function
         }
         channel.address = try requiredInteger(fields, "address", UInt16.self)
         var codec = channel.codec
-        if let type = try keyword(fields, ChannelTable.type.key, noun: "type",
-                                  expected: "u16, i16, u32, i32, u64, i64, f32, f64 or bit", parseValueType) {
+        if let raw = try keyword(fields, ChannelTable.type.key, .valueTypes), let type = ValueType(raw) {
             codec.type = type
         }
-        if let order = try keyword(fields, ChannelTable.order.key, noun: "order", expected: "ABCD, CDAB, BADC or DCBA",
-                                   parseWordOrder) {
+        if let raw = try keyword(fields, ChannelTable.order.key, .wordOrders), let order = WordOrder(raw) {
             codec.order = order
         }
         try read(fields, ChannelTable.bit, into: &codec.bit)

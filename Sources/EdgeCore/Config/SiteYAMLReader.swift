@@ -3,12 +3,6 @@ import CShim
 // The walk along the site file's schema: the top mapping, and the structure and scalar readers every item uses
 // (each names file, line, item and field in its errors). The items themselves: SiteYAMLReader+Items.swift.
 
-enum BusType {
-    case tcp
-    case rtu
-    case gpio
-}
-
 struct SiteYAMLReader {
     let path: FilePath
     let document: UnsafeMutablePointer<yaml_document_t>
@@ -225,41 +219,23 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func keyword<T>(_ fields: YAMLMapping, _ key: String, noun: String, expected: String,
-                            _ parse: (String) -> T?) throws(Failure) -> T? {
+    func keyword(_ fields: YAMLMapping, _ key: String, _ set: KeywordSet) throws(Failure) -> UInt8? {
         guard let value = fields.value(key) else { return nil }
-        return try keyword(value, fields.context, key, noun: noun, expected: expected, parse)
+        return try keyword(value, fields.context, key, set)
     }
 
-    func requiredKeyword<T>(_ fields: YAMLMapping, _ key: String, noun: String, expected: String,
-                                    _ parse: (String) -> T?) throws(Failure) -> T {
-        try keyword(try required(fields, key), fields.context, key, noun: noun, expected: expected, parse)
+    func requiredKeyword(_ fields: YAMLMapping, _ key: String, _ set: KeywordSet) throws(Failure) -> UInt8 {
+        try keyword(try required(fields, key), fields.context, key, set)
     }
 
     @inline(never)
-    func keyword<T>(_ value: YAMLNode, _ context: String, _ key: String, noun: String, expected: String,
-                            _ parse: (String) -> T?) throws(Failure) -> T {
-        let text = try scalarText(value, context, key, expected: expected)
-        guard let result = parse(text) else {
-            throw unknownKeyword(value, context, key, noun: noun, text: text, expected: expected)
+    func keyword(_ value: YAMLNode, _ context: String, _ key: String, _ set: KeywordSet) throws(Failure) -> UInt8 {
+        guard let text = value.text else {
+            throw fieldFailure(value.line, context, key, "expected \(set.expected), got \(value.described)")
+        }
+        guard let result = set.match(text) else {
+            throw fieldFailure(value.line, context, key, "unknown \(set.noun) '\(text)' (expected \(set.expected))")
         }
         return result
-    }
-
-    // Field readers are out of line (here and above): inlined, each call site would carry its own copy
-    // of the message-building code, which made this file the largest part of libEdgeCore.
-    @inline(never)
-    func scalarText(_ value: YAMLNode, _ context: String, _ key: String,
-                            expected: String) throws(Failure) -> String {
-        guard let text = value.text else {
-            throw fieldFailure(value.line, context, key, "expected \(expected), got \(value.described)")
-        }
-        return text
-    }
-
-    @inline(never)
-    func unknownKeyword(_ value: YAMLNode, _ context: String, _ key: String, noun: String, text: String,
-                                expected: String) -> Failure {
-        fieldFailure(value.line, context, key, "unknown \(noun) '\(text)' (expected \(expected))")
     }
 }
