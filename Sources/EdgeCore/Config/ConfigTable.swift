@@ -26,9 +26,6 @@ struct ConfigField<Value: Sendable>: Sendable {
     let defaultValue: Value
 }
 
-/// A number no site file or C caller needs beyond: the range of a field with no upper limit.
-private let anyFinite = Double.greatestFiniteMagnitude
-
 /// struct edgecore_engine_config.
 enum EngineTable {
     static let ringCapacity = ConfigField<UInt32>(key: "ring_capacity", lowest: EDGECORE_RING_CAPACITY_MIN,
@@ -111,21 +108,21 @@ enum ChannelTable {
                                                   highest: UInt8(EDGECORE_SENTINELS_MAX), defaultValue: 0)
     static let intervalMs = ConfigField<UInt32>(key: "interval_ms", lowest: 1, highest: .max, defaultValue: 1000)
     /// Also nonzero.
-    static let scale = ConfigField<Double>(key: "scale", lowest: -anyFinite, highest: anyFinite, defaultValue: 1)
-    static let offset = ConfigField<Double>(key: "offset", lowest: -anyFinite, highest: anyFinite, defaultValue: 0)
+    static let scale = ConfigField<Double>(key: "scale", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude, defaultValue: 1)
+    static let offset = ConfigField<Double>(key: "offset", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude, defaultValue: 0)
     /// NaN: none.
-    static let validMin = ConfigField<Double>(key: "valid_min", lowest: -anyFinite, highest: anyFinite,
+    static let validMin = ConfigField<Double>(key: "valid_min", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude,
                                               defaultValue: .nan)
     /// NaN: none.
-    static let validMax = ConfigField<Double>(key: "valid_max", lowest: -anyFinite, highest: anyFinite,
+    static let validMax = ConfigField<Double>(key: "valid_max", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude,
                                               defaultValue: .nan)
 }
 
 /// struct edgecore_gpio_line_config (site file: a line of a GPIO chip bus).
 enum GPIOLineTable {
     /// Pulses (nonzero).
-    static let scale = ConfigField<Double>(key: "scale", lowest: -anyFinite, highest: anyFinite, defaultValue: 1)
-    static let base = ConfigField<Double>(key: "base", lowest: -anyFinite, highest: anyFinite, defaultValue: 0)
+    static let scale = ConfigField<Double>(key: "scale", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude, defaultValue: 1)
+    static let base = ConfigField<Double>(key: "base", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude, defaultValue: 0)
     /// When no line_name is given (a site file gives one of the two).
     static let offset = ConfigField<UInt32>(key: "offset", lowest: 0, highest: .max, defaultValue: 0)
     /// enum edgecore_gpio_kind.

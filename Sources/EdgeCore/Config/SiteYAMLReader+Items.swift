@@ -15,18 +15,21 @@ extension SiteYAMLReader {
             return
         }
         let bus: BusSpec
+        let devices = try list(fields, "devices")
         if type == KeywordSet.tcp {
-            try check(fields, allowed: SiteYAMLReader.tcpKeys)
-            var spec = TCPBusSpec(name: name, host: try requiredString(fields, "host"))
+            let host = try string(fields, "host")
+            var spec = TCPBusSpec(name: name, host: host ?? "")
             try read(fields, TCPBusTable.port, into: &spec.port)
             try read(fields, TCPBusTable.connectTimeoutMs, into: &spec.connectTimeoutMs)
             try read(fields, TCPBusTable.reconnectMinMs, into: &spec.reconnectMinMs)
             try read(fields, TCPBusTable.reconnectMaxMs, into: &spec.reconnectMaxMs)
             try read(fields, TCPBusTable.requestGapMs, into: &spec.requestGapMs)
+            try finish(fields)
+            spec.host = try required(host, fields, "host")
             bus = .tcp(spec)
         } else {
-            try check(fields, allowed: SiteYAMLReader.rtuKeys)
-            var spec = RTUBusSpec(name: name, device: FilePath(try requiredString(fields, "device")))
+            let device = try string(fields, "device")
+            var spec = RTUBusSpec(name: name, device: FilePath(device ?? ""))
             try read(fields, RTUBusTable.baud, into: &spec.baud)
             if let value = try keyword(fields, RTUBusTable.parity.key, .parities) { spec.parity = value }
             try read(fields, RTUBusTable.dataBits, into: &spec.dataBits)
@@ -37,26 +40,31 @@ extension SiteYAMLReader {
             try read(fields, RTUBusTable.requestGapMs, into: &spec.requestGapMs)
             try read(fields, RTUBusTable.reopenMinMs, into: &spec.reopenMinMs)
             try read(fields, RTUBusTable.reopenMaxMs, into: &spec.reopenMaxMs)
+            try finish(fields)
+            spec.device = FilePath(try required(device, fields, "device"))
             bus = .rtu(spec)
         }
         let busID: Int
         do throws(Failure) { busID = try config.addBus(bus) } catch { throw located(error, fields.line) }
 
-        guard let devices = try list(fields, "devices") else { return }
+        guard let devices else { return }
         for (index, device) in devices.enumerated() {
             try loadDevice(device, number: index + 1, bus: busID, busContext: fields.context, into: &config)
         }
     }
 
     func loadGPIOChip(_ fields: YAMLMapping, name: String, into config: inout SiteConfig) throws(Failure) {
-        try check(fields, allowed: SiteYAMLReader.gpioKeys)
-        var spec = GPIOChipSpec(name: name, chip: FilePath(try requiredString(fields, "chip")))
+        let chip = try string(fields, "chip")
+        var spec = GPIOChipSpec(name: name, chip: FilePath(chip ?? ""))
         spec.checkpointPath = try string(fields, "checkpoint_path").map { FilePath($0) }
         try read(fields, GPIOChipTable.checkpointMaxPerHour, into: &spec.checkpointMaxPerHour)
         try read(fields, GPIOChipTable.eventBufferSize, into: &spec.eventBufferSize)
+        let lines = try list(fields, "lines")
+        try finish(fields)
+        spec.chip = FilePath(try required(chip, fields, "chip"))
         let busID: Int
         do throws(Failure) { busID = try config.addBus(.gpio(spec)) } catch { throw located(error, fields.line) }
-        guard let lines = try list(fields, "lines") else { return }
+        guard let lines else { return }
         for (index, line) in lines.enumerated() {
             try loadGPIOLine(line, number: index + 1, bus: busID, busContext: fields.context, into: &config)
         }
@@ -67,7 +75,6 @@ extension SiteYAMLReader {
         let unnamed = try mapping(node, context: "\(busContext), line #\(number)")
         let name = try requiredString(unnamed, "name")
         let fields = unnamed.named("\(busContext), channel '\(name)'")
-        try check(fields, allowed: SiteYAMLReader.lineKeys)
         var line = GPIOLineSpec(bus: bus)
         line.lineName = try string(fields, "line_name")
         let offset = try integer(fields, GPIOLineTable.offset.key, UInt32.self)
@@ -95,6 +102,7 @@ extension SiteYAMLReader {
         try read(fields, GPIOLineTable.intervalMs, into: &intervalMs)
         let channel = ChannelSpec(name: name, unit: try string(fields, "unit") ?? "", writable: writable,
                                   intervalMs: intervalMs, gpio: line)
+        try finish(fields)
         do throws(Failure) { _ = try config.addGPIOLine(channel) } catch { throw located(error, fields.line) }
     }
 
@@ -103,7 +111,6 @@ extension SiteYAMLReader {
         let unnamed = try mapping(node, context: "\(busContext), device #\(number)")
         let name = try requiredString(unnamed, "name")
         let fields = unnamed.named("\(busContext), device '\(name)'")
-        try check(fields, allowed: SiteYAMLReader.deviceKeys)
         var spec = DeviceSpec(name: name, bus: bus)
         try read(fields, DeviceTable.unitId, into: &spec.unitId)
         try read(fields, DeviceTable.responseTimeoutMs, into: &spec.responseTimeoutMs)
@@ -114,16 +121,19 @@ extension SiteYAMLReader {
         try read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
         try read(fields, DeviceTable.maxBits, into: &spec.maxBits)
         try read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
+        let holes = try list(fields, "holes")
+        let channels = try list(fields, "channels")
+        try finish(fields)
         let deviceID: Int
         do throws(Failure) { deviceID = try config.addDevice(spec) } catch { throw located(error, fields.line) }
 
         // Holes first, whatever the key order, so that a channel inside one is caught at the channel.
-        if let holes = try list(fields, "holes") {
+        if let holes {
             for (index, hole) in holes.enumerated() {
                 try loadHole(hole, number: index + 1, device: deviceID, deviceContext: fields.context, into: &config)
             }
         }
-        if let channels = try list(fields, "channels") {
+        if let channels {
             for (index, channel) in channels.enumerated() {
                 try loadChannel(channel, number: index + 1, device: deviceID, deviceContext: fields.context,
                                 into: &config)
@@ -134,13 +144,15 @@ extension SiteYAMLReader {
     func loadHole(_ node: YAMLNode, number: Int, device: Int, deviceContext: String,
                           into config: inout SiteConfig) throws(Failure) {
         let fields = try mapping(node, context: "\(deviceContext), hole #\(number)")
-        try check(fields, allowed: SiteYAMLReader.holeKeys)
-        guard let function = ModbusFunction(rawValue: try requiredKeyword(fields, "function", .functions)) else {
+        let code = try keyword(fields, "function", .functions)
+        let given = try integer(fields, "first", UInt16.self)
+        let last = try integer(fields, "last", UInt16.self)
+        try finish(fields)
+        guard let function = ModbusFunction(rawValue: try required(code, fields, "function")) else {
             throw fieldFailure(fields.line, fields.context, "function", "must be 1..4")
         }
-        let first = try requiredInteger(fields, "first", UInt16.self)
-        let last = try integer(fields, "last", UInt16.self) ?? first
-        let hole = Hole(function: function, first: first, last: last)
+        let first = try required(given, fields, "first")
+        let hole = Hole(function: function, first: first, last: last ?? first)
         do throws(Failure) { try config.addHole(hole, device: device) } catch { throw located(error, fields.line) }
     }
 
@@ -149,12 +161,11 @@ extension SiteYAMLReader {
         let unnamed = try mapping(node, context: "\(deviceContext), channel #\(number)")
         let name = try requiredString(unnamed, "name")
         let fields = unnamed.named("\(deviceContext), channel '\(name)'")
-        try check(fields, allowed: SiteYAMLReader.channelKeys)
         var channel = ChannelSpec(name: name, device: device, address: 0, codec: .defaults)
         if let raw = try keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
             channel.function = function
         }
-        channel.address = try requiredInteger(fields, "address", UInt16.self)
+        let address = try integer(fields, "address", UInt16.self)
         var codec = channel.codec
         if let raw = try keyword(fields, ChannelTable.type.key, .valueTypes), let type = ValueType(raw) {
             codec.type = type
@@ -181,6 +192,8 @@ extension SiteYAMLReader {
         codec.sentinels = sentinels
         try read(fields, ChannelTable.writable, into: &channel.writable)
         channel.codec = codec
+        try finish(fields)
+        channel.address = try required(address, fields, "address")
         do throws(Failure) { _ = try config.addChannel(channel) } catch { throw located(error, fields.line) }
     }
 

@@ -7,29 +7,6 @@ struct SiteYAMLReader {
     let path: FilePath
     let document: UnsafeMutablePointer<yaml_document_t>
 
-    // Each item's keys: its table's (Config/ConfigTable.swift) and those without a default.
-    static let tcpKeys = ["name", "type", "devices", "host", TCPBusTable.port.key, TCPBusTable.connectTimeoutMs.key,
-                          TCPBusTable.reconnectMinMs.key, TCPBusTable.reconnectMaxMs.key, TCPBusTable.requestGapMs.key]
-    static let rtuKeys = ["name", "type", "devices", "device", RTUBusTable.baud.key, RTUBusTable.parity.key,
-                          RTUBusTable.dataBits.key, RTUBusTable.stopBits.key, RTUBusTable.rs485.key, RTUBusTable.rts.key,
-                          RTUBusTable.rtsDelayUs.key, RTUBusTable.requestGapMs.key, RTUBusTable.reopenMinMs.key,
-                          RTUBusTable.reopenMaxMs.key]
-    static let deviceKeys = ["name", DeviceTable.unitId.key, DeviceTable.responseTimeoutMs.key, DeviceTable.retries.key,
-                             DeviceTable.offlineAfter.key, DeviceTable.backoffMinMs.key, DeviceTable.backoffMaxMs.key,
-                             DeviceTable.maxRegisters.key, DeviceTable.maxBits.key, DeviceTable.oneChannelPerRequest.key,
-                             "holes", "channels"]
-    static let gpioKeys = ["name", "type", "chip", "checkpoint_path", GPIOChipTable.checkpointMaxPerHour.key,
-                           GPIOChipTable.eventBufferSize.key, "lines"]
-    static let lineKeys = ["name", "line_name", GPIOLineTable.offset.key, GPIOLineTable.kind.key, GPIOLineTable.bias.key,
-                           GPIOLineTable.activeLow.key, GPIOLineTable.writable.key, GPIOLineTable.safeState.key,
-                           GPIOLineTable.intervalMs.key, "unit", GPIOLineTable.edge.key, GPIOLineTable.debounceUs.key,
-                           GPIOLineTable.scale.key, GPIOLineTable.base.key]
-    static let holeKeys = ["function", "first", "last"]
-    static let channelKeys = ["name", ChannelTable.function.key, "address", ChannelTable.type.key, ChannelTable.order.key,
-                              ChannelTable.bit.key, "unit", ChannelTable.intervalMs.key, ChannelTable.scale.key,
-                              ChannelTable.offset.key, ChannelTable.validMin.key, ChannelTable.validMax.key, "sentinels",
-                              ChannelTable.writable.key]
-
     func load(into config: inout SiteConfig) throws(Failure) {
         guard let rootPointer = yaml_document_get_root_node(document) else { return }  // empty file
         let root = YAMLNode(raw: rootPointer.pointee)
@@ -38,8 +15,9 @@ struct SiteYAMLReader {
             throw failure(root.line, "", "expected a mapping with a 'buses' list, got \(root.described)")
         }
         let top = try mapping(root, context: "")
-        try check(top, allowed: ["buses"])
-        guard let buses = try list(top, "buses") else { return }
+        let buses = try list(top, "buses")
+        try finish(top)
+        guard let buses else { return }
         for (index, bus) in buses.enumerated() {
             try loadBus(bus, number: index + 1, into: &config)
         }
@@ -90,34 +68,49 @@ struct SiteYAMLReader {
             } else {
                 result.index[TextKey(name)] = result.entries.count
             }
-            result.entries.append(YAMLMapping.Entry(key: name, value: value))
+            result.append(YAMLMapping.Entry(key: name, value: value))
             pair += 1
         }
         return result
     }
 
-    /// Every key allowed and given once.
+    /// Every key given once, and asked for by the reader (call it once the item's keys have all been read).
     @inline(never)
-    func check(_ fields: YAMLMapping, allowed: [String]) throws(Failure) {
+    func finish(_ fields: YAMLMapping) throws(Failure) {
         if let repeated = fields.repeated {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
                                "given twice (first at line \(repeated.firstLine))")
         }
-        for entry in fields.entries where !allowed.contains(where: { sameText($0, entry.key) }) {
-            var expected = ""
-            for key in allowed { expected += expected.isEmpty ? key : ", \(key)" }
-            throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")
+        guard let unknown = fields.use.used.firstIndex(of: false) else { return }
+        var expected = ""
+        var listed: [String] = []
+        for key in fields.use.asked where !listed.contains(where: { sameText($0, key) }) {
+            listed.append(key)
+            expected += expected.isEmpty ? key : ", \(key)"
         }
+        let entry = fields.entries[unknown]
+        throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")
+    }
+
+    /// A required key's value, read (nil when absent or null) before `finish` checked the item's keys, so
+    /// that a misspelt key is reported as unknown rather than the key it meant as missing; or the error
+    /// naming it.
+    func required<T>(_ value: T?, _ fields: YAMLMapping, _ key: String) throws(Failure) -> T {
+        if let value { return value }
+        throw missing(fields, key)
+    }
+
+    @inline(never)
+    func missing(_ fields: YAMLMapping, _ key: String) -> Failure {
+        if let entry = fields.entry(key) { return fieldFailure(entry.value.line, fields.context, key, "a value is required") }
+        return fieldFailure(fields.line, fields.context, key, "missing; the field is required")
     }
 
     /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
     @inline(never)
     func required(_ fields: YAMLMapping, _ key: String) throws(Failure) -> YAMLNode {
         if let value = fields.value(key) { return value }
-        if let entry = fields.entry(key) {
-            throw fieldFailure(entry.value.line, fields.context, key, "a value is required")
-        }
-        throw fieldFailure(fields.line, fields.context, key, "missing; the field is required")
+        throw missing(fields, key)
     }
 
     @inline(never)
@@ -182,13 +175,6 @@ struct SiteYAMLReader {
     func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
                                                                  _ type: T.Type) throws(Failure) -> T? {
         guard let value = fields.value(key) else { return nil }
-        return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
-    }
-
-    @inline(never)
-    func requiredInteger<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
-                                                                         _ type: T.Type) throws(Failure) -> T {
-        let value = try required(fields, key)
         return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
     }
 

@@ -55,20 +55,46 @@ struct YAMLMapping {
         var firstLine: Int
     }
 
+    /// The keys the reader asked for, and the entries it used. The reader asks for every key its item has
+    /// (from the configuration tables, Config/ConfigTable.swift): an entry it never used is an unknown key.
+    final class KeyUse {
+        var asked: [String] = []
+        var used: [Bool] = []
+    }
+
     let line: Int
-    let context: String
+    private(set) var context: String
     var entries: [Entry] = []
     /// Each key's entry: a key's value is one hash away, however many keys the mapping has.
     var index = [TextKey: Int]()
     var repeated: Repeat? = nil
+    /// Shared with the copies `named` makes.
+    let use = KeyUse()
+
+    init(line: Int, context: String) {
+        self.line = line
+        self.context = context
+    }
+
+    mutating func append(_ entry: Entry) {
+        entries.append(entry)
+        use.used.append(false)
+    }
 
     /// The same entries under another context (once the item's name is known).
     func named(_ context: String) -> YAMLMapping {
-        YAMLMapping(line: line, context: context, entries: entries, index: index, repeated: repeated)
+        var copy = self
+        copy.context = context
+        return copy
     }
 
-    /// The entry of `key`, null or not.
-    func entry(_ key: String) -> Entry? { index[TextKey(key)].map { entries[$0] } }
+    /// The entry of `key`, null or not (marked used).
+    func entry(_ key: String) -> Entry? {
+        use.asked.append(key)
+        guard let at = index[TextKey(key)] else { return nil }
+        use.used[at] = true
+        return entries[at]
+    }
 
     /// The value of `key`; nil when the key is absent or its value is null.
     func value(_ key: String) -> YAMLNode? {
