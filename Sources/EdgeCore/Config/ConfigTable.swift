@@ -20,7 +20,7 @@ import CShim
 /// One field of a configuration object: its key, range and default.
 struct ConfigField<Value: Sendable>: Sendable {
     /// The key in site files, which is also the field's name in the edgecore.h struct.
-    let key: String
+    let key: StaticString
     let lowest: Value
     let highest: Value
     let defaultValue: Value
@@ -165,7 +165,7 @@ extension ConfigField where Value == Double {
 }
 
 @inline(never)
-private func rangeFailure(_ item: String, _ key: String, _ lowest: UInt64, _ highest: UInt64, _ unbounded: Bool,
+private func rangeFailure(_ item: String, _ key: StaticString, _ lowest: UInt64, _ highest: UInt64, _ unbounded: Bool,
                           _ value: UInt64) -> Failure {
     let range: Message = unbounded ? "at least \(lowest)"
         : highest == lowest + 1 ? "\(lowest) or \(highest), not \(value)" : "\(lowest)..\(highest), not \(value)"

@@ -36,6 +36,10 @@ struct SiteYAMLReader {
         Failure(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
     }
 
+    func fieldFailure(_ line: Int, _ context: String, _ field: StaticString, _ what: Message) -> Failure {
+        fieldFailure(line, context, Message.string(field), what)
+    }
+
     @inline(never)
     func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> Failure {
         failure(line, context.isEmpty ? "field '\(field)'" : "\(context), field '\(field)'", what)
@@ -84,7 +88,9 @@ struct SiteYAMLReader {
         guard let unknown = fields.use.used.firstIndex(of: false) else { return }
         var expected = ""
         var listed: [String] = []
-        for key in fields.use.asked where !listed.contains(where: { sameText($0, key) }) {
+        for asked in fields.use.asked {
+            let key = Message.string(asked)
+            if listed.contains(where: { sameText($0, key) }) { continue }
             listed.append(key)
             expected += expected.isEmpty ? key : ", \(key)"
         }
@@ -95,26 +101,26 @@ struct SiteYAMLReader {
     /// A required key's value, read (nil when absent or null) before `finish` checked the item's keys, so
     /// that a misspelt key is reported as unknown rather than the key it meant as missing; or the error
     /// naming it.
-    func required<T>(_ value: T?, _ fields: YAMLMapping, _ key: String) throws(Failure) -> T {
+    func required<T>(_ value: T?, _ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> T {
         if let value { return value }
         throw missing(fields, key)
     }
 
     @inline(never)
-    func missing(_ fields: YAMLMapping, _ key: String) -> Failure {
+    func missing(_ fields: YAMLMapping, _ key: StaticString) -> Failure {
         if let entry = fields.entry(key) { return fieldFailure(entry.value.line, fields.context, key, "a value is required") }
         return fieldFailure(fields.line, fields.context, key, "missing; the field is required")
     }
 
     /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
     @inline(never)
-    func required(_ fields: YAMLMapping, _ key: String) throws(Failure) -> YAMLNode {
+    func required(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> YAMLNode {
         if let value = fields.value(key) { return value }
         throw missing(fields, key)
     }
 
     @inline(never)
-    func list(_ fields: YAMLMapping, _ key: String) throws(Failure) -> [YAMLNode]? {
+    func list(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> [YAMLNode]? {
         guard let value = fields.value(key) else { return nil }
         guard value.isSequence else {
             throw fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)")
@@ -150,18 +156,18 @@ struct SiteYAMLReader {
     // MARK: Scalars
 
     @inline(never)
-    func string(_ fields: YAMLMapping, _ key: String) throws(Failure) -> String? {
+    func string(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> String? {
         guard let value = fields.value(key) else { return nil }
         return try string(value, fields.context, key)
     }
 
     @inline(never)
-    func requiredString(_ fields: YAMLMapping, _ key: String) throws(Failure) -> String {
+    func requiredString(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> String {
         try string(try required(fields, key), fields.context, key)
     }
 
     @inline(never)
-    func string(_ value: YAMLNode, _ context: String, _ key: String) throws(Failure) -> String {
+    func string(_ value: YAMLNode, _ context: String, _ key: StaticString) throws(Failure) -> String {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected a string, got \(value.described)")
         }
@@ -172,14 +178,14 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
+    func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: StaticString,
                                                                  _ type: T.Type) throws(Failure) -> T? {
         guard let value = fields.value(key) else { return nil }
         return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
     }
 
     @inline(never)
-    func unsigned(_ value: YAMLNode, max: UInt64, _ context: String, _ key: String) throws(Failure) -> UInt64 {
+    func unsigned(_ value: YAMLNode, max: UInt64, _ context: String, _ key: StaticString) throws(Failure) -> UInt64 {
         guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
             throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
         }
@@ -187,7 +193,7 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func decimal(_ fields: YAMLMapping, _ key: String) throws(Failure) -> Double? {
+    func decimal(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> Double? {
         guard let value = fields.value(key) else { return nil }
         guard let text = value.plainText, let number = parseDecimalNumber(text) else {
             throw fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)")
@@ -196,7 +202,7 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func boolean(_ fields: YAMLMapping, _ key: String) throws(Failure) -> Bool? {
+    func boolean(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> Bool? {
         guard let value = fields.value(key) else { return nil }
         guard let text = value.plainText, let flag = parseBoolean(text) else {
             throw fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)")
@@ -205,17 +211,17 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func keyword(_ fields: YAMLMapping, _ key: String, _ set: KeywordSet) throws(Failure) -> UInt8? {
+    func keyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8? {
         guard let value = fields.value(key) else { return nil }
         return try keyword(value, fields.context, key, set)
     }
 
-    func requiredKeyword(_ fields: YAMLMapping, _ key: String, _ set: KeywordSet) throws(Failure) -> UInt8 {
+    func requiredKeyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8 {
         try keyword(try required(fields, key), fields.context, key, set)
     }
 
     @inline(never)
-    func keyword(_ value: YAMLNode, _ context: String, _ key: String, _ set: KeywordSet) throws(Failure) -> UInt8 {
+    func keyword(_ value: YAMLNode, _ context: String, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8 {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected \(set.expected), got \(value.described)")
         }

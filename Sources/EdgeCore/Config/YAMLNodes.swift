@@ -58,7 +58,7 @@ struct YAMLMapping {
     /// The keys the reader asked for, and the entries it used. The reader asks for every key its item has
     /// (from the configuration tables, Config/ConfigTable.swift): an entry it never used is an unknown key.
     final class KeyUse {
-        var asked: [String] = []
+        var asked: [StaticString] = []
         var used: [Bool] = []
     }
 
@@ -89,15 +89,17 @@ struct YAMLMapping {
     }
 
     /// The entry of `key`, null or not (marked used).
-    func entry(_ key: String) -> Entry? {
+    @inline(never)
+    func entry(_ key: StaticString) -> Entry? {
         use.asked.append(key)
-        guard let at = index[TextKey(key)] else { return nil }
+        guard let at = index[TextKey(Message.string(key))] else { return nil }
         use.used[at] = true
         return entries[at]
     }
 
     /// The value of `key`; nil when the key is absent or its value is null.
-    func value(_ key: String) -> YAMLNode? {
+    @inline(never)
+    func value(_ key: StaticString) -> YAMLNode? {
         guard let entry = entry(key), !entry.value.isNull else { return nil }
         return entry.value
     }
