@@ -248,14 +248,14 @@ struct SiteConfig {
         }
         switch bus {
         case .tcp(let spec):
-            let field = "bus '\(spec.name)'"
+            let field = ("bus '\(spec.name)'" as Message).text
             guard !spec.host.isEmpty else { throw Failure(.config, "\(field): field 'host' is empty") }
             try TCPBusTable.port.check(spec.port, of: field)
             try TCPBusTable.connectTimeoutMs.check(spec.connectTimeoutMs, of: field)
             try checkBackoff(spec.reconnectMinMs, TCPBusTable.reconnectMinMs, spec.reconnectMaxMs,
                              TCPBusTable.reconnectMaxMs, of: field)
         case .rtu(let spec):
-            let field = "bus '\(spec.name)'"
+            let field = ("bus '\(spec.name)'" as Message).text
             guard !spec.device.isEmpty else { throw Failure(.config, "\(field): field 'device' is empty") }
             try RTUBusTable.baud.check(spec.baud, of: field)
             guard spec.parity == UInt8(ascii: "N") || spec.parity == UInt8(ascii: "E")
@@ -268,7 +268,7 @@ struct SiteConfig {
             try checkBackoff(spec.reopenMinMs, RTUBusTable.reopenMinMs, spec.reopenMaxMs, RTUBusTable.reopenMaxMs,
                              of: field)
         case .gpio(let spec):
-            let field = "bus '\(spec.name)'"
+            let field = ("bus '\(spec.name)'" as Message).text
             guard !spec.chip.isEmpty else { throw Failure(.config, "\(field): field 'chip' is empty") }
             try GPIOChipTable.checkpointMaxPerHour.check(spec.checkpointMaxPerHour, of: field)
             try GPIOChipTable.eventBufferSize.check(spec.eventBufferSize, of: field)
@@ -280,7 +280,7 @@ struct SiteConfig {
 
     mutating func addDevice(_ device: DeviceSpec) throws(Failure) -> Int {
         try checkName(Taken.device(device.name), device.name, kind: "device")
-        let field = "device '\(device.name)'"
+        let field = ("device '\(device.name)'" as Message).text
         guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
             throw Failure(.notFound, "\(field): no Modbus bus with id \(device.bus)")
         }
@@ -324,7 +324,7 @@ struct SiteConfig {
         guard device >= 0, device < devices.count else {
             throw Failure(.notFound, "no device with id \(device)")
         }
-        let field = "device '\(devices[device].name)', hole \(hole.first)..\(hole.last)"
+        let field = ("device '\(devices[device].name)', hole \(hole.first)..\(hole.last)" as Message).text
         guard hole.first <= hole.last else {
             throw Failure(.config, "\(field): 'first' is above 'last'")
         }
@@ -339,7 +339,7 @@ struct SiteConfig {
 
     mutating func addChannel(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
-        let field = "channel '\(channel.name)'"
+        let field = ("channel '\(channel.name)'" as Message).text
         guard channel.device >= 0, channel.device < devices.count else {
             throw Failure(.notFound, "\(field): no device with id \(channel.device)")
         }
@@ -387,7 +387,7 @@ struct SiteConfig {
     /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
     mutating func addGPIOLine(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
-        let field = "channel '\(channel.name)'"
+        let field = ("channel '\(channel.name)'" as Message).text
         guard let line = channel.gpio else { throw Failure(.config, "\(field): not a GPIO line") }
         guard line.bus >= 0, line.bus < buses.count, case .gpio(let chip) = buses[line.bus] else {
             throw Failure(.notFound, "\(field): no GPIO chip bus with id \(line.bus)")
@@ -408,7 +408,7 @@ struct SiteConfig {
         let used = line.lineName.map { Taken.lineName(bus: line.bus, $0) }
             ?? Taken.lineOffset(bus: line.bus, line.offset)
         if let other = taken[used] {
-            let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
+            let which: Message = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
             throw Failure(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(channels[other].name)'")
         }
         channels.append(channel)

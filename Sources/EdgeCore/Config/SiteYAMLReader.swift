@@ -54,7 +54,8 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func mapping(_ node: YAMLNode, context: String) throws(Failure) -> YAMLMapping {
+    func mapping(_ node: YAMLNode, context item: Message) throws(Failure) -> YAMLMapping {
+        let context = item.text
         guard node.isMapping else { throw failure(node.line, context, "expected a mapping, got \(node.described)") }
         var result = YAMLMapping(line: node.line, context: context)
         let pairs = node.raw.data.mapping.pairs
@@ -92,7 +93,8 @@ struct SiteYAMLReader {
             let key = Message.string(asked)
             if listed.contains(where: { sameText($0, key) }) { continue }
             listed.append(key)
-            expected += expected.isEmpty ? key : ", \(key)"
+            if !expected.isEmpty { expected += ", " }
+            expected += key
         }
         let entry = fields.entries[unknown]
         throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")

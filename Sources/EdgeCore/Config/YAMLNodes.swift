@@ -82,9 +82,9 @@ struct YAMLMapping {
     }
 
     /// The same entries under another context (once the item's name is known).
-    func named(_ context: String) -> YAMLMapping {
+    func named(_ context: Message) -> YAMLMapping {
         var copy = self
-        copy.context = context
+        copy.context = context.text
         return copy
     }
 

@@ -166,7 +166,7 @@ public func edgecore_engine_add_rtu_bus_sized(_ engine: OpaquePointer?, _ config
     guard let name = c.name, let device = c.device else {
         return nullArgument("rtu bus: 'name' and 'device' are required")
     }
-    guard let rts = UInt8(exactly: c.rts) else { return failure(rtsFailure("bus '\(String(cString: name))'")) }
+    guard let rts = UInt8(exactly: c.rts) else { return failure(rtsFailure(("bus '\(String(cString: name))'" as Message).text)) }
     let spec = RTUBusSpec(name: String(cString: name), device: FilePath(cString: device), baud: c.baud,
                           parity: UInt8(bitPattern: c.parity), dataBits: c.data_bits, stopBits: c.stop_bits,
                           rs485: c.rs485 != 0, rts: rts, rtsDelayUs: rts != 0 && c.rts_delay_us != 0 ? c.rts_delay_us : nil,
@@ -196,7 +196,7 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
     if let code = loadSettings(config, size: size, into: &c, kind: "channel") { return code }
     guard let name = c.name else { return nullArgument("channel: 'name' is required") }
     let channelName = String(cString: name)
-    let field = "channel '\(channelName)'"
+    let field = ("channel '\(channelName)'" as Message).text
     let function: ModbusFunction
     let type: ValueType
     let order: WordOrder
@@ -326,7 +326,7 @@ public func edgecore_engine_add_gpio_line_sized(_ engine: OpaquePointer?,
     if let code = loadSettings(config, size: size, into: &c, kind: "gpio_line") { return code }
     guard let name = c.name else { return nullArgument("gpio line: 'name' is required") }
     let channelName = String(cString: name)
-    let field = "channel '\(channelName)'"
+    let field = ("channel '\(channelName)'" as Message).text
     let kind: GPIOKind
     let edge: GPIOEdgeKind
     let bias: GPIOBias
