@@ -6,9 +6,9 @@ import CShim
 extension SiteYAMLReader {
 
     func loadBus(_ node: YAMLNode, number: Int, into config: inout SiteConfig) throws(Failure) {
-        let unnamed = try mapping(node, context: "bus #\(number)")
-        let name = try requiredString(unnamed, "name")
-        let fields = unnamed.named("bus '\(name)'")
+        let fields = try mapping(node, context: "bus #\(number)")
+        let name = try requiredString(fields, "name")
+        fields.context = ("bus '\(name)'" as Message).text
         let type = try requiredKeyword(fields, "type", .busTypes)
         if type == KeywordSet.gpio {
             try loadGPIOChip(fields, name: name, into: &config)
@@ -72,9 +72,9 @@ extension SiteYAMLReader {
 
     func loadGPIOLine(_ node: YAMLNode, number: Int, bus: Int, busContext: String,
                               into config: inout SiteConfig) throws(Failure) {
-        let unnamed = try mapping(node, context: "\(busContext), line #\(number)")
-        let name = try requiredString(unnamed, "name")
-        let fields = unnamed.named("\(busContext), channel '\(name)'")
+        let fields = try mapping(node, context: "\(busContext), line #\(number)")
+        let name = try requiredString(fields, "name")
+        fields.context = ("\(busContext), channel '\(name)'" as Message).text
         var line = GPIOLineSpec(bus: bus)
         line.lineName = try string(fields, "line_name")
         let offset = try integer(fields, GPIOLineTable.offset.key, UInt32.self)
@@ -108,9 +108,9 @@ extension SiteYAMLReader {
 
     func loadDevice(_ node: YAMLNode, number: Int, bus: Int, busContext: String,
                             into config: inout SiteConfig) throws(Failure) {
-        let unnamed = try mapping(node, context: "\(busContext), device #\(number)")
-        let name = try requiredString(unnamed, "name")
-        let fields = unnamed.named("\(busContext), device '\(name)'")
+        let fields = try mapping(node, context: "\(busContext), device #\(number)")
+        let name = try requiredString(fields, "name")
+        fields.context = ("\(busContext), device '\(name)'" as Message).text
         var spec = DeviceSpec(name: name, bus: bus)
         try read(fields, DeviceTable.unitId, into: &spec.unitId)
         try read(fields, DeviceTable.responseTimeoutMs, into: &spec.responseTimeoutMs)
@@ -158,9 +158,9 @@ extension SiteYAMLReader {
 
     func loadChannel(_ node: YAMLNode, number: Int, device: Int, deviceContext: String,
                              into config: inout SiteConfig) throws(Failure) {
-        let unnamed = try mapping(node, context: "\(deviceContext), channel #\(number)")
-        let name = try requiredString(unnamed, "name")
-        let fields = unnamed.named("\(deviceContext), channel '\(name)'")
+        let fields = try mapping(node, context: "\(deviceContext), channel #\(number)")
+        let name = try requiredString(fields, "name")
+        fields.context = ("\(deviceContext), channel '\(name)'" as Message).text
         var channel = ChannelSpec(name: name, device: device, address: 0, codec: .defaults)
         if let raw = try keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
             channel.function = function

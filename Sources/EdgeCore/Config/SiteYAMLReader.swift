@@ -9,7 +9,7 @@ struct SiteYAMLReader {
 
     func load(into config: inout SiteConfig) throws(Failure) {
         guard let rootPointer = yaml_document_get_root_node(document) else { return }  // empty file
-        let root = YAMLNode(raw: rootPointer.pointee)
+        let root = YAMLNode(pointer: rootPointer)
         if root.isNull { return }
         guard root.isMapping else {
             throw failure(root.line, "", "expected a mapping with a 'buses' list, got \(root.described)")
@@ -50,14 +50,14 @@ struct SiteYAMLReader {
         guard let pointer = yaml_document_get_node(document, id) else {
             throw failure(line, context, "malformed YAML document")
         }
-        return YAMLNode(raw: pointer.pointee)
+        return YAMLNode(pointer: pointer)
     }
 
     @inline(never)
     func mapping(_ node: YAMLNode, context item: Message) throws(Failure) -> YAMLMapping {
         let context = item.text
         guard node.isMapping else { throw failure(node.line, context, "expected a mapping, got \(node.described)") }
-        var result = YAMLMapping(line: node.line, context: context)
+        let result = YAMLMapping(line: node.line, context: context)
         let pairs = node.raw.data.mapping.pairs
         guard var pair = pairs.start, let top = pairs.top else { return result }
         while pair < top {
@@ -66,14 +66,7 @@ struct SiteYAMLReader {
             guard let name = key.text else {
                 throw failure(key.line, context, "expected a field name, got \(key.described)")
             }
-            if let earlier = result.index[TextKey(name)] {
-                if result.repeated == nil {
-                    result.repeated = YAMLMapping.Repeat(key: name, line: key.line, firstLine: result.entries[earlier].value.line)
-                }
-            } else {
-                result.index[TextKey(name)] = result.entries.count
-            }
-            result.append(YAMLMapping.Entry(key: name, value: value))
+            result.append(key: name, keyLine: key.line, value: value)
             pair += 1
         }
         return result
@@ -86,10 +79,10 @@ struct SiteYAMLReader {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
                                "given twice (first at line \(repeated.firstLine))")
         }
-        guard let unknown = fields.use.used.firstIndex(of: false) else { return }
+        guard let unknown = fields.used.firstIndex(of: false) else { return }
         var expected = ""
         var listed: [String] = []
-        for asked in fields.use.asked {
+        for asked in fields.asked {
             let key = Message.string(asked)
             if listed.contains(where: { sameText($0, key) }) { continue }
             listed.append(key)
