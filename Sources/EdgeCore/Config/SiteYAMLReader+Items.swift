@@ -15,31 +15,31 @@ extension SiteYAMLReader {
             return
         }
         let bus: BusSpec
-        let devices = try list(fields, "devices")
+        let devices = list(fields, "devices")
         if type == KeywordSet.tcp {
-            let host = try string(fields, "host")
+            let host = string(fields, "host")
             var spec = TCPBusSpec(name: name, host: host ?? "")
-            try read(fields, TCPBusTable.port, into: &spec.port)
-            try read(fields, TCPBusTable.connectTimeoutMs, into: &spec.connectTimeoutMs)
-            try read(fields, TCPBusTable.reconnectMinMs, into: &spec.reconnectMinMs)
-            try read(fields, TCPBusTable.reconnectMaxMs, into: &spec.reconnectMaxMs)
-            try read(fields, TCPBusTable.requestGapMs, into: &spec.requestGapMs)
+            read(fields, TCPBusTable.port, into: &spec.port)
+            read(fields, TCPBusTable.connectTimeoutMs, into: &spec.connectTimeoutMs)
+            read(fields, TCPBusTable.reconnectMinMs, into: &spec.reconnectMinMs)
+            read(fields, TCPBusTable.reconnectMaxMs, into: &spec.reconnectMaxMs)
+            read(fields, TCPBusTable.requestGapMs, into: &spec.requestGapMs)
             try finish(fields)
             spec.host = try required(host, fields, "host")
             bus = .tcp(spec)
         } else {
-            let device = try string(fields, "device")
+            let device = string(fields, "device")
             var spec = RTUBusSpec(name: name, device: FilePath(device ?? ""))
-            try read(fields, RTUBusTable.baud, into: &spec.baud)
-            if let value = try keyword(fields, RTUBusTable.parity.key, .parities) { spec.parity = value }
-            try read(fields, RTUBusTable.dataBits, into: &spec.dataBits)
-            try read(fields, RTUBusTable.stopBits, into: &spec.stopBits)
-            try read(fields, RTUBusTable.rs485, into: &spec.rs485)
-            if let value = try keyword(fields, RTUBusTable.rts.key, .rtsModes) { spec.rts = value }
-            spec.rtsDelayUs = try integer(fields, RTUBusTable.rtsDelayUs.key, UInt32.self)
-            try read(fields, RTUBusTable.requestGapMs, into: &spec.requestGapMs)
-            try read(fields, RTUBusTable.reopenMinMs, into: &spec.reopenMinMs)
-            try read(fields, RTUBusTable.reopenMaxMs, into: &spec.reopenMaxMs)
+            read(fields, RTUBusTable.baud, into: &spec.baud)
+            if let value = keyword(fields, RTUBusTable.parity.key, .parities) { spec.parity = value }
+            read(fields, RTUBusTable.dataBits, into: &spec.dataBits)
+            read(fields, RTUBusTable.stopBits, into: &spec.stopBits)
+            read(fields, RTUBusTable.rs485, into: &spec.rs485)
+            if let value = keyword(fields, RTUBusTable.rts.key, .rtsModes) { spec.rts = value }
+            spec.rtsDelayUs = integer(fields, RTUBusTable.rtsDelayUs.key, UInt32.self)
+            read(fields, RTUBusTable.requestGapMs, into: &spec.requestGapMs)
+            read(fields, RTUBusTable.reopenMinMs, into: &spec.reopenMinMs)
+            read(fields, RTUBusTable.reopenMaxMs, into: &spec.reopenMaxMs)
             try finish(fields)
             spec.device = FilePath(try required(device, fields, "device"))
             bus = .rtu(spec)
@@ -54,12 +54,12 @@ extension SiteYAMLReader {
     }
 
     func loadGPIOChip(_ fields: YAMLMapping, name: String, into config: inout SiteConfig) throws(Failure) {
-        let chip = try string(fields, "chip")
+        let chip = string(fields, "chip")
         var spec = GPIOChipSpec(name: name, chip: FilePath(chip ?? ""))
-        spec.checkpointPath = try string(fields, "checkpoint_path").map { FilePath($0) }
-        try read(fields, GPIOChipTable.checkpointMaxPerHour, into: &spec.checkpointMaxPerHour)
-        try read(fields, GPIOChipTable.eventBufferSize, into: &spec.eventBufferSize)
-        let lines = try list(fields, "lines")
+        spec.checkpointPath = string(fields, "checkpoint_path").map { FilePath($0) }
+        read(fields, GPIOChipTable.checkpointMaxPerHour, into: &spec.checkpointMaxPerHour)
+        read(fields, GPIOChipTable.eventBufferSize, into: &spec.eventBufferSize)
+        let lines = list(fields, "lines")
         try finish(fields)
         spec.chip = FilePath(try required(chip, fields, "chip"))
         let busID: Int
@@ -76,33 +76,33 @@ extension SiteYAMLReader {
         let name = try requiredString(fields, "name")
         fields.context = ("\(busContext), channel '\(name)'" as Message).text
         var line = GPIOLineSpec(bus: bus)
-        line.lineName = try string(fields, "line_name")
-        let offset = try integer(fields, GPIOLineTable.offset.key, UInt32.self)
+        line.lineName = string(fields, "line_name")
+        let offset = integer(fields, GPIOLineTable.offset.key, UInt32.self)
+        line.offset = offset ?? line.offset
+        if let raw = keyword(fields, GPIOLineTable.kind.key, .gpioKinds), let kind = GPIOKind(rawValue: raw) {
+            line.kind = kind
+        }
+        if let raw = keyword(fields, GPIOLineTable.bias.key, .biases), let bias = GPIOBias(rawValue: raw) {
+            line.bias = bias
+        }
+        read(fields, GPIOLineTable.activeLow, into: &line.activeLow)
+        if let raw = keyword(fields, GPIOLineTable.safeState.key, .safeStates) { line.safeState = raw == 1 }
+        if let raw = keyword(fields, GPIOLineTable.edge.key, .edges), let edge = GPIOEdgeKind(rawValue: raw) {
+            line.edge = edge
+        }
+        read(fields, GPIOLineTable.debounceUs, into: &line.debounceUs)
+        read(fields, GPIOLineTable.scale, into: &line.scale)
+        read(fields, GPIOLineTable.base, into: &line.base)
+        var writable = GPIOLineTable.writable.defaultValue
+        read(fields, GPIOLineTable.writable, into: &writable)
+        var intervalMs = GPIOLineTable.intervalMs.defaultValue
+        read(fields, GPIOLineTable.intervalMs, into: &intervalMs)
+        let channel = ChannelSpec(name: name, unit: string(fields, "unit") ?? "", writable: writable,
+                                  intervalMs: intervalMs, gpio: line)
+        try finish(fields)
         if (line.lineName == nil) == (offset == nil) {
             throw failure(fields.line, fields.context, "give the line by 'offset' or by 'line_name' (one of them)")
         }
-        line.offset = offset ?? line.offset
-        if let raw = try keyword(fields, GPIOLineTable.kind.key, .gpioKinds), let kind = GPIOKind(rawValue: raw) {
-            line.kind = kind
-        }
-        if let raw = try keyword(fields, GPIOLineTable.bias.key, .biases), let bias = GPIOBias(rawValue: raw) {
-            line.bias = bias
-        }
-        try read(fields, GPIOLineTable.activeLow, into: &line.activeLow)
-        if let raw = try keyword(fields, GPIOLineTable.safeState.key, .safeStates) { line.safeState = raw == 1 }
-        if let raw = try keyword(fields, GPIOLineTable.edge.key, .edges), let edge = GPIOEdgeKind(rawValue: raw) {
-            line.edge = edge
-        }
-        try read(fields, GPIOLineTable.debounceUs, into: &line.debounceUs)
-        try read(fields, GPIOLineTable.scale, into: &line.scale)
-        try read(fields, GPIOLineTable.base, into: &line.base)
-        var writable = GPIOLineTable.writable.defaultValue
-        try read(fields, GPIOLineTable.writable, into: &writable)
-        var intervalMs = GPIOLineTable.intervalMs.defaultValue
-        try read(fields, GPIOLineTable.intervalMs, into: &intervalMs)
-        let channel = ChannelSpec(name: name, unit: try string(fields, "unit") ?? "", writable: writable,
-                                  intervalMs: intervalMs, gpio: line)
-        try finish(fields)
         do throws(Failure) { _ = try config.addGPIOLine(channel) } catch { throw located(error, fields.line) }
     }
 
@@ -112,17 +112,17 @@ extension SiteYAMLReader {
         let name = try requiredString(fields, "name")
         fields.context = ("\(busContext), device '\(name)'" as Message).text
         var spec = DeviceSpec(name: name, bus: bus)
-        try read(fields, DeviceTable.unitId, into: &spec.unitId)
-        try read(fields, DeviceTable.responseTimeoutMs, into: &spec.responseTimeoutMs)
-        try read(fields, DeviceTable.retries, into: &spec.retries)
-        try read(fields, DeviceTable.offlineAfter, into: &spec.offlineAfter)
-        try read(fields, DeviceTable.backoffMinMs, into: &spec.backoffMinMs)
-        try read(fields, DeviceTable.backoffMaxMs, into: &spec.backoffMaxMs)
-        try read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
-        try read(fields, DeviceTable.maxBits, into: &spec.maxBits)
-        try read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
-        let holes = try list(fields, "holes")
-        let channels = try list(fields, "channels")
+        read(fields, DeviceTable.unitId, into: &spec.unitId)
+        read(fields, DeviceTable.responseTimeoutMs, into: &spec.responseTimeoutMs)
+        read(fields, DeviceTable.retries, into: &spec.retries)
+        read(fields, DeviceTable.offlineAfter, into: &spec.offlineAfter)
+        read(fields, DeviceTable.backoffMinMs, into: &spec.backoffMinMs)
+        read(fields, DeviceTable.backoffMaxMs, into: &spec.backoffMaxMs)
+        read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
+        read(fields, DeviceTable.maxBits, into: &spec.maxBits)
+        read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
+        let holes = list(fields, "holes")
+        let channels = list(fields, "channels")
         try finish(fields)
         let deviceID: Int
         do throws(Failure) { deviceID = try config.addDevice(spec) } catch { throw located(error, fields.line) }
@@ -144,9 +144,9 @@ extension SiteYAMLReader {
     func loadHole(_ node: YAMLNode, number: Int, device: Int, deviceContext: String,
                           into config: inout SiteConfig) throws(Failure) {
         let fields = try mapping(node, context: "\(deviceContext), hole #\(number)")
-        let code = try keyword(fields, "function", .functions)
-        let given = try integer(fields, "first", UInt16.self)
-        let last = try integer(fields, "last", UInt16.self)
+        let code = keyword(fields, "function", .functions)
+        let given = integer(fields, "first", UInt16.self)
+        let last = integer(fields, "last", UInt16.self)
         try finish(fields)
         guard let function = ModbusFunction(rawValue: try required(code, fields, "function")) else {
             throw fieldFailure(fields.line, fields.context, "function", "must be 1..4")
@@ -162,35 +162,35 @@ extension SiteYAMLReader {
         let name = try requiredString(fields, "name")
         fields.context = ("\(deviceContext), channel '\(name)'" as Message).text
         var channel = ChannelSpec(name: name, device: device, address: 0, codec: .defaults)
-        if let raw = try keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
+        if let raw = keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
             channel.function = function
         }
-        let address = try integer(fields, "address", UInt16.self)
+        let address = integer(fields, "address", UInt16.self)
         var codec = channel.codec
-        if let raw = try keyword(fields, ChannelTable.type.key, .valueTypes), let type = ValueType(raw) {
+        if let raw = keyword(fields, ChannelTable.type.key, .valueTypes), let type = ValueType(raw) {
             codec.type = type
         }
-        if let raw = try keyword(fields, ChannelTable.order.key, .wordOrders), let order = WordOrder(raw) {
+        if let raw = keyword(fields, ChannelTable.order.key, .wordOrders), let order = WordOrder(raw) {
             codec.order = order
         }
-        try read(fields, ChannelTable.bit, into: &codec.bit)
-        channel.unit = try string(fields, "unit") ?? ""
-        try read(fields, ChannelTable.intervalMs, into: &channel.intervalMs)
-        try read(fields, ChannelTable.scale, into: &codec.scale)
-        try read(fields, ChannelTable.offset, into: &codec.offset)
-        codec.validMin = try decimal(fields, ChannelTable.validMin.key)
-        codec.validMax = try decimal(fields, ChannelTable.validMax.key)
+        read(fields, ChannelTable.bit, into: &codec.bit)
+        channel.unit = string(fields, "unit") ?? ""
+        read(fields, ChannelTable.intervalMs, into: &channel.intervalMs)
+        read(fields, ChannelTable.scale, into: &codec.scale)
+        read(fields, ChannelTable.offset, into: &codec.offset)
+        codec.validMin = decimal(fields, ChannelTable.validMin.key)
+        codec.validMax = decimal(fields, ChannelTable.validMax.key)
         let type = codec.type
         // A sentinel is compared with the raw value of the type's width: wider ones could never match.
         let rawMax: UInt64 = type == .bit ? 1 : (type.registerCount >= 4 ? .max : (1 << (16 * type.registerCount)) - 1)
         var sentinels: [UInt64] = []
-        if let items = try list(fields, "sentinels") {
+        if let items = list(fields, "sentinels") {
             for item in items {
-                sentinels.append(try unsigned(item, max: rawMax, fields.context, "sentinels"))
+                if let number = unsigned(item, max: rawMax, fields, "sentinels") { sentinels.append(number) }
             }
         }
         codec.sentinels = sentinels
-        try read(fields, ChannelTable.writable, into: &channel.writable)
+        read(fields, ChannelTable.writable, into: &channel.writable)
         channel.codec = codec
         try finish(fields)
         channel.address = try required(address, fields, "address")

@@ -15,7 +15,7 @@ struct SiteYAMLReader {
             throw failure(root.line, "", "expected a mapping with a 'buses' list, got \(root.described)")
         }
         let top = try mapping(root, context: "")
-        let buses = try list(top, "buses")
+        let buses = list(top, "buses")
         try finish(top)
         guard let buses else { return }
         for (index, bus) in buses.enumerated() {
@@ -72,9 +72,11 @@ struct SiteYAMLReader {
         return result
     }
 
-    /// Every key given once, and asked for by the reader (call it once the item's keys have all been read).
+    /// Every value read as its field's type, every key given once and asked for by the reader (call it once
+    /// the item's keys have all been read).
     @inline(never)
     func finish(_ fields: YAMLMapping) throws(Failure) {
+        if let failure = fields.failure { throw failure }
         if let repeated = fields.repeated {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
                                "given twice (first at line \(repeated.firstLine))")
@@ -114,51 +116,121 @@ struct SiteYAMLReader {
         throw missing(fields, key)
     }
 
+    // MARK: Fields of an item
+    //
+    // These do not throw: a value of the wrong type is recorded in the mapping (the first one counts) and
+    // reported by `finish`, with the unknown keys, once the item's keys have all been read. So a read is a
+    // plain call at each of the many places that read a field, without the code that passes a thrown
+    // error on.
+
     @inline(never)
-    func list(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> [YAMLNode]? {
+    func list(_ fields: YAMLMapping, _ key: StaticString) -> [YAMLNode]? {
         guard let value = fields.value(key) else { return nil }
         guard value.isSequence else {
-            throw fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)")
+            fields.record(fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)"))
+            return nil
         }
         var items: [YAMLNode] = []
         let stack = value.raw.data.sequence.items
         guard var item = stack.start, let top = stack.top else { return items }
         while item < top {
-            items.append(try node(item.pointee, near: value.line, fields.context))
+            do throws(Failure) {
+                items.append(try node(item.pointee, near: value.line, fields.context))
+            } catch {
+                fields.record(error)
+                return nil
+            }
             item += 1
         }
         return items
     }
 
-    // MARK: Table fields: the key from the table; the value, when the file gives one, over the default
+    // Table fields: the key from the table; the value, when the file gives one, over the default.
 
     @inline(never)
     func read<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ field: ConfigField<T>,
-                                                      into value: inout T) throws(Failure) {
-        if let number = try integer(fields, field.key, T.self) { value = number }
+                                                      into value: inout T) {
+        if let number = integer(fields, field.key, T.self) { value = number }
     }
 
     @inline(never)
-    func read(_ fields: YAMLMapping, _ field: ConfigField<Double>, into value: inout Double) throws(Failure) {
-        if let number = try decimal(fields, field.key) { value = number }
+    func read(_ fields: YAMLMapping, _ field: ConfigField<Double>, into value: inout Double) {
+        if let number = decimal(fields, field.key) { value = number }
     }
 
     @inline(never)
-    func read(_ fields: YAMLMapping, _ field: ConfigField<Bool>, into value: inout Bool) throws(Failure) {
-        if let flag = try boolean(fields, field.key) { value = flag }
+    func read(_ fields: YAMLMapping, _ field: ConfigField<Bool>, into value: inout Bool) {
+        if let flag = boolean(fields, field.key) { value = flag }
     }
 
-    // MARK: Scalars
-
     @inline(never)
-    func string(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> String? {
+    func string(_ fields: YAMLMapping, _ key: StaticString) -> String? {
         guard let value = fields.value(key) else { return nil }
-        return try string(value, fields.context, key)
+        do throws(Failure) {
+            return try string(value, fields.context, key)
+        } catch {
+            fields.record(error)
+            return nil
+        }
     }
+
+    @inline(never)
+    func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: StaticString,
+                                                         _ type: T.Type) -> T? {
+        guard let value = fields.value(key) else { return nil }
+        return unsigned(value, max: UInt64(T.max), fields, key).map { T(truncatingIfNeeded: $0) }
+    }
+
+    /// An unsigned integer up to `max` (nil, recorded, when it is not).
+    @inline(never)
+    func unsigned(_ value: YAMLNode, max: UInt64, _ fields: YAMLMapping, _ key: StaticString) -> UInt64? {
+        guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
+            fields.record(fieldFailure(value.line, fields.context, key, "expected an integer 0..\(max), got \(value.described)"))
+            return nil
+        }
+        return number
+    }
+
+    @inline(never)
+    func decimal(_ fields: YAMLMapping, _ key: StaticString) -> Double? {
+        guard let value = fields.value(key) else { return nil }
+        guard let text = value.plainText, let number = parseDecimalNumber(text) else {
+            fields.record(fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)"))
+            return nil
+        }
+        return number
+    }
+
+    @inline(never)
+    func boolean(_ fields: YAMLMapping, _ key: StaticString) -> Bool? {
+        guard let value = fields.value(key) else { return nil }
+        guard let text = value.plainText, let flag = parseBoolean(text) else {
+            fields.record(fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)"))
+            return nil
+        }
+        return flag
+    }
+
+    @inline(never)
+    func keyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) -> UInt8? {
+        guard let value = fields.value(key) else { return nil }
+        do throws(Failure) {
+            return try keyword(value, fields.context, key, set)
+        } catch {
+            fields.record(error)
+            return nil
+        }
+    }
+
+    // MARK: What an item needs before the rest: its name, a bus's type (thrown at once)
 
     @inline(never)
     func requiredString(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> String {
         try string(try required(fields, key), fields.context, key)
+    }
+
+    func requiredKeyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8 {
+        try keyword(try required(fields, key), fields.context, key, set)
     }
 
     @inline(never)
@@ -170,49 +242,6 @@ struct SiteYAMLReader {
             throw fieldFailure(value.line, context, key, "the string contains a NUL character")
         }
         return text
-    }
-
-    @inline(never)
-    func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: StaticString,
-                                                                 _ type: T.Type) throws(Failure) -> T? {
-        guard let value = fields.value(key) else { return nil }
-        return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
-    }
-
-    @inline(never)
-    func unsigned(_ value: YAMLNode, max: UInt64, _ context: String, _ key: StaticString) throws(Failure) -> UInt64 {
-        guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
-            throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
-        }
-        return number
-    }
-
-    @inline(never)
-    func decimal(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> Double? {
-        guard let value = fields.value(key) else { return nil }
-        guard let text = value.plainText, let number = parseDecimalNumber(text) else {
-            throw fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)")
-        }
-        return number
-    }
-
-    @inline(never)
-    func boolean(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> Bool? {
-        guard let value = fields.value(key) else { return nil }
-        guard let text = value.plainText, let flag = parseBoolean(text) else {
-            throw fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)")
-        }
-        return flag
-    }
-
-    @inline(never)
-    func keyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8? {
-        guard let value = fields.value(key) else { return nil }
-        return try keyword(value, fields.context, key, set)
-    }
-
-    func requiredKeyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8 {
-        try keyword(try required(fields, key), fields.context, key, set)
     }
 
     @inline(never)

@@ -71,6 +71,8 @@ final class YAMLMapping {
     private(set) var asked: [StaticString] = []
     /// Per entry: the reader asked for its key.
     private(set) var used: [Bool] = []
+    /// The first value the reader found of the wrong type (reported by the reader's `finish`).
+    private(set) var failure: Failure? = nil
 
     init(line: Int, context: String) {
         self.line = line
@@ -87,6 +89,12 @@ final class YAMLMapping {
         }
         entries.append(Entry(key: key, value: value))
         used.append(false)
+    }
+
+    /// Keeps the first failure of the item's fields.
+    @inline(never)
+    func record(_ failure: Failure) {
+        if self.failure == nil { self.failure = failure }
     }
 
     /// The entry of `key`, null or not (marked used).
