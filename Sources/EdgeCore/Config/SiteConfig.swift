@@ -166,10 +166,10 @@ struct ChannelSpec {
 extension ChannelSpec {
     /// A GPIO line channel.
     init(name: String, unit: String, writable: Bool, intervalMs: UInt32, gpio: GPIOLineSpec) {
-        self.init(name: name, unit: unit, device: -1, address: 0,
-                  codec: ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil,
-                                    validMax: nil, sentinels: []),
-                  writable: writable, intervalMs: intervalMs, gpio: gpio)
+        var codec = ValueCodec.defaults
+        codec.type = .bit
+        self.init(name: name, unit: unit, device: -1, address: 0, codec: codec, writable: writable,
+                  intervalMs: intervalMs, gpio: gpio)
     }
 }
 

@@ -4,10 +4,13 @@ import CShim
 // then libyaml's document API turns the file into a node graph (YAMLNodes), and a reader walks it along the
 // fixed schema (SiteYAMLReader; its items in SiteYAMLReader+Items; scalar syntax in YAMLScalarSyntax),
 // buses > devices > holes / channels, adding each item through SiteConfig's add* methods so that the C
-// setters and the file share one validation. Every message carries "path:LINE: " (the path as
-// FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is opened by its bytes).
+// setters and the file share one validation. Each field's key and default come from the configuration
+// tables (ConfigTable.swift), its range is checked by SiteConfig from them. Every message carries
+// "path:LINE: " (the path as FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is
+// opened by its bytes).
 //
-// Schema (snake_case keys; unknown keys are errors; a null value, e.g. `unit_id:` or `~`, means "not given"):
+// Schema (snake_case keys; a key the reader does not ask for is an error; a null value, e.g. `unit_id:` or
+// `~`, means "not given"):
 //
 //   buses:
 //     - name, type (rtu | tcp), devices: [...]

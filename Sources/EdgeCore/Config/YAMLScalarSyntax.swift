@@ -1,7 +1,5 @@
 // Scalar syntax of site files: integers, numbers, booleans and keywords (internal for the tests).
 
-import CShim
-
 /// The words a site file may give a keyword field, each with its value (the C enum's, or the byte C
 /// stores), as static data: one matcher and one reader serve every keyword field.
 struct KeywordSet {
