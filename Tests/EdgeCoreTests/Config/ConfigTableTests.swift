@@ -1,10 +1,11 @@
+import CShim
 import Foundation
 import Testing
 
 @testable import EdgeCore
 
 // The configuration tables (Sources/EdgeCore/Config/ConfigTable.swift) against the defaults edgecore.h
-// documents. The header writes a field's default as "default V" in the field's comment, V being a number,
+// documents and against what the _init functions fill in. The header writes a field's default as "default V" in the field's comment, V being a number,
 // a character ('N'), NaN, NULL or an enum constant (EDGECORE_...). Both ways: every default in a table is
 // documented at its field with that value, and every documented default is in the table (NULL defaults of
 // pointer fields excepted: the tables hold no strings).
@@ -12,58 +13,88 @@ import Testing
 private let repositoryRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-/// A table entry as the test compares it: the key and the default as a number.
+/// A table entry as the test compares it: the key, the default as a number, and the field as the C
+/// struct's _init function fills it.
 private struct TableDefault {
     let key: String
     let value: Double
+    let initialised: Double
 }
 
-private func entry<Value: BinaryInteger>(_ field: ConfigField<Value>) -> TableDefault {
-    TableDefault(key: "\(field.key)", value: Double(field.defaultValue))
+private func entry<Value: BinaryInteger, Field: BinaryInteger>(_ field: ConfigField<Value>,
+                                                                _ initialised: Field) -> TableDefault {
+    TableDefault(key: "\(field.key)", value: Double(field.defaultValue), initialised: Double(initialised))
 }
 
-private func entry(_ field: ConfigField<Double>) -> TableDefault {
-    TableDefault(key: "\(field.key)", value: field.defaultValue)
+private func entry(_ field: ConfigField<Double>, _ initialised: Double) -> TableDefault {
+    TableDefault(key: "\(field.key)", value: field.defaultValue, initialised: initialised)
 }
 
-private func entry(_ field: ConfigField<Bool>) -> TableDefault {
-    TableDefault(key: "\(field.key)", value: field.defaultValue ? 1 : 0)
+private func entry(_ field: ConfigField<Bool>, _ initialised: UInt8) -> TableDefault {
+    TableDefault(key: "\(field.key)", value: field.defaultValue ? 1 : 0, initialised: Double(initialised))
+}
+
+/// A settings struct as its _init function fills it.
+private func filled<Settings>(_ empty: Settings, _ initialise: (UnsafeMutablePointer<Settings>, Int) -> Void) -> Settings {
+    var settings = empty
+    initialise(&settings, MemoryLayout<Settings>.size)
+    return settings
 }
 
 /// Each table's entries, by the edgecore.h struct it describes. The test also checks, from the table's
 /// source, that each list holds every entry of its table.
-private let tables: [(table: String, structName: String, entries: [TableDefault])] = [
-    ("EngineTable", "edgecore_engine_config", [entry(EngineTable.ringCapacity), entry(EngineTable.overflow)]),
-    ("TCPBusTable", "edgecore_tcp_bus_config", [
-        entry(TCPBusTable.port), entry(TCPBusTable.connectTimeoutMs), entry(TCPBusTable.reconnectMinMs),
-        entry(TCPBusTable.reconnectMaxMs), entry(TCPBusTable.requestGapMs),
-    ]),
-    ("RTUBusTable", "edgecore_rtu_bus_config", [
-        entry(RTUBusTable.baud), entry(RTUBusTable.parity), entry(RTUBusTable.dataBits), entry(RTUBusTable.stopBits),
-        entry(RTUBusTable.rs485), entry(RTUBusTable.rts), entry(RTUBusTable.rtsDelayUs), entry(RTUBusTable.requestGapMs),
-        entry(RTUBusTable.reopenMinMs), entry(RTUBusTable.reopenMaxMs),
-    ]),
-    ("GPIOChipTable", "edgecore_gpio_chip_config", [
-        entry(GPIOChipTable.checkpointMaxPerHour), entry(GPIOChipTable.eventBufferSize),
-    ]),
-    ("DeviceTable", "edgecore_device_config", [
-        entry(DeviceTable.unitId), entry(DeviceTable.oneChannelPerRequest), entry(DeviceTable.maxRegisters),
-        entry(DeviceTable.maxBits), entry(DeviceTable.responseTimeoutMs), entry(DeviceTable.retries),
-        entry(DeviceTable.offlineAfter), entry(DeviceTable.backoffMinMs), entry(DeviceTable.backoffMaxMs),
-    ]),
-    ("ChannelTable", "edgecore_channel_config", [
-        entry(ChannelTable.function), entry(ChannelTable.type), entry(ChannelTable.order), entry(ChannelTable.bit),
-        entry(ChannelTable.writable), entry(ChannelTable.sentinelCount), entry(ChannelTable.intervalMs),
-        entry(ChannelTable.scale), entry(ChannelTable.offset), entry(ChannelTable.validMin),
-        entry(ChannelTable.validMax),
-    ]),
-    ("GPIOLineTable", "edgecore_gpio_line_config", [
-        entry(GPIOLineTable.scale), entry(GPIOLineTable.base), entry(GPIOLineTable.offset), entry(GPIOLineTable.kind),
-        entry(GPIOLineTable.bias), entry(GPIOLineTable.edge), entry(GPIOLineTable.activeLow),
-        entry(GPIOLineTable.writable), entry(GPIOLineTable.safeState), entry(GPIOLineTable.intervalMs),
-        entry(GPIOLineTable.debounceUs),
-    ]),
-]
+private var tables: [(table: String, structName: String, entries: [TableDefault])] {
+    // The settings structs as their _init functions fill them.
+    let engine = filled(edgecore_engine_config()) { edgecore_engine_config_init_sized($0, $1) }
+    let tcp = filled(edgecore_tcp_bus_config()) { edgecore_tcp_bus_config_init_sized($0, $1) }
+    let rtu = filled(edgecore_rtu_bus_config()) { edgecore_rtu_bus_config_init_sized($0, $1) }
+    let chip = filled(edgecore_gpio_chip_config()) { edgecore_gpio_chip_config_init_sized($0, $1) }
+    let device = filled(edgecore_device_config()) { edgecore_device_config_init_sized($0, $1) }
+    let channel = filled(edgecore_channel_config()) { edgecore_channel_config_init_sized($0, $1) }
+    let line = filled(edgecore_gpio_line_config()) { edgecore_gpio_line_config_init_sized($0, $1) }
+    return [
+        ("EngineTable", "edgecore_engine_config", [
+            entry(EngineTable.ringCapacity, engine.ring_capacity), entry(EngineTable.overflow, engine.overflow),
+        ]),
+        ("TCPBusTable", "edgecore_tcp_bus_config", [
+            entry(TCPBusTable.port, tcp.port), entry(TCPBusTable.connectTimeoutMs, tcp.connect_timeout_ms),
+            entry(TCPBusTable.reconnectMinMs, tcp.reconnect_min_ms), entry(TCPBusTable.reconnectMaxMs, tcp.reconnect_max_ms),
+            entry(TCPBusTable.requestGapMs, tcp.request_gap_ms),
+        ]),
+        ("RTUBusTable", "edgecore_rtu_bus_config", [
+            entry(RTUBusTable.baud, rtu.baud), entry(RTUBusTable.parity, rtu.parity), entry(RTUBusTable.dataBits, rtu.data_bits),
+            entry(RTUBusTable.stopBits, rtu.stop_bits), entry(RTUBusTable.rs485, rtu.rs485), entry(RTUBusTable.rts, rtu.rts),
+            entry(RTUBusTable.rtsDelayUs, rtu.rts_delay_us), entry(RTUBusTable.requestGapMs, rtu.request_gap_ms),
+            entry(RTUBusTable.reopenMinMs, rtu.reopen_min_ms), entry(RTUBusTable.reopenMaxMs, rtu.reopen_max_ms),
+        ]),
+        ("GPIOChipTable", "edgecore_gpio_chip_config", [
+            entry(GPIOChipTable.checkpointMaxPerHour, chip.checkpoint_max_per_hour),
+            entry(GPIOChipTable.eventBufferSize, chip.event_buffer_size),
+        ]),
+        ("DeviceTable", "edgecore_device_config", [
+            entry(DeviceTable.unitId, device.unit_id), entry(DeviceTable.oneChannelPerRequest, device.one_channel_per_request),
+            entry(DeviceTable.maxRegisters, device.max_registers), entry(DeviceTable.maxBits, device.max_bits),
+            entry(DeviceTable.responseTimeoutMs, device.response_timeout_ms), entry(DeviceTable.retries, device.retries),
+            entry(DeviceTable.offlineAfter, device.offline_after), entry(DeviceTable.backoffMinMs, device.backoff_min_ms),
+            entry(DeviceTable.backoffMaxMs, device.backoff_max_ms),
+        ]),
+        ("ChannelTable", "edgecore_channel_config", [
+            entry(ChannelTable.function, channel.function), entry(ChannelTable.type, channel.type),
+            entry(ChannelTable.order, channel.order), entry(ChannelTable.bit, channel.bit),
+            entry(ChannelTable.writable, channel.writable), entry(ChannelTable.sentinelCount, channel.sentinel_count),
+            entry(ChannelTable.intervalMs, channel.interval_ms), entry(ChannelTable.scale, channel.scale),
+            entry(ChannelTable.offset, channel.offset), entry(ChannelTable.validMin, channel.valid_min),
+            entry(ChannelTable.validMax, channel.valid_max),
+        ]),
+        ("GPIOLineTable", "edgecore_gpio_line_config", [
+            entry(GPIOLineTable.scale, line.scale), entry(GPIOLineTable.base, line.base), entry(GPIOLineTable.offset, line.offset),
+            entry(GPIOLineTable.kind, line.kind), entry(GPIOLineTable.bias, line.bias), entry(GPIOLineTable.edge, line.edge),
+            entry(GPIOLineTable.activeLow, line.active_low), entry(GPIOLineTable.writable, line.writable),
+            entry(GPIOLineTable.safeState, line.safe_state), entry(GPIOLineTable.intervalMs, line.interval_ms),
+            entry(GPIOLineTable.debounceUs, line.debounce_us),
+        ]),
+    ]
+}
 
 /// A default documented in the header: the field, the written value, and the value as a number (nil for
 /// NULL).
@@ -168,6 +199,16 @@ private func fieldComments(_ body: String) -> [(field: String, comment: String)]
             seen.insert(table)
         }
         #expect(seen == Set(tables.map(\.table)))
+    }
+
+    /// The _init functions fill every field the table has with its default.
+    @Test func initFillsTheTableDefaults() {
+        for (_, structName, entries) in tables {
+            for entry in entries {
+                #expect(Self.same(entry.initialised, entry.value),
+                        "\(structName).\(entry.key): _init sets \(entry.initialised), the table's default is \(entry.value)")
+            }
+        }
     }
 
     @Test func everyTableDefaultIsDocumentedWithItsValue() throws {
