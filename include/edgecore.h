@@ -608,7 +608,7 @@ struct edgecore_rtu_bus_config {
     uint8_t rs485;                  /**< nonzero: set the kernel's RS-485 mode (TIOCSRS485); default 0 */
     uint16_t rts;                   /**< enum edgecore_rts_mode; default EDGECORE_RTS_NONE */
     uint16_t reserved;              /**< 0 */
-    uint32_t rts_delay_us;          /**< RTS settle time when rts is not NONE; 0 (default): libmodbus' own */
+    uint32_t rts_delay_us;          /**< RTS settle time when rts is not NONE; 0: libmodbus' own; default 0 */
     uint32_t request_gap_ms;        /**< silent gap between transactions, beyond the 3.5-character
                                          time; for slow devices; default 0 */
     uint32_t reopen_min_ms;         /**< first re-open delay when the port fails or vanishes, >= 1, doubled
@@ -671,7 +671,8 @@ struct edgecore_device_config {
     const char *name;                 /**< unique device name; copied; required */
     uint32_t bus;                     /**< bus id of a TCP or RTU bus */
     uint8_t unit_id;                  /**< 1..247 (RTU), 0..255 (TCP); default 1 */
-    uint8_t one_channel_per_request;  /**< nonzero: quirk, never read two channels in one request */
+    uint8_t one_channel_per_request;  /**< nonzero: quirk, never read two channels in one request;
+                                           default 0 */
     uint16_t max_registers;           /**< registers per read request, 1..125; default 125 */
     uint16_t max_bits;                /**< coils/inputs per read request, 1..2000; default 2000 */
     uint16_t reserved;                /**< 0 */
@@ -786,7 +787,8 @@ struct edgecore_channel_config {
     uint16_t function;             /**< enum edgecore_function; default EDGECORE_FC_HOLDING_REGISTERS */
     uint16_t type;                 /**< enum edgecore_value_type; default EDGECORE_TYPE_U16 */
     uint16_t order;                /**< enum edgecore_word_order; default EDGECORE_ORDER_ABCD */
-    uint8_t bit;                   /**< 0..15: the bit of a register, for EDGECORE_TYPE_BIT with FC 3/4 */
+    uint8_t bit;                   /**< 0..15: the bit of a register, for EDGECORE_TYPE_BIT with FC 3/4;
+                                        default 0 */
     uint8_t writable;              /**< nonzero: may be written (FC 1 and 3 only); default 0 */
     uint8_t sentinel_count;        /**< 0..EDGECORE_SENTINELS_MAX; default 0 */
     uint8_t reserved;              /**< 0 */
@@ -794,8 +796,8 @@ struct edgecore_channel_config {
     uint32_t reserved2;            /**< 0 */
     double scale;                  /**< value = raw * scale + offset; default 1 */
     double offset;                 /**< default 0 */
-    double valid_min;              /**< values below are EDGECORE_STATUS_OUT_OF_RANGE; NaN (default): none */
-    double valid_max;              /**< values above are EDGECORE_STATUS_OUT_OF_RANGE; NaN (default): none */
+    double valid_min;              /**< values below are EDGECORE_STATUS_OUT_OF_RANGE; NaN: none; default NaN */
+    double valid_max;              /**< values above are EDGECORE_STATUS_OUT_OF_RANGE; NaN: none; default NaN */
     uint64_t sentinels[EDGECORE_SENTINELS_MAX]; /**< raw register contents (as an unsigned number of the
                                          type's width, after byte/word order) meaning "not available" */
 };
@@ -909,7 +911,7 @@ struct edgecore_gpio_chip_config {
      *  thread of its own, never by the thread that reads edge events, so a slow flash never delays them;
      *  the final counts are written and synced before edgecore_engine_stop / _destroy return. Read by
      *  edgecore_engine_start: a malformed file
-     *  fails the start with EDGECORE_E_CONFIG_FILE. NULL (default): none. Copied; used byte for byte (also
+     *  fails the start with EDGECORE_E_CONFIG_FILE. NULL: none; default NULL. Copied; used byte for byte (also
      *  for PATH.tmp and for the folder that is synced). */
     const char *checkpoint_path;
     uint32_t checkpoint_max_per_hour; /**< writes per hour at most while counts change (flash wear), >= 1;
@@ -960,12 +962,13 @@ struct edgecore_gpio_line_config {
     double base;             /**< pulses: e.g. the meter's reading when counting began; default 0 */
     const char *name;        /**< unique channel name; copied; required */
     const char *unit;        /**< may be NULL; copied */
-    const char *line_name;   /**< the line by its name on the chip; NULL (default): by `offset`; copied */
+    const char *line_name;   /**< the line by its name on the chip; NULL: by `offset`; default NULL; copied */
     const void *reserved_pointer; /**< NULL (keeps the layout free of padding on 32- and 64-bit targets) */
     uint32_t bus;            /**< bus id of a GPIO chip */
-    uint32_t offset;         /**< line offset, when line_name is NULL */
+    uint32_t offset;         /**< line offset, when line_name is NULL; default 0 */
     uint16_t kind;           /**< enum edgecore_gpio_kind; default EDGECORE_GPIO_INPUT */
-    uint16_t bias;           /**< enum edgecore_gpio_bias (inputs and pulses); default AS_IS */
+    uint16_t bias;           /**< enum edgecore_gpio_bias (inputs and pulses);
+                                  default EDGECORE_GPIO_BIAS_AS_IS */
     uint16_t edge;           /**< enum edgecore_gpio_edge (pulses); default EDGECORE_GPIO_EDGE_RISING */
     uint8_t active_low;      /**< nonzero: the line's physical low reads and writes as 1; default 0 */
     uint8_t writable;        /**< outputs: nonzero to allow edgecore_engine_write; default 0 */
@@ -976,7 +979,7 @@ struct edgecore_gpio_line_config {
     uint32_t debounce_us;    /**< pulses: a level must hold at least this long, by the kernel's edge
                                   timestamps, for the edge that began it to count; a shorter glitch counts
                                   nothing (see `rejected`). The same with libgpiod 1.6 and 2.x.
-                                  0 .. 1000000; 0 (default): none */
+                                  0 .. 1000000; 0: none; default 0 */
     uint32_t reserved2;      /**< 0 */
 };
 EDGECORE_ASSERT_SIZE_(edgecore_gpio_line_config, 4 * EDGECORE_P_ + 48);

@@ -7,11 +7,11 @@ enum OverflowPolicy: Equatable {
     case dropOldest
     case rejectNewest
 
-    init(_ policy: edgecore_overflow_policy) throws(EdgeCoreError) {
+    init(_ policy: edgecore_overflow_policy) throws(Failure) {
         switch policy {
         case EDGECORE_OVERFLOW_DROP_OLDEST: self = .dropOldest
         case EDGECORE_OVERFLOW_REJECT_NEWEST: self = .rejectNewest
-        default: throw .invalidPolicy
+        default: throw Failure(.invalidPolicy)
         }
     }
 }
@@ -59,28 +59,23 @@ final class Ring: @unchecked Sendable {
     private static let laneStride = 4 * AlignedMemory.cacheLine
 
     static func make(capacity: UInt32, lanes: UInt32,
-                     policy rawPolicy: edgecore_overflow_policy) throws(EdgeCoreError) -> Ring {
+                     policy rawPolicy: edgecore_overflow_policy) throws(Failure) -> Ring {
         guard capacity >= EDGECORE_RING_CAPACITY_MIN, capacity <= EDGECORE_RING_CAPACITY_MAX,
-              capacity & (capacity - 1) == 0 else { throw .invalidCapacity }
-        guard lanes >= 1, lanes <= EDGECORE_RING_LANES_MAX else { throw .invalidLaneCount }
+              capacity & (capacity - 1) == 0 else { throw Failure(.invalidCapacity) }
+        guard lanes >= 1, lanes <= EDGECORE_RING_LANES_MAX else { throw Failure(.invalidLaneCount) }
         let policy = try OverflowPolicy(rawPolicy)
         // 32-bit targets: capacity * lanes * 32 can exceed Int.max; that is an allocation we cannot make.
         let (slotCount, overflow1) = Int(capacity).multipliedReportingOverflow(by: Int(lanes))
         let (slotBytes, overflow2) = slotCount.multipliedReportingOverflow(by: MemoryLayout<Reading>.stride)
-        guard !overflow1, !overflow2 else { throw .outOfMemory }
+        guard !overflow1, !overflow2 else { throw Failure.outOfMemory }
         let controlBytes = Int(lanes) * laneStride + 2 * AlignedMemory.cacheLine
-        let control: UnsafeMutableRawPointer
-        do throws(Failure) {
-            control = try AlignedMemory.allocate(byteCount: controlBytes, zeroed: true)
-        } catch {
-            throw EdgeCoreError(error)
-        }
+        let control = try AlignedMemory.allocate(byteCount: controlBytes, zeroed: true)
         let slotMemory: UnsafeMutableRawPointer
         do throws(Failure) {
             slotMemory = try AlignedMemory.allocate(byteCount: slotBytes, zeroed: false)
         } catch {
             AlignedMemory.free(control)
-            throw EdgeCoreError(error)
+            throw error
         }
         return Ring(capacity: capacity, lanes: lanes, policy: policy, control: control,
                     slots: slotMemory.bindMemory(to: Reading.self, capacity: slotCount))
@@ -237,7 +232,7 @@ final class Ring: @unchecked Sendable {
 
     /// Blocks until readings are available or `timeoutMilliseconds` pass (< 0: no limit), sleeping on a
     /// futex. Returns how many are available. One consumer thread at a time.
-    func wait(timeoutMilliseconds: Int32) throws(EdgeCoreError) -> UInt64 {
+    func wait(timeoutMilliseconds: Int32) throws(Failure) -> UInt64 {
         try wait(until: timeoutMilliseconds < 0
                  ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000)
     }
@@ -253,7 +248,7 @@ final class Ring: @unchecked Sendable {
     /// other: the consumer finds the readings, or the producer finds the waiter and wakes it. The futex
     /// sleeps only while `wakeups` still holds the value read before announcing, so a wake-up between the
     /// check and the sleep is not missed either.
-    func wait(until deadline: Int64?, watch: (word: AtomicWord32, value: UInt32)? = nil) throws(EdgeCoreError) -> UInt64 {
+    func wait(until deadline: Int64?, watch: (word: AtomicWord32, value: UInt32)? = nil) throws(Failure) -> UInt64 {
         let ready = available()
         if ready > 0 { return ready }
         while true {
@@ -270,7 +265,7 @@ final class Ring: @unchecked Sendable {
                 let left = deadline - Clock.monotonicNanoseconds()
                 if left <= 0 {
                     waiters.decrement()
-                    throw .timeout
+                    throw Failure(.timeout)
                 }
                 remaining = left
             }

@@ -1,5 +1,5 @@
 /// Text of an error message, written as an ordinary string interpolation
-/// (`ConfigError(.config, "channel '\(name)': field 'bit' must be 0..15")`).
+/// (`Failure(.config, "channel '\(name)': field 'bit' must be 0..15")`).
 ///
 /// Why not String: in Embedded Swift every String interpolation segment is expanded inline at its call
 /// site (hundreds of bytes each), and the library has many messages on its error paths. Here each segment
@@ -24,6 +24,7 @@ struct Message: ExpressibleByStringInterpolation {
         }
         @inline(never) mutating func appendInterpolation(_ value: Double) { text += "\(value)" }
         @inline(never) mutating func appendInterpolation(_ value: Message) { text += value.text }
+        @inline(never) mutating func appendInterpolation(_ value: StaticString) { text += Message.string(value) }
     }
 
     @inline(never) static func string(_ literal: StaticString) -> String {

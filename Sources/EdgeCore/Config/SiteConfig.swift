@@ -12,18 +12,6 @@ extension GPIOChipSpec: Equatable {}
 extension GPIOLineSpec: Equatable {}
 #endif
 
-/// A configuration failure: the result code and a message naming the field (and, from files, file and
-/// line), shown by edgecore_engine_last_error().
-struct ConfigError: Error {
-    var kind: EdgeCoreError
-    var message: String
-
-    init(_ kind: EdgeCoreError, _ message: Message) {
-        self.kind = kind
-        self.message = message.text
-    }
-}
-
 /// Modbus read function codes (enum edgecore_function).
 enum ModbusFunction: UInt8, Equatable {
     case coils = 1
@@ -40,29 +28,29 @@ enum ModbusFunction: UInt8, Equatable {
 struct TCPBusSpec {
     var name: String
     var host: String
-    var port: UInt16 = 502
-    var connectTimeoutMs: UInt32 = 2000
-    var reconnectMinMs: UInt32 = 200
-    var reconnectMaxMs: UInt32 = 10_000
-    var requestGapMs: UInt32 = 0
+    var port = TCPBusTable.port.defaultValue
+    var connectTimeoutMs = TCPBusTable.connectTimeoutMs.defaultValue
+    var reconnectMinMs = TCPBusTable.reconnectMinMs.defaultValue
+    var reconnectMaxMs = TCPBusTable.reconnectMaxMs.defaultValue
+    var requestGapMs = TCPBusTable.requestGapMs.defaultValue
 }
 
 struct RTUBusSpec {
     var name: String
     var device: FilePath
-    var baud: UInt32 = 9600
+    var baud = RTUBusTable.baud.defaultValue
     /// 'N', 'E' or 'O'.
-    var parity: UInt8 = UInt8(ascii: "N")
-    var dataBits: UInt8 = 8
-    var stopBits: UInt8 = 1
-    var rs485: Bool = false
+    var parity = RTUBusTable.parity.defaultValue
+    var dataBits = RTUBusTable.dataBits.defaultValue
+    var stopBits = RTUBusTable.stopBits.defaultValue
+    var rs485 = RTUBusTable.rs485.defaultValue
     /// 0 none, 1 up, 2 down (MODBUS_RTU_RTS_*).
-    var rts: UInt8 = 0
+    var rts = RTUBusTable.rts.defaultValue
     /// nil: libmodbus' default.
     var rtsDelayUs: UInt32? = nil
-    var requestGapMs: UInt32 = 0
-    var reopenMinMs: UInt32 = 200
-    var reopenMaxMs: UInt32 = 10_000
+    var requestGapMs = RTUBusTable.requestGapMs.defaultValue
+    var reopenMinMs = RTUBusTable.reopenMinMs.defaultValue
+    var reopenMaxMs = RTUBusTable.reopenMaxMs.defaultValue
 
     /// Bits on the wire per character: start + data + parity + stop.
     var bitsPerCharacter: Int { 1 + Int(dataBits) + (parity == UInt8(ascii: "N") ? 0 : 1) + Int(stopBits) }
@@ -73,8 +61,8 @@ struct GPIOChipSpec {
     /// Path, name or label of the chip.
     var chip: FilePath
     var checkpointPath: FilePath? = nil
-    var checkpointMaxPerHour: UInt32 = 60
-    var eventBufferSize: UInt32 = 1024
+    var checkpointMaxPerHour = GPIOChipTable.checkpointMaxPerHour.defaultValue
+    var eventBufferSize = GPIOChipTable.eventBufferSize.defaultValue
 }
 
 enum BusSpec {
@@ -96,6 +84,23 @@ enum BusSpec {
     }
 }
 
+/// Bias of an input line (enum edgecore_gpio_bias).
+enum GPIOBias: UInt8 {
+    case asIs = 0
+    case disabled = 1
+    case pullUp = 2
+    case pullDown = 3
+}
+
+/// Which edges a pulse counter counts (enum edgecore_gpio_edge).
+enum GPIOEdgeKind: UInt8 {
+    case rising = 1
+    case falling = 2
+    case both = 3
+
+    func counts(rising: Bool) -> Bool { self == .both || (self == .rising) == rising }
+}
+
 /// What a GPIO line channel does (enum edgecore_gpio_kind).
 enum GPIOKind: UInt8 {
     case input = 0
@@ -108,16 +113,16 @@ struct GPIOLineSpec {
     var bus: Int
     /// The line by name; nil: by `offset`.
     var lineName: String?
-    var offset: UInt32 = 0
-    var kind: GPIOKind = .input
-    var bias: GPIOBias = .asIs
-    var activeLow = false
-    var safeState = false
+    var offset = GPIOLineTable.offset.defaultValue
+    var kind = GPIOKind(rawValue: GPIOLineTable.kind.defaultValue) ?? .input
+    var bias = GPIOBias(rawValue: GPIOLineTable.bias.defaultValue) ?? .asIs
+    var activeLow = GPIOLineTable.activeLow.defaultValue
+    var safeState = GPIOLineTable.safeState.defaultValue
     /// Pulse counters: the edges counted, the debounce, and value = count * scale + base.
-    var edge: GPIOEdgeKind = .rising
-    var debounceUs: UInt32 = 0
-    var scale: Double = 1
-    var base: Double = 0
+    var edge = GPIOEdgeKind(rawValue: GPIOLineTable.edge.defaultValue) ?? .rising
+    var debounceUs = GPIOLineTable.debounceUs.defaultValue
+    var scale = GPIOLineTable.scale.defaultValue
+    var base = GPIOLineTable.base.defaultValue
 }
 
 /// Addresses of one function a device forbids reading.
@@ -130,15 +135,15 @@ struct Hole: Equatable {
 struct DeviceSpec {
     var name: String
     var bus: Int
-    var unitId: UInt8 = 1
-    var oneChannelPerRequest = false
-    var maxRegisters: UInt16 = 125
-    var maxBits: UInt16 = 2000
-    var responseTimeoutMs: UInt32 = 500
-    var retries: UInt32 = 1
-    var offlineAfter: UInt32 = 3
-    var backoffMinMs: UInt32 = 1000
-    var backoffMaxMs: UInt32 = 30_000
+    var unitId = DeviceTable.unitId.defaultValue
+    var oneChannelPerRequest = DeviceTable.oneChannelPerRequest.defaultValue
+    var maxRegisters = DeviceTable.maxRegisters.defaultValue
+    var maxBits = DeviceTable.maxBits.defaultValue
+    var responseTimeoutMs = DeviceTable.responseTimeoutMs.defaultValue
+    var retries = DeviceTable.retries.defaultValue
+    var offlineAfter = DeviceTable.offlineAfter.defaultValue
+    var backoffMinMs = DeviceTable.backoffMinMs.defaultValue
+    var backoffMaxMs = DeviceTable.backoffMaxMs.defaultValue
     var holes: [Hole] = []
 
     func limit(for function: ModbusFunction) -> Int {
@@ -150,11 +155,11 @@ struct ChannelSpec {
     var name: String
     var unit: String = ""
     var device: Int
-    var function: ModbusFunction = .holdingRegisters
+    var function = ModbusFunction(rawValue: ChannelTable.function.defaultValue) ?? .holdingRegisters
     var address: UInt16
     var codec: ValueCodec
-    var writable = false
-    var intervalMs: UInt32 = 1000
+    var writable = ChannelTable.writable.defaultValue
+    var intervalMs = ChannelTable.intervalMs.defaultValue
     /// Set for a GPIO line channel (then device, function, address and codec are unused).
     var gpio: GPIOLineSpec? = nil
 
@@ -166,10 +171,10 @@ struct ChannelSpec {
 extension ChannelSpec {
     /// A GPIO line channel.
     init(name: String, unit: String, writable: Bool, intervalMs: UInt32, gpio: GPIOLineSpec) {
-        self.init(name: name, unit: unit, device: -1, address: 0,
-                  codec: ValueCodec(type: .bit, order: .abcd, bit: 0, scale: 1, offset: 0, validMin: nil,
-                                    validMax: nil, sentinels: []),
-                  writable: writable, intervalMs: intervalMs, gpio: gpio)
+        var codec = ValueCodec.defaults
+        codec.type = .bit
+        self.init(name: name, unit: unit, device: -1, address: 0, codec: codec, writable: writable,
+                  intervalMs: intervalMs, gpio: gpio)
     }
 }
 
@@ -241,79 +246,65 @@ struct SiteConfig {
 
     // MARK: Adding
 
-    mutating func addBus(_ bus: BusSpec) throws(ConfigError) -> Int {
+    mutating func addBus(_ bus: BusSpec) throws(Failure) -> Int {
         try checkName(Taken.bus(bus.name), bus.name, kind: "bus")
         guard buses.count < SiteConfig.maxBuses else {
-            throw ConfigError(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
+            throw Failure(.limit, "bus '\(bus.name)': at most \(SiteConfig.maxBuses) buses")
         }
         switch bus {
         case .tcp(let spec):
-            let field = "bus '\(spec.name)'"
-            guard !spec.host.isEmpty else { throw ConfigError(.config, "\(field): field 'host' is empty") }
-            guard spec.port != 0 else { throw ConfigError(.config, "\(field): field 'port' must be 1..65535") }
-            try checkPositive(spec.connectTimeoutMs, "connect_timeout_ms", of: field)
-            try checkBackoff(spec.reconnectMinMs, spec.reconnectMaxMs, "reconnect", of: field)
+            let field = ("bus '\(spec.name)'" as Message).text
+            guard !spec.host.isEmpty else { throw Failure(.config, "\(field): field 'host' is empty") }
+            try TCPBusTable.port.check(spec.port, of: field)
+            try TCPBusTable.connectTimeoutMs.check(spec.connectTimeoutMs, of: field)
+            try checkBackoff(spec.reconnectMinMs, TCPBusTable.reconnectMinMs, spec.reconnectMaxMs,
+                             TCPBusTable.reconnectMaxMs, of: field)
         case .rtu(let spec):
-            let field = "bus '\(spec.name)'"
-            guard !spec.device.isEmpty else { throw ConfigError(.config, "\(field): field 'device' is empty") }
-            guard spec.baud >= 300, spec.baud <= 4_000_000 else {
-                throw ConfigError(.config, "\(field): field 'baud' must be 300..4000000, not \(spec.baud)")
-            }
+            let field = ("bus '\(spec.name)'" as Message).text
+            guard !spec.device.isEmpty else { throw Failure(.config, "\(field): field 'device' is empty") }
+            try RTUBusTable.baud.check(spec.baud, of: field)
             guard spec.parity == UInt8(ascii: "N") || spec.parity == UInt8(ascii: "E")
                 || spec.parity == UInt8(ascii: "O") else {
-                throw ConfigError(.config, "\(field): field 'parity' must be N, E or O")
+                throw Failure(.config, "\(field): field 'parity' must be N, E or O")
             }
-            guard spec.dataBits == 7 || spec.dataBits == 8 else {
-                throw ConfigError(.config, "\(field): field 'data_bits' must be 7 or 8, not \(spec.dataBits)")
-            }
-            guard spec.stopBits == 1 || spec.stopBits == 2 else {
-                throw ConfigError(.config, "\(field): field 'stop_bits' must be 1 or 2, not \(spec.stopBits)")
-            }
-            guard spec.rts <= 2 else {
-                throw ConfigError(.config, "\(field): field 'rts' must be none (0), up (1) or down (2)")
-            }
-            try checkBackoff(spec.reopenMinMs, spec.reopenMaxMs, "reopen", of: field)
+            try RTUBusTable.dataBits.check(spec.dataBits, of: field)
+            try RTUBusTable.stopBits.check(spec.stopBits, of: field)
+            guard spec.rts <= RTUBusTable.rts.highest else { throw rtsFailure(field) }
+            try checkBackoff(spec.reopenMinMs, RTUBusTable.reopenMinMs, spec.reopenMaxMs, RTUBusTable.reopenMaxMs,
+                             of: field)
         case .gpio(let spec):
-            guard !spec.chip.isEmpty else { throw ConfigError(.config, "bus '\(spec.name)': field 'chip' is empty") }
-            guard spec.checkpointMaxPerHour >= 1 else {
-                throw ConfigError(.config, "bus '\(spec.name)': field 'checkpoint_max_per_hour' must be at least 1")
-            }
-            guard spec.eventBufferSize >= 1, spec.eventBufferSize <= 65536 else {
-                throw ConfigError(.config, "bus '\(spec.name)': field 'event_buffer_size' must be 1..65536")
-            }
+            let field = ("bus '\(spec.name)'" as Message).text
+            guard !spec.chip.isEmpty else { throw Failure(.config, "\(field): field 'chip' is empty") }
+            try GPIOChipTable.checkpointMaxPerHour.check(spec.checkpointMaxPerHour, of: field)
+            try GPIOChipTable.eventBufferSize.check(spec.eventBufferSize, of: field)
         }
         buses.append(bus)
         taken[Taken.bus(bus.name)] = buses.count - 1
         return buses.count - 1
     }
 
-    mutating func addDevice(_ device: DeviceSpec) throws(ConfigError) -> Int {
+    mutating func addDevice(_ device: DeviceSpec) throws(Failure) -> Int {
         try checkName(Taken.device(device.name), device.name, kind: "device")
-        let field = "device '\(device.name)'"
+        let field = ("device '\(device.name)'" as Message).text
         guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
-            throw ConfigError(.notFound, "\(field): no Modbus bus with id \(device.bus)")
+            throw Failure(.notFound, "\(field): no Modbus bus with id \(device.bus)")
         }
         if case .rtu = buses[device.bus] {
             guard device.unitId >= 1, device.unitId <= 247 else {
-                throw ConfigError(.config, "\(field): field 'unit_id' must be 1..247 on an RTU bus, not \(device.unitId)")
+                throw Failure(.config, "\(field): field 'unit_id' must be 1..247 on an RTU bus, not \(device.unitId)")
             }
         }
         let unit = Taken.unit(bus: device.bus, unitId: device.unitId)
         if let other = taken[unit] {
-            throw ConfigError(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
+            throw Failure(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
         }
-        guard device.maxRegisters >= 1, device.maxRegisters <= 125 else {
-            throw ConfigError(.config, "\(field): field 'max_registers' must be 1..125, not \(device.maxRegisters)")
-        }
-        guard device.maxBits >= 1, device.maxBits <= 2000 else {
-            throw ConfigError(.config, "\(field): field 'max_bits' must be 1..2000, not \(device.maxBits)")
-        }
-        try checkPositive(device.responseTimeoutMs, "response_timeout_ms", of: field)
-        guard device.retries <= 10 else {
-            throw ConfigError(.config, "\(field): field 'retries' must be 0..10, not \(device.retries)")
-        }
-        try checkPositive(device.offlineAfter, "offline_after", of: field)
-        try checkBackoff(device.backoffMinMs, device.backoffMaxMs, "backoff", of: field)
+        try DeviceTable.maxRegisters.check(device.maxRegisters, of: field)
+        try DeviceTable.maxBits.check(device.maxBits, of: field)
+        try DeviceTable.responseTimeoutMs.check(device.responseTimeoutMs, of: field)
+        try DeviceTable.retries.check(device.retries, of: field)
+        try DeviceTable.offlineAfter.check(device.offlineAfter, of: field)
+        try checkBackoff(device.backoffMinMs, DeviceTable.backoffMinMs, device.backoffMaxMs, DeviceTable.backoffMaxMs,
+                         of: field)
         let holes = device.holes
         var added = device
         added.holes = []
@@ -321,7 +312,7 @@ struct SiteConfig {
         layout.append(DeviceLayout())
         let id = devices.count - 1
         for hole in holes {
-            do throws(ConfigError) {
+            do throws(Failure) {
                 try addHole(hole, device: id)
             } catch {
                 devices.removeLast()
@@ -334,65 +325,63 @@ struct SiteConfig {
         return id
     }
 
-    mutating func addHole(_ hole: Hole, device: Int) throws(ConfigError) {
+    mutating func addHole(_ hole: Hole, device: Int) throws(Failure) {
         guard device >= 0, device < devices.count else {
-            throw ConfigError(.notFound, "no device with id \(device)")
+            throw Failure(.notFound, "no device with id \(device)")
         }
-        let field = "device '\(devices[device].name)', hole \(hole.first)..\(hole.last)"
+        let field = ("device '\(devices[device].name)', hole \(hole.first)..\(hole.last)" as Message).text
         guard hole.first <= hole.last else {
-            throw ConfigError(.config, "\(field): 'first' is above 'last'")
+            throw Failure(.config, "\(field): 'first' is above 'last'")
         }
         let range = Int(hole.first)...Int(hole.last)
         for id in layout[device].channels where channels[id].function == hole.function
             && range.overlaps(Int(channels[id].address)...channels[id].lastAddress) {
-            throw ConfigError(.config, "\(field): channel '\(channels[id].name)' reads there")
+            throw Failure(.config, "\(field): channel '\(channels[id].name)' reads there")
         }
         devices[device].holes.append(hole)
         layout[device].addHole(hole.function, range)
     }
 
-    mutating func addChannel(_ channel: ChannelSpec) throws(ConfigError) -> Int {
+    mutating func addChannel(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
-        let field = "channel '\(channel.name)'"
+        let field = ("channel '\(channel.name)'" as Message).text
         guard channel.device >= 0, channel.device < devices.count else {
-            throw ConfigError(.notFound, "\(field): no device with id \(channel.device)")
+            throw Failure(.notFound, "\(field): no device with id \(channel.device)")
         }
         let device = devices[channel.device]
         let codec = channel.codec
         if channel.function.readsBits {
             guard codec.type == .bit else {
-                throw ConfigError(.config, "\(field): field 'type' must be bit for coils and discrete inputs")
+                throw Failure(.config, "\(field): field 'type' must be bit for coils and discrete inputs")
             }
-        } else if codec.type == .bit, codec.bit > 15 {
-            throw ConfigError(.config, "\(field): field 'bit' must be 0..15, not \(codec.bit)")
+        } else if codec.type == .bit {
+            try ChannelTable.bit.check(codec.bit, of: field)
         }
         guard channel.lastAddress <= 0xFFFF else {
-            throw ConfigError(.config, "\(field): address \(channel.address) + \(channel.width) registers passes 65535")
+            throw Failure(.config, "\(field): address \(channel.address) + \(channel.width) registers passes 65535")
         }
         guard channel.width <= device.limit(for: channel.function) else {
-            throw ConfigError(.config, "\(field): needs \(channel.width) registers, device '\(device.name)' reads at most \(device.limit(for: channel.function)) per request")
+            throw Failure(.config, "\(field): needs \(channel.width) registers, device '\(device.name)' reads at most \(device.limit(for: channel.function)) per request")
         }
         if layout[channel.device].holed(channel.function, Int(channel.address)...channel.lastAddress),
            let hole = device.holes.first(where: {
             $0.function == channel.function && Int($0.first) <= channel.lastAddress && Int($0.last) >= Int(channel.address)
         }) {
-            throw ConfigError(.config, "\(field): address \(channel.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
+            throw Failure(.config, "\(field): address \(channel.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
         }
-        guard channel.intervalMs >= 1 else {
-            throw ConfigError(.config, "\(field): field 'interval_ms' must be at least 1")
-        }
+        try ChannelTable.intervalMs.check(channel.intervalMs, of: field)
         guard codec.scale.isFinite, codec.scale != 0 else {
-            throw ConfigError(.config, "\(field): field 'scale' must be finite and nonzero")
+            throw Failure(.config, "\(field): field 'scale' must be finite and nonzero")
         }
-        guard codec.offset.isFinite else { throw ConfigError(.config, "\(field): field 'offset' must be finite") }
+        try ChannelTable.offset.checkFinite(codec.offset, of: field)
         if let low = codec.validMin, let high = codec.validMax, low > high {
-            throw ConfigError(.config, "\(field): 'valid_min' \(low) is above 'valid_max' \(high)")
+            throw Failure(.config, "\(field): 'valid_min' \(low) is above 'valid_max' \(high)")
         }
-        guard codec.sentinels.count <= Int(EDGECORE_SENTINELS_MAX) else {
-            throw ConfigError(.config, "\(field): at most \(EDGECORE_SENTINELS_MAX) sentinels")
+        guard codec.sentinels.count <= Int(ChannelTable.sentinelCount.highest) else {
+            throw Failure(.config, "\(field): at most \(ChannelTable.sentinelCount.highest) sentinels")
         }
         if channel.writable, !channel.function.isWritable {
-            throw ConfigError(.config, "\(field): only coils and holding registers can be writable")
+            throw Failure(.config, "\(field): only coils and holding registers can be writable")
         }
         channels.append(channel)
         taken[Taken.channel(channel.name)] = channels.count - 1
@@ -401,35 +390,31 @@ struct SiteConfig {
     }
 
     /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
-    mutating func addGPIOLine(_ channel: ChannelSpec) throws(ConfigError) -> Int {
+    mutating func addGPIOLine(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
-        let field = "channel '\(channel.name)'"
-        guard let line = channel.gpio else { throw ConfigError(.config, "\(field): not a GPIO line") }
+        let field = ("channel '\(channel.name)'" as Message).text
+        guard let line = channel.gpio else { throw Failure(.config, "\(field): not a GPIO line") }
         guard line.bus >= 0, line.bus < buses.count, case .gpio(let chip) = buses[line.bus] else {
-            throw ConfigError(.notFound, "\(field): no GPIO chip bus with id \(line.bus)")
+            throw Failure(.notFound, "\(field): no GPIO chip bus with id \(line.bus)")
         }
         if let name = line.lineName, name.isEmpty {
-            throw ConfigError(.config, "\(field): field 'line_name' is empty")
+            throw Failure(.config, "\(field): field 'line_name' is empty")
         }
-        guard channel.intervalMs >= 1 else {
-            throw ConfigError(.config, "\(field): field 'interval_ms' must be at least 1")
-        }
+        try GPIOLineTable.intervalMs.check(channel.intervalMs, of: field)
         if channel.writable, line.kind != .output {
-            throw ConfigError(.config, "\(field): only output lines can be writable")
+            throw Failure(.config, "\(field): only output lines can be writable")
         }
         if line.kind == .pulses {
             guard line.scale.isFinite, line.scale != 0, line.base.isFinite else {
-                throw ConfigError(.config, "\(field): fields 'scale' and 'base' must be finite, 'scale' nonzero")
+                throw Failure(.config, "\(field): fields 'scale' and 'base' must be finite, 'scale' nonzero")
             }
-            guard line.debounceUs <= 1_000_000 else {
-                throw ConfigError(.config, "\(field): field 'debounce_us' must be at most 1000000")
-            }
+            try GPIOLineTable.debounceUs.check(line.debounceUs, of: field)
         }
         let used = line.lineName.map { Taken.lineName(bus: line.bus, $0) }
             ?? Taken.lineOffset(bus: line.bus, line.offset)
         if let other = taken[used] {
-            let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
-            throw ConfigError(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(channels[other].name)'")
+            let which: Message = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
+            throw Failure(.duplicate, "\(field): \(which) of chip '\(chip.chip)' is already channel '\(channels[other].name)'")
         }
         channels.append(channel)
         taken[Taken.channel(channel.name)] = channels.count - 1
@@ -445,18 +430,22 @@ struct SiteConfig {
 
     // MARK: Checks
 
-    private func checkName(_ key: TextKey, _ name: String, kind: String) throws(ConfigError) {
-        guard !name.isEmpty else { throw ConfigError(.config, "\(kind): field 'name' is empty") }
-        if taken[key] != nil { throw ConfigError(.duplicate, "\(kind) '\(name)': the name is already used") }
+    private func checkName(_ key: TextKey, _ name: String, kind: String) throws(Failure) {
+        guard !name.isEmpty else { throw Failure(.config, "\(kind): field 'name' is empty") }
+        if taken[key] != nil { throw Failure(.duplicate, "\(kind) '\(name)': the name is already used") }
     }
 
-    private func checkPositive(_ value: UInt32, _ name: String, of field: String) throws(ConfigError) {
-        guard value > 0 else { throw ConfigError(.config, "\(field): field '\(name)' must be at least 1") }
-    }
-
-    private func checkBackoff(_ low: UInt32, _ high: UInt32, _ name: String, of field: String) throws(ConfigError) {
-        guard low >= 1, high >= low else {
-            throw ConfigError(.config, "\(field): '\(name)_min_ms' must be at least 1 and at most '\(name)_max_ms'")
+    /// A first and a longest delay: each in its range, the first at most the longest.
+    private func checkBackoff(_ low: UInt32, _ lowField: ConfigField<UInt32>, _ high: UInt32,
+                              _ highField: ConfigField<UInt32>, of item: String) throws(Failure) {
+        guard low >= lowField.lowest, high >= low else {
+            throw Failure(.config, "\(item): '\(lowField.key)' must be at least \(lowField.lowest) and at most '\(highField.key)'")
         }
     }
+}
+
+/// The message of an rts mode outside enum edgecore_rts_mode (SiteConfig and the C setter).
+@inline(never)
+func rtsFailure(_ item: String) -> Failure {
+    Failure(.config, "\(item): field '\(RTUBusTable.rts.key)' must be none (0), up (1) or down (2)")
 }

@@ -4,10 +4,13 @@ import CShim
 // then libyaml's document API turns the file into a node graph (YAMLNodes), and a reader walks it along the
 // fixed schema (SiteYAMLReader; its items in SiteYAMLReader+Items; scalar syntax in YAMLScalarSyntax),
 // buses > devices > holes / channels, adding each item through SiteConfig's add* methods so that the C
-// setters and the file share one validation. Every message carries "path:LINE: " (the path as
-// FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is opened by its bytes).
+// setters and the file share one validation. Each field's key and default come from the configuration
+// tables (ConfigTable.swift), its range is checked by SiteConfig from them. Every message carries
+// "path:LINE: " (the path as FilePath prints it: bytes that are not UTF-8 as \xHH; the file itself is
+// opened by its bytes).
 //
-// Schema (snake_case keys; unknown keys are errors; a null value, e.g. `unit_id:` or `~`, means "not given"):
+// Schema (snake_case keys; a key the reader does not ask for is an error; a null value, e.g. `unit_id:` or
+// `~`, means "not given"):
 //
 //   buses:
 //     - name, type (rtu | tcp), devices: [...]
@@ -30,24 +33,23 @@ import CShim
 
 /// Parses a site file and adds its buses, devices, holes and channels to `config` through SiteConfig's add*
 /// methods (so validation is shared). On error, `config` may be partly changed: the caller passes a copy
-/// (all-or-nothing is the caller's job). Errors: file unreadable -> ConfigError(.system(errno), "path: <strerror
-/// text>"); YAML syntax -> ConfigError(.configFile, "path:LINE: <libyaml's problem text>"); unknown key, wrong
-/// scalar type, missing required key -> ConfigError(.configFile, "path:LINE: bus 'x', device 'y', channel 'z',
+/// (all-or-nothing is the caller's job). Errors: file unreadable -> Failure(.system(errno), "path: <strerror
+/// text>"); YAML syntax -> Failure(.configFile, "path:LINE: <libyaml's problem text>"); unknown key, wrong
+/// scalar type, missing required key -> Failure(.configFile, "path:LINE: bus 'x', device 'y', channel 'z',
 /// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
 /// the offending item.
-func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(ConfigError) {
-    let text: WholeFile
-    do throws(Failure) { text = try WholeFile.read(path: path) } catch { throw ConfigError(error) }
+func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(Failure) {
+    let text = try WholeFile.read(path: path)
     defer { text.release() }
     try checkEvents(text, path)
 
-    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
+    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw memoryFailure(path) }
     defer { free(parser) }
-    guard yaml_parser_initialize(parser) != 0 else { throw outOfMemory(path) }
+    guard yaml_parser_initialize(parser) != 0 else { throw memoryFailure(path) }
     defer { yaml_parser_delete(parser) }
     yaml_parser_set_input_string(parser, text.bytes, text.count)
 
-    guard let document = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
+    guard let document = allocateZeroed(yaml_document_t.self) else { throw memoryFailure(path) }
     defer { free(document) }
     // On failure yaml_parser_load has already freed whatever it built.
     guard yaml_parser_load(parser, document) != 0 else { throw syntaxError(parser, text, path) }
@@ -64,13 +66,9 @@ func allocateZeroed<T>(_ type: T.Type) -> UnsafeMutablePointer<T>? {
     calloc(1, MemoryLayout<T>.size)?.bindMemory(to: T.self, capacity: 1)
 }
 
-func outOfMemory(_ path: FilePath) -> ConfigError {
-    ConfigError(.outOfMemory, "\(path): out of memory")
-}
-
-func systemError(_ code: Int32, _ path: FilePath) -> ConfigError {
-    let text = Errno(code).description.map { String(cString: $0) } ?? "error \(code)"
-    return ConfigError(.system(code), "\(path): \(text)")
+@inline(never)
+func memoryFailure(_ path: FilePath) -> Failure {
+    Failure(.system(.noMemory), "\(path): out of memory")
 }
 
 /// 1-based line of a libyaml mark (0-based).
@@ -79,25 +77,25 @@ func lineNumber(of mark: yaml_mark_t) -> Int {
 }
 
 func syntaxError(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
-                         _ path: FilePath) -> ConfigError {
+                         _ path: FilePath) -> Failure {
     let state = parser.pointee
-    if state.error == YAML_MEMORY_ERROR { return outOfMemory(path) }
+    if state.error == YAML_MEMORY_ERROR { return memoryFailure(path) }
     let problem = state.problem.map { String(cString: $0) } ?? "invalid YAML"
     // The reader (encoding checks) reports a byte offset, the scanner, parser and composer a mark.
     let at = state.error == YAML_READER_ERROR
         ? text.line(ofOffset: Int(truncatingIfNeeded: state.problem_offset))
         : lineNumber(of: state.problem_mark)
-    return ConfigError(.configFile, "\(path):\(at): \(problem)")
+    return Failure(.configFile, "\(path):\(at): \(problem)")
 }
 
 /// A site file is one YAML document: a second one is refused rather than silently ignored.
 private func rejectFurtherDocuments(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: WholeFile,
-                                    _ path: FilePath) throws(ConfigError) {
-    guard let next = allocateZeroed(yaml_document_t.self) else { throw outOfMemory(path) }
+                                    _ path: FilePath) throws(Failure) {
+    guard let next = allocateZeroed(yaml_document_t.self) else { throw memoryFailure(path) }
     defer { free(next) }
     guard yaml_parser_load(parser, next) != 0 else { throw syntaxError(parser, text, path) }
     defer { yaml_document_delete(next) }
     if let root = yaml_document_get_root_node(next) {
-        throw ConfigError(.configFile, "\(path):\(lineNumber(of: root.pointee.start_mark)): a site file holds one YAML document, a second one starts here")
+        throw Failure(.configFile, "\(path):\(lineNumber(of: root.pointee.start_mark)): a site file holds one YAML document, a second one starts here")
     }
 }

@@ -3,41 +3,21 @@ import CShim
 // The walk along the site file's schema: the top mapping, and the structure and scalar readers every item uses
 // (each names file, line, item and field in its errors). The items themselves: SiteYAMLReader+Items.swift.
 
-enum BusType {
-    case tcp
-    case rtu
-    case gpio
-}
-
 struct SiteYAMLReader {
     let path: FilePath
     let document: UnsafeMutablePointer<yaml_document_t>
 
-    static let busKeys = ["name", "type", "devices", "request_gap_ms"]
-    static let tcpKeys = busKeys + ["host", "port", "connect_timeout_ms", "reconnect_min_ms", "reconnect_max_ms"]
-    static let rtuKeys = busKeys + ["device", "baud", "parity", "data_bits", "stop_bits", "rs485", "rts",
-                                    "rts_delay_us", "reopen_min_ms", "reopen_max_ms"]
-    static let deviceKeys = ["name", "unit_id", "response_timeout_ms", "retries", "offline_after",
-                             "backoff_min_ms", "backoff_max_ms", "max_registers", "max_bits",
-                             "one_channel_per_request", "holes", "channels"]
-    static let gpioKeys = ["name", "type", "chip", "checkpoint_path", "checkpoint_max_per_hour", "event_buffer_size",
-                           "lines"]
-    static let lineKeys = ["name", "line_name", "offset", "kind", "bias", "active_low", "writable", "safe_state",
-                           "interval_ms", "unit", "edge", "debounce_us", "scale", "base"]
-    static let holeKeys = ["function", "first", "last"]
-    static let channelKeys = ["name", "function", "address", "type", "order", "bit", "unit", "interval_ms",
-                              "scale", "offset", "valid_min", "valid_max", "sentinels", "writable"]
-
-    func load(into config: inout SiteConfig) throws(ConfigError) {
+    func load(into config: inout SiteConfig) throws(Failure) {
         guard let rootPointer = yaml_document_get_root_node(document) else { return }  // empty file
-        let root = YAMLNode(raw: rootPointer.pointee)
+        let root = YAMLNode(pointer: rootPointer)
         if root.isNull { return }
         guard root.isMapping else {
             throw failure(root.line, "", "expected a mapping with a 'buses' list, got \(root.described)")
         }
         let top = try mapping(root, context: "")
-        try check(top, allowed: ["buses"])
-        guard let buses = try list(top, "buses") else { return }
+        let buses = list(top, "buses")
+        try finish(top)
+        guard let buses else { return }
         for (index, bus) in buses.enumerated() {
             try loadBus(bus, number: index + 1, into: &config)
         }
@@ -45,34 +25,39 @@ struct SiteYAMLReader {
 
     /// A SiteConfig error, prefixed with the offending item's "path:LINE: ".
     @inline(never)
-    func located(_ error: ConfigError, _ line: Int) -> ConfigError {
-        ConfigError(error.kind, "\(path):\(line): \(error.message)")
+    func located(_ error: Failure, _ line: Int) -> Failure {
+        Failure(error.kind, "\(path):\(line): \(error.message)")
     }
 
     // MARK: Structure
 
     @inline(never)
-    func failure(_ line: Int, _ context: String, _ what: Message) -> ConfigError {
-        ConfigError(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
+    func failure(_ line: Int, _ context: String, _ what: Message) -> Failure {
+        Failure(.configFile, context.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): \(context): \(what)")
+    }
+
+    func fieldFailure(_ line: Int, _ context: String, _ field: StaticString, _ what: Message) -> Failure {
+        fieldFailure(line, context, Message.string(field), what)
     }
 
     @inline(never)
-    func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> ConfigError {
+    func fieldFailure(_ line: Int, _ context: String, _ field: String, _ what: Message) -> Failure {
         failure(line, context.isEmpty ? "field '\(field)'" : "\(context), field '\(field)'", what)
     }
 
     @inline(never)
-    func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(ConfigError) -> YAMLNode {
+    func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(Failure) -> YAMLNode {
         guard let pointer = yaml_document_get_node(document, id) else {
             throw failure(line, context, "malformed YAML document")
         }
-        return YAMLNode(raw: pointer.pointee)
+        return YAMLNode(pointer: pointer)
     }
 
     @inline(never)
-    func mapping(_ node: YAMLNode, context: String) throws(ConfigError) -> YAMLMapping {
+    func mapping(_ node: YAMLNode, context item: Message) throws(Failure) -> YAMLMapping {
+        let context = item.text
         guard node.isMapping else { throw failure(node.line, context, "expected a mapping, got \(node.described)") }
-        var result = YAMLMapping(line: node.line, context: context)
+        let result = YAMLMapping(line: node.line, context: context)
         let pairs = node.raw.data.mapping.pairs
         guard var pair = pairs.start, let top = pairs.top else { return result }
         while pair < top {
@@ -81,74 +66,175 @@ struct SiteYAMLReader {
             guard let name = key.text else {
                 throw failure(key.line, context, "expected a field name, got \(key.described)")
             }
-            if let earlier = result.index[TextKey(name)] {
-                if result.repeated == nil {
-                    result.repeated = YAMLMapping.Repeat(key: name, line: key.line, firstLine: result.entries[earlier].value.line)
-                }
-            } else {
-                result.index[TextKey(name)] = result.entries.count
-            }
-            result.entries.append(YAMLMapping.Entry(key: name, value: value))
+            result.append(key: name, keyLine: key.line, value: value)
             pair += 1
         }
         return result
     }
 
-    /// Every key allowed and given once.
+    /// Every value read as its field's type, every key given once and asked for by the reader (call it once
+    /// the item's keys have all been read).
     @inline(never)
-    func check(_ fields: YAMLMapping, allowed: [String]) throws(ConfigError) {
+    func finish(_ fields: YAMLMapping) throws(Failure) {
+        if let failure = fields.failure { throw failure }
         if let repeated = fields.repeated {
             throw fieldFailure(repeated.line, fields.context, repeated.key,
                                "given twice (first at line \(repeated.firstLine))")
         }
-        for entry in fields.entries where !allowed.contains(where: { sameText($0, entry.key) }) {
-            var expected = ""
-            for key in allowed { expected += expected.isEmpty ? key : ", \(key)" }
-            throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")
+        guard let unknown = fields.used.firstIndex(of: false) else { return }
+        var expected = ""
+        var listed: [String] = []
+        for asked in fields.asked {
+            let key = Message.string(asked)
+            if listed.contains(where: { sameText($0, key) }) { continue }
+            listed.append(key)
+            if !expected.isEmpty { expected += ", " }
+            expected += key
         }
+        let entry = fields.entries[unknown]
+        throw fieldFailure(entry.value.line, fields.context, entry.key, "unknown key (expected one of: \(expected))")
+    }
+
+    /// A required key's value, read (nil when absent or null) before `finish` checked the item's keys, so
+    /// that a misspelt key is reported as unknown rather than the key it meant as missing; or the error
+    /// naming it.
+    func required<T>(_ value: T?, _ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> T {
+        if let value { return value }
+        throw missing(fields, key)
+    }
+
+    @inline(never)
+    func missing(_ fields: YAMLMapping, _ key: StaticString) -> Failure {
+        if let entry = fields.entry(key) { return fieldFailure(entry.value.line, fields.context, key, "a value is required") }
+        return fieldFailure(fields.line, fields.context, key, "missing; the field is required")
     }
 
     /// The value of a required key, or an error naming it at the mapping (absent) or the value (null).
     @inline(never)
-    func required(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> YAMLNode {
+    func required(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> YAMLNode {
         if let value = fields.value(key) { return value }
-        if let entry = fields.entry(key) {
-            throw fieldFailure(entry.value.line, fields.context, key, "a value is required")
-        }
-        throw fieldFailure(fields.line, fields.context, key, "missing; the field is required")
+        throw missing(fields, key)
     }
 
+    // MARK: Fields of an item
+    //
+    // These do not throw: a value of the wrong type is recorded in the mapping (the first one counts) and
+    // reported by `finish`, with the unknown keys, once the item's keys have all been read. So a read is a
+    // plain call at each of the many places that read a field, without the code that passes a thrown
+    // error on.
+
     @inline(never)
-    func list(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> [YAMLNode]? {
+    func list(_ fields: YAMLMapping, _ key: StaticString) -> [YAMLNode]? {
         guard let value = fields.value(key) else { return nil }
         guard value.isSequence else {
-            throw fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)")
+            fields.record(fieldFailure(value.line, fields.context, key, "expected a list, got \(value.described)"))
+            return nil
         }
         var items: [YAMLNode] = []
         let stack = value.raw.data.sequence.items
         guard var item = stack.start, let top = stack.top else { return items }
         while item < top {
-            items.append(try node(item.pointee, near: value.line, fields.context))
+            do throws(Failure) {
+                items.append(try node(item.pointee, near: value.line, fields.context))
+            } catch {
+                fields.record(error)
+                return nil
+            }
             item += 1
         }
         return items
     }
 
-    // MARK: Scalars
+    // Table fields: the key from the table; the value, when the file gives one, over the default.
 
     @inline(never)
-    func string(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> String? {
-        guard let value = fields.value(key) else { return nil }
-        return try string(value, fields.context, key)
+    func read<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ field: ConfigField<T>,
+                                                      into value: inout T) {
+        if let number = integer(fields, field.key, T.self) { value = number }
     }
 
     @inline(never)
-    func requiredString(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> String {
+    func read(_ fields: YAMLMapping, _ field: ConfigField<Double>, into value: inout Double) {
+        if let number = decimal(fields, field.key) { value = number }
+    }
+
+    @inline(never)
+    func read(_ fields: YAMLMapping, _ field: ConfigField<Bool>, into value: inout Bool) {
+        if let flag = boolean(fields, field.key) { value = flag }
+    }
+
+    @inline(never)
+    func string(_ fields: YAMLMapping, _ key: StaticString) -> String? {
+        guard let value = fields.value(key) else { return nil }
+        do throws(Failure) {
+            return try string(value, fields.context, key)
+        } catch {
+            fields.record(error)
+            return nil
+        }
+    }
+
+    @inline(never)
+    func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: StaticString,
+                                                         _ type: T.Type) -> T? {
+        guard let value = fields.value(key) else { return nil }
+        return unsigned(value, max: UInt64(T.max), fields, key).map { T(truncatingIfNeeded: $0) }
+    }
+
+    /// An unsigned integer up to `max` (nil, recorded, when it is not).
+    @inline(never)
+    func unsigned(_ value: YAMLNode, max: UInt64, _ fields: YAMLMapping, _ key: StaticString) -> UInt64? {
+        guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
+            fields.record(fieldFailure(value.line, fields.context, key, "expected an integer 0..\(max), got \(value.described)"))
+            return nil
+        }
+        return number
+    }
+
+    @inline(never)
+    func decimal(_ fields: YAMLMapping, _ key: StaticString) -> Double? {
+        guard let value = fields.value(key) else { return nil }
+        guard let text = value.plainText, let number = parseDecimalNumber(text) else {
+            fields.record(fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)"))
+            return nil
+        }
+        return number
+    }
+
+    @inline(never)
+    func boolean(_ fields: YAMLMapping, _ key: StaticString) -> Bool? {
+        guard let value = fields.value(key) else { return nil }
+        guard let text = value.plainText, let flag = parseBoolean(text) else {
+            fields.record(fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)"))
+            return nil
+        }
+        return flag
+    }
+
+    @inline(never)
+    func keyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) -> UInt8? {
+        guard let value = fields.value(key) else { return nil }
+        do throws(Failure) {
+            return try keyword(value, fields.context, key, set)
+        } catch {
+            fields.record(error)
+            return nil
+        }
+    }
+
+    // MARK: What an item needs before the rest: its name, a bus's type (thrown at once)
+
+    @inline(never)
+    func requiredString(_ fields: YAMLMapping, _ key: StaticString) throws(Failure) -> String {
         try string(try required(fields, key), fields.context, key)
     }
 
+    func requiredKeyword(_ fields: YAMLMapping, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8 {
+        try keyword(try required(fields, key), fields.context, key, set)
+    }
+
     @inline(never)
-    func string(_ value: YAMLNode, _ context: String, _ key: String) throws(ConfigError) -> String {
+    func string(_ value: YAMLNode, _ context: String, _ key: StaticString) throws(Failure) -> String {
         guard let text = value.text else {
             throw fieldFailure(value.line, context, key, "expected a string, got \(value.described)")
         }
@@ -159,81 +245,13 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func integer<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
-                                                                 _ type: T.Type) throws(ConfigError) -> T? {
-        guard let value = fields.value(key) else { return nil }
-        return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
-    }
-
-    @inline(never)
-    func requiredInteger<T: FixedWidthInteger & UnsignedInteger>(_ fields: YAMLMapping, _ key: String,
-                                                                         _ type: T.Type) throws(ConfigError) -> T {
-        let value = try required(fields, key)
-        return T(truncatingIfNeeded: try unsigned(value, max: UInt64(T.max), fields.context, key))
-    }
-
-    @inline(never)
-    func unsigned(_ value: YAMLNode, max: UInt64, _ context: String, _ key: String) throws(ConfigError) -> UInt64 {
-        guard let text = value.plainText, let number = parseUnsignedInteger(text, max: max) else {
-            throw fieldFailure(value.line, context, key, "expected an integer 0..\(max), got \(value.described)")
+    func keyword(_ value: YAMLNode, _ context: String, _ key: StaticString, _ set: KeywordSet) throws(Failure) -> UInt8 {
+        guard let text = value.text else {
+            throw fieldFailure(value.line, context, key, "expected \(set.expected), got \(value.described)")
         }
-        return number
-    }
-
-    @inline(never)
-    func decimal(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> Double? {
-        guard let value = fields.value(key) else { return nil }
-        guard let text = value.plainText, let number = parseDecimalNumber(text) else {
-            throw fieldFailure(value.line, fields.context, key, "expected a finite number, got \(value.described)")
-        }
-        return number
-    }
-
-    @inline(never)
-    func boolean(_ fields: YAMLMapping, _ key: String) throws(ConfigError) -> Bool? {
-        guard let value = fields.value(key) else { return nil }
-        guard let text = value.plainText, let flag = parseBoolean(text) else {
-            throw fieldFailure(value.line, fields.context, key, "expected true or false, got \(value.described)")
-        }
-        return flag
-    }
-
-    @inline(never)
-    func keyword<T>(_ fields: YAMLMapping, _ key: String, noun: String, expected: String,
-                            _ parse: (String) -> T?) throws(ConfigError) -> T? {
-        guard let value = fields.value(key) else { return nil }
-        return try keyword(value, fields.context, key, noun: noun, expected: expected, parse)
-    }
-
-    func requiredKeyword<T>(_ fields: YAMLMapping, _ key: String, noun: String, expected: String,
-                                    _ parse: (String) -> T?) throws(ConfigError) -> T {
-        try keyword(try required(fields, key), fields.context, key, noun: noun, expected: expected, parse)
-    }
-
-    @inline(never)
-    func keyword<T>(_ value: YAMLNode, _ context: String, _ key: String, noun: String, expected: String,
-                            _ parse: (String) -> T?) throws(ConfigError) -> T {
-        let text = try scalarText(value, context, key, expected: expected)
-        guard let result = parse(text) else {
-            throw unknownKeyword(value, context, key, noun: noun, text: text, expected: expected)
+        guard let result = set.match(text) else {
+            throw fieldFailure(value.line, context, key, "unknown \(set.noun) '\(text)' (expected \(set.expected))")
         }
         return result
-    }
-
-    // Field readers are out of line (here and above): inlined, each call site would carry its own copy
-    // of the message-building code, which made this file the largest part of libEdgeCore.
-    @inline(never)
-    func scalarText(_ value: YAMLNode, _ context: String, _ key: String,
-                            expected: String) throws(ConfigError) -> String {
-        guard let text = value.text else {
-            throw fieldFailure(value.line, context, key, "expected \(expected), got \(value.described)")
-        }
-        return text
-    }
-
-    @inline(never)
-    func unknownKeyword(_ value: YAMLNode, _ context: String, _ key: String, noun: String, text: String,
-                                expected: String) -> ConfigError {
-        fieldFailure(value.line, context, key, "unknown \(noun) '\(text)' (expected \(expected))")
     }
 }

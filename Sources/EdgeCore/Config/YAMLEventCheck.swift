@@ -8,13 +8,13 @@ let maxYAMLDepth = 16
 /// maxYAMLDepth at the event that passes it (libyaml's scanner takes time quadratic in the depth, tens of
 /// seconds for 200 KB of `[[[...`, and its document would be as deep), and refuses tags (`!!str 12`, `!x`):
 /// a value's type is what the field says. Syntax errors are reported as yaml_parser_load reports them.
-func checkEvents(_ text: WholeFile, _ path: FilePath) throws(ConfigError) {
-    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw outOfMemory(path) }
+func checkEvents(_ text: WholeFile, _ path: FilePath) throws(Failure) {
+    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw memoryFailure(path) }
     defer { free(parser) }
-    guard yaml_parser_initialize(parser) != 0 else { throw outOfMemory(path) }
+    guard yaml_parser_initialize(parser) != 0 else { throw memoryFailure(path) }
     defer { yaml_parser_delete(parser) }
     yaml_parser_set_input_string(parser, text.bytes, text.count)
-    guard let event = allocateZeroed(yaml_event_t.self) else { throw outOfMemory(path) }
+    guard let event = allocateZeroed(yaml_event_t.self) else { throw memoryFailure(path) }
     defer { free(event) }
 
     /// An open list or mapping: the field it is the value of, and for a mapping whether a key comes next.
@@ -67,7 +67,7 @@ func checkEvents(_ text: WholeFile, _ path: FilePath) throws(ConfigError) {
 
 @inline(never)
 private func eventFailure(_ event: UnsafeMutablePointer<yaml_event_t>, _ field: String, _ path: FilePath,
-                          _ what: Message) -> ConfigError {
+                          _ what: Message) -> Failure {
     let line = lineNumber(of: event.pointee.start_mark)
-    return ConfigError(.configFile, field.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): field '\(field)': \(what)")
+    return Failure(.configFile, field.isEmpty ? "\(path):\(line): \(what)" : "\(path):\(line): field '\(field)': \(what)")
 }

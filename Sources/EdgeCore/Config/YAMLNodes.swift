@@ -2,9 +2,12 @@ import CShim
 
 // The loaded document's nodes as the reader sees them: scalars, lists, and mappings with unique keys.
 
-/// A node of the loaded document (a copy of libyaml's; its pointers live as long as the document).
+/// A node of the loaded document (libyaml's, living as long as the document; a pointer, so that passing
+/// and keeping nodes copies one word).
 struct YAMLNode {
-    let raw: yaml_node_t
+    let pointer: UnsafeMutablePointer<yaml_node_t>
+
+    var raw: yaml_node_t { pointer.pointee }
 
     var line: Int { lineNumber(of: raw.start_mark) }
     var isScalar: Bool { raw.type == YAML_SCALAR_NODE }
@@ -41,14 +44,16 @@ struct YAMLNode {
     }
 }
 
-/// The entries of a mapping node, keys checked to be unique scalars.
-struct YAMLMapping {
+/// The entries of a mapping node, keys checked to be unique scalars. A class: items pass it to every field
+/// reader, and it records which keys the reader asked for and which entries it used (an entry never used
+/// is an unknown key).
+final class YAMLMapping {
     struct Entry {
         var key: String
         var value: YAMLNode
     }
 
-    /// A key given a second time (reported by `check`, once the item's name is known for the message).
+    /// A key given a second time (reported by `finish`, once the item's name is known for the message).
     struct Repeat {
         var key: String
         var line: Int
@@ -56,22 +61,54 @@ struct YAMLMapping {
     }
 
     let line: Int
-    let context: String
-    var entries: [Entry] = []
+    /// Names the item in messages ("bus 'x', device 'y'"); set again once the item's name is read.
+    var context: String
+    private(set) var entries: [Entry] = []
     /// Each key's entry: a key's value is one hash away, however many keys the mapping has.
-    var index = [TextKey: Int]()
-    var repeated: Repeat? = nil
+    private var index = [TextKey: Int]()
+    private(set) var repeated: Repeat? = nil
+    /// The keys the reader asked for (from the configuration tables, Config/ConfigTable.swift), in order.
+    private(set) var asked: [StaticString] = []
+    /// Per entry: the reader asked for its key.
+    private(set) var used: [Bool] = []
+    /// The first value the reader found of the wrong type (reported by the reader's `finish`).
+    private(set) var failure: Failure? = nil
 
-    /// The same entries under another context (once the item's name is known).
-    func named(_ context: String) -> YAMLMapping {
-        YAMLMapping(line: line, context: context, entries: entries, index: index, repeated: repeated)
+    init(line: Int, context: String) {
+        self.line = line
+        self.context = context
     }
 
-    /// The entry of `key`, null or not.
-    func entry(_ key: String) -> Entry? { index[TextKey(key)].map { entries[$0] } }
+    /// Adds an entry (its key written at `keyLine`).
+    func append(key: String, keyLine: Int, value: YAMLNode) {
+        let textKey = TextKey(key)
+        if let earlier = index[textKey] {
+            if repeated == nil { repeated = Repeat(key: key, line: keyLine, firstLine: entries[earlier].value.line) }
+        } else {
+            index[textKey] = entries.count
+        }
+        entries.append(Entry(key: key, value: value))
+        used.append(false)
+    }
+
+    /// Keeps the first failure of the item's fields.
+    @inline(never)
+    func record(_ failure: Failure) {
+        if self.failure == nil { self.failure = failure }
+    }
+
+    /// The entry of `key`, null or not (marked used).
+    @inline(never)
+    func entry(_ key: StaticString) -> Entry? {
+        asked.append(key)
+        guard let at = index[TextKey(Message.string(key))] else { return nil }
+        used[at] = true
+        return entries[at]
+    }
 
     /// The value of `key`; nil when the key is absent or its value is null.
-    func value(_ key: String) -> YAMLNode? {
+    @inline(never)
+    func value(_ key: StaticString) -> YAMLNode? {
         guard let entry = entry(key), !entry.value.isNull else { return nil }
         return entry.value
     }

@@ -1,80 +1,79 @@
 // Scalar syntax of site files: integers, numbers, booleans and keywords (internal for the tests).
 
-let functionNames = "coils, discrete, holding, input or 1..4"
+/// The words a site file may give a keyword field, each with its value (the C enum's, or the byte C
+/// stores), as static data: one matcher and one reader serve every keyword field.
+struct KeywordSet {
+    /// What messages call the field's value ("bus type").
+    let noun: StaticString
+    /// The words messages list ("rtu, tcp or gpio").
+    let expected: StaticString
+    let words: [(StaticString, UInt8)]
+    /// Plain integers (decimal or 0x-hex) up to this are accepted as themselves when at least `lowestNumber`
+    /// (0: words only).
+    var highestNumber: UInt8 = 0
+    var lowestNumber: UInt8 = 0
+
+    /// The value of `text` (ASCII case ignored), or nil.
+    @inline(never)
+    func match(_ text: String) -> UInt8? {
+        if let value = matchKeyword(text, in: words) { return value }
+        guard highestNumber > 0, let number = parseUnsignedInteger(text, max: UInt64(highestNumber)),
+              number >= UInt64(lowestNumber) else { return nil }
+        return UInt8(truncatingIfNeeded: number)
+    }
+
+    /// Values of `busTypes`.
+    static let tcp: UInt8 = 0
+    static let rtu: UInt8 = 1
+    static let gpio: UInt8 = 2
+
+    static let busTypes = KeywordSet(noun: "bus type", expected: "rtu, tcp or gpio",
+                                     words: [("tcp", tcp), ("rtu", rtu), ("gpio", gpio)])
+    static let functions = KeywordSet(noun: "function", expected: "coils, discrete, holding, input or 1..4", words: [
+        ("coils", 1), ("coil", 1),
+        ("discrete", 2), ("discrete_inputs", 2), ("discrete_input", 2),
+        ("holding", 3), ("holding_registers", 3), ("holding_register", 3),
+        ("input", 4), ("input_registers", 4), ("input_register", 4),
+    ], highestNumber: 4, lowestNumber: 1)
+    /// enum edgecore_value_type.
+    static let valueTypes = KeywordSet(noun: "type", expected: "u16, i16, u32, i32, u64, i64, f32, f64 or bit", words: [
+        ("u16", 0), ("i16", 1), ("u32", 2), ("i32", 3), ("u64", 4), ("i64", 5), ("f32", 6), ("f64", 7), ("bit", 8),
+    ])
+    /// enum edgecore_word_order.
+    static let wordOrders = KeywordSet(noun: "order", expected: "ABCD, CDAB, BADC or DCBA",
+                                       words: [("abcd", 0), ("cdab", 1), ("badc", 2), ("dcba", 3)])
+    static let parities = KeywordSet(noun: "parity", expected: "N, E or O", words: [
+        ("n", UInt8(ascii: "N")), ("none", UInt8(ascii: "N")), ("e", UInt8(ascii: "E")), ("even", UInt8(ascii: "E")),
+        ("o", UInt8(ascii: "O")), ("odd", UInt8(ascii: "O")),
+    ])
+    /// enum edgecore_rts_mode.
+    static let rtsModes = KeywordSet(noun: "rts mode", expected: "none, up or down",
+                                     words: [("none", 0), ("0", 0), ("up", 1), ("1", 1), ("down", 2), ("2", 2)])
+    /// enum edgecore_gpio_kind.
+    static let gpioKinds = KeywordSet(noun: "line kind", expected: "input, output or pulses",
+                                      words: [("input", 0), ("output", 1), ("pulses", 2)])
+    /// enum edgecore_gpio_bias.
+    static let biases = KeywordSet(noun: "bias", expected: "as_is, disabled, pull_up or pull_down",
+                                   words: [("as_is", 0), ("disabled", 1), ("pull_up", 2), ("pull_down", 3)])
+    /// enum edgecore_gpio_edge.
+    static let edges = KeywordSet(noun: "edge", expected: "rising, falling or both",
+                                  words: [("rising", 1), ("falling", 2), ("both", 3)])
+    static let booleans = KeywordSet(noun: "boolean", expected: "true or false", words: [
+        ("true", 1), ("yes", 1), ("on", 1), ("false", 0), ("no", 0), ("off", 0),
+    ])
+    static let safeStates = KeywordSet(noun: "safe state", expected: "0, 1, true or false",
+                                       words: booleans.words, highestNumber: 1)
+}
 
 func parseFunction(_ text: String) -> ModbusFunction? {
-    if let value = matchKeyword(text, in: [
-        ("coils" as StaticString, ModbusFunction.coils),
-        ("coil", .coils),
-        ("discrete", .discreteInputs),
-        ("discrete_inputs", .discreteInputs),
-        ("discrete_input", .discreteInputs),
-        ("holding", .holdingRegisters),
-        ("holding_registers", .holdingRegisters),
-        ("holding_register", .holdingRegisters),
-        ("input", .inputRegisters),
-        ("input_registers", .inputRegisters),
-        ("input_register", .inputRegisters),
-    ]) { return value }
-    guard let code = parseUnsignedInteger(text, max: 4) else { return nil }
-    return ModbusFunction(rawValue: UInt8(truncatingIfNeeded: code))
+    KeywordSet.functions.match(text).flatMap { ModbusFunction(rawValue: $0) }
 }
 
-func parseValueType(_ text: String) -> ValueType? {
-    matchKeyword(text, in: [
-        ("u16", .u16),
-        ("i16", .i16),
-        ("u32", .u32),
-        ("i32", .i32),
-        ("u64", .u64),
-        ("i64", .i64),
-        ("f32", .f32),
-        ("f64", .f64),
-        ("bit", .bit),
-    ])
-}
+func parseValueType(_ text: String) -> ValueType? { KeywordSet.valueTypes.match(text).flatMap { ValueType($0) } }
 
-func parseWordOrder(_ text: String) -> WordOrder? {
-    matchKeyword(text, in: [
-        ("abcd", .abcd),
-        ("cdab", .cdab),
-        ("badc", .badc),
-        ("dcba", .dcba),
-    ])
-}
+func parseWordOrder(_ text: String) -> WordOrder? { KeywordSet.wordOrders.match(text).flatMap { WordOrder($0) } }
 
-func parseParity(_ text: String) -> UInt8? {
-    matchKeyword(text, in: [
-        ("n", UInt8(ascii: "N")),
-        ("none", UInt8(ascii: "N")),
-        ("e", UInt8(ascii: "E")),
-        ("even", UInt8(ascii: "E")),
-        ("o", UInt8(ascii: "O")),
-        ("odd", UInt8(ascii: "O")),
-    ])
-}
-
-func parseRTS(_ text: String) -> UInt8? {
-    matchKeyword(text, in: [
-        ("none", 0),
-        ("0", 0),
-        ("up", 1),
-        ("1", 1),
-        ("down", 2),
-        ("2", 2),
-    ])
-}
-
-func parseBoolean(_ text: String) -> Bool? {
-    matchKeyword(text, in: [
-        ("true", true),
-        ("yes", true),
-        ("on", true),
-        ("false", false),
-        ("no", false),
-        ("off", false),
-    ])
-}
+func parseBoolean(_ text: String) -> Bool? { KeywordSet.booleans.match(text).map { $0 == 1 } }
 
 private func digitValue(_ byte: UInt8, hex: Bool) -> UInt64? {
     switch byte {

@@ -4,58 +4,60 @@ import CShim
 // ranges live in SiteConfig (shared with the YAML loader); here only what C alone can get wrong (NULL
 // strings, enum values outside their type).
 
-// Defaults of the settings structs (their _init functions, and the fields an older caller's struct lacks).
-// Each starts from the all-zero struct (reserved fields, NULL strings) and sets what is not 0.
+// Defaults of the settings structs (their _init functions, and the fields an older caller's struct lacks),
+// from the one table (Config/ConfigTable.swift). Each starts from the all-zero struct (reserved fields, NULL
+// strings, ids) and sets the fields the table gives a default.
 
 extension edgecore_engine_config: GrowingSettings {
     static var defaults: Self {
         var c = Self()
-        c.ring_capacity = 4096
-        c.overflow = UInt16(EDGECORE_OVERFLOW_DROP_OLDEST.rawValue)
+        c.ring_capacity = EngineTable.ringCapacity.defaultValue
+        c.overflow = EngineTable.overflow.defaultValue
         return c
     }
 }
 
 extension edgecore_tcp_bus_config: GrowingSettings {
     static var defaults: Self {
-        let spec = TCPBusSpec(name: "", host: "")
         var c = Self()
-        c.port = spec.port
-        c.connect_timeout_ms = spec.connectTimeoutMs
-        c.reconnect_min_ms = spec.reconnectMinMs
-        c.reconnect_max_ms = spec.reconnectMaxMs
-        c.request_gap_ms = spec.requestGapMs
+        c.port = TCPBusTable.port.defaultValue
+        c.connect_timeout_ms = TCPBusTable.connectTimeoutMs.defaultValue
+        c.reconnect_min_ms = TCPBusTable.reconnectMinMs.defaultValue
+        c.reconnect_max_ms = TCPBusTable.reconnectMaxMs.defaultValue
+        c.request_gap_ms = TCPBusTable.requestGapMs.defaultValue
         return c
     }
 }
 
 extension edgecore_rtu_bus_config: GrowingSettings {
     static var defaults: Self {
-        let spec = RTUBusSpec(name: "", device: "")
         var c = Self()
-        c.baud = spec.baud
-        c.parity = CChar(bitPattern: spec.parity)
-        c.data_bits = spec.dataBits
-        c.stop_bits = spec.stopBits
-        c.request_gap_ms = spec.requestGapMs
-        c.reopen_min_ms = spec.reopenMinMs
-        c.reopen_max_ms = spec.reopenMaxMs
+        c.baud = RTUBusTable.baud.defaultValue
+        c.parity = CChar(bitPattern: RTUBusTable.parity.defaultValue)
+        c.data_bits = RTUBusTable.dataBits.defaultValue
+        c.stop_bits = RTUBusTable.stopBits.defaultValue
+        c.rs485 = RTUBusTable.rs485.defaultValue ? 1 : 0
+        c.rts = UInt16(RTUBusTable.rts.defaultValue)
+        c.rts_delay_us = RTUBusTable.rtsDelayUs.defaultValue
+        c.request_gap_ms = RTUBusTable.requestGapMs.defaultValue
+        c.reopen_min_ms = RTUBusTable.reopenMinMs.defaultValue
+        c.reopen_max_ms = RTUBusTable.reopenMaxMs.defaultValue
         return c
     }
 }
 
 extension edgecore_device_config: GrowingSettings {
     static var defaults: Self {
-        let spec = DeviceSpec(name: "", bus: 0)
         var c = Self()
-        c.unit_id = spec.unitId
-        c.max_registers = spec.maxRegisters
-        c.max_bits = spec.maxBits
-        c.response_timeout_ms = spec.responseTimeoutMs
-        c.retries = spec.retries
-        c.offline_after = spec.offlineAfter
-        c.backoff_min_ms = spec.backoffMinMs
-        c.backoff_max_ms = spec.backoffMaxMs
+        c.unit_id = DeviceTable.unitId.defaultValue
+        c.one_channel_per_request = DeviceTable.oneChannelPerRequest.defaultValue ? 1 : 0
+        c.max_registers = DeviceTable.maxRegisters.defaultValue
+        c.max_bits = DeviceTable.maxBits.defaultValue
+        c.response_timeout_ms = DeviceTable.responseTimeoutMs.defaultValue
+        c.retries = DeviceTable.retries.defaultValue
+        c.offline_after = DeviceTable.offlineAfter.defaultValue
+        c.backoff_min_ms = DeviceTable.backoffMinMs.defaultValue
+        c.backoff_max_ms = DeviceTable.backoffMaxMs.defaultValue
         return c
     }
 }
@@ -63,13 +65,17 @@ extension edgecore_device_config: GrowingSettings {
 extension edgecore_channel_config: GrowingSettings {
     static var defaults: Self {
         var c = Self()
-        c.function = UInt16(EDGECORE_FC_HOLDING_REGISTERS.rawValue)
-        c.type = UInt16(EDGECORE_TYPE_U16.rawValue)
-        c.order = UInt16(EDGECORE_ORDER_ABCD.rawValue)
-        c.interval_ms = 1000
-        c.scale = 1
-        c.valid_min = .nan
-        c.valid_max = .nan
+        c.function = UInt16(ChannelTable.function.defaultValue)
+        c.type = UInt16(ChannelTable.type.defaultValue)
+        c.order = UInt16(ChannelTable.order.defaultValue)
+        c.bit = ChannelTable.bit.defaultValue
+        c.writable = ChannelTable.writable.defaultValue ? 1 : 0
+        c.sentinel_count = ChannelTable.sentinelCount.defaultValue
+        c.interval_ms = ChannelTable.intervalMs.defaultValue
+        c.scale = ChannelTable.scale.defaultValue
+        c.offset = ChannelTable.offset.defaultValue
+        c.valid_min = ChannelTable.validMin.defaultValue
+        c.valid_max = ChannelTable.validMax.defaultValue
         return c
     }
 }
@@ -77,8 +83,8 @@ extension edgecore_channel_config: GrowingSettings {
 extension edgecore_gpio_chip_config: GrowingSettings {
     static var defaults: Self {
         var c = Self()
-        c.checkpoint_max_per_hour = 60
-        c.event_buffer_size = 1024
+        c.checkpoint_max_per_hour = GPIOChipTable.checkpointMaxPerHour.defaultValue
+        c.event_buffer_size = GPIOChipTable.eventBufferSize.defaultValue
         return c
     }
 }
@@ -86,11 +92,17 @@ extension edgecore_gpio_chip_config: GrowingSettings {
 extension edgecore_gpio_line_config: GrowingSettings {
     static var defaults: Self {
         var c = Self()
-        c.scale = 1
-        c.kind = UInt16(EDGECORE_GPIO_INPUT.rawValue)
-        c.bias = UInt16(EDGECORE_GPIO_BIAS_AS_IS.rawValue)
-        c.edge = UInt16(EDGECORE_GPIO_EDGE_RISING.rawValue)
-        c.interval_ms = 1000
+        c.scale = GPIOLineTable.scale.defaultValue
+        c.base = GPIOLineTable.base.defaultValue
+        c.offset = GPIOLineTable.offset.defaultValue
+        c.kind = UInt16(GPIOLineTable.kind.defaultValue)
+        c.bias = UInt16(GPIOLineTable.bias.defaultValue)
+        c.edge = UInt16(GPIOLineTable.edge.defaultValue)
+        c.active_low = GPIOLineTable.activeLow.defaultValue ? 1 : 0
+        c.writable = GPIOLineTable.writable.defaultValue ? 1 : 0
+        c.safe_state = GPIOLineTable.safeState.defaultValue ? 1 : 0
+        c.interval_ms = GPIOLineTable.intervalMs.defaultValue
+        c.debounce_us = GPIOLineTable.debounceUs.defaultValue
         return c
     }
 }
@@ -142,7 +154,7 @@ public func edgecore_engine_add_tcp_bus_sized(_ engine: OpaquePointer?, _ config
     let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), port: c.port,
                           connectTimeoutMs: c.connect_timeout_ms, reconnectMinMs: c.reconnect_min_ms,
                           reconnectMaxMs: c.reconnect_max_ms, requestGapMs: c.request_gap_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.tcp(spec)) }
+    return configure(engine, idOut) { config throws(Failure) in try config.addBus(.tcp(spec)) }
 }
 
 @c @implementation
@@ -154,14 +166,12 @@ public func edgecore_engine_add_rtu_bus_sized(_ engine: OpaquePointer?, _ config
     guard let name = c.name, let device = c.device else {
         return nullArgument("rtu bus: 'name' and 'device' are required")
     }
-    guard let rts = UInt8(exactly: c.rts) else {
-        return failure(ConfigError(.config, "bus '\(String(cString: name))': field 'rts' must be none (0), up (1) or down (2)"))
-    }
+    guard let rts = UInt8(exactly: c.rts) else { return failure(rtsFailure(("bus '\(String(cString: name))'" as Message).text)) }
     let spec = RTUBusSpec(name: String(cString: name), device: FilePath(cString: device), baud: c.baud,
                           parity: UInt8(bitPattern: c.parity), dataBits: c.data_bits, stopBits: c.stop_bits,
                           rs485: c.rs485 != 0, rts: rts, rtsDelayUs: rts != 0 && c.rts_delay_us != 0 ? c.rts_delay_us : nil,
                           requestGapMs: c.request_gap_ms, reopenMinMs: c.reopen_min_ms, reopenMaxMs: c.reopen_max_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.rtu(spec)) }
+    return configure(engine, idOut) { config throws(Failure) in try config.addBus(.rtu(spec)) }
 }
 
 @c @implementation
@@ -175,7 +185,7 @@ public func edgecore_engine_add_device_sized(_ engine: OpaquePointer?, _ config:
                           oneChannelPerRequest: c.one_channel_per_request != 0, maxRegisters: c.max_registers,
                           maxBits: c.max_bits, responseTimeoutMs: c.response_timeout_ms, retries: c.retries,
                           offlineAfter: c.offline_after, backoffMinMs: c.backoff_min_ms, backoffMaxMs: c.backoff_max_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addDevice(spec) }
+    return configure(engine, idOut) { config throws(Failure) in try config.addDevice(spec) }
 }
 
 @c @implementation
@@ -186,18 +196,17 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
     if let code = loadSettings(config, size: size, into: &c, kind: "channel") { return code }
     guard let name = c.name else { return nullArgument("channel: 'name' is required") }
     let channelName = String(cString: name)
-    let field = "channel '\(channelName)'"
-    guard let function = UInt8(exactly: c.function).flatMap({ ModbusFunction(rawValue: $0) }) else {
-        return failure(ConfigError(.config, "\(field): field 'function' must be 1..4, not \(c.function)"))
-    }
-    guard let type = UInt8(exactly: c.type).flatMap({ ValueType($0) }) else {
-        return failure(ConfigError(.config, "\(field): field 'type' is not an edgecore_value_type: \(c.type)"))
-    }
-    guard let order = UInt8(exactly: c.order).flatMap({ WordOrder($0) }) else {
-        return failure(ConfigError(.config, "\(field): field 'order' is not an edgecore_word_order: \(c.order)"))
-    }
-    guard c.sentinel_count <= UInt8(EDGECORE_SENTINELS_MAX) else {
-        return failure(ConfigError(.config, "\(field): field 'sentinel_count' must be 0..\(EDGECORE_SENTINELS_MAX)"))
+    let field = ("channel '\(channelName)'" as Message).text
+    let function: ModbusFunction
+    let type: ValueType
+    let order: WordOrder
+    do throws(Failure) {
+        function = try enumField(c.function, ChannelTable.function, of: field) { ModbusFunction(rawValue: $0) }
+        type = try enumField(c.type, ChannelTable.type, of: field) { ValueType($0) }
+        order = try enumField(c.order, ChannelTable.order, of: field) { WordOrder($0) }
+        try ChannelTable.sentinelCount.check(c.sentinel_count, of: field)
+    } catch {
+        return failure(error)
     }
     let allSentinels = [c.sentinels.0, c.sentinels.1, c.sentinels.2, c.sentinels.3]
     let codec = ValueCodec(type: type, order: order, bit: c.bit, scale: c.scale, offset: c.offset,
@@ -207,17 +216,18 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
     let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", device: Int(clamping: c.device),
                            function: function, address: c.address, codec: codec, writable: c.writable != 0,
                            intervalMs: c.interval_ms)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addChannel(spec) }
+    return configure(engine, idOut) { config throws(Failure) in try config.addChannel(spec) }
 }
 
 @c @implementation
 public func edgecore_engine_add_hole(_ engine: OpaquePointer?, _ device: UInt32, _ function: UInt8, _ first: UInt16,
                                     _ last: UInt16) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
-    guard let function = ModbusFunction(rawValue: function) else {
-        return failure(ConfigError(.config, "hole: field 'function' must be 1..4, not \(function)"))
+    let code = function
+    guard let function = ModbusFunction(rawValue: code) else {
+        return failure(Failure(.config, "hole: field '\(ChannelTable.function.key)' must be \(ChannelTable.function.lowest)..\(ChannelTable.function.highest), not \(code)"))
     }
-    return configure(engine, nil) { config throws(ConfigError) in
+    return configure(engine, nil) { config throws(Failure) in
         try config.addHole(Hole(function: function, first: first, last: last), device: Int(clamping: device))
         return 0
     }
@@ -225,9 +235,9 @@ public func edgecore_engine_add_hole(_ engine: OpaquePointer?, _ device: UInt32,
 
 /// Runs a configuration change on the engine behind `handle` and reports its new id.
 func configure(_ handle: OpaquePointer, _ idOut: UnsafeMutablePointer<UInt32>?,
-               _ change: (inout SiteConfig) throws(ConfigError) -> Int) -> Int32 {
+               _ change: (inout SiteConfig) throws(Failure) -> Int) -> Int32 {
     withEngine(handle) { engine in
-        do throws(ConfigError) {
+        do throws(Failure) {
             let id = try engine.configure(change)
             idOut?.pointee = UInt32(truncatingIfNeeded: id)
             return EDGECORE_OK
@@ -237,21 +247,13 @@ func configure(_ handle: OpaquePointer, _ idOut: UnsafeMutablePointer<UInt32>?,
     }
 }
 
-@c @implementation
-public func edgecore_engine_add_gpio_chip_sized(_ engine: OpaquePointer?,
-                                                _ config: UnsafePointer<edgecore_gpio_chip_config>?, _ size: Int,
-                                                _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
-    guard let engine, let config else { return nullArgument("engine and config are required") }
-    var c = edgecore_gpio_chip_config()
-    if let code = loadSettings(config, size: size, into: &c, kind: "gpio_chip") { return code }
-    guard let name = c.name, let chip = c.chip else {
-        return nullArgument("gpio chip: 'name' and 'chip' are required")
-    }
-    let spec = GPIOChipSpec(name: String(cString: name), chip: FilePath(cString: chip),
-                            checkpointPath: c.checkpoint_path.map { FilePath(cString: $0) },
-                            checkpointMaxPerHour: c.checkpoint_max_per_hour, eventBufferSize: c.event_buffer_size)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addBus(.gpio(spec)) }
+/// A C enum field as its Swift type: the table's range in the message when it is none of the cases.
+private func enumField<Value>(_ raw: UInt16, _ field: ConfigField<UInt8>, of item: String,
+                              _ make: (UInt8) -> Value?) throws(Failure) -> Value {
+    if raw <= UInt16(UInt8.max), let value = make(UInt8(truncatingIfNeeded: raw)) { return value }
+    throw Failure(.config, "\(item): field '\(field.key)' must be \(field.lowest)..\(field.highest), not \(raw)")
 }
+
 
 @c @implementation
 public func edgecore_engine_add_gpio_line_sized(_ engine: OpaquePointer?,
@@ -262,17 +264,17 @@ public func edgecore_engine_add_gpio_line_sized(_ engine: OpaquePointer?,
     if let code = loadSettings(config, size: size, into: &c, kind: "gpio_line") { return code }
     guard let name = c.name else { return nullArgument("gpio line: 'name' is required") }
     let channelName = String(cString: name)
-    guard let kind = UInt8(exactly: c.kind).flatMap({ GPIOKind(rawValue: $0) }) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'kind' must be input (0), output (1) or pulses (2)"))
-    }
-    guard let edge = UInt8(exactly: c.edge).flatMap({ GPIOEdgeKind(rawValue: $0) }) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'edge' must be rising (1), falling (2) or both (3)"))
-    }
-    guard let bias = UInt8(exactly: c.bias).flatMap({ GPIOBias(rawValue: $0) }) else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'bias' must be 0..3, not \(c.bias)"))
-    }
-    guard c.safe_state <= 1 else {
-        return failure(ConfigError(.config, "channel '\(channelName)': field 'safe_state' must be 0 or 1"))
+    let field = ("channel '\(channelName)'" as Message).text
+    let kind: GPIOKind
+    let edge: GPIOEdgeKind
+    let bias: GPIOBias
+    do throws(Failure) {
+        kind = try enumField(c.kind, GPIOLineTable.kind, of: field) { GPIOKind(rawValue: $0) }
+        edge = try enumField(c.edge, GPIOLineTable.edge, of: field) { GPIOEdgeKind(rawValue: $0) }
+        bias = try enumField(c.bias, GPIOLineTable.bias, of: field) { GPIOBias(rawValue: $0) }
+        guard c.safe_state <= 1 else { throw Failure(.config, "\(field): field 'safe_state' must be 0 or 1") }
+    } catch {
+        return failure(error)
     }
     let line = GPIOLineSpec(bus: Int(clamping: c.bus), lineName: c.line_name.map { String(cString: $0) },
                             offset: c.offset, kind: kind, bias: bias, activeLow: c.active_low != 0,
@@ -280,5 +282,5 @@ public func edgecore_engine_add_gpio_line_sized(_ engine: OpaquePointer?,
                             base: c.base)
     let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "",
                            writable: c.writable != 0, intervalMs: c.interval_ms, gpio: line)
-    return configure(engine, idOut) { config throws(ConfigError) in try config.addGPIOLine(spec) }
+    return configure(engine, idOut) { config throws(Failure) in try config.addGPIOLine(spec) }
 }

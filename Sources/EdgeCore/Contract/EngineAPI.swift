@@ -9,14 +9,14 @@ public func edgecore_engine_create_sized(_ config: UnsafePointer<edgecore_engine
     engineOut.pointee = nil
     var settings = edgecore_engine_config.defaults
     if let config, let code = loadSettings(config, size: size, into: &settings, kind: "engine") { return code }
-    do throws(EdgeCoreError) {
+    do throws(Failure) {
         let engine = try Engine(ringCapacity: settings.ring_capacity,
                                 overflow: edgecore_overflow_policy(rawValue: UInt32(settings.overflow)),
                                 makeWorker: makeWorker)
         engineOut.pointee = OpaquePointer(Unmanaged.passRetained(engine).toOpaque())
         return EDGECORE_OK
     } catch {
-        return failure(ConfigError(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow) is invalid"))
+        return failure(Failure(error, "engine: ring_capacity \(settings.ring_capacity) or overflow \(settings.overflow) is invalid"))
     }
 }
 
@@ -37,7 +37,7 @@ public func edgecore_engine_last_error() -> UnsafePointer<CChar>? {
 public func edgecore_engine_load_yaml(_ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guard let engine, let path else { return nullArgument("engine and path are required") }
     let file = FilePath(cString: path)
-    return configure(engine, nil) { config throws(ConfigError) in
+    return configure(engine, nil) { config throws(Failure) in
         try loadSiteYAML(path: file, into: &config)
         return 0
     }
@@ -162,9 +162,12 @@ public func edgecore_engine_drain(_ engine: OpaquePointer?, _ out: UnsafeMutable
 public func edgecore_engine_wait(_ engine: OpaquePointer?, _ timeoutMs: Int32) -> Int32 {
     guard let engine else { return nullArgument("engine is required") }
     return withEngine(engine) { engine in
-        let result = engine.wait(timeoutMilliseconds: timeoutMs)
-        return result != EDGECORE_E_NOT_RUNNING
-            ? result : failure(Failure(.notRunning, "the engine is stopped and no readings are left"))
+        do throws(Failure) {
+            return Int32(clamping: try engine.wait(timeoutMilliseconds: timeoutMs))
+        } catch {
+            // A timeout is an ordinary outcome: it leaves the thread's last message alone.
+            return error.kind == .timeout ? resultCode(error.kind) : failure(error)
+        }
     }
 }
 
@@ -316,12 +319,6 @@ func withEngine<Result>(_ handle: OpaquePointer, _ body: (Engine) -> Result) -> 
 /// for before it frees the engine.
 func withEngineShared(_ handle: OpaquePointer, _ body: (Engine) -> Int32) -> Int32 {
     withEngine(handle) { engine in engine.shared.visit { _ in body(engine) } }
-}
-
-/// Records the message for edgecore_engine_last_error() and returns the error's code.
-func failure(_ error: ConfigError) -> Int32 {
-    recordLastError(error.message)
-    return error.kind.code
 }
 
 /// Records the message for edgecore_engine_last_error() and returns the failure's result code.

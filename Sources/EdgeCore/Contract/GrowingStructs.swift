@@ -39,9 +39,9 @@ extension edgecore_gpio_line_config: GrowingStruct { static var firstVersionSize
 /// Fails unless `size` (a caller's sizeof, size_t arriving as Int) can be a version of a struct whose 1.0
 /// size was `firstSize`.
 @inline(never)
-private func checkSize(_ size: Int, firstSize: Int) throws(ConfigError) {
+private func checkSize(_ size: Int, firstSize: Int) throws(Failure) {
     guard size >= firstSize, size <= largestCallerStruct else {
-        throw ConfigError(.invalidArgument, "struct size \(size) is not a size of this struct (version 1.0: \(firstSize) bytes)")
+        throw Failure(.invalidArgument, "struct size \(size) is not a size of this struct (version 1.0: \(firstSize) bytes)")
     }
 }
 
@@ -60,15 +60,15 @@ private func storeBytes(_ source: UnsafeRawPointer, known: Int, into out: Unsafe
 @inline(never)
 private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, into value: UnsafeMutableRawPointer,
                        known: Int, kind: StaticString) -> Int32? {
-    do throws(ConfigError) {
+    do throws(Failure) {
         try checkSize(size, firstSize: firstSize)
         if size > known {
             for offset in known..<size where source.load(fromByteOffset: offset, as: UInt8.self) != 0 {
-                throw ConfigError(.unknownField, "byte \(offset) of the struct is set, but this library's struct ends at byte \(known): a field of a newer edgecore.h")
+                throw Failure(.unknownField, "byte \(offset) of the struct is set, but this library's struct ends at byte \(known): a field of a newer edgecore.h")
             }
         }
     } catch {
-        return failure(ConfigError(error.kind, "struct edgecore_\(Message.string(kind))_config: \(error.message)"))
+        return failure(Failure(error.kind, "struct edgecore_\(Message.string(kind))_config: \(error.message)"))
     }
     value.copyMemory(from: source, byteCount: min(size, known))
     return nil
@@ -76,7 +76,7 @@ private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, in
 
 /// The statistics getters' copy out: EDGECORE_OK, or EDGECORE_E_INVALID_ARGUMENT for an impossible size.
 func storeStats<T: GrowingStruct>(_ value: T, into out: UnsafeMutablePointer<T>, size: Int) -> Int32 {
-    do throws(ConfigError) {
+    do throws(Failure) {
         try checkSize(size, firstSize: T.firstVersionSize)
     } catch {
         return failure(error)

@@ -12,7 +12,7 @@ public func edgecore_ring_create(_ capacity: UInt32, _ lanes: UInt32, _ policy: 
         ringOut.pointee = OpaquePointer(Unmanaged.passRetained(ring).toOpaque())
         return EDGECORE_OK
     } catch {
-        return error.code
+        return resultCode(error.kind)
     }
 }
 
@@ -50,10 +50,10 @@ public func edgecore_ring_drain(_ ring: OpaquePointer?, _ out: UnsafeMutablePoin
 public func edgecore_ring_wait(_ ring: OpaquePointer?, _ timeoutMs: Int32) -> Int32 {
     guard let ring else { return EDGECORE_E_NULL_POINTER }
     return withRing(ring) { ring in
-        do throws(EdgeCoreError) {
+        do throws(Failure) {
             return Int32(clamping: try ring.wait(timeoutMilliseconds: timeoutMs))
         } catch {
-            return error.code
+            return resultCode(error.kind)
         }
     }
 }

@@ -98,18 +98,18 @@ extension ValueCodec {
 
     /// For writes: the inverse of scale/offset ((value - offset) / scale), rounded to nearest (ties away from zero)
     /// for integer types, checked against the type's range, encoded into type.registerCount registers in wire order.
-    /// Throws EdgeCoreError.value for NaN/infinite input, for integers out of the type's range, for f32 overflow
-    /// (finite value that becomes infinite as Float). Not for .bit (throw .value).
-    func encode(_ value: Double) throws(EdgeCoreError) -> [UInt16] {
-        guard type != .bit, value.isFinite else { throw .value }
+    /// Throws a Failure of kind .value for NaN/infinite input, for integers out of the type's range, for f32 overflow
+    /// (finite value that becomes infinite as Float). Not for .bit (throw Failure(.value)).
+    func encode(_ value: Double) throws(Failure) -> [UInt16] {
+        guard type != .bit, value.isFinite else { throw Failure(.value) }
         let unscaled = (value - offset) / scale
-        guard unscaled.isFinite else { throw .value }
+        guard unscaled.isFinite else { throw Failure(.value) }
 
         let raw: UInt64
         switch type {
         case .f32:
             let single = Float(unscaled)
-            guard single.isFinite else { throw .value }
+            guard single.isFinite else { throw Failure(.value) }
             raw = UInt64(single.bitPattern)
         case .f64:
             raw = unscaled.bitPattern
@@ -130,7 +130,7 @@ extension ValueCodec {
 
     /// An integral, finite Double checked against the integer type's range, as its two's-complement bit
     /// pattern (only the type's width is used by the caller).
-    private func integerRaw(_ rounded: Double) throws(EdgeCoreError) -> UInt64 {
+    private func integerRaw(_ rounded: Double) throws(Failure) -> UInt64 {
         // Bounds are exact powers of two (upper bounds exclusive), so no Double rounding is involved.
         let lower: Double
         let upperExclusive: Double
@@ -141,9 +141,9 @@ extension ValueCodec {
         case .i32: lower = -2_147_483_648.0; upperExclusive = 2_147_483_648.0
         case .u64: lower = 0; upperExclusive = 18_446_744_073_709_551_616.0
         case .i64: lower = -9_223_372_036_854_775_808.0; upperExclusive = 9_223_372_036_854_775_808.0
-        case .f32, .f64, .bit: throw .value
+        case .f32, .f64, .bit: throw Failure(.value)
         }
-        guard rounded >= lower, rounded < upperExclusive else { throw .value }
+        guard rounded >= lower, rounded < upperExclusive else { throw Failure(.value) }
         if rounded < 0 { return UInt64(bitPattern: Int64(rounded)) }
         return UInt64(rounded)
     }
@@ -152,10 +152,10 @@ extension ValueCodec {
     /// scale, i.e. nonzero) or cleared, honouring the byte rule of `order`. Throws .value for NaN (input or after
     /// inverse scale), for a channel that is not `.bit`, and for a bit number above 15.
     /// `current` and the result are registers as Modbus carries them (wire order).
-    func encodeBit(_ value: Double, into current: UInt16) throws(EdgeCoreError) -> UInt16 {
-        guard type == .bit, bit < 16, !value.isNaN else { throw .value }
+    func encodeBit(_ value: Double, into current: UInt16) throws(Failure) -> UInt16 {
+        guard type == .bit, bit < 16, !value.isNaN else { throw Failure(.value) }
         let unscaled = (value - offset) / scale
-        guard !unscaled.isNaN else { throw .value }
+        guard !unscaled.isNaN else { throw Failure(.value) }
         let mask = UInt16(1) &<< UInt16(bit)
         let logical = logicalRegister(current)
         let updated = unscaled != 0 ? logical | mask : logical & ~mask

@@ -29,7 +29,7 @@ final class Engine: @unchecked Sendable {
     private var sequences: UnsafeMutablePointer<UInt32> = .allocate(capacity: 1)
     private var sequenceCapacity = 0
 
-    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy, makeWorker: @escaping WorkerFactory) throws(EdgeCoreError) {
+    init(ringCapacity: UInt32, overflow: edgecore_overflow_policy, makeWorker: @escaping WorkerFactory) throws(Failure) {
         // Validate now, as edgecore_ring_create would, so that start cannot fail on them.
         _ = try Ring.make(capacity: ringCapacity, lanes: 1, policy: overflow)
         self.ringCapacity = ringCapacity
@@ -56,8 +56,8 @@ final class Engine: @unchecked Sendable {
     // MARK: Configuration
 
     /// Applies a change to a copy of the configuration and keeps it only if the change succeeds.
-    func configure<Result>(_ change: (inout SiteConfig) throws(ConfigError) -> Result) throws(ConfigError) -> Result {
-        guard !isRunning else { throw ConfigError(.running, "the engine is running: stop it to change its configuration") }
+    func configure<Result>(_ change: (inout SiteConfig) throws(Failure) -> Result) throws(Failure) -> Result {
+        guard !isRunning else { throw Failure(.running, "the engine is running: stop it to change its configuration") }
         var copy = storedConfig  // only this thread replaces it
         let result = try change(&copy)
         if copy.channels.count > sequenceCapacity {
@@ -106,10 +106,10 @@ final class Engine: @unchecked Sendable {
         let requests = Planner.plan(config)
         let lanes = UInt32(config.buses.count)
         if shared.ring?.laneCount != lanes {
-            do throws(EdgeCoreError) {
+            do throws(Failure) {
                 shared.install(try Ring.make(capacity: ringCapacity, lanes: lanes, policy: overflow))
             } catch {
-                throw Failure(legacy: error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
+                throw Failure(error, "cannot create the ring of \(lanes) lanes x \(ringCapacity) readings")
             }
         }
         guard let ring = shared.ring else { throw Failure(Failure.outOfMemory, "no ring") }
@@ -164,26 +164,30 @@ final class Engine: @unchecked Sendable {
         shared.consume { ring, _ in Int32(ring?.drain(into: out, max: max) ?? 0) }
     }
 
-    /// Readings available (> 0), EDGECORE_E_TIMEOUT, or EDGECORE_E_NOT_RUNNING: the engine is stopped (or
+    /// Readings available (> 0), or a failure: .timeout, or .notRunning when the engine is stopped (or
     /// being destroyed) and nothing is left to drain. A stop wakes a waiting consumer.
-    func wait(timeoutMilliseconds: Int32) -> Int32 {
+    func wait(timeoutMilliseconds: Int32) throws(Failure) -> Int {
         let deadline: Int64? = timeoutMilliseconds < 0
             ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
         while true {
-            let outcome = shared.consume { ring, phase -> Int32 in
-                guard let ring, !phase.closing else { return EDGECORE_E_NOT_RUNNING }
+            // nil: stopped (or being destroyed) with nothing left; 0: look again.
+            let outcome = shared.consume { ring, phase -> Result<UInt64?, Failure> in
+                guard let ring, !phase.closing else { return .success(nil) }
                 var ready = ring.available()
                 if phase.running {
-                    do throws(EdgeCoreError) {
+                    do throws(Failure) {
                         ready = try ring.wait(until: deadline, watch: shared.watch(phase))
                     } catch {
-                        return EDGECORE_E_TIMEOUT
+                        return .failure(error)
                     }
-                    if ready == 0 { return 0 }  // stopped, restarted or destroyed meanwhile: look again
+                    if ready == 0 { return .success(0) }  // stopped, restarted or destroyed meanwhile: look again
                 }
-                return ready > 0 ? Int32(clamping: ready) : EDGECORE_E_NOT_RUNNING
+                return .success(ready > 0 ? ready : nil)
             }
-            if outcome != 0 { return outcome }
+            guard let ready = try outcome.get() else {
+                throw Failure(.notRunning, "the engine is stopped and no readings are left")
+            }
+            if ready != 0 { return Int(clamping: ready) }
         }
     }
 
@@ -210,10 +214,10 @@ final class Engine: @unchecked Sendable {
             return
         }
         let payload: WriteJob.Payload
-        do throws(EdgeCoreError) {
+        do throws(Failure) {
             switch channel.function {
             case .coils:
-                guard !value.isNaN else { throw .value }
+                guard !value.isNaN else { throw Failure(.value) }
                 payload = .coils([value != 0 ? 1 : 0])
             case .holdingRegisters where channel.codec.type == .bit:
                 _ = try channel.codec.encodeBit(value, into: 0)
@@ -222,8 +226,7 @@ final class Engine: @unchecked Sendable {
                 payload = .registers(try channel.codec.encode(value))
             }
         } catch {
-            // ValueCodec fails only with .value (converted here until Decode/ throws Failure).
-            throw Failure(.value, "channel '\(channel.name)': \(value) cannot be written as its type")
+            throw Failure(error, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
         try submit(WriteJob(.modbus(device: channel.device, address: channel.address, payload)),
                    bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)

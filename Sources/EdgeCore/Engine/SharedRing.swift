@@ -30,12 +30,8 @@ final class SharedRing: @unchecked Sendable {
     /// The ring that holds the strong reference (configuration thread only).
     private(set) var ring: Ring?
 
-    init() throws(EdgeCoreError) {
-        do throws(Failure) {
-            memory = try AlignedMemory.allocate(byteCount: AlignedMemory.cacheLine, zeroed: true)
-        } catch {
-            throw EdgeCoreError(error)
-        }
+    init() throws(Failure) {
+        memory = try AlignedMemory.allocate(byteCount: AlignedMemory.cacheLine, zeroed: true)
     }
 
     deinit { AlignedMemory.free(memory) }
@@ -65,7 +61,7 @@ final class SharedRing: @unchecked Sendable {
     }
 
     /// As `visit`, for the consumer: never while the ring is being replaced, and with the phase.
-    func consume(_ body: (Ring?, Phase) -> Int32) -> Int32 {
+    func consume<Result>(_ body: (Ring?, Phase) -> Result) -> Result {
         while true {
             let counter = enter()
             if moving.loadSequentiallyConsistent() == 0 {

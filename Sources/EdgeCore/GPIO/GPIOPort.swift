@@ -1,13 +1,5 @@
 import CShim
 
-/// Bias of an input line (enum edgecore_gpio_bias).
-enum GPIOBias: UInt8 {
-    case asIs = 0
-    case disabled = 1
-    case pullUp = 2
-    case pullDown = 3
-}
-
 /// An open GPIO chip as the engine drives it, over whichever libgpiod generation libEdgeCore was built
 /// with (libgpiod's own split between chip and line request). Class-bound for Embedded Swift.
 /// Failures carry the errno (.system) and a message naming chip and line.
@@ -21,15 +13,6 @@ protocol GPIOChipPort: AnyObject {
     /// generation (the kernel's own debounce works in jiffies, e.g. 4 ms steps at HZ=250, and loses pulses).
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
                       eventBuffer: UInt32) throws(Failure) -> any GPIOEventLinePort
-}
-
-/// Which edges a pulse counter counts (enum edgecore_gpio_edge).
-enum GPIOEdgeKind: UInt8 {
-    case rising = 1
-    case falling = 2
-    case both = 3
-
-    func counts(rising: Bool) -> Bool { self == .both || (self == .rising) == rising }
 }
 
 /// One edge as the kernel saw it.

@@ -24,7 +24,7 @@ final class LibmodbusTransport: ModbusTransport {
         close()
         if context == nil {
             guard let made = makeContext() else {
-                throw Failure(.system(ec_errno() == 0 ? .invalid : .current))
+                throw Failure(.system(Errno.current.rawValue == 0 ? .invalid : .current))
             }
             // No byte timeout: libmodbus restarts it at every byte, so a peer trickling bytes held a
             // transaction for minutes. Without it the whole answer must come within the response timeout
@@ -46,7 +46,7 @@ final class LibmodbusTransport: ModbusTransport {
             throw Failure(.system(.invalid))
         }
         if modbus_connect(context) == -1 {
-            let error = ec_errno()
+            let error = Errno.current.rawValue
             // libmodbus keeps no usable state after a failed connect; start from a fresh context next time.
             freeContext()
             throw Failure(.system(error == 0 ? .ioError : Errno(error)))
@@ -152,13 +152,13 @@ final class LibmodbusTransport: ModbusTransport {
             guard let base = buffer.baseAddress else { return EINVAL }
             if tcp { return ec_send_all(modbus_get_socket(context), base, end) }
             let rtu = base + ModbusFrame.unitIndex
-            return modbus_send_raw_request(context, rtu, Int32(end - ModbusFrame.unitIndex)) < 0 ? ec_errno() : 0
+            return modbus_send_raw_request(context, rtu, Int32(end - ModbusFrame.unitIndex)) < 0 ? Errno.current.rawValue : 0
         }
         if sendError != 0 { throw Failure(LibmodbusTransport.classify(errno: sendError)) }
         let length = answer.withUnsafeMutableBufferPointer { buffer in
             modbus_receive_confirmation(context, buffer.baseAddress)
         }
-        if length < 0 { throw Failure(LibmodbusTransport.classify(errno: ec_errno())) }
+        if length < 0 { throw Failure(LibmodbusTransport.classify(errno: Errno.current.rawValue)) }
         return try request.withUnsafeBufferPointer { sent throws(Failure) in
             try answer.withUnsafeBufferPointer { received throws(Failure) in
                 try ModbusFrame.answerData(tcp: tcp, request: UnsafeBufferPointer(rebasing: sent[0..<end]),

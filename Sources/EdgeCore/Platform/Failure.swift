@@ -65,3 +65,9 @@ struct Failure: Error {
         }
     }
 }
+
+// Equality compares messages with String's `==`, which needs Unicode tables in Embedded Swift (see
+// Common/Text.swift); only the tests need it.
+#if !hasFeature(Embedded)
+extension Failure: Equatable {}
+#endif

@@ -29,7 +29,7 @@ private func drain(_ ring: Ring, max: Int) -> [Reading] {
 @Suite struct RingCreationTests {
     @Test(arguments: [0, 1, 3, 12, 1 << 24 + 1, 1 << 25, UInt32.max] as [UInt32])
     func rejectsCapacitiesThatAreNotPowersOfTwoInRange(capacity: UInt32) {
-        #expect(throws: EdgeCoreError.invalidCapacity) {
+        #expect(throws: Failure(.invalidCapacity)) {
             try Ring.make(capacity: capacity, lanes: 1, policy: EDGECORE_OVERFLOW_DROP_OLDEST)
         }
     }
@@ -45,13 +45,13 @@ private func drain(_ ring: Ring, max: Int) -> [Reading] {
 
     @Test(arguments: [0, 65, UInt32.max] as [UInt32])
     func rejectsLaneCountsOutOfRange(lanes: UInt32) {
-        #expect(throws: EdgeCoreError.invalidLaneCount) {
+        #expect(throws: Failure(.invalidLaneCount)) {
             try Ring.make(capacity: 8, lanes: lanes, policy: EDGECORE_OVERFLOW_DROP_OLDEST)
         }
     }
 
     @Test func rejectsUnknownPolicies() {
-        #expect(throws: EdgeCoreError.invalidPolicy) {
+        #expect(throws: Failure(.invalidPolicy)) {
             try Ring.make(capacity: 8, lanes: 1, policy: edgecore_overflow_policy(rawValue: 2))
         }
     }
@@ -109,9 +109,9 @@ private func drain(_ ring: Ring, max: Int) -> [Reading] {
 
     @Test func waitReturnsAtOnceWhenReadingsAreThereAndTimesOutOtherwise() throws {
         let ring = try Ring.make(capacity: 8, lanes: 1, policy: EDGECORE_OVERFLOW_DROP_OLDEST)
-        #expect(throws: EdgeCoreError.timeout) { try ring.wait(timeoutMilliseconds: 0) }
+        #expect(throws: Failure(.timeout)) { try ring.wait(timeoutMilliseconds: 0) }
         let start = ContinuousClock.now
-        #expect(throws: EdgeCoreError.timeout) { try ring.wait(timeoutMilliseconds: 30) }
+        #expect(throws: Failure(.timeout)) { try ring.wait(timeoutMilliseconds: 30) }
         #expect(ContinuousClock.now - start >= .milliseconds(30))
         _ = publish(ring, 0..<2)
         #expect(try ring.wait(timeoutMilliseconds: -1) == 2)

@@ -30,10 +30,10 @@ private func channel(_ name: String = "ch", device: Int = 0, _ function: ModbusF
                 intervalMs: intervalMs)
 }
 
-/// Runs `body`, expecting a ConfigError of `kind` whose message contains `text`.
-private func expectConfigError(_ kind: EdgeCoreError, _ text: String, sourceLocation: SourceLocation = #_sourceLocation,
-                               _ body: () throws(ConfigError) -> Void) {
-    do throws(ConfigError) {
+/// Runs `body`, expecting a Failure of `kind` whose message contains `text`.
+private func expectFailure(_ kind: Failure.Kind, _ text: String, sourceLocation: SourceLocation = #_sourceLocation,
+                               _ body: () throws(Failure) -> Void) {
+    do throws(Failure) {
         try body()
         Issue.record("no error, expected \(kind): \(text)", sourceLocation: sourceLocation)
     } catch {
@@ -68,10 +68,10 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
     @Test func namesMustBeNonEmptyAndUnique() throws {
         var config = SiteConfig()
         _ = try config.addBus(tcp("a"))
-        expectConfigError(.config, "bus: field 'name' is empty") { () throws(ConfigError) in
+        expectFailure(.config, "bus: field 'name' is empty") { () throws(Failure) in
             _ = try config.addBus(tcp(""))
         }
-        expectConfigError(.duplicate, "bus 'a': the name is already used") { () throws(ConfigError) in
+        expectFailure(.duplicate, "bus 'a': the name is already used") { () throws(Failure) in
             _ = try config.addBus(rtu("a"))
         }
         #expect(config.buses.count == 1)
@@ -80,7 +80,7 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
     @Test func atMostMaxBuses() throws {
         var config = SiteConfig()
         for index in 0..<SiteConfig.maxBuses { _ = try config.addBus(tcp("b\(index)")) }
-        expectConfigError(.limit, "at most \(SiteConfig.maxBuses) buses") { () throws(ConfigError) in
+        expectFailure(.limit, "at most \(SiteConfig.maxBuses) buses") { () throws(Failure) in
             _ = try config.addBus(tcp("one-more"))
         }
         #expect(SiteConfig.maxBuses == Int(EDGECORE_RING_LANES_MAX))
@@ -88,20 +88,20 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
 
     @Test func tcpFieldsAreChecked() {
         var config = SiteConfig()
-        expectConfigError(.config, "field 'host' is empty") { () throws(ConfigError) in
+        expectFailure(.config, "field 'host' is empty") { () throws(Failure) in
             _ = try config.addBus(tcp { $0.host = "" })
         }
-        expectConfigError(.config, "field 'port' must be 1..65535") { () throws(ConfigError) in
+        expectFailure(.config, "field 'port' must be 1..65535") { () throws(Failure) in
             _ = try config.addBus(tcp { $0.port = 0 })
         }
-        expectConfigError(.config, "field 'connect_timeout_ms' must be at least 1") { () throws(ConfigError) in
+        expectFailure(.config, "field 'connect_timeout_ms' must be at least 1") { () throws(Failure) in
             _ = try config.addBus(tcp { $0.connectTimeoutMs = 0 })
         }
-        expectConfigError(.config, "'reconnect_min_ms' must be at least 1") { () throws(ConfigError) in
+        expectFailure(.config, "'reconnect_min_ms' must be at least 1") { () throws(Failure) in
             _ = try config.addBus(tcp { $0.reconnectMinMs = 0 })
         }
-        expectConfigError(.config, "'reconnect_min_ms' must be at least 1 and at most 'reconnect_max_ms'") {
-            () throws(ConfigError) in
+        expectFailure(.config, "'reconnect_min_ms' must be at least 1 and at most 'reconnect_max_ms'") {
+            () throws(Failure) in
             _ = try config.addBus(tcp { $0.reconnectMinMs = 500; $0.reconnectMaxMs = 499 })
         }
         #expect(config.buses.isEmpty)
@@ -110,32 +110,32 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
 
     @Test func rtuFieldsAreChecked() {
         var config = SiteConfig()
-        expectConfigError(.config, "field 'device' is empty") { () throws(ConfigError) in
+        expectFailure(.config, "field 'device' is empty") { () throws(Failure) in
             _ = try config.addBus(rtu { $0.device = "" })
         }
         for baud: UInt32 in [0, 299, 4_000_001] {
-            expectConfigError(.config, "field 'baud' must be 300..4000000, not \(baud)") { () throws(ConfigError) in
+            expectFailure(.config, "field 'baud' must be 300..4000000, not \(baud)") { () throws(Failure) in
                 _ = try config.addBus(rtu { $0.baud = baud })
             }
         }
-        expectConfigError(.config, "field 'parity' must be N, E or O") { () throws(ConfigError) in
+        expectFailure(.config, "field 'parity' must be N, E or O") { () throws(Failure) in
             _ = try config.addBus(rtu { $0.parity = UInt8(ascii: "n") })
         }
         for bits: UInt8 in [5, 6, 9] {
-            expectConfigError(.config, "field 'data_bits' must be 7 or 8, not \(bits)") { () throws(ConfigError) in
+            expectFailure(.config, "field 'data_bits' must be 7 or 8, not \(bits)") { () throws(Failure) in
                 _ = try config.addBus(rtu { $0.dataBits = bits })
             }
         }
         for bits: UInt8 in [0, 3] {
-            expectConfigError(.config, "field 'stop_bits' must be 1 or 2, not \(bits)") { () throws(ConfigError) in
+            expectFailure(.config, "field 'stop_bits' must be 1 or 2, not \(bits)") { () throws(Failure) in
                 _ = try config.addBus(rtu { $0.stopBits = bits })
             }
         }
-        expectConfigError(.config, "field 'rts' must be none (0), up (1) or down (2)") { () throws(ConfigError) in
+        expectFailure(.config, "field 'rts' must be none (0), up (1) or down (2)") { () throws(Failure) in
             _ = try config.addBus(rtu { $0.rts = 3 })
         }
-        expectConfigError(.config, "'reopen_min_ms' must be at least 1 and at most 'reopen_max_ms'") {
-            () throws(ConfigError) in
+        expectFailure(.config, "'reopen_min_ms' must be at least 1 and at most 'reopen_max_ms'") {
+            () throws(Failure) in
             _ = try config.addBus(rtu { $0.reopenMinMs = 20_000 })
         }
         #expect(config.buses.isEmpty)
@@ -159,10 +159,10 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
 @Suite struct SiteConfigDeviceTests {
     @Test func theBusMustExist() {
         var config = SiteConfig()
-        expectConfigError(.notFound, "device 'd': no Modbus bus with id 0") { () throws(ConfigError) in
+        expectFailure(.notFound, "device 'd': no Modbus bus with id 0") { () throws(Failure) in
             _ = try config.addDevice(DeviceSpec(name: "d", bus: 0))
         }
-        expectConfigError(.notFound, "no Modbus bus with id -1") { () throws(ConfigError) in
+        expectFailure(.notFound, "no Modbus bus with id -1") { () throws(Failure) in
             _ = try config.addDevice(DeviceSpec(name: "d", bus: -1))
         }
     }
@@ -172,22 +172,22 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         _ = try config.addBus(rtu())
         _ = try config.addBus(tcp())
         for unit: UInt8 in [0, 248, 255] {
-            expectConfigError(.config, "field 'unit_id' must be 1..247 on an RTU bus, not \(unit)") {
-                () throws(ConfigError) in
+            expectFailure(.config, "field 'unit_id' must be 1..247 on an RTU bus, not \(unit)") {
+                () throws(Failure) in
                 _ = try config.addDevice(DeviceSpec(name: "d", bus: 0, unitId: unit))
             }
         }
         #expect(try config.addDevice(DeviceSpec(name: "a", bus: 0, unitId: 247)) == 0)
         #expect(try config.addDevice(DeviceSpec(name: "b", bus: 1, unitId: 0)) == 1)
         #expect(try config.addDevice(DeviceSpec(name: "c", bus: 1, unitId: 247)) == 2)
-        expectConfigError(.duplicate, "device 'e': unit_id 247 is already device 'c' on this bus") {
-            () throws(ConfigError) in
+        expectFailure(.duplicate, "device 'e': unit_id 247 is already device 'c' on this bus") {
+            () throws(Failure) in
             _ = try config.addDevice(DeviceSpec(name: "e", bus: 1, unitId: 247))
         }
-        expectConfigError(.duplicate, "device 'a': the name is already used") { () throws(ConfigError) in
+        expectFailure(.duplicate, "device 'a': the name is already used") { () throws(Failure) in
             _ = try config.addDevice(DeviceSpec(name: "a", bus: 1, unitId: 9))
         }
-        expectConfigError(.config, "device: field 'name' is empty") { () throws(ConfigError) in
+        expectFailure(.config, "device: field 'name' is empty") { () throws(Failure) in
             _ = try config.addDevice(DeviceSpec(name: "", bus: 1, unitId: 9))
         }
         #expect(config.deviceIndex(named: "c") == 2)
@@ -210,7 +210,7 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         for (message, change) in cases {
             var device = DeviceSpec(name: "d", bus: 0)
             change(&device)
-            expectConfigError(.config, "device 'd': \(message)") { () throws(ConfigError) in
+            expectFailure(.config, "device 'd': \(message)") { () throws(Failure) in
                 _ = try config.addDevice(device)
             }
         }
@@ -229,17 +229,17 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         try config.addHole(Hole(function: .coils, first: 0, last: 0xFFFF), device: 0)
         #expect(config.devices[0].holes == [Hole(function: .inputRegisters, first: 5, last: 5),
                                             Hole(function: .coils, first: 0, last: 0xFFFF)])
-        expectConfigError(.config, "device 'dev', hole 9..8: 'first' is above 'last'") { () throws(ConfigError) in
+        expectFailure(.config, "device 'dev', hole 9..8: 'first' is above 'last'") { () throws(Failure) in
             try config.addHole(Hole(function: .inputRegisters, first: 9, last: 8), device: 0)
         }
-        expectConfigError(.notFound, "no device with id 1") { () throws(ConfigError) in
+        expectFailure(.notFound, "no device with id 1") { () throws(Failure) in
             try config.addHole(Hole(function: .inputRegisters, first: 1, last: 2), device: 1)
         }
         _ = try config.addChannel(channel("f", .holdingRegisters, address: 20, codec: plainCodec(.f32)))
         // Overlapping the channel's last register, its first, or covering it: refused; other functions: fine.
         for (first, last): (UInt16, UInt16) in [(21, 30), (10, 20), (0, 100)] {
-            expectConfigError(.config, "device 'dev', hole \(first)..\(last): channel 'f' reads there") {
-                () throws(ConfigError) in
+            expectFailure(.config, "device 'dev', hole \(first)..\(last): channel 'f' reads there") {
+                () throws(Failure) in
                 try config.addHole(Hole(function: .holdingRegisters, first: first, last: last), device: 0)
             }
         }
@@ -255,7 +255,7 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         var device = DeviceSpec(name: "d", bus: 0)
         device.holes = [Hole(function: .holdingRegisters, first: 1, last: 2),
                         Hole(function: .holdingRegisters, first: 9, last: 3)]
-        expectConfigError(.config, "device 'd', hole 9..3: 'first' is above 'last'") { () throws(ConfigError) in
+        expectFailure(.config, "device 'd', hole 9..3: 'first' is above 'last'") { () throws(Failure) in
             _ = try config.addDevice(device)
         }
         #expect(config.devices.isEmpty)
@@ -279,15 +279,15 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
 @Suite struct SiteConfigChannelTests {
     @Test func theDeviceMustExistAndNamesBeUnique() throws {
         var config = try configWithDevice()
-        expectConfigError(.notFound, "channel 'x': no device with id 1") { () throws(ConfigError) in
+        expectFailure(.notFound, "channel 'x': no device with id 1") { () throws(Failure) in
             _ = try config.addChannel(channel("x", device: 1))
         }
         #expect(try config.addChannel(channel("a")) == 0)
         #expect(try config.addChannel(channel("b", address: 1)) == 1)
-        expectConfigError(.duplicate, "channel 'a': the name is already used") { () throws(ConfigError) in
+        expectFailure(.duplicate, "channel 'a': the name is already used") { () throws(Failure) in
             _ = try config.addChannel(channel("a", address: 2))
         }
-        expectConfigError(.config, "channel: field 'name' is empty") { () throws(ConfigError) in
+        expectFailure(.config, "channel: field 'name' is empty") { () throws(Failure) in
             _ = try config.addChannel(channel(""))
         }
         #expect(config.channelIndex(named: "b") == 1)
@@ -297,12 +297,12 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
     @Test func bitFunctionsNeedBitChannelsAndRegisterBitsAreChecked() throws {
         var config = try configWithDevice()
         for function in [ModbusFunction.coils, .discreteInputs] {
-            expectConfigError(.config, "field 'type' must be bit for coils and discrete inputs") {
-                () throws(ConfigError) in
+            expectFailure(.config, "field 'type' must be bit for coils and discrete inputs") {
+                () throws(Failure) in
                 _ = try config.addChannel(channel("c", function, codec: plainCodec(.u16)))
             }
         }
-        expectConfigError(.config, "channel 'c': field 'bit' must be 0..15, not 16") { () throws(ConfigError) in
+        expectFailure(.config, "channel 'c': field 'bit' must be 0..15, not 16") { () throws(Failure) in
             _ = try config.addChannel(channel("c", .holdingRegisters, codec: plainCodec(.bit, bit: 16)))
         }
         #expect(try config.addChannel(channel("c1", .coils, address: 0xFFFF, codec: plainCodec(.bit))) == 0)
@@ -313,11 +313,11 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
 
     @Test func addressWidthAndDeviceLimit() throws {
         var config = try configWithDevice { $0.maxRegisters = 2 }
-        expectConfigError(.config, "channel 'c': address 65535 + 2 registers passes 65535") { () throws(ConfigError) in
+        expectFailure(.config, "channel 'c': address 65535 + 2 registers passes 65535") { () throws(Failure) in
             _ = try config.addChannel(channel("c", address: 0xFFFF, codec: plainCodec(.u32)))
         }
-        expectConfigError(.config, "channel 'c': needs 4 registers, device 'dev' reads at most 2 per request") {
-            () throws(ConfigError) in
+        expectFailure(.config, "channel 'c': needs 4 registers, device 'dev' reads at most 2 per request") {
+            () throws(Failure) in
             _ = try config.addChannel(channel("c", codec: plainCodec(.f64)))
         }
         #expect(try config.addChannel(channel("ok", address: 0xFFFE, codec: plainCodec(.f32))) == 0)
@@ -330,8 +330,8 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         var config = try configWithDevice()
         try config.addHole(Hole(function: .inputRegisters, first: 10, last: 19), device: 0)
         for address: UInt16 in [9, 10, 19] {
-            expectConfigError(.config, "channel 'c': address \(address) lies in the hole 10..19 of device 'dev'") {
-                () throws(ConfigError) in
+            expectFailure(.config, "channel 'c': address \(address) lies in the hole 10..19 of device 'dev'") {
+                () throws(Failure) in
                 _ = try config.addChannel(channel("c", .inputRegisters, address: address, codec: plainCodec(.u32)))
             }
         }
@@ -367,7 +367,7 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
                     $0.function == candidate.function && Int($0.first) <= candidate.lastAddress
                         && Int($0.last) >= Int(candidate.address)
                 }
-                do throws(ConfigError) {
+                do throws(Failure) {
                     _ = try config.addChannel(candidate)
                     #expect(covering == nil, "\(candidate.address) added inside \(covering.map { "\($0.first)..\($0.last)" } ?? "")")
                 } catch {
@@ -393,7 +393,7 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
              channel("ch", .discreteInputs, codec: plainCodec(.bit), writable: true)),
         ]
         for (message, spec) in cases {
-            expectConfigError(.config, "channel 'ch': \(message)") { () throws(ConfigError) in
+            expectFailure(.config, "channel 'ch': \(message)") { () throws(Failure) in
                 _ = try config.addChannel(spec)
             }
         }

@@ -8,7 +8,7 @@ import Testing
 
 struct LoadResult {
     var config: SiteConfig
-    var error: ConfigError?
+    var error: Failure?
     var path: String
 }
 
@@ -25,7 +25,7 @@ func loadYAML(_ text: String, into config: SiteConfig = SiteConfig()) -> LoadRes
 
 func loadFile(_ path: String, into config: SiteConfig = SiteConfig()) -> LoadResult {
     var loaded = config
-    do throws(ConfigError) {
+    do throws(Failure) {
         try loadSiteYAML(path: FilePath(path), into: &loaded)
         return LoadResult(config: loaded, error: nil, path: path)
     } catch {
@@ -34,7 +34,7 @@ func loadFile(_ path: String, into config: SiteConfig = SiteConfig()) -> LoadRes
 }
 
 /// Loads `text`, expecting an error of `kind` whose message starts with "path:LINE: " + `message`.
-func expectError(_ text: String, _ kind: EdgeCoreError, line: Int, _ message: String,
+func expectError(_ text: String, _ kind: Failure.Kind, line: Int, _ message: String,
                          sourceLocation: SourceLocation = #_sourceLocation) {
     let result = loadYAML(text)
     guard let error = result.error else {
@@ -370,7 +370,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     @Test func missingFileIsTheSystemError() {
         let path = "/nonexistent-edgecore-dir/site.yaml"
         let result = loadFile(path)
-        #expect(result.error?.kind == .system(ENOENT))
+        #expect(result.error?.kind == .system(Errno(ENOENT)))
         #expect(result.error?.message == "\(path): No such file or directory")
         #expect(result.config.buses.isEmpty)
     }
@@ -378,7 +378,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     @Test func directoryIsTheSystemError() {
         let path = FileManager.default.temporaryDirectory.path
         let result = loadFile(path)
-        #expect(result.error?.kind == .system(EISDIR))
+        #expect(result.error?.kind == .system(Errno(EISDIR)))
         #expect(result.error?.message.hasPrefix("\(path): ") == true)
     }
 
@@ -597,7 +597,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
                     "bus 'b', field 'rts': unknown rts mode 'sideways' (expected none, up or down)")
     }
 
-    @Test func siteConfigErrorsKeepTheirKindAndGetTheItemsLine() {
+    @Test func siteFailuresKeepTheirKindAndGetTheItemsLine() {
         // Duplicate names.
         expectError(oneChannel("          - {name: a, address: 1}\n          - {name: a, address: 2}"),
                     .duplicate, line: 9, "channel 'a': the name is already used")

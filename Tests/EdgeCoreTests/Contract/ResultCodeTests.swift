@@ -15,5 +15,20 @@ import Testing
         #expect(resultCode(.system(Errno(ECONNREFUSED))) == -ECONNREFUSED)
         #expect(resultCode(.notRunning) == EDGECORE_E_NOT_RUNNING)
         #expect(resultCode(.timeout) == EDGECORE_E_TIMEOUT)
+        #expect(resultCode(.nullPointer) == EDGECORE_E_NULL_POINTER)
+        #expect(resultCode(.invalidArgument) == EDGECORE_E_INVALID_ARGUMENT)
+        #expect(resultCode(.invalidCapacity) == EDGECORE_E_INVALID_CAPACITY)
+        #expect(resultCode(.invalidLaneCount) == EDGECORE_E_INVALID_LANE_COUNT)
+        #expect(resultCode(.invalidLane) == EDGECORE_E_INVALID_LANE)
+        #expect(resultCode(.invalidPolicy) == EDGECORE_E_INVALID_POLICY)
+        #expect(resultCode(Failure.outOfMemory.kind) == -ENOMEM)
+    }
+
+    @Test func libraryCodesHaveDescriptionsAndOthersDoNot() {
+        for code in EDGECORE_E_LAST...EDGECORE_E_FIRST { #expect(resultCodeDescription(code) != nil) }
+        #expect(resultCodeDescription(EDGECORE_OK) != nil)
+        #expect(resultCodeDescription(EDGECORE_E_LAST - 1) == nil)
+        #expect(resultCodeDescription(-ENOMEM) == nil)
+        #expect(resultCodeDescription(7) == nil)
     }
 }

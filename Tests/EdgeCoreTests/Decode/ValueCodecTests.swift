@@ -485,12 +485,12 @@ private let patterns: [ValueCodecPattern] = [
     }
 
     @Test func encodeBitErrors() {
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.bit, bit: 1).encodeBit(.nan, into: 0) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.bit, bit: 1).encodeBit(-.nan, into: 0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.bit, bit: 1).encodeBit(.nan, into: 0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.bit, bit: 1).encodeBit(-.nan, into: 0) }
         // 0 / 0 after inverse scale.
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.bit, bit: 1, scale: 0, offset: 2).encodeBit(2, into: 0) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.bit, bit: 16).encodeBit(1, into: 0) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u16).encodeBit(1, into: 0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.bit, bit: 1, scale: 0, offset: 2).encodeBit(2, into: 0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.bit, bit: 16).encodeBit(1, into: 0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u16).encodeBit(1, into: 0) }
     }
 }
 
@@ -501,71 +501,71 @@ private let patterns: [ValueCodecPattern] = [
     func nonFiniteValuesAreRejected(_ type: ValueType) {
         for order in allOrders {
             let codec = makeCodec(type, order)
-            #expect(throws: EdgeCoreError.value) { try codec.encode(.nan) }
-            #expect(throws: EdgeCoreError.value) { try codec.encode(.signalingNaN) }
-            #expect(throws: EdgeCoreError.value) { try codec.encode(.infinity) }
-            #expect(throws: EdgeCoreError.value) { try codec.encode(-.infinity) }
+            #expect(throws: Failure(.value)) { try codec.encode(.nan) }
+            #expect(throws: Failure(.value)) { try codec.encode(.signalingNaN) }
+            #expect(throws: Failure(.value)) { try codec.encode(.infinity) }
+            #expect(throws: Failure(.value)) { try codec.encode(-.infinity) }
         }
     }
 
     @Test func bitChannelsAreNotEncodedAsRegisters() {
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.bit).encode(1) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.bit).encode(0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.bit).encode(1) }
+        #expect(throws: Failure(.value)) { try makeCodec(.bit).encode(0) }
     }
 
     @Test func integerRangesAreEnforced() throws {
         #expect(try makeCodec(.u16).encode(65535) == [0xFFFF])
         #expect(try makeCodec(.u16).encode(65535.49) == [0xFFFF])
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u16).encode(65535.5) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u16).encode(65536) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u16).encode(-0.5) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u16).encode(-1) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u16).encode(65535.5) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u16).encode(65536) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u16).encode(-0.5) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u16).encode(-1) }
 
         #expect(try makeCodec(.i16).encode(32767) == [0x7FFF])
         #expect(try makeCodec(.i16).encode(-32768.49) == [0x8000])
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i16).encode(32767.5) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i16).encode(-32768.5) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i16).encode(40000) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i16).encode(32767.5) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i16).encode(-32768.5) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i16).encode(40000) }
 
         #expect(try makeCodec(.u32).encode(4_294_967_295) == [0xFFFF, 0xFFFF])
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u32).encode(4_294_967_296) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u32).encode(-1) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u32).encode(4_294_967_296) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u32).encode(-1) }
 
         #expect(try makeCodec(.i32).encode(-2_147_483_648) == [0x8000, 0x0000])
         #expect(try makeCodec(.i32).encode(2_147_483_647) == [0x7FFF, 0xFFFF])
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i32).encode(2_147_483_648) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i32).encode(-2_147_483_649) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i32).encode(2_147_483_648) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i32).encode(-2_147_483_649) }
 
         // The largest Double below 2^64 fits; 2^64 does not (Double(UInt64.max) rounds up to it).
         #expect(try makeCodec(.u64).encode(18_446_744_073_709_549_568) == [0xFFFF, 0xFFFF, 0xFFFF, 0xF800])
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u64).encode(18_446_744_073_709_551_616) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u64).encode(Double(UInt64.max)) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u64).encode(-1) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.u64).encode(1e300) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u64).encode(18_446_744_073_709_551_616) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u64).encode(Double(UInt64.max)) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u64).encode(-1) }
+        #expect(throws: Failure(.value)) { try makeCodec(.u64).encode(1e300) }
 
         #expect(try makeCodec(.i64).encode(9_223_372_036_854_774_784) == [0x7FFF, 0xFFFF, 0xFFFF, 0xFC00])
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i64).encode(9_223_372_036_854_775_808) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i64).encode(Double(Int64.max)) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i64).encode(-9_223_372_036_854_777_856) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.i64).encode(-1e300) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i64).encode(9_223_372_036_854_775_808) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i64).encode(Double(Int64.max)) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i64).encode(-9_223_372_036_854_777_856) }
+        #expect(throws: Failure(.value)) { try makeCodec(.i64).encode(-1e300) }
     }
 
     @Test func rangeIsCheckedAfterInverseScale() throws {
         let scaled = makeCodec(.u16, scale: 0.1, offset: -100)
         #expect(try scaled.encode(-100) == [0])
         #expect(try scaled.encode(6453.5) == [0xFFFF])
-        #expect(throws: EdgeCoreError.value) { try scaled.encode(-100.1) }
-        #expect(throws: EdgeCoreError.value) { try scaled.encode(6453.6) }
+        #expect(throws: Failure(.value)) { try scaled.encode(-100.1) }
+        #expect(throws: Failure(.value)) { try scaled.encode(6453.6) }
         // Inverse scale overflowing to infinity, or dividing by a zero scale.
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.f64, scale: 1e-10).encode(1e308) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.f64, scale: 0).encode(1) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.f64, scale: 0).encode(0) }
+        #expect(throws: Failure(.value)) { try makeCodec(.f64, scale: 1e-10).encode(1e308) }
+        #expect(throws: Failure(.value)) { try makeCodec(.f64, scale: 0).encode(1) }
+        #expect(throws: Failure(.value)) { try makeCodec(.f64, scale: 0).encode(0) }
     }
 
     @Test func floatOverflowIsRejected() throws {
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.f32).encode(1e39) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.f32).encode(-1e39) }
-        #expect(throws: EdgeCoreError.value) { try makeCodec(.f32, scale: 1e-10).encode(1e30) }
+        #expect(throws: Failure(.value)) { try makeCodec(.f32).encode(1e39) }
+        #expect(throws: Failure(.value)) { try makeCodec(.f32).encode(-1e39) }
+        #expect(throws: Failure(.value)) { try makeCodec(.f32, scale: 1e-10).encode(1e30) }
         // Underflow is not an error: the value becomes 0 (or a denormal).
         #expect(try makeCodec(.f32).encode(1e-50) == [0x0000, 0x0000])
         #expect(try makeCodec(.f64).encode(1e300) == [0x7E37, 0xE43C, 0x8800, 0x759C])

@@ -45,7 +45,7 @@ import Testing
             made?(worker)
             return worker
         }
-        try engine.configure { config throws(ConfigError) in
+        try engine.configure { config throws(Failure) in
             for index in 0..<buses {
                 let bus = try config.addBus(.tcp(TCPBusSpec(name: "bus\(index)", host: "127.0.0.1")))
                 let device = try config.addDevice(DeviceSpec(name: "dev\(index)", bus: bus))
@@ -102,14 +102,18 @@ import Testing
         let returned = DispatchSemaphore(value: 0)
         let result = ResultBox()
         Thread.detachNewThread {
-            result.value = engine.wait(timeoutMilliseconds: -1)
+            do throws(Failure) {
+                _ = try engine.wait(timeoutMilliseconds: -1)
+            } catch {
+                result.value = error.kind
+            }
             returned.signal()
         }
         usleep(50_000)  // let the consumer block (the test holds either way)
         engine.stop()
         let woke = returned.wait(timeout: .now() + 5) == .success
         #expect(woke)
-        #expect(result.value == EDGECORE_E_NOT_RUNNING)
+        #expect(result.value == .notRunning)
         if !woke {
             engine.close()  // wakes it for good, so the thread ends
             _ = returned.wait(timeout: .now() + 5)
@@ -132,7 +136,7 @@ import Testing
 }
 
 private final class ResultBox: @unchecked Sendable {
-    var value: Int32 = 0
+    var value: Failure.Kind? = nil
 }
 
 private final class WeakWorkers: @unchecked Sendable {

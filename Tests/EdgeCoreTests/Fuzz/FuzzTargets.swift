@@ -181,7 +181,7 @@ enum FuzzTargets {
         device.oneChannelPerRequest = bytes.byte() & 1 == 1
         let functions: [ModbusFunction] = [.coils, .discreteInputs, .holdingRegisters, .inputRegisters]
         let types: [ValueType] = [.u16, .i16, .u32, .i32, .u64, .i64, .f32, .f64, .bit]
-        do throws(ConfigError) {
+        do throws(Failure) {
             _ = try config.addBus(.tcp(TCPBusSpec(name: "b", host: "127.0.0.1")))
             _ = try config.addDevice(device)
             for _ in 0..<Int(bytes.byte() % 4) {

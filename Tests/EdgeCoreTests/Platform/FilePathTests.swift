@@ -41,7 +41,7 @@ private func bytes(_ path: FilePath) -> [UInt8] {
         #expect(path([0xF4, 0x90, 0x80, 0x80]).description == "\\xF4\\x90\\x80\\x80")  // past U+10FFFF
         #expect(path([0xF4, 0x8F, 0xBF, 0xBF]).description == "\u{10FFFF}")
         #expect(path([0x61, 0x0A, 0x7F]).description == "a\\x0A\\x7F")
-        let message = ConfigError(.config, "\(path([0x2F, 0xFE])): no such file").message
+        let message = Failure(.config, "\(path([0x2F, 0xFE])): no such file").message
         #expect(message == "/\\xFE: no such file")
     }
 }
