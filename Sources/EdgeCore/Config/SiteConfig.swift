@@ -8,6 +8,8 @@ extension RTUBusSpec: Equatable {}
 extension BusSpec: Equatable {}
 extension DeviceSpec: Equatable {}
 extension ChannelSpec: Equatable {}
+extension ChannelSource: Equatable {}
+extension ModbusPoint: Equatable {}
 extension GPIOChipSpec: Equatable {}
 extension GPIOLineSpec: Equatable {}
 #endif
@@ -151,30 +153,59 @@ struct DeviceSpec {
     }
 }
 
-struct ChannelSpec {
-    var name: String
-    var unit: String = ""
+/// A Modbus channel's registers or bits: its device, read function, first address, and how its value is
+/// coded in them.
+struct ModbusPoint {
     var device: Int
     var function = ModbusFunction(rawValue: ChannelTable.function.defaultValue) ?? .holdingRegisters
     var address: UInt16
     var codec: ValueCodec
-    var writable = ChannelTable.writable.defaultValue
-    var intervalMs = ChannelTable.intervalMs.defaultValue
-    /// Set for a GPIO line channel (then device, function, address and codec are unused).
-    var gpio: GPIOLineSpec? = nil
 
     /// Registers (or bits, for FC 1/2) the channel reads.
     var width: Int { function.readsBits ? 1 : codec.type.registerCount }
     var lastAddress: Int { Int(address) + width - 1 }
 }
 
+/// Where a channel's readings come from: a Modbus device's registers or bits, or a GPIO line.
+enum ChannelSource {
+    case modbus(ModbusPoint)
+    case gpio(GPIOLineSpec)
+}
+
+struct ChannelSpec {
+    var name: String
+    var unit: String = ""
+    var source: ChannelSource
+    var writable = ChannelTable.writable.defaultValue
+    var intervalMs = ChannelTable.intervalMs.defaultValue
+
+    /// The registers or bits of a Modbus channel; nil for a GPIO line.
+    var modbus: ModbusPoint? {
+        if case .modbus(let point) = source { return point }
+        return nil
+    }
+
+    /// The line of a GPIO channel; nil for a Modbus channel.
+    var gpio: GPIOLineSpec? {
+        if case .gpio(let line) = source { return line }
+        return nil
+    }
+}
+
 extension ChannelSpec {
+    /// A Modbus channel.
+    init(name: String, unit: String = "", device: Int,
+         function: ModbusFunction = ModbusFunction(rawValue: ChannelTable.function.defaultValue) ?? .holdingRegisters,
+         address: UInt16, codec: ValueCodec, writable: Bool = ChannelTable.writable.defaultValue,
+         intervalMs: UInt32 = ChannelTable.intervalMs.defaultValue) {
+        self.init(name: name, unit: unit,
+                  source: .modbus(ModbusPoint(device: device, function: function, address: address, codec: codec)),
+                  writable: writable, intervalMs: intervalMs)
+    }
+
     /// A GPIO line channel.
     init(name: String, unit: String, writable: Bool, intervalMs: UInt32, gpio: GPIOLineSpec) {
-        var codec = ValueCodec.defaults
-        codec.type = .bit
-        self.init(name: name, unit: unit, device: -1, address: 0, codec: codec, writable: writable,
-                  intervalMs: intervalMs, gpio: gpio)
+        self.init(name: name, unit: unit, source: .gpio(gpio), writable: writable, intervalMs: intervalMs)
     }
 }
 
@@ -334,8 +365,9 @@ struct SiteConfig {
             throw Failure(.config, "\(field): 'first' is above 'last'")
         }
         let range = Int(hole.first)...Int(hole.last)
-        for id in layout[device].channels where channels[id].function == hole.function
-            && range.overlaps(Int(channels[id].address)...channels[id].lastAddress) {
+        for id in layout[device].channels {
+            guard let point = channels[id].modbus, point.function == hole.function,
+                  range.overlaps(Int(point.address)...point.lastAddress) else { continue }
             throw Failure(.config, "\(field): channel '\(channels[id].name)' reads there")
         }
         devices[device].holes.append(hole)
@@ -345,29 +377,30 @@ struct SiteConfig {
     mutating func addChannel(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = ("channel '\(channel.name)'" as Message).text
-        guard channel.device >= 0, channel.device < devices.count else {
-            throw Failure(.notFound, "\(field): no device with id \(channel.device)")
+        guard let point = channel.modbus else { throw Failure(.config, "\(field): not a Modbus channel") }
+        guard point.device >= 0, point.device < devices.count else {
+            throw Failure(.notFound, "\(field): no device with id \(point.device)")
         }
-        let device = devices[channel.device]
-        let codec = channel.codec
-        if channel.function.readsBits {
+        let device = devices[point.device]
+        let codec = point.codec
+        if point.function.readsBits {
             guard codec.type == .bit else {
                 throw Failure(.config, "\(field): field 'type' must be bit for coils and discrete inputs")
             }
         } else if codec.type == .bit {
             try ChannelTable.bit.check(codec.bit, of: field)
         }
-        guard channel.lastAddress <= 0xFFFF else {
-            throw Failure(.config, "\(field): address \(channel.address) + \(channel.width) registers passes 65535")
+        guard point.lastAddress <= 0xFFFF else {
+            throw Failure(.config, "\(field): address \(point.address) + \(point.width) registers passes 65535")
         }
-        guard channel.width <= device.limit(for: channel.function) else {
-            throw Failure(.config, "\(field): needs \(channel.width) registers, device '\(device.name)' reads at most \(device.limit(for: channel.function)) per request")
+        guard point.width <= device.limit(for: point.function) else {
+            throw Failure(.config, "\(field): needs \(point.width) registers, device '\(device.name)' reads at most \(device.limit(for: point.function)) per request")
         }
-        if layout[channel.device].holed(channel.function, Int(channel.address)...channel.lastAddress),
+        if layout[point.device].holed(point.function, Int(point.address)...point.lastAddress),
            let hole = device.holes.first(where: {
-            $0.function == channel.function && Int($0.first) <= channel.lastAddress && Int($0.last) >= Int(channel.address)
+            $0.function == point.function && Int($0.first) <= point.lastAddress && Int($0.last) >= Int(point.address)
         }) {
-            throw Failure(.config, "\(field): address \(channel.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
+            throw Failure(.config, "\(field): address \(point.address) lies in the hole \(hole.first)..\(hole.last) of device '\(device.name)'")
         }
         try ChannelTable.intervalMs.check(channel.intervalMs, of: field)
         guard codec.scale.isFinite, codec.scale != 0 else {
@@ -380,16 +413,16 @@ struct SiteConfig {
         guard codec.sentinels.count <= Int(ChannelTable.sentinelCount.highest) else {
             throw Failure(.config, "\(field): at most \(ChannelTable.sentinelCount.highest) sentinels")
         }
-        if channel.writable, !channel.function.isWritable {
+        if channel.writable, !point.function.isWritable {
             throw Failure(.config, "\(field): only coils and holding registers can be writable")
         }
         channels.append(channel)
         taken[Taken.channel(channel.name)] = channels.count - 1
-        layout[channel.device].channels.append(channels.count - 1)
+        layout[point.device].channels.append(channels.count - 1)
         return channels.count - 1
     }
 
-    /// Adds a GPIO line as a channel (`channel.gpio` set; Modbus fields unused).
+    /// Adds a GPIO line as a channel (its source is `.gpio`).
     mutating func addGPIOLine(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = ("channel '\(channel.name)'" as Message).text

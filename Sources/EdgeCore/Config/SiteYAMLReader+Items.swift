@@ -161,12 +161,13 @@ extension SiteYAMLReader {
         let fields = try mapping(node, context: "\(deviceContext), channel #\(number)")
         let name = try requiredString(fields, "name")
         fields.context = ("\(deviceContext), channel '\(name)'" as Message).text
-        var channel = ChannelSpec(name: name, device: device, address: 0, codec: .defaults)
+        var point = ModbusPoint(device: device, address: 0, codec: .defaults)
+        var channel = ChannelSpec(name: name, source: .modbus(point))
         if let raw = keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
-            channel.function = function
+            point.function = function
         }
         let address = integer(fields, "address", UInt16.self)
-        var codec = channel.codec
+        var codec = point.codec
         if let raw = keyword(fields, ChannelTable.type.key, .valueTypes), let type = ValueType(raw) {
             codec.type = type
         }
@@ -191,9 +192,10 @@ extension SiteYAMLReader {
         }
         codec.sentinels = sentinels
         read(fields, ChannelTable.writable, into: &channel.writable)
-        channel.codec = codec
+        point.codec = codec
         try finish(fields)
-        channel.address = try required(address, fields, "address")
+        point.address = try required(address, fields, "address")
+        channel.source = .modbus(point)
         do throws(Failure) { _ = try config.addChannel(channel) } catch { throw located(error, fields.line) }
     }
 

@@ -87,8 +87,8 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
         }
         nameOut?.pointee = info.name
         unitOut?.pointee = info.unit
-        // A GPIO line has no device: -1 becomes UINT32_MAX, as documented.
-        deviceOut?.pointee = UInt32(truncatingIfNeeded: info.device)
+        // A GPIO line has no device: UINT32_MAX, as documented.
+        deviceOut?.pointee = info.device.map { UInt32(truncatingIfNeeded: $0) } ?? UInt32.max
         return EDGECORE_OK
     }
 }

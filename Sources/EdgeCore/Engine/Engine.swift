@@ -88,12 +88,13 @@ final class Engine: @unchecked Sendable {
         }
     }
 
-    /// A channel's name and unit (C strings that live as long as the engine) and its device. Any thread.
-    func channel(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>, device: Int)? {
+    /// A channel's name and unit (C strings that live as long as the engine) and its device (nil for a GPIO
+    /// line). Any thread.
+    func channel(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>, device: Int?)? {
         configLock.withLock {
             guard channel >= 0, channel < channelStrings.count, channel < storedConfig.channels.count else { return nil }
             return (UnsafePointer(channelStrings[channel].name), UnsafePointer(channelStrings[channel].unit),
-                    storedConfig.channels[channel].device)
+                    storedConfig.channels[channel].modbus?.device)
         }
     }
 
@@ -205,31 +206,35 @@ final class Engine: @unchecked Sendable {
         guard channel.writable else {
             throw Failure(.notWritable, "channel '\(channel.name)' is not declared writable")
         }
-        if let line = channel.gpio {
+        let point: ModbusPoint
+        switch channel.source {
+        case .gpio(let line):
             guard !value.isNaN else {
                 throw Failure(.value, "channel '\(channel.name)': NaN cannot be written to an output")
             }
             try submit(WriteJob(.gpioOutput(channel: id, level: value != 0)), bus: line.bus,
                        timeoutMilliseconds: timeoutMilliseconds, config: config)
             return
+        case .modbus(let modbus):
+            point = modbus
         }
         let payload: WriteJob.Payload
         do throws(Failure) {
-            switch channel.function {
+            switch point.function {
             case .coils:
                 guard !value.isNaN else { throw Failure(.value) }
                 payload = .coils([value != 0 ? 1 : 0])
-            case .holdingRegisters where channel.codec.type == .bit:
-                _ = try channel.codec.encodeBit(value, into: 0)
-                payload = .registerBit(codec: channel.codec, value: value)
+            case .holdingRegisters where point.codec.type == .bit:
+                _ = try point.codec.encodeBit(value, into: 0)
+                payload = .registerBit(codec: point.codec, value: value)
             default:
-                payload = .registers(try channel.codec.encode(value))
+                payload = .registers(try point.codec.encode(value))
             }
         } catch {
             throw Failure(error, "channel '\(channel.name)': \(value) cannot be written as its type")
         }
-        try submit(WriteJob(.modbus(device: channel.device, address: channel.address, payload)),
-                   bus: config.devices[channel.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
+        try submit(WriteJob(.modbus(device: point.device, address: point.address, payload)),
+                   bus: config.devices[point.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
     /// Raw register (`coils == false`) or coil writes; every address must be a writable channel's.
@@ -246,9 +251,10 @@ final class Engine: @unchecked Sendable {
         }
         for offset in 0..<count {
             let target = Int(address) + offset
-            let covered = config.channels.contains {
-                $0.device == device && $0.function == function && $0.writable
-                    && Int($0.address) <= target && target <= $0.lastAddress
+            let covered = config.channels.contains { channel in
+                guard channel.writable, let point = channel.modbus else { return false }
+                return point.device == device && point.function == function
+                    && Int(point.address) <= target && target <= point.lastAddress
             }
             guard covered else {
                 throw Failure(.notWritable, "device '\(config.devices[device].name)': address \(target) is not part of a writable channel")

@@ -23,8 +23,9 @@ enum Planner {
     static func plan(_ config: SiteConfig) -> [PlannedRequest] {
         var groups: [GroupKey: [Int]] = [:]
         var order: [GroupKey] = []
-        for (id, channel) in config.channels.enumerated() where channel.gpio == nil {
-            let key = GroupKey(device: channel.device, function: channel.function.rawValue,
+        for (id, channel) in config.channels.enumerated() {
+            guard let point = channel.modbus else { continue }  // a GPIO line
+            let key = GroupKey(device: point.device, function: point.function.rawValue,
                                intervalMs: channel.intervalMs)
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(id)
@@ -33,15 +34,13 @@ enum Planner {
         for key in order {
             guard let members = groups[key], let function = ModbusFunction(rawValue: key.function) else { continue }
             let device = config.devices[key.device]
-            let sorted = members.sorted {
-                let (a, b) = (config.channels[$0], config.channels[$1])
-                return a.address != b.address ? a.address < b.address : $0 < $1
+            let sorted = members.compactMap { id in config.channels[id].modbus.map { (id: id, point: $0) } }.sorted {
+                $0.point.address != $1.point.address ? $0.point.address < $1.point.address : $0.id < $1.id
             }
             let limit = device.limit(for: function)
             let holes = device.holes.filter { $0.function == function }
             var current: PlannedRequest? = nil
-            for id in sorted {
-                let channel = config.channels[id]
+            for (id, channel) in sorted {
                 if var open = current {
                     let end = max(open.lastAddress, channel.lastAddress)
                     let span = end - Int(open.address) + 1
@@ -143,7 +142,7 @@ extension Planner {
                     add(":")
                     for id in request.channels {
                         let channel = config.channels[id]
-                        add(" \(channel.name)@\(channel.address)")
+                        add(" \(channel.name)@\(channel.modbus?.address ?? 0)")
                     }
                 }
             }

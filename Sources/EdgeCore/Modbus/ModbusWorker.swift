@@ -53,10 +53,12 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
         self.health = config.devices.map { DeviceHealth($0) }
         self.decodeTables = requests.map { request in
-            request.channels.map { id in
-                let channel = config.channels[id]
-                return DecodeSlot(channel: id, offset: Int(channel.address) - Int(request.address),
-                                  width: channel.width, codec: channel.codec)
+            request.channels.compactMap { id in
+                // The planner puts only Modbus channels into requests.
+                config.channels[id].modbus.map { point in
+                    DecodeSlot(channel: id, offset: Int(point.address) - Int(request.address),
+                               width: point.width, codec: point.codec)
+                }
             }
         }
         switch spec {

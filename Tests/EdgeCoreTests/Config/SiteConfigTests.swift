@@ -321,9 +321,9 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
             _ = try config.addChannel(channel("c", codec: plainCodec(.f64)))
         }
         #expect(try config.addChannel(channel("ok", address: 0xFFFE, codec: plainCodec(.f32))) == 0)
-        #expect(config.channels[0].width == 2 && config.channels[0].lastAddress == 0xFFFF)
-        #expect(channel(codec: plainCodec(.i64)).width == 4)
-        #expect(channel("x", .coils, codec: plainCodec(.bit)).width == 1)
+        #expect(config.channels[0].point.width == 2 && config.channels[0].point.lastAddress == 0xFFFF)
+        #expect(channel(codec: plainCodec(.i64)).point.width == 4)
+        #expect(channel("x", .coils, codec: plainCodec(.bit)).point.width == 1)
     }
 
     @Test func channelsMayNotReadInAHole() throws {
@@ -364,12 +364,12 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
                 let candidate = channel("c\(index)", next(2) == 0 ? .inputRegisters : .holdingRegisters,
                                         address: UInt16(next(440)), codec: plainCodec(next(2) == 0 ? .u16 : .u64))
                 let covering = holes.first {
-                    $0.function == candidate.function && Int($0.first) <= candidate.lastAddress
-                        && Int($0.last) >= Int(candidate.address)
+                    $0.function == candidate.point.function && Int($0.first) <= candidate.point.lastAddress
+                        && Int($0.last) >= Int(candidate.point.address)
                 }
                 do throws(Failure) {
                     _ = try config.addChannel(candidate)
-                    #expect(covering == nil, "\(candidate.address) added inside \(covering.map { "\($0.first)..\($0.last)" } ?? "")")
+                    #expect(covering == nil, "\(candidate.point.address) added inside \(covering.map { "\($0.first)..\($0.last)" } ?? "")")
                 } catch {
                     #expect(error.message.contains("lies in the hole \(covering?.first ?? 0)..\(covering?.last ?? 0) "), "\(error.message)")
                 }

@@ -239,9 +239,9 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(tcp.port == 502 && tcp.connectTimeoutMs == 2000 && tcp.reconnectMinMs == 200
                 && tcp.reconnectMaxMs == 10_000 && tcp.requestGapMs == 0)
         let channel = result.config.channels[0]
-        #expect(channel.function == .holdingRegisters && channel.codec.type == .u16 && channel.codec.order == .abcd
-                && channel.intervalMs == 1000 && channel.codec.scale == 1 && channel.codec.offset == 0
-                && channel.unit == "" && !channel.writable && channel.codec.sentinels.isEmpty)
+        #expect(channel.point.function == .holdingRegisters && channel.point.codec.type == .u16 && channel.point.codec.order == .abcd
+                && channel.intervalMs == 1000 && channel.point.codec.scale == 1 && channel.point.codec.offset == 0
+                && channel.unit == "" && !channel.writable && channel.point.codec.sentinels.isEmpty)
     }
 
     @Test func idsComeFromTheAddCallsOfAConfigThatAlreadyHasItems() throws {
@@ -252,7 +252,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         let result = loadYAML(oneChannel("          - {name: new, address: 1}"), into: config)
         #expect(result.error == nil)
         #expect(result.config.devices.last == DeviceSpec(name: "dev", bus: 1))
-        #expect(result.config.channels.last?.device == 1)
+        #expect(result.config.channels.last?.point.device == 1)
     }
 
     @Test func hexDecimalAndSpellingVariants() {
@@ -280,15 +280,15 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(result.config.devices.first?.unitId == 255)
         #expect(result.config.devices.first?.maxRegisters == 125)
         #expect(result.config.devices.first?.holes == [Hole(function: .discreteInputs, first: 0xFFF0, last: 0xFFFF)])
-        #expect(channels.map(\.function) == [.coils, .discreteInputs, .holdingRegisters, .inputRegisters,
+        #expect(channels.map(\.point.function) == [.coils, .discreteInputs, .holdingRegisters, .inputRegisters,
                                               .holdingRegisters])
-        #expect(channels.map(\.address) == [0xFFFF, 0, 10, 65533, 12])
+        #expect(channels.map(\.point.address) == [0xFFFF, 0, 10, 65533, 12])
         #expect(channels.map(\.writable) == [true, false, false, false, false])
-        #expect(channels[2].codec.sentinels == [0xFFFF, 0])
-        #expect(channels[2].codec.validMax == 16)
-        #expect(channels[3].codec.sentinels == [0xFFFF_FFFF])
-        #expect(channels[3].codec.offset == -16)
-        #expect(channels[4].codec.scale == 2.5)
+        #expect(channels[2].point.codec.sentinels == [0xFFFF, 0])
+        #expect(channels[2].point.codec.validMax == 16)
+        #expect(channels[3].point.codec.sentinels == [0xFFFF_FFFF])
+        #expect(channels[3].point.codec.offset == -16)
+        #expect(channels[4].point.codec.scale == 2.5)
     }
 
     @Test func emptyAndCommentOnlyFilesAddNothing() {
@@ -338,11 +338,11 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(meterBus.host == "127.0.0.1" && meterBus.port == 15020)
         #expect(greenhouseBus.host == "127.0.0.1" && greenhouseBus.port == 15021)
         let meter = try #require(config.deviceIndex(named: config.devices.first?.name ?? ""))
-        let meterChannels = config.channels.filter { $0.device == meter }
-        #expect(meterChannels.map(\.address) == [0x00, 0x02, 0x04, 0x06, 0x08, 0x0A, 0x0C, 0x0E, 0x10, 0x34, 0x46,
+        let meterChannels = config.channels.filter { $0.point.device == meter }
+        #expect(meterChannels.map(\.point.address) == [0x00, 0x02, 0x04, 0x06, 0x08, 0x0A, 0x0C, 0x0E, 0x10, 0x34, 0x46,
                                                  0x48, 0x156])
         #expect(meterChannels.allSatisfy {
-            $0.function == .inputRegisters && $0.codec.type == .f32 && $0.codec.order == .abcd
+            $0.point.function == .inputRegisters && $0.point.codec.type == .f32 && $0.point.codec.order == .abcd
         })
         let valve = try #require(config.channelIndex(named: "greenhouse.irrigation_valve"))
         #expect(config.channels[valve].gpio?.kind == .output && config.channels[valve].writable)
@@ -358,9 +358,9 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(config.channels[tank].gpio == GPIOLineSpec(bus: 2, lineName: "tank-float", kind: .input,
                                                            bias: .pullUp, activeLow: true))
         let fan = try #require(config.channelIndex(named: "greenhouse.vent_fan"))
-        #expect(config.channels[fan].function == .coils && config.channels[fan].writable)
+        #expect(config.channels[fan].point.function == .coils && config.channels[fan].writable)
         let air = try #require(config.channelIndex(named: "greenhouse.air_temperature"))
-        #expect(config.channels[air].codec == codec(.i16, scale: 0.1, sentinels: [0x7FFF]))
+        #expect(config.channels[air].point.codec == codec(.i16, scale: 0.1, sentinels: [0x7FFF]))
     }
 }
 

@@ -48,7 +48,7 @@ import Testing
     /// Whether one read request can serve exactly these channels: their span fits the limit and crosses
     /// no hole.
     static func servable(_ group: [ChannelSpec], device: DeviceSpec) -> Bool {
-        guard let first = group.map({ Int($0.address) }).min(), let last = group.map(\.lastAddress).max() else {
+        guard let first = group.map({ Int($0.point.address) }).min(), let last = group.map(\.point.lastAddress).max() else {
             return false
         }
         guard last - first + 1 <= Int(device.maxRegisters) else { return false }
@@ -68,8 +68,8 @@ import Testing
         for mask in stride(from: 1, through: full, by: 1) {
             let lowest = mask & -mask
             let channel = channels[lowest.trailingZeroBitCount]
-            first[mask] = min(first[mask ^ lowest], Int(channel.address))
-            last[mask] = max(last[mask ^ lowest], channel.lastAddress)
+            first[mask] = min(first[mask ^ lowest], Int(channel.point.address))
+            last[mask] = max(last[mask ^ lowest], channel.point.lastAddress)
             let (low, high) = (first[mask], last[mask])
             servable[mask] = high - low + 1 <= Int(device.maxRegisters)
                 && !device.holes.contains { Int($0.first) <= high && Int($0.last) >= low }
@@ -105,7 +105,7 @@ import Testing
             for request in plan {
                 let members = request.channels.map { config.channels[$0] }
                 #expect(Self.servable(members, device: device), "seed \(seed): \(request)")
-                #expect(members.allSatisfy { Int($0.address) >= Int(request.address) && $0.lastAddress <= request.lastAddress },
+                #expect(members.allSatisfy { Int($0.point.address) >= Int(request.address) && $0.point.lastAddress <= request.lastAddress },
                         "seed \(seed): \(request)")
                 served += request.channels
             }

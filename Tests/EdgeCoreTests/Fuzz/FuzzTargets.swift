@@ -213,10 +213,10 @@ enum FuzzTargets {
             }
             for id in request.channels {
                 let channel = config.channels[id]
-                let offset = Int(channel.address) - Int(request.address)
-                if channel.function != request.function || channel.intervalMs != request.intervalMs
-                    || offset < 0 || offset + channel.width > request.count {
-                    return "channel \(id) (\(channel.address)+\(channel.width)) outside request \(request.address)+\(request.count)"
+                let offset = Int(channel.point.address) - Int(request.address)
+                if channel.point.function != request.function || channel.intervalMs != request.intervalMs
+                    || offset < 0 || offset + channel.point.width > request.count {
+                    return "channel \(id) (\(channel.point.address)+\(channel.point.width)) outside request \(request.address)+\(request.count)"
                 }
                 covered[id] += 1
             }
