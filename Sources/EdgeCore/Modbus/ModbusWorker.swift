@@ -296,8 +296,24 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
 
     /// One transaction with bookkeeping: unit and timeout, counters (one locked update), the silent gap,
     /// flush after a timeout or bad frame, reconnect after a broken connection or repeated bad frames on TCP.
+    /// Only the body differs between callers; the bookkeeping is two plain functions so that the
+    /// closure specialisations of this one stay small (one copy of it per caller).
+    @inline(__always)
     private func transact(_ deviceId: Int, isRetry: Bool,
                           _ body: () throws(Failure) -> Void) -> TransactionResult {
+        let started = beginTransaction(deviceId)
+        var failure: Failure? = nil
+        do throws(Failure) {
+            try body()
+        } catch {
+            failure = error
+        }
+        return endTransaction(deviceId, isRetry: isRetry, started: started, failure: failure)
+    }
+
+    /// Unit, timeout and flush before a transaction; returns when it started (CLOCK_MONOTONIC).
+    @inline(never)
+    private func beginTransaction(_ deviceId: Int) -> Int64 {
         let unitId = config.devices[deviceId].unitId
         if currentUnit != unitId {
             transport.setUnit(unitId)
@@ -311,13 +327,13 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         // RTU answers carry no transaction id: an answer that came after its request timed out would be
         // taken for the next request's (another channel's data, status OK). Discard what arrived since.
         if case .rtu = spec { transport.flush() }
-        let started = clock.monotonicNanoseconds
-        var failure: Failure? = nil
-        do throws(Failure) {
-            try body()
-        } catch {
-            failure = error
-        }
+        return clock.monotonicNanoseconds
+    }
+
+    /// Counters, the silent gap and the connection's fate after a transaction.
+    @inline(never)
+    private func endTransaction(_ deviceId: Int, isRetry: Bool, started: Int64,
+                                failure: Failure?) -> TransactionResult {
         let finished = clock.monotonicNanoseconds
         let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
