@@ -3,7 +3,8 @@
 ///
 /// Why not String: in Embedded Swift every String interpolation segment is expanded inline at its call
 /// site (hundreds of bytes each), and the library has many messages on its error paths. Here each segment
-/// is one call to an out-of-line append, which keeps libEdgeCore small.
+/// is one call to an out-of-line append, which keeps libEdgeCore small. A Double goes in as
+/// `\(decimalText(value))` (Platform/NumberText.swift): Swift's own float printer costs about 6 KB.
 struct Message: ExpressibleByStringInterpolation {
     var text: String
 
@@ -22,7 +23,6 @@ struct Message: ExpressibleByStringInterpolation {
         @inline(never) mutating func appendInterpolation<Integer: BinaryInteger>(_ value: Integer) {
             text += String(value)
         }
-        @inline(never) mutating func appendInterpolation(_ value: Double) { text += "\(value)" }
         @inline(never) mutating func appendInterpolation(_ value: Message) { text += value.text }
         @inline(never) mutating func appendInterpolation(_ value: StaticString) { text += Message.string(value) }
     }

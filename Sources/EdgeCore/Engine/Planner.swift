@@ -164,7 +164,7 @@ func formatFixed(_ value: Double, decimals: Int) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
     let scaled = (abs(value) * scale).rounded()
-    guard scaled < 9.0e18 else { return "\(value)" }
+    guard scaled < 9.0e18 else { return decimalText(value) }
     let whole = UInt64(scaled)
     let unit = UInt64(scale)
     var text = value < 0 && whole != 0 ? "-" : ""
