@@ -435,41 +435,57 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         var failure: Failure? = nil
         switch payload {
         case .registers(let values):
-            failure = attempt(device) { () throws(Failure) in
-                try values.withUnsafeBufferPointer { buffer throws(Failure) in
-                    try transport.writeRegisters(address: address, values: buffer)
-                }
-            }
+            failure = attempt(device, .writeRegisters(address, values))
         case .coils(let values):
-            failure = attempt(device) { () throws(Failure) in
-                try values.withUnsafeBufferPointer { buffer throws(Failure) in
-                    try transport.writeCoils(address: address, values: buffer)
-                }
-            }
+            failure = attempt(device, .writeCoils(address, values))
         case .registerBit(let codec, let value):
             // Read-modify-write: two transactions, each counted and retried on its own.
             var current: UInt16 = 0
-            failure = attempt(device) { () throws(Failure) in
-                try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
-            }
+            failure = attempt(device, .readRegister(address), into: &current)
             if failure == nil {
                 // The engine checked the value before queueing the job, so encoding cannot fail here.
                 let updated = (try? codec.encodeBit(value, into: current)) ?? current
-                failure = attempt(device) { () throws(Failure) in
-                    try [updated].withUnsafeBufferPointer { buffer throws(Failure) in
-                        try transport.writeRegisters(address: address, values: buffer)
-                    }
-                }
+                failure = attempt(device, .writeRegisters(address, [updated]))
             }
         }
         job.complete(failure)
     }
 
-    /// One transaction of a write, with the device's retries; nil when the device answered.
-    private func attempt(_ deviceId: Int, _ body: () throws(Failure) -> Void) -> Failure? {
+    /// One transaction of a write: a value, not a closure, so that `attempt` and the transaction's
+    /// bookkeeping inlined into it exist once in the library rather than once per kind of write.
+    private enum WriteStep {
+        case writeRegisters(UInt16, [UInt16])
+        case writeCoils(UInt16, [UInt8])
+        /// The read of a read-modify-write (FC 3, one register).
+        case readRegister(UInt16)
+    }
+
+    /// One transaction of a write, with the device's retries; nil when the device answered. A read
+    /// leaves its register in `current`.
+    private func attempt(_ deviceId: Int, _ step: WriteStep) -> Failure? {
+        var unused: UInt16 = 0
+        return attempt(deviceId, step, into: &unused)
+    }
+
+    @inline(never)
+    private func attempt(_ deviceId: Int, _ step: WriteStep, into current: inout UInt16) -> Failure? {
         var failure: Failure? = nil
         for attempt in 0...Int(config.devices[deviceId].retries) {
-            guard let error = transact(deviceId, isRetry: attempt > 0, body).failure else {
+            let result = transact(deviceId, isRetry: attempt > 0) { () throws(Failure) in
+                switch step {
+                case .writeRegisters(let address, let values):
+                    try values.withUnsafeBufferPointer { buffer throws(Failure) in
+                        try transport.writeRegisters(address: address, values: buffer)
+                    }
+                case .writeCoils(let address, let values):
+                    try values.withUnsafeBufferPointer { buffer throws(Failure) in
+                        try transport.writeCoils(address: address, values: buffer)
+                    }
+                case .readRegister(let address):
+                    try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
+                }
+            }
+            guard let error = result.failure else {
                 health[deviceId].answered()
                 return nil
             }
