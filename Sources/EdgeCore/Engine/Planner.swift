@@ -21,18 +21,26 @@ struct PlannedRequest: Equatable {
 /// request per channel.
 enum Planner {
     static func plan(_ config: SiteConfig) -> [PlannedRequest] {
-        var groups: [GroupKey: [Int]] = [:]
-        var order: [GroupKey] = []
+        // Groups in order of their first channel. The index is keyed by TextKey (device and interval in
+        // its number, function as its kind): the Dictionary code the library already has, not a second copy.
+        var groups: [(key: GroupKey, members: [Int])] = []
+        var index = [TextKey: Int]()
         for (id, channel) in config.channels.enumerated() {
             guard let point = channel.modbus else { continue }  // a GPIO line
             let key = GroupKey(device: point.device, function: point.function.rawValue,
                                intervalMs: channel.intervalMs)
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(id)
+            let indexKey = TextKey("", kind: key.function,
+                                   number: UInt64(truncatingIfNeeded: key.device) << 32 | UInt64(key.intervalMs))
+            if let group = index[indexKey] {
+                groups[group].members.append(id)
+            } else {
+                index[indexKey] = groups.count
+                groups.append((key: key, members: [id]))
+            }
         }
         var requests: [PlannedRequest] = []
-        for key in order {
-            guard let members = groups[key], let function = ModbusFunction(rawValue: key.function) else { continue }
+        for (key, members) in groups {
+            guard let function = ModbusFunction(rawValue: key.function) else { continue }
             let device = config.devices[key.device]
             let sorted = members.compactMap { id in config.channels[id].modbus.map { (id: id, point: $0) } }.sorted {
                 $0.point.address != $1.point.address ? $0.point.address < $1.point.address : $0.id < $1.id
@@ -62,7 +70,7 @@ enum Planner {
         return requests
     }
 
-    private struct GroupKey: Hashable {
+    private struct GroupKey {
         var device: Int
         var function: UInt8
         var intervalMs: UInt32
