@@ -213,10 +213,11 @@ enum FuzzTargets {
             }
             for id in request.channels {
                 let channel = config.channels[id]
-                let offset = Int(channel.point.address) - Int(request.address)
-                if channel.point.function != request.function || channel.intervalMs != request.intervalMs
-                    || offset < 0 || offset + channel.point.width > request.count {
-                    return "channel \(id) (\(channel.point.address)+\(channel.point.width)) outside request \(request.address)+\(request.count)"
+                guard let point = channel.modbus else { return "GPIO line \(id) in a Modbus request" }
+                let offset = Int(point.address) - Int(request.address)
+                if point.function != request.function || channel.intervalMs != request.intervalMs
+                    || offset < 0 || offset + point.width > request.count {
+                    return "channel \(id) (\(point.address)+\(point.width)) outside request \(request.address)+\(request.count)"
                 }
                 covered[id] += 1
             }
