@@ -20,8 +20,13 @@ struct Message: ExpressibleByStringInterpolation {
 
         @inline(never) mutating func appendLiteral(_ literal: StaticString) { text += Message.string(literal) }
         @inline(never) mutating func appendInterpolation(_ value: String) { text += value }
-        @inline(never) mutating func appendInterpolation<Integer: BinaryInteger>(_ value: Integer) {
-            text += String(value)
+        @inline(never) mutating func appendInterpolation<Integer: FixedWidthInteger>(_ value: Integer) {
+            appendDecimal(negative: value < 0, magnitude: UInt64(truncatingIfNeeded: value.magnitude))
+        }
+        /// Every integer type's text through one: one copy of Swift's integer printer, not one per type.
+        @inline(never) private mutating func appendDecimal(negative: Bool, magnitude: UInt64) {
+            if negative { text += "-" }
+            text += String(magnitude)
         }
         @inline(never) mutating func appendInterpolation(_ value: Message) { text += value.text }
         @inline(never) mutating func appendInterpolation(_ value: StaticString) { text += Message.string(value) }

@@ -118,7 +118,7 @@ extension Planner {
                 add("bus '\(chip.name)': gpio chip \(chip.chip)")
                 for channel in config.channels {
                     guard let line = channel.gpio, line.bus == busId else { continue }
-                    let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
+                    let which: Message = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
                     let kind: Message
                     switch line.kind {
                     case .input: kind = "input"
