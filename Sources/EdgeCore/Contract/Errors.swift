@@ -26,7 +26,6 @@ public func edgecore_status_name(_ status: Int32) -> UnsafePointer<CChar>? {
 }
 
 /// The result code edgecore.h documents for a failure of this kind: the one mapping from Failure to C.
-@inline(never)  // one switch table in the library, not one per inlined call
 func resultCode(_ kind: Failure.Kind) -> Int32 {
     switch kind {
     case .nullPointer: return EDGECORE_E_NULL_POINTER
