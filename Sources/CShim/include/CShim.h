@@ -39,6 +39,14 @@
 #include <modbus/modbus.h>
 #include <yaml.h>
 
+/* ---- numbers as text (varargs): Platform/NumberText.swift keeps the locale's decimal point out ---- */
+
+/* `value` with `digits` digits after the point, in exponent form ("%.*e") or not ("%.*f"). */
+static inline int ec_format_double(char *buffer, size_t size, int exponent_form, int digits, double value) {
+    return snprintf(buffer, size, exponent_form ? "%.*e" : "%.*f", digits, value);
+}
+static inline double ec_parse_double(const char *text) { return strtod(text, NULL); }
+
 /* ---- atomics on plain memory (C11 memory orders; 64-bit ones stay lock-free on armv7 via LDREXD) ---- */
 
 static inline uint64_t ec_atomic_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }

@@ -408,7 +408,7 @@ struct SiteConfig {
         }
         try ChannelTable.offset.checkFinite(codec.offset, of: field)
         if let low = codec.validMin, let high = codec.validMax, low > high {
-            throw Failure(.config, "\(field): 'valid_min' \(low) is above 'valid_max' \(high)")
+            throw Failure(.config, "\(field): 'valid_min' \(decimalText(low)) is above 'valid_max' \(decimalText(high))")
         }
         guard codec.sentinels.count <= Int(ChannelTable.sentinelCount.highest) else {
             throw Failure(.config, "\(field): at most \(ChannelTable.sentinelCount.highest) sentinels")

@@ -256,6 +256,22 @@ private func enumField<Value>(_ raw: UInt16, _ field: ConfigField<UInt8>, of ite
 
 
 @c @implementation
+public func edgecore_engine_add_gpio_chip_sized(_ engine: OpaquePointer?,
+                                                _ config: UnsafePointer<edgecore_gpio_chip_config>?, _ size: Int,
+                                                _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let engine, let config else { return nullArgument("engine and config are required") }
+    var c = edgecore_gpio_chip_config()
+    if let code = loadSettings(config, size: size, into: &c, kind: "gpio_chip") { return code }
+    guard let name = c.name, let chip = c.chip else {
+        return nullArgument("gpio chip: 'name' and 'chip' are required")
+    }
+    let spec = GPIOChipSpec(name: String(cString: name), chip: FilePath(cString: chip),
+                            checkpointPath: c.checkpoint_path.map { FilePath(cString: $0) },
+                            checkpointMaxPerHour: c.checkpoint_max_per_hour, eventBufferSize: c.event_buffer_size)
+    return configure(engine, idOut) { config throws(Failure) in try config.addBus(.gpio(spec)) }
+}
+
+@c @implementation
 public func edgecore_engine_add_gpio_line_sized(_ engine: OpaquePointer?,
                                                 _ config: UnsafePointer<edgecore_gpio_line_config>?, _ size: Int,
                                                 _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {

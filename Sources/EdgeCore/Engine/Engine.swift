@@ -231,7 +231,7 @@ final class Engine: @unchecked Sendable {
                 payload = .registers(try point.codec.encode(value))
             }
         } catch {
-            throw Failure(error, "channel '\(channel.name)': \(value) cannot be written as its type")
+            throw Failure(error, "channel '\(channel.name)': \(decimalText(value)) cannot be written as its type")
         }
         try submit(WriteJob(.modbus(device: point.device, address: point.address, payload)),
                    bus: config.devices[point.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)

@@ -21,26 +21,37 @@ struct PlannedRequest: Equatable {
 /// request per channel.
 enum Planner {
     static func plan(_ config: SiteConfig) -> [PlannedRequest] {
-        var groups: [GroupKey: [Int]] = [:]
-        var order: [GroupKey] = []
+        // Groups in order of their first channel. The index is keyed by TextKey (device and interval in
+        // its number, function as its kind): the Dictionary code the library already has, not a second copy.
+        var groups: [(key: GroupKey, members: [Int])] = []
+        var index = [TextKey: Int]()
         for (id, channel) in config.channels.enumerated() {
             guard let point = channel.modbus else { continue }  // a GPIO line
             let key = GroupKey(device: point.device, function: point.function.rawValue,
                                intervalMs: channel.intervalMs)
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(id)
+            let indexKey = TextKey("", kind: key.function,
+                                   number: UInt64(truncatingIfNeeded: key.device) << 32 | UInt64(key.intervalMs))
+            if let group = index[indexKey] {
+                groups[group].members.append(id)
+            } else {
+                index[indexKey] = groups.count
+                groups.append((key: key, members: [id]))
+            }
         }
         var requests: [PlannedRequest] = []
-        for key in order {
-            guard let members = groups[key], let function = ModbusFunction(rawValue: key.function) else { continue }
+        for (key, members) in groups {
+            guard let function = ModbusFunction(rawValue: key.function) else { continue }
             let device = config.devices[key.device]
-            let sorted = members.compactMap { id in config.channels[id].modbus.map { (id: id, point: $0) } }.sorted {
-                $0.point.address != $1.point.address ? $0.point.address < $1.point.address : $0.id < $1.id
-            }
+            // By address, then id: one key per channel (address above, id below 32 bits; ids are array
+            // indices, far below 2^32).
+            var order = members.map { UInt64(config.channels[$0].modbus?.address ?? 0) << 32 | UInt64(truncatingIfNeeded: $0) }
+            heapSort(&order)
             let limit = device.limit(for: function)
             let holes = device.holes.filter { $0.function == function }
             var current: PlannedRequest? = nil
-            for (id, channel) in sorted {
+            for sortKey in order {
+                let id = Int(truncatingIfNeeded: sortKey & 0xFFFF_FFFF)
+                guard let channel = config.channels[id].modbus else { continue }
                 if var open = current {
                     let end = max(open.lastAddress, channel.lastAddress)
                     let span = end - Int(open.address) + 1
@@ -62,7 +73,33 @@ enum Planner {
         return requests
     }
 
-    private struct GroupKey: Hashable {
+    /// Sorts distinct keys ascending in place (heapsort: O(n log n), no extra memory). Not the standard
+    /// library's sort: it would be its only use here, and its code is about 2.5 KB of libEdgeCore on armv7.
+    private static func heapSort(_ keys: inout [UInt64]) {
+        func siftDown(_ start: Int, _ end: Int) {
+            var root = start
+            while 2 * root + 1 < end {
+                var child = 2 * root + 1
+                if child + 1 < end, keys[child] < keys[child + 1] { child += 1 }
+                if keys[root] >= keys[child] { return }
+                keys.swapAt(root, child)
+                root = child
+            }
+        }
+        var start = keys.count / 2
+        while start > 0 {
+            start -= 1
+            siftDown(start, keys.count)
+        }
+        var end = keys.count
+        while end > 1 {
+            end -= 1
+            keys.swapAt(0, end)
+            siftDown(0, end)
+        }
+    }
+
+    private struct GroupKey {
         var device: Int
         var function: UInt8
         var intervalMs: UInt32
@@ -110,7 +147,7 @@ extension Planner {
                 add("bus '\(chip.name)': gpio chip \(chip.chip)")
                 for channel in config.channels {
                     guard let line = channel.gpio, line.bus == busId else { continue }
-                    let which = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
+                    let which: Message = line.lineName.map { "line '\($0)'" } ?? "line \(line.offset)"
                     let kind: Message
                     switch line.kind {
                     case .input: kind = "input"
@@ -164,7 +201,7 @@ func formatFixed(_ value: Double, decimals: Int) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
     let scaled = (abs(value) * scale).rounded()
-    guard scaled < 9.0e18 else { return "\(value)" }
+    guard scaled < 9.0e18 else { return decimalText(value) }
     let whole = UInt64(scaled)
     let unit = UInt64(scale)
     var text = value < 0 && whole != 0 ? "-" : ""

@@ -66,7 +66,7 @@ final class SimulatedChip: GPIOChipPort {
     func requestEdges(offset: UInt32, bias: GPIOBias, activeLow: Bool,
                       eventBuffer: UInt32) throws(Failure) -> any GPIOEventLinePort {
         let value = try openValue(offset, writing: false)
-        let path = directory.appending("/" + String(offset) + ".edges")
+        let path = directory.appending("/" + String(UInt64(offset)) + ".edges")
         // Read and write, so that the FIFO never reports a hang-up while the simulator is away.
         let edges: FileDescriptor
         do throws(Failure) {
@@ -88,7 +88,7 @@ final class SimulatedChip: GPIOChipPort {
         guard offset < lineCount else {
             throw noSuchLineError(chip: description, offset: offset, lineCount: lineCount)
         }
-        let path = directory.appending("/" + String(offset) + ".value")
+        let path = directory.appending("/" + String(UInt64(offset)) + ".value")
         do throws(Failure) {
             let file = try FileDescriptor.open(path, writing ? .readWrite : .readOnly)
             try file.lockExclusive()

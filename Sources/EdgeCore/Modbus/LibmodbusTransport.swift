@@ -184,7 +184,7 @@ final class LibmodbusTransport: ModbusTransport {
         switch spec {
         case .tcp(let tcp):
             let made = tcp.host.withCString { host in
-                String(tcp.port).withCString { service in modbus_new_tcp_pi(host, service) }
+                String(UInt64(tcp.port)).withCString { service in modbus_new_tcp_pi(host, service) }
             }
             return made
         case .rtu(let rtu):

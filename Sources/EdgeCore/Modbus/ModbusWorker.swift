@@ -296,8 +296,24 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
 
     /// One transaction with bookkeeping: unit and timeout, counters (one locked update), the silent gap,
     /// flush after a timeout or bad frame, reconnect after a broken connection or repeated bad frames on TCP.
+    /// Only the body differs between callers; the bookkeeping is two plain functions so that the
+    /// closure specialisations of this one stay small (one copy of it per caller).
+    @inline(__always)
     private func transact(_ deviceId: Int, isRetry: Bool,
                           _ body: () throws(Failure) -> Void) -> TransactionResult {
+        let started = beginTransaction(deviceId)
+        var failure: Failure? = nil
+        do throws(Failure) {
+            try body()
+        } catch {
+            failure = error
+        }
+        return endTransaction(deviceId, isRetry: isRetry, started: started, failure: failure)
+    }
+
+    /// Unit, timeout and flush before a transaction; returns when it started (CLOCK_MONOTONIC).
+    @inline(never)
+    private func beginTransaction(_ deviceId: Int) -> Int64 {
         let unitId = config.devices[deviceId].unitId
         if currentUnit != unitId {
             transport.setUnit(unitId)
@@ -311,13 +327,13 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         // RTU answers carry no transaction id: an answer that came after its request timed out would be
         // taken for the next request's (another channel's data, status OK). Discard what arrived since.
         if case .rtu = spec { transport.flush() }
-        let started = clock.monotonicNanoseconds
-        var failure: Failure? = nil
-        do throws(Failure) {
-            try body()
-        } catch {
-            failure = error
-        }
+        return clock.monotonicNanoseconds
+    }
+
+    /// Counters, the silent gap and the connection's fate after a transaction.
+    @inline(never)
+    private func endTransaction(_ deviceId: Int, isRetry: Bool, started: Int64,
+                                failure: Failure?) -> TransactionResult {
         let finished = clock.monotonicNanoseconds
         let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
@@ -419,41 +435,57 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         var failure: Failure? = nil
         switch payload {
         case .registers(let values):
-            failure = attempt(device) { () throws(Failure) in
-                try values.withUnsafeBufferPointer { buffer throws(Failure) in
-                    try transport.writeRegisters(address: address, values: buffer)
-                }
-            }
+            failure = attempt(device, .writeRegisters(address, values))
         case .coils(let values):
-            failure = attempt(device) { () throws(Failure) in
-                try values.withUnsafeBufferPointer { buffer throws(Failure) in
-                    try transport.writeCoils(address: address, values: buffer)
-                }
-            }
+            failure = attempt(device, .writeCoils(address, values))
         case .registerBit(let codec, let value):
             // Read-modify-write: two transactions, each counted and retried on its own.
             var current: UInt16 = 0
-            failure = attempt(device) { () throws(Failure) in
-                try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
-            }
+            failure = attempt(device, .readRegister(address), into: &current)
             if failure == nil {
                 // The engine checked the value before queueing the job, so encoding cannot fail here.
                 let updated = (try? codec.encodeBit(value, into: current)) ?? current
-                failure = attempt(device) { () throws(Failure) in
-                    try [updated].withUnsafeBufferPointer { buffer throws(Failure) in
-                        try transport.writeRegisters(address: address, values: buffer)
-                    }
-                }
+                failure = attempt(device, .writeRegisters(address, [updated]))
             }
         }
         job.complete(failure)
     }
 
-    /// One transaction of a write, with the device's retries; nil when the device answered.
-    private func attempt(_ deviceId: Int, _ body: () throws(Failure) -> Void) -> Failure? {
+    /// One transaction of a write: a value, not a closure, so that `attempt` and the transaction's
+    /// bookkeeping inlined into it exist once in the library rather than once per kind of write.
+    private enum WriteStep {
+        case writeRegisters(UInt16, [UInt16])
+        case writeCoils(UInt16, [UInt8])
+        /// The read of a read-modify-write (FC 3, one register).
+        case readRegister(UInt16)
+    }
+
+    /// One transaction of a write, with the device's retries; nil when the device answered. A read
+    /// leaves its register in `current`.
+    private func attempt(_ deviceId: Int, _ step: WriteStep) -> Failure? {
+        var unused: UInt16 = 0
+        return attempt(deviceId, step, into: &unused)
+    }
+
+    @inline(never)
+    private func attempt(_ deviceId: Int, _ step: WriteStep, into current: inout UInt16) -> Failure? {
         var failure: Failure? = nil
         for attempt in 0...Int(config.devices[deviceId].retries) {
-            guard let error = transact(deviceId, isRetry: attempt > 0, body).failure else {
+            let result = transact(deviceId, isRetry: attempt > 0) { () throws(Failure) in
+                switch step {
+                case .writeRegisters(let address, let values):
+                    try values.withUnsafeBufferPointer { buffer throws(Failure) in
+                        try transport.writeRegisters(address: address, values: buffer)
+                    }
+                case .writeCoils(let address, let values):
+                    try values.withUnsafeBufferPointer { buffer throws(Failure) in
+                        try transport.writeCoils(address: address, values: buffer)
+                    }
+                case .readRegister(let address):
+                    try transport.readRegisters(.holdingRegisters, address: address, count: 1, into: &current)
+                }
+            }
+            guard let error = result.failure else {
                 health[deviceId].answered()
                 return nil
             }

@@ -28,5 +28,5 @@ struct Errno: RawRepresentable, Equatable, Hashable {
     var description: UnsafePointer<CChar>? { ec_errno_description(rawValue) }
 
     /// The C library's text ("No such file or directory"), or "error N".
-    var text: String { description.map { String(cString: $0) } ?? "error \(rawValue)" }
+    var text: String { description.map { String(cString: $0) } ?? ("error \(rawValue)" as Message).text }
 }

@@ -213,7 +213,7 @@ enum FuzzTargets {
             }
             for id in request.channels {
                 let channel = config.channels[id]
-                guard let point = channel.modbus else { return "channel \(id) is not a Modbus channel" }
+                guard let point = channel.modbus else { return "GPIO line \(id) in a Modbus request" }
                 let offset = Int(point.address) - Int(request.address)
                 if point.function != request.function || channel.intervalMs != request.intervalMs
                     || offset < 0 || offset + point.width > request.count {
