@@ -167,7 +167,18 @@ final class Engine: @unchecked Sendable {
 
     /// Readings available (> 0), or a failure: .timeout, or .notRunning when the engine is stopped (or
     /// being destroyed) and nothing is left to drain. A stop wakes a waiting consumer.
+    ///
+    /// A wait may leave its section and enter another (after a stop, or a start that replaces the ring),
+    /// and a destroy can complete in between and free the engine. So the wait does not touch the engine
+    /// after its first step: it holds the SharedRing itself, with a counted reference that keeps it and its
+    /// ring alive, and its next section sees the phase `closing` and returns .notRunning.
     func wait(timeoutMilliseconds: Int32) throws(Failure) -> Int {
+        let held = Unmanaged.passRetained(shared)
+        defer { held.release() }
+        return try Engine.wait(on: held.takeUnretainedValue(), timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    private static func wait(on shared: SharedRing, timeoutMilliseconds: Int32) throws(Failure) -> Int {
         let deadline: Int64? = timeoutMilliseconds < 0
             ? nil : Clock.monotonicNanoseconds() + Int64(timeoutMilliseconds) * 1_000_000
         while true {
@@ -189,8 +200,16 @@ final class Engine: @unchecked Sendable {
                 throw Failure(.notRunning, "the engine is stopped and no readings are left")
             }
             if ready != 0 { return Int(clamping: ready) }
+            #if DEBUG
+            Engine.waitLeftSection?(shared)
+            #endif
         }
     }
+
+    #if DEBUG
+    /// Tests only: called with the engine's SharedRing when a wait has left a section to look again.
+    nonisolated(unsafe) static var waitLeftSection: ((SharedRing) -> Void)? = nil
+    #endif
 
     func ringStats() -> RingStats {
         shared.visit { ring in ring?.stats(lane: nil) ?? RingStats() }

@@ -163,6 +163,39 @@ import Testing
         }
     }
 
+    /// A wait woken by a stop leaves its section to look again; a destroy that completes right then (no
+    /// section is open) frees the engine, and the wait must not touch it afterwards. The hook holds the
+    /// wait between its sections while the test destroys the engine; the address sanitizer run
+    /// (`make asan-test`) reports any use of the freed engine.
+    @Test func aWaitBetweenSectionsSurvivesADestroy() throws {
+        let engine = try makeEngine()
+        #expect(addSite(engine, 0, intervalMs: 3_600_000) == 0)
+        #expect(edgecore_engine_start(engine.pointer) == EDGECORE_OK)
+        let shared = Unmanaged<Engine>.fromOpaque(UnsafeRawPointer(engine.pointer)).takeUnretainedValue().shared
+        let left = DispatchSemaphore(value: 0), proceed = DispatchSemaphore(value: 0)
+        Engine.waitLeftSection = { seen in
+            guard seen === shared else { return }
+            left.signal()
+            proceed.wait()
+        }
+        defer { Engine.waitLeftSection = nil }
+        let inWait = Atomic(false), result = Atomic<Int32>(0)
+        let consumer = spawn {
+            var out = [edgecore_reading](repeating: edgecore_reading(), count: 64)
+            if edgecore_engine_wait(engine.pointer, 5000) > 0 { _ = edgecore_engine_drain(engine.pointer, &out, 64) }
+            inWait.store(true, ordering: .releasing)
+            result.store(edgecore_engine_wait(engine.pointer, -1), ordering: .releasing)
+        }
+        #expect(waitUntil(seconds: 10) { inWait.load(ordering: .acquiring) })
+        usleep(100_000)  // asleep in the wait by now
+        #expect(edgecore_engine_stop(engine.pointer) == EDGECORE_OK)
+        #expect(left.wait(timeout: .now() + 10) == .success)
+        edgecore_engine_destroy(engine.pointer)  // completes: the wait is between its sections
+        proceed.signal()
+        #expect(consumer.wait(seconds: 10))
+        #expect(result.load(ordering: .acquiring) == EDGECORE_E_NOT_RUNNING)
+    }
+
     /// Writes from several threads while the engine starts and stops: each ends with a result (never sent:
     /// the bus is down, or the engine stopped, or the deadline passed before it was sent).
     @Test func writesAcrossStopAndStart() throws {
