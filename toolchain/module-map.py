@@ -18,6 +18,7 @@ LAYERS = [
     ("Common",),
     ("Platform",),
     ("Buffer", "Decode"),
+    ("Journal",),
     ("Config",),
     ("Engine",),
     ("Modbus", "GPIO"),

@@ -1,0 +1,34 @@
+/// The journal's file I/O: one folder of files, with only the operations the journal needs. Everything the
+/// journal stores goes through it, so that tests can put a power-cut simulator in place of the file system
+/// (as SQLite's crash tests put a test VFS under SQLite): data not yet synced is lost at a cut, and the
+/// last write before it can be torn. The real implementation sits on Platform's FileDescriptor (to come
+/// with the journal itself).
+///
+/// Durability, as the journal relies on it (and as the simulator plays it):
+/// - a file's bytes are durable once `sync()` returned after they were written;
+/// - a new name (create, rename) or a removal is durable once `syncFolder()` returned after it;
+/// - `rename` replaces its target atomically: after a cut the folder holds the old file or the new one.
+protocol JournalFiles: AnyObject {
+    /// The names of the files in the folder, in no particular order.
+    func names() throws(Failure) -> [String]
+    /// Opens a file of the folder for reading and writing; `create`: made empty when missing.
+    func open(_ name: String, create: Bool) throws(Failure) -> any JournalFile
+    func remove(_ name: String) throws(Failure)
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    func rename(_ from: String, to: String) throws(Failure)
+    /// Makes the folder's entries (creations, renames, removals) durable.
+    func syncFolder() throws(Failure)
+}
+
+/// An open file of a `JournalFiles` folder. Used by one thread at a time.
+protocol JournalFile: AnyObject {
+    func size() throws(Failure) -> UInt64
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many (fewer only at the end of the file).
+    func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int
+    /// Writes all of `bytes` at `offset` (the file grows as needed).
+    func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws(Failure)
+    func truncate(to size: UInt64) throws(Failure)
+    /// Makes the file's bytes durable.
+    func sync() throws(Failure)
+    func close()
+}
