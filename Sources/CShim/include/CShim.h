@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>

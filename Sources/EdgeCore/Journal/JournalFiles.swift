@@ -1,8 +1,8 @@
 /// The journal's file I/O: one folder of files, with only the operations the journal needs. Everything the
 /// journal stores goes through it, so that tests can put a power-cut simulator in place of the file system
 /// (as SQLite's crash tests put a test VFS under SQLite): data not yet synced is lost at a cut, and the
-/// last write before it can be torn. The real implementation sits on Platform's FileDescriptor (to come
-/// with the journal itself).
+/// last write before it can be torn. `FolderFiles` is the real folder, over Platform's FileDescriptor and
+/// Folder.
 ///
 /// Durability, as the journal relies on it (and as the simulator plays it):
 /// - a file's bytes are durable once `sync()` returned after they were written;
@@ -31,4 +31,54 @@ protocol JournalFile: AnyObject {
     /// Makes the file's bytes durable.
     func sync() throws(Failure)
     func close()
+}
+
+/// The journal's folder on the real file system.
+final class FolderFiles: JournalFiles {
+    private let folder: Folder
+
+    init(_ path: FilePath) { folder = Folder(path: path) }
+
+    func names() throws(Failure) -> [String] { try folder.names() }
+
+    func open(_ name: String, create: Bool) throws(Failure) -> any JournalFile {
+        DiskFile(try FileDescriptor.open(folder.path(of: name), .readWrite, create ? [.create] : [],
+                                         permissions: 0o644))
+    }
+
+    func remove(_ name: String) throws(Failure) { try folder.remove(name) }
+
+    func rename(_ from: String, to: String) throws(Failure) { try folder.rename(from, to: to) }
+
+    func syncFolder() throws(Failure) { try folder.sync() }
+}
+
+/// A file of a FolderFiles folder.
+final class DiskFile: JournalFile {
+    private let descriptor: FileDescriptor
+
+    init(_ descriptor: FileDescriptor) { self.descriptor = descriptor }
+
+    func size() throws(Failure) -> UInt64 { UInt64(try descriptor.size()) }
+
+    func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            let count = try descriptor.read(at: Int64(offset) + Int64(done), into: rest)
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+
+    func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws(Failure) {
+        try descriptor.write(at: Int64(offset), bytes)
+    }
+
+    func truncate(to size: UInt64) throws(Failure) { try descriptor.truncate(to: Int64(size)) }
+
+    func sync() throws(Failure) { try descriptor.sync() }
+
+    func close() { descriptor.close() }
 }

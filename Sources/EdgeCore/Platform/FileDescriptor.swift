@@ -103,6 +103,18 @@ final class FileDescriptor {
         _ = try retrying("fsync") { Int(call(rawValue)) }
     }
 
+    /// The file's size in bytes (fstat).
+    func size() throws(Failure) -> Int64 {
+        var info = stat()
+        guard fstat(rawValue, &info) == 0 else { throw Failure.system(.current, "fstat") }
+        return Int64(info.st_size)
+    }
+
+    /// ftruncate(2): the file ends at `size` (grown with zeros or cut).
+    func truncate(to size: Int64) throws(Failure) {
+        _ = try retrying("ftruncate") { Int(ftruncate(rawValue, off_t(size))) }
+    }
+
     /// An exclusive flock(2), not waiting: `.system(.busy)` when another holder has it. Released by close.
     func lockExclusive() throws(Failure) {
         guard flock(rawValue, LOCK_EX | LOCK_NB) != 0 else { return }
