@@ -23,6 +23,7 @@ private func replay(_ target: String, _ body: (UnsafeRawBufferPointer) -> String
 @Suite struct FuzzCorpusTests {
     @Test func siteFiles() throws { try replay("site_yaml", FuzzTargets.siteYAML) }
     @Test func modbusAnswerDecoding() throws { try replay("modbus_decode", FuzzTargets.answerDecoding) }
+    @Test func journalRecovery() throws { try replay("journal_scan", FuzzTargets.journalRecovery) }
     // Other suites open and close descriptors in parallel: the descriptor check is make fuzz-replay's.
     @Test func modbusAnswerFrames() throws {
         try replay("modbus_frame") { FuzzTargets.answerFrame($0, checkDescriptors: false) }

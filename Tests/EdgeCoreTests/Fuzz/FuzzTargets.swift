@@ -233,6 +233,36 @@ enum FuzzTargets {
     /// loopback peer sends back before closing its side. The answer lands in a buffer of exactly `count`
     /// elements (the address sanitizer catches a write past it); no file descriptor may be left open
     /// (`checkDescriptors`: not where other threads open and close descriptors meanwhile, as in `swift test`).
+    /// Arbitrary bytes as a journal segment file, as recovery reads it after a crash: the header decodes to
+    /// one of its outcomes, and every record the scanner delivers lies in the valid prefix, after the one
+    /// before it, with a sequence that only grows, and is exactly the encoding of the readings it yields,
+    /// so no damaged reading is ever delivered.
+    static func journalRecovery(_ input: UnsafeRawBufferPointer) -> String? {
+        _ = JournalFormat.decodeSegmentHeader(input)
+        let headerSize = JournalFormat.segmentHeaderSize
+        let body = input.count >= headerSize ? UnsafeRawBufferPointer(rebasing: input[headerSize...]) : input
+        let result = JournalFormat.scanRecords(body, expectedFirst: nil)
+        guard result.validEnd <= body.count else { return "valid prefix \(result.validEnd) past \(body.count) bytes" }
+        var next: UInt64 = 0
+        var end = 0
+        for record in result.records {
+            guard record.offset >= end, record.offset + record.size <= result.validEnd else {
+                return "record at \(record.offset) outside the valid prefix \(end)..<\(result.validEnd)"
+            }
+            guard record.first >= next else { return "sequence \(record.first) after \(next): went back" }
+            let readings = JournalFormat.decodeReadings(body, record: record)
+            guard readings.count == record.count else { return "record at \(record.offset): \(readings.count) of \(record.count) readings" }
+            var encoded: [UInt8] = []
+            readings.withUnsafeBufferPointer { JournalFormat.encodeRecord(first: record.first, readings: $0, into: &encoded) }
+            guard encoded.elementsEqual(body[record.offset..<record.offset + record.size]) else {
+                return "record at \(record.offset) is not the encoding of the readings it yields"
+            }
+            next = record.next
+            end = record.offset + record.size
+        }
+        return nil
+    }
+
     static func answerFrame(_ input: UnsafeRawBufferPointer, checkDescriptors: Bool = true) -> String? {
         var bytes = ByteReader(input)
         let functions: [ModbusFunction] = [.coils, .discreteInputs, .holdingRegisters, .inputRegisters]

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import EdgeCore
@@ -181,5 +182,31 @@ import Testing
         #expect(result.validEnd == 80)
         let wild = JournalRecord(offset: 0, first: 0, count: Int(UInt32.max) / 32)
         #expect(bytes.withUnsafeBytes { JournalFormat.decodeReadings($0, record: wild) }.isEmpty)
+    }
+}
+
+/// The fuzz corpus's seed segment was written by an independent encoder (Python, from docs/journal-format.md):
+/// the Swift decoder must read it as the document says.
+@Suite struct JournalFormatDocumentTests {
+    @Test func theDocumentedLayoutIsWhatTheDecoderReads() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("fuzz/corpus/journal_scan/seed-valid")
+        let bytes = [UInt8](try Data(contentsOf: path))
+        try bytes.withUnsafeBytes { raw in
+            #expect(JournalFormat.decodeSegmentHeader(raw)
+                    == .ok(SegmentHeader(instance: 0x1122_3344_5566_7788, firstSequence: 100)))
+            let body = UnsafeRawBufferPointer(rebasing: raw[JournalFormat.segmentHeaderSize...])
+            let result = JournalFormat.scanRecords(body, expectedFirst: 100)
+            #expect(result.records.map(\.first) == [100, 103, 110])
+            #expect(result.records.map(\.count) == [3, 1, 5])
+            #expect(result.validEnd == body.count && result.corruptSkipped == 0)
+            let last = try #require(result.records.last)
+            let readings = JournalFormat.decodeReadings(body, record: last)
+            #expect(readings.map(\.sequence) == [0, 1, 2, 3, 4])
+            #expect(readings.map(\.timestamp_ns) == (0..<5).map { 1_700_000_000_000_000_000 + $0 })
+            #expect(readings.map(\.value) == [0, 0.5, 1, 1.5, 2])
+            #expect(readings.map(\.channel) == [0, 1, 2, 3, 4])
+        }
     }
 }
