@@ -388,16 +388,18 @@ static enum verdict judge(int k) {
 struct expectation {
     long long count, rejected, either;
     int64_t shortest_ns; /* the shortest level, by its lower bound */
+    int glitches;        /* levels that surely held less than the debounce (their upper bound is shorter) */
 };
 
 static struct expectation expected_counts(int edge) {
-    struct expectation e = {0, 0, 0, INT64_MAX};
+    struct expectation e = {0, 0, 0, INT64_MAX, 0};
     int level = 0;
     for (int k = 0; k < trace.entries; k++) {
         int rising = k % 2 == 0;
         int counts = edge == EDGECORE_GPIO_EDGE_BOTH || (edge == EDGECORE_GPIO_EDGE_RISING) == rising;
         if (k + 1 < trace.entries && held_at_least(k) < e.shortest_ns) e.shortest_ns = held_at_least(k);
         enum verdict v = judge(k);
+        e.glitches += v == GLITCH;
         if (v == EITHER) e.either += edge == EDGECORE_GPIO_EDGE_BOTH ? 2 : 1;
         if (v != GLITCH) {
             if (rising != level) {
@@ -496,7 +498,9 @@ static void held_pulses(const char *what, int pulses, int level_us, int handshak
     CHECK(llabs((long long)stats.rejected - e.rejected) <= e.either);
     CHECK_EQ(stats.lost, 0);
     if (handshake) { /* a handshake holds every level at least the debounce: all must count */
-        CHECK(e.shortest_ns >= DEBOUNCE_US * 1000LL);
+        /* Not the lower bound (shortest_ns): the host can stall the guest inside the interrupt handler,
+         * which widens the bounds; CI once saw a lower bound of 1174 us for a handshaked level that counted. */
+        CHECK_EQ(e.glitches, 0);
         CHECK_EQ(stats.count, 2 * pulses);
         CHECK_EQ(missed, 0);
     }
