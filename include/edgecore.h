@@ -4,8 +4,8 @@
  * EdgeCore samples sensors on Linux edge devices (GPIO, Modbus RTU/TCP), keeps every reading with its
  * status in a lock-free ring buffer, and hands readings to C firmware through the functions below.
  *
- * Sections, in order: conventions; version; result codes; readings; ring; engine (life cycle, Modbus
- * buses, devices, channels, GPIO, readings, statistics and look-ups, writes).
+ * Sections, in order: conventions; version; result codes; readings; ring; journal; engine (life cycle,
+ * Modbus buses, devices, channels, GPIO, readings, statistics and look-ups, writes, journal).
  *
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
@@ -150,8 +150,14 @@ const char *edgecore_version_string(void);
  *  own version of the struct): the program was built against a newer edgecore.h. Upgrade libEdgeCore or
  *  leave the field 0. */
 #define EDGECORE_E_UNKNOWN_FIELD (-10021)
+/** The folder is not an EdgeCore journal: it holds other files, or the path is not a folder. */
+#define EDGECORE_E_NOT_A_JOURNAL (-10022)
+/** The journal was written by a newer EdgeCore (a newer format version): refused, never misread. */
+#define EDGECORE_E_JOURNAL_VERSION (-10023)
+/** The journal is full and its when_full policy is EDGECORE_JOURNAL_REFUSE_NEWEST. */
+#define EDGECORE_E_JOURNAL_FULL (-10024)
 /** Last (lowest) of EdgeCore's own result codes in this version; later versions extend downwards. */
-#define EDGECORE_E_LAST (-10021)
+#define EDGECORE_E_LAST (-10024)
 
 /**
  * A human-readable English description of a result code: "success" for 0, EdgeCore's own text for its
@@ -377,6 +383,305 @@ int edgecore_ring_lane_stats_sized(const struct edgecore_ring *ring, uint32_t la
 static inline int edgecore_ring_lane_stats(const struct edgecore_ring *ring, uint32_t lane,
                                            struct edgecore_ring_stats *stats_out) {
     return edgecore_ring_lane_stats_sized(ring, lane, stats_out, sizeof *stats_out);
+}
+
+/* ==================================================================================================== */
+/* Journal                                                                                              */
+/* ==================================================================================================== */
+
+/**
+ * A journal keeps readings on flash so that they survive power cuts, reboots and uplink outages, and hands
+ * them to named consumers (an uplink, a local database) that each acknowledge what they have delivered
+ * (store-and-forward, at-least-once delivery). It is a folder of segment files (docs/journal-format.md);
+ * every reading appended gets a journal sequence number, 1, 2, 3, ... that never goes back, not even after
+ * a crash. A journal can be used on its own (these functions) or attached to an engine, which then appends
+ * every reading it takes (edgecore_engine_set_journal).
+ *
+ * Durability: a reading is durable once a sync that began after its append has returned. Syncs happen by
+ * the settings' sync policy (inside edgecore_journal_append and edgecore_journal_tick) and on
+ * edgecore_journal_sync and _close. At a power cut, readings appended since the last sync may be lost (a
+ * process crash loses nothing that append accepted: the data is in the kernel). Cursors deliver only
+ * durable readings, so no consumer ever forwards a reading that a power cut could take back, and a
+ * sequence number, once delivered, always means the same reading. An acknowledgement becomes durable at
+ * the next sync; after a crash a cursor restarts after its last durable acknowledgement, so readings
+ * acknowledged after it are delivered again (at-least-once).
+ *
+ * Recovery: opening checks only the newest segment (the same time for 100 MB as for 4 GB), cuts off a torn
+ * tail, and skips damaged records or segments, counting them; corruption never makes open fail and never
+ * makes a cursor deliver a damaged reading (every record is checked against its CRC32C before delivery).
+ *
+ * Space: the journal holds at most size_limit bytes. Segments that every cursor has acknowledged are
+ * removed first; when that is not enough, `when_full` decides: drop the oldest segment even though a cursor
+ * has not acknowledged it (each reading counted in dropped_for_space), or refuse new appends
+ * (EDGECORE_E_JOURNAL_FULL, counted in refused_for_space) until the cursors catch up.
+ *
+ * Thread rules: every function but _open and _close may be called from any thread, concurrently with
+ * every other (the journal serialises them with a lock of its own). _close once no other call is in
+ * progress. A call blocks while another thread's call on the same journal does file I/O: an append or sync
+ * in progress holds the journal for up to one fsync (milliseconds on a healthy card, seconds on a worn one).
+ * Messages of failing calls: edgecore_journal_last_error().
+ */
+struct edgecore_journal;
+
+/** What a full journal does (struct edgecore_journal_config.when_full). */
+enum edgecore_journal_full_policy {
+    /** Remove the oldest segment even if a cursor has not acknowledged it; every such reading is counted
+     *  in dropped_for_space (and in each cursor's lost). Appending always goes on. */
+    EDGECORE_JOURNAL_DROP_OLDEST = 0,
+    /** Keep what is stored; refuse appends with EDGECORE_E_JOURNAL_FULL until acknowledgements free a
+     *  segment. */
+    EDGECORE_JOURNAL_REFUSE_NEWEST = 1
+};
+
+/** The longest cursor name, in bytes. Names are 1 .. 32 bytes of A-Z a-z 0-9 _ - . */
+#define EDGECORE_JOURNAL_CURSOR_NAME_MAX 32u
+#define EDGECORE_JOURNAL_SEGMENT_SIZE_MIN (64u * 1024u)
+#define EDGECORE_JOURNAL_SEGMENT_SIZE_MAX (1024u * 1024u * 1024u)
+
+/** Journal settings. Initialise with edgecore_journal_config_init(). Grows at its end. */
+struct edgecore_journal_config {
+    uint64_t size_limit;          /**< bytes the segments may take, at least 2 * segment_size; default
+                                       256 MiB */
+    uint32_t segment_size;        /**< bytes per segment file, EDGECORE_JOURNAL_SEGMENT_SIZE_MIN .. _MAX;
+                                       default 4 MiB. Opening scans one segment: keep it small */
+    uint32_t sync_interval_ms;    /**< sync when the oldest unsynced reading is this old; 0: not by time;
+                                       default 1000 */
+    uint32_t sync_every_readings; /**< sync when this many readings are unsynced; 0: not by count;
+                                       default 0 */
+    uint32_t max_syncs_per_hour;  /**< flash wear bound: policy syncs are spaced at least 3600 s / N apart
+                                       (a due sync waits); 0: no bound; default 0. Explicit syncs
+                                       (edgecore_journal_sync, _close) are not bound */
+    uint16_t when_full;           /**< enum edgecore_journal_full_policy; default EDGECORE_JOURNAL_DROP_OLDEST */
+    uint16_t reserved;            /**< 0 */
+    uint32_t reserved2;           /**< 0 */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_journal_config, 32);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, size_limit, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, segment_size, 8);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, sync_interval_ms, 12);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, sync_every_readings, 16);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, max_syncs_per_hour, 20);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, when_full, 24);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, reserved, 26);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_config, reserved2, 28);
+
+/**
+ * Fill *config with the defaults documented at each field. NULL does nothing.
+ * Never fails. Does not block. Any thread.
+ */
+void edgecore_journal_config_init_sized(struct edgecore_journal_config *config, size_t config_size);
+static inline void edgecore_journal_config_init(struct edgecore_journal_config *config) {
+    edgecore_journal_config_init_sized(config, sizeof *config);
+}
+
+/**
+ * Open the journal in `folder`, creating it when the folder is missing (its parent must exist) or empty,
+ * and recover it after a crash (see Recovery above).
+ *
+ * folder       the journal's folder; only the journal's files may be in it.
+ * config       settings, read during the call; NULL for the defaults. They may differ from the last open
+ *              (a smaller size_limit removes the oldest segments as when_full says, at the next append).
+ * journal_out  receives the journal, owned by the caller, freed with edgecore_journal_close; NULL on failure.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER (folder, journal_out), EDGECORE_E_INVALID_ARGUMENT (a setting out
+ * of range, the struct smaller than in version 1.0), EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL
+ * (the folder holds other files, or the path is not a folder), EDGECORE_E_JOURNAL_VERSION (written by a
+ * newer EdgeCore), -ENOENT (the parent folder is missing), -EACCES, -EROFS (a read-only file system),
+ * -ENOSPC, -EIO, -ENOMEM, other -errno of open/read/write/fsync. edgecore_journal_last_error() names the
+ * path and the reason. Blocks on file I/O (a segment's scan, a few fsyncs). Any thread.
+ */
+int edgecore_journal_open_sized(const char *folder, const struct edgecore_journal_config *config,
+                                size_t config_size, struct edgecore_journal **journal_out);
+static inline int edgecore_journal_open(const char *folder, const struct edgecore_journal_config *config,
+                                        struct edgecore_journal **journal_out) {
+    return edgecore_journal_open_sized(folder, config, config ? sizeof *config : 0, journal_out);
+}
+
+/**
+ * Sync what is not yet durable (readings and acknowledgements), close the files and free the journal.
+ * NULL does nothing. A failing final sync is reported by edgecore_journal_last_error() only: the journal
+ * is freed in any case, and what was not synced may be lost at a power cut (never at a process crash).
+ * Blocks for one sync. Once no other call on the journal is in progress; not on a journal an engine owns.
+ */
+void edgecore_journal_close(struct edgecore_journal *journal);
+
+/**
+ * The message of the last failing edgecore_journal_* call made by this thread, e.g.
+ * "journal /var/lib/edgecore/journal: append: No space left on device". Thread-local storage (shared with
+ * edgecore_engine_last_error()): never NULL, never freed, valid until this thread's next failing call.
+ * Never fails. Does not block. Any thread, any time.
+ */
+const char *edgecore_journal_last_error(void);
+
+/**
+ * Append readings, numbered with the next journal sequence numbers in array order. All or nothing: on
+ * failure nothing is appended and the journal stays intact (a failed write is cut off again).
+ * May sync, if the sync policy says one is due.
+ *
+ * readings             the caller's array, read during the call; count 0 appends nothing and returns 0.
+ * count                at most 1048576.
+ * first_sequence_out   receives the sequence number of readings[0]; may be NULL.
+ *
+ * Returns count, or EDGECORE_E_NULL_POINTER (journal, or readings with count > 0),
+ * EDGECORE_E_INVALID_ARGUMENT (count too large), EDGECORE_E_JOURNAL_FULL (when_full is REFUSE_NEWEST and
+ * no acknowledged segment can be removed; counted in refused_for_space), -ENOSPC, -EIO, -EROFS, other
+ * -errno of write/fsync (counted in append_failures). Blocks on write and, when a sync is due, fsync.
+ * Any thread.
+ */
+int edgecore_journal_append(struct edgecore_journal *journal, const struct edgecore_reading *readings,
+                            size_t count, uint64_t *first_sequence_out);
+
+/**
+ * Sync now if the sync policy says one is due (by time: a journal that stops receiving appends still gets
+ * its readings synced when something calls this; an engine's journal is ticked by the engine).
+ * Returns 1 if it synced, 0 if none was due, or EDGECORE_E_NULL_POINTER, -errno of fsync/rename.
+ * Blocks for one sync when one is due. Any thread.
+ */
+int edgecore_journal_tick(struct edgecore_journal *journal);
+
+/**
+ * Make everything appended and acknowledged so far durable now, whatever the policy (not bound by
+ * max_syncs_per_hour; counted in syncs). Returns 0, or EDGECORE_E_NULL_POINTER, -errno of fsync/rename.
+ * Blocks for one sync. Any thread.
+ */
+int edgecore_journal_sync(struct edgecore_journal *journal);
+
+/**
+ * Add a consumer cursor named `name` if the journal has none of that name (it is kept in the journal's
+ * folder and survives reopening). A new cursor starts at the oldest stored reading. A cursor holds back
+ * the removal of segments it has not acknowledged (unless when_full is DROP_OLDEST and the journal is full).
+ *
+ * Returns 1 if it was added, 0 if it existed, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (a
+ * name that is empty, longer than EDGECORE_JOURNAL_CURSOR_NAME_MAX or has other characters than
+ * A-Z a-z 0-9 _ -), EDGECORE_E_LIMIT (64 cursors), -errno of the cursor file's write. Blocks on a small
+ * file write and its syncs. Any thread.
+ */
+int edgecore_journal_add_cursor(struct edgecore_journal *journal, const char *name);
+
+/**
+ * Remove a cursor and its file: its unacknowledged readings no longer hold back segment removal.
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (name), EDGECORE_E_NOT_FOUND, -errno.
+ * Blocks on a file removal and a folder sync. Any thread.
+ */
+int edgecore_journal_remove_cursor(struct edgecore_journal *journal, const char *name);
+
+/**
+ * Copy the cursor's next durable readings into the caller's array and move the cursor's read position past
+ * them. One call returns readings with consecutive sequence numbers first .. first + n - 1 (a gap, left by
+ * a damaged record or a dropped segment, ends the batch; the next call continues after it). Reading does
+ * not acknowledge: after a reopen or edgecore_journal_rewind the cursor delivers everything after its last
+ * acknowledgement again.
+ *
+ * out                  the caller's array of `max` readings.
+ * first_sequence_out   receives the sequence of out[0] (when the result is > 0); may be NULL.
+ *
+ * Returns the number of readings copied (0: nothing durable is left to read), or EDGECORE_E_NULL_POINTER
+ * (journal, name, or out with max > 0), EDGECORE_E_INVALID_ARGUMENT (name), EDGECORE_E_NOT_FOUND (no
+ * such cursor), -EIO and other -errno of read. Blocks on file reads. Any thread.
+ */
+int edgecore_journal_read(struct edgecore_journal *journal, const char *name, struct edgecore_reading *out,
+                          size_t max, uint64_t *first_sequence_out);
+
+/**
+ * Acknowledge every reading up to and including `sequence` for the cursor: it has been delivered. The
+ * acknowledgement is durable at the next sync. Acknowledging less than already acknowledged does nothing;
+ * the read position moves forward to sequence + 1 if it was behind.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (name, or `sequence` beyond the
+ * newest durable reading: the message names both numbers), EDGECORE_E_NOT_FOUND. Does not do file I/O.
+ * Any thread.
+ */
+int edgecore_journal_ack(struct edgecore_journal *journal, const char *name, uint64_t sequence);
+
+/**
+ * Move the cursor's read position back to its first unacknowledged reading (a consumer that lost its
+ * connection sends what was in flight again). Returns 0, or EDGECORE_E_NULL_POINTER,
+ * EDGECORE_E_INVALID_ARGUMENT (name), EDGECORE_E_NOT_FOUND. Does not do file I/O. Any thread.
+ */
+int edgecore_journal_rewind(struct edgecore_journal *journal, const char *name);
+
+/**
+ * The journal's counters. Sequence numbers are 0 when there is none (an empty journal). Counters marked
+ * "since open" start at 0 at each open; the others describe what is stored. Grows at its end.
+ */
+struct edgecore_journal_stats {
+    uint64_t bytes;                   /**< bytes of all segment files */
+    uint64_t oldest_sequence;         /**< the oldest stored reading */
+    uint64_t newest_sequence;         /**< the newest appended reading */
+    uint64_t durable_sequence;        /**< the newest durable reading (synced): cursors deliver up to it */
+    uint64_t readings;                /**< readings stored: newest - oldest + 1 less the known gaps */
+    uint64_t appended;                /**< readings appended since open */
+    uint64_t records_appended;        /**< records written since open (one per append of up to 4096) */
+    uint64_t dropped_for_space;       /**< readings removed, since open, before every cursor acknowledged them */
+    uint64_t refused_for_space;       /**< readings refused with EDGECORE_E_JOURNAL_FULL since open */
+    uint64_t append_failures;         /**< appends failed with a system error (-ENOSPC, -EIO ...) since open */
+    uint64_t corrupt_records_skipped; /**< damaged records skipped since open (at recovery or when read) */
+    uint64_t corrupt_segments_skipped;/**< segments skipped since open: damaged header, unreadable */
+    uint64_t torn_bytes_truncated;    /**< bytes of torn tail cut off at open */
+    uint64_t syncs;                   /**< syncs since open (policy, explicit, close, segment change) */
+    uint64_t bytes_written;           /**< bytes written to files since open (segments, cursors) */
+    uint32_t segments;                /**< segment files */
+    uint32_t cursors;                 /**< cursors: index 0 .. cursors - 1 for edgecore_journal_cursor_stats */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_journal_stats, 128);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, bytes, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, oldest_sequence, 8);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, newest_sequence, 16);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, durable_sequence, 24);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, readings, 32);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, appended, 40);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, records_appended, 48);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, dropped_for_space, 56);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, refused_for_space, 64);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, append_failures, 72);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, corrupt_records_skipped, 80);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, corrupt_segments_skipped, 88);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, torn_bytes_truncated, 96);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, syncs, 104);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, bytes_written, 112);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, segments, 120);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, cursors, 124);
+
+/**
+ * Fill *stats_out with the journal's counters.
+ * Returns 0, or EDGECORE_E_NULL_POINTER (journal or stats_out), EDGECORE_E_INVALID_ARGUMENT (struct
+ * smaller than in version 1.0). No file I/O. Any thread.
+ */
+int edgecore_journal_stats_sized(struct edgecore_journal *journal, struct edgecore_journal_stats *stats_out,
+                                 size_t stats_size);
+static inline int edgecore_journal_stats(struct edgecore_journal *journal,
+                                         struct edgecore_journal_stats *stats_out) {
+    return edgecore_journal_stats_sized(journal, stats_out, sizeof *stats_out);
+}
+
+/** One cursor's state. Grows at its end. */
+struct edgecore_journal_cursor_stats {
+    char name[EDGECORE_JOURNAL_CURSOR_NAME_MAX + 8]; /**< the name, NUL-terminated, zero-filled */
+    uint64_t acknowledged_sequence;   /**< every reading up to this one is acknowledged (0: none) */
+    uint64_t durable_acknowledged;    /**< the acknowledgement a crash now would keep */
+    uint64_t read_sequence;           /**< the next reading edgecore_journal_read looks for */
+    uint64_t unacknowledged;          /**< stored readings after acknowledged_sequence */
+    uint64_t lost;                    /**< readings removed for space before this cursor acknowledged them,
+                                           since open */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_journal_cursor_stats, 80);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, name, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, acknowledged_sequence, 40);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, durable_acknowledged, 48);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, read_sequence, 56);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, unacknowledged, 64);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, lost, 72);
+
+/**
+ * Fill *stats_out with the state of the cursor at `index` (0 .. stats.cursors - 1, in name order).
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (index), EDGECORE_E_INVALID_ARGUMENT
+ * (struct smaller than in version 1.0). No file I/O. Any thread.
+ */
+int edgecore_journal_cursor_stats_sized(struct edgecore_journal *journal, uint32_t index,
+                                        struct edgecore_journal_cursor_stats *stats_out, size_t stats_size);
+static inline int edgecore_journal_cursor_stats(struct edgecore_journal *journal, uint32_t index,
+                                                struct edgecore_journal_cursor_stats *stats_out) {
+    return edgecore_journal_cursor_stats_sized(journal, index, stats_out, sizeof *stats_out);
 }
 
 /* ==================================================================================================== */

@@ -49,6 +49,9 @@ func resultCode(_ kind: Failure.Kind) -> Int32 {
     case .limit: return EDGECORE_E_LIMIT
     case .value: return EDGECORE_E_VALUE
     case .unknownField: return EDGECORE_E_UNKNOWN_FIELD
+    case .notAJournal: return EDGECORE_E_NOT_A_JOURNAL
+    case .journalVersion: return EDGECORE_E_JOURNAL_VERSION
+    case .journalFull: return EDGECORE_E_JOURNAL_FULL
     case .system(let errno): return -errno.rawValue
     }
 }
@@ -78,6 +81,9 @@ func resultCodeDescription(_ code: Int32) -> StaticString? {
     case EDGECORE_E_LIMIT: return "a fixed limit was reached"
     case EDGECORE_E_VALUE: return "the value cannot be represented by the channel's type"
     case EDGECORE_E_UNKNOWN_FIELD: return "a struct sets a field this library does not know (built against a newer edgecore.h)"
+    case EDGECORE_E_NOT_A_JOURNAL: return "not an EdgeCore journal (the folder holds other files, or the path is not a folder)"
+    case EDGECORE_E_JOURNAL_VERSION: return "the journal was written by a newer EdgeCore"
+    case EDGECORE_E_JOURNAL_FULL: return "the journal is full (its policy refuses the newest readings)"
     default: return nil
     }
 }

@@ -31,6 +31,12 @@ struct Failure: Error {
         case limit
         case value
         case unknownField
+        /// A journal folder holds other files, or its path is not a folder.
+        case notAJournal
+        /// A journal of a newer format version.
+        case journalVersion
+        /// A full journal whose policy refuses the newest readings.
+        case journalFull
         /// A system call failed.
         case system(Errno)
     }
