@@ -9,6 +9,8 @@
 #   make fuzz                 the libFuzzer targets (fuzz/Makefile: site file, Modbus answer decoding) in .build-fuzz;
 #                             make -C fuzz run TARGET=site_yaml fuzzes one (1M executions), make fuzz-replay
 #                             runs every file of fuzz/corpus/ once through its target (part of make check)
+#   make journal-test         the journal on real file systems (Tests/Journal): 100 kill -9 cycles of a writer
+#                             and a full 1 MiB tmpfs (part of make check); make journal-kill-soak: 1,000 cycles
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #
@@ -108,7 +110,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check module-map check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -241,6 +243,25 @@ install-check: lib
 integration-test: lib examples
 	Tests/Integration/run.sh
 
+# The journal on real file systems (x86_64): kill -9 cycles of a writer process, a full tmpfs (root or a user
+# namespace, Tests/Journal/run.sh).
+JOURNAL_TESTS := $(OUT)/journal-tests
+$(JOURNAL_TESTS)/%: Tests/Journal/%.c Tests/Journal/journal_test.h Tests/CABI/cabi_test.h include/edgecore.h $(SO)
+	mkdir -p $(JOURNAL_TESTS)
+	$(CC) $(CABI_CFLAGS) -ITests/CABI -o $@ $< -L$(OUT) -lEdgeCore -lpthread $(TARGET_LINK)
+
+JOURNAL_RUN := LD_LIBRARY_PATH=$(CURDIR)/$(OUT)$(TARGET_LIBPATH) Tests/Journal/run.sh
+journal-kill-test: lib $(JOURNAL_TESTS)/journal_kill
+	$(JOURNAL_RUN) kill $(JOURNAL_TESTS)/journal_kill 100
+
+journal-kill-soak: lib $(JOURNAL_TESTS)/journal_kill
+	$(JOURNAL_RUN) kill $(JOURNAL_TESTS)/journal_kill 1000
+
+journal-full-test: lib $(JOURNAL_TESTS)/journal_full
+	$(JOURNAL_RUN) full $(JOURNAL_TESTS)/journal_full
+
+journal-test: journal-kill-test journal-full-test
+
 # GPIO on a real kernel (qemu, gpio-sim): amd64 and arm64, libgpiod 1.6 and 2.x.
 gpio-vm-test:
 	Tests/GPIO/run-vm-tests.sh
@@ -256,6 +277,7 @@ check: module-map tsan-test asan-test swift-test
 	$(MAKE) abi-growth-test
 	$(MAKE) install-check
 	$(MAKE) integration-test
+	$(MAKE) journal-test ARCH=x86_64
 	$(MAKE) gpio-vm-test
 	$(MAKE) check-arch ARCH=aarch64
 	$(MAKE) check-arch ARCH=armv7
