@@ -35,7 +35,9 @@ enum {
     WRITER_SECONDS = 10,      /* a writer nobody kills stops by itself */
     OPEN_WAIT_MS = 10000,     /* how long the parent waits for a writer to report its open */
     KILL_WINDOW_US = 50000,   /* the kill comes 0 .. 50 ms after the writer opened (or started) */
-    BATCH_MAX = 64,           /* readings per append: 1 .. BATCH_MAX */
+    BATCH_MAX = 64,           /* readings per append: 1 .. BATCH_MAX, */
+    LARGE_BATCH_MAX = 3000,   /* or, one append in 64, up to LARGE_BATCH_MAX (a record of ~94 KiB, more than
+                                 a segment, written by one write that a kill may cut short) */
     READ_BATCH = 256,
 };
 
@@ -176,11 +178,12 @@ static int writer(const char *folder, int fd, uint64_t seed) {
     pthread_t reader;
     if (pthread_create(&reader, NULL, uplink_reader, NULL) != 0) return 1;
 
-    struct edgecore_reading batch[BATCH_MAX];
+    static struct edgecore_reading batch[LARGE_BATCH_MAX];
     uint64_t next = stats.newest_sequence + 1;
     int64_t next_sync_us = monotonic_us() + 5000 + (int64_t)(next_random(&random_state) % 10000);
     while (monotonic_us() < writer_deadline_us) {
-        size_t count = 1 + (size_t)(next_random(&random_state) % BATCH_MAX);
+        uint64_t dice = next_random(&random_state);
+        size_t count = 1 + (size_t)(dice % 64 == 0 ? (dice >> 6) % LARGE_BATCH_MAX : (dice >> 6) % BATCH_MAX);
         journal_fill(batch, count, next);
         uint64_t first = 0;
         rc = edgecore_journal_append(writer_journal, batch, count, &first);
