@@ -6,7 +6,9 @@
  *   - every reading stored before reads back exactly, while full, after a reopen while full, and after
  *     space is freed; no record or segment is ever found damaged, no torn tail is left for recovery;
  *   - an acknowledgement made while full becomes durable once space is freed;
- *   - appending resumes, with the next sequence numbers, once space is freed. */
+ *   - appending resumes, with the next sequence numbers, once space is freed;
+ *   - a journal created on the full file system fails with -ENOSPC naming its folder (at open or at the
+ *     first append) and opens as a journal once space is freed. */
 #define _GNU_SOURCE
 #include "journal_test.h"
 #include <fcntl.h>
@@ -24,18 +26,20 @@ enum {
 static char root[4096], folder[4200];
 static int fillers; /* filler-0 .. filler-(fillers-1) exist */
 
-static struct edgecore_journal *open_journal(int *rc_out) {
+static struct edgecore_journal *open_journal_in(const char *path, int *rc_out) {
     struct edgecore_journal_config config;
     edgecore_journal_config_init(&config);
     config.segment_size = EDGECORE_JOURNAL_SEGMENT_SIZE_MIN;
     config.size_limit = 64u * EDGECORE_JOURNAL_SEGMENT_SIZE_MIN; /* more than the file system: it runs out first */
     config.sync_interval_ms = 0; /* syncs only when the test says */
     struct edgecore_journal *journal = NULL;
-    int rc = edgecore_journal_open(folder, &config, &journal);
+    int rc = edgecore_journal_open(path, &config, &journal);
     if (rc != EDGECORE_OK) fprintf(stderr, "  open: %d (%s)\n", rc, edgecore_journal_last_error());
     if (rc_out) *rc_out = rc;
     return journal;
 }
+
+static struct edgecore_journal *open_journal(int *rc_out) { return open_journal_in(folder, rc_out); }
 
 /* Fills the file system with new filler files until it has no space left; returns how many it wrote. */
 static int fill_up(void) {
@@ -109,8 +113,9 @@ static uint64_t append_until_full(struct edgecore_journal *journal, uint64_t new
     CHECK_EQ(rc, -ENOSPC);
     if (rc != -ENOSPC)
         fprintf(stderr, "  append after %d appends: %d (%s)\n", appends, rc, edgecore_journal_last_error());
-    else
-        CHECK(strstr(edgecore_journal_last_error(), "space") != NULL); /* strerror(ENOSPC) */
+    else /* "journal FOLDER: append: No space left on device" */
+        CHECK(strstr(edgecore_journal_last_error(), "space") != NULL &&
+              strstr(edgecore_journal_last_error(), folder) != NULL);
     *failures += rc < 0;
     for (int i = 0; i < FULL_APPENDS; i++) {
         journal_fill(batch, BATCH, newest + 1);
@@ -125,12 +130,6 @@ static uint64_t append_until_full(struct edgecore_journal *journal, uint64_t new
 }
 
 static void appends_fail_with_enospc_and_stored_data_stays(void) {
-    const char *base = getenv("EDGECORE_TEST_FOLDER");
-    CHECK(base != NULL);
-    if (base == NULL) return;
-    snprintf(root, sizeof root, "%s", base);
-    snprintf(folder, sizeof folder, "%s/journal", root);
-
     struct edgecore_journal *journal = open_journal(NULL);
     CHECK(journal != NULL);
     if (journal == NULL) return;
@@ -232,8 +231,55 @@ static void appends_fail_with_enospc_and_stored_data_stays(void) {
     edgecore_journal_close(journal);
 }
 
+/* A journal created on a full file system: the open (or the first append) fails with -ENOSPC, naming the
+ * folder; whatever it left behind opens as a journal once there is space (not EDGECORE_E_NOT_A_JOURNAL). */
+static void a_journal_created_on_a_full_file_system_opens_later(void) {
+    char created[4300];
+    snprintf(created, sizeof created, "%s/created-full", root);
+    int first_filler = fillers;
+    CHECK(fill_up() > 0);
+    int rc = 0;
+    struct edgecore_journal *journal = open_journal_in(created, &rc);
+    CHECK(rc == EDGECORE_OK || rc == -ENOSPC);
+    if (rc == -ENOSPC) CHECK(strstr(edgecore_journal_last_error(), created) != NULL);
+    struct edgecore_reading batch[BATCH];
+    journal_fill(batch, BATCH, 1);
+    if (journal != NULL) {
+        printf("  open on the full file system succeeded; append: ");
+        rc = edgecore_journal_append(journal, batch, BATCH, NULL);
+        printf("%d\n", rc);
+        CHECK(rc == BATCH || rc == -ENOSPC);
+        edgecore_journal_close(journal);
+    } else {
+        printf("  open of a new journal on the full file system: %d (%s)\n", rc, edgecore_journal_last_error());
+    }
+    uint64_t newest = rc == BATCH ? BATCH : 0;
+    while (first_filler < fillers) remove_filler(first_filler++);
+
+    journal = open_journal_in(created, &rc);
+    CHECK_EQ(rc, EDGECORE_OK);
+    if (journal == NULL) return;
+    CHECK_EQ(edgecore_journal_add_cursor(journal, "check") >= 0, 1);
+    journal_fill(batch, BATCH, newest + 1);
+    uint64_t first = 0;
+    CHECK_EQ(edgecore_journal_append(journal, batch, BATCH, &first), BATCH);
+    CHECK_EQ(first, newest + 1);
+    newest += BATCH;
+    CHECK_EQ(edgecore_journal_sync(journal), EDGECORE_OK);
+    check_stored(journal, newest, 1, "created on a full file system");
+    edgecore_journal_close(journal);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cabi_only = argv[1];
+    const char *base = getenv("EDGECORE_TEST_FOLDER");
+    if (base == NULL) {
+        printf("FAIL journal_full: EDGECORE_TEST_FOLDER is not set (Tests/Journal/run.sh full sets it)\n");
+        return 1;
+    }
+    snprintf(root, sizeof root, "%s", base);
+    snprintf(folder, sizeof folder, "%s/journal", root);
     RUN(appends_fail_with_enospc_and_stored_data_stays);
+    RUN(a_journal_created_on_a_full_file_system_opens_later);
     return cabi_finish("journal_full");
 }
