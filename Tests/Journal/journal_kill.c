@@ -245,6 +245,7 @@ struct knowledge {
 struct cycle {
     uint64_t delivered; /* the last sequence this writer's uplink delivered (0: none yet) */
     int opened;
+    size_t partial;     /* bytes of an incomplete report read from its pipe */
 };
 
 static void take_report(const struct report *r, struct knowledge *k, struct cycle *c) {
@@ -299,8 +300,7 @@ static void take_report(const struct report *r, struct knowledge *k, struct cycl
 /* Reads the writer's reports until `deadline_us` (or EOF: returns 0 then), or until it opened when
  * until_opened is set. */
 static int drain_reports(int fd, int64_t deadline_us, int until_opened, struct knowledge *k, struct cycle *c) {
-    static struct report buffer[512];
-    static size_t partial; /* bytes of an incomplete report kept at the start of buffer */
+    static struct report buffer[512]; /* c->partial bytes of an incomplete report at its start */
     for (;;) {
         if (until_opened && c->opened) return 1;
         int64_t left = deadline_us - monotonic_us();
@@ -310,13 +310,13 @@ static int drain_reports(int fd, int64_t deadline_us, int until_opened, struct k
         int ready = ppoll(&p, 1, &timeout, NULL);
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return 1;
-        ssize_t n = read(fd, (char *)buffer + partial, sizeof buffer - partial);
+        ssize_t n = read(fd, (char *)buffer + c->partial, sizeof buffer - c->partial);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return 0;
-        size_t bytes = partial + (size_t)n, whole = bytes / sizeof(struct report);
+        size_t bytes = c->partial + (size_t)n, whole = bytes / sizeof(struct report);
         for (size_t i = 0; i < whole; i++) take_report(&buffer[i], k, c);
-        partial = bytes % sizeof(struct report);
-        memmove(buffer, (char *)buffer + whole * sizeof(struct report), partial);
+        c->partial = bytes % sizeof(struct report);
+        memmove(buffer, (char *)buffer + whole * sizeof(struct report), c->partial);
     }
 }
 
@@ -415,6 +415,17 @@ static pid_t start_writer(const char *self, const char *folder, uint64_t seed, i
 
 static const char *self_path;
 
+/* Kills the writer `pid` with SIGKILL, reaps it and takes what it reported before it died; its wait
+ * status. */
+static int kill_writer(pid_t pid, int fd, struct knowledge *k, struct cycle *c) {
+    kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    drain_reports(fd, monotonic_us() + OPEN_WAIT_MS * 1000LL, 0, k, c);
+    close(fd);
+    return status;
+}
+
 static void kill_cycles(void) {
     const char *base = getenv("EDGECORE_TEST_FOLDER");
     const char *cycles_text = getenv("EDGECORE_KILL_CYCLES");
@@ -441,18 +452,14 @@ static void kill_cycles(void) {
         pid_t pid = start_writer(self_path, folder, next_random(&random_state), &fd);
         CHECK(pid > 0);
         if (pid <= 0) break;
-        struct cycle c = {0, 0};
+        struct cycle c = {0, 0, 0};
         int64_t delay = (int64_t)(next_random(&random_state) % (KILL_WINDOW_US + 1));
         int early = cycle % 8 == 7; /* kill during start-up and recovery */
         int alive = 1;
         if (!early) alive = drain_reports(fd, monotonic_us() + OPEN_WAIT_MS * 1000LL, 1, &k, &c);
         if (alive && (early || c.opened)) alive = drain_reports(fd, monotonic_us() + delay, 0, &k, &c);
         early_kills += early;
-        kill(pid, SIGKILL);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        drain_reports(fd, monotonic_us() + OPEN_WAIT_MS * 1000LL, 0, &k, &c); /* what it wrote before it died */
-        close(fd);
+        int status = kill_writer(pid, fd, &k, &c);
         if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
             JOURNAL_DIAGNOSE("  cycle %ld: the writer was not killed (status 0x%x)\n", cycle, status);
             k.writer_failures++;
@@ -497,6 +504,69 @@ static void kill_cycles(void) {
     CHECK(k.acked > 0);   /* ... and the uplink acknowledged */
 }
 
+/* Writers killed while they create a journal, each in a new folder, at a random moment within 1.5 times
+ * the time a writer takes to start and create one: whatever a kill left behind, the folder opens as a
+ * journal (never EDGECORE_E_NOT_A_JOURNAL), takes an append and reads it back. */
+static void killed_while_creating(void) {
+    enum { CREATIONS = 60 };
+    const char *base = getenv("EDGECORE_TEST_FOLDER");
+    const char *seed_text = getenv("EDGECORE_KILL_SEED");
+    CHECK(base != NULL);
+    if (base == NULL) return;
+    uint64_t random_state = (seed_text ? strtoull(seed_text, NULL, 10) : (uint64_t)time(NULL)) ^ 0x5bd1e995u;
+    struct knowledge k;
+    memset(&k, 0, sizeof k);
+    int64_t create_us = 0; /* how long the first writer took from its start to its report of the open */
+    int before_open = 0, refused = 0, broken = 0;
+    for (int i = 0; i < CREATIONS; i++) {
+        char folder[4200];
+        snprintf(folder, sizeof folder, "%s/created-%d", base, i);
+        int fd = -1;
+        int64_t started = monotonic_us();
+        pid_t pid = start_writer(self_path, folder, next_random(&random_state), &fd);
+        CHECK(pid > 0);
+        if (pid <= 0) break;
+        struct cycle c = {0, 0, 0};
+        if (i == 0) {
+            drain_reports(fd, started + OPEN_WAIT_MS * 1000LL, 1, &k, &c);
+            create_us = monotonic_us() - started;
+        } else {
+            drain_reports(fd, started + (int64_t)(next_random(&random_state) % (uint64_t)(create_us * 3 / 2 + 1)), 0, &k, &c);
+        }
+        kill_writer(pid, fd, &k, &c);
+        before_open += !c.opened;
+
+        struct edgecore_journal *journal = NULL;
+        int rc = edgecore_journal_open(folder, NULL, &journal);
+        if (rc != EDGECORE_OK) {
+            JOURNAL_DIAGNOSE("  %s after a kill at creation: %d (%s)\n", folder, rc, edgecore_journal_last_error());
+            refused++;
+            continue;
+        }
+        struct edgecore_journal_stats stats;
+        struct edgecore_reading reading;
+        uint64_t first = 0;
+        int ok = edgecore_journal_stats(journal, &stats) == EDGECORE_OK;
+        reading = journal_identity(stats.newest_sequence + 1);
+        ok = ok && edgecore_journal_append(journal, &reading, 1, &first) == 1 && first == stats.newest_sequence + 1;
+        ok = ok && edgecore_journal_sync(journal) == EDGECORE_OK && edgecore_journal_add_cursor(journal, "check") >= 0;
+        struct journal_scan scan = journal_scan_cursor(journal, "check", 1000, 0);
+        ok = ok && scan.error == 0 && scan.wrong == 0 && scan.last == first;
+        if (!ok) {
+            JOURNAL_DIAGNOSE("  %s after a kill at creation: append and read back failed (%s)\n", folder,
+                             edgecore_journal_last_error());
+            broken++;
+        }
+        edgecore_journal_close(journal);
+    }
+    printf("journal-kill: %d writers killed while creating a journal (within %.1f ms of their start; %d before "
+           "their open returned): %d refused to open afterwards, %d did not take an append\n", CREATIONS,
+           (double)create_us * 1.5 / 1000.0, before_open, refused, broken);
+    CHECK_EQ(refused, 0);
+    CHECK_EQ(broken, 0);
+    CHECK(before_open > 0);
+}
+
 int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "--writer") == 0)
         return writer(argv[2], (int)strtol(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
@@ -510,5 +580,6 @@ int main(int argc, char **argv) {
     if (argc > 1) cabi_only = argv[1];
     signal(SIGPIPE, SIG_IGN);
     RUN(kill_cycles);
+    RUN(killed_while_creating);
     return cabi_finish("journal_kill");
 }
