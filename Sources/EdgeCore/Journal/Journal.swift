@@ -124,8 +124,9 @@ final class Journal {
                 segmentNames.append((first, name))
             } else if let cursor = Journal.cursorName(bytes, suffix: ".ecc") {
                 cursorNames.append(cursor)
-            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil {
-                try files.remove(name)  // a cursor write a crash interrupted; the old file stands
+            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil
+                || bytes.elementsEqual(Journal.temporaryName(Journal.identityName).utf8) {
+                try files.remove(name)  // a cursor or identity write a crash interrupted; the old file stands
                 folderDirty = true
             } else if bytes.elementsEqual(Journal.identityName.utf8) {
                 hasIdentity = true
