@@ -514,8 +514,7 @@ static void killed_while_creating(void) {
     CHECK(base != NULL);
     if (base == NULL) return;
     uint64_t random_state = (seed_text ? strtoull(seed_text, NULL, 10) : (uint64_t)time(NULL)) ^ 0x5bd1e995u;
-    struct knowledge k;
-    memset(&k, 0, sizeof k);
+    struct knowledge k; /* per journal: each creation is a journal of its own */
     int64_t create_us = 0; /* how long the first writer took from its start to its report of the open */
     int before_open = 0, refused = 0, broken = 0;
     for (int i = 0; i < CREATIONS; i++) {
@@ -527,6 +526,7 @@ static void killed_while_creating(void) {
         CHECK(pid > 0);
         if (pid <= 0) break;
         struct cycle c = {0, 0, 0};
+        memset(&k, 0, sizeof k);
         if (i == 0) {
             drain_reports(fd, started + OPEN_WAIT_MS * 1000LL, 1, &k, &c);
             create_us = monotonic_us() - started;
