@@ -125,8 +125,9 @@ final class Journal {
                 segmentNames.append((first, name))
             } else if let cursor = Journal.cursorName(bytes, suffix: ".ecc") {
                 cursorNames.append(cursor)
-            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil {
-                try files.remove(name)  // a cursor write a crash interrupted; the old file stands
+            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil
+                || bytes.elementsEqual(Journal.temporaryName(Journal.identityName).utf8) {
+                try files.remove(name)  // a cursor or identity write a crash interrupted; the old file stands
                 folderDirty = true
             } else if bytes.elementsEqual(Journal.identityName.utf8) {
                 hasIdentity = true
@@ -711,6 +712,9 @@ final class Journal {
     }
 
     // MARK: - Helpers
+
+    /// The first sequence of every segment, oldest first (tests).
+    var segmentStarts: [UInt64] { lock.withLock { segments.map { $0.first } } }
 
     /// The oldest stored reading's sequence (the first segment's first; the next sequence when empty).
     private var oldestSequence: UInt64 { segments.first?.first ?? nextSequence }
