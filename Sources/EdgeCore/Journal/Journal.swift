@@ -713,6 +713,9 @@ final class Journal {
 
     // MARK: - Helpers
 
+    /// The first sequence of every segment, oldest first (tests).
+    var segmentStarts: [UInt64] { lock.withLock { segments.map { $0.first } } }
+
     /// The oldest stored reading's sequence (the first segment's first; the next sequence when empty).
     private var oldestSequence: UInt64 { segments.first?.first ?? nextSequence }
 
