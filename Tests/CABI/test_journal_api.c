@@ -251,12 +251,11 @@ static void reads_are_consecutive_and_rewind(void) {
     CHECK_EQ(edgecore_journal_ack(journal, "c", 40), EDGECORE_OK);
     CHECK_EQ(cursor_of(journal, 0).read_sequence, 41);
     CHECK_EQ(read_expect(journal, "c", 100, 41), 5);
-    CHECK_EQ(edgecore_journal_tick(journal), 0);  /* no policy sync due: sync_interval_ms 0 */
     edgecore_journal_close(journal);
 }
 
-/* A sync by the policy: every 10 readings. */
-static void sync_policy_every_readings(void) {
+/* Syncs by the policy: every 10 readings (inside append), and by time (edgecore_journal_tick). */
+static void sync_policy(void) {
     char folder[128];
     folder_path(folder, sizeof folder, "policy");
     struct edgecore_journal_config config = test_config(EDGECORE_JOURNAL_DROP_OLDEST, 0, 0);
@@ -267,6 +266,21 @@ static void sync_policy_every_readings(void) {
     CHECK_EQ(stats_of(journal).durable_sequence, 0);
     CHECK_EQ(append_from(journal, 5, 8), 8);  /* 12 unsynced: a sync is due, inside this append */
     CHECK_EQ(stats_of(journal).durable_sequence, 12);
+    edgecore_journal_close(journal);
+
+    folder_path(folder, sizeof folder, "policy-time");
+    config = test_config(EDGECORE_JOURNAL_DROP_OLDEST, 0, 0);
+    config.sync_interval_ms = 50;
+    journal = open_with(folder, &config);
+    if (!journal) return;
+    CHECK_EQ(append_from(journal, 1, 3), 3);
+    cabi_sleep_ms(100);
+    uint64_t syncs = stats_of(journal).syncs;
+    CHECK_EQ(edgecore_journal_tick(journal), 1);
+    struct edgecore_journal_stats stats = stats_of(journal);
+    CHECK_EQ(stats.durable_sequence, 3);
+    CHECK_EQ(stats.syncs, syncs + 1);
+    CHECK_EQ(edgecore_journal_tick(journal), 0);  /* nothing left to sync */
     edgecore_journal_close(journal);
 }
 
@@ -772,7 +786,7 @@ int main(int argc, char **argv) {
     RUN(round_trip_across_reopen);
     RUN(two_cursors_each_acknowledged);
     RUN(reads_are_consecutive_and_rewind);
-    RUN(sync_policy_every_readings);
+    RUN(sync_policy);
     RUN(full_journal_drops_the_oldest);
     RUN(full_journal_refuses_the_newest);
     RUN(null_pointers);
