@@ -344,8 +344,9 @@ static void full_journal_refuses_the_newest(void) {
     CHECK_EQ(stats.refused_for_space, BATCH);
     CHECK_EQ(stats.dropped_for_space, 0);
     CHECK(stats.bytes <= LIMIT);
-    CHECK_EQ(append_from(journal, next, 1), EDGECORE_E_JOURNAL_FULL);
-    CHECK_EQ(stats_of(journal).refused_for_space, BATCH + 1);
+    CHECK_EQ(append_from(journal, next, BATCH), EDGECORE_E_JOURNAL_FULL);
+    CHECK_EQ(stats_of(journal).refused_for_space, 2 * BATCH);
+    CHECK_EQ(stats_of(journal).newest_sequence, next - 1);
 
     CHECK_EQ(edgecore_journal_sync(journal), EDGECORE_OK);
     uint64_t expected = 1;
