@@ -337,11 +337,6 @@ final class Journal: @unchecked Sendable {
     /// Starts a new tail segment numbered `first`. The old tail's last readings and the new name become
     /// durable at the next sync.
     private func startSegment(first: UInt64) throws(Failure) {
-        if let tail {
-            retiring.append(tail)
-            if markRecords.isEmpty { markRecords = tailRecords }  // the first change of an append: undo needs them
-            self.tail = nil
-        }
         let name = Journal.segmentName(first)
         let file = try files.open(name, create: true)
         encoded.removeAll(keepingCapacity: true)
@@ -352,7 +347,13 @@ final class Journal: @unchecked Sendable {
         } catch {
             file.close()
             try? files.remove(name)
-            throw error
+            throw error  // the tail stays the tail: its records stay readable
+        }
+        // Only now the old tail retires: a failure above must not leave the journal without its tail.
+        if let tail {
+            retiring.append(tail)
+            if markRecords.isEmpty { markRecords = tailRecords }  // the first change of an append: undo needs them
+            self.tail = nil
         }
         counters.bytesWritten += UInt64(encoded.count)
         segments.append(Segment(first: first, size: UInt64(encoded.count)))
