@@ -1,5 +1,5 @@
 // The journal benchmark (`make -C benchmarks journal`, or `make bench-journal` at the top level; issue 10
-// item 5), against SQLite 3 (Debian's libsqlite3) in the same run. Four parts, each with its target:
+// item 5), against SQLite 3 (Debian's libsqlite3) in the same run. The parts and their targets:
 //
 //   journal, sqlite  readings/s sustained and bytes written per reading with a sync every 100 ms and every
 //                    1 s. Each case appends batches of 100 readings (32 bytes each), as the engine does, as
@@ -10,6 +10,8 @@
 //                    this process dirtied; file-system metadata and ext4's own journal are not counted, on
 //                    either side). Targets: journal >= 10x SQLite's readings/s at the same interval, and
 //                    <= 1.25x the payload (32 B per reading) written; SQLite's ratio is printed.
+//   raw              for information, the file system's ceiling: the same records (16-byte header, 100
+//                    readings) written with writev to one file, fdatasync once per interval.
 //   reopen           a 256 MiB and a 2 GiB journal (built fast: batches of 4096, no policy sync), cut: a
 //                    child writer (sync every 100 ms) killed with SIGKILL mid-stream, then before every
 //                    run a torn record (a plausible 16-byte record header, 1,000 of its 3,200 payload
@@ -20,10 +22,10 @@
 //                    sync_interval_ms 10 and max_syncs_per_hour 36,000, then 3,600: stats.syncs must be the
 //                    bound's share of the run (100, 10) within 1 + 1 %.
 //
-// Every case runs JOURNAL_BENCH_ROUNDS times (3), the order of journal and SQLite swapped from round to
-// round; verdicts are on the medians. Files go to a scratch folder under JOURNAL_BENCH_DIR (/var/tmp; not
-// tmpfs, where write_bytes stays 0), removed at the end. JOURNAL_BENCH_ONLY=journal,sqlite,reopen,syncs
-// runs some parts. Exit status 0: every target met; 1: a target missed; 2: an error. Bounded: every loop
+// Every case runs JOURNAL_BENCH_ROUNDS times (3), the order of journal, SQLite and raw rotated from round
+// to round; verdicts are on the medians. Files go to a scratch folder under JOURNAL_BENCH_DIR (/var/tmp; not
+// tmpfs, where write_bytes stays 0), removed at the end. JOURNAL_BENCH_ONLY=journal,sqlite,raw,reopen,
+// syncs runs some parts. Exit status 0: every target met; 1: a target missed; 2: an error. Bounded: every loop
 // ends by time or count, and a watchdog ends the program after 1,500 s (then the scratch folder is left).
 #define _GNU_SOURCE
 #include <edgecore.h>
@@ -39,6 +41,7 @@
 #include <string.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <dirent.h>
@@ -378,68 +381,132 @@ done:
     return result;
 }
 
-static void print_case(int round, const char *name, uint32_t sync_ms, const struct throughput *t) {
+/// The floor under any journal on this file system: the same records (a 16-byte header and 100 readings)
+/// written with writev to one file, fdatasync once per interval. For information, no target.
+static struct throughput raw_throughput(uint32_t sync_ms, double seconds) {
+    struct throughput result = {0};
+    char path[1200];
+    path_in_scratch(path, sizeof path, "throughput-raw");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error("open %s: %s", path, strerror(errno));
+        return result;
+    }
+    struct edgecore_reading batch[BATCH];
+    unsigned char header[16] = {0};
+    uint32_t length = sizeof batch;
+    memcpy(header, &length, sizeof length);
+    struct iovec record[2] = {{header, sizeof header}, {batch, sizeof batch}};
+    uint64_t counter = 0, syncs = 0;
+    struct io_counters before, after;
+    read_io(&before);
+    double start = now(), deadline = start + seconds, interval = sync_ms / 1000.0, last_sync = start;
+    int failed = 0;
+    for (int running = 1; running && !failed;) {
+        uint64_t first = counter + 1;
+        memcpy(header + 8, &first, sizeof first);
+        fill(batch, BATCH, &counter);
+        failed = writev(fd, record, 2) != (ssize_t)(sizeof header + sizeof batch);
+        double t = now();
+        running = t < deadline;
+        if (t - last_sync >= interval && running && !failed) {
+            failed = fdatasync(fd) != 0;
+            syncs++;
+            last_sync = t;
+        }
+    }
+    if (!failed) failed = fdatasync(fd) != 0;
+    syncs++;
+    double end = now();
+    read_io(&after);
+    if (failed) error("raw write %s: %s", path, strerror(errno));
+    close(fd);
+    unlink(path);
+    if (failed) return result;
+    result = (struct throughput){
+        .ok = 1,
+        .readings = (double)counter,
+        .seconds = end - start,
+        .bytes = (double)(after.write_bytes - before.write_bytes),
+        .cancelled = (double)(after.cancelled - before.cancelled),
+        .syncs = syncs,
+    };
+    return result;
+}
+
+struct contender {
+    const char *name;
+    struct throughput (*run)(uint32_t sync_ms, double seconds);
+    const char *sync_word;
+    int selected, runs;
+    double rate[MAX_ROUNDS], bytes[MAX_ROUNDS];
+};
+
+static void print_case(int round, const struct contender *who, uint32_t sync_ms, const struct throughput *t) {
     char count[32], rate[32];
     if (!t->ok) {
-        printf("  round %d  %-7s sync %4u ms   (failed)\n", round, name, sync_ms);
+        printf("  round %d  %-7s sync %4u ms   (failed)\n", round, who->name, sync_ms);
         return;
     }
     printf("  round %d  %-7s sync %4u ms  %13s readings in %.2f s = %11s/s  write_bytes %7.1f MB = %6.2f B/reading "
            "(%.2fx payload)  %s %" PRIu64 "%s\n",
-           round, name, sync_ms, grouped(t->readings, count, sizeof count), t->seconds,
+           round, who->name, sync_ms, grouped(t->readings, count, sizeof count), t->seconds,
            grouped(t->readings / t->seconds, rate, sizeof rate), t->bytes / 1e6, t->bytes / t->readings,
-           t->bytes / t->readings / PAYLOAD, strcmp(name, "SQLite") == 0 ? "commits" : "syncs", t->syncs,
+           t->bytes / t->readings / PAYLOAD, who->sync_word, t->syncs,
            t->cancelled > 0 ? "  (cancelled_write_bytes > 0)" : "");
     if (t->own_bytes)
         printf("%50s journal's own count: bytes_written %.1f MB = %.2f B/reading\n", "", (double)t->own_bytes / 1e6,
                (double)t->own_bytes / t->readings);
-    fflush(stdout);
 }
 
-static void throughput_part(int rounds, double seconds, int with_journal, int with_sqlite) {
+static void print_medians(const struct contender *who) {
+    char rate[32];
+    double bytes = median(who->bytes, who->runs);
+    printf("  %-7s %11s readings/s   %6.2f B/reading = %.2fx payload", who->name,
+           grouped(median(who->rate, who->runs), rate, sizeof rate), bytes, bytes / PAYLOAD);
+}
+
+static void throughput_part(int rounds, double seconds) {
     static const uint32_t intervals[2] = {100, 1000};
     printf("\n== readings/s and bytes written per reading: batches of %d, %.0f s per case, %d rounds ==\n", BATCH,
            seconds, rounds);
+    printf("(raw: writev of the same records to one file + fdatasync per interval, the file system's ceiling)\n");
     for (int which = 0; which < 2; which++) {
         uint32_t sync_ms = intervals[which];
-        double journal_rate[MAX_ROUNDS], journal_bytes[MAX_ROUNDS], sqlite_rate[MAX_ROUNDS], sqlite_bytes[MAX_ROUNDS];
-        int journal_runs = 0, sqlite_runs = 0;
+        struct contender contenders[3] = {
+            {"journal", journal_throughput, "syncs", part_selected("journal"), 0, {0}, {0}},
+            {"SQLite", sqlite_throughput, "commits", part_selected("sqlite"), 0, {0}, {0}},
+            {"raw", raw_throughput, "fdatasyncs", part_selected("raw"), 0, {0}, {0}},
+        };
+        struct contender *journal = &contenders[0], *sqlite = &contenders[1], *raw = &contenders[2];
         for (int round = 1; round <= rounds; round++) {
-            for (int step = 0; step < 2; step++) {
-                int journal_now = (step + round) % 2 == 0;
-                if (journal_now && with_journal) {
-                    struct throughput t = journal_throughput(sync_ms, seconds);
-                    print_case(round, "journal", sync_ms, &t);
-                    if (t.ok) {
-                        journal_rate[journal_runs] = t.readings / t.seconds;
-                        journal_bytes[journal_runs++] = t.bytes / t.readings;
-                    }
-                } else if (!journal_now && with_sqlite) {
-                    struct throughput t = sqlite_throughput(sync_ms, seconds);
-                    print_case(round, "SQLite", sync_ms, &t);
-                    if (t.ok) {
-                        sqlite_rate[sqlite_runs] = t.readings / t.seconds;
-                        sqlite_bytes[sqlite_runs++] = t.bytes / t.readings;
-                    }
+            for (int step = 0; step < 3; step++) {
+                struct contender *who = &contenders[(step + round) % 3];
+                if (!who->selected) continue;
+                struct throughput t = who->run(sync_ms, seconds);
+                print_case(round, who, sync_ms, &t);
+                if (t.ok) {
+                    who->rate[who->runs] = t.readings / t.seconds;
+                    who->bytes[who->runs++] = t.bytes / t.readings;
                 }
             }
         }
-        char a[32], b[32];
         printf("sync every %u ms, medians:\n", sync_ms);
-        if (sqlite_runs)
-            printf("  SQLite   %11s readings/s   %6.2f B/reading = %.2fx payload\n",
-                   grouped(median(sqlite_rate, sqlite_runs), a, sizeof a), median(sqlite_bytes, sqlite_runs),
-                   median(sqlite_bytes, sqlite_runs) / PAYLOAD);
-        if (journal_runs) {
-            double bytes_ratio = median(journal_bytes, journal_runs) / PAYLOAD;
-            printf("  journal  %11s readings/s   %6.2f B/reading = %.2fx payload (target <= 1.25x): %s\n",
-                   grouped(median(journal_rate, journal_runs), b, sizeof b), median(journal_bytes, journal_runs),
-                   bytes_ratio, verdict(bytes_ratio <= 1.25));
+        if (sqlite->runs) print_medians(sqlite), printf("\n");
+        if (raw->runs) print_medians(raw), printf("\n");
+        if (journal->runs) {
+            double bytes_ratio = median(journal->bytes, journal->runs) / PAYLOAD;
+            print_medians(journal);
+            printf(" (target <= 1.25x): %s\n", verdict(bytes_ratio <= 1.25));
         }
-        if (journal_runs && sqlite_runs) {
-            double ratio = median(journal_rate, journal_runs) / median(sqlite_rate, sqlite_runs);
+        if (journal->runs && sqlite->runs) {
+            double ratio = median(journal->rate, journal->runs) / median(sqlite->rate, sqlite->runs);
             printf("  journal / SQLite readings/s: %.1fx (target >= 10x): %s\n", ratio, verdict(ratio >= 10));
         }
+        if (journal->runs && raw->runs)
+            printf("  journal / raw readings/s: %.2fx; raw / SQLite: %.1fx (for information)\n",
+                   median(journal->rate, journal->runs) / median(raw->rate, raw->runs),
+                   sqlite->runs ? median(raw->rate, raw->runs) / median(sqlite->rate, sqlite->runs) : 0.0);
     }
 }
 
@@ -710,8 +777,8 @@ static void syncs_part(int rounds, double seconds) {
             long syncs = syncs_case(bound, seconds, &elapsed);
             if (syncs < 0) continue;
             double expected = bound * elapsed / 3600.0;
-            printf("  round %d  max_syncs_per_hour %5u: %ld syncs in %.2f s (expected %.1f) = %.0f/h\n", round, bound,
-                   syncs, elapsed, expected, syncs * 3600.0 / elapsed);
+            printf("  round %d  max_syncs_per_hour %5u: %ld syncs in %.2f s (expected %.1f) = %.0f/h, %.1f ms apart\n",
+                   round, bound, syncs, elapsed, expected, syncs * 3600.0 / elapsed, syncs ? elapsed * 1e3 / syncs : 0.0);
             measured[runs++] = syncs * 3600.0 / elapsed;
             fflush(stdout);
         }
@@ -785,8 +852,7 @@ int main(void) {
         return 2;
     }
     describe_machine(scratch);
-    if (part_selected("journal") || part_selected("sqlite"))
-        throughput_part(rounds, seconds, part_selected("journal"), part_selected("sqlite"));
+    if (part_selected("journal") || part_selected("sqlite") || part_selected("raw")) throughput_part(rounds, seconds);
     if (part_selected("reopen")) reopen_part();
     if (part_selected("syncs")) syncs_part(rounds, sync_seconds);
     remove_tree(scratch);
