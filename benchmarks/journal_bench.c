@@ -25,7 +25,8 @@
 // Every case runs JOURNAL_BENCH_ROUNDS times (3), the order of journal, SQLite and raw rotated from round
 // to round; verdicts are on the medians. Files go to a scratch folder under JOURNAL_BENCH_DIR (/var/tmp; not
 // tmpfs, where write_bytes stays 0), removed at the end. JOURNAL_BENCH_ONLY=journal,sqlite,raw,reopen,
-// syncs runs some parts. Exit status 0: every target met; 1: a target missed; 2: an error. Bounded: every loop
+// syncs runs some parts; JOURNAL_BENCH_SEGMENT_MIB sets the throughput cases' segment_size (default: the
+// library's, 4 MiB). Exit status 0: every target met; 1: a target missed; 2: an error. Bounded: every loop
 // ends by time or count, and a watchdog ends the program after 1,500 s (then the scratch folder is left).
 #define _GNU_SOURCE
 #include <edgecore.h>
@@ -62,7 +63,8 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static int failures = 0; // targets missed
+static uint32_t segment_mib = 0; // JOURNAL_BENCH_SEGMENT_MIB: the throughput cases' segment_size; 0: default
+static int failures = 0;          // targets missed
 static int errors = 0;   // cases that could not run
 static char scratch[1024];
 
@@ -220,6 +222,7 @@ static struct throughput journal_throughput(uint32_t sync_ms, double seconds) {
     edgecore_journal_config_init(&config);
     config.sync_interval_ms = sync_ms;
     config.size_limit = UINT64_C(64) << 30; // never reached in a run: nothing dropped, nothing refused
+    if (segment_mib) config.segment_size = segment_mib << 20;
     struct edgecore_journal *journal = open_journal(folder, &config);
     if (!journal) return result;
     struct edgecore_reading batch[BATCH];
@@ -470,7 +473,8 @@ static void throughput_part(int rounds, double seconds) {
     static const uint32_t intervals[2] = {100, 1000};
     printf("\n== readings/s and bytes written per reading: batches of %d, %.0f s per case, %d rounds ==\n", BATCH,
            seconds, rounds);
-    printf("(raw: writev of the same records to one file + fdatasync per interval, the file system's ceiling)\n");
+    printf("(journal: segment_size %u MiB%s; raw: writev of the same records to one file + fdatasync per interval,\n"
+           " the file system's ceiling)\n", segment_mib ? segment_mib : 4, segment_mib ? "" : ", the default");
     for (int which = 0; which < 2; which++) {
         uint32_t sync_ms = intervals[which];
         struct contender contenders[3] = {
@@ -512,8 +516,8 @@ static void throughput_part(int rounds, double seconds) {
 
 // ---- reopening after a cut -------------------------------------------------------------------------------
 
-/// The segment whose header names the highest first sequence (the naming of segment files is the journal's
-/// business; its header is documented in docs/journal-format.md).
+/// The segment (`seg-*`, Journal.swift) whose header (docs/journal-format.md) names the highest first
+/// sequence.
 static int newest_segment(const char *folder, char *out, size_t size) {
     DIR *dir = opendir(folder);
     if (!dir) return -1;
@@ -521,6 +525,7 @@ static int newest_segment(const char *folder, char *out, size_t size) {
     int found = 0;
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL) {
+        if (strncmp(entry->d_name, "seg-", 4) != 0) continue;
         char path[1500];
         unsigned char header[32];
         snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
@@ -830,6 +835,7 @@ int main(void) {
     int rounds = (int)env_number("JOURNAL_BENCH_ROUNDS", 3, 1, MAX_ROUNDS);
     double seconds = env_number("JOURNAL_BENCH_SECONDS", 5, 0.1, 60);
     double sync_seconds = env_number("JOURNAL_BENCH_SYNC_SECONDS", 10, 2, 120);
+    segment_mib = (uint32_t)env_number("JOURNAL_BENCH_SEGMENT_MIB", 0, 0, 1024);
     const char *parent = getenv("JOURNAL_BENCH_DIR");
     if (!parent || !*parent) parent = "/var/tmp";
     struct statfs fs;
