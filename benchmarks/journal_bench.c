@@ -473,8 +473,11 @@ static void throughput_part(int rounds, double seconds) {
     static const uint32_t intervals[2] = {100, 1000};
     printf("\n== readings/s and bytes written per reading: batches of %d, %.0f s per case, %d rounds ==\n", BATCH,
            seconds, rounds);
+    struct edgecore_journal_config defaults;
+    edgecore_journal_config_init(&defaults);
     printf("(journal: segment_size %u MiB%s; raw: writev of the same records to one file + fdatasync per interval,\n"
-           " the file system's ceiling)\n", segment_mib ? segment_mib : 4, segment_mib ? "" : ", the default");
+           " the file system's ceiling)\n", segment_mib ? segment_mib : defaults.segment_size >> 20,
+           segment_mib ? "" : ", the default");
     for (int which = 0; which < 2; which++) {
         uint32_t sync_ms = intervals[which];
         struct contender contenders[3] = {
