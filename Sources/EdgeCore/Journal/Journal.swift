@@ -142,7 +142,8 @@ final class Journal {
         } else if let identity {
             instance = identity
         }
-        if segments.isEmpty { try startSegment(first: nextSequence) }
+        // A new segment once the instance is known: the first, or one after a damaged newest segment.
+        if segments.last?.damaged ?? true { try startSegment(first: nextSequence) }
         for name in cursorNames { try loadCursor(name) }
         cursors.sort { Journal.lessThan($0.name, $1.name) }
         // What recovery found is durable from here on: readings a crash left in the kernel's cache are
@@ -195,7 +196,6 @@ final class Journal {
             segments[index].damaged = true
             counters.corruptSegmentsSkipped += 1
             nextSequence = max(nextSequence, min(bound, JournalFormat.sequenceLimit - 1))
-            if isTail { try startSegment(first: nextSequence) }
             return
         }
         nextSequence = max(nextSequence, first)
