@@ -46,6 +46,9 @@ final class Journal {
     /// The newest segment, open for appending, and its valid records (offsets from the file's start).
     private var tail: (any JournalFile)?
     private var tailRecords: [JournalRecord] = []
+    /// Finished segments whose last readings are not yet synced: the next sync syncs and closes them (a
+    /// segment change costs no sync of its own, so the syncs stay within the policy's bound).
+    private var retiring: [any JournalFile] = []
     private var cursors: [Cursor] = []
     private var scanned: ScannedSegment?
     /// Segments whose damaged records were already counted.
@@ -89,7 +92,10 @@ final class Journal {
         }
     }
 
-    deinit { tail?.close() }
+    deinit {
+        tail?.close()
+        for file in retiring { file.close() }
+    }
 
     private static func folderExists(_ path: FilePath) throws(Failure) -> Bool {
         do throws(Failure) {
@@ -334,18 +340,11 @@ final class Journal {
         }
     }
 
-    /// Starts a new tail segment numbered `first`: the old tail is synced first (its readings become
-    /// durable; the new name becomes durable at the next sync).
+    /// Starts a new tail segment numbered `first`. The old tail's last readings and the new name become
+    /// durable at the next sync.
     private func startSegment(first: UInt64) throws(Failure) {
         if let tail {
-            try tail.sync()
-            if folderDirty {
-                try files.syncFolder()
-                folderDirty = false
-            }
-            durableSequence = max(durableSequence, first - 1)
-            counters.syncs += 1
-            tail.close()
+            retiring.append(tail)
             self.tail = nil
         }
         let name = Journal.segmentName(first)
@@ -429,6 +428,11 @@ final class Journal {
     /// a durable acknowledgement never points past durable readings.
     private func syncNow() throws(Failure) {
         do throws(Failure) {
+            while let finished = retiring.first {
+                try finished.sync()
+                finished.close()
+                retiring.removeFirst()
+            }
             try tail?.sync()
             if folderDirty {
                 try files.syncFolder()
@@ -679,6 +683,8 @@ final class Journal {
             defer {
                 tail?.close()
                 tail = nil
+                for file in retiring { file.close() }
+                retiring = []
                 scanned = nil
             }
             if unsyncedSince != nil || folderDirty { try syncNow() }

@@ -48,8 +48,10 @@ import Glibc
         var settings: JournalSettings
     }
 
-    static let small = Workload(seed: 1, appends: 24, batch: 150,
-                                settings: JournalSettings(sizeLimit: 4 * 65_536, segmentSize: 65_536, syncIntervalMs: 0,
+    /// 6,000 readings in 40 appends through 64 KiB segments, at most two of them: segment changes, syncs by
+    /// count, cursor writes and, from the third segment on, the oldest dropped for space.
+    static let small = Workload(seed: 1, appends: 40, batch: 150,
+                                settings: JournalSettings(sizeLimit: 2 * 65_536, segmentSize: 65_536, syncIntervalMs: 0,
                                                           syncEveryReadings: 600, maxSyncsPerHour: 0, whenFull: .dropOldest))
 
     /// Runs `workload` until the power fails (or to its end); returns what was confirmed.
