@@ -31,6 +31,7 @@
 // ends by time or count, and a watchdog ends the program after 1,500 s (then the scratch folder is left).
 #define _GNU_SOURCE
 #include <edgecore.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -46,7 +47,6 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +66,7 @@ static double now(void) {
 
 static uint32_t segment_mib = 0; // JOURNAL_BENCH_SEGMENT_MIB: the throughput cases' segment_size; 0: default
 static int failures = 0;          // targets missed
-static int errors = 0;   // cases that could not run
+static int errors = 0;            // cases that could not run
 static char scratch[1024];
 
 static void error(const char *format, ...) {
