@@ -552,7 +552,7 @@ final class Journal {
                 continue
             }
             let records = isTail ? tailRecords : try scan(index).records
-            guard let record = records.first(where: { $0.next > position }) else {
+            guard let record = Journal.firstRecord(in: records, endingAfter: position) else {
                 if isTail || copied > 0 { break }
                 position = segments[index + 1].first
                 continue
@@ -758,6 +758,17 @@ final class Journal {
             return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
         }
         return String(decoding: digits, as: UTF8.self)
+    }
+
+    /// The first record whose readings reach past `position` (records are in increasing sequence order):
+    /// a binary search, as a segment holds up to tens of thousands of records.
+    private static func firstRecord(in records: [JournalRecord], endingAfter position: UInt64) -> JournalRecord? {
+        var low = 0, high = records.count
+        while low < high {
+            let middle = (low + high) / 2
+            if records[middle].next > position { high = middle } else { low = middle + 1 }
+        }
+        return low < records.count ? records[low] : nil
     }
 
     private static func lessThan(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
