@@ -520,45 +520,37 @@ static void throughput_part(int rounds, double seconds) {
 
 // ---- reopening after a cut -------------------------------------------------------------------------------
 
-/// The segment (`seg-*`, Journal.swift) whose header (docs/journal-format.md) names the highest first
-/// sequence.
-static int newest_segment(const char *folder, char *out, size_t size) {
+/// The newest segment: the highest `seg-<first sequence, 16 hex digits>.ecj` name (Journal.swift). Returns
+/// its size, or -1 when there is none.
+static long long newest_segment(const char *folder, char *out, size_t size) {
     DIR *dir = opendir(folder);
     if (!dir) return -1;
-    uint64_t best = 0;
-    int found = 0;
+    char best[256] = "";
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL) {
-        if (strncmp(entry->d_name, "seg-", 4) != 0) continue;
-        char path[1500];
-        unsigned char header[32];
-        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        struct stat st;
-        int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-        ssize_t got = regular ? pread(fd, header, sizeof header, 0) : -1;
-        close(fd);
-        if (got != (ssize_t)sizeof header || memcmp(header, "ECJRNL\0\0", 8) != 0) continue;
-        uint64_t first;
-        memcpy(&first, header + 20, sizeof first); // little-endian, as the targets
-        if (!found || first >= best) {
-            best = first;
-            found = 1;
-            snprintf(out, size, "%s", path);
-        }
+        if (strncmp(entry->d_name, "seg-", 4) == 0 && strcmp(entry->d_name, best) > 0)
+            snprintf(best, sizeof best, "%s", entry->d_name);
     }
     closedir(dir);
-    return found ? 0 : -1;
+    struct stat st;
+    snprintf(out, size, "%s/%s", folder, best);
+    return best[0] && stat(out, &st) == 0 ? (long long)st.st_size : -1;
 }
 
 /// A power cut in the middle of a record: its 16-byte header (3,200 bytes of payload announced) and
-/// 1,000 bytes of garbage, written at the end of the newest segment.
+/// 1,000 bytes of garbage, written at the end of the newest segment. Returns 1, or 0 when the newest
+/// segment has no header yet (a kill between its creation and its header's write: that is the cut, and
+/// nothing is added), -1 on failure.
 static int tear_tail(const char *folder, uint64_t salt) {
     char path[1500];
-    if (newest_segment(folder, path, sizeof path) != 0) {
+    long long bytes = newest_segment(folder, path, sizeof path);
+    if (bytes < 0) {
         error("no segment in %s", folder);
         return -1;
+    }
+    if (bytes < 32) {
+        printf("  (the kill left %s with %lld bytes, no header: no torn record added)\n", strrchr(path, '/') + 1, bytes);
+        return 0;
     }
     unsigned char torn[16 + 1000];
     uint32_t length = 32 * 100;
@@ -575,7 +567,7 @@ static int tear_tail(const char *folder, uint64_t salt) {
         return -1;
     }
     close(fd);
-    return 0;
+    return 1;
 }
 
 /// The folder's pages out of the page cache, as after a reboot (clean pages only: each file synced first).
@@ -692,7 +684,8 @@ static void reopen_case(uint64_t megabytes) {
         double took_ms[REOPEN_RUNS];
         int runs = 0;
         for (int run = 0; run < REOPEN_RUNS; run++) {
-            if (tear_tail(folder, (uint64_t)(warm * REOPEN_RUNS + run)) != 0) break;
+            int torn = tear_tail(folder, (uint64_t)(warm * REOPEN_RUNS + run));
+            if (torn < 0) break;
             if (!warm) drop_cached(folder);
             journal = NULL;
             double t0 = now();
@@ -705,12 +698,11 @@ static void reopen_case(uint64_t megabytes) {
             edgecore_journal_stats(journal, &stats);
             edgecore_journal_close(journal);
             printf("  %s open %d%s: %7.2f ms  (newest sequence %" PRIu64 ", durable %" PRIu64 ", torn bytes cut %" PRIu64
-                   ", corrupt records skipped %" PRIu64 ", segments %u)\n",
-                   warm ? "warm" : "cold", run + 1,
-                   run == 0 && !warm ? " after kill -9 + torn record" : " after a torn record           ", took * 1e3,
-                   stats.newest_sequence, stats.durable_sequence, stats.torn_bytes_truncated,
-                   stats.corrupt_records_skipped, stats.segments);
-            if (stats.torn_bytes_truncated < 1000)
+                   ", corrupt records/segments skipped %" PRIu64 "/%" PRIu64 ", segments %u)\n",
+                   warm ? "warm" : "cold", run + 1, run == 0 && !warm ? " after kill -9 + torn record" : " after a torn record",
+                   took * 1e3, stats.newest_sequence, stats.durable_sequence, stats.torn_bytes_truncated,
+                   stats.corrupt_records_skipped, stats.corrupt_segments_skipped, stats.segments);
+            if (torn && stats.torn_bytes_truncated < 1000)
                 error("open did not cut the torn record (%" PRIu64 " bytes cut)", stats.torn_bytes_truncated);
             took_ms[runs++] = took * 1e3;
         }
