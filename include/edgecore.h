@@ -448,9 +448,10 @@ struct edgecore_journal_config {
                                        default 1000 */
     uint32_t sync_every_readings; /**< sync when this many readings are unsynced; 0: not by count;
                                        default 0 */
-    uint32_t max_syncs_per_hour;  /**< flash wear bound: policy syncs are spaced at least 3600 s / N apart
-                                       (a due sync waits); 0: no bound; default 0. Explicit syncs
-                                       (edgecore_journal_sync, _close) are not bound */
+    uint32_t max_syncs_per_hour;  /**< flash wear bound: policy syncs take slots 3600 s / N apart (a due
+                                       sync waits for the next slot): N per hour when syncs are always
+                                       due, never more than N + 1 in any hour; 0: no bound; default 0.
+                                       Explicit syncs (edgecore_journal_sync, _close) are not bound */
     uint16_t when_full;           /**< enum edgecore_journal_full_policy; default EDGECORE_JOURNAL_DROP_OLDEST */
     uint16_t reserved;            /**< 0 */
     uint32_t reserved2;           /**< 0 */

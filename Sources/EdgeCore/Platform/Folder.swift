@@ -37,6 +37,14 @@ struct Folder {
         guard target.withCString({ unlink($0) }) == 0 else { throw Failure.system(.current, "\(target): remove") }
     }
 
+    /// The size of `name` in this folder (stat, without opening it).
+    func size(of name: String) throws(Failure) -> UInt64 {
+        let target = path(of: name)
+        var info = stat()
+        guard target.withCString({ fstatat(AT_FDCWD, $0, &info, 0) }) == 0 else { throw Failure.system(.current, "\(target): stat") }
+        return UInt64(info.st_size)
+    }
+
     /// mkdir(2) with mode 0755: the folder itself (its parent must exist).
     static func create(_ path: FilePath) throws(Failure) {
         guard path.withCString({ mkdir($0, 0o755) }) == 0 else { throw Failure.system(.current, "\(path): mkdir") }
