@@ -187,6 +187,12 @@ static inline int ec_send_all(int fd, const uint8_t *data, size_t length) {
 #define EC_LAST_ERROR_SIZE 512
 char *ec_last_error_buffer(void);
 
+/* ---- folder listing (defined in shim.c, which reads it with readdir64) ---- */
+
+/* The name of the folder's next entry, or NULL: at its end (*error 0) or on failure (*error the errno value;
+ * a listing that stopped early must not pass for a whole one). */
+const char *ec_folder_next(DIR *folder, int *error);
+
 /* ---- memory, clocks, strings ---- */
 
 /* The header's version string macro as a C string literal (Swift imports string macros as String). */

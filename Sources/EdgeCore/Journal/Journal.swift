@@ -4,7 +4,7 @@
 /// The folder holds `journal.id` (the journal's identity: a segment header with first sequence 0),
 /// segments `seg-<first sequence, 16 hex digits>.ecj`, and cursors `cursor-<name>.ecc` (written as
 /// `cursor-<name>.tmp`, synced, renamed). Names are ASCII; they are compared as bytes.
-final class Journal {
+final class Journal: @unchecked Sendable {
     /// A segment file: the sequence of its first reading (from its name), its size, and whether its header
     /// was found damaged (its readings cannot be trusted: it is skipped).
     struct Segment {

@@ -14,13 +14,14 @@ struct Folder {
         guard let listing = path.withCString({ opendir($0) }) else { throw Failure.system(.current, "\(path)") }
         defer { closedir(listing) }
         var names: [String] = []
-        while let entry = readdir(listing) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+        var error: Int32 = 0
+        while let entry = ec_folder_next(listing, &error) {
+            let name = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
             if sameText(name, ".") || sameText(name, "..") { continue }
             names.append(name)
         }
+        // A listing cut short (EOVERFLOW, EIO) is no listing: an empty one would make an existing journal look new.
+        if error != 0 { throw Failure.system(Errno(error), "\(path): readdir") }
         return names
     }
 

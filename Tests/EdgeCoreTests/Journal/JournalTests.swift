@@ -297,6 +297,44 @@ import Testing
         #expect(read[0] < 2 * Int(Self.segment))
     }
 
+    /// A producer thread appends while a consumer thread reads and acknowledges, and a third reads the
+    /// statistics (the thread sanitizer run checks the locking): every reading arrives once, in order.
+    @Test func aProducerAndAConsumerOnTwoThreads() throws {
+        var settings = Self.manual
+        settings.syncEveryReadings = 50
+        let journal = try open(MemoryFiles(), settings)
+        _ = try journal.addCursor("uplink")
+        let total: UInt64 = 20_000
+        let producer = Thread {
+            var next: UInt64 = 1
+            while next <= total {
+                let count = Int(min(37, total - next + 1))
+                _ = try? Crash.readings(from: next, count: count).withUnsafeBufferPointer { try journal.append($0) }
+                next += UInt64(count)
+            }
+            try? journal.sync()
+        }
+        let observer = Thread {
+            for _ in 0..<2000 { _ = journal.stats(); _ = journal.cursorStats(at: 0) }
+        }
+        producer.start()
+        observer.start()
+        var expected: UInt64 = 1
+        var buffer = [Reading](repeating: Reading(), count: 64)
+        let deadline = Date().addingTimeInterval(60)
+        while expected <= total, Date() < deadline {
+            let got = try buffer.withUnsafeMutableBufferPointer { try journal.read("uplink", into: $0) }
+            if got.count == 0 { usleep(100); continue }
+            #expect(got.first == expected)
+            for index in 0..<got.count { #expect(Crash.intact(buffer[index], got.first + UInt64(index))) }
+            expected = got.first + UInt64(got.count)
+            try journal.acknowledge("uplink", through: expected - 1)
+        }
+        #expect(expected == total + 1)
+        while producer.isExecuting || observer.isExecuting { usleep(1000) }
+        try journal.close()
+    }
+
     @Test func theRealFolderIsCreatedAndBadPathsAreNamed() throws {
         let base = NSTemporaryDirectory() + "edgecore-journal-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: base) }
