@@ -338,6 +338,7 @@ final class Journal: @unchecked Sendable {
     /// durable at the next sync.
     private func startSegment(first: UInt64) throws(Failure) {
         if let tail {
+            tail.startSync()  // its pages go to the medium now, so the next sync mostly waits for nothing
             retiring.append(tail)
             if markRecords.isEmpty { markRecords = tailRecords }  // the first change of an append: undo needs them
             self.tail = nil

@@ -32,6 +32,8 @@ protocol JournalFile: AnyObject {
     func truncate(to size: UInt64) throws(Failure)
     /// Makes the file's bytes durable.
     func sync() throws(Failure)
+    /// Starts making them durable without waiting (a hint; `sync` still decides).
+    func startSync()
     func close()
 }
 
@@ -44,6 +46,8 @@ extension JournalFiles {
 }
 
 extension JournalFile {
+    func startSync() {}
+
     /// Up to `count` bytes from `offset` (fewer at the end of the file).
     func read(at offset: UInt64, count: Int) throws(Failure) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: max(count, 0))
@@ -114,6 +118,8 @@ final class DiskFile: JournalFile {
     func truncate(to size: UInt64) throws(Failure) { try descriptor.truncate(to: Int64(size)) }
 
     func sync() throws(Failure) { try descriptor.sync() }
+
+    func startSync() { descriptor.startWriteback() }
 
     func close() { descriptor.close() }
 }
