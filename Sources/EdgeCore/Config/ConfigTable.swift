@@ -34,6 +34,35 @@ enum EngineTable {
                                               defaultValue: UInt16(EDGECORE_OVERFLOW_DROP_OLDEST.rawValue))
 }
 
+/// struct edgecore_journal_config (site file: the `journal` section, which gives the two sizes as
+/// size_limit_mb and segment_size_kb). The defaults are JournalSettings' (the Journal layer's own, below
+/// this one); a test checks that both agree.
+enum JournalTable {
+    static let sizeLimit = ConfigField<UInt64>(key: "size_limit", lowest: 2 * UInt64(JournalSettings.segmentSizeMin),
+                                               highest: .max, defaultValue: 256 << 20)
+    static let segmentSize = ConfigField<UInt32>(key: "segment_size", lowest: JournalSettings.segmentSizeMin,
+                                                 highest: JournalSettings.segmentSizeMax, defaultValue: 4 << 20)
+    static let syncIntervalMs = ConfigField<UInt32>(key: "sync_interval_ms", lowest: 0, highest: .max, defaultValue: 1000)
+    static let syncEveryReadings = ConfigField<UInt32>(key: "sync_every_readings", lowest: 0, highest: .max,
+                                                       defaultValue: 0)
+    static let maxSyncsPerHour = ConfigField<UInt32>(key: "max_syncs_per_hour", lowest: 0, highest: .max,
+                                                     defaultValue: 0)
+    /// enum edgecore_journal_full_policy.
+    static let whenFull = ConfigField<UInt16>(key: "when_full", lowest: 0, highest: 1,
+                                              defaultValue: UInt16(EDGECORE_JOURNAL_DROP_OLDEST.rawValue))
+}
+
+extension JournalSettings {
+    /// The settings a journal gets when nothing sets them: the table's defaults.
+    static var tableDefaults: JournalSettings {
+        JournalSettings(sizeLimit: JournalTable.sizeLimit.defaultValue, segmentSize: JournalTable.segmentSize.defaultValue,
+                        syncIntervalMs: JournalTable.syncIntervalMs.defaultValue,
+                        syncEveryReadings: JournalTable.syncEveryReadings.defaultValue,
+                        maxSyncsPerHour: JournalTable.maxSyncsPerHour.defaultValue,
+                        whenFull: JournalFullPolicy(rawValue: JournalTable.whenFull.defaultValue) ?? .dropOldest)
+    }
+}
+
 /// struct edgecore_tcp_bus_config (site file: a bus of type tcp).
 enum TCPBusTable {
     static let port = ConfigField<UInt16>(key: "port", lowest: 1, highest: .max, defaultValue: 502)
