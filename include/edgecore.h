@@ -440,8 +440,8 @@ enum edgecore_journal_full_policy {
 
 /** Journal settings. Initialise with edgecore_journal_config_init(). Grows at its end. */
 struct edgecore_journal_config {
-    uint64_t size_limit;          /**< bytes the segments may take, at least 2 * segment_size; default
-                                       268435456 (256 MiB) */
+    uint64_t size_limit;          /**< bytes the segments may take, at least 2 * segment_size;
+                                       default 268435456 (256 MiB) */
     uint32_t segment_size;        /**< bytes per segment file, EDGECORE_JOURNAL_SEGMENT_SIZE_MIN .. _MAX;
                                        default 4194304 (4 MiB).
                                        Opening scans one segment: keep it small */

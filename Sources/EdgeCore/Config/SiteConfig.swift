@@ -31,11 +31,11 @@ struct JournalSpec {
             for (index, name) in cursors.enumerated() {
                 try JournalSettings.checkCursorName(name)
                 if cursors[..<index].contains(where: { sameText($0, name) }) {
-                    throw Failure(.config, "cursor '\(name)' is listed twice")
+                    throw Failure(.config, "journal: cursor '\(name)' is listed twice")
                 }
             }
         } catch {
-            throw Failure(.config, "journal: \(error.message)")
+            throw Failure(.config, Message(verbatim: error.message))
         }
     }
 }
