@@ -755,7 +755,8 @@ static inline int edgecore_engine_create(const struct edgecore_engine_config *co
 
 /**
  * Stop the engine if it runs (as edgecore_engine_stop), release the GPIO lines it holds (outputs stay at
- * their safe state until then), and free it and the readings still in its ring. NULL does nothing.
+ * their safe state until then), close its journal (a final sync), and free it and the readings still in
+ * its ring. NULL does nothing.
  *
  * A consumer blocked in edgecore_engine_wait is woken and returns EDGECORE_E_NOT_RUNNING; destroy frees
  * nothing until every call another thread began before it (wait, drain, writes, statistics, look-ups) has
@@ -775,7 +776,9 @@ const char *edgecore_engine_last_error(void);
 
 /**
  * Add everything a YAML site file describes (format: README, examples/site-real.yaml). All or nothing:
- * on any error the engine is left as it was.
+ * on any error the engine is left as it was. A `journal:` section opens that journal (creating it, and
+ * the cursors it lists) and makes it the engine's, as edgecore_engine_set_journal does; a file without
+ * one leaves the engine's journal as it is.
  *
  * engine  a stopped engine.
  * path    the file, opened as given (bytes; need not be UTF-8); read during the call. Values inside the
@@ -783,8 +786,9 @@ const char *edgecore_engine_last_error(void);
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, -errno (the file cannot be read),
  * EDGECORE_E_CONFIG_FILE (syntax, unknown key, wrong type), EDGECORE_E_CONFIG, EDGECORE_E_DUPLICATE,
- * EDGECORE_E_NOT_FOUND, EDGECORE_E_LIMIT, -ENOMEM; edgecore_engine_last_error() gives file, line and
- * field. Blocks reading the file. The control thread.
+ * EDGECORE_E_NOT_FOUND, EDGECORE_E_LIMIT, -ENOMEM, and the journal's codes of
+ * edgecore_engine_set_journal; edgecore_engine_last_error() gives file, line and field. Blocks reading
+ * the file (and on the journal's file I/O when it names one). The control thread.
  */
 int edgecore_engine_load_yaml(struct edgecore_engine *engine, const char *path);
 
@@ -818,7 +822,8 @@ int edgecore_engine_start(struct edgecore_engine *engine);
  * resolv.conf's timeout x attempts per name server asked (glibc's defaults, timeout:5 attempts:2: 10 s or
  * more per server; search domains add to it). Numeric addresses are never looked up. GPIO chips with a
  * checkpoint file also write and sync their final counts (two fsyncs, after a checkpoint write already
- * under way). The control thread.
+ * under way). With a journal, stop then waits for the journal thread to append the readings still in its
+ * feed and sync (an append in progress, then one append and one fsync). The control thread.
  */
 int edgecore_engine_stop(struct edgecore_engine *engine);
 
