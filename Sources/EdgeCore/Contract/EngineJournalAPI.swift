@@ -61,7 +61,7 @@ func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
         try loadSiteYAML(path: file, into: &config)
         guard let spec = config.journal else {
             try config.setJournal(named)
-            return 0
+            return
         }
         do throws(Failure) {
             opened = try openJournal(spec)
@@ -69,7 +69,6 @@ func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
             throw Failure(error, "\(file): journal")
         }
         settings = spec.settings
-        return 0
     }
     guard let opened else { return }
     do throws(Failure) {
