@@ -209,6 +209,30 @@ import Testing
         #expect(Self.perChannel(stored).values.allSatisfy { $0 == Array(0..<UInt32($0.count)) })
     }
 
+    /// Stop while the journal thread is held up in a slow write, readings waiting in its feed: stop
+    /// returns once they are appended and synced.
+    @Test func stopAppendsWhatIsLeftInTheFeed() throws {
+        let folder = try Self.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let files = SlowFiles(folder, syncMicroseconds: 0, writeMicroseconds: 200_000)
+        let workers = WorkerList()
+        let engine = try Self.makeEngine(buses: 2, batches: 20, perBatch: 3, intervalMilliseconds: 1, workers: workers)
+        let journal = try Journal(files: files, settings: Self.settings, clock: { Clock.monotonicNanoseconds() })
+        _ = try journal.addCursor("test")
+        try engine.setJournal(journal, settings: Self.settings)
+        try engine.start()
+        for worker in workers.all { worker.finished.wait() }
+        let before = engine.journalStats()
+        engine.stop()
+        let after = engine.journalStats()
+        engine.close()
+        try engine.setJournal(nil, settings: Self.settings)
+
+        #expect(before.waiting > 0, "nothing was left in the feed at stop: the test did not hold the journal up")
+        #expect(after.appended == 2 * 20 * 3 && after.waiting == 0 && after.lost == 0)
+        #expect(try Self.readBack(folder).count == 2 * 20 * 3)
+    }
+
     /// A journal whose syncs take 300 ms: the workers sample on time and publish in microseconds, and
     /// the journal gets every reading (the feed had room).
     @Test func aSlowJournalDoesNotDelaySampling() throws {
