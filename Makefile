@@ -108,7 +108,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check module-map check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test gpio-vm-test check module-map journal-crash-soak check-arch install bench clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -187,7 +187,7 @@ SWIFT_RUNTIME := $(dir $(shell readlink -f $$(command -v $(SWIFT))))../lib/swift
 TSAN_RUN := TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)"
 
 tsan-test:
-	$(TSAN_RUN) $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	EDGECORE_JOURNAL_CUTS=200 $(TSAN_RUN) $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) build --sanitize=thread --scratch-path .build-tsan --product SanitizedEdgeCore
 	mkdir -p build/tsan-tests
 	$(SWIFT_CLANG) -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=thread -shared-libsan -Iinclude \
@@ -196,8 +196,14 @@ tsan-test:
 	$(TSAN_RUN) Tests/CABI/run.sh tsan_x86_64 "" build/tsan-tests/test_engine_threads
 
 asan-test:
-	LSAN_OPTIONS="suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp $(LSAN_OPTIONS)" \
+	EDGECORE_JOURNAL_CUTS=200 LSAN_OPTIONS="suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp $(LSAN_OPTIONS)" \
 	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+# The journal's power-cut tests at full count (JournalCrashTests: every event of the small workload, and
+# EDGECORE_JOURNAL_CUTS random cuts of random workloads; the test command runs 1,000, the sanitizer runs 200).
+JOURNAL_CUTS ?= 10000
+journal-crash-soak:
+	EDGECORE_JOURNAL_CUTS=$(JOURNAL_CUTS) $(SWIFT) test --filter JournalCrashTests
 
 # Fuzzing (fuzz/Makefile): the targets, and their corpus replayed once under the address sanitizer.
 fuzz:

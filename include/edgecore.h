@@ -610,7 +610,7 @@ struct edgecore_journal_stats {
     uint64_t oldest_sequence;         /**< the oldest stored reading */
     uint64_t newest_sequence;         /**< the newest appended reading */
     uint64_t durable_sequence;        /**< the newest durable reading (synced): cursors deliver up to it */
-    uint64_t readings;                /**< readings stored: newest - oldest + 1 less the known gaps */
+    uint64_t readings;                /**< readings stored: newest - oldest + 1 (damaged ones included) */
     uint64_t appended;                /**< readings appended since open */
     uint64_t records_appended;        /**< records written since open (one per append of up to 4096) */
     uint64_t dropped_for_space;       /**< readings removed, since open, before every cursor acknowledged them */
@@ -619,7 +619,7 @@ struct edgecore_journal_stats {
     uint64_t corrupt_records_skipped; /**< damaged records skipped since open (at recovery or when read) */
     uint64_t corrupt_segments_skipped;/**< segments skipped since open: damaged header, unreadable */
     uint64_t torn_bytes_truncated;    /**< bytes of torn tail cut off at open */
-    uint64_t syncs;                   /**< syncs since open (policy, explicit, close, segment change) */
+    uint64_t syncs;                   /**< syncs since open (policy, edgecore_journal_sync, close) */
     uint64_t bytes_written;           /**< bytes written to files since open (segments, cursors) */
     uint32_t segments;                /**< segment files */
     uint32_t cursors;                 /**< cursors: index 0 .. cursors - 1 for edgecore_journal_cursor_stats */

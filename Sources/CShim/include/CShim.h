@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <dirent.h>
 #include <sys/file.h>
 #include <linux/futex.h>
@@ -204,6 +205,13 @@ static inline int64_t ec_clock_ns(clockid_t clock) {
 }
 static inline int64_t ec_monotonic_ns(void) { return ec_clock_ns(CLOCK_MONOTONIC); }
 static inline int64_t ec_realtime_ns(void) { return ec_clock_ns(CLOCK_REALTIME); }
+
+/* 64 random bits from the kernel (a journal's instance id); the clocks and the PID when getrandom fails. */
+static inline uint64_t ec_random_u64(void) {
+    uint64_t value = 0;
+    if (getrandom(&value, sizeof value, GRND_NONBLOCK) == (ssize_t)sizeof value) return value;
+    return (uint64_t)ec_realtime_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)ec_monotonic_ns() ^ (uint64_t)getpid() << 32;
+}
 
 /* The C library's static description of an errno value, or NULL when it has none (thread-safe, unlike
  * strerror). */

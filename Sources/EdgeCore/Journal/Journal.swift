@@ -1,47 +1,764 @@
 /// The journal: readings on flash in segment files, with named consumer cursors (docs/journal-format.md,
 /// edgecore.h's Journal section). Thread-safe: one lock serialises every call.
+///
+/// The folder holds `journal.id` (the journal's identity: a segment header with first sequence 0),
+/// segments `seg-<first sequence, 16 hex digits>.ecj`, and cursors `cursor-<name>.ecc` (written as
+/// `cursor-<name>.tmp`, synced, renamed). Names are ASCII; they are compared as bytes.
 final class Journal {
+    /// A segment file: the sequence of its first reading (from its name), its size, and whether its header
+    /// was found damaged (its readings cannot be trusted: it is skipped).
+    struct Segment {
+        var first: UInt64
+        var size: UInt64
+        var damaged = false
+    }
+
+    final class Cursor {
+        let name: [UInt8]
+        var acknowledged: UInt64
+        var durableAcknowledged: UInt64
+        var readPosition: UInt64
+        var lost: UInt64 = 0
+        var dirty = false
+
+        init(name: [UInt8], acknowledged: UInt64) {
+            self.name = name
+            self.acknowledged = acknowledged
+            durableAcknowledged = acknowledged
+            readPosition = acknowledged + 1
+        }
+    }
+
+    /// A non-tail segment's bytes and valid records, kept for the reads that walk through it.
+    private struct ScannedSegment {
+        var first: UInt64
+        var bytes: [UInt8]
+        var records: [JournalRecord]
+    }
+
+    private let files: any JournalFiles
+    private let settings: JournalSettings
+    private let clock: () -> Int64
+    private let lock = Lock()
+    private let location: String
+    private var instance: UInt64 = 0
+    private var segments: [Segment] = []
+    /// The newest segment, open for appending, and its valid records (offsets from the file's start).
+    private var tail: (any JournalFile)?
+    private var tailRecords: [JournalRecord] = []
+    /// Finished segments whose last readings are not yet synced: the next sync syncs and closes them (a
+    /// segment change costs no sync of its own, so the syncs stay within the policy's bound).
+    private var retiring: [any JournalFile] = []
+    private var cursors: [Cursor] = []
+    private var scanned: ScannedSegment?
+    /// Segments whose damaged records were already counted.
+    private var counted: [UInt64] = []
+    private var nextSequence: UInt64 = 1
+    private var durableSequence: UInt64 = 0
+    private var unsyncedReadings: UInt64 = 0
+    /// When the oldest unsynced change (reading or acknowledgement) was made (monotonic ns).
+    private var unsyncedSince: Int64?
+    private var lastPolicySync: Int64?
+    private var folderDirty = false
+    private var counters = JournalStats()
+    private var closed = false
+    private var encoded: [UInt8] = []
+
+    private static let identityName = "journal.id"
+
     /// Opens (creating when missing or empty) the journal in the real folder `path`.
     convenience init(folder path: FilePath, settings: JournalSettings) throws(Failure) {
-        try self.init(files: FolderFiles(path), settings: settings, clock: { Clock.monotonicNanoseconds() })
+        try settings.validate()
+        if !(try Journal.folderExists(path)) { try Folder.create(path) }
+        try self.init(files: FolderFiles(path), settings: settings, location: path.description,
+                      clock: { Clock.monotonicNanoseconds() })
     }
 
     /// Opens the journal over any file backend (the power-cut simulator in tests); `clock` gives monotonic
     /// nanoseconds for the sync policy.
-    init(files: any JournalFiles, settings: JournalSettings, clock: @escaping () -> Int64) throws(Failure) {
-        throw Failure(.invalidArgument, "journal: not implemented yet")
+    init(files: any JournalFiles, settings: JournalSettings, location: String = "journal",
+         clock: @escaping () -> Int64) throws(Failure) {
+        self.files = files
+        self.settings = settings
+        self.clock = clock
+        self.location = location
+        do throws(Failure) {
+            try settings.validate()
+            try recover()
+        } catch {
+            tail?.close()
+            tail = nil
+            throw Failure(error, "journal \(location)")
+        }
     }
+
+    deinit {
+        tail?.close()
+        for file in retiring { file.close() }
+    }
+
+    private static func folderExists(_ path: FilePath) throws(Failure) -> Bool {
+        do throws(Failure) {
+            _ = try Folder(path: path).names()
+            return true
+        } catch {
+            if case .system(let errno) = error.kind {
+                if errno == .noEntry { return false }
+                if errno == .notDirectory {
+                    throw Failure(.notAJournal, "journal \(path): not a folder")
+                }
+            }
+            throw Failure(error, "journal \(path)")
+        }
+    }
+
+    // MARK: - Opening and recovery
+
+    private func recover() throws(Failure) {
+        var segmentNames: [(first: UInt64, name: String)] = []
+        var cursorNames: [[UInt8]] = []
+        var hasIdentity = false
+        for name in try files.names() {
+            let bytes = Array(name.utf8)
+            if let first = Journal.segmentFirst(bytes) {
+                segmentNames.append((first, name))
+            } else if let cursor = Journal.cursorName(bytes, suffix: ".ecc") {
+                cursorNames.append(cursor)
+            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil {
+                try files.remove(name)  // a cursor write a crash interrupted; the old file stands
+                folderDirty = true
+            } else if bytes.elementsEqual(Journal.identityName.utf8) {
+                hasIdentity = true
+            } else if !bytes.elementsEqual("lost+found".utf8) {
+                throw Failure(.notAJournal, "the folder holds '\(name)', which is not a journal file")
+            }
+        }
+        segmentNames.sort { $0.first < $1.first }
+
+        var identity: UInt64? = nil
+        if hasIdentity { identity = try readIdentity() }
+        for (index, entry) in segmentNames.enumerated() {
+            segments.append(Segment(first: entry.first, size: 0))
+            let isTail = index == segmentNames.count - 1
+            try inspectSegment(index, name: entry.name, isTail: isTail, identity: &identity)
+        }
+        if identity == nil || !hasIdentity {
+            instance = identity ?? randomUInt64()
+            try writeSmallFile(Journal.identityName, header: SegmentHeader(instance: instance, firstSequence: 0))
+        } else if let identity {
+            instance = identity
+        }
+        // A new segment once the instance is known: the first, or one after a damaged newest segment.
+        if segments.last?.damaged ?? true { try startSegment(first: nextSequence) }
+        for name in cursorNames { try loadCursor(name) }
+        cursors.sort { Journal.lessThan($0.name, $1.name) }
+        // What recovery found is durable from here on: readings a crash left in the kernel's cache are
+        // synced before any cursor delivers them.
+        try tail?.sync()
+        if folderDirty {
+            try files.syncFolder()
+            folderDirty = false
+        }
+        durableSequence = nextSequence - 1
+    }
+
+    private func readIdentity() throws(Failure) -> UInt64? {
+        let file = try files.open(Journal.identityName, create: false)
+        defer { file.close() }
+        let bytes = try file.read(at: 0, count: JournalFormat.segmentHeaderSize)
+        switch bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
+        case .ok(let header): return header.instance
+        case .newerVersion(let version):
+            throw Failure(.journalVersion, "written by a newer EdgeCore (format version \(version), this one reads \(JournalFormat.version))")
+        case .notAJournal, .corrupt:
+            return nil  // damaged: taken from the segments, then rewritten
+        }
+    }
+
+    /// Reads a segment's header (and, for the tail, its records): checks the version, the instance and
+    /// the first sequence its name gives; the tail's torn end is cut off.
+    private func inspectSegment(_ index: Int, name: String, isTail: Bool, identity: inout UInt64?) throws(Failure) {
+        let file = try files.open(name, create: false)
+        var keepOpen = false
+        defer { if !keepOpen { file.close() } }
+        let size = try file.size()
+        segments[index].size = size
+        let readCount = isTail ? Int(min(size, UInt64(Int32.max))) : min(Int(size), JournalFormat.segmentHeaderSize)
+        let bytes = try file.read(at: 0, count: readCount)
+        let first = segments[index].first
+        var headerOK = false
+        switch bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
+        case .newerVersion(let version):
+            throw Failure(.journalVersion, "segment \(name) was written by a newer EdgeCore (format version \(version), this one reads \(JournalFormat.version))")
+        case .ok(let header):
+            if identity == nil { identity = header.instance }
+            headerOK = header.instance == identity && header.firstSequence == first
+        case .notAJournal, .corrupt:
+            headerOK = false
+        }
+        // Sequences never go back: past a damaged segment, the next one starts beyond anything it can hold.
+        let bound = first &+ size / UInt64(JournalFormat.readingSize) &+ 1
+        guard headerOK else {
+            segments[index].damaged = true
+            counters.corruptSegmentsSkipped += 1
+            nextSequence = max(nextSequence, min(bound, JournalFormat.sequenceLimit - 1))
+            return
+        }
+        nextSequence = max(nextSequence, first)
+        guard isTail else { return }
+        let body = bytes.count - JournalFormat.segmentHeaderSize
+        let scan = bytes.withUnsafeBytes {
+            JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
+        }
+        counters.corruptRecordsSkipped += UInt64(scan.corruptSkipped)
+        counted.append(first)
+        tailRecords = scan.records.map { record in
+            var record = record
+            record.offset += JournalFormat.segmentHeaderSize
+            return record
+        }
+        if let last = tailRecords.last { nextSequence = max(nextSequence, last.next) }
+        if scan.validEnd < body {
+            let end = UInt64(JournalFormat.segmentHeaderSize + scan.validEnd)
+            counters.tornBytesTruncated += size - end
+            try file.truncate(to: end)
+            segments[index].size = end
+        }
+        tail = file
+        keepOpen = true
+    }
+
+    private func loadCursor(_ name: [UInt8]) throws(Failure) {
+        let fileName = Journal.cursorFileName(name, suffix: ".ecc")
+        let file = try files.open(fileName, create: false)
+        defer { file.close() }
+        let bytes = try file.read(at: 0, count: JournalFormat.segmentHeaderSize)
+        var acknowledged: UInt64 = 0
+        switch bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
+        case .ok(let header) where header.instance == instance:
+            acknowledged = header.firstSequence
+        case .newerVersion(let version):
+            throw Failure(.journalVersion, "cursor file \(fileName) was written by a newer EdgeCore (format version \(version))")
+        default:
+            acknowledged = 0  // damaged (it is written atomically, so only the medium can do this): deliver all again
+        }
+        cursors.append(Cursor(name: name, acknowledged: min(acknowledged, nextSequence - 1)))
+    }
+
+    // MARK: - Appending
 
     /// Appends `readings` (all or nothing); returns the sequence of the first. Syncs when the policy says.
     func append(_ readings: UnsafeBufferPointer<Reading>) throws(Failure) -> UInt64 {
-        throw Failure(.invalidArgument, "journal: not implemented yet")
+        try lock.withLock { () throws(Failure) -> UInt64 in
+            try checkOpen()
+            let first = nextSequence
+            guard !readings.isEmpty else { return first }
+            guard UInt64(readings.count) < JournalFormat.sequenceLimit - first else {
+                throw Failure(.limit, "journal \(location): sequence numbers exhausted")
+            }
+            let perRecord = recordCapacity
+            let records = (readings.count + perRecord - 1) / perRecord
+            let needed = UInt64(records * JournalFormat.recordHeaderSize + readings.count * JournalFormat.readingSize)
+            try makeRoom(for: needed, readings: UInt64(readings.count))
+            let mark = (segments: segments.count, size: segments[segments.count - 1].size, records: tailRecords.count)
+            var done = 0
+            do throws(Failure) {
+                while done < readings.count {
+                    let count = min(perRecord, readings.count - done)
+                    let size = UInt64(JournalFormat.recordHeaderSize + count * JournalFormat.readingSize)
+                    if segments[segments.count - 1].size + size > UInt64(settings.segmentSize), !tailRecords.isEmpty {
+                        try startSegment(first: first + UInt64(done))
+                    }
+                    try writeRecord(UnsafeBufferPointer(rebasing: readings[done..<done + count]), first: first + UInt64(done))
+                    done += count
+                }
+            } catch {
+                counters.appendFailures += 1
+                undoAppend(to: mark)
+                throw Failure(error, "journal \(location): append")
+            }
+            nextSequence = first + UInt64(readings.count)
+            counters.appended += UInt64(readings.count)
+            unsyncedReadings += UInt64(readings.count)
+            if unsyncedSince == nil { unsyncedSince = clock() }
+            _ = try syncIfDue()
+            return first
+        }
     }
 
+    /// Readings per record: at most 4096, and a record always fits in an empty segment.
+    private var recordCapacity: Int {
+        let room = Int(settings.segmentSize) - JournalFormat.segmentHeaderSize - JournalFormat.recordHeaderSize
+        return max(1, min(JournalFormat.maxReadingsPerRecord, room / JournalFormat.readingSize))
+    }
+
+    private func writeRecord(_ readings: UnsafeBufferPointer<Reading>, first: UInt64) throws(Failure) {
+        guard let tail else { throw Failure(.system(.ioError), "no segment open") }
+        encoded.removeAll(keepingCapacity: true)
+        JournalFormat.encodeRecord(first: first, readings: readings, into: &encoded)
+        let offset = segments[segments.count - 1].size
+        try tail.write(at: offset, encoded)
+        segments[segments.count - 1].size += UInt64(encoded.count)
+        counters.bytesWritten += UInt64(encoded.count)
+        counters.recordsAppended += 1
+        tailRecords.append(JournalRecord(offset: Int(offset), first: first, count: readings.count))
+    }
+
+    /// After a failed append: cut the tail back and remove the segments this append started, so that the
+    /// journal is as it was (a failure in here leaves a torn tail that the next open cuts off).
+    private func undoAppend(to mark: (segments: Int, size: UInt64, records: Int)) {
+        while segments.count > mark.segments {
+            let segment = segments.removeLast()
+            tail?.close()
+            tail = nil
+            try? files.remove(Journal.segmentName(segment.first))
+            folderDirty = true
+        }
+        if tail == nil {
+            tail = try? files.open(Journal.segmentName(segments[segments.count - 1].first), create: false)
+            tailRecords = []  // rebuilt below from the kept records is not possible: rescan
+            if let tail, let records = try? Journal.rescan(tail, first: segments[segments.count - 1].first) {
+                tailRecords = records
+            }
+        }
+        try? tail?.truncate(to: mark.size)
+        segments[segments.count - 1].size = mark.size
+        if tailRecords.count > mark.records { tailRecords.removeLast(tailRecords.count - mark.records) }
+    }
+
+    private static func rescan(_ file: any JournalFile, first: UInt64) throws(Failure) -> [JournalRecord] {
+        let bytes = try file.read(at: 0, count: Int(min(try file.size(), UInt64(Int32.max))))
+        let got = bytes.count
+        guard got >= JournalFormat.segmentHeaderSize else { return [] }
+        let scan = bytes.withUnsafeBytes {
+            JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize..<got]), expectedFirst: first)
+        }
+        return scan.records.map { record in
+            var record = record
+            record.offset += JournalFormat.segmentHeaderSize
+            return record
+        }
+    }
+
+    /// Starts a new tail segment numbered `first`. The old tail's last readings and the new name become
+    /// durable at the next sync.
+    private func startSegment(first: UInt64) throws(Failure) {
+        if let tail {
+            retiring.append(tail)
+            self.tail = nil
+        }
+        let name = Journal.segmentName(first)
+        let file = try files.open(name, create: true)
+        encoded.removeAll(keepingCapacity: true)
+        JournalFormat.encode(SegmentHeader(instance: instance, firstSequence: first), into: &encoded)
+        do throws(Failure) {
+            try file.truncate(to: 0)
+            try file.write(at: 0, encoded)
+        } catch {
+            file.close()
+            try? files.remove(name)
+            throw error
+        }
+        counters.bytesWritten += UInt64(encoded.count)
+        segments.append(Segment(first: first, size: UInt64(encoded.count)))
+        tail = file
+        tailRecords = []
+        folderDirty = true
+    }
+
+    /// Frees space for `needed` more bytes within the size limit: segments every cursor acknowledged go
+    /// first; then `whenFull` drops the oldest or refuses.
+    private func makeRoom(for needed: UInt64, readings: UInt64) throws(Failure) {
+        while storedBytes + needed > settings.sizeLimit, segments.count > 1 {
+            let oldest = segments[0]
+            let last = segments[1].first - 1
+            let unacknowledgedByAll = cursors.allSatisfy { $0.acknowledged >= last }
+            if !unacknowledgedByAll, settings.whenFull == .refuseNewest {
+                counters.refusedForSpace += readings
+                throw Failure(.journalFull, "journal \(location): full (\(storedBytes) of \(settings.sizeLimit) bytes) and the cursors have not acknowledged its oldest segment")
+            }
+            try files.remove(Journal.segmentName(oldest.first))
+            folderDirty = true
+            segments.removeFirst()
+            if !oldest.damaged {
+                let lowest = cursors.map { $0.acknowledged }.min() ?? last
+                if lowest < last { counters.droppedForSpace += last - max(lowest, oldest.first - 1) }
+            }
+            for cursor in cursors where cursor.acknowledged < last {
+                if !oldest.damaged { cursor.lost += last - max(cursor.acknowledged, oldest.first - 1) }
+            }
+            if scanned?.first == oldest.first { scanned = nil }
+        }
+    }
+
+    private var storedBytes: UInt64 { segments.reduce(0) { $0 + $1.size } }
+
+    // MARK: - Syncing
+
     /// Syncs when the policy says one is due; true if it synced.
-    func tick() throws(Failure) -> Bool { false }
+    func tick() throws(Failure) -> Bool {
+        try lock.withLock { () throws(Failure) -> Bool in
+            try checkOpen()
+            return try syncIfDue()
+        }
+    }
 
     /// Makes everything appended and acknowledged durable now.
-    func sync() throws(Failure) {}
+    func sync() throws(Failure) {
+        try lock.withLock { () throws(Failure) in
+            try checkOpen()
+            try syncNow()
+        }
+    }
 
-    /// Adds a cursor (true) or finds it there (false).
-    func addCursor(_ name: String) throws(Failure) -> Bool { false }
+    private func syncIfDue() throws(Failure) -> Bool {
+        guard let since = unsyncedSince else { return false }
+        let now = clock()
+        let byCount = settings.syncEveryReadings > 0 && unsyncedReadings >= UInt64(settings.syncEveryReadings)
+        let byTime = settings.syncIntervalMs > 0 && now - since >= Int64(settings.syncIntervalMs) * 1_000_000
+        guard byCount || byTime else { return false }
+        if settings.maxSyncsPerHour > 0, let last = lastPolicySync,
+           now - last < 3_600_000_000_000 / Int64(settings.maxSyncsPerHour) { return false }
+        lastPolicySync = now
+        try syncNow()
+        return true
+    }
 
-    func removeCursor(_ name: String) throws(Failure) {}
+    /// Readings first, then the folder (new segment names), then the cursors (each written atomically):
+    /// a durable acknowledgement never points past durable readings.
+    private func syncNow() throws(Failure) {
+        do throws(Failure) {
+            while let finished = retiring.first {
+                try finished.sync()
+                finished.close()
+                retiring.removeFirst()
+            }
+            try tail?.sync()
+            if folderDirty {
+                try files.syncFolder()
+                folderDirty = false
+            }
+            durableSequence = nextSequence - 1
+            unsyncedReadings = 0
+            var wroteCursor = false
+            for cursor in cursors where cursor.dirty {
+                let acknowledged = cursor.acknowledged
+                try writeSmallFile(Journal.cursorFileName(cursor.name, suffix: ".ecc"),
+                                   header: SegmentHeader(instance: instance, firstSequence: acknowledged), syncFolder: false)
+                cursor.durableAcknowledged = acknowledged
+                cursor.dirty = false
+                wroteCursor = true
+            }
+            if wroteCursor { try files.syncFolder() }
+            unsyncedSince = nil
+            counters.syncs += 1
+        } catch {
+            throw Failure(error, "journal \(location): sync")
+        }
+    }
+
+    /// Writes a 32-byte file atomically: `name`.tmp, sync, rename over `name`, folder sync.
+    private func writeSmallFile(_ name: String, header: SegmentHeader, syncFolder: Bool = true) throws(Failure) {
+        let temporary = Journal.temporaryName(name)
+        let file = try files.open(temporary, create: true)
+        encoded.removeAll(keepingCapacity: true)
+        JournalFormat.encode(header, into: &encoded)
+        do throws(Failure) {
+            try file.truncate(to: 0)
+            try file.write(at: 0, encoded)
+            try file.sync()
+        } catch {
+            file.close()
+            throw error
+        }
+        file.close()
+        counters.bytesWritten += UInt64(encoded.count)
+        try files.rename(temporary, to: name)
+        if syncFolder { try files.syncFolder() }
+    }
+
+    // MARK: - Cursors
+
+    /// Adds a cursor (true) or finds it there (false). A new cursor starts at the oldest stored reading.
+    func addCursor(_ name: String) throws(Failure) -> Bool {
+        try JournalSettings.checkCursorName(name)
+        return try lock.withLock { () throws(Failure) -> Bool in
+            try checkOpen()
+            let bytes = Array(name.utf8)
+            if cursor(bytes) != nil { return false }
+            guard cursors.count < JournalSettings.cursorsMax else {
+                throw Failure(.limit, "journal \(location): \(JournalSettings.cursorsMax) cursors already")
+            }
+            let start = oldestSequence - 1
+            do throws(Failure) {
+                try writeSmallFile(Journal.cursorFileName(bytes, suffix: ".ecc"),
+                                   header: SegmentHeader(instance: instance, firstSequence: start))
+            } catch {
+                throw Failure(error, "journal \(location): cursor '\(name)'")
+            }
+            cursors.append(Cursor(name: bytes, acknowledged: start))
+            cursors.sort { Journal.lessThan($0.name, $1.name) }
+            return true
+        }
+    }
+
+    func removeCursor(_ name: String) throws(Failure) {
+        try JournalSettings.checkCursorName(name)
+        try lock.withLock { () throws(Failure) in
+            try checkOpen()
+            let bytes = Array(name.utf8)
+            guard let index = cursors.firstIndex(where: { $0.name.elementsEqual(bytes) }) else {
+                throw Failure(.notFound, "journal \(location): no cursor '\(name)'")
+            }
+            do throws(Failure) {
+                try files.remove(Journal.cursorFileName(bytes, suffix: ".ecc"))
+                try files.syncFolder()
+            } catch {
+                throw Failure(error, "journal \(location): cursor '\(name)'")
+            }
+            cursors.remove(at: index)
+        }
+    }
 
     /// Copies the cursor's next durable readings (consecutive sequences) into `out`.
     func read(_ name: String, into out: UnsafeMutableBufferPointer<Reading>) throws(Failure) -> (first: UInt64, count: Int) {
-        (0, 0)
+        try JournalSettings.checkCursorName(name)
+        return try lock.withLock { () throws(Failure) -> (first: UInt64, count: Int) in
+            try checkOpen()
+            let cursor = try namedCursor(name)
+            do throws(Failure) {
+                return try read(cursor, into: out)
+            } catch {
+                throw Failure(error, "journal \(location): cursor '\(name)': read")
+            }
+        }
     }
 
-    func acknowledge(_ name: String, through sequence: UInt64) throws(Failure) {}
+    private func read(_ cursor: Cursor, into out: UnsafeMutableBufferPointer<Reading>) throws(Failure) -> (first: UInt64, count: Int) {
+        var position = max(cursor.readPosition, oldestSequence)
+        var first: UInt64 = 0
+        var copied = 0
+        // Bounded: each turn copies readings, or moves `position` to a later record or segment.
+        while copied < out.count, position <= durableSequence {
+            guard let index = segments.lastIndex(where: { $0.first <= position }) else {
+                position = segments[0].first
+                continue
+            }
+            let isTail = index == segments.count - 1
+            if segments[index].damaged {
+                if isTail { break }
+                if copied > 0 { break }
+                position = segments[index + 1].first
+                continue
+            }
+            let records = isTail ? tailRecords : try scan(index).records
+            guard let record = records.first(where: { $0.next > position }) else {
+                if isTail || copied > 0 { break }
+                position = segments[index + 1].first
+                continue
+            }
+            if record.first > position {  // a gap: a damaged record or a sequence hole
+                if copied > 0 { break }
+                position = record.first
+                continue
+            }
+            let skip = Int(position - record.first)
+            let count = min(out.count - copied, record.count - skip, Int(min(durableSequence - position + 1, UInt64(Int.max))))
+            let start = record.offset + JournalFormat.recordHeaderSize + skip * JournalFormat.readingSize
+            let target = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[
+                copied * JournalFormat.readingSize..<(copied + count) * JournalFormat.readingSize])
+            if isTail {
+                guard let tail, try tail.read(at: UInt64(start), into: target) == target.count else {
+                    throw Failure(.system(.ioError), "segment \(Journal.segmentName(segments[index].first)) is shorter than its records")
+                }
+            } else if let bytes = scanned?.bytes {
+                bytes.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[start..<start + target.count])) }
+            }
+            if copied == 0 { first = position }
+            copied += count
+            position += UInt64(count)
+        }
+        cursor.readPosition = position
+        return (first, copied)
+    }
 
-    func rewind(_ name: String) throws(Failure) {}
+    /// A non-tail segment's valid records (scanned once, kept for the reads that follow).
+    private func scan(_ index: Int) throws(Failure) -> ScannedSegment {
+        let first = segments[index].first
+        if let scanned, scanned.first == first { return scanned }
+        let name = Journal.segmentName(first)
+        let file = try files.open(name, create: false)
+        defer { file.close() }
+        let bytes = try file.read(at: 0, count: Int(min(try file.size(), UInt64(Int32.max))))
+        let got = bytes.count
+        var records: [JournalRecord] = []
+        if got >= JournalFormat.segmentHeaderSize {
+            let result = bytes.withUnsafeBytes {
+                JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
+            }
+            records = result.records.map { record in
+                var record = record
+                record.offset += JournalFormat.segmentHeaderSize
+                return record
+            }
+            if !counted.contains(first) {
+                counted.append(first)
+                counters.corruptRecordsSkipped += UInt64(result.corruptSkipped)
+                // What lies past the valid records of a finished segment is damage too.
+                if result.validEnd < got - JournalFormat.segmentHeaderSize { counters.corruptRecordsSkipped += 1 }
+            }
+        }
+        let result = ScannedSegment(first: first, bytes: bytes, records: records)
+        scanned = result
+        return result
+    }
 
-    func stats() -> JournalStats { JournalStats() }
+    func acknowledge(_ name: String, through sequence: UInt64) throws(Failure) {
+        try JournalSettings.checkCursorName(name)
+        try lock.withLock { () throws(Failure) in
+            try checkOpen()
+            let cursor = try namedCursor(name)
+            guard sequence <= durableSequence else {
+                throw Failure(.invalidArgument, "journal \(location): cursor '\(name)': acknowledgement \(sequence) is beyond the newest durable reading \(durableSequence)")
+            }
+            guard sequence > cursor.acknowledged else { return }
+            cursor.acknowledged = sequence
+            cursor.readPosition = max(cursor.readPosition, sequence + 1)
+            cursor.dirty = true
+            if unsyncedSince == nil { unsyncedSince = clock() }
+        }
+    }
+
+    func rewind(_ name: String) throws(Failure) {
+        try JournalSettings.checkCursorName(name)
+        try lock.withLock { () throws(Failure) in
+            try checkOpen()
+            let cursor = try namedCursor(name)
+            cursor.readPosition = cursor.acknowledged + 1
+        }
+    }
+
+    // MARK: - Statistics
+
+    func stats() -> JournalStats {
+        lock.withLock { () -> JournalStats in
+            var result = counters
+            result.bytes = storedBytes
+            result.segments = UInt32(segments.count)
+            result.cursors = UInt32(cursors.count)
+            let oldest = oldestSequence
+            if nextSequence > oldest {
+                result.oldestSequence = oldest
+                result.newestSequence = nextSequence - 1
+                result.durableSequence = durableSequence
+                result.readings = nextSequence - oldest
+            } else {
+                result.durableSequence = durableSequence
+            }
+            return result
+        }
+    }
 
     /// The cursor at `index` in name order, nil past the last.
-    func cursorStats(at index: Int) -> JournalCursorStats? { nil }
+    func cursorStats(at index: Int) -> JournalCursorStats? {
+        lock.withLock { () -> JournalCursorStats? in
+            guard index >= 0, index < cursors.count else { return nil }
+            let cursor = cursors[index]
+            let newest = nextSequence - 1
+            let from = max(cursor.acknowledged, oldestSequence - 1)
+            return JournalCursorStats(name: String(decoding: cursor.name, as: UTF8.self),
+                                      acknowledged: cursor.acknowledged,
+                                      durableAcknowledged: cursor.durableAcknowledged,
+                                      readSequence: max(cursor.readPosition, oldestSequence),
+                                      unacknowledged: newest > from ? newest - from : 0, lost: cursor.lost)
+        }
+    }
 
-    /// Syncs, closes the files. Idempotent; the journal refuses calls afterwards.
-    func close() throws(Failure) {}
+    /// Syncs, closes the files. Idempotent; the journal refuses calls afterwards. The files are closed
+    /// even when the sync fails (then the failure is thrown).
+    func close() throws(Failure) {
+        try lock.withLock { () throws(Failure) in
+            guard !closed else { return }
+            closed = true
+            defer {
+                tail?.close()
+                tail = nil
+                for file in retiring { file.close() }
+                retiring = []
+                scanned = nil
+            }
+            if unsyncedSince != nil || folderDirty { try syncNow() }
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// The oldest stored reading's sequence (the first segment's first; the next sequence when empty).
+    private var oldestSequence: UInt64 { segments.first?.first ?? nextSequence }
+
+    private func checkOpen() throws(Failure) {
+        if closed { throw Failure(.invalidArgument, "journal \(location) is closed") }
+    }
+
+    private func cursor(_ name: [UInt8]) -> Cursor? { cursors.first { $0.name.elementsEqual(name) } }
+
+    private func namedCursor(_ name: String) throws(Failure) -> Cursor {
+        guard let cursor = cursor(Array(name.utf8)) else {
+            throw Failure(.notFound, "journal \(location): no cursor '\(name)'")
+        }
+        return cursor
+    }
+
+    static func segmentName(_ first: UInt64) -> String { "seg-" + hex16(first) + ".ecj" }
+
+    static func cursorFileName(_ name: [UInt8], suffix: StaticString) -> String {
+        "cursor-" + String(decoding: name, as: UTF8.self) + Message.string(suffix)
+    }
+
+    private static func temporaryName(_ name: String) -> String {
+        var bytes = Array(name.utf8)
+        if let dot = bytes.lastIndex(of: UInt8(ascii: ".")) { bytes.removeSubrange(dot...) }
+        return String(decoding: bytes, as: UTF8.self) + ".tmp"
+    }
+
+    /// "seg-" + 16 lowercase hex digits + ".ecj": the first sequence; nil for any other name.
+    static func segmentFirst(_ name: [UInt8]) -> UInt64? {
+        guard name.count == 24, name.starts(with: "seg-".utf8), name[20...].elementsEqual(".ecj".utf8) else { return nil }
+        var value: UInt64 = 0
+        for byte in name[4..<20] {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value < JournalFormat.sequenceLimit ? value : nil
+    }
+
+    /// The cursor name in "cursor-<name><suffix>", if it is a valid one.
+    private static func cursorName(_ name: [UInt8], suffix: StaticString) -> [UInt8]? {
+        let prefix = "cursor-".utf8
+        let tail = UnsafeBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount)
+        guard name.count > prefix.count + tail.count, name.starts(with: prefix),
+              name[(name.count - tail.count)...].elementsEqual(tail) else { return nil }
+        let cursor = Array(name[prefix.count..<(name.count - tail.count)])
+        do throws(Failure) {
+            try JournalSettings.checkCursorName(String(decoding: cursor, as: UTF8.self))
+        } catch {
+            return nil
+        }
+        return cursor
+    }
+
+    private static func hex16(_ value: UInt64) -> String {
+        let digits: [UInt8] = (0..<16).map { index in
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+            return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
+        return String(decoding: digits, as: UTF8.self)
+    }
+
+    private static func lessThan(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
 }

@@ -33,6 +33,29 @@ protocol JournalFile: AnyObject {
     func close()
 }
 
+extension JournalFile {
+    /// Up to `count` bytes from `offset` (fewer at the end of the file).
+    func read(at offset: UInt64, count: Int) throws(Failure) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: max(count, 0))
+        var failure: Failure? = nil
+        var got = 0
+        bytes.withUnsafeMutableBytes { buffer in
+            do throws(Failure) { got = try read(at: offset, into: buffer) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        if got < bytes.count { bytes.removeLast(bytes.count - got) }
+        return bytes
+    }
+
+    func write(at offset: UInt64, _ bytes: [UInt8]) throws(Failure) {
+        var failure: Failure? = nil
+        bytes.withUnsafeBytes { buffer in
+            do throws(Failure) { try write(at: offset, buffer) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}
+
 /// The journal's folder on the real file system.
 final class FolderFiles: JournalFiles {
     private let folder: Folder

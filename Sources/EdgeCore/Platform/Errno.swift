@@ -16,6 +16,8 @@ struct Errno: RawRepresentable, Equatable, Hashable {
     static let timedOut = Errno(ETIMEDOUT)
     static let invalid = Errno(EINVAL)
     static let noEntry = Errno(ENOENT)
+    static let notDirectory = Errno(ENOTDIR)
+    static let noSpace = Errno(ENOSPC)
     static let busy = Errno(EBUSY)
     static let ioError = Errno(EIO)
     static let brokenPipe = Errno(EPIPE)

@@ -37,6 +37,11 @@ struct Folder {
         guard target.withCString({ unlink($0) }) == 0 else { throw Failure.system(.current, "\(target): remove") }
     }
 
+    /// mkdir(2) with mode 0755: the folder itself (its parent must exist).
+    static func create(_ path: FilePath) throws(Failure) {
+        guard path.withCString({ mkdir($0, 0o755) }) == 0 else { throw Failure.system(.current, "\(path): mkdir") }
+    }
+
     /// fsync of the folder itself: creations, renames and removals in it become durable.
     func sync() throws(Failure) {
         let folder = try FileDescriptor.open(path, .readOnly)

@@ -24,6 +24,7 @@ private func replay(_ target: String, _ body: (UnsafeRawBufferPointer) -> String
     @Test func siteFiles() throws { try replay("site_yaml", FuzzTargets.siteYAML) }
     @Test func modbusAnswerDecoding() throws { try replay("modbus_decode", FuzzTargets.answerDecoding) }
     @Test func journalRecovery() throws { try replay("journal_scan", FuzzTargets.journalRecovery) }
+    @Test func journalOpen() throws { try replay("journal_open", FuzzTargets.journalOpen) }
     // Other suites open and close descriptors in parallel: the descriptor check is make fuzz-replay's.
     @Test func modbusAnswerFrames() throws {
         try replay("modbus_frame") { FuzzTargets.answerFrame($0, checkDescriptors: false) }

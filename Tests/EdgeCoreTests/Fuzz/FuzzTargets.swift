@@ -263,6 +263,71 @@ enum FuzzTargets {
         return nil
     }
 
+    /// Arbitrary bytes as the segment files of a journal folder, opened by `Journal` as after a crash: the
+    /// first byte splits the rest into an older segment and the newest one. Opening never fails (but for a
+    /// newer format version), never traps; every reading a cursor delivers is one that the scanner found in
+    /// a valid record of those bytes, under the sequence that record gives it; appending and reopening work
+    /// afterwards, and the new reading's sequence is above every delivered one.
+    static func journalOpen(_ input: UnsafeRawBufferPointer) -> String? {
+        guard input.count > 0 else { return nil }
+        let rest = Array(input[1...])
+        let split = min(rest.count, Int(input[0]) * rest.count / 255)
+        let folder = MemoryFiles()
+        let older = Array(rest[..<split]), newer = Array(rest[split...])
+        let olderFirst: UInt64 = 1
+        let newerFirst: UInt64 = older.count >= 52 ? UInt64(older.count - 32) / 32 + 2 : 2
+        if split > 0 { folder.files[Journal.segmentName(olderFirst)] = older }
+        folder.files[Journal.segmentName(newerFirst)] = newer
+        // What the scanner accepts: sequence -> the reading's 32 bytes.
+        var valid: [UInt64: [UInt8]] = [:]
+        for (bytes, first) in [(older, olderFirst), (newer, newerFirst)] where bytes.count >= 32 {
+            bytes.withUnsafeBytes { raw in
+                let body = UnsafeRawBufferPointer(rebasing: raw[32...])
+                for record in JournalFormat.scanRecords(body, expectedFirst: first).records {
+                    for index in 0..<record.count {
+                        let start = record.offset + 16 + index * 32
+                        valid[record.first + UInt64(index)] = Array(body[start..<start + 32])
+                    }
+                }
+            }
+        }
+        let settings = JournalSettings(sizeLimit: 1 << 30, segmentSize: 1 << 20, syncIntervalMs: 0)
+        do throws(Failure) {
+            let journal = try Journal(files: folder, settings: settings, clock: { 0 })
+            _ = try journal.addCursor("fuzz")
+            var out = [Reading](repeating: Reading(), count: 64)
+            var delivered: UInt64 = 0
+            for _ in 0..<100_000 {
+                var got: (first: UInt64, count: Int) = (0, 0)
+                var failure: Failure? = nil
+                out.withUnsafeMutableBufferPointer { buffer in
+                    do throws(Failure) { got = try journal.read("fuzz", into: buffer) } catch { failure = error }
+                }
+                if let failure { return "read: \(failure.message)" }
+                if got.count == 0 { break }
+                if got.first <= delivered { return "sequence \(got.first) after \(delivered)" }
+                for index in 0..<got.count {
+                    let sequence = got.first + UInt64(index)
+                    let bytes = withUnsafeBytes(of: out[index]) { Array($0) }
+                    guard let expected = valid[sequence], expected == bytes else {
+                        return "reading \(sequence) delivered but not in a valid record"
+                    }
+                }
+                delivered = got.first + UInt64(got.count) - 1
+            }
+            let appended = try [Reading()].withUnsafeBufferPointer { (buffer) throws(Failure) -> UInt64 in try journal.append(buffer) }
+            if appended <= delivered { return "new sequence \(appended) not above delivered \(delivered)" }
+            try journal.close()
+            let again = try Journal(files: folder, settings: settings, clock: { 0 })
+            if again.stats().newestSequence != appended { return "reopened: newest \(again.stats().newestSequence), appended \(appended)" }
+            try again.close()
+        } catch {
+            if error.kind == .journalVersion { return nil }
+            return "journal: \(error.message)"
+        }
+        return nil
+    }
+
     static func answerFrame(_ input: UnsafeRawBufferPointer, checkDescriptors: Bool = true) -> String? {
         var bytes = ByteReader(input)
         let functions: [ModbusFunction] = [.coils, .discreteInputs, .holdingRegisters, .inputRegisters]
@@ -393,4 +458,57 @@ struct ByteReader {
         position = input.count
         return result
     }
+}
+
+/// A journal folder in memory, without power cuts (the fuzz target's; the crash tests use PowerCutFiles).
+final class MemoryFiles: JournalFiles {
+    var files: [String: [UInt8]] = [:]
+
+    final class File: JournalFile {
+        let folder: MemoryFiles
+        let name: String
+        init(_ folder: MemoryFiles, _ name: String) { self.folder = folder; self.name = name }
+        var bytes: [UInt8] {
+            get { folder.files[name] ?? [] }
+            set { folder.files[name] = newValue }
+        }
+        func size() throws(Failure) -> UInt64 { UInt64(bytes.count) }
+        func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int {
+            let all = bytes
+            let start = min(Int(clamping: offset), all.count)
+            let count = min(buffer.count, all.count - start)
+            for index in 0..<count { buffer[index] = all[start + index] }
+            return count
+        }
+        func write(at offset: UInt64, _ data: UnsafeRawBufferPointer) throws(Failure) {
+            var all = bytes
+            let start = Int(clamping: offset)
+            if all.count < start + data.count { all += [UInt8](repeating: 0, count: start + data.count - all.count) }
+            all.replaceSubrange(start..<start + data.count, with: data)
+            bytes = all
+        }
+        func truncate(to size: UInt64) throws(Failure) {
+            var all = bytes
+            let size = Int(clamping: size)
+            if all.count > size { all.removeLast(all.count - size) } else { all += [UInt8](repeating: 0, count: size - all.count) }
+            bytes = all
+        }
+        func sync() throws(Failure) {}
+        func close() {}
+    }
+
+    func names() throws(Failure) -> [String] { Array(files.keys) }
+    func open(_ name: String, create: Bool) throws(Failure) -> any JournalFile {
+        if files[name] == nil {
+            guard create else { throw Failure(.system(.noEntry), "\(name): no such file") }
+            files[name] = []
+        }
+        return File(self, name)
+    }
+    func remove(_ name: String) throws(Failure) { files[name] = nil }
+    func rename(_ from: String, to: String) throws(Failure) {
+        guard let bytes = files.removeValue(forKey: from) else { throw Failure(.system(.noEntry), "\(from): no such file") }
+        files[to] = bytes
+    }
+    func syncFolder() throws(Failure) {}
 }

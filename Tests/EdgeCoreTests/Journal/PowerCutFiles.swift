@@ -160,7 +160,9 @@ final class SimulatedFile: JournalFile {
         if folder.powerOff { throw Failure(.system(.ioError), "the power is off") }
         let start = min(Int(clamping: offset), node.current.count)
         let count = min(buffer.count, node.current.count - start)
-        for index in 0..<count { buffer[index] = node.current[start + index] }
+        node.current.withUnsafeBytes { bytes in
+            buffer.baseAddress?.copyMemory(from: bytes.baseAddress! + start, byteCount: count)
+        }
         return count
     }
 
