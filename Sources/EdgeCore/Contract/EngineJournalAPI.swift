@@ -23,7 +23,7 @@ public func edgecore_engine_set_journal_sized(_ engine: OpaquePointer?, _ folder
             var c = edgecore_journal_config.defaults
             if let config, let code = loadSettings(config, size: size, into: &c, kind: "journal") { return code }
             let spec = JournalSpec(path: FilePath(cString: folder), settings: try journalSettings(c))
-            try engine.setJournal(try openJournal(spec), settings: spec.settings)
+            try engine.setJournal(try openJournal(spec, replacing: engine.journal), settings: spec.settings)
             return EDGECORE_OK
         } catch {
             return failure(error)
@@ -64,7 +64,7 @@ func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
             return
         }
         do throws(Failure) {
-            opened = try openJournal(spec)
+            opened = try openJournal(spec, replacing: engine.journal)
         } catch {
             throw Failure(error, "\(file): journal")
         }
@@ -79,8 +79,12 @@ func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
     }
 }
 
-/// Opens the journal `spec` names and adds its cursors; closed again if a cursor fails.
-private func openJournal(_ spec: JournalSpec) throws(Failure) -> Journal {
+/// Opens the journal `spec` names and adds its cursors; closed again if a cursor fails. The engine's
+/// current journal is synced first: the new one may be the same folder (a site file loaded again), and
+/// its recovery must then find everything the old one holds durable; the old one is closed only once the
+/// new one has opened (Engine.setJournal), so a failure leaves the engine its journal.
+private func openJournal(_ spec: JournalSpec, replacing current: Journal?) throws(Failure) -> Journal {
+    if let current { try current.sync() }
     let journal = try Journal(folder: spec.path, settings: spec.settings)
     do throws(Failure) {
         for name in spec.cursors { _ = try journal.addCursor(name) }

@@ -209,6 +209,31 @@ import Testing
         #expect(Self.perChannel(stored).values.allSatisfy { $0 == Array(0..<UInt32($0.count)) })
     }
 
+    /// A site file's journal section, loaded again between two runs: the journal reopened on the same
+    /// folder holds the readings of both runs, in order, the cursor it lists included.
+    @Test func aSiteFileLoadedAgainKeepsTheJournalsReadings() throws {
+        let folder = try Self.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let site = folder + "/site.yaml"
+        try "journal:\n  path: \(folder)/journal\n  sync_interval_ms: 50\n  cursors: [test]\n"
+            .write(toFile: site, atomically: true, encoding: .utf8)
+        let workers = WorkerList()
+        let engine = try Self.makeEngine(buses: 2, batches: 50, perBatch: 2, intervalMilliseconds: 1, workers: workers)
+        for run in 0..<2 {
+            try loadSiteFile(engine, FilePath(site))
+            #expect(engine.journal != nil)
+            try engine.start()
+            for worker in workers.all.suffix(2) { worker.finished.wait() }
+            engine.stop()
+            #expect(engine.journalStats().appended == UInt64((run + 1) * 2 * 50 * 2))
+        }
+        engine.close()
+        try engine.setJournal(nil, settings: Self.settings)
+        let stored = try Self.readBack(folder + "/journal")
+        #expect(stored.count == 2 * 2 * 50 * 2)
+        #expect(Self.perChannel(stored).values.allSatisfy { $0 == Array(0..<UInt32(200)) })
+    }
+
     /// Stop while the journal thread is held up in a slow write, readings waiting in its feed: stop
     /// returns once they are appended and synced.
     @Test func stopAppendsWhatIsLeftInTheFeed() throws {
