@@ -1687,10 +1687,11 @@ int edgecore_engine_write_coils(struct edgecore_engine *engine, uint32_t device,
  * config       settings, read during the call; NULL for the defaults. Ignored when folder is NULL.
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER (engine), EDGECORE_E_RUNNING, and every code of
- * edgecore_journal_open (EDGECORE_E_INVALID_ARGUMENT, EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL,
+ * edgecore_journal_open (EDGECORE_E_INVALID_ARGUMENT: a setting out of range, the struct smaller than in
+ * version 1.1; EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL,
  * EDGECORE_E_JOURNAL_VERSION, -ENOENT, -EACCES, -EROFS, -ENOSPC, -EIO, -ENOMEM, other -errno);
- * edgecore_engine_last_error() names the path and the reason. Blocks on the journal's file I/O (open, and
- * the replaced journal's final sync). The control thread; not while another thread uses the journal it
+ * edgecore_engine_last_error() names the path and the reason. Blocks on the journals' file I/O (a sync of
+ * the engine's journal, the open, the replaced journal's close). The control thread; not while another thread uses the journal it
  * replaces (see edgecore_engine_journal).
  */
 int edgecore_engine_set_journal_sized(struct edgecore_engine *engine, const char *folder,
@@ -1736,7 +1737,7 @@ EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, reserved, 44);
  *
  * stats_out  the caller's struct; written (the growth rule), never read.
  *
- * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (struct smaller than in version 1.0).
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (struct smaller than in version 1.1).
  * Does not block (a short lock). Any thread, any time.
  */
 int edgecore_engine_journal_stats_sized(const struct edgecore_engine *engine,

@@ -35,21 +35,23 @@ enum EngineTable {
 }
 
 /// struct edgecore_journal_config (site file: the `journal` section, which gives the two sizes as
-/// size_limit_mb and segment_size_kb). The defaults are JournalSettings' (the Journal layer's own, below
-/// this one); a test checks that both agree.
+/// size_limit_mb and segment_size_kb). The defaults are JournalSettings' own (the Journal layer, below
+/// this one, writes them once); the table gives them keys and ranges.
 enum JournalTable {
     static let sizeLimit = ConfigField<UInt64>(key: "size_limit", lowest: 2 * UInt64(JournalSettings.segmentSizeMin),
-                                               highest: .max, defaultValue: 256 << 20)
+                                               highest: .max, defaultValue: JournalSettings().sizeLimit)
     static let segmentSize = ConfigField<UInt32>(key: "segment_size", lowest: JournalSettings.segmentSizeMin,
-                                                 highest: JournalSettings.segmentSizeMax, defaultValue: 4 << 20)
-    static let syncIntervalMs = ConfigField<UInt32>(key: "sync_interval_ms", lowest: 0, highest: .max, defaultValue: 1000)
+                                                 highest: JournalSettings.segmentSizeMax,
+                                                 defaultValue: JournalSettings().segmentSize)
+    static let syncIntervalMs = ConfigField<UInt32>(key: "sync_interval_ms", lowest: 0, highest: .max,
+                                                    defaultValue: JournalSettings().syncIntervalMs)
     static let syncEveryReadings = ConfigField<UInt32>(key: "sync_every_readings", lowest: 0, highest: .max,
-                                                       defaultValue: 0)
+                                                       defaultValue: JournalSettings().syncEveryReadings)
     static let maxSyncsPerHour = ConfigField<UInt32>(key: "max_syncs_per_hour", lowest: 0, highest: .max,
-                                                     defaultValue: 0)
+                                                     defaultValue: JournalSettings().maxSyncsPerHour)
     /// enum edgecore_journal_full_policy.
     static let whenFull = ConfigField<UInt16>(key: "when_full", lowest: 0, highest: 1,
-                                              defaultValue: UInt16(EDGECORE_JOURNAL_DROP_OLDEST.rawValue))
+                                              defaultValue: JournalSettings().whenFull.rawValue)
 }
 
 extension JournalSettings {

@@ -17,19 +17,6 @@ extension edgecore_engine_config: GrowingSettings {
     }
 }
 
-extension edgecore_journal_config: GrowingSettings {
-    static var defaults: Self {
-        var c = Self()
-        c.size_limit = JournalTable.sizeLimit.defaultValue
-        c.segment_size = JournalTable.segmentSize.defaultValue
-        c.sync_interval_ms = JournalTable.syncIntervalMs.defaultValue
-        c.sync_every_readings = JournalTable.syncEveryReadings.defaultValue
-        c.max_syncs_per_hour = JournalTable.maxSyncsPerHour.defaultValue
-        c.when_full = JournalTable.whenFull.defaultValue
-        return c
-    }
-}
-
 extension edgecore_tcp_bus_config: GrowingSettings {
     static var defaults: Self {
         var c = Self()

@@ -26,8 +26,6 @@ extension edgecore_device_stats: GrowingStruct { static var firstVersionSize: In
 extension edgecore_bus_stats: GrowingStruct { static var firstVersionSize: Int { 56 } }
 extension edgecore_pulse_stats: GrowingStruct { static var firstVersionSize: Int { 48 } }
 extension edgecore_engine_config: GrowingStruct { static var firstVersionSize: Int { 8 } }
-extension edgecore_journal_config: GrowingStruct { static var firstVersionSize: Int { 32 } }
-extension edgecore_engine_journal_stats: GrowingStruct { static var firstVersionSize: Int { 48 } }
 extension edgecore_tcp_bus_config: GrowingStruct { static var firstVersionSize: Int { 2 * pointerSize + 24 } }
 extension edgecore_rtu_bus_config: GrowingStruct { static var firstVersionSize: Int { 2 * pointerSize + 32 } }
 extension edgecore_device_config: GrowingStruct { static var firstVersionSize: Int { pointerSize + 32 } }

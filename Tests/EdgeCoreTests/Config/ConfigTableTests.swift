@@ -52,17 +52,18 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
     let device = filled(edgecore_device_config()) { edgecore_device_config_init_sized($0, $1) }
     let channel = filled(edgecore_channel_config()) { edgecore_channel_config_init_sized($0, $1) }
     let line = filled(edgecore_gpio_line_config()) { edgecore_gpio_line_config_init_sized($0, $1) }
-    // What edgecore_journal_config_init_sized writes (JournalAPI.swift: storeDefaults of the same defaults).
-    let journal = filled(edgecore_journal_config()) { storeDefaults($0, size: $1) }
+    // The defaults edgecore_engine_set_journal starts from (a field an older caller's struct lacks).
+    let engineJournal = EngineJournalConfig.defaults.config
     return [
         ("EngineTable", "edgecore_engine_config", [
             entry(EngineTable.ringCapacity, engine.ring_capacity), entry(EngineTable.overflow, engine.overflow),
         ]),
         ("JournalTable", "edgecore_journal_config", [
-            entry(JournalTable.sizeLimit, journal.size_limit), entry(JournalTable.segmentSize, journal.segment_size),
-            entry(JournalTable.syncIntervalMs, journal.sync_interval_ms),
-            entry(JournalTable.syncEveryReadings, journal.sync_every_readings),
-            entry(JournalTable.maxSyncsPerHour, journal.max_syncs_per_hour), entry(JournalTable.whenFull, journal.when_full),
+            entry(JournalTable.sizeLimit, engineJournal.size_limit), entry(JournalTable.segmentSize, engineJournal.segment_size),
+            entry(JournalTable.syncIntervalMs, engineJournal.sync_interval_ms),
+            entry(JournalTable.syncEveryReadings, engineJournal.sync_every_readings),
+            entry(JournalTable.maxSyncsPerHour, engineJournal.max_syncs_per_hour),
+            entry(JournalTable.whenFull, engineJournal.when_full),
         ]),
         ("TCPBusTable", "edgecore_tcp_bus_config", [
             entry(TCPBusTable.port, tcp.port), entry(TCPBusTable.connectTimeoutMs, tcp.connect_timeout_ms),
