@@ -44,7 +44,8 @@
  *         library's (older) struct lacks reads as 0 in the caller's struct;
  *       * bytes of a settings struct beyond the library's own struct must be 0: a field the library does
  *         not know is refused with EDGECORE_E_UNKNOWN_FIELD instead of being ignored silently;
- *       * a size smaller than the struct had in version 1.0 is EDGECORE_E_INVALID_ARGUMENT.
+ *       * a size smaller than the struct had in the version that introduced it (1.0, or the version
+ *         its functions name) is EDGECORE_E_INVALID_ARGUMENT.
  *     Call the wrappers; bindings for other languages call the _sized functions with the size of the
  *     struct they were written for. Every struct's layout is fixed by the static assertions after it:
  *     fields are fixed-width and there are no padding holes. Reserved fields are that padding made
@@ -78,11 +79,11 @@ extern "C" {
 /* ==================================================================================================== */
 
 #define EDGECORE_VERSION_MAJOR 1
-#define EDGECORE_VERSION_MINOR 0
+#define EDGECORE_VERSION_MINOR 1
 #define EDGECORE_VERSION_PATCH 0
 /** MAJOR * 1000000 + MINOR * 1000 + PATCH, as in sqlite3: compare it with edgecore_version_number(). */
-#define EDGECORE_VERSION_NUMBER 1000000
-#define EDGECORE_VERSION_STRING "1.0.0"
+#define EDGECORE_VERSION_NUMBER 1001000
+#define EDGECORE_VERSION_STRING "1.1.0"
 
 /**
  * The version of the library actually loaded, as EDGECORE_VERSION_NUMBER was when it was built.
@@ -93,7 +94,7 @@ extern "C" {
 int edgecore_version_number(void);
 
 /**
- * The loaded library's version as text ("1.0.0"). Static string, never NULL, never freed.
+ * The loaded library's version as text ("1.1.0"). Static string, never NULL, never freed.
  * Never fails. Does not block. Any thread, any time.
  */
 const char *edgecore_version_string(void);
@@ -440,18 +441,18 @@ enum edgecore_journal_full_policy {
 
 /** Journal settings. Initialise with edgecore_journal_config_init(). Grows at its end. */
 struct edgecore_journal_config {
-    uint64_t size_limit;          /**< bytes the segments may take, at least 2 * segment_size;
-                                       default 268435456 (256 MiB) */
+    uint64_t size_limit;          /**< bytes the segments may take, at least 2 * segment_size; default
+                                       256 MiB */
     uint32_t segment_size;        /**< bytes per segment file, EDGECORE_JOURNAL_SEGMENT_SIZE_MIN .. _MAX;
-                                       default 4194304 (4 MiB).
-                                       Opening scans one segment: keep it small */
+                                       default 4 MiB. Opening scans one segment: keep it small */
     uint32_t sync_interval_ms;    /**< sync when the oldest unsynced reading is this old; 0: not by time;
                                        default 1000 */
     uint32_t sync_every_readings; /**< sync when this many readings are unsynced; 0: not by count;
                                        default 0 */
-    uint32_t max_syncs_per_hour;  /**< flash wear bound: policy syncs are spaced at least 3600 s / N apart
-                                       (a due sync waits); 0: no bound; default 0. Explicit syncs
-                                       (edgecore_journal_sync, _close) are not bound */
+    uint32_t max_syncs_per_hour;  /**< flash wear bound: policy syncs take slots 3600 s / N apart (a due
+                                       sync waits for the next slot): N per hour when syncs are always
+                                       due, never more than N + 1 in any hour; 0: no bound; default 0.
+                                       Explicit syncs (edgecore_journal_sync, _close) are not bound */
     uint16_t when_full;           /**< enum edgecore_journal_full_policy; default EDGECORE_JOURNAL_DROP_OLDEST */
     uint16_t reserved;            /**< 0 */
     uint32_t reserved2;           /**< 0 */
@@ -485,7 +486,7 @@ static inline void edgecore_journal_config_init(struct edgecore_journal_config *
  * journal_out  receives the journal, owned by the caller, freed with edgecore_journal_close; NULL on failure.
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER (folder, journal_out), EDGECORE_E_INVALID_ARGUMENT (a setting out
- * of range, the struct smaller than in version 1.0), EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL
+ * of range, the struct smaller than in version 1.1), EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL
  * (the folder holds other files, or the path is not a folder), EDGECORE_E_JOURNAL_VERSION (written by a
  * newer EdgeCore), -ENOENT (the parent folder is missing), -EACCES, -EROFS (a read-only file system),
  * -ENOSPC, -EIO, -ENOMEM, other -errno of open/read/write/fsync. edgecore_journal_last_error() names the
@@ -646,7 +647,7 @@ EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, cursors, 124);
 /**
  * Fill *stats_out with the journal's counters.
  * Returns 0, or EDGECORE_E_NULL_POINTER (journal or stats_out), EDGECORE_E_INVALID_ARGUMENT (struct
- * smaller than in version 1.0). No file I/O. Any thread.
+ * smaller than in version 1.1). No file I/O. Any thread.
  */
 int edgecore_journal_stats_sized(struct edgecore_journal *journal, struct edgecore_journal_stats *stats_out,
                                  size_t stats_size);
@@ -676,7 +677,7 @@ EDGECORE_ASSERT_FIELD_(edgecore_journal_cursor_stats, lost, 72);
 /**
  * Fill *stats_out with the state of the cursor at `index` (0 .. stats.cursors - 1, in name order).
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (index), EDGECORE_E_INVALID_ARGUMENT
- * (struct smaller than in version 1.0). No file I/O. Any thread.
+ * (struct smaller than in version 1.1). No file I/O. Any thread.
  */
 int edgecore_journal_cursor_stats_sized(struct edgecore_journal *journal, uint32_t index,
                                         struct edgecore_journal_cursor_stats *stats_out, size_t stats_size);

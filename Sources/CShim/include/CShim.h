@@ -187,6 +187,12 @@ static inline int ec_send_all(int fd, const uint8_t *data, size_t length) {
 #define EC_LAST_ERROR_SIZE 512
 char *ec_last_error_buffer(void);
 
+/* ---- folder listing (defined in shim.c, which reads it with readdir64) ---- */
+
+/* The name of the folder's next entry, or NULL: at its end (*error 0) or on failure (*error the errno value;
+ * a listing that stopped early must not pass for a whole one). */
+const char *ec_folder_next(DIR *folder, int *error);
+
 /* ---- memory, clocks, strings ---- */
 
 /* The header's version string macro as a C string literal (Swift imports string macros as String). */
@@ -205,6 +211,65 @@ static inline int64_t ec_clock_ns(clockid_t clock) {
 }
 static inline int64_t ec_monotonic_ns(void) { return ec_clock_ns(CLOCK_MONOTONIC); }
 static inline int64_t ec_realtime_ns(void) { return ec_clock_ns(CLOCK_REALTIME); }
+
+/* CRC32C with the processor's instruction when it has one (x86_64: SSE4.2 crc32; aarch64: the CRC32
+ * extension, HWCAP_CRC32): about ten times the table's speed. ec_crc32c_hw_available() asks once per
+ * translation unit (cpuid traps to the hypervisor in a VM: never per call). The register convention is the
+ * table's: `state` is the running register (the inverted CRC), returned the same way. */
+#if defined(__x86_64__)
+#include <cpuid.h>
+static inline int ec_crc32c_hw_available(void) {
+    static int available = -1;
+    if (available < 0) {
+        unsigned a, b, c, d;
+        available = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2) != 0;
+    }
+    return available;
+}
+__attribute__((target("sse4.2")))
+static inline uint32_t ec_crc32c_hw(uint32_t state, const uint8_t *bytes, size_t count) {
+    uint64_t crc = state;
+    while (count >= 8) {
+        uint64_t word;
+        memcpy(&word, bytes, 8);
+        crc = __builtin_ia32_crc32di(crc, word);
+        bytes += 8;
+        count -= 8;
+    }
+    uint32_t crc32 = (uint32_t)crc;
+    while (count--) crc32 = __builtin_ia32_crc32qi(crc32, *bytes++);
+    return crc32;
+}
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7)
+#endif
+static inline int ec_crc32c_hw_available(void) {
+    static int available = -1;
+    if (available < 0) available = (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0;
+    return available;
+}
+__attribute__((target("crc")))
+static inline uint32_t ec_crc32c_hw(uint32_t state, const uint8_t *bytes, size_t count) {
+    uint32_t crc = state;
+    while (count >= 8) {
+        uint64_t word;
+        memcpy(&word, bytes, 8);
+        crc = __builtin_arm_crc32cd(crc, word);
+        bytes += 8;
+        count -= 8;
+    }
+    while (count--) crc = __builtin_arm_crc32cb(crc, *bytes++);
+    return crc;
+}
+#else
+static inline int ec_crc32c_hw_available(void) { return 0; }
+static inline uint32_t ec_crc32c_hw(uint32_t state, const uint8_t *bytes, size_t count) {
+    (void)bytes; (void)count;
+    return state;
+}
+#endif
 
 /* 64 random bits from the kernel (a journal's instance id); the clocks and the PID when getrandom fails. */
 static inline uint64_t ec_random_u64(void) {

@@ -54,17 +54,6 @@ enum JournalTable {
                                               defaultValue: JournalSettings().whenFull.rawValue)
 }
 
-extension JournalSettings {
-    /// The settings a journal gets when nothing sets them: the table's defaults.
-    static var tableDefaults: JournalSettings {
-        JournalSettings(sizeLimit: JournalTable.sizeLimit.defaultValue, segmentSize: JournalTable.segmentSize.defaultValue,
-                        syncIntervalMs: JournalTable.syncIntervalMs.defaultValue,
-                        syncEveryReadings: JournalTable.syncEveryReadings.defaultValue,
-                        maxSyncsPerHour: JournalTable.maxSyncsPerHour.defaultValue,
-                        whenFull: JournalFullPolicy(rawValue: JournalTable.whenFull.defaultValue) ?? .dropOldest)
-    }
-}
-
 /// struct edgecore_tcp_bus_config (site file: a bus of type tcp).
 enum TCPBusTable {
     static let port = ConfigField<UInt16>(key: "port", lowest: 1, highest: .max, defaultValue: 502)

@@ -18,7 +18,7 @@ extension JournalSpec: Equatable {}
 /// The engine's journal as a site file's `journal` section names it.
 struct JournalSpec {
     var path: FilePath
-    var settings = JournalSettings.tableDefaults
+    var settings = JournalSettings()
     /// Cursors added when the journal opens, so that segment removal waits for them from the start.
     var cursors: [String] = []
 

@@ -11,7 +11,7 @@ extension SiteYAMLReader {
     func loadJournal(_ node: YAMLNode, into config: inout SiteConfig) throws(Failure) {
         let fields = try mapping(node, context: "journal")
         let path = string(fields, "path")
-        var settings = JournalSettings.tableDefaults
+        var settings = JournalSettings()
         let sizeLimitMB = integer(fields, "size_limit_mb", UInt64.self)
         let segmentSizeKB = integer(fields, "segment_size_kb", UInt32.self)
         read(fields, JournalTable.syncIntervalMs, into: &settings.syncIntervalMs)

@@ -17,14 +17,12 @@ public func edgecore_engine_set_journal_sized(_ engine: OpaquePointer?, _ folder
                 throw Failure(.running, "the engine is running: stop it to change its journal")
             }
             guard let folder else {
-                try engine.setJournal(nil, settings: JournalSettings.tableDefaults)
+                try engine.setJournal(nil, settings: JournalSettings())
                 return EDGECORE_OK
             }
-            var c = EngineJournalConfig.defaults
-            if let config, let code = config.withMemoryRebound(to: EngineJournalConfig.self, capacity: 1, {
-                loadSettings($0, size: size, into: &c, kind: "journal")
-            }) { return code }
-            let spec = JournalSpec(path: FilePath(cString: folder), settings: try journalSettings(c.config))
+            var c = edgecore_journal_config.defaults
+            if let config, let code = loadSettings(config, size: size, into: &c, kind: "journal") { return code }
+            let spec = JournalSpec(path: FilePath(cString: folder), settings: try JournalSettings(c))
             try engine.setJournal(try openJournal(spec, replacing: engine.journal), settings: spec.settings)
             return EDGECORE_OK
         } catch {
@@ -56,7 +54,7 @@ public func edgecore_engine_journal_stats_sized(_ engine: OpaquePointer?,
 /// the engine's journal.
 func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
     var opened: Journal? = nil
-    var settings = JournalSettings.tableDefaults
+    var settings = JournalSettings()
     try engine.configure { config throws(Failure) in
         let named = config.journal
         try config.setJournal(nil)
@@ -95,42 +93,6 @@ private func openJournal(_ spec: JournalSpec, replacing current: Journal?) throw
         throw error
     }
     return journal
-}
-
-/// The C settings as the journal takes them; out of range: EDGECORE_E_INVALID_ARGUMENT.
-private func journalSettings(_ c: edgecore_journal_config) throws(Failure) -> JournalSettings {
-    guard let policy = JournalFullPolicy(rawValue: c.when_full) else {
-        throw Failure(.invalidArgument, "struct edgecore_journal_config: when_full \(c.when_full) is not 0 or 1")
-    }
-    let settings = JournalSettings(sizeLimit: c.size_limit, segmentSize: c.segment_size,
-                                   syncIntervalMs: c.sync_interval_ms, syncEveryReadings: c.sync_every_readings,
-                                   maxSyncsPerHour: c.max_syncs_per_hour, whenFull: policy)
-    try settings.validate()
-    return settings
-}
-
-/// struct edgecore_journal_config as the growth rule reads it here: a struct of its own around the C struct
-/// (the same layout), so that this file does not make the C struct itself a GrowingSettings: the journal's
-/// own functions (JournalAPI.swift) do, and the two must not collide. Version 1.1 introduced it.
-struct EngineJournalConfig: GrowingSettings {
-    var config: edgecore_journal_config
-    static var firstVersionSize: Int { 32 }
-    static var firstVersion: StaticString { "1.1" }
-    static var defaults: Self {
-        var c = edgecore_journal_config()  // reserved fields 0
-        c.size_limit = JournalTable.sizeLimit.defaultValue
-        c.segment_size = JournalTable.segmentSize.defaultValue
-        c.sync_interval_ms = JournalTable.syncIntervalMs.defaultValue
-        c.sync_every_readings = JournalTable.syncEveryReadings.defaultValue
-        c.max_syncs_per_hour = JournalTable.maxSyncsPerHour.defaultValue
-        c.when_full = JournalTable.whenFull.defaultValue
-        return EngineJournalConfig(config: c)
-    }
-}
-
-extension edgecore_engine_journal_stats: GrowingStruct {
-    static var firstVersionSize: Int { 48 }
-    static var firstVersion: StaticString { "1.1" }
 }
 
 extension edgecore_engine_journal_stats {

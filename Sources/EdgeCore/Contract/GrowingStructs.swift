@@ -7,8 +7,15 @@ import CShim
 
 /// A struct of edgecore.h that the caller allocates and that grows at its end.
 protocol GrowingStruct {
-    /// Its size in version 1.0: the smallest a caller can pass. When the struct grows, this stays.
+    /// Its size in the version that introduced it: the smallest a caller can pass. When the struct grows,
+    /// this stays.
     static var firstVersionSize: Int { get }
+    /// That version, for messages ("1.0").
+    static var firstVersion: StaticString { get }
+}
+
+extension GrowingStruct {
+    static var firstVersion: StaticString { "1.0" }
 }
 
 /// A growing settings struct: what its _init writes, and what a field missing from an older caller's
@@ -32,16 +39,48 @@ extension edgecore_device_config: GrowingStruct { static var firstVersionSize: I
 extension edgecore_channel_config: GrowingStruct { static var firstVersionSize: Int { 2 * pointerSize + 88 } }
 extension edgecore_gpio_chip_config: GrowingStruct { static var firstVersionSize: Int { 3 * pointerSize + 8 } }
 extension edgecore_gpio_line_config: GrowingStruct { static var firstVersionSize: Int { 4 * pointerSize + 48 } }
+// Version 1.1: the journal.
+extension edgecore_journal_config: GrowingStruct {
+    static var firstVersionSize: Int { 32 }
+    static var firstVersion: StaticString { "1.1" }
+}
+extension edgecore_journal_stats: GrowingStruct {
+    static var firstVersionSize: Int { 128 }
+    static var firstVersion: StaticString { "1.1" }
+}
+extension edgecore_journal_cursor_stats: GrowingStruct {
+    static var firstVersionSize: Int { 80 }
+    static var firstVersion: StaticString { "1.1" }
+}
+extension edgecore_engine_journal_stats: GrowingStruct {
+    static var firstVersionSize: Int { 48 }
+    static var firstVersion: StaticString { "1.1" }
+}
+
+extension edgecore_journal_config: GrowingSettings {
+    /// JournalSettings' defaults (the one place they are written).
+    static var defaults: Self {
+        let settings = JournalSettings()
+        var c = Self()  // reserved fields 0
+        c.size_limit = settings.sizeLimit
+        c.segment_size = settings.segmentSize
+        c.sync_interval_ms = settings.syncIntervalMs
+        c.sync_every_readings = settings.syncEveryReadings
+        c.max_syncs_per_hour = settings.maxSyncsPerHour
+        c.when_full = settings.whenFull.rawValue
+        return c
+    }
+}
 
 // The work is done on raw bytes in functions of their own, so that each struct costs only a thin generic
 // wrapper in the Embedded library.
 
-/// Fails unless `size` (a caller's sizeof, size_t arriving as Int) can be a version of a struct whose 1.0
-/// size was `firstSize`.
+/// Fails unless `size` (a caller's sizeof, size_t arriving as Int) can be a version of a struct whose size
+/// was `firstSize` in `firstVersion`, the version that introduced it.
 @inline(never)
-private func checkSize(_ size: Int, firstSize: Int) throws(Failure) {
+private func checkSize(_ size: Int, firstSize: Int, firstVersion: StaticString) throws(Failure) {
     guard size >= firstSize, size <= largestCallerStruct else {
-        throw Failure(.invalidArgument, "struct size \(size) is not a size of this struct (version 1.0: \(firstSize) bytes)")
+        throw Failure(.invalidArgument, "struct size \(size) is not a size of this struct (version \(firstVersion): \(firstSize) bytes)")
     }
 }
 
@@ -58,10 +97,10 @@ private func storeBytes(_ source: UnsafeRawPointer, known: Int, into out: Unsafe
 /// Reads the caller's struct of `size` bytes over the library's (`known` bytes at `value`, holding the
 /// defaults): bytes past `known` must be 0.
 @inline(never)
-private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, into value: UnsafeMutableRawPointer,
-                       known: Int, kind: StaticString) -> Int32? {
+private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, firstVersion: StaticString,
+                       into value: UnsafeMutableRawPointer, known: Int, kind: StaticString) -> Int32? {
     do throws(Failure) {
-        try checkSize(size, firstSize: firstSize)
+        try checkSize(size, firstSize: firstSize, firstVersion: firstVersion)
         if size > known {
             for offset in known..<size where source.load(fromByteOffset: offset, as: UInt8.self) != 0 {
                 throw Failure(.unknownField, "byte \(offset) of the struct is set, but this library's struct ends at byte \(known): a field of a newer edgecore.h")
@@ -77,7 +116,7 @@ private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, in
 /// The statistics getters' copy out: EDGECORE_OK, or EDGECORE_E_INVALID_ARGUMENT for an impossible size.
 func storeStats<T: GrowingStruct>(_ value: T, into out: UnsafeMutablePointer<T>, size: Int) -> Int32 {
     do throws(Failure) {
-        try checkSize(size, firstSize: T.firstVersionSize)
+        try checkSize(size, firstSize: T.firstVersionSize, firstVersion: T.firstVersion)
     } catch {
         return failure(error)
     }
@@ -102,7 +141,7 @@ func loadSettings<T: GrowingSettings>(_ config: UnsafePointer<T>, size: Int, int
     settings = T.defaults
     return withUnsafeMutableBytes(of: &settings) { bytes in
         guard let target = bytes.baseAddress else { return nil }
-        return loadBytes(UnsafeRawPointer(config), size: size, firstSize: T.firstVersionSize, into: target,
-                         known: bytes.count, kind: kind)
+        return loadBytes(UnsafeRawPointer(config), size: size, firstSize: T.firstVersionSize,
+                         firstVersion: T.firstVersion, into: target, known: bytes.count, kind: kind)
     }
 }

@@ -4,7 +4,7 @@
 /// The folder holds `journal.id` (the journal's identity: a segment header with first sequence 0),
 /// segments `seg-<first sequence, 16 hex digits>.ecj`, and cursors `cursor-<name>.ecc` (written as
 /// `cursor-<name>.tmp`, synced, renamed). Names are ASCII; they are compared as bytes.
-final class Journal {
+final class Journal: @unchecked Sendable {
     /// A segment file: the sequence of its first reading (from its name), its size, and whether its header
     /// was found damaged (its readings cannot be trusted: it is skipped).
     struct Segment {
@@ -58,6 +58,7 @@ final class Journal {
     private var unsyncedReadings: UInt64 = 0
     /// When the oldest unsynced change (reading or acknowledgement) was made (monotonic ns).
     private var unsyncedSince: Int64?
+    /// The schedule slot the last policy sync took (monotonic ns), with max_syncs_per_hour.
     private var lastPolicySync: Int64?
     private var folderDirty = false
     private var counters = JournalStats()
@@ -124,8 +125,9 @@ final class Journal {
                 segmentNames.append((first, name))
             } else if let cursor = Journal.cursorName(bytes, suffix: ".ecc") {
                 cursorNames.append(cursor)
-            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil {
-                try files.remove(name)  // a cursor write a crash interrupted; the old file stands
+            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil
+                || bytes.elementsEqual(Journal.temporaryName(Journal.identityName).utf8) {
+                try files.remove(name)  // a cursor or identity write a crash interrupted; the old file stands
                 folderDirty = true
             } else if bytes.elementsEqual(Journal.identityName.utf8) {
                 hasIdentity = true
@@ -137,10 +139,12 @@ final class Journal {
 
         var identity: UInt64? = nil
         if hasIdentity { identity = try readIdentity() }
+        // Older segments: their names and sizes only (a stat each, no open: a 2 GB journal has 500 of them);
+        // their headers are checked when a cursor first reads from them. The newest is read whole.
         for (index, entry) in segmentNames.enumerated() {
-            segments.append(Segment(first: entry.first, size: 0))
             let isTail = index == segmentNames.count - 1
-            try inspectSegment(index, name: entry.name, isTail: isTail, identity: &identity)
+            segments.append(Segment(first: entry.first, size: isTail ? 0 : try files.size(of: entry.name)))
+            if isTail { try inspectTail(index, name: entry.name, identity: &identity) }
         }
         if identity == nil || !hasIdentity {
             instance = identity ?? randomUInt64()
@@ -175,16 +179,15 @@ final class Journal {
         }
     }
 
-    /// Reads a segment's header (and, for the tail, its records): checks the version, the instance and
-    /// the first sequence its name gives; the tail's torn end is cut off.
-    private func inspectSegment(_ index: Int, name: String, isTail: Bool, identity: inout UInt64?) throws(Failure) {
+    /// Reads the newest segment: checks the header's version, instance and the first sequence its name
+    /// gives, scans the records, cuts the torn end off.
+    private func inspectTail(_ index: Int, name: String, identity: inout UInt64?) throws(Failure) {
         let file = try files.open(name, create: false)
         var keepOpen = false
         defer { if !keepOpen { file.close() } }
         let size = try file.size()
         segments[index].size = size
-        let readCount = isTail ? Int(min(size, UInt64(Int32.max))) : min(Int(size), JournalFormat.segmentHeaderSize)
-        let bytes = try file.read(at: 0, count: readCount)
+        let bytes = try file.read(at: 0, count: Int(min(size, UInt64(Int32.max))))
         let first = segments[index].first
         var headerOK = false
         switch bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
@@ -198,14 +201,13 @@ final class Journal {
         }
         // Sequences never go back: past a damaged segment, the next one starts beyond anything it can hold.
         let bound = first &+ size / UInt64(JournalFormat.readingSize) &+ 1
+        nextSequence = max(nextSequence, first)
         guard headerOK else {
             segments[index].damaged = true
             counters.corruptSegmentsSkipped += 1
             nextSequence = max(nextSequence, min(bound, JournalFormat.sequenceLimit - 1))
             return
         }
-        nextSequence = max(nextSequence, first)
-        guard isTail else { return }
         let body = bytes.count - JournalFormat.segmentHeaderSize
         let scan = bytes.withUnsafeBytes {
             JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
@@ -417,9 +419,18 @@ final class Journal {
         let byCount = settings.syncEveryReadings > 0 && unsyncedReadings >= UInt64(settings.syncEveryReadings)
         let byTime = settings.syncIntervalMs > 0 && now - since >= Int64(settings.syncIntervalMs) * 1_000_000
         guard byCount || byTime else { return false }
-        if settings.maxSyncsPerHour > 0, let last = lastPolicySync,
-           now - last < 3_600_000_000_000 / Int64(settings.maxSyncsPerHour) { return false }
-        lastPolicySync = now
+        if settings.maxSyncsPerHour > 0 {
+            // Each policy sync takes the next slot of 3600 s / N; a sync that comes late (the next append
+            // after the slot, a thread held off the CPU) keeps the schedule instead of pushing every later
+            // one back, unless it is a whole slot late (the journal was idle): then the schedule restarts.
+            let spacing = 3_600_000_000_000 / Int64(settings.maxSyncsPerHour)
+            if let slot = lastPolicySync {
+                guard now >= slot + spacing else { return false }
+                lastPolicySync = now - (slot + spacing) < spacing ? slot + spacing : now
+            } else {
+                lastPolicySync = now
+            }
+        }
         try syncNow()
         return true
     }
@@ -552,7 +563,8 @@ final class Journal {
                 continue
             }
             let records = isTail ? tailRecords : try scan(index).records
-            guard let record = records.first(where: { $0.next > position }) else {
+            if segments[index].damaged { continue }  // found so by the scan: the next turn skips it
+            guard let record = Journal.firstRecord(in: records, endingAfter: position) else {
                 if isTail || copied > 0 { break }
                 position = segments[index + 1].first
                 continue
@@ -592,7 +604,15 @@ final class Journal {
         let bytes = try file.read(at: 0, count: Int(min(try file.size(), UInt64(Int32.max))))
         let got = bytes.count
         var records: [JournalRecord] = []
-        if got >= JournalFormat.segmentHeaderSize {
+        var headerOK = false
+        if case .ok(let header) = bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
+            headerOK = header.instance == instance && header.firstSequence == first
+        }
+        if !headerOK, !segments[index].damaged {
+            segments[index].damaged = true  // a damaged header, another journal's segment, or a newer version's
+            counters.corruptSegmentsSkipped += 1
+        }
+        if headerOK {
             let result = bytes.withUnsafeBytes {
                 JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
             }
@@ -693,6 +713,9 @@ final class Journal {
 
     // MARK: - Helpers
 
+    /// The first sequence of every segment, oldest first (tests).
+    var segmentStarts: [UInt64] { lock.withLock { segments.map { $0.first } } }
+
     /// The oldest stored reading's sequence (the first segment's first; the next sequence when empty).
     private var oldestSequence: UInt64 { segments.first?.first ?? nextSequence }
 
@@ -758,6 +781,17 @@ final class Journal {
             return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
         }
         return String(decoding: digits, as: UTF8.self)
+    }
+
+    /// The first record whose readings reach past `position` (records are in increasing sequence order):
+    /// a binary search, as a segment holds up to tens of thousands of records.
+    private static func firstRecord(in records: [JournalRecord], endingAfter position: UInt64) -> JournalRecord? {
+        var low = 0, high = records.count
+        while low < high {
+            let middle = (low + high) / 2
+            if records[middle].next > position { high = middle } else { low = middle + 1 }
+        }
+        return low < records.count ? records[low] : nil
     }
 
     private static func lessThan(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }

@@ -14,6 +14,8 @@ protocol JournalFiles: AnyObject {
     /// Opens a file of the folder for reading and writing; `create`: made empty when missing.
     func open(_ name: String, create: Bool) throws(Failure) -> any JournalFile
     func remove(_ name: String) throws(Failure)
+    /// The size of a file of the folder, without opening it.
+    func size(of name: String) throws(Failure) -> UInt64
     /// Renames `from` to `to`, replacing `to` if it exists.
     func rename(_ from: String, to: String) throws(Failure)
     /// Makes the folder's entries (creations, renames, removals) durable.
@@ -31,6 +33,14 @@ protocol JournalFile: AnyObject {
     /// Makes the file's bytes durable.
     func sync() throws(Failure)
     func close()
+}
+
+extension JournalFiles {
+    func size(of name: String) throws(Failure) -> UInt64 {
+        let file = try open(name, create: false)
+        defer { file.close() }
+        return try file.size()
+    }
 }
 
 extension JournalFile {
@@ -70,6 +80,8 @@ final class FolderFiles: JournalFiles {
     }
 
     func remove(_ name: String) throws(Failure) { try folder.remove(name) }
+
+    func size(of name: String) throws(Failure) -> UInt64 { try folder.size(of: name) }
 
     func rename(_ from: String, to: String) throws(Failure) { try folder.rename(from, to: to) }
 

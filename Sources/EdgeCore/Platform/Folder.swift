@@ -14,13 +14,14 @@ struct Folder {
         guard let listing = path.withCString({ opendir($0) }) else { throw Failure.system(.current, "\(path)") }
         defer { closedir(listing) }
         var names: [String] = []
-        while let entry = readdir(listing) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+        var error: Int32 = 0
+        while let entry = ec_folder_next(listing, &error) {
+            let name = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
             if sameText(name, ".") || sameText(name, "..") { continue }
             names.append(name)
         }
+        // A listing cut short (EOVERFLOW, EIO) is no listing: an empty one would make an existing journal look new.
+        if error != 0 { throw Failure.system(Errno(error), "\(path): readdir") }
         return names
     }
 
@@ -35,6 +36,14 @@ struct Folder {
     func remove(_ name: String) throws(Failure) {
         let target = path(of: name)
         guard target.withCString({ unlink($0) }) == 0 else { throw Failure.system(.current, "\(target): remove") }
+    }
+
+    /// The size of `name` in this folder (stat, without opening it).
+    func size(of name: String) throws(Failure) -> UInt64 {
+        let target = path(of: name)
+        var info = stat()
+        guard target.withCString({ fstatat(AT_FDCWD, $0, &info, 0) }) == 0 else { throw Failure.system(.current, "\(target): stat") }
+        return UInt64(info.st_size)
     }
 
     /// mkdir(2) with mode 0755: the folder itself (its parent must exist).

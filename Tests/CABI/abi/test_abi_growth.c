@@ -243,6 +243,47 @@ static void test_impossible_sizes(void) {
     edgecore_engine_destroy(site.engine);
 }
 
+#ifdef EDGECORE_JOURNAL_CURSOR_NAME_MAX
+/* The journal's structs (new in 1.1; built against a header that has them): _init and the statistics write
+ * only the caller's struct, and (grown header) a set unknown config field is refused. */
+static void test_journal_structs(void) {
+    char folder[64] = "/tmp/edgecore-abi-journal-XXXXXX";
+    CHECK(mkdtemp(folder) != NULL);
+    GUARDED(struct edgecore_journal_config) config;
+    GUARDED(struct edgecore_journal_stats) stats;
+    GUARDED(struct edgecore_journal_cursor_stats) cursor;
+    FILL_UNKNOWN(config.value); FILL_UNKNOWN(stats.value); FILL_UNKNOWN(cursor.value);
+    set_guard(config.guard); set_guard(stats.guard); set_guard(cursor.guard);
+    edgecore_journal_config_init(&config.value);
+    CHECK(guard_intact(config.guard));
+    CHECK_UNKNOWN_ZERO(config.value);
+    CHECK_EQ(config.value.segment_size, 4u << 20);
+    CHECK_EQ(config.value.when_full, EDGECORE_JOURNAL_DROP_OLDEST);
+    struct edgecore_journal *journal = NULL;
+#ifdef EDGECORE_TEST_GROWN_HEADER
+    config.value.test_growth = 1;
+    CHECK_EQ(edgecore_journal_open(folder, &config.value, &journal), EDGECORE_E_UNKNOWN_FIELD);
+    CHECK(journal == NULL);
+    config.value.test_growth = 0;
+#endif
+    CHECK_EQ(edgecore_journal_open(folder, &config.value, &journal), EDGECORE_OK);
+    CHECK_EQ(edgecore_journal_add_cursor(journal, "uplink"), 1);
+    struct edgecore_reading reading = cabi_reading(1, 1);
+    CHECK_EQ(edgecore_journal_append(journal, &reading, 1, NULL), 1);
+    CHECK_EQ(edgecore_journal_stats(journal, &stats.value), EDGECORE_OK);
+    CHECK_EQ(edgecore_journal_cursor_stats(journal, 0, &cursor.value), EDGECORE_OK);
+    CHECK(guard_intact(stats.guard)); CHECK(guard_intact(cursor.guard));
+    CHECK_UNKNOWN_ZERO(stats.value); CHECK_UNKNOWN_ZERO(cursor.value);
+    CHECK_EQ(stats.value.newest_sequence, 1);
+    CHECK_EQ(stats.value.cursors, 1);
+    CHECK_STR(cursor.value.name, "uplink");
+    edgecore_journal_close(journal);
+    char command[96];
+    snprintf(command, sizeof command, "rm -rf '%s'", folder);
+    CHECK_EQ(system(command), 0);
+}
+#endif
+
 #ifdef EDGECORE_TEST_GROWN_HEADER
 /* A field the library does not know, when set, is refused rather than ignored; the engine is unchanged. */
 static void test_unknown_field_refused(void) {
@@ -292,6 +333,9 @@ int main(void) {
     RUN(test_add_from_this_headers_structs);
     RUN(test_stats_write_only_the_callers_struct);
     RUN(test_impossible_sizes);
+#ifdef EDGECORE_JOURNAL_CURSOR_NAME_MAX
+    RUN(test_journal_structs);
+#endif
 #ifdef EDGECORE_TEST_GROWN_HEADER
     RUN(test_unknown_field_refused);
 #endif

@@ -4,8 +4,8 @@ import Testing
 
 @testable import EdgeCore
 
-// The configuration tables (Sources/EdgeCore/Config/ConfigTable.swift) against the defaults edgecore.h
-// documents and against what the _init functions fill in. The header writes a field's default as "default V" in the field's comment, V being a number,
+// The configuration tables (Sources/EdgeCore/Config/ConfigTable.swift; JournalTable's defaults are the
+// journal's JournalSettings') against the defaults edgecore.h documents and against what the _init functions fill in. The header writes a field's default as "default V" in the field's comment, V being a number,
 // a character ('N'), NaN, NULL or an enum constant (EDGECORE_...). Both ways: every default in a table is
 // documented at its field with that value, and every documented default is in the table (NULL defaults of
 // pointer fields excepted: the tables hold no strings).
@@ -52,18 +52,16 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
     let device = filled(edgecore_device_config()) { edgecore_device_config_init_sized($0, $1) }
     let channel = filled(edgecore_channel_config()) { edgecore_channel_config_init_sized($0, $1) }
     let line = filled(edgecore_gpio_line_config()) { edgecore_gpio_line_config_init_sized($0, $1) }
-    // The defaults edgecore_engine_set_journal starts from (a field an older caller's struct lacks).
-    let engineJournal = EngineJournalConfig.defaults.config
+    let journal = filled(edgecore_journal_config()) { edgecore_journal_config_init_sized($0, $1) }
     return [
         ("EngineTable", "edgecore_engine_config", [
             entry(EngineTable.ringCapacity, engine.ring_capacity), entry(EngineTable.overflow, engine.overflow),
         ]),
         ("JournalTable", "edgecore_journal_config", [
-            entry(JournalTable.sizeLimit, engineJournal.size_limit), entry(JournalTable.segmentSize, engineJournal.segment_size),
-            entry(JournalTable.syncIntervalMs, engineJournal.sync_interval_ms),
-            entry(JournalTable.syncEveryReadings, engineJournal.sync_every_readings),
-            entry(JournalTable.maxSyncsPerHour, engineJournal.max_syncs_per_hour),
-            entry(JournalTable.whenFull, engineJournal.when_full),
+            entry(JournalTable.sizeLimit, journal.size_limit), entry(JournalTable.segmentSize, journal.segment_size),
+            entry(JournalTable.syncIntervalMs, journal.sync_interval_ms),
+            entry(JournalTable.syncEveryReadings, journal.sync_every_readings),
+            entry(JournalTable.maxSyncsPerHour, journal.max_syncs_per_hour), entry(JournalTable.whenFull, journal.when_full),
         ]),
         ("TCPBusTable", "edgecore_tcp_bus_config", [
             entry(TCPBusTable.port, tcp.port), entry(TCPBusTable.connectTimeoutMs, tcp.connect_timeout_ms),
@@ -133,7 +131,9 @@ func documentedDefaults(in header: String) -> [String: [DocumentedDefault]] {
     var result: [String: [DocumentedDefault]] = [:]
     let structPattern = try! NSRegularExpression(pattern: #"struct (edgecore_\w+_config) \{(.*?)\n\};"#,
                                                  options: [.dotMatchesLineSeparators])
-    let defaultPattern = try! NSRegularExpression(pattern: #"\bdefault ([A-Za-z0-9_'.-]+?)[.;,]?(?=\s|$)"#)
+    // "default 4 MiB": a size with a binary unit; "default" may end a line.
+    let defaultPattern = try! NSRegularExpression(pattern: #"\bdefault\s+([A-Za-z0-9_'.-]+?)(?: (KiB|MiB|GiB))?[.;,]?(?=\s|$)"#)
+    let units: [String: Double] = ["KiB": 1024, "MiB": 1024 * 1024, "GiB": 1024 * 1024 * 1024]
     for match in structPattern.matches(in: header, range: NSRange(header.startIndex..., in: header)) {
         let name = String(header[Range(match.range(at: 1), in: header)!])
         let body = String(header[Range(match.range(at: 2), in: header)!])
@@ -141,9 +141,13 @@ func documentedDefaults(in header: String) -> [String: [DocumentedDefault]] {
         for (field, comment) in fieldComments(body) {
             let range = NSRange(comment.startIndex..., in: comment)
             for hit in defaultPattern.matches(in: comment, range: range) {
-                let written = String(comment[Range(hit.range(at: 1), in: comment)!])
-                found.append(DocumentedDefault(field: field, written: written,
-                                               value: written == "NULL" ? nil : number(written)))
+                var written = String(comment[Range(hit.range(at: 1), in: comment)!])
+                var value = written == "NULL" ? nil : number(written)
+                if let unit = Range(hit.range(at: 2), in: comment).map({ String(comment[$0]) }) {
+                    written += " " + unit
+                    value = value.map { $0 * units[unit]! }
+                }
+                found.append(DocumentedDefault(field: field, written: written, value: value))
             }
         }
         result[name] = found
@@ -210,6 +214,12 @@ private func fieldComments(_ body: String) -> [(field: String, comment: String)]
         #expect(seen == Set(tables.map(\.table)))
     }
 
+    /// JournalTable has an entry per field of JournalSettings (whose defaults it takes).
+    @Test func journalSettingsHasAnEntryPerField() {
+        let fields = Mirror(reflecting: JournalSettings()).children.count
+        #expect(tables.first { $0.table == "JournalTable" }?.entries.count == fields)
+    }
+
     /// The _init functions fill every field the table has with its default.
     @Test func initFillsTheTableDefaults() {
         for (_, structName, entries) in tables {
@@ -266,15 +276,17 @@ private func fieldComments(_ body: String) -> [(field: String, comment: String)]
             double v;           /**< NaN: none; default NaN */
             uint16_t k;         /**< kind;
                                      default EDGECORE_X_B */
+            uint64_t m;         /**< a size; default
+                                     4 MiB. More text */
             /** A path. NULL: none; default NULL. Copied. */
             const char *path;
             uint64_t s[4];      /**< raw values */
         };
         """
         let found = documentedDefaults(in: text)["edgecore_x_config"] ?? []
-        #expect(found.map(\.field) == ["a", "p", "v", "k", "path"])
-        #expect(found.map(\.written) == ["500", "'N'", "NaN", "EDGECORE_X_B", "NULL"])
+        #expect(found.map(\.field) == ["a", "p", "v", "k", "m", "path"])
+        #expect(found.map(\.written) == ["500", "'N'", "NaN", "EDGECORE_X_B", "4 MiB", "NULL"])
         #expect(found[0].value == 500 && found[1].value == 78 && found[2].value?.isNaN == true
-                && found[3].value == 7 && found[4].value == nil)
+                && found[3].value == 7 && found[4].value == 4 * 1024 * 1024 && found[5].value == nil)
     }
 }

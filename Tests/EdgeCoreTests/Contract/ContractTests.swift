@@ -1,4 +1,5 @@
 import CShim
+import Foundation
 import Testing
 
 @testable import EdgeCore
@@ -37,6 +38,33 @@ import Testing
         #expect(handle == nil)
         #expect(edgecore_ring_create(4, 1, EDGECORE_OVERFLOW_DROP_OLDEST, nil) == EDGECORE_E_NULL_POINTER)
         edgecore_ring_destroy(nil)
+    }
+
+    /// The journal's handle through a round trip (the sanitizer runs see its retain and release), and a cursor
+    /// name that is not UTF-8, refused with its bytes shown.
+    @Test func journalOpenAppendReadClose() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("edgecore-contract-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var handle: OpaquePointer? = nil
+        #expect(edgecore_journal_open_sized(folder.path, nil, 0, &handle) == EDGECORE_OK)
+        let journal = try #require(handle)
+        defer { edgecore_journal_close(journal) }
+        #expect(edgecore_journal_add_cursor(journal, "uplink") == 1)
+        var input = [edgecore_reading](repeating: edgecore_reading(), count: 3)
+        for index in input.indices { input[index].sequence = UInt32(index) }
+        var first: UInt64 = 0
+        #expect(edgecore_journal_append(journal, input, 3, &first) == 3 && first == 1)
+        #expect(edgecore_journal_sync(journal) == EDGECORE_OK)
+        var output = [edgecore_reading](repeating: edgecore_reading(), count: 8)
+        #expect(edgecore_journal_read(journal, "uplink", &output, 8, &first) == 3 && first == 1)
+        #expect(output.prefix(3).map(\.sequence) == [0, 1, 2])
+
+        let name: [CChar] = [0x75, 0x70, CChar(bitPattern: 0xFF), 0]
+        #expect(edgecore_journal_add_cursor(journal, name) == EDGECORE_E_INVALID_ARGUMENT)
+        #expect(String(cString: edgecore_journal_last_error()!).contains("'up\\xFF'"))
+        var stats = edgecore_journal_stats()
+        #expect(edgecore_journal_stats_sized(journal, &stats, MemoryLayout<edgecore_journal_stats>.size) == EDGECORE_OK)
+        #expect(stats.cursors == 1 && stats.newest_sequence == 3)
     }
 
     @Test func staticStrings() {

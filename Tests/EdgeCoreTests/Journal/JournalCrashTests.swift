@@ -39,6 +39,7 @@ import Glibc
         var acknowledged: UInt64 = 0      // the uplink cursor's durable acknowledgement
         var delivered: UInt64 = 0         // the highest sequence a cursor delivered
         var appended: UInt64 = 0          // the next sequence the journal would have given
+        var mayDropTo: UInt64 = 0         // the oldest a removal for space in the next call could leave
     }
 
     struct Workload {
@@ -94,6 +95,8 @@ import Glibc
         confirmed.durable = stats.durableSequence
         confirmed.appended = stats.newestSequence + 1
         if stats.oldestSequence > 0 { confirmed.oldest = stats.oldestSequence }
+        let starts = journal.segmentStarts
+        confirmed.mayDropTo = starts.count > 1 ? starts[1] : 0
         if let uplink = journal.cursorStats(at: 0) { confirmed.acknowledged = uplink.durableAcknowledged }
     }
 
@@ -129,9 +132,10 @@ import Glibc
                 expected = last + 1
             }
             _ = expected
-            // Segments removed for space in the call the power cut: only if the journal was that full.
-            if stats.oldestSequence > confirmed.oldest, stats.bytes + 65_536 + 32_768 <= settings.sizeLimit {
-                return "oldest went from \(confirmed.oldest) to \(stats.oldestSequence) with \(stats.bytes) bytes stored"
+            // A segment removed for space in the call the power cut (its removal may land, the append not):
+            // at most the one the journal would have removed next.
+            if stats.oldestSequence > max(confirmed.oldest, confirmed.mayDropTo) {
+                return "oldest went from \(confirmed.oldest) to \(stats.oldestSequence) (the next segment started at \(confirmed.mayDropTo))"
             }
             let lowest = max(confirmed.oldest, stats.oldestSequence)
             if confirmed.durable >= lowest {

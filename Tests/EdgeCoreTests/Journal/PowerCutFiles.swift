@@ -3,8 +3,9 @@
 /// A journal folder in memory that plays power cuts, as SQLite's crash-test VFS does: every write, sync
 /// and folder sync is an event; when the power fails (at event `cutAt`, or at `cut()`), what was not yet
 /// synced is lost, except that a random prefix of each file's unsynced writes may have reached the medium,
-/// the last of them torn at a random byte, sometimes followed by garbage. `reboot()` then gives the folder
-/// as a fresh process would find it.
+/// the last of them torn at a random byte, sometimes followed by garbage, and a random prefix of the folder's
+/// unsynced changes (creations, renames, removals: a file system may write them back at any time) may have
+/// reached it too. `reboot()` then gives the folder as a fresh process would find it.
 final class PowerCutFiles: JournalFiles {
     /// One file's bytes: as the running process sees them, as the medium holds them after the last sync,
     /// and the writes in between (in order).
@@ -19,8 +20,18 @@ final class PowerCutFiles: JournalFiles {
         case truncate(Int)
     }
 
+    enum FolderChange {
+        case create(String, Node)
+        case rename(String, String)
+        case remove(String)
+    }
+
     private(set) var entries: [String: Node] = [:]
     private var durableEntries: [String: Node] = [:]
+    /// The folder's changes since its last sync, in order.
+    private var folderChanges: [FolderChange] = []
+    /// Whether a cut lands a random prefix of the unsynced folder changes (true) or none of them.
+    var folderChangesMayLand = true
     /// Writes, syncs and folder syncs so far.
     private(set) var events = 0
     /// The power fails at this event: it does not complete (a write of it may be torn).
@@ -50,12 +61,14 @@ final class PowerCutFiles: JournalFiles {
         guard create else { throw Failure(.system(.noEntry), "\(name): no such file") }
         let node = Node()
         entries[name] = node
+        folderChanges.append(.create(name, node))
         return SimulatedFile(folder: self, node: node)
     }
 
     func remove(_ name: String) throws(Failure) {
         try checkPower()
         guard entries.removeValue(forKey: name) != nil else { throw Failure(.system(.noEntry), "\(name): no such file") }
+        folderChanges.append(.remove(name))
     }
 
     func rename(_ from: String, to: String) throws(Failure) {
@@ -64,11 +77,13 @@ final class PowerCutFiles: JournalFiles {
             throw Failure(.system(.noEntry), "\(from): no such file")
         }
         entries[to] = node
+        folderChanges.append(.rename(from, to))
     }
 
     func syncFolder() throws(Failure) {
         try event()
         durableEntries = entries
+        folderChanges.removeAll()
     }
 
     // MARK: Power
@@ -91,6 +106,15 @@ final class PowerCutFiles: JournalFiles {
     /// changes, the last one torn when it is a write.
     func cut() {
         powerOff = true
+        let landed = folderChangesMayLand ? nextRandom(folderChanges.count + 1) : 0
+        for change in folderChanges.prefix(landed) {
+            switch change {
+            case .create(let name, let node): durableEntries[name] = node
+            case .rename(let from, let to): durableEntries[to] = durableEntries.removeValue(forKey: from)
+            case .remove(let name): durableEntries[name] = nil
+            }
+        }
+        folderChanges.removeAll()
         for node in durableEntries.values {
             let reached = nextRandom(node.pending.count + 1)
             for (index, change) in node.pending.prefix(reached).enumerated() {

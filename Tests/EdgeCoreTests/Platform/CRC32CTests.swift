@@ -29,4 +29,19 @@ import Testing
             #expect(crc == whole, "split at \(split)")
         }
     }
+
+    /// The instruction (when this processor has it) and the table agree on every length and alignment.
+    @Test func theInstructionAndTheTableAgree() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for end in stride(from: start, through: all.count, by: 7) {
+                    let part = UnsafeRawBufferPointer(rebasing: all[start..<end])
+                    #expect(CRC32C.update(0x1234_5678, part) == CRC32C.updateByTable(0x1234_5678, part))
+                }
+            }
+        }
+        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32C.updateByTable(0, $0) } == 0xE306_9283)
+    }
 }
