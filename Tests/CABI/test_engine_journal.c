@@ -3,18 +3,16 @@
  * readings at each channel's interval). */
 #include "cabi_test.h"
 
-#include <sys/stat.h>
+#include <stdatomic.h>
 
 static int contains(const char *text, const char *part) { return text && strstr(text, part) != NULL; }
 
-/* The documented defaults, written out (edgecore_journal_config_init is the journal's own). */
 static struct edgecore_journal_config journal_config(void) {
     struct edgecore_journal_config config;
-    memset(&config, 0, sizeof config);
+    edgecore_journal_config_init(&config);
     config.size_limit = 16u << 20;
     config.segment_size = 1u << 20;
     config.sync_interval_ms = 50;
-    config.when_full = EDGECORE_JOURNAL_DROP_OLDEST;
     return config;
 }
 
@@ -121,7 +119,8 @@ static void arguments_and_codes(void) {
     remove_tree(folder);
 }
 
-/* Every reading the engine took is appended: the feed's counters agree with what was drained. */
+/* Every reading the engine took is appended: the feed's counters agree with what was drained, and a
+ * cursor on the engine's journal delivers the same readings (the same fields, in each channel's order). */
 static void readings_reach_the_journal(void) {
     struct edgecore_engine *engine = make_site();
     if (!engine) return;
@@ -131,16 +130,46 @@ static void readings_reach_the_journal(void) {
     struct edgecore_journal_config config = journal_config();
     CHECK_EQ(edgecore_engine_set_journal(engine, folder, &config), EDGECORE_OK);
     CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
-    struct edgecore_reading batch[256];
+    struct edgecore_journal *journal = edgecore_engine_journal(engine);
+    CHECK(journal != NULL);
+    if (!journal) return;
+    CHECK_EQ(edgecore_journal_add_cursor(journal, "test"), 1);
+    enum { MAX = 4096 };
+    static struct edgecore_reading live[MAX], stored[MAX];
     long long drained = 0;
     int64_t end = cabi_monotonic_ms() + 300;
     while (cabi_monotonic_ms() < end) {
         int n = edgecore_engine_wait(engine, 50);
-        if (n > 0) drained += edgecore_engine_drain(engine, batch, 256);
+        if (n > 0 && drained < MAX) drained += edgecore_engine_drain(engine, live + drained, (size_t)(MAX - drained));
     }
     CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
     int n;
-    while ((n = edgecore_engine_drain(engine, batch, 256)) > 0) drained += n;
+    while (drained < MAX && (n = edgecore_engine_drain(engine, live + drained, (size_t)(MAX - drained))) > 0)
+        drained += n;
+    CHECK(drained < MAX);
+    /* Stop synced the journal: the cursor delivers everything, with consecutive journal sequences. */
+    long long read = 0;
+    uint64_t first = 0, expected = 1;
+    while (read < MAX && (n = edgecore_journal_read(journal, "test", stored + read, (size_t)(MAX - read), &first)) > 0) {
+        CHECK_EQ(first, expected);
+        expected = first + (uint64_t)n;
+        read += n;
+    }
+    CHECK_EQ(n, 0);
+    CHECK_EQ(read, drained);
+    /* Per channel, the journal holds the live view's readings in the same order (lanes interleave). */
+    for (uint32_t channel = 0; channel < 2; channel++) {
+        long long i = 0, j = 0;
+        for (;;) {
+            while (i < drained && live[i].channel != channel) i++;
+            while (j < read && stored[j].channel != channel) j++;
+            if (i == drained || j == read) break;
+            CHECK(memcmp(&live[i], &stored[j], sizeof live[i]) == 0);
+            i++;
+            j++;
+        }
+        CHECK(i == drained && j == read);
+    }
     struct edgecore_engine_journal_stats stats;
     CHECK_EQ(edgecore_engine_journal_stats(engine, &stats), EDGECORE_OK);
     CHECK(drained >= 20);
@@ -149,6 +178,71 @@ static void readings_reach_the_journal(void) {
     CHECK_EQ(stats.append_failures, 0);
     CHECK_EQ(stats.waiting, 0);
     edgecore_engine_destroy(engine); /* closes the journal */
+    remove_tree(folder);
+}
+
+/* A gateway's uplink: reads and acknowledges the engine's journal on a thread of its own while the engine
+ * appends to it. */
+struct uplink {
+    struct edgecore_journal *journal;
+    atomic_int stop;
+    long long delivered;
+    int failures;
+};
+
+static void *uplink_thread(void *argument) {
+    struct uplink *uplink = argument;
+    struct edgecore_reading out[64];
+    uint64_t first = 0, expected = 1;
+    for (int round = 0; round < 100000; round++) {
+        int stopping = atomic_load(&uplink->stop);
+        int n = edgecore_journal_read(uplink->journal, "uplink", out, 64, &first);
+        if (n < 0 || (n > 0 && first != expected)) uplink->failures++;
+        if (n > 0) {
+            expected = first + (uint64_t)n;
+            uplink->delivered += n;
+            if (edgecore_journal_ack(uplink->journal, "uplink", expected - 1) != EDGECORE_OK) uplink->failures++;
+            continue;
+        }
+        if (stopping) break;
+        cabi_sleep_ms(5);
+    }
+    return NULL;
+}
+
+static void a_gateway_thread_reads_and_acknowledges_while_the_engine_appends(void) {
+    struct edgecore_engine *engine = make_site();
+    if (!engine) return;
+    const char *folder = scratch_folder();
+    CHECK(folder != NULL);
+    if (!folder) return;
+    struct edgecore_journal_config config = journal_config();
+    config.sync_interval_ms = 20;
+    CHECK_EQ(edgecore_engine_set_journal(engine, folder, &config), EDGECORE_OK);
+    struct uplink uplink = {edgecore_engine_journal(engine), 0, 0, 0};
+    CHECK(uplink.journal != NULL);
+    if (!uplink.journal) return;
+    CHECK_EQ(edgecore_journal_add_cursor(uplink.journal, "uplink"), 1);
+    pthread_t thread;
+    CHECK_EQ(pthread_create(&thread, NULL, uplink_thread, &uplink), 0);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    struct edgecore_reading batch[256];
+    int64_t end = cabi_monotonic_ms() + 400;
+    while (cabi_monotonic_ms() < end)
+        if (edgecore_engine_wait(engine, 50) > 0) edgecore_engine_drain(engine, batch, 256);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK); /* appends what is left and syncs */
+    atomic_store(&uplink.stop, 1);
+    pthread_join(thread, NULL);
+    struct edgecore_engine_journal_stats feed;
+    CHECK_EQ(edgecore_engine_journal_stats(engine, &feed), EDGECORE_OK);
+    CHECK_EQ(uplink.failures, 0);
+    CHECK(feed.appended >= 30);
+    CHECK_EQ(uplink.delivered, (long long)feed.appended);
+    struct edgecore_journal_cursor_stats cursor;
+    CHECK_EQ(edgecore_journal_cursor_stats(uplink.journal, 0, &cursor), EDGECORE_OK);
+    CHECK_EQ(cursor.acknowledged_sequence, feed.appended);
+    CHECK_EQ(cursor.unacknowledged, 0);
+    edgecore_engine_destroy(engine);
     remove_tree(folder);
 }
 
@@ -174,6 +268,13 @@ static void site_file_journal_section(void) {
     CHECK_EQ(edgecore_engine_load_yaml(engine, site), EDGECORE_OK);
     struct edgecore_journal *journal = edgecore_engine_journal(engine);
     CHECK(journal != NULL);
+    if (!journal) return;
+    struct edgecore_journal_stats stats;
+    CHECK_EQ(edgecore_journal_stats(journal, &stats), EDGECORE_OK);
+    CHECK_EQ(stats.cursors, 1);
+    struct edgecore_journal_cursor_stats cursor;
+    CHECK_EQ(edgecore_journal_cursor_stats(journal, 0, &cursor), EDGECORE_OK);
+    CHECK_STR(cursor.name, "uplink");
 
     /* A bad value: file, line and field; the engine keeps its journal and configuration. */
     snprintf(text, sizeof text, "journal:\n  path: %s/other\n  when_full: block\n", folder);
@@ -210,5 +311,6 @@ int main(int argc, char **argv) {
     RUN(arguments_and_codes);
     RUN(readings_reach_the_journal);
     RUN(site_file_journal_section);
+    RUN(a_gateway_thread_reads_and_acknowledges_while_the_engine_appends);
     return cabi_finish("test_engine_journal");
 }
