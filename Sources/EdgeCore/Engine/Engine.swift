@@ -85,7 +85,7 @@ final class Engine: @unchecked Sendable {
     }
 
     /// A journal's final sync failing loses nothing a process crash could take (the data is in the kernel);
-    /// it is counted with the engine's journal statistics.
+    /// it shows as the last error of the engine's journal statistics.
     private func closeQuietly(_ journal: Journal) {
         do throws(Failure) { try journal.close() } catch { journalCounters.recordSyncFailure(error.kind) }
     }
@@ -196,10 +196,11 @@ final class Engine: @unchecked Sendable {
         }
         for worker in stopping { worker.stop() }
         held = stopping.filter { $0.holdsOutputsAfterStop }
-        // Every worker has ended: the journal thread appends what is left in its feed, syncs and ends.
+        if !stopping.isEmpty { shared.setRunning(false) }
+        // Every worker has ended: the journal thread appends what is left in its feed, syncs and ends (the
+        // live view's consumer was woken first: it need not wait for the flash).
         journalWriter?.finish()
         journalWriter = nil
-        if !stopping.isEmpty { shared.setRunning(false) }
         return !stopping.isEmpty
     }
 
