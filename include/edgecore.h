@@ -9,8 +9,9 @@
  *
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
- *     handles made by _create and freed by _destroy; _destroy(NULL) does nothing. Settings and statistics
- *     are plain structs the caller allocates.
+ *     handles made by _create and freed by _destroy; _destroy(NULL) does nothing. A journal (struct
+ *     edgecore_journal) is made by _open and freed by _close, as files are; _close(NULL) does nothing.
+ *     Settings and statistics are plain structs the caller allocates.
  *   - Results: functions return int: 0 (EDGECORE_OK) or a non-negative count on success, a negative result
  *     code on failure. -1 .. -4095 are system errors as -errno (e.g. -ENOMEM); EDGECORE_E_FIRST down to
  *     EDGECORE_E_LAST are EdgeCore's own. edgecore_strerror() names any of them. Each function lists every
@@ -434,7 +435,7 @@ enum edgecore_journal_full_policy {
     EDGECORE_JOURNAL_REFUSE_NEWEST = 1
 };
 
-/** The longest cursor name, in bytes. Names are 1 .. 32 bytes of A-Z a-z 0-9 _ - . */
+/** The longest cursor name, in bytes. Names are 1 .. 32 bytes, each one of A-Z, a-z, 0-9, '_' and '-'. */
 #define EDGECORE_JOURNAL_CURSOR_NAME_MAX 32u
 #define EDGECORE_JOURNAL_SEGMENT_SIZE_MIN (64u * 1024u)
 #define EDGECORE_JOURNAL_SEGMENT_SIZE_MAX (1024u * 1024u * 1024u)

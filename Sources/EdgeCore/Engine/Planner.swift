@@ -45,7 +45,7 @@ enum Planner {
             // By address, then id: one key per channel (address above, id below 32 bits; ids are array
             // indices, far below 2^32).
             var order = members.map { UInt64(config.channels[$0].modbus?.address ?? 0) << 32 | UInt64(truncatingIfNeeded: $0) }
-            heapSort(&order)
+            sortAscending(&order)
             let limit = device.limit(for: function)
             let holes = device.holes.filter { $0.function == function }
             var current: PlannedRequest? = nil
@@ -71,32 +71,6 @@ enum Planner {
             if let open = current { requests.append(open) }
         }
         return requests
-    }
-
-    /// Sorts distinct keys ascending in place (heapsort: O(n log n), no extra memory). Not the standard
-    /// library's sort: it would be its only use here, and its code is about 2.5 KB of libEdgeCore on armv7.
-    private static func heapSort(_ keys: inout [UInt64]) {
-        func siftDown(_ start: Int, _ end: Int) {
-            var root = start
-            while 2 * root + 1 < end {
-                var child = 2 * root + 1
-                if child + 1 < end, keys[child] < keys[child + 1] { child += 1 }
-                if keys[root] >= keys[child] { return }
-                keys.swapAt(root, child)
-                root = child
-            }
-        }
-        var start = keys.count / 2
-        while start > 0 {
-            start -= 1
-            siftDown(start, keys.count)
-        }
-        var end = keys.count
-        while end > 1 {
-            end -= 1
-            keys.swapAt(0, end)
-            siftDown(0, end)
-        }
     }
 
     private struct GroupKey {

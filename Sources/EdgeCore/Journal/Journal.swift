@@ -49,6 +49,8 @@ final class Journal: @unchecked Sendable {
     /// Finished segments whose last readings are not yet synced: the next sync syncs and closes them (a
     /// segment change costs no sync of its own, so the syncs stay within the policy's bound).
     private var retiring: [any JournalFile] = []
+    /// The records of the segment an append began in, once the append has moved on to a new segment.
+    private var markRecords: [JournalRecord] = []
     private var cursors: [Cursor] = []
     private var scanned: ScannedSegment?
     /// Segments whose damaged records were already counted.
@@ -70,7 +72,9 @@ final class Journal: @unchecked Sendable {
     /// Opens (creating when missing or empty) the journal in the real folder `path`.
     convenience init(folder path: FilePath, settings: JournalSettings) throws(Failure) {
         try settings.validate()
-        if !(try Journal.folderExists(path)) { try Folder.create(path) }
+        if !(try Journal.folderExists(path)) {
+            do throws(Failure) { try Folder.create(path) } catch { throw Failure(error, "journal \(path)") }
+        }
         try self.init(files: FolderFiles(path), settings: settings, location: path.description,
                       clock: { Clock.monotonicNanoseconds() })
     }
@@ -116,13 +120,13 @@ final class Journal: @unchecked Sendable {
     // MARK: - Opening and recovery
 
     private func recover() throws(Failure) {
-        var segmentNames: [(first: UInt64, name: String)] = []
+        var segmentFirsts: [UInt64] = []
         var cursorNames: [[UInt8]] = []
         var hasIdentity = false
         for name in try files.names() {
             let bytes = Array(name.utf8)
             if let first = Journal.segmentFirst(bytes) {
-                segmentNames.append((first, name))
+                segmentFirsts.append(first)  // the name follows from it
             } else if let cursor = Journal.cursorName(bytes, suffix: ".ecc") {
                 cursorNames.append(cursor)
             } else if Journal.cursorName(bytes, suffix: ".tmp") != nil
@@ -135,16 +139,17 @@ final class Journal: @unchecked Sendable {
                 throw Failure(.notAJournal, "the folder holds '\(name)', which is not a journal file")
             }
         }
-        segmentNames.sort { $0.first < $1.first }
+        sortAscending(&segmentFirsts)
 
         var identity: UInt64? = nil
         if hasIdentity { identity = try readIdentity() }
         // Older segments: their names and sizes only (a stat each, no open: a 2 GB journal has 500 of them);
         // their headers are checked when a cursor first reads from them. The newest is read whole.
-        for (index, entry) in segmentNames.enumerated() {
-            let isTail = index == segmentNames.count - 1
-            segments.append(Segment(first: entry.first, size: isTail ? 0 : try files.size(of: entry.name)))
-            if isTail { try inspectTail(index, name: entry.name, identity: &identity) }
+        for (index, first) in segmentFirsts.enumerated() {
+            let isTail = index == segmentFirsts.count - 1
+            let name = Journal.segmentName(first)
+            segments.append(Segment(first: first, size: isTail ? 0 : try files.size(of: name)))
+            if isTail { try inspectTail(index, name: name, identity: &identity) }
         }
         if identity == nil || !hasIdentity {
             instance = identity ?? randomUInt64()
@@ -155,7 +160,6 @@ final class Journal: @unchecked Sendable {
         // A new segment once the instance is known: the first, or one after a damaged newest segment.
         if segments.last?.damaged ?? true { try startSegment(first: nextSequence) }
         for name in cursorNames { try loadCursor(name) }
-        cursors.sort { Journal.lessThan($0.name, $1.name) }
         // What recovery found is durable from here on: readings a crash left in the kernel's cache are
         // synced before any cursor delivers them.
         try tail?.sync()
@@ -244,7 +248,7 @@ final class Journal: @unchecked Sendable {
         default:
             acknowledged = 0  // damaged (it is written atomically, so only the medium can do this): deliver all again
         }
-        cursors.append(Cursor(name: name, acknowledged: min(acknowledged, nextSequence - 1)))
+        insert(Cursor(name: name, acknowledged: min(acknowledged, nextSequence - 1)))
     }
 
     // MARK: - Appending
@@ -263,6 +267,8 @@ final class Journal: @unchecked Sendable {
             let needed = UInt64(records * JournalFormat.recordHeaderSize + readings.count * JournalFormat.readingSize)
             try makeRoom(for: needed, readings: UInt64(readings.count))
             let mark = (segments: segments.count, size: segments[segments.count - 1].size, records: tailRecords.count)
+            markRecords = []
+            defer { markRecords = [] }
             var done = 0
             do throws(Failure) {
                 while done < readings.count {
@@ -306,40 +312,26 @@ final class Journal: @unchecked Sendable {
         tailRecords.append(JournalRecord(offset: Int(offset), first: first, count: readings.count))
     }
 
-    /// After a failed append: cut the tail back and remove the segments this append started, so that the
-    /// journal is as it was (a failure in here leaves a torn tail that the next open cuts off).
+    /// After a failed append: remove the segments it started (their files were put in `retiring` as each
+    /// next one began; the first of them is the tail the append began in) and cut that tail back, so that
+    /// the journal is as it was. A failure in here leaves a torn tail that the next open cuts off.
     private func undoAppend(to mark: (segments: Int, size: UInt64, records: Int)) {
-        while segments.count > mark.segments {
-            let segment = segments.removeLast()
+        let started = segments.count - mark.segments
+        if started > 0 {
             tail?.close()
-            tail = nil
-            try? files.remove(Journal.segmentName(segment.first))
+            let kept = retiring[retiring.count - started]
+            for file in retiring.suffix(started - 1) { file.close() }
+            retiring.removeLast(started)
+            for segment in segments.suffix(started) { try? files.remove(Journal.segmentName(segment.first)) }
+            segments.removeLast(started)
             folderDirty = true
-        }
-        if tail == nil {
-            tail = try? files.open(Journal.segmentName(segments[segments.count - 1].first), create: false)
-            tailRecords = []  // rebuilt below from the kept records is not possible: rescan
-            if let tail, let records = try? Journal.rescan(tail, first: segments[segments.count - 1].first) {
-                tailRecords = records
-            }
+            tail = kept
+            tailRecords = markRecords
+            markRecords = []
         }
         try? tail?.truncate(to: mark.size)
         segments[segments.count - 1].size = mark.size
         if tailRecords.count > mark.records { tailRecords.removeLast(tailRecords.count - mark.records) }
-    }
-
-    private static func rescan(_ file: any JournalFile, first: UInt64) throws(Failure) -> [JournalRecord] {
-        let bytes = try file.read(at: 0, count: Int(min(try file.size(), UInt64(Int32.max))))
-        let got = bytes.count
-        guard got >= JournalFormat.segmentHeaderSize else { return [] }
-        let scan = bytes.withUnsafeBytes {
-            JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize..<got]), expectedFirst: first)
-        }
-        return scan.records.map { record in
-            var record = record
-            record.offset += JournalFormat.segmentHeaderSize
-            return record
-        }
     }
 
     /// Starts a new tail segment numbered `first`. The old tail's last readings and the new name become
@@ -347,6 +339,7 @@ final class Journal: @unchecked Sendable {
     private func startSegment(first: UInt64) throws(Failure) {
         if let tail {
             retiring.append(tail)
+            if markRecords.isEmpty { markRecords = tailRecords }  // the first change of an append: undo needs them
             self.tail = nil
         }
         let name = Journal.segmentName(first)
@@ -507,8 +500,7 @@ final class Journal: @unchecked Sendable {
             } catch {
                 throw Failure(error, "journal \(location): cursor '\(name)'")
             }
-            cursors.append(Cursor(name: bytes, acknowledged: start))
-            cursors.sort { Journal.lessThan($0.name, $1.name) }
+            insert(Cursor(name: bytes, acknowledged: start))
             return true
         }
     }
@@ -723,6 +715,12 @@ final class Journal: @unchecked Sendable {
         if closed { throw Failure(.invalidArgument, "journal \(location) is closed") }
     }
 
+    /// Keeps the cursors in name order.
+    private func insert(_ cursor: Cursor) {
+        let index = cursors.firstIndex { !$0.name.lexicographicallyPrecedes(cursor.name) } ?? cursors.count
+        cursors.insert(cursor, at: index)
+    }
+
     private func cursor(_ name: [UInt8]) -> Cursor? { cursors.first { $0.name.elementsEqual(name) } }
 
     private func namedCursor(_ name: String) throws(Failure) -> Cursor {
@@ -794,5 +792,4 @@ final class Journal: @unchecked Sendable {
         return low < records.count ? records[low] : nil
     }
 
-    private static func lessThan(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.lexicographicallyPrecedes(b) }
 }

@@ -335,6 +335,43 @@ import Testing
         try journal.close()
     }
 
+    /// A file system that fills up (ENOSPC) in the middle of an append, also one that spans segments: the
+    /// append fails as a whole, is counted, the journal is as before, and appending resumes with the next
+    /// sequence when there is room again.
+    @Test func aFullFileSystemFailsTheWholeAppendAndAppendingResumes() throws {
+        for batch in [100, 5000] {  // within a segment; across three
+            let files = LimitedFiles()
+            let journal = try open(files)
+            _ = try journal.addCursor("uplink")
+            try append(journal, 3000)
+            try journal.sync()
+            let before = journal.stats()
+            files.capacity = files.used + 40_000  // the next append runs out of room part way
+            var refused: Failure? = nil
+            for _ in 0..<100 {
+                refused = failure { () throws(Failure) in
+                    _ = try Crash.readings(from: journal.stats().newestSequence + 1, count: batch).withUnsafeBufferPointer {
+                        (buffer) throws(Failure) -> UInt64 in try journal.append(buffer)
+                    }
+                }
+                if refused != nil { break }
+            }
+            #expect(refused?.kind == .system(.noSpace), "\(batch)")
+            let full = journal.stats()
+            #expect(full.appendFailures == 1)
+            #expect(full.segments == UInt32(files.inner.files.keys.filter { $0.hasPrefix("seg-") }.count))
+            files.capacity = Int.max
+            let next = try append(journal, 10)  // into the segment the failed append began in
+            #expect(next == full.newestSequence + 1)
+            try journal.sync()
+            #expect(sequences(try readAll(journal, "uplink", batch: 1000)) == Array(1...(next + 9)))
+            try journal.close()
+            let again = try open(files)
+            #expect(again.stats().newestSequence == next + 9 && again.stats().tornBytesTruncated == 0)
+            _ = before
+        }
+    }
+
     @Test func theRealFolderIsCreatedAndBadPathsAreNamed() throws {
         let base = NSTemporaryDirectory() + "edgecore-journal-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -371,6 +408,44 @@ final class CountingFiles: JournalFiles {
             return count
         }
         func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws(Failure) { try inner.write(at: offset, bytes) }
+        func truncate(to size: UInt64) throws(Failure) { try inner.truncate(to: size) }
+        func sync() throws(Failure) { try inner.sync() }
+        func close() { inner.close() }
+    }
+
+    func names() throws(Failure) -> [String] { try inner.names() }
+    func open(_ name: String, create: Bool) throws(Failure) -> any JournalFile { File(try inner.open(name, create: create), self) }
+    func remove(_ name: String) throws(Failure) { try inner.remove(name) }
+    func rename(_ from: String, to: String) throws(Failure) { try inner.rename(from, to: to) }
+    func syncFolder() throws(Failure) { try inner.syncFolder() }
+}
+
+/// MemoryFiles with a capacity: writes that would take the files past it fail with ENOSPC after writing
+/// what fits (as a real file system does).
+final class LimitedFiles: JournalFiles {
+    let inner = MemoryFiles()
+    var capacity = Int.max
+    var used: Int { inner.files.values.reduce(0) { $0 + $1.count } }
+
+    final class File: JournalFile {
+        let inner: any JournalFile
+        let owner: LimitedFiles
+        init(_ inner: any JournalFile, _ owner: LimitedFiles) { self.inner = inner; self.owner = owner }
+        func size() throws(Failure) -> UInt64 { try inner.size() }
+        func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int {
+            try inner.read(at: offset, into: buffer)
+        }
+        func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws(Failure) {
+            let size = Int(try inner.size())
+            let growth = max(0, Int(offset) + bytes.count - size)
+            let room = owner.capacity == Int.max ? Int.max : max(0, owner.capacity - owner.used)
+            if growth > room {
+                let fits = max(0, bytes.count - (growth - room))
+                try inner.write(at: offset, UnsafeRawBufferPointer(rebasing: bytes[0..<fits]))
+                throw Failure.system(.noSpace, "pwrite")
+            }
+            try inner.write(at: offset, bytes)
+        }
         func truncate(to size: UInt64) throws(Failure) { try inner.truncate(to: size) }
         func sync() throws(Failure) { try inner.sync() }
         func close() { inner.close() }
