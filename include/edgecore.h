@@ -489,7 +489,9 @@ static inline void edgecore_journal_config_init(struct edgecore_journal_config *
  * Returns 0, or EDGECORE_E_NULL_POINTER (folder, journal_out), EDGECORE_E_INVALID_ARGUMENT (a setting out
  * of range, the struct smaller than in version 1.1), EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL
  * (the folder holds other files, or the path is not a folder), EDGECORE_E_JOURNAL_VERSION (written by a
- * newer EdgeCore), -ENOENT (the parent folder is missing), -EACCES, -EROFS (a read-only file system),
+ * newer EdgeCore), -EBUSY (the journal is open already: another handle, in this process or another; a
+ * folder has one open journal at a time, held by a lock that a crashed process releases), -ENOENT (the
+ * parent folder is missing), -EACCES, -EROFS (a read-only file system),
  * -ENOSPC, -EIO, -ENOMEM, other -errno of open/read/write/fsync. edgecore_journal_last_error() names the
  * path and the reason. Blocks on file I/O (a segment's scan, a few fsyncs). Any thread.
  */
@@ -1682,7 +1684,9 @@ int edgecore_engine_write_coils(struct edgecore_engine *engine, uint32_t device,
  * Give the engine a journal: open the journal in `folder` (as edgecore_journal_open does) and make it the
  * engine's, which owns it from then on and closes it when it is replaced or the engine is destroyed. The
  * journal the engine had is closed (synced) once the new one has opened: on failure the engine keeps the
- * journal it had. folder NULL removes the engine's journal (closing it).
+ * journal it had. Except the same folder given again (byte for byte): a folder has one open journal at a
+ * time, so the engine's is closed and the folder opened again; on failure the engine then has none.
+ * folder NULL removes the engine's journal (closing it).
  *
  * engine       a stopped engine.
  * folder       the journal's folder (bytes, passed to the system unchanged), or NULL: no journal.
@@ -1692,9 +1696,10 @@ int edgecore_engine_write_coils(struct edgecore_engine *engine, uint32_t device,
  * edgecore_journal_open (EDGECORE_E_INVALID_ARGUMENT: a setting out of range, the struct smaller than in
  * version 1.1; EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL,
  * EDGECORE_E_JOURNAL_VERSION, -ENOENT, -EACCES, -EROFS, -ENOSPC, -EIO, -ENOMEM, other -errno);
+ * -EBUSY (the folder is open as a journal already: by another handle, in this process or another);
  * edgecore_engine_last_error() names the path and the reason. Blocks on the journals' file I/O (a sync of
- * the engine's journal, the open, the replaced journal's close). The control thread; not while another thread uses the journal it
- * replaces (see edgecore_engine_journal).
+ * the engine's journal, the open, the replaced journal's close). The control thread; not while another
+ * thread uses the journal it replaces (see edgecore_engine_journal).
  */
 int edgecore_engine_set_journal_sized(struct edgecore_engine *engine, const char *folder,
                                       const struct edgecore_journal_config *config, size_t config_size);

@@ -23,7 +23,7 @@ public func edgecore_engine_set_journal_sized(_ engine: OpaquePointer?, _ folder
             var c = edgecore_journal_config.defaults
             if let config, let code = loadSettings(config, size: size, into: &c, kind: "journal") { return code }
             let spec = JournalSpec(path: FilePath(cString: folder), settings: try JournalSettings(c))
-            try engine.setJournal(try openJournal(spec, replacing: engine.journal), settings: spec.settings)
+            try engine.setJournal(try openJournal(spec, replacing: engine), settings: spec.settings)
             return EDGECORE_OK
         } catch {
             return failure(error)
@@ -64,7 +64,7 @@ func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
             return
         }
         do throws(Failure) {
-            opened = try openJournal(spec, replacing: engine.journal)
+            opened = try openJournal(spec, replacing: engine)
         } catch {
             throw Failure(error, "\(file): journal")
         }
@@ -79,12 +79,13 @@ func loadSiteFile(_ engine: Engine, _ file: FilePath) throws(Failure) {
     }
 }
 
-/// Opens the journal `spec` names and adds its cursors; closed again if a cursor fails. The engine's
-/// current journal is synced first: the new one may be the same folder (a site file loaded again), and
-/// its recovery must then find everything the old one holds durable; the old one is closed only once the
-/// new one has opened (Engine.setJournal), so a failure leaves the engine its journal.
-private func openJournal(_ spec: JournalSpec, replacing current: Journal?) throws(Failure) -> Journal {
-    if let current { try current.sync() }
+/// Opens the journal `spec` names and adds its cursors; closed again if a cursor fails. A journal's folder
+/// has one handle at a time (it is locked): when the engine's journal is the same folder (a site file
+/// loaded again), the engine's is closed first and the folder opened again, and a failure then leaves the
+/// engine without a journal. Otherwise the old one is closed only once the new one has opened
+/// (Engine.setJournal), so a failure leaves the engine its journal.
+private func openJournal(_ spec: JournalSpec, replacing engine: Engine) throws(Failure) -> Journal {
+    if let current = engine.journal, current.folder == spec.path { try engine.setJournal(nil, settings: JournalSettings()) }
     let journal = try Journal(folder: spec.path, settings: spec.settings)
     do throws(Failure) {
         for name in spec.cursors { _ = try journal.addCursor(name) }
