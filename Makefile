@@ -13,6 +13,7 @@
 #                             and a full 1 MiB tmpfs (part of make check); make journal-kill-soak: 1,000 cycles
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
+#   make bench-journal        the journal benchmark against SQLite 3 (benchmarks/README.md; about 4 minutes)
 #
 # Variables: ARCH (x86_64 | aarch64 | armv7), PREFIX, LIBDIR, DESTDIR.
 
@@ -110,7 +111,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch install bench clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch install bench bench-journal clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -303,6 +304,10 @@ bench:
 	$(MAKE) lib ARCH=x86_64
 	$(MAKE) lib ARCH=aarch64
 	$(MAKE) -C benchmarks ring
+
+bench-journal:
+	$(MAKE) lib ARCH=x86_64
+	$(MAKE) -C benchmarks journal
 
 clean:
 	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-asan \

@@ -4,7 +4,8 @@
  *     --plan            print the request plan (dry run) and exit
  *     --json            one JSON object per reading (JSON lines) instead of text
  *     --seconds N       stop after N seconds (default: run until Ctrl-C)
- *     --stats           print each bus's, device's and pulse counter's statistics at the end
+ *     --stats           print each bus's, device's and pulse counter's statistics at the end, and the
+ *                       journal's (with each cursor's) when the site file names one
  *     --write NAME=VAL  write VAL to writable channel NAME once the engine runs (repeatable)
  *
  * Works the same against a simulated site on 127.0.0.1 and a real one (/dev/ttyUSB0, an IP address).
@@ -104,6 +105,36 @@ static void print_stats(struct edgecore_engine *engine) {
     }
 }
 
+/* The engine's journal (a site file's `journal:` section), with each consumer cursor. */
+static void print_journal_stats(struct edgecore_engine *engine) {
+    struct edgecore_journal *journal = edgecore_engine_journal(engine);
+    if (!journal) return;
+    struct edgecore_engine_journal_stats feed;
+    if (edgecore_engine_journal_stats(engine, &feed) == EDGECORE_OK)
+        printf("journal feed: %llu appended, %llu lost on the way (the journal did not keep up), %llu append failures "
+               "(%llu readings)%s%s\n", (unsigned long long)feed.appended, (unsigned long long)feed.lost,
+               (unsigned long long)feed.append_failures, (unsigned long long)feed.failed_readings,
+               feed.last_error ? ", last: " : "", feed.last_error ? edgecore_strerror(feed.last_error) : "");
+    struct edgecore_journal_stats s;
+    if (edgecore_journal_stats(journal, &s) != EDGECORE_OK) return;
+    printf("journal: %llu bytes in %u segments, sequences %llu..%llu (durable to %llu), %llu appended, "
+           "%llu dropped and %llu refused for space, %llu corrupt records and %llu segments skipped, %llu syncs, "
+           "%llu bytes written\n",
+           (unsigned long long)s.bytes, s.segments, (unsigned long long)s.oldest_sequence,
+           (unsigned long long)s.newest_sequence, (unsigned long long)s.durable_sequence,
+           (unsigned long long)s.appended, (unsigned long long)s.dropped_for_space,
+           (unsigned long long)s.refused_for_space, (unsigned long long)s.corrupt_records_skipped,
+           (unsigned long long)s.corrupt_segments_skipped, (unsigned long long)s.syncs,
+           (unsigned long long)s.bytes_written);
+    for (uint32_t i = 0; i < s.cursors; i++) {
+        struct edgecore_journal_cursor_stats c;
+        if (edgecore_journal_cursor_stats(journal, i, &c) != EDGECORE_OK) continue;
+        printf("journal cursor '%s': acknowledged to %llu, %llu unacknowledged, %llu lost for space\n", c.name,
+               (unsigned long long)c.acknowledged_sequence, (unsigned long long)c.unacknowledged,
+               (unsigned long long)c.lost);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *site = NULL;
     int plan_only = 0, json = 0, stats = 0;
@@ -189,7 +220,10 @@ int main(int argc, char **argv) {
     int n;
     while ((n = edgecore_engine_drain(engine, batch, 256)) > 0)
         for (int i = 0; i < n; i++) print_reading(engine, &batch[i], json);
-    if (stats) print_stats(engine);
+    if (stats) {
+        print_stats(engine);
+        print_journal_stats(engine);
+    }
     struct edgecore_ring_stats ring;
     edgecore_engine_ring_stats(engine, &ring);
     fprintf(stderr, "edgecore_watch: %llu readings, %llu dropped\n", (unsigned long long)ring.drained,

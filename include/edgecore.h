@@ -489,7 +489,9 @@ static inline void edgecore_journal_config_init(struct edgecore_journal_config *
  * Returns 0, or EDGECORE_E_NULL_POINTER (folder, journal_out), EDGECORE_E_INVALID_ARGUMENT (a setting out
  * of range, the struct smaller than in version 1.1), EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL
  * (the folder holds other files, or the path is not a folder), EDGECORE_E_JOURNAL_VERSION (written by a
- * newer EdgeCore), -ENOENT (the parent folder is missing), -EACCES, -EROFS (a read-only file system),
+ * newer EdgeCore), -EBUSY (the journal is open already: another handle, in this process or another; a
+ * folder has one open journal at a time, held by a lock that a crashed process releases), -ENOENT (the
+ * parent folder is missing), -EACCES, -EROFS (a read-only file system),
  * -ENOSPC, -EIO, -ENOMEM, other -errno of open/read/write/fsync. edgecore_journal_last_error() names the
  * path and the reason. Blocks on file I/O (a segment's scan, a few fsyncs). Any thread.
  */
@@ -757,7 +759,8 @@ static inline int edgecore_engine_create(const struct edgecore_engine_config *co
 
 /**
  * Stop the engine if it runs (as edgecore_engine_stop), release the GPIO lines it holds (outputs stay at
- * their safe state until then), and free it and the readings still in its ring. NULL does nothing.
+ * their safe state until then), close its journal (a final sync), and free it and the readings still in
+ * its ring. NULL does nothing.
  *
  * A consumer blocked in edgecore_engine_wait is woken and returns EDGECORE_E_NOT_RUNNING; destroy frees
  * nothing until every call another thread began before it (wait, drain, writes, statistics, look-ups) has
@@ -777,7 +780,9 @@ const char *edgecore_engine_last_error(void);
 
 /**
  * Add everything a YAML site file describes (format: README, examples/site-real.yaml). All or nothing:
- * on any error the engine is left as it was.
+ * on any error the engine is left as it was. A `journal:` section opens that journal (creating it, and
+ * the cursors it lists) and makes it the engine's, as edgecore_engine_set_journal does; a file without
+ * one leaves the engine's journal as it is.
  *
  * engine  a stopped engine.
  * path    the file, opened as given (bytes; need not be UTF-8); read during the call. Values inside the
@@ -785,8 +790,9 @@ const char *edgecore_engine_last_error(void);
  *
  * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_RUNNING, -errno (the file cannot be read),
  * EDGECORE_E_CONFIG_FILE (syntax, unknown key, wrong type), EDGECORE_E_CONFIG, EDGECORE_E_DUPLICATE,
- * EDGECORE_E_NOT_FOUND, EDGECORE_E_LIMIT, -ENOMEM; edgecore_engine_last_error() gives file, line and
- * field. Blocks reading the file. The control thread.
+ * EDGECORE_E_NOT_FOUND, EDGECORE_E_LIMIT, -ENOMEM, and the journal's codes of
+ * edgecore_engine_set_journal; edgecore_engine_last_error() gives file, line and field. Blocks reading
+ * the file (and on the journal's file I/O when it names one). The control thread.
  */
 int edgecore_engine_load_yaml(struct edgecore_engine *engine, const char *path);
 
@@ -820,7 +826,8 @@ int edgecore_engine_start(struct edgecore_engine *engine);
  * resolv.conf's timeout x attempts per name server asked (glibc's defaults, timeout:5 attempts:2: 10 s or
  * more per server; search domains add to it). Numeric addresses are never looked up. GPIO chips with a
  * checkpoint file also write and sync their final counts (two fsyncs, after a checkpoint write already
- * under way). The control thread.
+ * under way). With a journal, stop then waits for the journal thread to append the readings still in its
+ * feed and sync (an append in progress, then one append and one fsync). The control thread.
  */
 int edgecore_engine_stop(struct edgecore_engine *engine);
 
@@ -1654,6 +1661,98 @@ int edgecore_engine_write_registers(struct edgecore_engine *engine, uint32_t dev
  */
 int edgecore_engine_write_coils(struct edgecore_engine *engine, uint32_t device, uint16_t address,
                                 const uint8_t *values, size_t count, int32_t timeout_ms);
+
+/* ==================================================================================================== */
+/* Engine: journal                                                                                      */
+/* ==================================================================================================== */
+
+/*
+ * An engine can own a journal (see Journal above): it then appends every reading it takes, from a journal
+ * thread of its own, never from a bus worker, so a slow flash never delays sampling. Each worker hands
+ * every batch of readings to the engine's ring (edgecore_engine_drain and _wait: the live view, as
+ * without a journal) and to the journal thread's feed: one lane per bus of ring_capacity readings
+ * (struct edgecore_engine_config). While the journal keeps up, the feed never fills; when it does not (a
+ * flash stalled for longer than a lane's readings take to arrive), the feed drops its oldest readings,
+ * each counted in edgecore_engine_journal_stats.lost, and sampling goes on. The journal thread appends in
+ * batches, ticks the journal's sync policy at least every min(sync_interval_ms, 100) ms while idle, and at
+ * edgecore_engine_stop appends what is left in the feed and syncs before stop returns.
+ * A journal is named by edgecore_engine_set_journal or by a site file's `journal:` section
+ * (edgecore_engine_load_yaml; format: README, examples/site-real.yaml).
+ */
+
+/**
+ * Give the engine a journal: open the journal in `folder` (as edgecore_journal_open does) and make it the
+ * engine's, which owns it from then on and closes it when it is replaced or the engine is destroyed. The
+ * journal the engine had is closed (synced) once the new one has opened: on failure the engine keeps the
+ * journal it had. Except the same folder given again (byte for byte): a folder has one open journal at a
+ * time, so the engine's is closed and the folder opened again; on failure the engine then has none.
+ * folder NULL removes the engine's journal (closing it).
+ *
+ * engine       a stopped engine.
+ * folder       the journal's folder (bytes, passed to the system unchanged), or NULL: no journal.
+ * config       settings, read during the call; NULL for the defaults. Ignored when folder is NULL.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine), EDGECORE_E_RUNNING, and every code of
+ * edgecore_journal_open (EDGECORE_E_INVALID_ARGUMENT: a setting out of range, the struct smaller than in
+ * version 1.1; EDGECORE_E_UNKNOWN_FIELD, EDGECORE_E_NOT_A_JOURNAL,
+ * EDGECORE_E_JOURNAL_VERSION, -ENOENT, -EACCES, -EROFS, -ENOSPC, -EIO, -ENOMEM, other -errno);
+ * -EBUSY (the folder is open as a journal already: by another handle, in this process or another);
+ * edgecore_engine_last_error() names the path and the reason. Blocks on the journals' file I/O (a sync of
+ * the engine's journal, the open, the replaced journal's close). The control thread; not while another
+ * thread uses the journal it replaces (see edgecore_engine_journal).
+ */
+int edgecore_engine_set_journal_sized(struct edgecore_engine *engine, const char *folder,
+                                      const struct edgecore_journal_config *config, size_t config_size);
+static inline int edgecore_engine_set_journal(struct edgecore_engine *engine, const char *folder,
+                                              const struct edgecore_journal_config *config) {
+    return edgecore_engine_set_journal_sized(engine, folder, config, config ? sizeof *config : 0);
+}
+
+/**
+ * The engine's journal, or NULL (none, or engine NULL). Borrowed: owned by the engine, valid until the
+ * engine is destroyed or an edgecore_engine_set_journal / _load_yaml call replaces or removes it; never
+ * pass it to edgecore_journal_close. A gateway reads, acknowledges and rewinds cursors on it, adds
+ * cursors and reads its statistics from any thread, concurrently with the engine's appends (the journal's
+ * own thread rules). Never fails. Does not block. Any thread.
+ */
+struct edgecore_journal *edgecore_engine_journal(struct edgecore_engine *engine);
+
+/** The engine's journal feed since the engine was created (over all runs and journals). Grows at its end. */
+struct edgecore_engine_journal_stats {
+    uint64_t appended;         /**< readings the journal accepted */
+    uint64_t lost;             /**< readings dropped on the way to the journal: the feed was full because
+                                    the journal did not keep up; never offered to it */
+    uint64_t append_failures;  /**< appends the journal refused (a system error such as -ENOSPC, or
+                                    EDGECORE_E_JOURNAL_FULL); sampling goes on */
+    uint64_t failed_readings;  /**< readings of those appends: not in the journal */
+    uint64_t waiting;          /**< readings in the feed now, not yet offered to the journal */
+    int32_t last_error;        /**< result code of the last failed append, tick or sync; 0: none */
+    uint32_t reserved;         /**< 0 */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_engine_journal_stats, 48);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, appended, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, lost, 8);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, append_failures, 16);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, failed_readings, 24);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, waiting, 32);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, last_error, 40);
+EDGECORE_ASSERT_FIELD_(edgecore_engine_journal_stats, reserved, 44);
+
+/**
+ * Counters of the engine's journal feed (all zero while it never had a journal). Every reading a worker
+ * took while the engine had a journal is in exactly one of appended, lost, failed_readings and waiting.
+ *
+ * stats_out  the caller's struct; written (the growth rule), never read.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (struct smaller than in version 1.1).
+ * Does not block (a short lock). Any thread, any time.
+ */
+int edgecore_engine_journal_stats_sized(const struct edgecore_engine *engine,
+                                        struct edgecore_engine_journal_stats *stats_out, size_t stats_size);
+static inline int edgecore_engine_journal_stats(const struct edgecore_engine *engine,
+                                                struct edgecore_engine_journal_stats *stats_out) {
+    return edgecore_engine_journal_stats_sized(engine, stats_out, sizeof *stats_out);
+}
 
 #ifdef __cplusplus
 }

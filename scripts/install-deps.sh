@@ -11,7 +11,7 @@ packages=(
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
   gcc-arm-linux-gnueabihf binutils-arm-linux-gnueabihf libc6-dev-armhf-cross
   qemu-user-static
-  libboost-dev libck-dev
+  libboost-dev libck-dev libsqlite3-dev
   socat python3-venv python3-pip
   qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
 )

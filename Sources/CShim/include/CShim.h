@@ -117,6 +117,13 @@ static inline int ec_set_pipe_size(int fd, int bytes) {
 #endif
     return fcntl(fd, F_SETPIPE_SZ, bytes);
 }
+/* sync_file_range(2) with SYNC_FILE_RANGE_WRITE: start writing the file's dirty pages back, not waiting.
+ * glibc declares it only under _GNU_SOURCE (64-bit offsets on every target; it hides armv7's
+ * sync_file_range2 argument order). */
+static inline int ec_start_writeback(int fd) {
+    extern int sync_file_range(int fd, long long offset, long long count, unsigned int flags);
+    return sync_file_range(fd, 0, 0, 2u /* SYNC_FILE_RANGE_WRITE */);
+}
 static inline int ec_modbus_exception_base(void) { return MODBUS_ENOBASE; }
 
 /* ---- TCP connections (the flags are macros or enums that differ between C libraries) ---- */

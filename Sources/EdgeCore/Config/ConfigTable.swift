@@ -34,6 +34,26 @@ enum EngineTable {
                                               defaultValue: UInt16(EDGECORE_OVERFLOW_DROP_OLDEST.rawValue))
 }
 
+/// struct edgecore_journal_config (site file: the `journal` section, which gives the two sizes as
+/// size_limit_mb and segment_size_kb). The defaults are JournalSettings' own (the Journal layer, below
+/// this one, writes them once); the table gives them keys and ranges.
+enum JournalTable {
+    static let sizeLimit = ConfigField<UInt64>(key: "size_limit", lowest: 2 * UInt64(JournalSettings.segmentSizeMin),
+                                               highest: .max, defaultValue: JournalSettings().sizeLimit)
+    static let segmentSize = ConfigField<UInt32>(key: "segment_size", lowest: JournalSettings.segmentSizeMin,
+                                                 highest: JournalSettings.segmentSizeMax,
+                                                 defaultValue: JournalSettings().segmentSize)
+    static let syncIntervalMs = ConfigField<UInt32>(key: "sync_interval_ms", lowest: 0, highest: .max,
+                                                    defaultValue: JournalSettings().syncIntervalMs)
+    static let syncEveryReadings = ConfigField<UInt32>(key: "sync_every_readings", lowest: 0, highest: .max,
+                                                       defaultValue: JournalSettings().syncEveryReadings)
+    static let maxSyncsPerHour = ConfigField<UInt32>(key: "max_syncs_per_hour", lowest: 0, highest: .max,
+                                                     defaultValue: JournalSettings().maxSyncsPerHour)
+    /// enum edgecore_journal_full_policy.
+    static let whenFull = ConfigField<UInt16>(key: "when_full", lowest: 0, highest: 1,
+                                              defaultValue: JournalSettings().whenFull.rawValue)
+}
+
 /// struct edgecore_tcp_bus_config (site file: a bus of type tcp).
 enum TCPBusTable {
     static let port = ConfigField<UInt16>(key: "port", lowest: 1, highest: .max, defaultValue: 502)

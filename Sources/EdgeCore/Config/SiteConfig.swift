@@ -12,7 +12,33 @@ extension ChannelSource: Equatable {}
 extension ModbusPoint: Equatable {}
 extension GPIOChipSpec: Equatable {}
 extension GPIOLineSpec: Equatable {}
+extension JournalSpec: Equatable {}
 #endif
+
+/// The engine's journal as a site file's `journal` section names it.
+struct JournalSpec {
+    var path: FilePath
+    var settings = JournalSettings()
+    /// Cursors added when the journal opens, so that segment removal waits for them from the start.
+    var cursors: [String] = []
+
+    /// The section's rules beyond its fields' types: the settings' ranges and their relation, the cursor
+    /// names (valid and given once).
+    func check() throws(Failure) {
+        guard !path.isEmpty else { throw Failure(.config, "journal: field 'path' is empty") }
+        do throws(Failure) {
+            try settings.validate()
+            for (index, name) in cursors.enumerated() {
+                try JournalSettings.checkCursorName(name)
+                if cursors[..<index].contains(where: { sameText($0, name) }) {
+                    throw Failure(.config, "journal: cursor '\(name)' is listed twice")
+                }
+            }
+        } catch {
+            throw Failure(.config, Message(verbatim: error.message))
+        }
+    }
+}
 
 /// Modbus read function codes (enum edgecore_function).
 enum ModbusFunction: UInt8, Equatable {
@@ -216,6 +242,8 @@ struct SiteConfig {
     private(set) var buses: [BusSpec] = []
     private(set) var devices: [DeviceSpec] = []
     private(set) var channels: [ChannelSpec] = []
+    /// The journal a site file names (nil: none named); the engine opens it (Contract's load_yaml).
+    private(set) var journal: JournalSpec? = nil
     /// What must be unique, to the item that holds it (names, unit ids, GPIO lines): every check and look-up
     /// is one hash away, so that loading is linear in the items. A value like the arrays (copied with them).
     private var taken = [TextKey: Int]()
@@ -274,6 +302,12 @@ struct SiteConfig {
     }
 
     static let maxBuses = Int(EDGECORE_RING_LANES_MAX)
+
+    /// Names the engine's journal (nil: none), replacing the one named before.
+    mutating func setJournal(_ spec: JournalSpec?) throws(Failure) {
+        try spec?.check()
+        journal = spec
+    }
 
     // MARK: Adding
 

@@ -12,6 +12,8 @@ import CShim
 // Schema (snake_case keys; a key the reader does not ask for is an error; a null value, e.g. `unit_id:` or
 // `~`, means "not given"):
 //
+//   journal: path (required), size_limit_mb, segment_size_kb, sync_interval_ms, sync_every_readings,
+//            max_syncs_per_hour, when_full (drop_oldest | refuse_newest), cursors: [names]
 //   buses:
 //     - name, type (rtu | tcp), devices: [...]
 //       rtu: device (required), baud, parity (N|E|O), data_bits, stop_bits, rs485, rts (none|up|down),

@@ -16,7 +16,9 @@ struct SiteYAMLReader {
         }
         let top = try mapping(root, context: "")
         let buses = list(top, "buses")
+        let journal = top.value("journal")
         try finish(top)
+        if let journal { try loadJournal(journal, into: &config) }
         guard let buses else { return }
         for (index, bus) in buses.enumerated() {
             try loadBus(bus, number: index + 1, into: &config)

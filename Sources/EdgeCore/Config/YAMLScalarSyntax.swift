@@ -58,6 +58,9 @@ struct KeywordSet {
     /// enum edgecore_gpio_edge.
     static let edges = KeywordSet(noun: "edge", expected: "rising, falling or both",
                                   words: [("rising", 1), ("falling", 2), ("both", 3)])
+    /// enum edgecore_journal_full_policy.
+    static let fullPolicies = KeywordSet(noun: "policy", expected: "drop_oldest or refuse_newest",
+                                         words: [("drop_oldest", 0), ("refuse_newest", 1)])
     static let booleans = KeywordSet(noun: "boolean", expected: "true or false", words: [
         ("true", 1), ("yes", 1), ("on", 1), ("false", 0), ("no", 0), ("off", 0),
     ])

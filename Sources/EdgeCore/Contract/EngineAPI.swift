@@ -37,9 +37,13 @@ public func edgecore_engine_last_error() -> UnsafePointer<CChar>? {
 public func edgecore_engine_load_yaml(_ engine: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guard let engine, let path else { return nullArgument("engine and path are required") }
     let file = FilePath(cString: path)
-    return configure(engine, nil) { config throws(Failure) in
-        try loadSiteYAML(path: file, into: &config)
-        return 0
+    return withEngine(engine) { engine in
+        do throws(Failure) {
+            try loadSiteFile(engine, file)
+            return EDGECORE_OK
+        } catch {
+            return failure(error)
+        }
     }
 }
 
@@ -251,11 +255,12 @@ func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
     let bus = setup.config.buses[setup.busId]
     if case .gpio = bus {
         let (chip, lines) = try openGPIOBus(setup.busId, config: setup.config)
-        return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, stats: setup.stats,
+        return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, feed: setup.feed,
+                          stats: setup.stats,
                           sequences: setup.sequences, config: setup.config)
     }
     return ModbusWorker(busId: setup.busId, config: setup.config, requests: setup.requests,
-                        transport: LibmodbusTransport(bus), ring: setup.ring,
+                        transport: LibmodbusTransport(bus), ring: setup.ring, feed: setup.feed,
                         stats: setup.stats, sequences: setup.sequences)
 }
 

@@ -52,6 +52,10 @@ extension edgecore_journal_cursor_stats: GrowingStruct {
     static var firstVersionSize: Int { 80 }
     static var firstVersion: StaticString { "1.1" }
 }
+extension edgecore_engine_journal_stats: GrowingStruct {
+    static var firstVersionSize: Int { 48 }
+    static var firstVersion: StaticString { "1.1" }
+}
 
 extension edgecore_journal_config: GrowingSettings {
     /// JournalSettings' defaults (the one place they are written).

@@ -28,6 +28,13 @@ final class Engine: @unchecked Sendable {
     /// Per-channel sequence counters; they outlive the workers so that numbering continues on restart.
     private var sequences: UnsafeMutablePointer<UInt32> = .allocate(capacity: 1)
     private var sequenceCapacity = 0
+    /// The journal the engine owns (nil: none), replaced only while stopped, under `journalLock` so that
+    /// any thread may read it (edgecore_engine_journal).
+    private var storedJournal: (journal: Journal, settings: JournalSettings)?
+    private let journalLock = Lock()
+    /// The journal thread of the current run (nil: stopped, or no journal).
+    private var journalWriter: JournalWriter?
+    let journalCounters = JournalWriterCounters()
 
     init(ringCapacity: UInt32, overflow: edgecore_overflow_policy, makeWorker: @escaping WorkerFactory) throws(Failure) {
         // Validate now, as edgecore_ring_create would, so that start cannot fail on them.
@@ -40,6 +47,7 @@ final class Engine: @unchecked Sendable {
 
     deinit {
         stop()
+        closeJournal()
         for strings in channelStrings {
             strings.name.deallocate()
             strings.unit.deallocate()
@@ -52,6 +60,37 @@ final class Engine: @unchecked Sendable {
     var config: SiteConfig { configLock.withLock { storedConfig } }
 
     var isRunning: Bool { runState.withLock { !workers.isEmpty } }
+
+    // MARK: Journal
+
+    /// The engine's journal, or nil. Any thread.
+    var journal: Journal? { journalLock.withLock { storedJournal?.journal } }
+
+    /// Makes `journal` (nil: none) the engine's, closing the one it replaces. Stopped engine only.
+    func setJournal(_ journal: Journal?, settings: JournalSettings) throws(Failure) {
+        guard !isRunning else { throw Failure(.running, "the engine is running: stop it to change its journal") }
+        let previous = journalLock.withLock { () -> Journal? in
+            defer { storedJournal = journal.map { ($0, settings) } }
+            return storedJournal?.journal
+        }
+        if let previous, previous !== journal { closeQuietly(previous) }
+    }
+
+    private func closeJournal() {
+        let previous = journalLock.withLock { () -> Journal? in
+            defer { storedJournal = nil }
+            return storedJournal?.journal
+        }
+        if let previous { closeQuietly(previous) }
+    }
+
+    /// A journal's final sync failing loses nothing a process crash could take (the data is in the kernel);
+    /// it shows as the last error of the engine's journal statistics.
+    private func closeQuietly(_ journal: Journal) {
+        do throws(Failure) { try journal.close() } catch { journalCounters.recordSyncFailure(error.kind) }
+    }
+
+    func journalStats() -> EngineJournalStats { journalCounters.snapshot }
 
     // MARK: Configuration
 
@@ -115,14 +154,21 @@ final class Engine: @unchecked Sendable {
         }
         guard let ring = shared.ring else { throw Failure(Failure.outOfMemory, "no ring") }
         held.removeAll()  // release the outputs a previous run held at their safe state
+        var writer: JournalWriter? = nil
+        if let (journal, settings) = journalLock.withLock({ storedJournal }) {
+            writer = try JournalWriter(journal: journal, settings: settings, lanes: lanes, capacity: ringCapacity,
+                                       counters: journalCounters)
+        }
         // The factory opens what can fail precisely (a GPIO chip, its lines), so that the start fails
         // instead of a stream of bad readings.
         var prepared: [any EngineWorker] = []
         for busId in config.buses.indices {
             prepared.append(try makeWorker(WorkerSetup(busId: busId, config: config,
                                                        requests: requests.filter { $0.bus == busId },
-                                                       ring: ring, stats: stats, sequences: sequences)))
+                                                       ring: ring, feed: writer?.feed, stats: stats,
+                                                       sequences: sequences)))
         }
+        try writer?.start()
         var started: [any EngineWorker] = []
         for worker in prepared {
             let busId = worker.busId
@@ -130,10 +176,12 @@ final class Engine: @unchecked Sendable {
                 try worker.start()
             } catch {
                 for running in started { running.stop() }
+                writer?.finish()
                 throw Failure(error, "cannot start the worker of bus '\(config.buses[busId].name)'")
             }
             started.append(worker)
         }
+        journalWriter = writer
         runState.withLock { workers = started }
         shared.setRunning(true)
     }
@@ -149,6 +197,10 @@ final class Engine: @unchecked Sendable {
         for worker in stopping { worker.stop() }
         held = stopping.filter { $0.holdsOutputsAfterStop }
         if !stopping.isEmpty { shared.setRunning(false) }
+        // Every worker has ended: the journal thread appends what is left in its feed, syncs and ends (the
+        // live view's consumer was woken first: it need not wait for the flash).
+        journalWriter?.finish()
+        journalWriter = nil
         return !stopping.isEmpty
     }
 

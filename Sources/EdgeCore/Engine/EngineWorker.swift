@@ -22,6 +22,8 @@ struct WorkerSetup {
     /// The planned read requests of this bus (empty for a GPIO chip).
     var requests: [PlannedRequest]
     var ring: Ring
+    /// The journal thread's feed (nil: no journal): every batch goes to it as well (ReadingBatch).
+    var feed: Ring? = nil
     var stats: EngineStats
     /// Per-channel sequence counters, owned by the engine so that numbering continues across restarts;
     /// a worker writes only its own channels' entries.

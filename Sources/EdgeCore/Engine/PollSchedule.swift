@@ -62,12 +62,15 @@ struct BackOff {
 /// together.
 struct ReadingBatch {
     private let ring: Ring
+    /// The journal thread's feed, a lane per bus as the ring (nil: the engine has no journal).
+    private let feed: Ring?
     private let lane: Int
     private let sequences: UnsafeMutablePointer<UInt32>
     private var readings: [Reading] = []
 
-    init(ring: Ring, lane: Int, sequences: UnsafeMutablePointer<UInt32>) {
+    init(ring: Ring, feed: Ring? = nil, lane: Int, sequences: UnsafeMutablePointer<UInt32>) {
         self.ring = ring
+        self.feed = feed
         self.lane = lane
         self.sequences = sequences
     }
@@ -84,6 +87,8 @@ struct ReadingBatch {
         readings.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, buffer.count > 0 else { return }
             _ = ring.publish(lane: lane, base, count: buffer.count)
+            // The journal's copy: a full feed drops its oldest (counted), never waits.
+            _ = feed?.publish(lane: lane, base, count: buffer.count)
         }
         readings.removeAll(keepingCapacity: true)
     }

@@ -66,13 +66,13 @@ final class GPIOWorker: EngineWorker, @unchecked Sendable {
     private let checkpoint: CheckpointWriter?
     private let channelNames: [String]
 
-    init(busId: Int, chip: any GPIOChipPort, lines: [GPIOLineHandle], ring: Ring, stats: EngineStats,
+    init(busId: Int, chip: any GPIOChipPort, lines: [GPIOLineHandle], ring: Ring, feed: Ring? = nil, stats: EngineStats,
          sequences: UnsafeMutablePointer<UInt32>, config: SiteConfig) {
         self.busId = busId
         self.chip = chip
         self.lines = lines
         self.stats = stats
-        self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
+        self.batch = ReadingBatch(ring: ring, feed: feed, lane: busId, sequences: sequences)
         let now = Clock.monotonicNanoseconds()
         let names = lines.map { config.channels[$0.channel].name }
         var saved: [(name: String, count: UInt64)] = []

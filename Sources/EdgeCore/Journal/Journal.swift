@@ -41,6 +41,8 @@ final class Journal: @unchecked Sendable {
     private let clock: () -> Int64
     private let lock = Lock()
     private let location: String
+    /// The real folder (nil over other file backends).
+    private(set) var folder: FilePath?
     private var instance: UInt64 = 0
     private var segments: [Segment] = []
     /// The newest segment, open for appending, and its valid records (offsets from the file's start).
@@ -77,6 +79,7 @@ final class Journal: @unchecked Sendable {
         }
         try self.init(files: FolderFiles(path), settings: settings, location: path.description,
                       clock: { Clock.monotonicNanoseconds() })
+        folder = path
     }
 
     /// Opens the journal over any file backend (the power-cut simulator in tests); `clock` gives monotonic
@@ -89,10 +92,12 @@ final class Journal: @unchecked Sendable {
         self.location = location
         do throws(Failure) {
             try settings.validate()
+            try files.lock()
             try recover()
         } catch {
             tail?.close()
             tail = nil
+            files.unlock()
             throw Failure(error, "journal \(location)")
         }
     }
@@ -100,6 +105,7 @@ final class Journal: @unchecked Sendable {
     deinit {
         tail?.close()
         for file in retiring { file.close() }
+        files.unlock()
     }
 
     private static func folderExists(_ path: FilePath) throws(Failure) -> Bool {
@@ -351,6 +357,7 @@ final class Journal: @unchecked Sendable {
         }
         // Only now the old tail retires: a failure above must not leave the journal without its tail.
         if let tail {
+            tail.startSync()  // its pages go to the medium now, so the next sync mostly waits for nothing
             retiring.append(tail)
             if markRecords.isEmpty { markRecords = tailRecords }  // the first change of an append: undo needs them
             self.tail = nil
@@ -699,6 +706,7 @@ final class Journal: @unchecked Sendable {
                 for file in retiring { file.close() }
                 retiring = []
                 scanned = nil
+                files.unlock()
             }
             if unsyncedSince != nil || folderDirty { try syncNow() }
         }

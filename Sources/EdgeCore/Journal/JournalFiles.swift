@@ -20,6 +20,10 @@ protocol JournalFiles: AnyObject {
     func rename(_ from: String, to: String) throws(Failure)
     /// Makes the folder's entries (creations, renames, removals) durable.
     func syncFolder() throws(Failure)
+    /// Takes the folder for this journal alone (another handle, in this process or another, is refused
+    /// with .system(.busy)); `unlock` gives it back.
+    func lock() throws(Failure)
+    func unlock()
 }
 
 /// An open file of a `JournalFiles` folder. Used by one thread at a time.
@@ -32,10 +36,15 @@ protocol JournalFile: AnyObject {
     func truncate(to size: UInt64) throws(Failure)
     /// Makes the file's bytes durable.
     func sync() throws(Failure)
+    /// Starts making them durable without waiting (a hint; `sync` still decides).
+    func startSync()
     func close()
 }
 
 extension JournalFiles {
+    func lock() throws(Failure) {}
+    func unlock() {}
+
     func size(of name: String) throws(Failure) -> UInt64 {
         let file = try open(name, create: false)
         defer { file.close() }
@@ -44,6 +53,8 @@ extension JournalFiles {
 }
 
 extension JournalFile {
+    func startSync() {}
+
     /// Up to `count` bytes from `offset` (fewer at the end of the file).
     func read(at offset: UInt64, count: Int) throws(Failure) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: max(count, 0))
@@ -69,6 +80,7 @@ extension JournalFile {
 /// The journal's folder on the real file system.
 final class FolderFiles: JournalFiles {
     private let folder: Folder
+    private var lockHolder: FileDescriptor?
 
     init(_ path: FilePath) { folder = Folder(path: path) }
 
@@ -86,6 +98,28 @@ final class FolderFiles: JournalFiles {
     func rename(_ from: String, to: String) throws(Failure) { try folder.rename(from, to: to) }
 
     func syncFolder() throws(Failure) { try folder.sync() }
+
+    /// flock(2) on the folder itself, held while the journal is open (released by close, or by the
+    /// process's end: a crashed holder never blocks the next open).
+    func lock() throws(Failure) {
+        guard lockHolder == nil else { return }
+        let holder = try FileDescriptor.open(folder.path, .readOnly)
+        do throws(Failure) {
+            try holder.lockExclusive()
+        } catch {
+            holder.close()
+            if error.kind == .system(.busy) {
+                throw Failure(.system(.busy), "the journal is open already (another handle, in this process or another)")
+            }
+            throw error
+        }
+        lockHolder = holder
+    }
+
+    func unlock() {
+        lockHolder?.close()
+        lockHolder = nil
+    }
 }
 
 /// A file of a FolderFiles folder.
@@ -114,6 +148,8 @@ final class DiskFile: JournalFile {
     func truncate(to size: UInt64) throws(Failure) { try descriptor.truncate(to: Int64(size)) }
 
     func sync() throws(Failure) { try descriptor.sync() }
+
+    func startSync() { descriptor.startWriteback() }
 
     func close() { descriptor.close() }
 }

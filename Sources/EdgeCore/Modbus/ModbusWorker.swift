@@ -42,7 +42,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     private let gapNanoseconds: Int64
 
     init(busId: Int, config: SiteConfig, requests: [PlannedRequest], transport: any ModbusTransport, ring: Ring,
-         stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>, clock: any WorkerClock = SystemClock()) {
+         feed: Ring? = nil, stats: EngineStats, sequences: UnsafeMutablePointer<UInt32>,
+         clock: any WorkerClock = SystemClock()) {
         self.busId = busId
         self.clock = clock
         self.config = config
@@ -50,7 +51,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         self.requests = requests
         self.transport = transport
         self.stats = stats
-        self.batch = ReadingBatch(ring: ring, lane: busId, sequences: sequences)
+        self.batch = ReadingBatch(ring: ring, feed: feed, lane: busId, sequences: sequences)
         self.health = config.devices.map { DeviceHealth($0) }
         self.decodeTables = requests.map { request in
             request.channels.compactMap { id in

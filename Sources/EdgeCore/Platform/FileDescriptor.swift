@@ -103,6 +103,10 @@ final class FileDescriptor {
         _ = try retrying("fsync") { Int(call(rawValue)) }
     }
 
+    /// Starts writing the file's dirty pages back without waiting (sync_file_range): a later sync then
+    /// finds less to do. Best effort: failures are left to that sync.
+    func startWriteback() { _ = ec_start_writeback(rawValue) }
+
     /// The file's size in bytes (fstat).
     func size() throws(Failure) -> Int64 {
         var info = stat()

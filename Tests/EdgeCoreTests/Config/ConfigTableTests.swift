@@ -4,8 +4,8 @@ import Testing
 
 @testable import EdgeCore
 
-// The configuration tables (Sources/EdgeCore/Config/ConfigTable.swift), and the journal's JournalSettings,
-// against the defaults edgecore.h documents and against what the _init functions fill in. The header writes a field's default as "default V" in the field's comment, V being a number,
+// The configuration tables (Sources/EdgeCore/Config/ConfigTable.swift; JournalTable's defaults are the
+// journal's JournalSettings') against the defaults edgecore.h documents and against what the _init functions fill in. The header writes a field's default as "default V" in the field's comment, V being a number,
 // a character ('N'), NaN, NULL or an enum constant (EDGECORE_...). Both ways: every default in a table is
 // documented at its field with that value, and every documented default is in the table (NULL defaults of
 // pointer fields excepted: the tables hold no strings).
@@ -53,22 +53,15 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
     let channel = filled(edgecore_channel_config()) { edgecore_channel_config_init_sized($0, $1) }
     let line = filled(edgecore_gpio_line_config()) { edgecore_gpio_line_config_init_sized($0, $1) }
     let journal = filled(edgecore_journal_config()) { edgecore_journal_config_init_sized($0, $1) }
-    let settings = JournalSettings()
     return [
-        // Not a table of ConfigTable.swift: JournalSettings' defaults (see journalSettingsHasAnEntryPerField).
-        (journalTable, "edgecore_journal_config", [
-            TableDefault(key: "size_limit", value: Double(settings.sizeLimit), initialised: Double(journal.size_limit)),
-            TableDefault(key: "segment_size", value: Double(settings.segmentSize), initialised: Double(journal.segment_size)),
-            TableDefault(key: "sync_interval_ms", value: Double(settings.syncIntervalMs),
-                         initialised: Double(journal.sync_interval_ms)),
-            TableDefault(key: "sync_every_readings", value: Double(settings.syncEveryReadings),
-                         initialised: Double(journal.sync_every_readings)),
-            TableDefault(key: "max_syncs_per_hour", value: Double(settings.maxSyncsPerHour),
-                         initialised: Double(journal.max_syncs_per_hour)),
-            TableDefault(key: "when_full", value: Double(settings.whenFull.rawValue), initialised: Double(journal.when_full)),
-        ]),
         ("EngineTable", "edgecore_engine_config", [
             entry(EngineTable.ringCapacity, engine.ring_capacity), entry(EngineTable.overflow, engine.overflow),
+        ]),
+        ("JournalTable", "edgecore_journal_config", [
+            entry(JournalTable.sizeLimit, journal.size_limit), entry(JournalTable.segmentSize, journal.segment_size),
+            entry(JournalTable.syncIntervalMs, journal.sync_interval_ms),
+            entry(JournalTable.syncEveryReadings, journal.sync_every_readings),
+            entry(JournalTable.maxSyncsPerHour, journal.max_syncs_per_hour), entry(JournalTable.whenFull, journal.when_full),
         ]),
         ("TCPBusTable", "edgecore_tcp_bus_config", [
             entry(TCPBusTable.port, tcp.port), entry(TCPBusTable.connectTimeoutMs, tcp.connect_timeout_ms),
@@ -109,8 +102,6 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
         ]),
     ]
 }
-
-private let journalTable = "JournalSettings"
 
 /// A default documented in the header: the field, the written value, and the value as a number (nil for
 /// NULL).
@@ -220,13 +211,13 @@ private func fieldComments(_ body: String) -> [(field: String, comment: String)]
             #expect(listed.sorted() == keys.sorted(), "\(table): the test's list and the table differ")
             seen.insert(table)
         }
-        #expect(seen == Set(tables.map(\.table).filter { $0 != journalTable }))
+        #expect(seen == Set(tables.map(\.table)))
     }
 
-    /// The journal's list has an entry per field of JournalSettings (its defaults are that struct's).
+    /// JournalTable has an entry per field of JournalSettings (whose defaults it takes).
     @Test func journalSettingsHasAnEntryPerField() {
         let fields = Mirror(reflecting: JournalSettings()).children.count
-        #expect(tables.first { $0.table == journalTable }?.entries.count == fields)
+        #expect(tables.first { $0.table == "JournalTable" }?.entries.count == fields)
     }
 
     /// The _init functions fill every field the table has with its default.

@@ -416,7 +416,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     }
 
     @Test func unknownKeysAreErrors() {
-        expectError("buses: []\nbusses: []\n", .configFile, line: 2, "field 'busses': unknown key (expected one of: buses)")
+        expectError("buses: []\nbusses: []\n", .configFile, line: 2, "field 'busses': unknown key (expected one of: buses, journal)")
         expectError("""
         buses:
           - name: plc

@@ -14,7 +14,7 @@ import Testing
     @Test func fortyThousandUnknownKeysAreRefusedAtTheFirst() {
         var text = "buses: []\n"
         for key in 0..<40_000 { text += "key\(key): 1\n" }
-        expectError(text, .configFile, line: 2, "field 'key0': unknown key (expected one of: buses)")
+        expectError(text, .configFile, line: 2, "field 'key0': unknown key (expected one of: buses, journal)")
 
         var channel = "          - name: c\n            address: 1\n"
         for key in 0..<40_000 { channel += "            k\(key): 1\n" }

@@ -45,6 +45,12 @@ import Testing
             made?(worker)
             return worker
         }
+        try addBuses(buses, to: engine)
+        return engine
+    }
+
+    /// `buses` TCP buses, one device and one writable u16 channel on each (channel i on bus i).
+    static func addBuses(_ buses: Int, to engine: Engine) throws {
         try engine.configure { config throws(Failure) in
             for index in 0..<buses {
                 let bus = try config.addBus(.tcp(TCPBusSpec(name: "bus\(index)", host: "127.0.0.1")))
@@ -57,7 +63,6 @@ import Testing
                 _ = try config.addChannel(channel)
             }
         }
-        return engine
     }
 
     @Test func aWorkerThatFailsToStartStopsTheOnesStarted() throws {

@@ -383,6 +383,13 @@ import Testing
         #expect(names == ["journal.id", "seg-0000000000000001.ecj"])
         let again = try Journal(folder: FilePath(base + "/j"), settings: Self.manual)
         #expect(again.stats().newestSequence == 5 && again.stats().durableSequence == 5)
+        // One handle per folder: a second open is refused while the first is open, and works after.
+        let second = failure { () throws(Failure) in _ = try Journal(folder: FilePath(base + "/j"), settings: Self.manual) }
+        #expect(second?.kind == .system(.busy) && second?.message.contains("open already") == true)
+        try again.close()
+        let third = try Journal(folder: FilePath(base + "/j"), settings: Self.manual)
+        #expect(third.stats().newestSequence == 5)
+        try third.close()
 
         let missing = failure { () throws(Failure) in _ = try Journal(folder: FilePath(base + "/missing/j"), settings: Self.manual) }
         #expect(missing?.kind == .system(.noEntry) && missing?.message.contains(base + "/missing/j") == true)
