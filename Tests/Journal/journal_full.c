@@ -8,7 +8,10 @@
  *   - an acknowledgement made while full becomes durable once space is freed;
  *   - appending resumes, with the next sequence numbers, once space is freed;
  *   - a journal created on the full file system fails with -ENOSPC naming its folder (at open or at the
- *     first append) and opens as a journal once space is freed. */
+ *     first append) and opens as a journal once space is freed;
+ *   - an engine whose journal's file system fills samples on: the drain receives readings at the same pace,
+ *     the failed appends are counted (-ENOSPC), appending resumes once space is freed, and every reading
+ *     the journal holds is one the drain delivered, in the same order. */
 #define _GNU_SOURCE
 #include "journal_test.h"
 #include <fcntl.h>
@@ -270,6 +273,153 @@ static void a_journal_created_on_a_full_file_system_opens_later(void) {
     edgecore_journal_close(journal);
 }
 
+/* The engine samples on while its journal's file system is full: a TCP bus to a loopback port nobody
+ * listens on yields a DISCONNECTED reading at every poll of its channels. While full, the drain keeps
+ * receiving readings at the same pace, the engine counts the failed appends (-ENOSPC); once space is
+ * freed, appends resume; every reading the journal holds is one the drain delivered, in the same order. */
+enum { ENGINE_CHANNELS = 4, ENGINE_INTERVAL_MS = 5, ENGINE_DRAINED_MAX = 200000, PHASE_MS = 600 };
+
+static struct edgecore_reading engine_drained[ENGINE_DRAINED_MAX];
+static size_t engine_drained_count;
+
+/* Drains the engine for `ms` milliseconds into engine_drained; returns how many readings came. */
+static size_t drain_for(struct edgecore_engine *engine, int64_t ms) {
+    size_t before = engine_drained_count;
+    int64_t deadline = cabi_monotonic_ms() + ms;
+    while (cabi_monotonic_ms() < deadline) {
+        edgecore_engine_wait(engine, 20);
+        size_t room = ENGINE_DRAINED_MAX - engine_drained_count;
+        if (room == 0) break;
+        int n = edgecore_engine_drain(engine, engine_drained + engine_drained_count, room);
+        if (n > 0) engine_drained_count += (size_t)n;
+    }
+    return engine_drained_count - before;
+}
+
+static struct edgecore_engine *disconnected_site(void) {
+    struct edgecore_engine *engine = NULL;
+    CHECK_EQ(edgecore_engine_create(NULL, &engine), EDGECORE_OK);
+    if (engine == NULL) return NULL;
+    struct edgecore_tcp_bus_config bus;
+    edgecore_tcp_bus_config_init(&bus);
+    bus.name = "nobody";
+    bus.host = "127.0.0.1";
+    bus.port = 1;
+    bus.reconnect_min_ms = 60000;
+    bus.reconnect_max_ms = 60000;
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    device.name = "meter";
+    uint32_t device_id = 0;
+    CHECK_EQ(edgecore_engine_add_tcp_bus(engine, &bus, &device.bus), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, &device_id), EDGECORE_OK);
+    for (uint32_t i = 0; i < ENGINE_CHANNELS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "ch%u", i);
+        struct edgecore_channel_config channel;
+        edgecore_channel_config_init(&channel);
+        channel.name = name;
+        channel.device = device_id;
+        channel.address = (uint16_t)i;
+        channel.interval_ms = ENGINE_INTERVAL_MS;
+        CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_OK);
+    }
+    return engine;
+}
+
+static void an_engine_samples_on_while_its_journal_is_full(void) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/engine-journal", root);
+    struct edgecore_engine *engine = disconnected_site();
+    if (engine == NULL) return;
+    struct edgecore_journal_config config;
+    edgecore_journal_config_init(&config);
+    config.segment_size = EDGECORE_JOURNAL_SEGMENT_SIZE_MIN;
+    config.size_limit = 64u * EDGECORE_JOURNAL_SEGMENT_SIZE_MIN;
+    config.sync_interval_ms = 10;
+    CHECK_EQ(edgecore_engine_set_journal(engine, path, &config), EDGECORE_OK);
+    struct edgecore_journal *journal = edgecore_engine_journal(engine);
+    CHECK(journal != NULL);
+    if (journal == NULL) {
+        edgecore_engine_destroy(engine);
+        return;
+    }
+    CHECK_EQ(edgecore_journal_add_cursor(journal, "check"), 1);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+
+    size_t before = drain_for(engine, PHASE_MS);
+    struct edgecore_engine_journal_stats feed;
+    CHECK_EQ(edgecore_engine_journal_stats(engine, &feed), EDGECORE_OK);
+    CHECK(feed.appended > 0);
+    CHECK_EQ(feed.append_failures, 0);
+
+    int first_filler = fillers;
+    CHECK(fill_up() > 0);
+    drain_for(engine, 200); /* the journal's segment runs out of its last page within this */
+    struct edgecore_engine_journal_stats full_start;
+    CHECK_EQ(edgecore_engine_journal_stats(engine, &full_start), EDGECORE_OK);
+    size_t during = drain_for(engine, PHASE_MS);
+    struct edgecore_engine_journal_stats full_end;
+    CHECK_EQ(edgecore_engine_journal_stats(engine, &full_end), EDGECORE_OK);
+    printf("  engine: %zu readings drained in %d ms before the file system filled, %zu while full; appends "
+           "failed while full %" PRIu64 " (%" PRIu64 " readings), last error %d, appended while full %" PRIu64 "\n",
+           before, PHASE_MS, during, full_end.append_failures - full_start.append_failures,
+           full_end.failed_readings - full_start.failed_readings, full_end.last_error,
+           full_end.appended - full_start.appended);
+    CHECK(during * 2 >= before);      /* sampling goes on at its pace */
+    CHECK(full_end.append_failures > full_start.append_failures);
+    CHECK_EQ(full_end.last_error, -ENOSPC);
+    struct edgecore_journal_stats stats;
+    CHECK_EQ(edgecore_journal_stats(journal, &stats), EDGECORE_OK);
+    CHECK(stats.append_failures > 0);
+
+    while (first_filler < fillers) remove_filler(first_filler++);
+    int64_t deadline = cabi_monotonic_ms() + 5000;
+    struct edgecore_engine_journal_stats resumed = full_end;
+    while (resumed.appended == full_end.appended && cabi_monotonic_ms() < deadline) {
+        drain_for(engine, 50);
+        CHECK_EQ(edgecore_engine_journal_stats(engine, &resumed), EDGECORE_OK);
+    }
+    CHECK(resumed.appended > full_end.appended); /* appending resumed */
+    drain_for(engine, 200);
+    CHECK_EQ(edgecore_engine_stop(engine), EDGECORE_OK);
+    for (int n = 1; n > 0 && engine_drained_count < ENGINE_DRAINED_MAX;) { /* what the stop left in the ring */
+        n = edgecore_engine_drain(engine, engine_drained + engine_drained_count, ENGINE_DRAINED_MAX - engine_drained_count);
+        if (n > 0) engine_drained_count += (size_t)n;
+    }
+    struct edgecore_ring_stats ring;
+    CHECK_EQ(edgecore_engine_ring_stats(engine, &ring), EDGECORE_OK);
+    CHECK_EQ(ring.dropped, 0); /* the drain kept up: every reading taken was drained */
+
+    /* Every reading in the journal is one the drain delivered, in the same order (one bus: one lane), and
+     * the journal holds exactly what the engine counted as appended. */
+    CHECK_EQ(edgecore_engine_journal_stats(engine, &feed), EDGECORE_OK);
+    CHECK_EQ(edgecore_journal_sync(journal), EDGECORE_OK);
+    static struct edgecore_reading out[1024];
+    size_t matched = 0, at = 0, stored = 0;
+    for (int calls = 0; calls < 10000; calls++) {
+        int n = edgecore_journal_read(journal, "check", out, 1024, NULL);
+        CHECK(n >= 0);
+        if (n <= 0) break;
+        for (int i = 0; i < n; i++, stored++) {
+            while (at < engine_drained_count && memcmp(&engine_drained[at], &out[i], sizeof out[i]) != 0) at++;
+            if (at < engine_drained_count) {
+                matched++;
+                at++;
+            }
+        }
+    }
+    printf("  engine: %zu readings drained in all; the journal holds %zu, %zu of them delivered by the drain in the "
+           "same order; feed appended %" PRIu64 ", lost %" PRIu64 ", failed %" PRIu64 "\n", engine_drained_count, stored,
+           matched, feed.appended, feed.lost, feed.failed_readings);
+    CHECK_EQ(matched, stored);
+    CHECK_EQ(stored, feed.appended);
+    CHECK_EQ(feed.waiting, 0);
+    /* Every reading taken (all drained: the ring dropped none) is appended, lost or failed, exactly once. */
+    CHECK_EQ(engine_drained_count, feed.appended + feed.lost + feed.failed_readings);
+    edgecore_engine_destroy(engine);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cabi_only = argv[1];
     const char *base = getenv("EDGECORE_TEST_FOLDER");
@@ -281,5 +431,6 @@ int main(int argc, char **argv) {
     snprintf(folder, sizeof folder, "%s/journal", root);
     RUN(appends_fail_with_enospc_and_stored_data_stays);
     RUN(a_journal_created_on_a_full_file_system_opens_later);
+    RUN(an_engine_samples_on_while_its_journal_is_full);
     return cabi_finish("journal_full");
 }
