@@ -379,6 +379,11 @@ static void audit(const char *folder, struct knowledge *k, struct audit_totals *
     k->out_of_order += scan.out_of_order;
     t->readings_checked += scan.delivered;
     t->gaps += scan.gaps;
+    if (scan.gaps != 0 || scan.out_of_order != 0 || stats.corrupt_records_skipped + stats.corrupt_segments_skipped != 0)
+        JOURNAL_DIAGNOSE("  after the kill: stored %" PRIu64 " .. %" PRIu64 " in %u segments, %" PRIu64 " torn bytes cut, %"
+                         PRIu64 " damaged records and %" PRIu64 " segments skipped; the audit read %" PRIu64 " .. %" PRIu64 "\n",
+                         stats.oldest_sequence, stats.newest_sequence, stats.segments, stats.torn_bytes_truncated,
+                         stats.corrupt_records_skipped, stats.corrupt_segments_skipped, scan.first, scan.last);
     uint64_t covered = scan.covered;
     uint64_t lost_durable = uncovered(covered, k->durable), lost_accepted = uncovered(covered, k->accepted);
     if (lost_durable > 0 || lost_accepted > 0)

@@ -81,8 +81,15 @@ static inline struct journal_scan journal_scan_cursor(struct edgecore_journal *j
             break;
         }
         if (n == 0) break;
-        if (scan.last != 0 && first <= scan.last) scan.out_of_order++;
-        if (scan.last != 0 && first > scan.last + 1) scan.gaps += first - scan.last - 1;
+        if (scan.last != 0 && first <= scan.last) {
+            JOURNAL_DIAGNOSE("  %s: a batch of %d from %" PRIu64 " after %" PRIu64 " (out of order)\n", name, n, first,
+                             scan.last);
+            scan.out_of_order++;
+        }
+        if (scan.last != 0 && first > scan.last + 1) {
+            JOURNAL_DIAGNOSE("  %s: a batch of %d from %" PRIu64 " after %" PRIu64 " (a gap)\n", name, n, first, scan.last);
+            scan.gaps += first - scan.last - 1;
+        }
         for (int i = 0; i < n; i++) {
             if (!journal_is_identity(&out[i], first + (uint64_t)i)) {
                 if (scan.wrong < 5)
