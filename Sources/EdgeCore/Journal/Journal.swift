@@ -146,6 +146,19 @@ final class Journal: @unchecked Sendable {
             }
         }
         sortAscending(&segmentFirsts)
+        // A newest segment shorter than its header is one a crash interrupted at its creation: it holds no
+        // record, so it is a torn tail, not damage. It goes, and the sequence goes on at its first number.
+        if let newest = segmentFirsts.last {
+            let name = Journal.segmentName(newest)
+            let size = try files.size(of: name)
+            if size < UInt64(JournalFormat.segmentHeaderSize) {
+                try files.remove(name)
+                folderDirty = true
+                counters.tornBytesTruncated += size
+                segmentFirsts.removeLast()
+                nextSequence = max(nextSequence, newest)
+            }
+        }
 
         var identity: UInt64? = nil
         if hasIdentity { identity = try readIdentity() }
