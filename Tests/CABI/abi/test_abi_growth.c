@@ -278,6 +278,18 @@ static void test_journal_structs(void) {
     CHECK_EQ(stats.value.cursors, 1);
     CHECK_STR(cursor.value.name, "uplink");
     edgecore_journal_close(journal);
+    /* The engine's journal statistics (also new in 1.1), with the engine owning the same folder. */
+    struct edgecore_engine *engine = NULL;
+    CHECK_EQ(edgecore_engine_create(NULL, &engine), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_set_journal(engine, folder, &config.value), EDGECORE_OK);
+    GUARDED(struct edgecore_engine_journal_stats) feed;
+    FILL_UNKNOWN(feed.value);
+    set_guard(feed.guard);
+    CHECK_EQ(edgecore_engine_journal_stats(engine, &feed.value), EDGECORE_OK);
+    CHECK(guard_intact(feed.guard));
+    CHECK_UNKNOWN_ZERO(feed.value);
+    CHECK_EQ(feed.value.appended, 0);
+    edgecore_engine_destroy(engine);
     char command[96];
     snprintf(command, sizeof command, "rm -rf '%s'", folder);
     CHECK_EQ(system(command), 0);
