@@ -521,7 +521,9 @@ const char *edgecore_journal_last_error(void);
 /**
  * Append readings, numbered with the next journal sequence numbers in array order. All or nothing: on
  * failure nothing is appended and the journal stays intact (a failed write is cut off again).
- * May sync, if the sync policy says one is due.
+ * May sync, if the sync policy says one is due; a failing policy sync does not fail the append (the
+ * readings are appended, not yet durable: durable_sequence stays) and is reported by the next
+ * edgecore_journal_tick or _sync, which try again.
  *
  * readings             the caller's array, read during the call; count 0 appends nothing and returns 0.
  * count                at most 1048576.
@@ -530,7 +532,7 @@ const char *edgecore_journal_last_error(void);
  * Returns count, or EDGECORE_E_NULL_POINTER (journal, or readings with count > 0),
  * EDGECORE_E_INVALID_ARGUMENT (count too large), EDGECORE_E_JOURNAL_FULL (when_full is REFUSE_NEWEST and
  * no acknowledged segment can be removed; counted in refused_for_space), -ENOSPC, -EIO, -EROFS, other
- * -errno of write/fsync (counted in append_failures). Blocks on write and, when a sync is due, fsync.
+ * -errno of write (counted in append_failures). Blocks on write and, when a sync is due, fsync.
  * Any thread.
  */
 int edgecore_journal_append(struct edgecore_journal *journal, const struct edgecore_reading *readings,

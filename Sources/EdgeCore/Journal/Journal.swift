@@ -308,7 +308,10 @@ final class Journal: @unchecked Sendable {
             counters.appended += UInt64(readings.count)
             unsyncedReadings += UInt64(readings.count)
             if unsyncedSince == nil { unsyncedSince = clock() }
-            _ = try syncIfDue()
+            // The readings are appended whatever the policy sync does: a failing sync leaves them not yet
+            // durable (durable_sequence stays), and the next sync (tick, sync, the next append) tries again
+            // and reports it. Failing the append here would count appended readings as refused.
+            _ = try? syncIfDue()
             return first
         }
     }

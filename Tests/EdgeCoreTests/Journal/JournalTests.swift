@@ -372,6 +372,26 @@ import Testing
         }
     }
 
+    /// A failing policy sync does not fail the append that triggered it (its readings are appended, not
+    /// durable); tick and sync report it, and the next sync that works makes them durable.
+    @Test func aFailingSyncDoesNotFailTheAppend() throws {
+        let files = LimitedFiles()
+        var settings = Self.manual
+        settings.syncEveryReadings = 10
+        let journal = try open(files, settings)
+        try append(journal, 10)
+        #expect(journal.stats().durableSequence == 10)
+        files.failSyncs = true
+        #expect(try append(journal, 10) == 11)
+        #expect(journal.stats().newestSequence == 20 && journal.stats().durableSequence == 10)
+        #expect(journal.stats().appendFailures == 0)
+        let reported = failure { () throws(Failure) in _ = try journal.tick() }
+        #expect(reported?.kind == .system(.ioError) && reported?.message.contains("sync") == true)
+        files.failSyncs = false
+        #expect(try journal.tick())
+        #expect(journal.stats().durableSequence == 20)
+    }
+
     @Test func theRealFolderIsCreatedAndBadPathsAreNamed() throws {
         let base = NSTemporaryDirectory() + "edgecore-journal-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -432,6 +452,8 @@ final class CountingFiles: JournalFiles {
 final class LimitedFiles: JournalFiles {
     let inner = MemoryFiles()
     var capacity = Int.max
+    /// Every fsync fails with EIO (a flash card going bad).
+    var failSyncs = false
     var used: Int { inner.files.values.reduce(0) { $0 + $1.count } }
 
     final class File: JournalFile {
@@ -454,7 +476,10 @@ final class LimitedFiles: JournalFiles {
             try inner.write(at: offset, bytes)
         }
         func truncate(to size: UInt64) throws(Failure) { try inner.truncate(to: size) }
-        func sync() throws(Failure) { try inner.sync() }
+        func sync() throws(Failure) {
+            if owner.failSyncs { throw Failure.system(.ioError, "fsync") }
+            try inner.sync()
+        }
         func close() { inner.close() }
     }
 
