@@ -46,7 +46,7 @@ struct JournalStats: Equatable {
     var cursors: UInt32 = 0
 }
 
-struct JournalCursorStats: Equatable {
+struct JournalCursorStats {
     var name: String
     /// Every reading up to this sequence is acknowledged (0: none).
     var acknowledged: UInt64
@@ -57,6 +57,12 @@ struct JournalCursorStats: Equatable {
     var unacknowledged: UInt64
     var lost: UInt64
 }
+
+// Equality compares the name with String's `==`, which needs Unicode tables in Embedded Swift (see
+// Common/Text.swift; a static link of libEdgeCore.a then fails): only the tests need it.
+#if !hasFeature(Embedded)
+extension JournalCursorStats: Equatable {}
+#endif
 
 extension JournalSettings {
     /// The longest cursor name, in bytes (EDGECORE_JOURNAL_CURSOR_NAME_MAX).
