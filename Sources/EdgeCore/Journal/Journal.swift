@@ -468,16 +468,19 @@ final class Journal: @unchecked Sendable {
             }
             durableSequence = nextSequence - 1
             unsyncedReadings = 0
-            var wroteCursor = false
+            var written: [(cursor: Cursor, acknowledged: UInt64)] = []
             for cursor in cursors where cursor.dirty {
                 let acknowledged = cursor.acknowledged
                 try writeSmallFile(Journal.cursorFileName(cursor.name, suffix: ".ecc"),
                                    header: SegmentHeader(instance: instance, firstSequence: acknowledged), syncFolder: false)
-                cursor.durableAcknowledged = acknowledged
-                cursor.dirty = false
-                wroteCursor = true
+                written.append((cursor, acknowledged))
             }
-            if wroteCursor { try files.syncFolder() }
+            // Durable only once the folder sync has made the renames durable.
+            if !written.isEmpty { try files.syncFolder() }
+            for (cursor, acknowledged) in written {
+                cursor.durableAcknowledged = acknowledged
+                cursor.dirty = cursor.acknowledged != acknowledged
+            }
             unsyncedSince = nil
             counters.syncs += 1
         } catch {
