@@ -232,16 +232,10 @@ final class Journal: @unchecked Sendable {
             return
         }
         let body = bytes.count - JournalFormat.segmentHeaderSize
-        let scan = bytes.withUnsafeBytes {
-            JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
-        }
+        let scan = Journal.scanSegment(bytes, first: first)
         counters.corruptRecordsSkipped += UInt64(scan.corruptSkipped)
         counted.append(first)
-        tailRecords = scan.records.map { record in
-            var record = record
-            record.offset += JournalFormat.segmentHeaderSize
-            return record
-        }
+        tailRecords = scan.records
         if let last = tailRecords.last { nextSequence = max(nextSequence, last.next) }
         if scan.validEnd < body {
             let end = UInt64(JournalFormat.segmentHeaderSize + scan.validEnd)
@@ -632,14 +626,8 @@ final class Journal: @unchecked Sendable {
             counters.corruptSegmentsSkipped += 1
         }
         if headerOK {
-            let result = bytes.withUnsafeBytes {
-                JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
-            }
-            records = result.records.map { record in
-                var record = record
-                record.offset += JournalFormat.segmentHeaderSize
-                return record
-            }
+            let result = Journal.scanSegment(bytes, first: first)
+            records = result.records
             if !counted.contains(first) {
                 counted.append(first)
                 counters.corruptRecordsSkipped += UInt64(result.corruptSkipped)
@@ -807,6 +795,16 @@ final class Journal: @unchecked Sendable {
             return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
         }
         return String(decoding: digits, as: UTF8.self)
+    }
+
+    /// Scans a whole segment file's records after its header (the caller has checked it is there): record
+    /// offsets are from the file's start, `validEnd` from the body's.
+    private static func scanSegment(_ bytes: [UInt8], first: UInt64) -> ScanResult {
+        var result = bytes.withUnsafeBytes {
+            JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
+        }
+        for index in result.records.indices { result.records[index].offset += JournalFormat.segmentHeaderSize }
+        return result
     }
 
     /// The first record whose readings reach past `position` (records are in increasing sequence order):
