@@ -80,11 +80,11 @@ extern "C" {
 /* ==================================================================================================== */
 
 #define EDGECORE_VERSION_MAJOR 1
-#define EDGECORE_VERSION_MINOR 1
+#define EDGECORE_VERSION_MINOR 2
 #define EDGECORE_VERSION_PATCH 0
 /** MAJOR * 1000000 + MINOR * 1000 + PATCH, as in sqlite3: compare it with edgecore_version_number(). */
-#define EDGECORE_VERSION_NUMBER 1001000
-#define EDGECORE_VERSION_STRING "1.1.0"
+#define EDGECORE_VERSION_NUMBER 1002000
+#define EDGECORE_VERSION_STRING "1.2.0"
 
 /**
  * The version of the library actually loaded, as EDGECORE_VERSION_NUMBER was when it was built.
@@ -629,8 +629,11 @@ struct edgecore_journal_stats {
     uint64_t bytes_written;           /**< bytes written to files since open (segments, cursors) */
     uint32_t segments;                /**< segment files */
     uint32_t cursors;                 /**< cursors: index 0 .. cursors - 1 for edgecore_journal_cursor_stats */
+    uint64_t instance_id;             /**< (1.2) the journal's identity: random when the journal is made, kept
+                                           in every file; a consumer de-duplicates by (instance_id, sequence),
+                                           since another journal (a replaced card) numbers from 1 again */
 };
-EDGECORE_ASSERT_SIZE_(edgecore_journal_stats, 128);
+EDGECORE_ASSERT_SIZE_(edgecore_journal_stats, 136);
 EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, bytes, 0);
 EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, oldest_sequence, 8);
 EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, newest_sequence, 16);
@@ -648,6 +651,7 @@ EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, syncs, 104);
 EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, bytes_written, 112);
 EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, segments, 120);
 EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, cursors, 124);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_stats, instance_id, 128);
 
 /**
  * Fill *stats_out with the journal's counters.

@@ -779,6 +779,32 @@ static void struct_sizes(void) {
     edgecore_journal_close(journal);
 }
 
+/* (1.2) instance_id: not 0, the same after a reopen, another for another journal; a caller built against
+ * 1.1 (128 bytes) gets the 1.1 fields and nothing written past them. */
+static void instance_id(void) {
+    char first_folder[128], second_folder[128];
+    folder_path(first_folder, sizeof first_folder, "instance-a");
+    folder_path(second_folder, sizeof second_folder, "instance-b");
+    struct edgecore_journal *journal = open_plain(first_folder);
+    if (!journal) return;
+    uint64_t first = stats_of(journal).instance_id;
+    CHECK(first != 0);
+    unsigned char old[sizeof(struct edgecore_journal_stats)];
+    memset(old, 0xAA, sizeof old);
+    CHECK_EQ(edgecore_journal_stats_sized(journal, (struct edgecore_journal_stats *)old, 128), EDGECORE_OK);
+    for (size_t i = 128; i < sizeof old; i++) CHECK_EQ(old[i], 0xAA);
+    edgecore_journal_close(journal);
+    journal = open_plain(first_folder);
+    if (!journal) return;
+    CHECK_EQ(stats_of(journal).instance_id, first);
+    edgecore_journal_close(journal);
+    journal = open_plain(second_folder);
+    if (!journal) return;
+    uint64_t second = stats_of(journal).instance_id;
+    CHECK(second != 0 && second != first);
+    edgecore_journal_close(journal);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cabi_only = argv[1];
     strcpy(base, "/tmp/edgecore-journal-XXXXXX");
@@ -802,6 +828,7 @@ int main(int argc, char **argv) {
     RUN(bad_cursor_names);
     RUN(ack_beyond_durable);
     RUN(struct_sizes);
+    RUN(instance_id);
     char command[128];
     snprintf(command, sizeof command, "rm -rf '%s'", base);
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", base);

@@ -220,6 +220,7 @@ extension edgecore_journal_stats {
         bytes_written = stats.bytesWritten
         segments = stats.segments
         cursors = stats.cursors
+        instance_id = stats.instance
     }
 }
 

@@ -673,6 +673,7 @@ final class Journal: @unchecked Sendable {
             result.bytes = storedBytes
             result.segments = UInt32(segments.count)
             result.cursors = UInt32(cursors.count)
+            result.instance = instance
             let oldest = oldestSequence
             if nextSequence > oldest {
                 result.oldestSequence = oldest

@@ -44,6 +44,8 @@ struct JournalStats: Equatable {
     var bytesWritten: UInt64 = 0
     var segments: UInt32 = 0
     var cursors: UInt32 = 0
+    /// The journal's random identity (the same in every file of it).
+    var instance: UInt64 = 0
 }
 
 struct JournalCursorStats {
