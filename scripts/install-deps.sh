@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what building and testing EdgeCore needs on Debian 12 (bookworm), beyond the Swift 6.3 toolchain:
 # C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers,
-# Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest),
+# Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest), the MQTT broker
+# and client library of the gateway (mosquitto; openssl makes the TLS tests' certificates),
 # the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
@@ -13,6 +14,7 @@ packages=(
   qemu-user-static
   libboost-dev libck-dev libsqlite3-dev
   socat python3-venv python3-pip
+  mosquitto mosquitto-clients libmosquitto-dev openssl
   qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
 )
 missing=()
