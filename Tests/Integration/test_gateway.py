@@ -1,0 +1,308 @@
+"""examples/edgecore_gateway against a real broker (Debian's mosquitto 2.0.11), as docs/gateway.md specifies it
+(issue 11, item 3). The rig (mqtt_rig.py): a private mosquitto with a password file and persistence, the
+load site (a libmodbus peer, 100 channels every 100 ms: 1,000 readings/s into a journal synced every 100
+ms), a persistent-session QoS 1 subscriber, and the journal's own numbers at the end: every journal
+sequence 1..N must have arrived, each channel's first arrivals in order, duplicates within --window x
+--batch-readings per outage or crash.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+
+import pytest
+
+import mqtt_rig
+from harness import free_tcp_port, modbus_client
+from mqtt_rig import GatewayRig, journal_info, run_gateway, wait_for
+
+pytestmark = pytest.mark.skipif(not mqtt_rig.GATEWAY.exists(),
+                                reason=f"{mqtt_rig.GATEWAY} is missing: run 'make examples'")
+
+
+@pytest.fixture
+def make_rig(tmp_path, peers_built):
+    rigs: list[GatewayRig] = []
+
+    def make(name: str = "rig", **options) -> GatewayRig:
+        rig = GatewayRig(tmp_path / name, **options)
+        rigs.append(rig)
+        return rig.start()
+
+    yield make
+    for rig in reversed(rigs):
+        rig.close()
+
+
+def _gaps(times):
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Outages and crashes while 1,000 readings/s flow
+# ------------------------------------------------------------------------------------------------------
+
+def test_broker_stopped_and_restarted_20_times(make_rig):
+    """SIGTERM (mosquitto saves its persistence: the subscriber's session and queued messages survive),
+    0.3-0.8 s down, start again on the same port; 20 times while readings flow."""
+    rig = make_rig()
+    gw = rig.gateway()
+    rig.wait_messages(1, gateway=gw)
+    rng = random.Random(11)
+    for _ in range(20):
+        time.sleep(rng.uniform(0.3, 0.6))
+        assert rig.broker.stop() == 0
+        time.sleep(rng.uniform(0.3, 0.8))
+        rig.broker.start()
+        assert gw.running, gw.log_text()[-3000:]
+    rig.wait_messages(1, gateway=gw)
+    rig.finish(gw, events=20, broker_restarts=20, label="broker restarted 20 times")
+    assert rig.subscriber.connects >= 21
+
+
+def test_gateway_killed_20_times(make_rig):
+    """SIGKILL the gateway 0.3-0.8 s after each start and start it again at once: it resumes at the
+    cursor's durable acknowledgement."""
+    rig = make_rig()
+    gw = rig.gateway()
+    rig.wait_messages(1, gateway=gw)
+    rng = random.Random(12)
+    for _ in range(20):
+        time.sleep(rng.uniform(0.3, 0.8))
+        assert gw.kill() == -9
+        gw.start()
+    rig.wait_messages(1, gateway=gw)
+    rig.finish(gw, events=20, label="gateway killed 20 times")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Refused credentials: clear error, back-off, nothing lost
+# ------------------------------------------------------------------------------------------------------
+
+def test_wrong_password_logged_retried_with_back_off_and_nothing_lost(make_rig):
+    rig = make_rig()
+    proxy = rig.proxy()          # records each connection attempt's time
+    wrong = rig.dir / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    gw = rig.gateway(port=proxy.port, password_file=wrong)
+    rig_start = time.monotonic()
+    wait_for(lambda: proxy.connections >= 5, 15, "5 connection attempts")
+    time.sleep(2.0)
+    attempts = list(proxy.accept_times)
+    assert gw.running, gw.log_text()
+    assert rig.subscriber.count(rig.readings_topic) == 0
+    log = gw.log_text()
+    assert re.search(r"edgecore_gateway: .*not authori[sz]ed", log, re.IGNORECASE), log[-2000:]
+    assert re.search(r"user name or password|password", log, re.IGNORECASE), log[-2000:]
+    # Back-off: the gaps between attempts grow (100 ms doubling to 1 s, with jitter), no tight loop.
+    gaps = _gaps(attempts)
+    print(f"\nwrong password: {len(attempts)} attempts in {time.monotonic() - rig_start:.1f} s, gaps "
+          f"{[round(g, 2) for g in gaps]}")
+    assert len(attempts) <= 20, gaps
+    assert gaps[-1] >= 3 * gaps[0] and max(gaps) >= 0.5, gaps
+    # The broker learns the gateway's password (SIGHUP re-reads the password file): the backlog flows.
+    rig.broker.set_passwords({rig.GATEWAY_USER: "not-the-password",
+                              rig.OBSERVER_USER: rig.OBSERVER_PASSWORD})
+    rig.broker.reload()
+    rig.wait_messages(1, timeout=15, gateway=gw)
+    rig.password_file = wrong    # for the gateway that drains the rest
+    rig.finish(gw, events=1, label="wrong password, then right")
+
+
+def test_wrong_ca_logged_retried_and_nothing_lost_with_the_right_one(make_rig):
+    rig = make_rig(tls=True)
+    certs = rig.certs
+    tls = ["--cert", certs.client, "--key", certs.client_key]
+    gw = rig.gateway("--cafile", certs.wrong_ca, *tls, port=rig.broker.tls_port)
+    time.sleep(3.0)
+    assert gw.running, gw.log_text()
+    assert rig.subscriber.count(rig.readings_topic) == 0
+    log = gw.log_text()
+    errors = [line for line in log.splitlines() if re.search(r"tls|ssl|certificate", line, re.IGNORECASE)
+              and line.startswith("edgecore_gateway:")]
+    assert len(errors) >= 2, log[-2000:]   # logged, and tried again
+    assert gw.stop() == 0
+    gw = rig.gateway("--cafile", certs.ca, *tls, port=rig.broker.tls_port, name="gateway-right-ca")
+    rig.wait_messages(1, gateway=gw)
+    rig.finish(gw, events=1, label="wrong CA, then the right one")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Commands
+# ------------------------------------------------------------------------------------------------------
+
+def _registers(port: int) -> tuple[int, int, int]:
+    """(cmd.setpoint, cmd.locked, cmd.coil) as the peer holds them now."""
+    client = modbus_client(tcp=port)
+    try:
+        regs = client.read_holding_registers(mqtt_rig.SETPOINT_ADDRESS, 2, slave=1)
+        coils = client.read_coils(mqtt_rig.COIL_ADDRESS, 1, slave=1)
+        assert not regs.isError() and not coils.isError(), (regs, coils)
+        return regs.registers[0], regs.registers[1], int(coils.bits[0])
+    finally:
+        client.close()
+
+
+def test_commands_refused_malformed_and_written(make_rig):
+    rig = make_rig()
+    gw = rig.gateway()
+    rig.wait_messages(1, gateway=gw)
+    sub = rig.subscriber
+    initial = (mqtt_rig.SETPOINT_INITIAL, mqtt_rig.LOCKED_INITIAL, 0)
+    assert _registers(rig.peer_port) == initial
+
+    def ask(payload, timeout: float = 8.0) -> dict:
+        """Publish one command and return the next answer on the response topic."""
+        before = sub.count(rig.response_topic)
+        sub.publish(rig.command_topic, payload)
+        sub.wait(lambda: sum(1 for m in sub.messages if m.topic == rig.response_topic) > before, timeout,
+                 f"an answer to {payload[:80]!r}")
+        answer = json.loads(sub.snapshot(rig.response_topic)[before].payload)
+        assert isinstance(answer.get("ok"), bool) and isinstance(answer.get("message"), str), answer
+        return answer
+
+    # The gateway subscribes after it connected: ask until the first answer comes.
+    wait_for(lambda: _try_answer(ask, json.dumps({"id": "probe", "channel": "no.such.channel", "value": 1})),
+             15, "an answer to the first command")
+
+    locked = ask(json.dumps({"id": "req-locked", "channel": "cmd.locked", "value": 5}))
+    assert locked["ok"] is False and locked["id"] == "req-locked" and locked["channel"] == "cmd.locked", locked
+    assert locked["code"] < 0 and "writable" in locked["message"], locked
+    unknown = ask(json.dumps({"id": "req-unknown", "channel": "no.such.channel", "value": 5}))
+    assert unknown["ok"] is False and unknown["code"] < 0, unknown
+
+    malformed = [
+        b"not json at all",
+        b"",
+        b"[1, 2, 3]",
+        b"\xff\xfe\x00garbage",
+        b'{"id":"req-trunc","channel":"cmd.setpoint","value":',
+        json.dumps({"id": "req-str", "channel": "cmd.setpoint", "value": "9"}).encode(),
+        json.dumps({"id": "req-null", "channel": "cmd.setpoint", "value": None}).encode(),
+        json.dumps({"id": "req-list", "channel": "cmd.setpoint", "value": [9]}).encode(),
+        json.dumps({"id": 17, "channel": "cmd.setpoint", "value": 9}).encode(),
+        json.dumps({"id": "req-chan", "channel": 200, "value": 9}).encode(),
+        json.dumps({"id": "req-nochan", "value": 9}).encode(),
+        json.dumps({"id": "req-novalue", "channel": "cmd.setpoint"}).encode(),
+        json.dumps({"id": "req-extra", "channel": "cmd.setpoint", "value": 9, "force": True}).encode(),
+        json.dumps({"id": "x" * 65, "channel": "cmd.setpoint", "value": 9}).encode(),
+        json.dumps({"id": "req-big", "channel": "cmd.setpoint", "value": 70000}).encode(),
+        json.dumps({"id": "req-neg", "channel": "cmd.setpoint", "value": -1}).encode(),
+        json.dumps({"id": "req-huge", "channel": "cmd.setpoint", "value": 9, "pad": "p" * 1_000_000}).encode(),
+        b"{" * 100_000,
+    ]
+    for payload in malformed:
+        answer = ask(payload)
+        assert answer["ok"] is False and answer.get("code", -1) != 0, (payload[:80], answer)
+    assert _registers(rig.peer_port) == initial
+    assert gw.running, gw.log_text()[-3000:]
+
+    good = ask(json.dumps({"id": "req-good", "channel": "cmd.setpoint", "value": 1234}))
+    assert good == {"id": "req-good", "channel": "cmd.setpoint", "ok": True, "code": 0,
+                    "message": good["message"]}, good
+    coil = ask(json.dumps({"channel": "cmd.coil", "value": True}))
+    assert coil["ok"] is True and coil["code"] == 0, coil
+    assert _registers(rig.peer_port) == (1234, mqtt_rig.LOCKED_INITIAL, 1)
+    log = gw.log_text()
+    assert "cmd.locked" in log and "req-good" in log or "cmd.setpoint" in log, log[-2000:]
+    # Readings went on meanwhile, and nothing was lost.
+    rig.finish(gw, events=0, label="commands")
+
+
+def _try_answer(ask, payload) -> bool:
+    try:
+        ask(payload, timeout=1.0)
+        return True
+    except AssertionError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------------
+# Bad input never aborts
+# ------------------------------------------------------------------------------------------------------
+
+def test_unreachable_broker_retries_and_exits_0_on_sigterm(make_rig):
+    rig = make_rig()
+    nobody = free_tcp_port()
+    gw = rig.gateway(port=nobody)
+    time.sleep(2.5)
+    assert gw.running, gw.log_text()
+    log = gw.log_text()
+    assert re.search(r"edgecore_gateway: .*(refused|connect)", log, re.IGNORECASE), log[-2000:]
+    started = time.monotonic()
+    assert gw.stop() == 0, gw.log_text()[-2000:]
+    assert time.monotonic() - started < 5
+
+
+def test_site_without_journal_exit_3(tmp_path):
+    site = tmp_path / "no-journal.yaml"
+    site.write_text("buses:\n  - name: b\n    type: tcp\n    host: 127.0.0.1\n    port: 1\n    devices:\n"
+                    "      - name: d\n        unit_id: 1\n        channels:\n"
+                    "          - {name: d.x, function: holding, address: 0, type: u16}\n")
+    r = run_gateway(site, ["--port", str(free_tcp_port()), "--id", "gw-test"])
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "journal" in r.stderr and str(site) in r.stderr, r.stderr
+    # says why: the uplink forwards from the journal (keeps readings while the broker is away)
+    assert re.search(r"keep|store|forward|lose|lost|until|outage", r.stderr, re.IGNORECASE), r.stderr
+
+
+def test_connection_cut_mid_publish(make_rig):
+    """A TCP proxy cuts every connection after 30 kB from the gateway (in the middle of a packet)."""
+    rig = make_rig()
+    proxy = rig.proxy(cut_after_bytes=30_000)
+    gw = rig.gateway(port=proxy.port)
+    wait_for(lambda: proxy.cuts >= 8, 30, "8 cuts")
+    assert gw.running, gw.log_text()[-3000:]
+    rig.finish(gw, events=proxy.cuts, label=f"{proxy.cuts} connections cut mid-publish")
+
+
+def test_broker_killed_while_publishing(make_rig):
+    """SIGKILL: the broker may lose what it acknowledged (no client can prevent that); the gateway goes on."""
+    rig = make_rig()
+    gw = rig.gateway()
+    rig.wait_messages(1, gateway=gw)
+    for _ in range(3):
+        time.sleep(0.5)
+        assert rig.broker.kill() == -9
+        time.sleep(0.3)
+        rig.broker.start()
+    rig.wait_messages(3, gateway=gw)
+    assert gw.running
+    assert gw.stop() == 0
+    info = journal_info(rig.journal)
+    acknowledged = info.cursors["uplink"][1]
+    print(f"\nbroker killed 3 times: journal 1..{info.newest}, acknowledged {acknowledged}")
+    assert acknowledged > 0
+
+
+def test_broker_max_packet_size_splits(make_rig):
+    """MQTT 5 CONNACK says 4,000 bytes: the gateway's batches of 100 readings (~7 kB) are split."""
+    rig = make_rig(broker_extra=["max_packet_size 4000"])
+    gw = rig.gateway()
+    rig.wait_messages(20, gateway=gw)
+    d = rig.finish(gw, events=0, label="max_packet_size 4000")
+    assert d.max_payload < 4000 - len(rig.readings_topic), d.max_payload
+    assert "oversize" not in rig.broker.log_text().lower()
+
+
+def test_broker_message_size_limit_puback_0x95(make_rig):
+    """mosquitto drops a PUBLISH larger than message_size_limit and answers PUBACK 0x95: the gateway halves
+    its payload limit and sends again: nothing lost."""
+    rig = make_rig(broker_extra=["message_size_limit 3000"])
+    gw = rig.gateway()
+    rig.wait_messages(20, gateway=gw)
+    d = rig.finish(gw, events=1, label="message_size_limit 3000")
+    assert d.max_payload <= 3000, d.max_payload
+    assert "Dropped too large PUBLISH" in rig.broker.log_text()
+
+
+@pytest.mark.parametrize("limit", ["message_size_limit 100", "max_packet_size 120"])
+def test_limit_too_small_for_one_reading_exit_5(make_rig, limit):
+    rig = make_rig(broker_extra=[limit])
+    gw = rig.gateway()
+    rc = gw.wait_exit(20)
+    log = gw.log_text()
+    assert rc == 5, (rc, log[-2000:])
+    assert re.search(r"edgecore_gateway: .*(too large|does not fit|too small|limit)", log, re.IGNORECASE), log
