@@ -132,7 +132,7 @@ class Broker:
             f"persistence_location {self.dir}/",
             "autosave_interval 0",
             # a subscriber's backlog after long outages: keep every queued message
-            "max_queued_messages 0",
+            "max_queued_messages 1000000",  # (0, unlimited, makes 2.0.11 drop a client after a PUBACK 0x95)
             "max_queued_bytes 0",
             "log_dest stderr",
             "log_type all",
@@ -161,6 +161,25 @@ class Broker:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_publish_from(self, client_id: str, offset: int, timeout: float = 10.0) -> None:
+        """Wait until the log after `offset` shows a PUBLISH received from client_id."""
+        wait_for(lambda: f"Received PUBLISH from {client_id} " in self.log_since(offset), timeout,
+                 f"a PUBLISH from {client_id}")
 
     def start(self, timeout: float = 10.0) -> "Broker":
         if self.running:
@@ -491,6 +510,7 @@ class Delivery:
     out_of_order: list      # (channel, previous (seq, ts), this (seq, ts)) of first arrivals (first 10)
     max_payload: int
     channels: int
+    names: list             # the channel names seen, sorted
 
     def summary(self) -> str:
         return (f"{self.messages} messages, {self.arrived} readings arrived, {self.unique} unique, "
@@ -517,7 +537,8 @@ def check_delivery(messages, instance: str, last: int, gateway_id: str | None = 
     return Delivery(messages=len(messages), arrived=len(got), unique=len(seen), duplicates=len(got) - len(seen),
                     missing=missing[:20], missing_count=len(missing),
                     beyond=sum(1 for s in seen if s > last), out_of_order=out_of_order[:10],
-                    max_payload=max((len(m.payload) for m in messages), default=0), channels=len(previous))
+                    max_payload=max((len(m.payload) for m in messages), default=0), channels=len(previous),
+                    names=sorted(previous))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -542,33 +563,35 @@ def load_map(path) -> str:
     return str(path)
 
 
-def load_site(path, journal, peer_port: int, channels: int = LOAD_CHANNELS,
-              interval_ms: int = LOAD_INTERVAL_MS) -> str:
-    """A site file: `channels` u16 holding registers load.rNNN polled every interval_ms, cmd.setpoint and
-    cmd.coil writable, cmd.locked not, and a journal in `journal` (sync every 100 ms, cursor uplink)."""
+def load_site(path, journal, peer_port: int, interval_ms: int = LOAD_INTERVAL_MS,
+              command_interval_ms: int = 1000) -> str:
+    """A site file: LOAD_CHANNELS u16 holding registers load.rNNN polled every interval_ms, cmd.setpoint
+    and cmd.coil writable, cmd.locked not (every command_interval_ms), and a journal in `journal` (sync
+    every 100 ms, cursor uplink)."""
     lines = ["journal:", f"  path: {journal}", "  sync_interval_ms: 100", "  cursors: [uplink]", "buses:",
              "  - name: load", "    type: tcp", "    host: 127.0.0.1", f"    port: {peer_port}",
              "    connect_timeout_ms: 500", "    reconnect_min_ms: 100", "    reconnect_max_ms: 500",
              "    devices:", "      - name: plc", "        unit_id: 1", "        response_timeout_ms: 500",
              "        channels:"]
-    for a in range(channels):
+    for a in range(LOAD_CHANNELS):
         lines.append(f"          - {{name: load.r{a:03d}, function: holding, address: {a}, type: u16, "
                      f"interval_ms: {interval_ms}, unit: V}}")
     lines += [
         f"          - {{name: cmd.setpoint, function: holding, address: {SETPOINT_ADDRESS}, type: u16, "
-        "interval_ms: 1000, writable: true}",
+        f"interval_ms: {command_interval_ms}, writable: true}}",
         f"          - {{name: cmd.locked, function: holding, address: {LOCKED_ADDRESS}, type: u16, "
-        "interval_ms: 1000}",
-        f"          - {{name: cmd.coil, function: coils, address: {COIL_ADDRESS}, type: bit, interval_ms: 1000, "
-        "writable: true}"]
+        f"interval_ms: {command_interval_ms}}}",
+        f"          - {{name: cmd.coil, function: coils, address: {COIL_ADDRESS}, type: bit, "
+        f"interval_ms: {command_interval_ms}, writable: true}}"]
     Path(path).write_text("\n".join(lines) + "\n")
     return str(path)
 
 
 def quiet_site(path, journal, peer_port: int) -> str:
-    """The same journal with one channel polled once an hour: a gateway on it sends the backlog and then
-    (almost) nothing new, so that the test can wait for the cursor to catch up."""
-    return load_site(path, journal, peer_port, channels=1, interval_ms=3_600_000)
+    """The same journal and channels (the journal stores channel ids: a gateway names readings by its own
+    site file's channels), each polled once an hour: a gateway on it sends the backlog and then one reading
+    per channel, so that the test can wait for the cursor to catch up."""
+    return load_site(path, journal, peer_port, interval_ms=3_600_000, command_interval_ms=3_600_000)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -677,7 +700,7 @@ class GatewayRig:
     OBSERVER_USER = "observer"
     OBSERVER_PASSWORD = "observer-secret-2"
     BATCH = 100
-    WINDOW = 4
+    WINDOW = 16    # catches up at about WINDOW x BATCH per 0.2 s (a message is in flight until a sync)
 
     def __init__(self, directory, tls: bool = False, broker_extra=()):
         from harness import libmodbus_command, PeerProcess
@@ -785,13 +808,14 @@ class GatewayRig:
         info = journal_info(self.journal)
         d = check_delivery(self.readings_messages(), info.instance, info.newest, self.GATEWAY_ID)
         bound = (events + 2) * self.WINDOW * self.BATCH + broker_restarts * self.BATCH
-        print(f"\n{label or 'delivery'}: journal 1..{info.newest} (instance {info.instance}), cursor "
-              f"{info.cursors.get('uplink')}, {events} outages/crashes: {d.summary()}; duplicate bound {bound}")
+        print(f"\n{label or 'delivery'}: journal 1..{info.newest} (instance {info.instance}), "
+              f"{before.newest - before.cursors['uplink'][1]} left to the drain after SIGTERM, {events} "
+              f"outages/crashes: {d.summary()}; duplicate bound {bound}")
         assert info.dropped_for_space == 0
         assert d.missing_count == 0, f"{d.missing_count} readings never arrived, e.g. {d.missing}"
         assert not d.out_of_order, f"first arrivals out of order: {d.out_of_order}"
         assert d.duplicates <= bound, f"{d.duplicates} duplicates > {bound}"
-        assert d.channels >= LOAD_CHANNELS
+        assert d.channels == LOAD_CHANNELS + 3, f"{d.channels} channel names: {d.names[:5]}..."
         return d
 
     def close(self) -> None:
