@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
 import time
 
 import pytest
@@ -273,6 +274,45 @@ def test_site_without_journal_exit_3(tmp_path):
     assert "journal" in r.stderr and str(site) in r.stderr, r.stderr
     # says why: the uplink forwards from the journal (keeps readings while the broker is away)
     assert re.search(r"keep|store|forward|lose|lost|until|outage", r.stderr, re.IGNORECASE), r.stderr
+
+
+@pytest.mark.parametrize("case, code, pattern", [
+    ("--bogus", 2, r"unknown option '--bogus'"),
+    ("", 2, r"no site file"),
+    ("--window 0", 2, r"--window"),
+    ("--batch-readings 4097", 2, r"--batch-readings"),
+    ("--id bad/id", 2, r"--id"),
+    ("--max-payload 255", 2, r"--max-payload"),
+    ("--mqtt-version 4", 2, r"--mqtt-version"),
+    ("--port 65536", 2, r"--port"),
+    ("--cert CERT", 2, r"--key"),
+    ("SITE extra", 2, r"extra"),
+    ("--username u --password-file MISSING", 5, r"MISSING.*No such file"),
+    ("--cafile MISSING", 5, r"MISSING.*No such file"),
+    ("--cafile NOT_A_CERT", 5, r"NOT_A_CERT"),
+    ("--cafile CA --cert NOT_A_CERT --key NOT_A_CERT", 5, r"NOT_A_CERT"),
+    ("BROKEN_SITE", 3, r"BROKEN_SITE:1:"),
+    ("MISSING_SITE", 3, r"MISSING_SITE.*No such file"),
+])
+def test_usage_and_setup_errors(tmp_path, case, code, pattern):
+    """docs/gateway.md's exit codes 2 (usage), 3 (site file) and 5 (MQTT set-up), each with a message.
+    Upper-case words of `case` and `pattern` stand for files of the test."""
+    certs = mqtt_rig.Certificates(tmp_path / "certs") if "CA" in case or "CERT" in case else None
+    site = mqtt_rig.load_site(tmp_path / "site.yaml", tmp_path / "journal", free_tcp_port())
+    (tmp_path / "broken.yaml").write_text("1 holding 0 1000\n")
+    (tmp_path / "garbage.pem").write_text("this is not a certificate\n")
+    files = {"SITE": site, "MISSING_SITE": str(tmp_path / "missing.yaml"), "MISSING": str(tmp_path / "missing"),
+             "NOT_A_CERT": str(tmp_path / "garbage.pem"), "BROKEN_SITE": str(tmp_path / "broken.yaml"),
+             "CA": certs.ca if certs else "", "CERT": certs.client if certs else ""}
+    args = [files.get(a, a) for a in case.split()]
+    if case and not any(a.endswith(".yaml") for a in args):
+        args.append(site)
+    for name, path in sorted(files.items(), key=lambda item: -len(item[0])):
+        pattern = pattern.replace(name, re.escape(path))
+    options = ["--port", str(free_tcp_port()), "--id", "gw-test", "--seconds", "3"]
+    r = subprocess.run([str(mqtt_rig.GATEWAY), *options, *args], capture_output=True, text=True, timeout=20)
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    assert re.search(r"^edgecore_gateway: .*" + pattern, r.stderr, re.MULTILINE), r.stderr[-2000:]
 
 
 def test_connection_cut_mid_publish(make_rig):
