@@ -203,7 +203,13 @@ def test_commands_refused_malformed_and_written(make_rig):
     ]
     for payload in malformed:
         answer = ask(payload)
-        assert answer["ok"] is False and answer.get("code", -1) != 0, (payload[:80], answer)
+        assert answer["ok"] is False and answer.get("code", -1) != 0 and answer["message"], (payload[:80], answer)
+        sent = _json_or_none(payload)
+        if isinstance(sent, dict) and isinstance(sent.get("id"), str) and len(sent["id"]) <= 64 \
+                and len(payload) < 100_000:
+            assert answer["id"] == sent["id"], (payload[:80], answer)   # the id is echoed
+        if b'"force"' in payload:
+            assert "force" in answer["message"], answer
     assert _registers(rig.peer_port) == initial
     assert gw.running, gw.log_text()[-3000:]
 
@@ -215,8 +221,25 @@ def test_commands_refused_malformed_and_written(make_rig):
     assert _registers(rig.peer_port) == (1234, mqtt_rig.LOCKED_INITIAL, 1)
     log = gw.log_text()
     assert "cmd.locked" in log and "cmd.setpoint" in log and "refused" in log, log[-2000:]
+
+    # A clean session: a command sent while the gateway is away is not carried out when it comes back.
+    assert gw.stop() == 0
+    sub.publish(rig.command_topic, json.dumps({"id": "while-away", "channel": "cmd.setpoint", "value": 555}))
+    gw = rig.gateway(name="gateway-2")
+    wait_for(lambda: _try_answer(ask, json.dumps({"id": "probe-2", "channel": "no.such.channel", "value": 1})),
+             15, "an answer after the restart")
+    answers = [json.loads(m.payload) for m in sub.snapshot(rig.response_topic)]
+    assert not [a for a in answers if a.get("id") == "while-away"], answers[-3:]
+    assert _registers(rig.peer_port) == (1234, mqtt_rig.LOCKED_INITIAL, 1)
     # Readings went on meanwhile, and nothing was lost.
-    rig.finish(gw, events=0, label="commands")
+    rig.finish(gw, events=1, label="commands")
+
+
+def _json_or_none(payload: bytes):
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
 
 
 def _try_answer(ask, payload) -> bool:
@@ -315,14 +338,15 @@ def test_usage_and_setup_errors(tmp_path, case, code, pattern):
     assert re.search(r"^edgecore_gateway: .*" + pattern, r.stderr, re.MULTILINE), r.stderr[-2000:]
 
 
-def test_connection_cut_mid_publish(make_rig):
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+def test_connection_cut_mid_publish(make_rig, version):
     """A TCP proxy cuts every connection after 30 kB from the gateway (in the middle of a packet)."""
     rig = make_rig()
     proxy = rig.proxy(cut_after_bytes=30_000)
-    gw = rig.gateway(port=proxy.port)
+    gw = rig.gateway("--mqtt-version", version, port=proxy.port)
     wait_for(lambda: proxy.cuts >= 8, 30, "8 cuts")
     assert gw.running, gw.log_text()[-3000:]
-    rig.finish(gw, events=proxy.cuts, label=f"{proxy.cuts} connections cut mid-publish")
+    rig.finish(gw, events=proxy.cuts, label=f"MQTT {version}: {proxy.cuts} connections cut mid-publish")
 
 
 def test_broker_killed_while_publishing(make_rig):
