@@ -692,6 +692,7 @@ enum flight_state { FLIGHT_SENT, FLIGHT_ACKED, FLIGHT_FAILED };
 struct flight {
     int mid;
     uint64_t first, last;
+    size_t bytes;
     enum flight_state state;
 };
 
@@ -715,6 +716,7 @@ struct gateway {
     size_t flight_head, flight_count;
     bool resend_needed;
     int refused_reason;
+    int fatal;                    /* an exit code the main loop stops with */
     uint64_t acknowledged;        /* journal acknowledgement sent so far */
     struct text payload;
     /* counters */
@@ -873,8 +875,11 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
     g->connecting = false;
     if (rc != 0) {
         g->connection_failures++;
-        say("connection refused by %s:%d: %s (rc %d); next attempt in %.1f s", g->o->host, g->o->port,
-            reason_text(g, rc), rc, (double)g->backoff_ms / 1000);
+        bool credentials = g->o->mqtt_version == 5 ? rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED
+                                                   : rc == 4 || rc == 5;
+        say("connection refused by %s:%d: %s (rc %d)%s; next attempt in %.1f s", g->o->host, g->o->port,
+            reason_text(g, rc), rc, credentials ? ": check --username and --password-file against the broker's users" : "",
+            (double)g->backoff_ms / 1000);
         schedule_reconnect(g);
         mosquitto_disconnect(mosq);
         return;
@@ -940,6 +945,13 @@ static void on_publish(struct mosquitto *mosq, void *data, int mid, int reason, 
             f->state = FLIGHT_FAILED;
             g->resend_needed = true;
             g->refused_reason = reason;
+            if (reason == MQTT_RC_PACKET_TOO_LARGE && f->first == f->last && !g->fatal) {
+                say("the broker refuses a message of one reading (sequence %" PRIu64 ", %zu bytes) as too large: "
+                    "raise its message size limit", f->first, f->bytes);
+                g->fatal = EXIT_MQTT_SETUP;
+            }
+            if (reason == MQTT_RC_PACKET_TOO_LARGE && (long)f->bytes / 2 < g->payload_limit)
+                g->payload_limit = (long)f->bytes / 2 < 256 ? 256 : (long)f->bytes / 2;
             g->refused_messages++;
             say("the broker refused message %d (readings %" PRIu64 "..%" PRIu64 "): %s (0x%02x); it and the later ones "
                 "are sent again", mid, f->first, f->last, mosquitto_reason_string(reason), reason);
@@ -1010,9 +1022,8 @@ static void resend_after_refusal(struct gateway *g) {
     g->pending_count = 0;
     edgecore_journal_rewind(g->site->journal, g->o->cursor);
     g->resend_needed = false;
-    if (g->refused_reason == MQTT_RC_PACKET_TOO_LARGE && g->payload_limit > 256) {
-        g->payload_limit = g->payload_limit / 2 < 256 ? 256 : g->payload_limit / 2;
-        say("the broker's limit is lower: payloads are now at most %ld bytes", g->payload_limit);
+    if (g->refused_reason == MQTT_RC_PACKET_TOO_LARGE) {
+        say("the broker's limit is lower: payloads are now at most %ld bytes (half the refused one)", g->payload_limit);
         g->hold_until_ms = 0;
         g->failure_backoff_ms = 0;
     } else {
@@ -1104,7 +1115,7 @@ static int publish_one(struct gateway *g, bool force) {
     }
     struct flight *f = flight_at(g, g->flight_count);
     *f = (struct flight){.mid = mid, .first = g->pending_sequence[0], .last = g->pending_sequence[count - 1],
-                         .state = FLIGHT_SENT};
+                         .bytes = g->payload.length, .state = FLIGHT_SENT};
     g->flight_count++;
     g->messages++;
     g->readings_published += count;
@@ -1308,6 +1319,10 @@ int main(int argc, char **argv) {
         int64_t now = monotonic_ms();
         if (o.seconds && now - started >= o.seconds * 1000) break;
         if (!g.connected && !g.connecting && now >= g.next_attempt_ms) start_connect(&g);
+        if (g.fatal) {
+            status = g.fatal;
+            break;
+        }
         if (g.resend_needed) resend_after_refusal(&g);
         if (g.connected && !g.resend_needed && now >= g.hold_until_ms) {
             status = fill_pending(&g);
