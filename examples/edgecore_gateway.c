@@ -36,7 +36,11 @@ enum { COMMAND_QUEUE = 16, COMMAND_PAYLOAD_MAX = 4096, ID_MAX = 64 };
 /* Options                                                                                              */
 /* ---------------------------------------------------------------------------------------------------- */
 
+enum { HOSTS_MAX = 8 };
+
 struct options {
+    const char *hosts[HOSTS_MAX];
+    int host_count;
     const char *site, *host, *id, *topic, *command_topic, *response_topic, *status_topic;
     const char *username, *password_file, *cafile, *cert, *key, *cursor;
     int port, mqtt_version, format, keepalive;
@@ -50,7 +54,7 @@ static const char usage_text[] =
     "Runs the site file's engine and forwards every reading of its journal to an MQTT broker (QoS 1; the\n"
     "journal is acknowledged only after the broker's PUBACK). The site file must have a journal: section.\n"
     "\n"
-    "  --host HOST              broker host (default 127.0.0.1)\n"
+    "  --host HOST[,HOST...]    broker host (default 127.0.0.1); a list (at most 8) is tried in turn\n"
     "  --port PORT              broker port (default 1883, 8883 with --cafile)\n"
     "  --id ID                  gateway id, 1..64 of A-Z a-z 0-9 _ - . (default: the host name)\n"
     "  --mqtt-version 5|3.1.1   protocol version (default 5)\n"
@@ -216,6 +220,12 @@ static void parse_options(int argc, char **argv, struct options *o) {
     if ((o->cert == NULL) != (o->key == NULL)) usage_error("--cert and --key go together");
     if (o->cert && !o->cafile) usage_error("--cert needs --cafile (TLS)");
     if (o->port < 0) o->port = o->cafile ? 8883 : 1883;
+    char *list = format_text("%s", o->host);
+    for (char *save = NULL, *host = strtok_r(list, ",", &save); host; host = strtok_r(NULL, ",", &save)) {
+        if (o->host_count == HOSTS_MAX) usage_error("--host: more than %d hosts", HOSTS_MAX);
+        o->hosts[o->host_count++] = host;
+    }
+    if (!o->host_count) usage_error("--host: no host in '%s'", o->host);
     if (!o->id) {
         static char host[256];
         if (gethostname(host, sizeof host - 1) != 0 || !*host) strcpy(host, "gateway");
@@ -700,6 +710,7 @@ struct gateway {
     struct options *o;
     struct site *site;
     struct mosquitto *mosq;
+    int host_index;               /* o->hosts[host_index] is tried now */
     bool connecting, connected;
     int64_t next_attempt_ms, backoff_ms;
     int64_t hold_until_ms;        /* after a refused message: no publishing before this */
@@ -862,7 +873,11 @@ static const char *reason_text(const struct gateway *g, int rc) {
     return g->o->mqtt_version == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc);
 }
 
+static const char *host(const struct gateway *g) { return g->o->hosts[g->host_index]; }
+
+/* The next attempt goes to the next host of the list. */
 static void schedule_reconnect(struct gateway *g) {
+    g->host_index = (g->host_index + 1) % g->o->host_count;
     int64_t base = g->backoff_ms;
     int64_t jitter = base / 5 ? (int64_t)(random() % (2 * (base / 5) + 1)) - base / 5 : 0;
     g->next_attempt_ms = monotonic_ms() + base + jitter;
@@ -877,7 +892,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
         g->connection_failures++;
         bool credentials = g->o->mqtt_version == 5 ? rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED
                                                    : rc == 4 || rc == 5;
-        say("connection refused by %s:%d: %s (rc %d)%s; next attempt in %.1f s", g->o->host, g->o->port,
+        say("connection refused by %s:%d: %s (rc %d)%s; next attempt in %.1f s", host(g), g->o->port,
             reason_text(g, rc), rc, credentials ? ": check --username and --password-file against the broker's users" : "",
             (double)g->backoff_ms / 1000);
         schedule_reconnect(g);
@@ -892,7 +907,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
     g->broker_packet_limit = 0;
     if (properties && mosquitto_property_read_int32(properties, MQTT_PROP_MAXIMUM_PACKET_SIZE, &maximum, false))
         g->broker_packet_limit = (long)maximum;
-    say("connected to %s:%d (MQTT %s)%s", g->o->host, g->o->port, g->o->mqtt_version == 5 ? "5" : "3.1.1",
+    say("connected to %s:%d (MQTT %s)%s", host(g), g->o->port, g->o->mqtt_version == 5 ? "5" : "3.1.1",
         g->broker_packet_limit ? "; the broker's maximum packet size applies" : "");
     if (g->broker_packet_limit && verbose) say("broker maximum packet size %ld bytes", g->broker_packet_limit);
     mosquitto_publish(mosq, NULL, g->o->status_topic, 6, "online", 1, true);
@@ -976,17 +991,18 @@ static void on_log(struct mosquitto *mosq, void *data, int level, const char *te
 /* ---------------------------------------------------------------------------------------------------- */
 
 static void start_connect(struct gateway *g) {
-    int rc = g->ever_connected || g->connection_failures ? mosquitto_reconnect_async(g->mosq)
-                                                         : mosquitto_connect_bind_async(g->mosq, g->o->host, g->o->port,
-                                                                                        g->o->keepalive, NULL);
+    /* connect_bind_async keeps the messages in flight, as reconnect_async does */
+    int rc = g->o->host_count == 1 && (g->ever_connected || g->connection_failures)
+                 ? mosquitto_reconnect_async(g->mosq)
+                 : mosquitto_connect_bind_async(g->mosq, host(g), g->o->port, g->o->keepalive, NULL);
     if (rc == MOSQ_ERR_SUCCESS) {
         g->connecting = true;
-        if (verbose) say("connecting to %s:%d", g->o->host, g->o->port);
+        if (verbose) say("connecting to %s:%d", host(g), g->o->port);
         return;
     }
     g->connection_failures++;
     const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
-    say("cannot connect to %s:%d: %s; next attempt in %.1f s", g->o->host, g->o->port, why, (double)g->backoff_ms / 1000);
+    say("cannot connect to %s:%d: %s; next attempt in %.1f s", host(g), g->o->port, why, (double)g->backoff_ms / 1000);
     schedule_reconnect(g);
 }
 
@@ -1352,7 +1368,7 @@ int main(int argc, char **argv) {
                 if (was_connecting) {
                     g.connection_failures++;
                     g.connecting = false;
-                    say("cannot connect to %s:%d: %s; next attempt in %.1f s", o.host, o.port, why,
+                    say("cannot connect to %s:%d: %s; next attempt in %.1f s", host(&g), o.port, why,
                         (double)g.backoff_ms / 1000);
                     schedule_reconnect(&g);
                 } else {
