@@ -82,12 +82,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Three free ports of 127.0.0.1 (held together while they are chosen, so they differ).
+# Three free ports of 127.0.0.1 (held together while they are chosen, so they differ; closed before they
+# are printed, so that they are free when the site and the broker bind them).
 read -r meter_port greenhouse_port broker_port < <(python3 -c '
 import socket
 sockets = [socket.socket() for _ in range(3)]
 for s in sockets: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in sockets))')
+ports = [s.getsockname()[1] for s in sockets]
+for s in sockets: s.close()
+print(*ports)')
 
 # The site file on free ports, with its chip and a fresh journal in the temporary folder.
 site="$tmp/site.yaml"

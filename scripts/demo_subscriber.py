@@ -79,10 +79,11 @@ class Viewer:
     def emit(self, text: str, **fields) -> None:
         print(json.dumps(fields) if self.as_json else text, flush=True)
 
-    def message(self, topic: str, payload: str) -> None:
+    def message(self, topic: str, payload: str, retained: bool) -> None:
         elapsed = f"{time.time() - self.started:6.1f} s"
-        if topic.endswith("/status"):
-            self.emit(f"{elapsed}  status: {payload}", event="status", topic=topic, status=payload)
+        if topic.endswith("/status"):   # the broker keeps the last one, and sends it again after a restart
+            self.emit(f"{elapsed}  status: {payload}{' (retained)' if retained else ''}", event="status",
+                      topic=topic, status=payload, retained=retained)
             return
         try:
             body = json.loads(payload)
@@ -185,7 +186,7 @@ def main() -> int:
         for line in lines:
             if line.strip():
                 record = json.loads(line)
-                viewer.message(record["topic"], record.get("payload", ""))
+                viewer.message(record["topic"], record.get("payload", ""), bool(record.get("retain")))
 
 
 if __name__ == "__main__":
