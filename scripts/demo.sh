@@ -149,6 +149,7 @@ echo "demo: gateway running (pid $gateway), id $gateway_id, journal $tmp/journal
 
 command='{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
 sleep 3
+kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
 echo "demo: command to $topics/command: $command" >&2
 mosquitto_pub "${mqtt[@]}" -q 1 -t "$topics/command" -m "$command"
 

@@ -136,7 +136,7 @@ class Viewer:
         delivered = len(seen)
         duplicates = self.received - sum(len(s) for s in self.seen.values())
         others = sorted(set(self.seen) - {instance})
-        ok = not missing and not others and delivered == len(expected)
+        ok = len(expected) > 0 and not missing and not others and delivered == len(expected)
         ranges = f" (sequences {journal.oldest}..{journal.newest})" if expected else ""
         uplink = journal.acknowledged.get("uplink")
         self.emit(f"count check: journaled {len(expected)}{ranges}, delivered {delivered}, duplicates {duplicates}, "
