@@ -712,6 +712,7 @@ struct gateway {
     struct mosquitto *mosq;
     int host_index;               /* o->hosts[host_index] is tried now */
     bool connecting, connected;
+    bool refusal_logged;          /* the CONNACK of this attempt refused, and said so */
     int64_t next_attempt_ms, backoff_ms;
     int64_t hold_until_ms;        /* after a refused message: no publishing before this */
     int64_t failure_backoff_ms;
@@ -869,6 +870,13 @@ static void publish_answers(struct gateway *g) {
 /* MQTT callbacks                                                                                       */
 /* ---------------------------------------------------------------------------------------------------- */
 
+/* libmosquitto's error, in words (its own table lacks some, e.g. the keep-alive). */
+static const char *mqtt_error(int rc) {
+    if (rc == MOSQ_ERR_ERRNO) return strerror(errno);
+    if (rc == MOSQ_ERR_KEEPALIVE) return "no answer from the broker within 1.5 keep-alive periods";
+    return mosquitto_strerror(rc);
+}
+
 static const char *reason_text(const struct gateway *g, int rc) {
     return g->o->mqtt_version == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc);
 }
@@ -890,6 +898,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
     g->connecting = false;
     if (rc != 0) {
         g->connection_failures++;
+        g->refusal_logged = true;
         bool credentials = g->o->mqtt_version == 5 ? rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED
                                                    : rc == 4 || rc == 5;
         say("connection refused by %s:%d: %s (rc %d)%s; next attempt in %.1f s", host(g), g->o->port,
@@ -923,9 +932,13 @@ static void on_disconnect(struct mosquitto *mosq, void *data, int rc, const mosq
     g->connecting = false;
     if (stopping && rc == 0) return;
     if (was_connected) {
-        say("connection to %s:%d lost: %s; %zu messages in flight are sent again after reconnecting", g->o->host,
-            g->o->port, rc == 0 ? "closed" : mosquitto_strerror(rc), g->flight_count);
+        say("connection to %s:%d lost: %s; %zu messages in flight are sent again after reconnecting", host(g),
+            g->o->port, rc == 0 ? "closed" : mqtt_error(rc), g->flight_count);
         g->backoff_ms = g->o->reconnect_min_ms;
+    } else if (!g->refusal_logged) {
+        g->connection_failures++;
+        say("cannot connect to %s:%d: %s (no CONNACK); next attempt in %.1f s", host(g), g->o->port,
+            mqtt_error(rc), (double)g->backoff_ms / 1000);
     }
     if (g->next_attempt_ms <= monotonic_ms()) schedule_reconnect(g);
 }
@@ -997,11 +1010,12 @@ static void start_connect(struct gateway *g) {
                  : mosquitto_connect_bind_async(g->mosq, host(g), g->o->port, g->o->keepalive, NULL);
     if (rc == MOSQ_ERR_SUCCESS) {
         g->connecting = true;
+        g->refusal_logged = false;
         if (verbose) say("connecting to %s:%d", host(g), g->o->port);
         return;
     }
     g->connection_failures++;
-    const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+    const char *why = mqtt_error(rc);
     say("cannot connect to %s:%d: %s; next attempt in %.1f s", host(g), g->o->port, why, (double)g->backoff_ms / 1000);
     schedule_reconnect(g);
 }
@@ -1364,7 +1378,7 @@ int main(int argc, char **argv) {
             int rc = mosquitto_loop(g.mosq, timeout, 1);
             if (rc != MOSQ_ERR_SUCCESS && (g.connected || g.connecting)) {
                 bool was_connecting = g.connecting && !g.connected;
-                const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+                const char *why = mqtt_error(rc);
                 if (was_connecting) {
                     g.connection_failures++;
                     g.connecting = false;
