@@ -148,8 +148,14 @@ gateway=$!
 echo "demo: gateway running (pid $gateway), id $gateway_id, journal $tmp/journal; for ${seconds} s" >&2
 
 command='{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
-sleep 3
-kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
+# The gateway subscribes to its command topic when it connects (clean session: a command sent before is not
+# carried out). Its retained status says when it is online.
+sleep 2
+for _ in $(seq 10); do
+  kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
+  [ "$(mosquitto_sub "${mqtt[@]}" -t "$topics/status" -C 1 -W 1 2>/dev/null)" = online ] && break
+done
+sleep 0.5
 echo "demo: command to $topics/command: $command" >&2
 mosquitto_pub "${mqtt[@]}" -q 1 -t "$topics/command" -m "$command"
 
