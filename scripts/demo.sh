@@ -131,6 +131,8 @@ echo "demo: mosquitto running (pid $broker) on 127.0.0.1:$broker_port, user demo
 
 # The subscriber: a persistent session (-c) with QoS 1, made before the gateway starts so that it misses
 # nothing, then kept by a long-running mosquitto_sub (which reconnects after the broker's restart).
+# (The clients take this loopback broker's throwaway password on the command line; the gateway reads its own
+# from a file, as on a site.)
 mqtt=(-h 127.0.0.1 -p "$broker_port" -u demo -P demo-password)
 subscription=("${mqtt[@]}" -c -i "$gateway_id-viewer" -q 1 -t "$topics/readings" -t "$topics/response" -t "$topics/status")
 mosquitto_sub "${subscription[@]}" -E
@@ -179,4 +181,8 @@ check=0
 wait "$viewer" || check=$?
 viewer=""
 [ "$status" -eq 0 ] || check=1
+if [ "$check" -ne 0 ]; then
+  echo "demo: FAILED; the broker's log ends:" >&2
+  tail -n 20 "$tmp/broker.log" | sed 's/^/  mosquitto: /' >&2
+fi
 exit "$check"
