@@ -16,11 +16,12 @@ subscriber, the gateway process, the journal's numbers, and the checks of docs/g
 - check_delivery(): every sequence 1..N arrived at least once, per channel first arrivals in order of
   sequence and timestamp, duplicates counted.
 
-Every wait is bounded; every process is stopped by its PID (harness._stop_pid).
+Every wait is bounded; every process is stopped by its PID (harness.PeerProcess).
 """
 from __future__ import annotations
 
 import ctypes
+import gc
 import getpass
 import json
 import os
@@ -32,23 +33,11 @@ from ctypes import POINTER, Structure, byref, c_char, c_char_p, c_int, c_size_t,
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import ROOT, PeerError, _stop_pid, free_tcp_port
+from harness import ROOT, PeerError, PeerProcess, free_tcp_port, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 GATEWAY = ROOT / "build" / "x86_64" / "examples" / "edgecore_gateway"
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll predicate() until it returns something true (returned); AssertionError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout:.1f} s")
-        time.sleep(interval)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -94,9 +83,11 @@ class Certificates:
 # The broker
 # ------------------------------------------------------------------------------------------------------
 
-class Broker:
-    """A private mosquitto. users: {name: password}. tls: Certificates for a TLS listener on tls_port
-    (client certificate required). extra: more configuration lines (e.g. "max_packet_size 2000")."""
+class Broker(PeerProcess):
+    """A private mosquitto (a harness.PeerProcess: .pid, .running, .stop() SIGTERM, .kill() SIGKILL, all by
+    PID). users: {name: password}. tls: Certificates for a TLS listener on tls_port (client certificate
+    required). extra: more configuration lines (e.g. "max_packet_size 2000"). Its log (log_type all) is
+    log_text()."""
 
     def __init__(self, directory, users: dict[str, str], tls: Certificates | None = None, extra=()):
         self.dir = Path(directory)
@@ -107,9 +98,7 @@ class Broker:
         self.extra = list(extra)
         self.config_path = self.dir / "mosquitto.conf"
         self.password_path = self.dir / "passwords"
-        self.log_path = self.dir / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
+        super().__init__("mosquitto", [MOSQUITTO, "-c", str(self.config_path)], self.dir, tcp=self.port)
         self.set_passwords(users)
         self.write_config()
 
@@ -147,20 +136,8 @@ class Broker:
                       f"certfile {self.tls.server}", f"keyfile {self.tls.server_key}", "require_certificate true"]
         self.config_path.write_text("\n".join(lines) + "\n")
 
-    # -- life cycle ---------------------------------------------------------------------------------------
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.stderr_text()
 
     def log_size(self) -> int:
         try:
@@ -178,47 +155,25 @@ class Broker:
 
     def wait_publish_from(self, client_id: str, offset: int, timeout: float = 10.0) -> None:
         """Wait until the log after `offset` shows a PUBLISH received from client_id."""
-        wait_for(lambda: f"Received PUBLISH from {client_id} " in self.log_since(offset), timeout,
-                 f"a PUBLISH from {client_id}")
+        wait_until(lambda: f"Received PUBLISH from {client_id} " in self.log_since(offset), timeout,
+                   what=f"a PUBLISH from {client_id}")
 
     def start(self, timeout: float = 10.0) -> "Broker":
-        if self.running:
-            raise PeerError(f"mosquitto already runs (pid {self.pid})")
-        running_before = self.log_text().count(" running")
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts + 1}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
-        self.starts += 1
+        """Start mosquitto and wait until its log says it runs (it prints nothing on stdout)."""
+        offset = self.log_size()
+        super().start(wait=False)
         deadline = time.monotonic() + timeout
-        while self.log_text().count(" running") <= running_before:
+        while " running" not in self.log_since(offset):
             if self.proc.poll() is not None:
-                raise PeerError(f"mosquitto exited with {self.proc.returncode}: {self.log_text()[-3000:]}")
+                raise PeerError(f"mosquitto exited with {self.proc.returncode}: {self.log_since(offset)[-3000:]}")
             if time.monotonic() >= deadline:
-                raise PeerError(f"mosquitto not running within {timeout} s: {self.log_text()[-3000:]}")
+                raise PeerError(f"mosquitto not running within {timeout} s: {self.log_since(offset)[-3000:]}")
             time.sleep(0.01)
         return self
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM by PID (mosquitto saves its persistence and exits 0); SIGKILL after `timeout` s."""
-        return _stop_pid(self.proc, timeout) if self.proc else None
-
-    def kill(self) -> int | None:
-        """SIGKILL by PID: nothing saved since the last save."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        return self.proc.wait(timeout=10)
 
     def reload(self) -> None:
         """SIGHUP: mosquitto reads its configuration and password file again."""
         os.kill(self.proc.pid, signal.SIGHUP)
-
-    def restart(self) -> "Broker":
-        self.stop()
-        return self.start()
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -294,6 +249,9 @@ class Subscriber:
             self.client.disconnect()
             self.client.loop_stop()
             self._started = False
+        # paho keeps a socket pair until the client is garbage-collected, which could then happen during a
+        # later test that counts this process's file descriptors (test_hostile_peers): close it now.
+        self.client._reset_sockets()
 
     def wait(self, predicate, timeout: float, what: str):
         """Wait (bounded) until predicate() (called under the lock) is true; returns its value."""
@@ -325,62 +283,26 @@ class Subscriber:
 # The gateway process
 # ------------------------------------------------------------------------------------------------------
 
-class Gateway:
-    """edgecore_gateway [options] SITE as a process; its stderr goes to directory/<name>.log."""
+class Gateway(PeerProcess):
+    """edgecore_gateway [options] SITE as a harness.PeerProcess (.start(), .stop() SIGTERM, .kill() SIGKILL,
+    by PID); its stderr is log_text()."""
 
     def __init__(self, site, directory, options=(), name: str = "gateway"):
         if not GATEWAY.exists():
             raise PeerError(f"{GATEWAY} is missing: run 'make examples'")
-        self.argv = [str(GATEWAY), *[str(o) for o in options], str(site)]
-        self.log_path = Path(directory) / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-        self.exits: list[int] = []
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        super().__init__(name, [str(GATEWAY), *[str(o) for o in options], str(site)], directory)
 
     def start(self) -> "Gateway":
-        if self.running:
-            raise PeerError("the gateway already runs")
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts + 1}: {' '.join(self.argv)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        self.starts += 1
-        return self
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM by PID; SIGKILL after `timeout` s (the spec's stop takes at most ~2 s + a sync)."""
-        if self.proc is None:
-            return None
-        rc = _stop_pid(self.proc, timeout)
-        self.exits.append(rc)
-        return rc
-
-    def kill(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        rc = self.proc.wait(timeout=10)
-        self.exits.append(rc)
-        return rc
+        return super().start(wait=False)
 
     def wait_exit(self, timeout: float) -> int:
         try:
-            rc = self.proc.wait(timeout=timeout)
+            return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"the gateway still runs after {timeout} s:\n{self.log_text()[-3000:]}")
-        self.exits.append(rc)
-        return rc
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.stderr_text()
 
 
 def run_gateway(site, options=(), timeout: float = 20.0) -> subprocess.CompletedProcess:
@@ -789,10 +711,10 @@ class GatewayRig:
         before = journal_info(self.journal)
         drain = self.gateway(site=self.quiet_site, name="drain")
         try:
-            wait_for(lambda: len(self.seen()) >= before.newest and all(s in self._seen for s in
-                                                                         range(1, before.newest + 1)),
-                     40, f"journal sequences 1..{before.newest} at the subscriber")
-        except AssertionError as e:
+            wait_until(lambda: len(self.seen()) >= before.newest and all(s in self._seen for s in
+                                                                           range(1, before.newest + 1)),
+                       40, what=f"journal sequences 1..{before.newest} at the subscriber")
+        except TimeoutError as e:
             missing = [s for s in range(1, before.newest + 1) if s not in self._seen]
             raise AssertionError(f"{e}: {len(missing)} missing, first {missing[:10]}\ndrain log:\n"
                                  f"{drain.log_text()[-2000:]}\ngateway log:\n{gateway.log_text()[-3000:]}")
@@ -827,3 +749,4 @@ class GatewayRig:
             self.subscriber.stop()
         self.peer.stop()
         self.broker.stop()
+        gc.collect()   # the proxies' and the subscriber's sockets are closed now, not in a later test

@@ -16,8 +16,8 @@ import time
 import pytest
 
 import mqtt_rig
-from harness import free_tcp_port, modbus_client
-from mqtt_rig import GatewayRig, journal_info, run_gateway, wait_for
+from harness import free_tcp_port, modbus_client, wait_until
+from mqtt_rig import GatewayRig, journal_info, run_gateway
 
 pytestmark = pytest.mark.skipif(not mqtt_rig.GATEWAY.exists(),
                                 reason=f"{mqtt_rig.GATEWAY} is missing: run 'make examples'")
@@ -96,7 +96,7 @@ def test_wrong_password_logged_retried_with_back_off_and_nothing_lost(make_rig):
     wrong.write_text("not-the-password\n")
     gw = rig.gateway(port=proxy.port, password_file=wrong)
     rig_start = time.monotonic()
-    wait_for(lambda: proxy.connections >= 5, 15, "5 connection attempts")
+    wait_until(lambda: proxy.connections >= 5, 15, what="5 connection attempts")
     time.sleep(2.0)
     attempts = list(proxy.accept_times)
     assert gw.running, gw.log_text()
@@ -172,8 +172,8 @@ def test_commands_refused_malformed_and_written(make_rig):
         return answer
 
     # The gateway subscribes after it connected: ask until the first answer comes.
-    wait_for(lambda: _try_answer(ask, json.dumps({"id": "probe", "channel": "no.such.channel", "value": 1})),
-             15, "an answer to the first command")
+    wait_until(lambda: _try_answer(ask, json.dumps({"id": "probe", "channel": "no.such.channel", "value": 1})),
+               15, what="an answer to the first command")
 
     locked = ask(json.dumps({"id": "req-locked", "channel": "cmd.locked", "value": 5}))
     assert locked["ok"] is False and locked["id"] == "req-locked" and locked["channel"] == "cmd.locked", locked
@@ -226,8 +226,8 @@ def test_commands_refused_malformed_and_written(make_rig):
     assert gw.stop() == 0
     sub.publish(rig.command_topic, json.dumps({"id": "while-away", "channel": "cmd.setpoint", "value": 555}))
     gw = rig.gateway(name="gateway-2")
-    wait_for(lambda: _try_answer(ask, json.dumps({"id": "probe-2", "channel": "no.such.channel", "value": 1})),
-             15, "an answer after the restart")
+    wait_until(lambda: _try_answer(ask, json.dumps({"id": "probe-2", "channel": "no.such.channel", "value": 1})),
+               15, what="an answer after the restart")
     answers = [json.loads(m.payload) for m in sub.snapshot(rig.response_topic)]
     assert not [a for a in answers if a.get("id") == "while-away"], answers[-3:]
     assert _registers(rig.peer_port) == (1234, mqtt_rig.LOCKED_INITIAL, 1)
@@ -344,7 +344,7 @@ def test_connection_cut_mid_publish(make_rig, version):
     rig = make_rig()
     proxy = rig.proxy(cut_after_bytes=30_000)
     gw = rig.gateway("--mqtt-version", version, port=proxy.port)
-    wait_for(lambda: proxy.cuts >= 8, 30, "8 cuts")
+    wait_until(lambda: proxy.cuts >= 8, 30, what="8 cuts")
     assert gw.running, gw.log_text()[-3000:]
     rig.finish(gw, events=proxy.cuts, label=f"MQTT {version}: {proxy.cuts} connections cut mid-publish")
 
