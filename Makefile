@@ -159,8 +159,15 @@ $(OUT)/libEdgeCore.a: $(ARCHIVE) $(OUT)/exports.txt
 	rm -f $@ && $(TOOLPREFIX)ar rcs $@ $(OUT)/edgecore.o
 
 # The example programs, linked against this tree's library (rpath), for the demo and for technicians.
-EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/examples/site_simulator
+EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/examples/site_simulator \
+  $(OUT)/examples/edgecore_gateway
 examples: lib $(EXAMPLES)
+
+# The MQTT gateway also links Debian's libmosquitto (docs/gateway.md).
+$(OUT)/examples/edgecore_gateway: examples/edgecore_gateway.c include/edgecore.h $(SO)
+	mkdir -p $(OUT)/examples
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto -lpthread -lm \
+	  -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
 
 $(OUT)/examples/site_simulator: examples/site_simulator.c
 	mkdir -p $(OUT)/examples
