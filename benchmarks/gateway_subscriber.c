@@ -11,7 +11,7 @@
  *
  * Signals (the benchmark's driver sends them):
  *   SIGUSR1  print a WINDOW line for the readings that arrived since the previous SIGUSR1 (or the start),
- *            then start a new window
+ *            then start a new window: readings/s and latency p50/p99/max of first arrivals, duplicates
  *   SIGUSR2  the first marks "broker down", the second "broker up again": the next WINDOW line then says
  *            how many readings were taken while the broker was down and when the last of them arrived
  *   SIGTERM  print one INSTANCE line per journal instance and a TOTAL line, then exit. With --expect FILE
@@ -550,13 +550,15 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                 in->max_seq = msg.first + i;
             check_order(in, r);
         }
-        int64_t latency = arrival - r->ts;
-        if (in->is_ref) {
-            window.ref_readings++;
-            push_latency(&window.ref, latency);
-        } else {
-            window.gw_readings++;
-            push_latency(&window.gw, latency);
+        if (fresh == 1) { /* readings/s and latency count first arrivals; duplicates are counted apart */
+            int64_t latency = arrival - r->ts;
+            if (in->is_ref) {
+                window.ref_readings++;
+                push_latency(&window.ref, latency);
+            } else {
+                window.gw_readings++;
+                push_latency(&window.gw, latency);
+            }
         }
         if (marks >= 1 && fresh == 1 && !in->is_ref && r->ts >= down_ms && (marks == 1 || r->ts < up_ms)) {
             outage_readings++;
