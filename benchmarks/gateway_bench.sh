@@ -224,7 +224,7 @@ log "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 start_broker
 
 "$BENCH/gateway_subscriber" --port "$MQTT_PORT" --username bench --password-file "$DIR/password" \
-    --expect "$DIR/journals.txt" --max-seconds $SAFETY > "$DIR/subscriber.out" 2> "$DIR/subscriber.err" &
+    --expect "$DIR/journals.txt" --timeline "$DIR/timeline.txt" --max-seconds $SAFETY > "$DIR/subscriber.out" 2> "$DIR/subscriber.err" &
 SUB_PID=$!
 PIDS+=("$SUB_PID")
 wait_line "$DIR/subscriber.out" READY || { echo "gateway_bench: the subscriber did not subscribe:" >&2; cat "$DIR/subscriber.err" >&2; exit 2; }

@@ -7,7 +7,7 @@
  * reading's ts (ms, CLOCK_REALTIME on the same machine).
  *
  *   gateway_subscriber --port PORT [--host H] [--username U --password-file F] [--id CLIENT_ID]
- *                      [--topic T]... [--ref-prefix P] [--expect FILE] [--max-seconds S]
+ *                      [--topic T]... [--ref-prefix P] [--expect FILE] [--timeline FILE] [--max-seconds S]
  *
  * Signals (the benchmark's driver sends them):
  *   SIGUSR1  print a WINDOW line for the readings that arrived since the previous SIGUSR1 (or the start),
@@ -80,6 +80,15 @@ static int marks;
 static int64_t down_ms, up_ms, outage_readings, outage_last_arrival;
 
 static volatile sig_atomic_t want_window, want_mark, want_stop;
+
+/* --timeline FILE: one line per second of arrival time: readings (first arrivals of gateways), the largest
+ * latency and the gateway it came from, to tell a stall of every gateway at once (the machine, the disk,
+ * the broker) from one gateway's. */
+static FILE *timeline;
+static struct {
+    int64_t second, readings, max_latency;
+    char max_gateway[72];
+} tl;
 static bool ready_printed;
 static int topic_count;
 static const char *topics[MAX_TOPICS];
@@ -495,6 +504,32 @@ static void report_malformed(const char *topic, const char *why, const char *pay
                 len > 200 ? 200 : len, payload);
 }
 
+static void timeline_flush(int64_t second)
+{
+    if (timeline != NULL && tl.second != 0 && tl.second != second) {
+        fprintf(timeline, "%lld readings=%lld max_latency_ms=%lld from=%s\n", (long long)tl.second,
+                (long long)tl.readings, (long long)tl.max_latency, tl.max_gateway);
+        fflush(timeline);
+        tl.readings = 0;
+        tl.max_latency = -1;
+        tl.max_gateway[0] = '\0';
+    }
+    tl.second = second;
+}
+
+static void timeline_add(int64_t arrival_ms, int64_t latency, const char *gateway)
+{
+    if (timeline == NULL)
+        return;
+    if (arrival_ms / 1000 != tl.second)
+        timeline_flush(arrival_ms / 1000);
+    tl.readings++;
+    if (latency > tl.max_latency) {
+        tl.max_latency = latency;
+        snprintf(tl.max_gateway, sizeof tl.max_gateway, "%s", gateway);
+    }
+}
+
 static struct message msg;
 
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m)
@@ -558,6 +593,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
             } else {
                 window.gw_readings++;
                 push_latency(&window.gw, latency);
+                timeline_add(arrival, latency, in->gateway);
             }
         }
         if (marks >= 1 && fresh == 1 && !in->is_ref && r->ts >= down_ms && (marks == 1 || r->ts < up_ms)) {
@@ -764,7 +800,8 @@ static char *read_password(const char *path)
 static void usage(void)
 {
     fputs("usage: gateway_subscriber --port PORT [--host H] [--username U --password-file F] [--id CLIENT_ID]\n"
-          "                          [--topic T]... [--ref-prefix P] [--expect FILE] [--max-seconds S]\n",
+          "                          [--topic T]... [--ref-prefix P] [--expect FILE] [--timeline FILE]\n"
+          "                          [--max-seconds S]\n",
           stderr);
 }
 
@@ -799,7 +836,13 @@ int main(int argc, char **argv)
             expect_path = v;
         else if (strcmp(a, "--max-seconds") == 0)
             max_seconds = atol(v);
-        else {
+        else if (strcmp(a, "--timeline") == 0) {
+            timeline = fopen(v, "w");
+            if (timeline == NULL) {
+                fprintf(stderr, "gateway_subscriber: %s: %s\n", v, strerror(errno));
+                return 2;
+            }
+        } else {
             usage();
             return 2;
         }
@@ -870,6 +913,7 @@ int main(int argc, char **argv)
             print_window();
         }
     }
+    timeline_flush(0);
     int status = final_report(expect_path);
     mosquitto_disconnect(mosq);
     mosquitto_destroy(mosq);
