@@ -36,7 +36,11 @@ enum { COMMAND_QUEUE = 16, COMMAND_PAYLOAD_MAX = 4096, ID_MAX = 64 };
 /* Options                                                                                              */
 /* ---------------------------------------------------------------------------------------------------- */
 
+enum { HOSTS_MAX = 8 };
+
 struct options {
+    const char *hosts[HOSTS_MAX];
+    int host_count;
     const char *site, *host, *id, *topic, *command_topic, *response_topic, *status_topic;
     const char *username, *password_file, *cafile, *cert, *key, *cursor;
     int port, mqtt_version, format, keepalive;
@@ -50,7 +54,7 @@ static const char usage_text[] =
     "Runs the site file's engine and forwards every reading of its journal to an MQTT broker (QoS 1; the\n"
     "journal is acknowledged only after the broker's PUBACK). The site file must have a journal: section.\n"
     "\n"
-    "  --host HOST              broker host (default 127.0.0.1)\n"
+    "  --host HOST[,HOST...]    broker host (default 127.0.0.1); a list (at most 8) is tried in turn\n"
     "  --port PORT              broker port (default 1883, 8883 with --cafile)\n"
     "  --id ID                  gateway id, 1..64 of A-Z a-z 0-9 _ - . (default: the host name)\n"
     "  --mqtt-version 5|3.1.1   protocol version (default 5)\n"
@@ -216,6 +220,12 @@ static void parse_options(int argc, char **argv, struct options *o) {
     if ((o->cert == NULL) != (o->key == NULL)) usage_error("--cert and --key go together");
     if (o->cert && !o->cafile) usage_error("--cert needs --cafile (TLS)");
     if (o->port < 0) o->port = o->cafile ? 8883 : 1883;
+    char *list = format_text("%s", o->host);
+    for (char *save = NULL, *host = strtok_r(list, ",", &save); host; host = strtok_r(NULL, ",", &save)) {
+        if (o->host_count == HOSTS_MAX) usage_error("--host: more than %d hosts", HOSTS_MAX);
+        o->hosts[o->host_count++] = host;
+    }
+    if (!o->host_count) usage_error("--host: no host in '%s'", o->host);
     if (!o->id) {
         static char host[256];
         if (gethostname(host, sizeof host - 1) != 0 || !*host) strcpy(host, "gateway");
@@ -692,6 +702,7 @@ enum flight_state { FLIGHT_SENT, FLIGHT_ACKED, FLIGHT_FAILED };
 struct flight {
     int mid;
     uint64_t first, last;
+    size_t bytes;
     enum flight_state state;
 };
 
@@ -699,7 +710,9 @@ struct gateway {
     struct options *o;
     struct site *site;
     struct mosquitto *mosq;
+    int host_index;               /* o->hosts[host_index] is tried now */
     bool connecting, connected;
+    bool refusal_logged;          /* the CONNACK of this attempt refused, and said so */
     int64_t next_attempt_ms, backoff_ms;
     int64_t hold_until_ms;        /* after a refused message: no publishing before this */
     int64_t failure_backoff_ms;
@@ -715,6 +728,7 @@ struct gateway {
     size_t flight_head, flight_count;
     bool resend_needed;
     int refused_reason;
+    int fatal;                    /* an exit code the main loop stops with */
     uint64_t acknowledged;        /* journal acknowledgement sent so far */
     struct text payload;
     /* counters */
@@ -856,11 +870,22 @@ static void publish_answers(struct gateway *g) {
 /* MQTT callbacks                                                                                       */
 /* ---------------------------------------------------------------------------------------------------- */
 
+/* libmosquitto's error, in words (its own table lacks some, e.g. the keep-alive). */
+static const char *mqtt_error(int rc) {
+    if (rc == MOSQ_ERR_ERRNO) return strerror(errno);
+    if (rc == MOSQ_ERR_KEEPALIVE) return "no answer from the broker within 1.5 keep-alive periods";
+    return mosquitto_strerror(rc);
+}
+
 static const char *reason_text(const struct gateway *g, int rc) {
     return g->o->mqtt_version == 5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc);
 }
 
+static const char *host(const struct gateway *g) { return g->o->hosts[g->host_index]; }
+
+/* The next attempt goes to the next host of the list. */
 static void schedule_reconnect(struct gateway *g) {
+    g->host_index = (g->host_index + 1) % g->o->host_count;
     int64_t base = g->backoff_ms;
     int64_t jitter = base / 5 ? (int64_t)(random() % (2 * (base / 5) + 1)) - base / 5 : 0;
     g->next_attempt_ms = monotonic_ms() + base + jitter;
@@ -873,8 +898,12 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
     g->connecting = false;
     if (rc != 0) {
         g->connection_failures++;
-        say("connection refused by %s:%d: %s (rc %d); next attempt in %.1f s", g->o->host, g->o->port,
-            reason_text(g, rc), rc, (double)g->backoff_ms / 1000);
+        g->refusal_logged = true;
+        bool credentials = g->o->mqtt_version == 5 ? rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD || rc == MQTT_RC_NOT_AUTHORIZED
+                                                   : rc == 4 || rc == 5;
+        say("connection refused by %s:%d: %s (rc %d)%s; next attempt in %.1f s", host(g), g->o->port,
+            reason_text(g, rc), rc, credentials ? ": check --username and --password-file against the broker's users" : "",
+            (double)g->backoff_ms / 1000);
         schedule_reconnect(g);
         mosquitto_disconnect(mosq);
         return;
@@ -887,7 +916,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
     g->broker_packet_limit = 0;
     if (properties && mosquitto_property_read_int32(properties, MQTT_PROP_MAXIMUM_PACKET_SIZE, &maximum, false))
         g->broker_packet_limit = (long)maximum;
-    say("connected to %s:%d (MQTT %s)%s", g->o->host, g->o->port, g->o->mqtt_version == 5 ? "5" : "3.1.1",
+    say("connected to %s:%d (MQTT %s)%s", host(g), g->o->port, g->o->mqtt_version == 5 ? "5" : "3.1.1",
         g->broker_packet_limit ? "; the broker's maximum packet size applies" : "");
     if (g->broker_packet_limit && verbose) say("broker maximum packet size %ld bytes", g->broker_packet_limit);
     mosquitto_publish(mosq, NULL, g->o->status_topic, 6, "online", 1, true);
@@ -903,9 +932,13 @@ static void on_disconnect(struct mosquitto *mosq, void *data, int rc, const mosq
     g->connecting = false;
     if (stopping && rc == 0) return;
     if (was_connected) {
-        say("connection to %s:%d lost: %s; %zu messages in flight are sent again after reconnecting", g->o->host,
-            g->o->port, rc == 0 ? "closed" : mosquitto_strerror(rc), g->flight_count);
+        say("connection to %s:%d lost: %s; %zu messages in flight are sent again after reconnecting", host(g),
+            g->o->port, rc == 0 ? "closed" : mqtt_error(rc), g->flight_count);
         g->backoff_ms = g->o->reconnect_min_ms;
+    } else if (!g->refusal_logged) {
+        g->connection_failures++;
+        say("cannot connect to %s:%d: %s (no CONNACK); next attempt in %.1f s", host(g), g->o->port,
+            mqtt_error(rc), (double)g->backoff_ms / 1000);
     }
     if (g->next_attempt_ms <= monotonic_ms()) schedule_reconnect(g);
 }
@@ -940,6 +973,13 @@ static void on_publish(struct mosquitto *mosq, void *data, int mid, int reason, 
             f->state = FLIGHT_FAILED;
             g->resend_needed = true;
             g->refused_reason = reason;
+            if (reason == MQTT_RC_PACKET_TOO_LARGE && f->first == f->last && !g->fatal) {
+                say("the broker refuses a message of one reading (sequence %" PRIu64 ", %zu bytes) as too large: "
+                    "raise its message size limit", f->first, f->bytes);
+                g->fatal = EXIT_MQTT_SETUP;
+            }
+            if (reason == MQTT_RC_PACKET_TOO_LARGE && (long)f->bytes / 2 < g->payload_limit)
+                g->payload_limit = (long)f->bytes / 2 < 256 ? 256 : (long)f->bytes / 2;
             g->refused_messages++;
             say("the broker refused message %d (readings %" PRIu64 "..%" PRIu64 "): %s (0x%02x); it and the later ones "
                 "are sent again", mid, f->first, f->last, mosquitto_reason_string(reason), reason);
@@ -964,17 +1004,19 @@ static void on_log(struct mosquitto *mosq, void *data, int level, const char *te
 /* ---------------------------------------------------------------------------------------------------- */
 
 static void start_connect(struct gateway *g) {
-    int rc = g->ever_connected || g->connection_failures ? mosquitto_reconnect_async(g->mosq)
-                                                         : mosquitto_connect_bind_async(g->mosq, g->o->host, g->o->port,
-                                                                                        g->o->keepalive, NULL);
+    /* connect_bind_async keeps the messages in flight, as reconnect_async does */
+    int rc = g->o->host_count == 1 && (g->ever_connected || g->connection_failures)
+                 ? mosquitto_reconnect_async(g->mosq)
+                 : mosquitto_connect_bind_async(g->mosq, host(g), g->o->port, g->o->keepalive, NULL);
     if (rc == MOSQ_ERR_SUCCESS) {
         g->connecting = true;
-        if (verbose) say("connecting to %s:%d", g->o->host, g->o->port);
+        g->refusal_logged = false;
+        if (verbose) say("connecting to %s:%d", host(g), g->o->port);
         return;
     }
     g->connection_failures++;
-    const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
-    say("cannot connect to %s:%d: %s; next attempt in %.1f s", g->o->host, g->o->port, why, (double)g->backoff_ms / 1000);
+    const char *why = mqtt_error(rc);
+    say("cannot connect to %s:%d: %s; next attempt in %.1f s", host(g), g->o->port, why, (double)g->backoff_ms / 1000);
     schedule_reconnect(g);
 }
 
@@ -1010,9 +1052,8 @@ static void resend_after_refusal(struct gateway *g) {
     g->pending_count = 0;
     edgecore_journal_rewind(g->site->journal, g->o->cursor);
     g->resend_needed = false;
-    if (g->refused_reason == MQTT_RC_PACKET_TOO_LARGE && g->payload_limit > 256) {
-        g->payload_limit = g->payload_limit / 2 < 256 ? 256 : g->payload_limit / 2;
-        say("the broker's limit is lower: payloads are now at most %ld bytes", g->payload_limit);
+    if (g->refused_reason == MQTT_RC_PACKET_TOO_LARGE) {
+        say("the broker's limit is lower: payloads are now at most %ld bytes (half the refused one)", g->payload_limit);
         g->hold_until_ms = 0;
         g->failure_backoff_ms = 0;
     } else {
@@ -1104,7 +1145,7 @@ static int publish_one(struct gateway *g, bool force) {
     }
     struct flight *f = flight_at(g, g->flight_count);
     *f = (struct flight){.mid = mid, .first = g->pending_sequence[0], .last = g->pending_sequence[count - 1],
-                         .state = FLIGHT_SENT};
+                         .bytes = g->payload.length, .state = FLIGHT_SENT};
     g->flight_count++;
     g->messages++;
     g->readings_published += count;
@@ -1308,6 +1349,10 @@ int main(int argc, char **argv) {
         int64_t now = monotonic_ms();
         if (o.seconds && now - started >= o.seconds * 1000) break;
         if (!g.connected && !g.connecting && now >= g.next_attempt_ms) start_connect(&g);
+        if (g.fatal) {
+            status = g.fatal;
+            break;
+        }
         if (g.resend_needed) resend_after_refusal(&g);
         if (g.connected && !g.resend_needed && now >= g.hold_until_ms) {
             status = fill_pending(&g);
@@ -1333,11 +1378,11 @@ int main(int argc, char **argv) {
             int rc = mosquitto_loop(g.mosq, timeout, 1);
             if (rc != MOSQ_ERR_SUCCESS && (g.connected || g.connecting)) {
                 bool was_connecting = g.connecting && !g.connected;
-                const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+                const char *why = mqtt_error(rc);
                 if (was_connecting) {
                     g.connection_failures++;
                     g.connecting = false;
-                    say("cannot connect to %s:%d: %s; next attempt in %.1f s", o.host, o.port, why,
+                    say("cannot connect to %s:%d: %s; next attempt in %.1f s", host(&g), o.port, why,
                         (double)g.backoff_ms / 1000);
                     schedule_reconnect(&g);
                 } else {

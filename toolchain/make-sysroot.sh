@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Assemble a target "sysroot overlay" for cross-building libEdgeCore: Debian's own libmodbus, libgpiod and libyaml
-# packages for ARCH (arm64 or armhf), downloaded with a private APT configuration (the host's dpkg and
+# packages (and libmosquitto with libssl, for the gateway example) for ARCH (arm64 or armhf), downloaded with a private APT configuration (the host's dpkg and
 # multiarch setup are never touched) and unpacked with dpkg-deb -x.
 #
 #   toolchain/make-sysroot.sh arm64|armhf|amd64 [OUTDIR]
@@ -16,7 +16,12 @@ arch=${1:?usage: make-sysroot.sh [--gpiod2] arm64|armhf|amd64 [outdir]}
 case "$arch" in arm64|armhf|amd64) ;; *) echo "make-sysroot: unknown arch '$arch' (arm64, armhf or amd64)" >&2; exit 2;; esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${2:-$top/.build-sysroot/$arch$flavor}
-[ -f "$out/.complete" ] && { echo "$out"; exit 0; }
+# libmosquitto (and libssl, which it links) for the MQTT gateway example.
+packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev libyaml-0-2 libyaml-dev libmosquitto1 libmosquitto-dev libssl3)
+[ -n "$flavor" ] && packages=(libgpiod3 libgpiod-dev/bookworm-backports)
+# .complete holds the package list it was made with: a sysroot made with another list is made again.
+[ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "${packages[*]}" ] && { echo "$out"; exit 0; }
+case "$out" in "$top"/.build-sysroot/*) rm -rf "$out" ;; esac
 
 apt_root=$top/.build-sysroot/apt-$arch$flavor
 mkdir -p "$apt_root"/{etc/sources.list.d,etc/preferences.d,state/lists/partial,cache/archives/partial,debs} "$out"
@@ -57,8 +62,7 @@ for attempt in 1 2 3; do
   echo "make-sysroot: apt-get update failed (attempt $attempt), retrying" >&2
   sleep $((attempt * 5))
 done
-packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev libyaml-0-2 libyaml-dev)
-[ -n "$flavor" ] && packages=(libgpiod3 libgpiod-dev/bookworm-backports)
+rm -f "$apt_root"/debs/*.deb
 for attempt in 1 2 3; do
   (cd "$apt_root/debs" && apt-get "${apt_opts[@]}" download "${packages[@]}") && break
   [ "$attempt" -eq 3 ] && { echo "make-sysroot: cannot download ${packages[*]} for $arch" >&2; exit 1; }
@@ -72,5 +76,5 @@ if [ -n "$flavor" ] && [ "$arch" != amd64 ]; then
   rm -f "$out/.complete" "$out/usr/include/gpiod.h" "$out"/usr/lib/*/libgpiod.so* "$out"/usr/lib/*/pkgconfig/libgpiod.pc
 fi
 for deb in "$apt_root"/debs/*.deb; do dpkg-deb -x "$deb" "$out"; done
-touch "$out/.complete"
+echo "${packages[*]}" > "$out/.complete"
 echo "$out"

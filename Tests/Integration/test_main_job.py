@@ -27,7 +27,8 @@ def simulated_site(tmp_path):
     chip = tmp_path / "gpio"
     site = (ROOT / "examples" / "site-simulated.yaml").read_text()
     for old, new in (("port: 15020", f"port: {meter_port}"), ("port: 15021", f"port: {greenhouse_port}"),
-                     ("/tmp/edgecore-site-gpio", str(chip))):
+                     ("/tmp/edgecore-site-gpio", str(chip)),
+                     ("/tmp/edgecore-site-journal", str(tmp_path / "journal"))):
         assert old in site
         site = site.replace(old, new)
     site_file = tmp_path / "site.yaml"
@@ -62,6 +63,9 @@ def test_the_simulated_site_end_to_end(simulated_site):
     assert "wrote greenhouse.irrigation_valve=1" in watch.stderr
     assert "wrote greenhouse.vent_fan=1" in watch.stderr
     assert ", 0 dropped" in watch.stderr
+    # The site file's journal took every reading (the gateway forwards from it).
+    journal = re.search(r"^journal feed: (\d+) appended, 0 lost on the way", watch.stdout, re.M)
+    assert journal and int(journal[1]) > 0, watch.stdout
     time.sleep(0.3)  # the simulator notices the valve's safe state within 100 ms
     simulator.send_signal(signal.SIGTERM)
     site_log = simulator.communicate(timeout=10)[0]

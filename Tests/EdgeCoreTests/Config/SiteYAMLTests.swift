@@ -333,6 +333,11 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
             Issue.record("expected two TCP buses and a GPIO chip")
             return
         }
+        // scripts/demo.sh and Tests/Integration move the journal by replacing its path; the gateway reads "uplink".
+        #expect(config.journal == JournalSpec(path: "/tmp/edgecore-site-journal",
+                                              settings: JournalSettings(sizeLimit: 16 << 20, segmentSize: 1 << 20,
+                                                                        syncIntervalMs: 200),
+                                              cursors: ["uplink"]))
         #expect(chip.chip == "sim:/tmp/edgecore-site-gpio")  // examples/site_simulator's default folder
         #expect(chip.checkpointPath == "/tmp/edgecore-site-gpio/pulses.checkpoint")
         #expect(meterBus.host == "127.0.0.1" && meterBus.port == 15020)

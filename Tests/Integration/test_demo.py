@@ -1,0 +1,60 @@
+"""The main job end to end, as a user runs it: scripts/demo.sh starts the simulated site, a local mosquitto
+with a password, examples/edgecore_gateway on examples/site-simulated.yaml and a persistent-session QoS 1
+subscriber; it stops the broker for 10 s midway, sends one command, stops the gateway and checks the
+subscriber's readings against the journal. Here with the shortest run (20 s)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from harness import ROOT
+
+SECONDS = 20
+
+
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_demo_delivers_every_journaled_reading_through_a_broker_outage():
+    demo = subprocess.run([str(ROOT / "scripts" / "demo.sh"), "--seconds", str(SECONDS)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=100)
+    output = demo.stdout + demo.stderr
+    assert demo.returncode == 0, output
+
+    # The count check: every reading of the journal reached the subscriber.
+    check = re.search(r"^count check: journaled (\d+) \(sequences (\d+)\.\.(\d+)\), delivered (\d+), "
+                      r"duplicates (\d+), missing: (\d+)", demo.stdout, re.M)
+    assert check, output
+    journaled, oldest, newest, delivered, duplicates, missing = map(int, check.groups())
+    assert missing == 0 and delivered == journaled == newest - oldest + 1 and oldest == 1, check[0]
+    assert journaled > 10 * SECONDS, check[0]  # the site makes about 20 readings/s
+
+    # The outage happened, and what was journaled meanwhile arrived after it as a backlog.
+    assert "mosquitto stopped (SIGTERM) for 10 s" in demo.stderr and "mosquitto started again" in demo.stderr
+    messages = re.findall(r"^ *[\d.]+ s  greenhouse-demo  seq (\d+)\.\.(\d+) +(\d+) readings(.*)$", demo.stdout, re.M)
+    assert messages, output
+    for first, last, count, _ in messages:
+        assert int(last) - int(first) + 1 == int(count)
+    ages = [float(age) for *_, rest in messages for age in re.findall(r"backlog: taken up to ([\d.]+) s ago", rest)]
+    assert ages and max(ages) > 8, output
+
+    # The command was carried out and answered on the response topic.
+    answers = [json.loads(a) for a in re.findall(r"^ *[\d.]+ s  command answer: (.*)$", demo.stdout, re.M)]
+    assert {"id": "demo-1", "channel": "greenhouse.vent_fan", "ok": True, "code": 0} in [
+        {k: a.get(k) for k in ("id", "channel", "ok", "code")} for a in answers], output
+    assert "gateway stopped (SIGTERM), exit code 0" in demo.stderr
+
+    # Every process it started is gone, and so is its temporary folder.
+    pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", demo.stderr)]
+    assert len(pids) >= 4, demo.stderr
+    assert not [p for p in pids if running(p)]
+    folder = re.search(r"journal (/tmp/edgecore-demo\.\w+)/journal", demo.stderr)
+    assert folder and not Path(folder[1]).exists(), demo.stderr
