@@ -353,6 +353,8 @@ echo
 echo "Gateway benchmark, $(date -u '+%Y-%m-%d %H:%M') UTC: $N gateways x $CHANNELS channels at 1 Hz (journal sync_interval_ms $SYNC_MS${EXTRA:+, options $EXTRA}) into one mosquitto; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-48s | %-26s | %-26s\n' "" "steady (${WINDOW} s)" "broker restart (${DOWN} s down + ${AFTER} s)"
 printf '%-48s | %-26s | %-26s\n' "delivered readings/s, all gateways" "$(kv "$W2" gw_rate) (configured $((N * CHANNELS)))" "$(kv "$W3" gw_rate)"
+per_gw() { awk -v m="$(kv "$1" "$2")" -v s="$(kv "$1" seconds)" -v n="$N" 'BEGIN { printf "%.2f", m / s / n }'; }
+printf '%-48s | %-26s | %-26s\n' "messages/s per gateway (payload bytes/s)" "$(per_gw "$W2" gw_messages) ($(per_gw "$W2" gw_bytes))" "$(per_gw "$W3" gw_messages) ($(per_gw "$W3" gw_bytes))"
 printf '%-48s | %-26s | %-26s\n' "latency p50 / p99 / max (ms)" "$(kv "$W2" gw_p50_ms) / $(kv "$W2" gw_p99_ms) / $(kv "$W2" gw_max_ms)" "$(kv "$W3" gw_p50_ms) / $(kv "$W3" gw_p99_ms) / $(kv "$W3" gw_max_ms)"
 printf '%-48s | %-26s | %-26s\n' "duplicates received" "$(kv "$W2" gw_dups)" "$(kv "$W3" gw_dups)"
 printf '%-48s | %-26s | %-26s\n' "CPU % of one core per gateway: median / max" "$cpu_med / $cpu_max" "$rcpu_med / $rcpu_max"

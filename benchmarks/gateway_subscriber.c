@@ -69,7 +69,7 @@ static struct instance *instances[MAX_INSTANCES];
 static int instance_count;
 static struct {
     struct latencies gw, ref;
-    uint64_t gw_readings, ref_readings, gw_dups, ref_dups, messages, bytes;
+    uint64_t gw_readings, ref_readings, gw_dups, ref_dups, messages, bytes, gw_messages, gw_bytes;
     struct timespec start;
 } window;
 static uint64_t malformed, malformed_printed, unknown_keys, overflow_instances, order_unchecked;
@@ -565,6 +565,10 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     if (in == NULL)
         return;
     in->messages++;
+    if (!in->is_ref) {
+        window.gw_messages++;
+        window.gw_bytes += (uint64_t)m->payloadlen;
+    }
     for (size_t i = 0; i < msg.count; i++) {
         const struct reading *r = &msg.readings[i];
         int fresh = mark_seen(in, msg.first + i);
@@ -643,11 +647,12 @@ static void print_window(void)
     double secs = seconds_since(&window.start);
     window_number++;
     printf("WINDOW n=%d seconds=%.3f gw_readings=%llu gw_rate=%.1f gw_dups=%llu ref_readings=%llu ref_rate=%.1f "
-           "ref_dups=%llu messages=%llu bytes=%llu",
+           "ref_dups=%llu messages=%llu bytes=%llu gw_messages=%llu gw_bytes=%llu",
            window_number, secs, (unsigned long long)window.gw_readings, (double)window.gw_readings / secs,
            (unsigned long long)window.gw_dups, (unsigned long long)window.ref_readings,
            (double)window.ref_readings / secs, (unsigned long long)window.ref_dups,
-           (unsigned long long)window.messages, (unsigned long long)window.bytes);
+           (unsigned long long)window.messages, (unsigned long long)window.bytes,
+           (unsigned long long)window.gw_messages, (unsigned long long)window.gw_bytes);
     print_latency_line("gw", &window.gw);
     print_latency_line("ref", &window.ref);
     if (marks >= 2)
@@ -658,7 +663,7 @@ static void print_window(void)
     fflush(stdout);
     window.gw.count = window.ref.count = 0;
     window.gw_readings = window.ref_readings = window.gw_dups = window.ref_dups = 0;
-    window.messages = window.bytes = 0;
+    window.messages = window.bytes = window.gw_messages = window.gw_bytes = 0;
     clock_gettime(CLOCK_MONOTONIC, &window.start);
 }
 
