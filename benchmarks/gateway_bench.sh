@@ -12,7 +12,8 @@
 # steady window, GATEWAY_BENCH_DOWN [7] s the broker is down, GATEWAY_BENCH_AFTER [30] s measured after it
 # is back, GATEWAY_BENCH_SYNC_MS [1000] the journals' sync_interval_ms, GATEWAY_BENCH_ARGS extra gateway
 # options, GATEWAY_BENCH_DIR [/var/tmp] where the scratch folder goes (journals: a real disk, not tmpfs),
-# GATEWAY_BENCH_KEEP=1 keeps the scratch folder.
+# GATEWAY_BENCH_KEEP=1 keeps the scratch folder, GATEWAY_BENCH_SUBSCRIBER_ARGS more subscriber options
+# (GATEWAY_BENCH_SUBSCRIBER_ARGS="--inject-drop 20" checks the checker: the run must report a loss).
 #
 # Every process it starts is stopped by its PID (SIGTERM, SIGKILL after 3 s), also on an error or Ctrl-C;
 # every wait is bounded; the gateways, subscriber and reference publishers also stop by themselves after
@@ -224,7 +225,7 @@ log "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 start_broker
 
 "$BENCH/gateway_subscriber" --port "$MQTT_PORT" --username bench --password-file "$DIR/password" \
-    --expect "$DIR/journals.txt" --timeline "$DIR/timeline.txt" --max-seconds $SAFETY > "$DIR/subscriber.out" 2> "$DIR/subscriber.err" &
+    --expect "$DIR/journals.txt" --timeline "$DIR/timeline.txt" --max-seconds $SAFETY ${GATEWAY_BENCH_SUBSCRIBER_ARGS:-} > "$DIR/subscriber.out" 2> "$DIR/subscriber.err" &
 SUB_PID=$!
 PIDS+=("$SUB_PID")
 wait_line "$DIR/subscriber.out" READY || { echo "gateway_bench: the subscriber did not subscribe:" >&2; cat "$DIR/subscriber.err" >&2; exit 2; }

@@ -8,6 +8,7 @@
  *
  *   gateway_subscriber --port PORT [--host H] [--username U --password-file F] [--id CLIENT_ID]
  *                      [--topic T]... [--ref-prefix P] [--expect FILE] [--timeline FILE] [--max-seconds S]
+ *                      [--inject-drop N]
  *
  * Signals (the benchmark's driver sends them):
  *   SIGUSR1  print a WINDOW line for the readings that arrived since the previous SIGUSR1 (or the start),
@@ -19,6 +20,9 @@
  *            prints them), every instance is checked against its journal: a reading up to the cursor's
  *            acknowledgement that never arrived is lost; readings after the newest one delivered are still
  *            in the journal (pending), not lost.
+ *
+ * --inject-drop N checks the checker: the Nth message from a gateway is ignored as if it never came, so the
+ * final report must count its readings as lost (gaps) and fail.
  *
  * Gateways whose id starts with --ref-prefix (default "ref") are the reference publishers: counted apart.
  * Prints "READY" (flushed) once the subscription is acknowledged. Exit status 0: no reading lost (and,
@@ -93,6 +97,7 @@ static bool ready_printed;
 static int topic_count;
 static const char *topics[MAX_TOPICS];
 static const char *ref_prefix = "ref";
+static uint64_t inject_drop, gateway_messages_seen; /* --inject-drop N: ignore the Nth gateway message */
 
 static int64_t now_ms(void)
 {
@@ -564,6 +569,12 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     struct instance *in = find_instance(msg.gateway, msg.instance);
     if (in == NULL)
         return;
+    if (!in->is_ref && ++gateway_messages_seen == inject_drop) {
+        fprintf(stderr, "gateway_subscriber: --inject-drop: ignored message %llu (%s %llu..%llu)\n",
+                (unsigned long long)inject_drop, in->gateway, (unsigned long long)msg.first,
+                (unsigned long long)msg.last);
+        return;
+    }
     in->messages++;
     if (!in->is_ref) {
         window.gw_messages++;
@@ -806,7 +817,7 @@ static void usage(void)
 {
     fputs("usage: gateway_subscriber --port PORT [--host H] [--username U --password-file F] [--id CLIENT_ID]\n"
           "                          [--topic T]... [--ref-prefix P] [--expect FILE] [--timeline FILE]\n"
-          "                          [--max-seconds S]\n",
+          "                          [--max-seconds S] [--inject-drop N]\n",
           stderr);
 }
 
@@ -841,6 +852,8 @@ int main(int argc, char **argv)
             expect_path = v;
         else if (strcmp(a, "--max-seconds") == 0)
             max_seconds = atol(v);
+        else if (strcmp(a, "--inject-drop") == 0)
+            inject_drop = strtoull(v, NULL, 10);
         else if (strcmp(a, "--timeline") == 0) {
             timeline = fopen(v, "w");
             if (timeline == NULL) {
