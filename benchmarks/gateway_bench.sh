@@ -39,12 +39,12 @@ RSS_TARGET_KB=5859        # 6 MB = 6,000,000 bytes (the project writes MB for 10
 CPU_TARGET_PCT=1.0
 HZ=$(getconf CLK_TCK)
 
+[ -d /usr/sbin ] && PATH=$PATH:/usr/sbin   # Debian's mosquitto
 for f in "$GATEWAY" "$SERVER" "$BENCH/gateway_subscriber" "$BENCH/gateway_refpub" "$BENCH/gateway_journal_check"; do
     [ -x "$f" ] || { echo "gateway_bench: $f is missing (make bench-gateway builds it)" >&2; exit 2; }
 done
 command -v mosquitto >/dev/null || { echo "gateway_bench: mosquitto is not installed (scripts/install-deps.sh)" >&2; exit 2; }
 command -v mosquitto_passwd >/dev/null || { echo "gateway_bench: mosquitto_passwd is missing" >&2; exit 2; }
-[ -d /usr/sbin ] && PATH=$PATH:/usr/sbin
 
 DIR=$(mktemp -d "${GATEWAY_BENCH_DIR:-/var/tmp}/edgecore-gateway-bench.XXXXXX") || exit 2
 PIDS=()           # every process started, stopped at exit
