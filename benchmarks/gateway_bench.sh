@@ -357,6 +357,7 @@ printf '%-48s | %-26s | %-26s\n' "delivered readings/s, all gateways" "$(kv "$W2
 per_gw() { awk -v m="$(kv "$1" "$2")" -v s="$(kv "$1" seconds)" -v n="$N" 'BEGIN { printf "%.2f", m / s / n }'; }
 printf '%-48s | %-26s | %-26s\n' "messages/s per gateway (payload bytes/s)" "$(per_gw "$W2" gw_messages) ($(per_gw "$W2" gw_bytes))" "$(per_gw "$W3" gw_messages) ($(per_gw "$W3" gw_bytes))"
 printf '%-48s | %-26s | %-26s\n' "latency p50 / p99 / max (ms)" "$(kv "$W2" gw_p50_ms) / $(kv "$W2" gw_p99_ms) / $(kv "$W2" gw_max_ms)" "$(kv "$W3" gw_p50_ms) / $(kv "$W3" gw_p99_ms) / $(kv "$W3" gw_max_ms)"
+printf '%-48s | %-26s | %-26s\n' "readings whose status is not ok (must be 0)" "$(kv "$W2" gw_not_ok)" "$(kv "$W3" gw_not_ok)"
 printf '%-48s | %-26s | %-26s\n' "duplicates received" "$(kv "$W2" gw_dups)" "$(kv "$W3" gw_dups)"
 printf '%-48s | %-26s | %-26s\n' "CPU % of one core per gateway: median / max" "$cpu_med / $cpu_max" "$rcpu_med / $rcpu_max"
 printf '%-48s | %-26s | %-26s\n' "  the same from schedstat (ns): median / max" "$ncpu_med / $ncpu_max" "$nrcpu_med / $nrcpu_max"
@@ -385,6 +386,7 @@ echo "target: CPU <= 1 % of a core per gateway including MQTT (max of $N, steady
 echo "target: no reading lost: $lost_ok"
 [ "$bad_exits" = 0 ] || { echo "note: $bad_exits gateway(s) did not exit with 0 after SIGTERM: ${exit_codes[*]}"; fail=1; }
 [ "$sub_status" -le 1 ] || fail=1
+[ "$(kv "$W2" gw_not_ok)" = 0 ] || { echo "note: readings that are not ok in the steady window: the site was not read as planned"; fail=1; }
 [ -s "$DIR/journals.err" ] && { echo "journal check:"; cat "$DIR/journals.err"; }
 [ -s "$DIR/subscriber.err" ] && { echo "subscriber:"; head -5 "$DIR/subscriber.err"; }
 exit $fail

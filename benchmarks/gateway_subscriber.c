@@ -12,7 +12,8 @@
  *
  * Signals (the benchmark's driver sends them):
  *   SIGUSR1  print a WINDOW line for the readings that arrived since the previous SIGUSR1 (or the start),
- *            then start a new window: readings/s and latency p50/p99/max of first arrivals, duplicates
+ *            then start a new window: readings/s and latency p50/p99/max of first arrivals, duplicates,
+ *            readings whose status is not "ok" (the site was not read: the benchmark is then invalid)
  *   SIGUSR2  the first marks "broker down", the second "broker up again": the next WINDOW line then says
  *            how many readings were taken while the broker was down and when the last of them arrived
  *   SIGTERM  print one INSTANCE line per journal instance and a TOTAL line, then exit. With --expect FILE
@@ -73,7 +74,7 @@ static struct instance *instances[MAX_INSTANCES];
 static int instance_count;
 static struct {
     struct latencies gw, ref;
-    uint64_t gw_readings, ref_readings, gw_dups, ref_dups, messages, bytes, gw_messages, gw_bytes;
+    uint64_t gw_readings, ref_readings, gw_dups, ref_dups, messages, bytes, gw_messages, gw_bytes, gw_not_ok;
     struct timespec start;
 } window;
 static uint64_t malformed, malformed_printed, unknown_keys, overflow_instances, order_unchecked;
@@ -301,7 +302,7 @@ static void skip_value(struct parser *ps, int depth)
 struct reading {
     char channel[128];
     int64_t ts;
-    bool has_channel, has_ts, has_status;
+    bool has_channel, has_ts, has_status, ok;
 };
 
 /* One message: its header fields and its readings (kept in a growing array). */
@@ -333,8 +334,10 @@ static void read_reading(struct parser *ps, struct reading *r)
             r->ts = (int64_t)read_number(ps);
             r->has_ts = true;
         } else if (strcmp(key, "status") == 0) {
-            read_string(ps, NULL, 0);
+            char status[24];
+            read_string(ps, status, sizeof status);
             r->has_status = true;
+            r->ok = strcmp(status, "ok") == 0;
         } else if (strcmp(key, "unit") == 0 || strcmp(key, "value") == 0 || strcmp(key, "detail") == 0) {
             skip_value(ps, 1);
         } else {
@@ -607,6 +610,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                 push_latency(&window.ref, latency);
             } else {
                 window.gw_readings++;
+                window.gw_not_ok += !r->ok;
                 push_latency(&window.gw, latency);
                 timeline_add(arrival, latency, in->gateway);
             }
@@ -658,12 +662,13 @@ static void print_window(void)
     double secs = seconds_since(&window.start);
     window_number++;
     printf("WINDOW n=%d seconds=%.3f gw_readings=%llu gw_rate=%.1f gw_dups=%llu ref_readings=%llu ref_rate=%.1f "
-           "ref_dups=%llu messages=%llu bytes=%llu gw_messages=%llu gw_bytes=%llu",
+           "ref_dups=%llu messages=%llu bytes=%llu gw_messages=%llu gw_bytes=%llu gw_not_ok=%llu",
            window_number, secs, (unsigned long long)window.gw_readings, (double)window.gw_readings / secs,
            (unsigned long long)window.gw_dups, (unsigned long long)window.ref_readings,
            (double)window.ref_readings / secs, (unsigned long long)window.ref_dups,
            (unsigned long long)window.messages, (unsigned long long)window.bytes,
-           (unsigned long long)window.gw_messages, (unsigned long long)window.gw_bytes);
+           (unsigned long long)window.gw_messages, (unsigned long long)window.gw_bytes,
+           (unsigned long long)window.gw_not_ok);
     print_latency_line("gw", &window.gw);
     print_latency_line("ref", &window.ref);
     if (marks >= 2)
@@ -674,7 +679,7 @@ static void print_window(void)
     fflush(stdout);
     window.gw.count = window.ref.count = 0;
     window.gw_readings = window.ref_readings = window.gw_dups = window.ref_dups = 0;
-    window.messages = window.bytes = window.gw_messages = window.gw_bytes = 0;
+    window.messages = window.bytes = window.gw_messages = window.gw_bytes = window.gw_not_ok = 0;
     clock_gettime(CLOCK_MONOTONIC, &window.start);
 }
 
