@@ -15,7 +15,7 @@ func meterChecksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt8 where Bytes.Element
 /// Two BCD digits of 0...99.
 func bcdByte(_ value: Int) -> UInt8 {
     let clamped = value < 0 ? 0 : value % 100
-    return UInt8(clamped / 10 << 4 | clamped % 10)
+    return UInt8((clamped / 10) << 4 | clamped % 10)
 }
 
 /// The powers of ten a value format may use (decimals 0...8), exact as Double.

@@ -33,7 +33,7 @@ enum MeterFrameProblem: Equatable {
     case endByte(UInt8)
     /// A length byte L above the protocol's maximum (MeterFrameShape.maxDataLength).
     case length(Int)
-    /// `finish` found the start of a frame that did not complete (its bytes so far).
+    /// After `finish`: a frame had started and did not complete (its bytes so far).
     case truncated(Int)
 
     var message: Message {
@@ -57,7 +57,10 @@ enum MeterScanEvent: Equatable {
 /// A streaming frame finder for DL/T 645 or CJ/T 188, fed with whatever chunks the line delivers.
 /// It skips FE preambles and noise, checks length, checksum and end byte, re-synchronises after a problem,
 /// and never traps. Pull style: `append` the bytes read, then call `next` until it returns nil (it needs
-/// more bytes); at the end of an answer window `finish` drops what is left.
+/// more bytes); at the end of an answer window call `finish`, then `next` until nil: a frame that had
+/// started is reported truncated (once), frames in the bytes after its start are still found (a stray 0x68
+/// that looked like a start keeps a later frame back until then), the rest is dropped.
+/// The events depend on the bytes and the `finish` points only, not on how the bytes were chunked.
 ///
 /// Counts add up: `counts.fed == counts.frameBytes + counts.discardedBytes + pendingCount` at any time.
 struct MeterFrameScanner {
@@ -82,6 +85,9 @@ struct MeterFrameScanner {
     private var buffer: [UInt8] = []
     /// Index in `buffer` of the first byte not yet consumed.
     private var start = 0
+    /// `finish` was called: no more bytes come for this window.
+    private var ending = false
+    private var reportedTruncation = false
 
     init(shape: MeterFrameShape) { self.shape = shape }
 
@@ -106,7 +112,11 @@ struct MeterFrameScanner {
                 continue
             }
             let header = shape.headerLength
-            guard buffer.count - start >= header else { return nil }
+            guard buffer.count - start >= header else {
+                guard ending else { return nil }
+                if let truncated = dropIncomplete() { return truncated }
+                continue
+            }
             guard shape.plausible(buffer[start..<start + header]) else {
                 discard(1)  // a stray 0x68
                 continue
@@ -118,7 +128,11 @@ struct MeterFrameScanner {
                 return .problem(.length(length))
             }
             let total = header + length + 2
-            guard buffer.count - start >= total else { return nil }
+            guard buffer.count - start >= total else {
+                guard ending else { return nil }
+                if let truncated = dropIncomplete() { return truncated }
+                continue
+            }
             let sum = meterChecksum(buffer[start..<start + header + length])
             let received = buffer[start + header + length]
             if sum != received {
@@ -139,20 +153,28 @@ struct MeterFrameScanner {
             counts.frameBytes += total
             return .frame(frame, offset: offset)
         }
+        if ending {
+            ending = false
+            reportedTruncation = false
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
         return nil
     }
 
-    /// Drops the bytes left (the answer window is over): a frame that had started is reported truncated.
-    mutating func finish() -> MeterFrameProblem? {
+    /// After `finish`, a frame started at `start` whose bytes are not all in: its 0x68 is dropped (the scan
+    /// goes on after it); the first such frame of the window is reported truncated.
+    private mutating func dropIncomplete() -> MeterScanEvent? {
         let left = pendingCount
-        let started = left > 0 && buffer[start] == 0x68
-        discard(left)
-        buffer.removeAll(keepingCapacity: true)
-        start = 0
-        guard started else { return nil }
+        discard(1)
+        guard !reportedTruncation else { return nil }
+        reportedTruncation = true
         counts.truncatedFrames += 1
-        return .truncated(left)
+        return .problem(.truncated(left))
     }
+
+    /// The answer window is over: `next` reports what is left (see the type's comment) and then starts afresh.
+    mutating func finish() { ending = true }
 
     private mutating func discard(_ count: Int) {
         start += count
@@ -193,8 +215,8 @@ struct MeterDecoder<Frame: MeterFrame> {
         return nil
     }
 
-    /// Drops the bytes left at the end of an answer window (MeterFrameScanner.finish).
-    mutating func finish() -> MeterFrameProblem? { scanner.finish() }
+    /// The end of an answer window (MeterFrameScanner.finish): call `next` until nil afterwards.
+    mutating func finish() { scanner.finish() }
 }
 
 typealias DLT645Decoder = MeterDecoder<DLT645Frame>
