@@ -5,7 +5,7 @@ import Testing
 /// CJ/T 188 frames, requests, 901F replies of water and heat meters, valve control. METERS.md has no checked
 /// CJ/T 188 vectors: all these are our own, computed from the frame rules (the byte sum worked out by hand
 /// and checked with a short script), not from a peer.
-struct CJT188Tests {
+struct MetersCJT188Tests {
     let water = MeterAddress(bytes: [0x78, 0x56, 0x34, 0x12, 0x00, 0x00, 0x00])
     let heatMeter = MeterAddress(bytes: [0x21, 0x43, 0x65, 0x87, 0x09, 0x00, 0x00])
     static let waterReply = hexBytes("68 10 78 56 34 12 00 00 00 81 16 1F 90 01 45 23 01 00 2C 00 20 01 00 2C 00 30 07 02 12 26 20 05 00 4B 16")
@@ -149,9 +149,9 @@ struct CJT188Tests {
 
     @Test func decoderFindsFramesBetweenNoise() throws {
         let stream: [UInt8] = [0x68, 0x05, 0x00, 0xFE, 0xFE, 0xFE] + Self.waterReply + [0x00, 0x16, 0xFE] + Self.heatReply
-        let whole = MeterScannerTests.scan(stream, shape: .cjt188)
+        let whole = MetersScannerTests.scan(stream, shape: .cjt188)
         #expect(whole.events == [.frame(Self.waterReply, offset: 6), .frame(Self.heatReply, offset: 6 + Self.waterReply.count + 3)])
-        #expect(MeterScannerTests.scan(stream, shape: .cjt188, chunks: [1]).events == whole.events)
+        #expect(MetersScannerTests.scan(stream, shape: .cjt188, chunks: [1]).events == whole.events)
         var decoder = CJT188Decoder()
         decoder.append(stream)
         #expect(decoder.next() == CJT188Frame(raw: Self.waterReply).map { .frame($0) })
@@ -159,7 +159,7 @@ struct CJT188Tests {
         #expect(decoder.next() == nil)
         var broken = Self.waterReply
         broken[14] ^= 0x01
-        #expect(MeterScannerTests.scan(broken + Self.heatReply, shape: .cjt188).events
+        #expect(MetersScannerTests.scan(broken + Self.heatReply, shape: .cjt188).events
             == [.problem(.checksum(expected: 0x4A, received: 0x4B)), .frame(Self.heatReply, offset: broken.count)])
     }
 }

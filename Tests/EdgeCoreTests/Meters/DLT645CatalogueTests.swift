@@ -4,7 +4,7 @@ import Testing
 
 /// The compiled-in DL/T 645 data-identifier catalogue and value decoding (BCD least significant byte first,
 /// decimals, sign bit, invalid digits, status words).
-struct DLT645CatalogueTests {
+struct MetersDLT645CatalogueTests {
     func entry(_ name: String, _ version: DLT645Version = .v2007) -> DLT645CatalogueEntry? {
         DLT645Catalogue.entry(named: name, version: version)
     }

@@ -10,7 +10,7 @@ func hexBytes(_ text: String) -> [UInt8] {
 /// DL/T 645 frames, requests and reply checks against METERS.md's checked vectors (meter 123456789012) and
 /// vectors of our own (marked: computed from the frame rules, +0x33 and the byte sum worked out by hand and
 /// checked with a short script; not from a peer).
-struct DLT645Tests {
+struct MetersDLT645Tests {
     let meter = MeterAddress(bytes: [0x12, 0x90, 0x78, 0x56, 0x34, 0x12])
 
     func frame(_ text: String) -> DLT645Frame? { DLT645Frame(raw: hexBytes(text)) }

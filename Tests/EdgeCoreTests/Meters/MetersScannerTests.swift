@@ -5,7 +5,7 @@ import Testing
 /// The streaming frame scanner both protocols share: FE and noise skipped, re-synchronisation after a bad
 /// checksum, a wrong end byte or an impossible length, the same result whatever the chunking, counts that
 /// add up.
-struct MeterScannerTests {
+struct MetersScannerTests {
     static let readVoltage = hexBytes("68 12 90 78 56 34 12 68 11 04 33 34 34 35 6B 16")
     static let energyReply = hexBytes("68 12 90 78 56 34 12 68 91 08 33 33 33 33 AB 89 67 45 CB 16")
     static let abnormal = hexBytes("68 12 90 78 56 34 12 68 D1 01 35 8D 16")
