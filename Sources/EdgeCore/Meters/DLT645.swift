@@ -186,7 +186,10 @@ enum DLT645Reply: Equatable {
         }
         if request.function == DLT645Frame.readAddressFunction {
             guard reply.data.count == 6 else { throw .dataLength(expected: 6, received: reply.data.count) }
-            return .address(MeterAddress(bytes: reply.data))
+            // The address is in the frame's address field and again in its data: both must agree.
+            let announced = MeterAddress(bytes: reply.data)
+            guard announced == reply.address else { throw .wrongAddress(expected: reply.address, received: announced) }
+            return .address(announced)
         }
         let width = version.identifierLength
         let followUp2007 = version == .v2007 && request.function == version.followUpFunction

@@ -145,6 +145,10 @@ struct MetersDLT645Tests {
         // Own vector: the reply 0x93 from the meter with its address as data.
         let reply = try #require(frame("68 12 90 78 56 34 12 68 93 06 45 C3 AB 89 67 45 07 16"))
         #expect(try DLT645Reply.interpret(reply, request: .readAddress(), version: .v2007) == .address(meter))
+        // A reply whose data names another address than its address field.
+        let other = try MeterAddress(text: "000000000001", length: 6)
+        let mixed = try #require(DLT645Frame(address: meter, control: 0x93, data: other.bytes))
+        #expect(interpret(mixed, .readAddress()) == .failure(.wrongAddress(expected: meter, received: other)))
     }
 
     // MARK: Reply checks
