@@ -14,6 +14,7 @@
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #   make bench-journal        the journal benchmark against SQLite 3 (benchmarks/README.md; about 4 minutes)
+#   make bench-gateway        50 gateways into one local mosquitto (benchmarks/README.md; about 3 minutes)
 #
 # Variables: ARCH (x86_64 | aarch64 | armv7), PREFIX, LIBDIR, DESTDIR.
 
@@ -111,7 +112,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -324,6 +325,10 @@ bench:
 bench-journal:
 	$(MAKE) lib ARCH=x86_64
 	$(MAKE) -C benchmarks journal
+
+bench-gateway:
+	$(MAKE) examples ARCH=x86_64
+	$(MAKE) -C benchmarks gateway
 
 clean:
 	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-asan \

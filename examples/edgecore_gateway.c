@@ -70,7 +70,8 @@ static const char usage_text[] =
     "  --cert FILE --key FILE   TLS client certificate and key\n"
     "  --cursor NAME            journal cursor (default uplink)\n"
     "  --batch-readings N       readings per message at most, 1..4096 (default 250)\n"
-    "  --batch-age-ms MS        publish a batch that is not full once it waited MS (default 200)\n"
+    "  --batch-age-ms MS        publish a batch that is not full once its first reading is MS old\n"
+    "                           (default 200)\n"
     "  --window N               messages in flight (until their acknowledgement is durable), 1..1024\n"
     "                           (default 32)\n"
     "  --max-payload BYTES      largest payload, 256..268435455 (default 262144); larger batches split\n"
@@ -266,6 +267,12 @@ static void say(const char *format, ...) {
     va_end(args);
 }
 
+static int64_t realtime_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t monotonic_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -358,13 +365,24 @@ struct site {
     uint64_t instance;
 };
 
+/* The text's bytes in a right-sized allocation (a text reserves 4 KiB at first; these live as long as the
+ * process, one or two per channel). */
+static char *text_keep(struct text *t) {
+    char *kept = t->data ? realloc(t->data, t->length + 1) : NULL;
+    if (!kept) {
+        fputs("edgecore_gateway: out of memory\n", stderr);
+        exit(EXIT_RUNTIME);
+    }
+    return kept;
+}
+
 static char *json_literal(const char *s) {
     struct text t = {0};
     if (!text_json_string(&t, s, strlen(s))) {
         fputs("edgecore_gateway: out of memory\n", stderr);
         exit(EXIT_RUNTIME);
     }
-    return t.data;
+    return text_keep(&t);
 }
 
 static void site_describe(struct site *site, const char *gateway_id) {
@@ -394,7 +412,7 @@ static void site_describe(struct site *site, const char *gateway_id) {
             fputs("edgecore_gateway: out of memory\n", stderr);
             exit(EXIT_RUNTIME);
         }
-        site->channel[c] = (struct channel_text){.json_prefix = t.data, .json_name = json_literal(name), .name = name,
+        site->channel[c] = (struct channel_text){.json_prefix = text_keep(&t), .json_name = json_literal(name), .name = name,
                                                  .device = device < site->devices ? device : UINT32_MAX};
     }
 }
@@ -717,6 +735,8 @@ struct gateway {
     int64_t hold_until_ms;        /* after a refused message: no publishing before this */
     int64_t failure_backoff_ms;
     long payload_limit;           /* --max-payload, lowered by the broker's limits */
+    bool limit_guessed;           /* payload_limit was lowered by halving a refused message: a message of one
+                                     reading over it is still tried (the broker's answer decides) */
     long broker_packet_limit;     /* MQTT 5 CONNACK maximum packet size, 0: none */
     /* readings read from the cursor, not yet published */
     struct edgecore_reading *pending;
@@ -978,8 +998,11 @@ static void on_publish(struct mosquitto *mosq, void *data, int mid, int reason, 
                     "raise its message size limit", f->first, f->bytes);
                 g->fatal = EXIT_MQTT_SETUP;
             }
-            if (reason == MQTT_RC_PACKET_TOO_LARGE && (long)f->bytes / 2 < g->payload_limit)
-                g->payload_limit = (long)f->bytes / 2 < 256 ? 256 : (long)f->bytes / 2;
+            /* no floor: halving reaches a message of one reading, whose refusal stops the gateway */
+            if (reason == MQTT_RC_PACKET_TOO_LARGE && (long)f->bytes / 2 < g->payload_limit) {
+                g->payload_limit = (long)f->bytes / 2;
+                g->limit_guessed = true;
+            }
             g->refused_messages++;
             say("the broker refused message %d (readings %" PRIu64 "..%" PRIu64 "): %s (0x%02x); it and the later ones "
                 "are sent again", mid, f->first, f->last, mosquitto_reason_string(reason), reason);
@@ -1083,6 +1106,17 @@ static int fill_pending(struct gateway *g) {
     return 0;
 }
 
+/* How long the pending batch may still wait: its first reading may wait --batch-age-ms since it was taken
+ * (its timestamp: readings reach the cursor only at a journal sync, already that old) or, should the
+ * clock have been set back, since the gateway read it. */
+static int64_t batch_wait_ms(const struct gateway *g) {
+    if (!g->pending_count) return INT64_MAX;
+    int64_t by_arrival = g->pending_since_ms + g->o->batch_age_ms - monotonic_ms();
+    int64_t by_age = timestamp_ms(g->pending[0].timestamp_ns) + g->o->batch_age_ms - realtime_ms();
+    int64_t wait = by_age < by_arrival ? by_age : by_arrival;
+    return wait < 0 ? 0 : wait;
+}
+
 /* The readings of the next message: the pending batch's unbroken run of sequences, at most a batch. */
 static size_t next_run(const struct gateway *g) {
     size_t run = 1;
@@ -1111,8 +1145,7 @@ static long effective_limit(const struct gateway *g) {
 static int publish_one(struct gateway *g, bool force) {
     if (!g->pending_count || g->flight_count >= (size_t)g->o->window) return 0;
     size_t run = next_run(g);
-    bool due = force || run >= (size_t)g->o->batch_readings || run < g->pending_count ||
-               monotonic_ms() - g->pending_since_ms >= g->o->batch_age_ms;
+    bool due = force || run >= (size_t)g->o->batch_readings || run < g->pending_count || batch_wait_ms(g) == 0;
     if (!due) return 0;
     long limit = effective_limit(g);
     size_t count = run;
@@ -1122,9 +1155,11 @@ static int publish_one(struct gateway *g, bool force) {
             return -EXIT_RUNTIME;
         }
         if ((long)g->payload.length <= limit) break;
+        if (count == 1 && g->limit_guessed && limit == g->payload_limit) break;  /* the broker decides */
         if (count == 1) {
             say("one reading (sequence %" PRIu64 ") takes %zu bytes, more than the payload limit of %ld bytes "
-                "(--max-payload or the broker's maximum packet size): raise the limit", g->pending_sequence[0],
+                "(--max-payload, the broker's maximum packet size, or half a message the broker refused as too large): "
+                "raise the limit", g->pending_sequence[0],
                 g->payload.length, limit);
             return -EXIT_MQTT_SETUP;
         }
@@ -1135,7 +1170,7 @@ static int publish_one(struct gateway *g, bool force) {
     int mid = 0;
     int rc = mosquitto_publish(g->mosq, &mid, g->o->topic, (int)g->payload.length, g->payload.data, 1, false);
     if (rc == MOSQ_ERR_OVERSIZE_PACKET) {
-        g->payload_limit = (long)g->payload.length / 2 < 256 ? 256 : (long)g->payload.length / 2;
+        g->payload_limit = (long)g->payload.length / 2;
         say("the message is larger than the broker takes: payloads are now at most %ld bytes", g->payload_limit);
         return 0;
     }
@@ -1371,8 +1406,8 @@ int main(int argc, char **argv) {
         }
         int timeout = 100;
         if (g.pending_count && g.connected && g.flight_count < (size_t)o.window) {
-            int64_t due = g.pending_since_ms + o.batch_age_ms - monotonic_ms();
-            timeout = due < 0 ? 0 : due < timeout ? (int)due : timeout;
+            int64_t due = batch_wait_ms(&g);
+            timeout = due < timeout ? (int)due : timeout;
         }
         if (g.connected || g.connecting) {
             int rc = mosquitto_loop(g.mosq, timeout, 1);

@@ -25,6 +25,8 @@ private func replay(_ target: String, _ body: (UnsafeRawBufferPointer) -> String
     @Test func modbusAnswerDecoding() throws { try replay("modbus_decode", FuzzTargets.answerDecoding) }
     @Test func journalRecovery() throws { try replay("journal_scan", FuzzTargets.journalRecovery) }
     @Test func journalOpen() throws { try replay("journal_open", FuzzTargets.journalOpen) }
+    @Test func dlt645Frames() throws { try replay("dlt645_decode", FuzzTargets.dlt645Decoding) }
+    @Test func cjt188Frames() throws { try replay("cjt188_decode", FuzzTargets.cjt188Decoding) }
     // Other suites open and close descriptors in parallel: the descriptor check is make fuzz-replay's.
     @Test func modbusAnswerFrames() throws {
         try replay("modbus_frame") { FuzzTargets.answerFrame($0, checkDescriptors: false) }

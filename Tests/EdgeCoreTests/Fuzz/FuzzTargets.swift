@@ -421,6 +421,114 @@ enum FuzzTargets {
         }
     }
 
+    // MARK: Meter frame decoders (DL/T 645, CJ/T 188)
+
+    /// Arbitrary bytes as a DL/T 645 line: meterStream's properties, and each frame read as a reply to a read
+    /// of its own identifier (2007 and 1997) with its value decoded by the catalogue's format.
+    static func dlt645Decoding(_ input: UnsafeRawBufferPointer) -> String? {
+        meterStream(input, DLT645Frame.self) { frame in
+            for version in [DLT645Version.v2007, .v1997] {
+                let identifier = frame.identifier(version) ?? 0
+                guard let request = try? DLT645Frame.read(version, address: frame.address, identifier: identifier),
+                      let answer = try? DLT645Reply.interpret(frame, request: request, version: version) else { continue }
+                if case .data(let bytes, _) = answer, let entry = DLT645Catalogue.entry(identifier: identifier, version: version) {
+                    _ = try? entry.format.decode(bytes)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Arbitrary bytes as a CJ/T 188 line: meterStream's properties, and each frame read as the reply to a
+    /// 901F read (and a valve write) with its sequence byte, every field of a 901F reply decoded.
+    static func cjt188Decoding(_ input: UnsafeRawBufferPointer) -> String? {
+        meterStream(input, CJT188Frame.self) { frame in
+            let sequence = frame.sequence ?? 0
+            for request in [try? CJT188Frame.readCurrentData(type: frame.meterType, address: frame.address, sequence: sequence),
+                            try? CJT188Frame.valveControl(type: frame.meterType, address: frame.address, sequence: sequence, open: true)] {
+                guard let request, let answer = try? CJT188Reply.interpret(frame, request: request) else { continue }
+                if case .currentData(let data) = answer {
+                    for field in CJT188Field.allCases { _ = try? data.value(field) }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The first input byte picks chunk sizes, the rest is the line's bytes. Properties: the events are the
+    /// same fed whole and in chunks; every frame is the input's bytes at its offset, in order without overlap,
+    /// and re-encodes to exactly those bytes (with and without preamble); the counts add up (bytes fed =
+    /// frame bytes + discarded, frames and each kind of problem = the events of that kind); the typed decoder
+    /// yields the same frames; `check` looks at each frame.
+    private static func meterStream<Frame: MeterFrame>(_ input: UnsafeRawBufferPointer, _: Frame.Type,
+                                                       check: (Frame) -> String?) -> String? {
+        var reader = ByteReader(input)
+        var seed = UInt64(reader.byte()) | 1
+        let stream = reader.rest()
+        let whole = scanMeterStream(stream, shape: Frame.shape) { _ in stream.count }
+        let chunked = scanMeterStream(stream, shape: Frame.shape) { _ in
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return 1 + Int(seed >> 59)  // 1...32
+        }
+        if whole.events != chunked.events { return "events differ by chunking: \(whole.events) / \(chunked.events)" }
+        let counts = whole.counts
+        guard counts.fed == stream.count, counts.frameBytes + counts.discardedBytes == counts.fed else {
+            return "counts do not add up: \(counts) for \(stream.count) bytes"
+        }
+        var frames: [Frame] = []
+        var next = 0
+        var problems = (checksum: 0, end: 0, length: 0, truncated: 0)
+        for event in whole.events {
+            switch event {
+            case .problem(.checksum): problems.checksum += 1
+            case .problem(.endByte): problems.end += 1
+            case .problem(.length): problems.length += 1
+            case .problem(.truncated): problems.truncated += 1
+            case .frame(let raw, let offset):
+                guard offset >= next, offset + raw.count <= stream.count,
+                      Array(stream[offset..<offset + raw.count]) == raw else { return "frame \(raw) is not the input at \(offset)" }
+                next = offset + raw.count
+                guard let frame = Frame(raw: raw) else { return "frame \(raw) does not parse" }
+                guard frame.encoded(preamble: 0) == raw, frame.encoded(preamble: 3) == [0xFE, 0xFE, 0xFE] + raw else {
+                    return "frame \(raw) re-encodes to \(frame.encoded(preamble: 0))"
+                }
+                if let problem = check(frame) { return problem }
+                frames.append(frame)
+            }
+        }
+        guard counts.frames == frames.count, counts.checksumErrors == problems.checksum, counts.endByteErrors == problems.end,
+              counts.lengthErrors == problems.length, counts.truncatedFrames == problems.truncated else {
+            return "counts \(counts) differ from the events (\(frames.count) frames, \(problems))"
+        }
+        var decoder = MeterDecoder<Frame>()
+        var decoded: [Frame] = []
+        decoder.append(stream)
+        decoder.finish()
+        while let event = decoder.next() {
+            if case .frame(let frame) = event { decoded.append(frame) }
+        }
+        return decoded == frames ? nil : "the decoder yields \(decoded.count) frames, the scanner \(frames.count)"
+    }
+
+    /// The scanner's events for `stream` appended in chunks of `size(chunk index)` bytes, then finished.
+    private static func scanMeterStream(_ stream: [UInt8], shape: MeterFrameShape,
+                                        size: (Int) -> Int) -> (events: [MeterScanEvent], counts: MeterFrameScanner.Counts) {
+        var scanner = MeterFrameScanner(shape: shape)
+        var events: [MeterScanEvent] = []
+        var position = 0
+        var chunk = 0
+        while position < stream.count {
+            let end = min(stream.count, position + max(1, size(chunk)))
+            scanner.append(stream[position..<end])
+            position = end
+            chunk += 1
+            while let event = scanner.next() { events.append(event) }
+        }
+        scanner.finish()
+        while let event = scanner.next() { events.append(event) }
+        return (events, scanner.counts)
+    }
+
     private static func status(_ value: edgecore_status) -> UInt16 { UInt16(value.rawValue) }
 }
 
