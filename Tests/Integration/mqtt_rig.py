@@ -624,7 +624,7 @@ class GatewayRig:
     BATCH = 100
     WINDOW = 16    # catches up at about WINDOW x BATCH per 0.2 s (a message is in flight until a sync)
 
-    def __init__(self, directory, tls: bool = False, broker_extra=()):
+    def __init__(self, directory, tls: bool = False, broker_extra=(), peer_delay_ms: int | None = None):
         from harness import libmodbus_command, PeerProcess
 
         self.dir = Path(directory)
@@ -633,7 +633,7 @@ class GatewayRig:
                                                    self.OBSERVER_USER: self.OBSERVER_PASSWORD},
                              tls=self.certs, extra=broker_extra)
         self.peer_port = free_tcp_port()
-        self.peer = PeerProcess("load-peer", libmodbus_command(tcp=self.peer_port,
+        self.peer = PeerProcess("load-peer", libmodbus_command(tcp=self.peer_port, delay_ms=peer_delay_ms,
                                                                 map_file=load_map(self.dir / "load-map.txt")),
                                 self.dir, tcp=self.peer_port)
         self.journal = self.dir / "journal"

@@ -242,6 +242,29 @@ def test_commands_refused_malformed_and_written(make_rig):
     rig.finish(gw, events=1, label="commands")
 
 
+def test_commands_beyond_16_waiting_are_refused_as_busy(make_rig):
+    """Writes take 40 ms each (the peer's delay): of 40 commands sent at once, those that find 16 waiting
+    are answered "busy" and not written; the others are written one at a time, in order."""
+    rig = make_rig(peer_delay_ms=40)
+    gw = rig.gateway()
+    rig.wait_messages(1, gateway=gw)
+    sub = rig.subscriber
+    time.sleep(0.5)    # subscribed (it subscribes right after connecting)
+    for i in range(40):
+        sub.client.publish(rig.command_topic, json.dumps({"id": f"c{i}", "channel": "cmd.setpoint",
+                                                          "value": 100 + i}), qos=1)
+    sub.wait(lambda: sum(1 for m in sub.messages if m.topic == rig.response_topic) >= 40, 20, "40 answers")
+    answers = {a["id"]: a for a in (json.loads(m.payload) for m in sub.snapshot(rig.response_topic))}
+    assert sorted(answers) == sorted(f"c{i}" for i in range(40))
+    written = sorted(int(i[1:]) for i, a in answers.items() if a["ok"])
+    busy = [a for a in answers.values() if not a["ok"]]
+    print(f"\n40 commands at once: {len(written)} written, {len(busy)} refused as busy")
+    assert len(written) >= 16 and busy, answers    # 16 waiting (+ the one being written)
+    assert all("busy" in a["message"] for a in busy), busy
+    assert _registers(rig.peer_port)[0] == 100 + written[-1]
+    rig.finish(gw, events=0, label="40 commands at once")
+
+
 def _json_or_none(payload: bytes):
     try:
         return json.loads(payload)
