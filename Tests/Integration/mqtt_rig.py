@@ -36,6 +36,7 @@ from pathlib import Path
 from harness import ROOT, PeerError, PeerProcess, free_tcp_port, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+THINGSBOARD_TOPIC = "v1/gateway/telemetry"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 GATEWAY = ROOT / "build" / "x86_64" / "examples" / "edgecore_gateway"
 
@@ -653,7 +654,8 @@ class GatewayRig:
     def start(self) -> "GatewayRig":
         self.broker.start()
         self.peer.start()
-        self.subscriber = Subscriber(self.broker, [self.readings_topic, self.response_topic, self.status_topic],
+        self.subscriber = Subscriber(self.broker, [self.readings_topic, self.response_topic, self.status_topic,
+                                                   THINGSBOARD_TOPIC],
                                      self.OBSERVER_USER, self.OBSERVER_PASSWORD, "observer-" + self.dir.name[-20:])
         self.subscriber.start()
         return self

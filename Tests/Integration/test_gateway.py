@@ -280,6 +280,28 @@ def _try_answer(ask, payload) -> bool:
         return False
 
 
+def test_thingsboard_format(make_rig):
+    """--format thingsboard: v1/gateway/telemetry, {"DEVICE":[{"ts":MS,"values":{CHANNEL:VALUE}}]}, the site's
+    values (holding register a holds 1000 + a)."""
+    rig = make_rig()
+    gw = rig.gateway("--format", "thingsboard")
+    rig.subscriber.wait(lambda: sum(1 for m in rig.subscriber.messages
+                                    if m.topic == mqtt_rig.THINGSBOARD_TOPIC) >= 5, 15, "5 telemetry messages")
+    assert gw.stop() == 0
+    assert rig.subscriber.count(rig.readings_topic) == 0
+    values: dict[str, set] = {}
+    for m in rig.subscriber.snapshot(mqtt_rig.THINGSBOARD_TOPIC):
+        telemetry = json.loads(m.payload)
+        assert set(telemetry) == {"plc"}, list(telemetry)
+        for entry in telemetry["plc"]:
+            assert set(entry) == {"ts", "values"} and isinstance(entry["ts"], int), entry
+            for channel, value in entry["values"].items():
+                values.setdefault(channel, set()).add(value)
+    for a in range(mqtt_rig.LOAD_CHANNELS):
+        assert values.get(f"load.r{a:03d}") == {1000 + a}, (a, values.get(f"load.r{a:03d}"))
+    assert values.get("cmd.setpoint") == {mqtt_rig.SETPOINT_INITIAL}, values.get("cmd.setpoint")
+
+
 # ------------------------------------------------------------------------------------------------------
 # Bad input never aborts
 # ------------------------------------------------------------------------------------------------------
