@@ -252,7 +252,9 @@ class Subscriber:
             self._started = False
         # paho keeps a socket pair until the client is garbage-collected, which could then happen during a
         # later test that counts this process's file descriptors (test_hostile_peers): close it now.
-        self.client._reset_sockets()
+        reset = getattr(self.client, "_reset_sockets", None)   # paho-mqtt 2.1.0 (pinned)
+        if reset:
+            reset()
 
     def wait(self, predicate, timeout: float, what: str):
         """Wait (bounded) until predicate() (called under the lock) is true; returns its value."""
