@@ -85,7 +85,7 @@ import argparse
 import copy
 import sys
 
-from meter_peer_common import Shaper, add_line_options, install_stop_handler, read_table, strip_preamble
+from meter_peer_common import Shaper, add_line_options, install_stop_handler, read_table, run, strip_preamble
 from meter_frames import address_bytes, address_digits, address_matches
 
 import dlt645  # noqa: F401  (builds the package's catalogue DIMap)
@@ -282,10 +282,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except SystemExit as e:
-        if isinstance(e.code, str):  # a usage or table error raised as SystemExit(message)
-            print(f"{NAME}: {e.code}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    run(main, NAME)

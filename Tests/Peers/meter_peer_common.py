@@ -93,6 +93,17 @@ class Shaper:
         return bytes(out) if frames else b""
 
 
+def run(main, name: str) -> None:
+    """sys.exit(main()); a SystemExit("message") (bad usage or table) is printed and exits 2."""
+    try:
+        sys.exit(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"{name}: {e.code}", file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
 def strip_preamble(frame: bytes) -> bytes:
     return frame.lstrip(b"\xFE")
 
