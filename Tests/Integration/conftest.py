@@ -24,6 +24,11 @@ Fixtures (function scope unless noted):
                                       (peer, where, pair): where is {"tcp": PORT} or {"rtu": side A} for the
                                       engine or a client, pair the PtyPair (None on TCP)
   peers_built (session)               builds build/peers/modbus_server once
+  meter_peer(kind, transport, meters=[...], values=None, options=[], ready_timeout=10)
+                                      factory: start dlt645_peer.py (kind "dlt645", meters "ADDR[=TABLE]") or
+                                      cjt188_peer.py ("cjt188", meters "TYPE:ADDR[=TABLE]") on "tcp" (a free
+                                      port) or "rtu" (side B of a new pty pair); returns (peer, where, pair)
+                                      as peer_endpoint; every peer is stopped by PID at teardown
 """
 from __future__ import annotations
 
@@ -149,3 +154,32 @@ def peer_endpoint(make_pty_pair, free_tcp_port):
         return factory(rtu=pair.b, **options), {"rtu": pair.a}, pair
 
     return start
+
+
+@pytest.fixture
+def meter_peer(tmp_path, make_pty_pair, free_tcp_port):
+    peers: list[PeerProcess] = []
+    serial = itertools.count(1)
+
+    def start(kind: str, transport: str, *, meters=(), values=None, options=(), ready_timeout: float = 10.0):
+        n = next(serial)
+        pair = None
+        if transport == "tcp":
+            where = {"tcp": free_tcp_port()}
+            argv = harness.meter_peer_command(kind, tcp=where["tcp"], meters=meters, values=values,
+                                              options=options)
+        elif transport == "rtu":
+            pair = make_pty_pair(f"meter{n}")
+            where = {"rtu": pair.a}
+            argv = harness.meter_peer_command(kind, rtu=pair.b, meters=meters, values=values, options=options)
+        else:
+            raise ValueError(f"transport must be tcp or rtu, not {transport!r}")
+        peer = PeerProcess(f"{kind}-{n}", argv, tmp_path, tcp=where.get("tcp"), rtu=pair and pair.b,
+                           ready_timeout=ready_timeout)
+        peers.append(peer)
+        peer.start()
+        return peer, where, pair
+
+    yield start
+    for peer in reversed(peers):
+        peer.stop()

@@ -167,24 +167,24 @@ def cjt_request(meter_type: int, address: bytes, control: int, di: int, ser: int
 
 
 def cjt_split(raw: bytes) -> tuple[list[tuple[int, int]], int]:
-    """(start, end) of each valid CJ/T 188 frame in raw, and the index where an unfinished frame begins (or
-    len(raw) when there is none): for a peer's receive buffer."""
-    spans, i, keep = [], 0, len(raw)
+    """(start, end) of each valid CJ/T 188 frame in raw, and the index where an unfinished frame may begin (or
+    len(raw) when there is none): for a peer's receive buffer. A 68 whose frame would not be complete yet does
+    not hide a complete valid frame that starts after it (noise with a 68 in front of a request)."""
+    spans, i, keep = [], 0, None
     while True:
         start = raw.find(b"\x68", i)
         if start < 0:
-            return spans, len(raw)
-        if len(raw) < start + 11:
-            return spans, start
-        end = start + 11 + raw[start + 10]
+            break
+        end = start + 11 + raw[start + 10] if len(raw) >= start + 11 else len(raw) + 1
         if len(raw) < end + 2:
-            return spans, start
-        if raw[end] == checksum(raw[start:end]) and raw[end + 1] == 0x16:
+            keep = start if keep is None else keep
+        elif raw[end] == checksum(raw[start:end]) and raw[end + 1] == 0x16:
             spans.append((start, end + 2))
+            keep = None
             i = end + 2
-        else:
-            i = start + 1
-    return spans, keep
+            continue
+        i = start + 1
+    return spans, len(raw) if keep is None else keep
 
 
 def cjt_decode(raw: bytes) -> tuple[list[CjtFrame], bytes]:
