@@ -446,6 +446,7 @@ def logged_requests(peer: "PeerProcess") -> list[tuple[int, int, int, int]]:
 
 DLT645_PEER = PEERS_DIR / "dlt645_peer.py"
 CJT188_PEER = PEERS_DIR / "cjt188_peer.py"
+RS485_LINE = PEERS_DIR / "rs485_line.py"
 
 
 def write_table(path, values: dict) -> str:

@@ -194,6 +194,23 @@ def test_dlt645_peer_refuses_bad_tables(tmp_path, table, message):
     assert (r.returncode, r.stdout) == (2, "") and message in r.stderr, r.stderr
 
 
+def test_meter_and_modbus_slave_share_a_line(shared_line, meter_peer, libmodbus_server, tmp_path):
+    """Issue 12's mixed line: a DL/T 645 meter and a Modbus RTU slave (libmodbus) at 2400 8E1 on one RS-485 line
+    (rs485_line.py); each hears the other's frames and still answers its own. (pymodbus_server.py cannot take
+    --parity E on a pty: the pty drops PARENB and pyserial's next tcsetattr fails with EINVAL.)"""
+    master, meter_device, modbus_device = shared_line(3)
+    meter_peer("dlt645", "rtu", device=meter_device, meters=[METER], values=dlt_table(tmp_path))
+    map_file = tmp_path / "modbus.txt"
+    map_file.write_text("1 holding 0 0x1234 0x5678\n")
+    libmodbus_server(rtu=modbus_device, map=str(map_file), baud=2400, parity="E")
+    modbus_request = harness.rtu_frame(1, bytes((3, 0, 0, 0, 2)))
+    modbus_reply = harness.rtu_frame(1, bytes((3, 4, 0x12, 0x34, 0x56, 0x78)))
+    with MeterLine({"rtu": master}) as line:
+        for _ in range(2):
+            assert dlt_exchange(line, READ_TOTAL) == b"\xFE" * 4 + REPLY_123456_78
+            assert line.exchange(modbus_request, 1, lambda raw: int(len(raw) >= len(modbus_reply))) == modbus_reply
+
+
 # ----------------------------------------------------------------------------------------------------------
 # CJ/T 188: cjt188_peer.py (ours; layouts from METERS.md, the rest marked unchecked in its docstring)
 # ----------------------------------------------------------------------------------------------------------
