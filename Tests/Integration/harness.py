@@ -470,6 +470,20 @@ def meter_peer_command(kind: str, *, tcp: int | None = None, rtu: str | None = N
     return argv + [str(o) for o in options]
 
 
+def meter_requests(peer: "PeerProcess") -> list[tuple[str, int, int, str]]:
+    """(meter address digits, control code, DI, outcome) of every request and meter a meter peer started with
+    --verbose logged on stderr, in order. outcome: "reply", "abnormal EE", "silent", "silent (dead)".
+    (For cjt188_peer.py the address is "TT ADDR" and the DI has 4 hex digits.)"""
+    out = []
+    for line in peer.stderr_text().splitlines():
+        head, sep, outcome = line.partition(" -> ")
+        parts = head.split()
+        if sep and len(parts) >= 6 and parts[0] in ("dlt645_peer:", "cjt188_peer:") and parts[1] == "meter":
+            address = " ".join(parts[2:-4])
+            out.append((address, int(parts[-3], 16), int(parts[-1], 16), outcome))
+    return out
+
+
 class MeterLine:
     """The master's end of a meter line: side A of a pty pair opened at 2400 8E1 (by default) or a TCP
     connection to 127.0.0.1:PORT. exchange() sends raw bytes and returns the raw bytes that came back."""

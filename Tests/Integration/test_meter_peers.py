@@ -132,7 +132,7 @@ def test_dlt645_preamble_and_noise_on_the_wire(meter_peer, tmp_path):
         frame, lead = one_reply(raw)
         assert (lead, frame.preamble) == (noise, 7)
         # the package skips noise and any FE count in front of a request
-        raw = dlt_exchange(line, hexbytes("33 16 00") + b"\xFE" * 2 + READ_TOTAL)
+        raw = dlt_exchange(line, hexbytes("33 16 00") + b"\xFE" * 8 + READ_TOTAL)
         assert raw.endswith(REPLY_123456_78)
 
 
@@ -151,7 +151,10 @@ def test_dlt645_dead_meter_among_three(meter_peer, tmp_path):
         frames, _ = dlt_decode(dlt_exchange(line, READ_ADDRESS, frames=2))
         assert [(f.control, address_digits(f.address), address_digits(f.data)) for f in frames] == [
             (0x93, meters[0], meters[0]), (0x93, meters[2], meters[2])]
-    assert f"meter {meters[1]} c 11 di 02010100 -> silent (dead)" in peer.stderr_text()
+    assert harness.meter_requests(peer) == [
+        (meters[0], 0x11, 0x02010100, "reply"), (meters[2], 0x11, 0x02010100, "reply"),
+        (meters[1], 0x11, 0x02010100, "silent (dead)"),
+        (meters[0], 0x13, 0, "reply"), (meters[1], 0x13, 0, "silent (dead)"), (meters[2], 0x13, 0, "reply")]
 
 
 def test_dlt645_bad_checksum_other_identifier_abnormal(meter_peer, tmp_path):
@@ -180,6 +183,8 @@ def test_dlt645_package_decides_missing_identifiers(meter_peer):
         assert (frame.control, frame.data) == (0xD1, b"\x02")
         frame, _ = one_reply(dlt_exchange(line, dlt_encode(A, 0x01, b"\x10\x90")))  # DL/T 645-1997 read
         assert (frame.control, frame.data) == (0xC1, b"\x01")
+        frame, _ = one_reply(dlt_exchange(line, dlt_encode(A, 0x12, (0x00010000).to_bytes(4, "little") + b"\x01")))
+        assert (frame.control, frame.data) == (0xD2, b"\x01")  # no follow-up frames
 
 
 @pytest.mark.parametrize("table, message", [

@@ -56,7 +56,7 @@ What the package serves (0x11 read; value 0 until a table sets it; reply = DI + 
   00 DI2 DI1 DI0   energy, XXXXXX.XX, 4 bytes, signed (range -799999.99..799999.99), kWh / kvarh:
                    DI2 00 combined active, 01 forward, 02 reverse active, 03/04 combined reactive 1/2,
                    05..08 quadrant I..IV reactive, 09/0A forward/reverse apparent, 15..1E / 29..32 / 3D..46
-                   phase A/B/C items, 80..86, 94..9A, A8..AE, BC..C2 (harmonic/fundamental, associated);
+                   phase A/B/C items, 80..86, 94..9A, A8..AE, BC..C2 (associated energy, losses, compensation);
                    DI1 00 total, 01..3F tariff 1..63; DI0 00 current, 01..0C previous settlement 1..12.
                    No blocks (DI1 or DI0 = FF): 0xD1 02.
   02 01 01..03 00  phase A/B/C voltage XXX.X (2 bytes) V
@@ -76,8 +76,9 @@ What the package serves (0x11 read; value 0 until a table sets it; reply = DI + 
   04 00 04 01/02   communication address / meter number (NNNNNNNNNNNN)
   01 ...           maximum demand and time (XX.XXXX + YYMMDDhhmm, 8 bytes), 03 ... event records, other 04 ...
                    parameters: served by the package but not settable from a table here.
-Not served: DL/T 645-1997 (2-byte DIs, 0x01 read: the package answers 0xD1 01), follow-up frames (0x12:
-0xD1 01; no reply of the package sets the "more frames" bit 0xB1), multi-frame replies.
+Not served: DL/T 645-1997 (2-byte DIs; a 0x01 read is answered 0xC1 01), follow-up frames (0x12 is answered
+0xD2 01; no reply of the package sets the "more frames" bit, 0xB1), multi-frame replies. The package's unit
+names (not on the wire) have stray spaces and call the power factor "kW"; 09/0A energies are kVAh.
 """
 from __future__ import annotations
 
