@@ -24,10 +24,20 @@ Fixtures (function scope unless noted):
                                       (peer, where, pair): where is {"tcp": PORT} or {"rtu": side A} for the
                                       engine or a client, pair the PtyPair (None on TCP)
   peers_built (session)               builds build/peers/modbus_server once
+  meter_peer(kind, transport, meters=[...], values=None, options=[], device=None, ready_timeout=10)
+                                      factory: start dlt645_peer.py (kind "dlt645", meters "ADDR[=TABLE]") or
+                                      cjt188_peer.py ("cjt188", meters "TYPE:ADDR[=TABLE]") on "tcp" (a free
+                                      port) or "rtu" (side B of a new pty pair); returns (peer, where, pair)
+                                      as peer_endpoint (device: serve on this device of a shared_line
+                                      instead); every peer is stopped by PID at teardown
+  shared_line(parties)                factory: one RS-485 line (Tests/Peers/rs485_line.py over pty pairs) for
+                                      `parties` devices; returns their device paths (give [0] to the master,
+                                      the others to peers started with rtu=...); the relay is stopped by PID
 """
 from __future__ import annotations
 
 import itertools
+import sys
 
 import pytest
 
@@ -149,3 +159,56 @@ def peer_endpoint(make_pty_pair, free_tcp_port):
         return factory(rtu=pair.b, **options), {"rtu": pair.a}, pair
 
     return start
+
+
+@pytest.fixture
+def meter_peer(tmp_path, make_pty_pair, free_tcp_port):
+    peers: list[PeerProcess] = []
+    serial = itertools.count(1)
+
+    def start(kind: str, transport: str, *, meters=(), values=None, options=(), device: str | None = None,
+              ready_timeout: float = 10.0):
+        n = next(serial)
+        pair = None
+        if device is not None:  # a device of a shared_line
+            where = {"rtu": device}
+            argv = harness.meter_peer_command(kind, rtu=device, meters=meters, values=values, options=options)
+        elif transport == "tcp":
+            where = {"tcp": free_tcp_port()}
+            argv = harness.meter_peer_command(kind, tcp=where["tcp"], meters=meters, values=values,
+                                              options=options)
+        elif transport == "rtu":
+            pair = make_pty_pair(f"meter{n}")
+            where = {"rtu": pair.a}
+            argv = harness.meter_peer_command(kind, rtu=pair.b, meters=meters, values=values, options=options)
+        else:
+            raise ValueError(f"transport must be tcp or rtu, not {transport!r}")
+        peer = PeerProcess(f"{kind}-{n}", argv, tmp_path, tcp=where.get("tcp"), rtu=pair.b if pair else device,
+                           ready_timeout=ready_timeout)
+        peers.append(peer)
+        peer.start()
+        return peer, where, pair
+
+    yield start
+    for peer in reversed(peers):
+        peer.stop()
+
+
+@pytest.fixture
+def shared_line(tmp_path, make_pty_pair):
+    relays: list[PeerProcess] = []
+
+    def make(parties: int) -> list[str]:
+        n = len(relays) + 1
+        pairs = [make_pty_pair(f"line{n}-{i}") for i in range(parties)]
+        argv = [sys.executable, str(harness.RS485_LINE)]
+        for pair in pairs:
+            argv += ["--port", pair.b]
+        relay = PeerProcess(f"rs485-line-{n}", argv, tmp_path)
+        relays.append(relay)
+        relay.start()
+        return [pair.a for pair in pairs]
+
+    yield make
+    for relay in reversed(relays):
+        relay.stop()

@@ -438,3 +438,110 @@ def logged_requests(peer: "PeerProcess") -> list[tuple[int, int, int, int]]:
         if len(parts) == 9 and parts[0] == "modbus_server:" and parts[1] == "unit" and parts[3] == "fc":
             out.append((int(parts[2]), int(parts[4]), int(parts[6]), int(parts[8])))
     return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# Meter peers (DL/T 645: dlt645_peer.py on the dlt645 package; CJ/T 188: cjt188_peer.py) and a raw line
+# ------------------------------------------------------------------------------------------------------
+
+DLT645_PEER = PEERS_DIR / "dlt645_peer.py"
+CJT188_PEER = PEERS_DIR / "cjt188_peer.py"
+RS485_LINE = PEERS_DIR / "rs485_line.py"
+
+
+def write_table(path, values: dict) -> str:
+    """A peer value table ("KEY VALUE" lines) from a dict; returns the path."""
+    Path(path).write_text("".join(f"{key} {value}\n" for key, value in values.items()))
+    return str(path)
+
+
+def meter_peer_command(kind: str, *, tcp: int | None = None, rtu: str | None = None, meters=(),
+                       values: str | None = None, options=()) -> list[str]:
+    """argv of dlt645_peer.py (kind "dlt645"; meters: "ADDR[=TABLE]") or cjt188_peer.py (kind "cjt188";
+    meters: "TYPE:ADDR[=TABLE]"). options: further arguments, e.g. ["--preamble", 0, "--dead", ADDR]."""
+    if (tcp is None) == (rtu is None):
+        raise ValueError("give exactly one of tcp= and rtu=")
+    script = {"dlt645": DLT645_PEER, "cjt188": CJT188_PEER}[kind]
+    argv = [sys.executable, str(script)] + (["--tcp", str(tcp)] if tcp is not None else ["--rtu", rtu])
+    for meter in meters:
+        argv += ["--meter", str(meter)]
+    if values is not None:
+        argv += ["--values", str(values)]
+    return argv + [str(o) for o in options]
+
+
+def meter_requests(peer: "PeerProcess") -> list[tuple[str, int, int, str]]:
+    """(meter address digits, control code, DI, outcome) of every request and meter a meter peer started with
+    --verbose logged on stderr, in order. outcome: "reply", "abnormal EE", "silent", "silent (dead)".
+    (For cjt188_peer.py the address is "TT ADDR" and the DI has 4 hex digits.)"""
+    out = []
+    for line in peer.stderr_text().splitlines():
+        head, sep, outcome = line.partition(" -> ")
+        parts = head.split()
+        if sep and len(parts) >= 6 and parts[0] in ("dlt645_peer:", "cjt188_peer:") and parts[1] == "meter":
+            address = " ".join(parts[2:-4])
+            out.append((address, int(parts[-3], 16), int(parts[-1], 16), outcome))
+    return out
+
+
+class MeterLine:
+    """The master's end of a meter line: side A of a pty pair opened at 2400 8E1 (by default) or a TCP
+    connection to 127.0.0.1:PORT. exchange() sends raw bytes and returns the raw bytes that came back."""
+
+    def __init__(self, where: dict, baud: int = 2400, parity: str = "E"):
+        self.socket = self.serial = None
+        if "tcp" in where:
+            self.socket = socket.create_connection(("127.0.0.1", where["tcp"]), timeout=2.0)
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.socket.settimeout(0.02)
+        else:
+            import serial
+
+            self.serial = serial.Serial(where["rtu"], baudrate=baud, parity=parity, bytesize=8, stopbits=1,
+                                        timeout=0.02)
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+        if self.serial is not None:
+            self.serial.close()
+
+    def _read(self) -> bytes:
+        if self.serial is not None:
+            return self.serial.read(4096)
+        try:
+            return self.socket.recv(4096)
+        except socket.timeout:
+            return b""
+
+    def exchange(self, request: bytes, frames: int = 1, complete=None, timeout: float = 1.0,
+                 settle: float = 0.03) -> bytes:
+        """Send request; read until `complete(buffer)` counts `frames` frames (complete: a function of the
+        buffer returning the number of frames in it) and then `settle` s of silence, or until `timeout` s.
+        frames=0: read for the whole timeout (silence expected)."""
+        if self.serial is not None:
+            self.serial.reset_input_buffer()
+            self.serial.write(request)
+            self.serial.flush()
+        else:
+            self.socket.sendall(request)
+        buffer = b""
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            chunk = self._read()
+            if chunk:
+                buffer += chunk
+                quiet_since = None
+                continue
+            if frames and complete is not None and complete(buffer) >= frames:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    break
+        return buffer
+
+    def __enter__(self) -> "MeterLine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
