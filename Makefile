@@ -163,11 +163,14 @@ EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/exam
   $(OUT)/examples/edgecore_gateway
 examples: lib $(EXAMPLES)
 
-# The MQTT gateway also links Debian's libmosquitto (docs/gateway.md).
+# The MQTT gateway also links Debian's libmosquitto and OpenSSL (which libmosquitto uses; the gateway
+# checks its TLS files with it at start) (docs/gateway.md). Cross builds: OpenSSL's per-architecture
+# headers from the sysroot.
+GATEWAY_CFLAGS := $(if $(SYSROOT_ARCH),-isystem .build-sysroot/$(SYSROOT_ARCH)/usr/include/$(if $(filter arm64,$(SYSROOT_ARCH)),aarch64-linux-gnu,arm-linux-gnueabihf))
 $(OUT)/examples/edgecore_gateway: examples/edgecore_gateway.c include/edgecore.h $(SO)
 	mkdir -p $(OUT)/examples
-	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto -lpthread -lm \
-	  -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude $(GATEWAY_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto \
+	  -lssl -lcrypto -lpthread -lm -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
 
 $(OUT)/examples/site_simulator: examples/site_simulator.c
 	mkdir -p $(OUT)/examples

@@ -17,6 +17,8 @@
 #include <math.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1237,6 +1239,30 @@ static void check_readable(const char *option, const char *path) {
     }
 }
 
+/* libmosquitto reads the TLS files only when it connects, and then fails every attempt the same way: so
+ * read them once now, with the OpenSSL it uses, and stop with exit 5 and OpenSSL's reason. */
+static void check_tls_files(const struct options *o) {
+    SSL_CTX *context = SSL_CTX_new(TLS_client_method());
+    if (!context) {
+        say("TLS: OpenSSL cannot make a context");
+        exit(EXIT_MQTT_SETUP);
+    }
+    const char *what = NULL, *path = NULL;
+    if (SSL_CTX_load_verify_locations(context, o->cafile, NULL) != 1) what = "no CA certificate in", path = o->cafile;
+    else if (o->cert && SSL_CTX_use_certificate_chain_file(context, o->cert) != 1) what = "no certificate in", path = o->cert;
+    else if (o->key && SSL_CTX_use_PrivateKey_file(context, o->key, SSL_FILETYPE_PEM) != 1) what = "no private key in", path = o->key;
+    else if (o->key && SSL_CTX_check_private_key(context) != 1) what = "the key does not belong to the certificate", path = o->key;
+    if (what) {
+        char reason[256] = "";
+        unsigned long code = ERR_peek_last_error();
+        if (code) ERR_error_string_n(code, reason, sizeof reason);
+        say("TLS: %s %s (PEM expected)%s%s", what, path, code ? ": " : "", reason);
+        SSL_CTX_free(context);
+        exit(EXIT_MQTT_SETUP);
+    }
+    SSL_CTX_free(context);
+}
+
 static struct mosquitto *make_client(struct gateway *g) {
     struct options *o = g->o;
     char client_id[ID_MAX + 16];
@@ -1270,6 +1296,7 @@ static struct mosquitto *make_client(struct gateway *g) {
         check_readable("cafile", o->cafile);
         check_readable("cert", o->cert);
         check_readable("key", o->key);
+        check_tls_files(o);
         int rc = mosquitto_tls_set(mosq, o->cafile, NULL, o->cert, o->key, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
             say("TLS set-up failed (--cafile %s%s%s): %s", o->cafile, o->cert ? ", --cert " : "", o->cert ? o->cert : "",
@@ -1452,10 +1479,16 @@ int main(int argc, char **argv) {
             }
         }
         publish_answers(&g);
-        bool waiting = g.pending_count > 0 || g.resend_needed;
+        bool waiting = g.pending_count > 0 || g.resend_needed, sent = false;
         for (size_t k = 0; k < g.flight_count; k++)
-            if (flight_at(&g, k)->state == FLIGHT_SENT) waiting = true;
+            if (flight_at(&g, k)->state == FLIGHT_SENT) sent = waiting = true;
         if (!waiting) break;
+        /* The engine no longer ticks the journal: a window full of acknowledged messages is made durable
+         * here, so that the rest can go. */
+        if (!sent && g.flight_count == (size_t)o.window && edgecore_journal_sync(site.journal) == 0) {
+            retire_durable(&g);
+            continue;
+        }
         if (mosquitto_loop(g.mosq, 50, 1) != MOSQ_ERR_SUCCESS) break;
         retire_durable(&g);
     }

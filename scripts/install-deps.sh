@@ -14,7 +14,7 @@ packages=(
   qemu-user-static
   libboost-dev libck-dev libsqlite3-dev
   socat python3-venv python3-pip
-  mosquitto mosquitto-clients libmosquitto-dev openssl
+  mosquitto mosquitto-clients libmosquitto-dev libssl-dev openssl
   qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
 )
 missing=()

@@ -16,8 +16,9 @@ arch=${1:?usage: make-sysroot.sh [--gpiod2] arm64|armhf|amd64 [outdir]}
 case "$arch" in arm64|armhf|amd64) ;; *) echo "make-sysroot: unknown arch '$arch' (arm64, armhf or amd64)" >&2; exit 2;; esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${2:-$top/.build-sysroot/$arch$flavor}
-# libmosquitto (and libssl, which it links) for the MQTT gateway example.
-packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev libyaml-0-2 libyaml-dev libmosquitto1 libmosquitto-dev libssl3)
+# libmosquitto and OpenSSL (which it links; the gateway checks its TLS files with it) for the MQTT gateway.
+packages=(libmodbus5 libmodbus-dev libgpiod2 libgpiod-dev libyaml-0-2 libyaml-dev libmosquitto1 libmosquitto-dev libssl3
+          libssl-dev)
 [ -n "$flavor" ] && packages=(libgpiod3 libgpiod-dev/bookworm-backports)
 # .complete holds the package list it was made with: a sysroot made with another list is made again.
 [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "${packages[*]}" ] && { echo "$out"; exit 0; }
