@@ -24,6 +24,8 @@
 
 #include <mosquitto.h>
 
+#include "gateway_common.h"
+
 static volatile sig_atomic_t want_stop;
 
 static void on_signal(int sig)
@@ -32,33 +34,8 @@ static void on_signal(int sig)
     want_stop = 1;
 }
 
-static int64_t realtime_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *read_password(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    static char line[256];
-    char *ok = fgets(line, sizeof line, f);
-    fclose(f);
-    if (ok == NULL)
-        return NULL;
-    line[strcspn(line, "\r\n")] = '\0';
-    return line;
-}
+static int64_t realtime_ms(void) { return clock_ms(CLOCK_REALTIME); }
+static int64_t monotonic_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
 int main(int argc, char **argv)
 {

@@ -44,6 +44,8 @@
 
 #include <mosquitto.h>
 
+#include "gateway_common.h"
+
 #define MAX_INSTANCES 512
 #define MAX_TOPICS 8
 #define CHANNEL_SLOTS 1024   /* per instance, power of two; more distinct channels are not order-checked */
@@ -100,12 +102,7 @@ static const char *topics[MAX_TOPICS];
 static const char *ref_prefix = "ref";
 static uint64_t inject_drop, gateway_messages_seen; /* --inject-drop N: ignore the Nth gateway message */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return clock_ms(CLOCK_REALTIME); }
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -802,20 +799,6 @@ static void on_signal(int sig)
         want_mark++;
     else
         want_stop = 1;
-}
-
-static char *read_password(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    static char line[256];
-    char *ok = fgets(line, sizeof line, f);
-    fclose(f);
-    if (ok == NULL)
-        return NULL;
-    line[strcspn(line, "\r\n")] = '\0';
-    return line;
 }
 
 static void usage(void)
