@@ -27,7 +27,8 @@ OTHER = "000000000001"
 
 class Line:
     """The master's end (side A of the pty pair), raw. exchange() returns the bytes that came back and the
-    time from just before the request was written to the arrival of the last byte (None: nothing came)."""
+    time from just before the request was written to the arrival of the last byte (None: nothing came);
+    .arrived keeps that arrival (time.monotonic())."""
 
     def __init__(self, path: str):
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
@@ -49,6 +50,7 @@ class Line:
             if ready:
                 data += os.read(self.fd, 4096)
                 last = time.monotonic()
+        self.arrived = last
         return data, None if last is None else last - sent
 
 
@@ -117,17 +119,20 @@ def test_reply_arrives_at_its_wire_time(slave, turnaround_ms, preamble):
 
 
 def test_back_to_back_request_waits_for_the_gap(slave):
-    """A request sent the moment the previous reply arrived is early: its line time starts after the gap."""
-    peer, line = slave("--gap-us", 100000)
+    """A request sent about 30 ms after the previous reply arrived (the exchange's read-out), inside the
+    slave's 300 ms gap, is early: its line time starts when the gap ends. Its reply comes gap + wire time
+    after the previous reply was written (at most its late_max before that reply arrived here); without the
+    gap it would come about 30 ms + wire time after."""
+    peer, line = slave("--gap-us", 300000)
     want = b"\xFE" * 4 + REPLY_123456_78
     assert line.exchange(READ_TOTAL, len(want))[0] == want
-    data, elapsed = line.exchange(READ_TOTAL, len(want))
-    assert data == want
-    # sent about 30 ms after the reply (the exchange's read-out), so about 70 ms of the gap were left;
-    # without the gap this would take wire_time alone (203 ms)
-    floor = 0.100 + wire_time(READ_TOTAL, want, 0.020) - 0.030
-    assert floor - 0.020 <= elapsed <= floor + LATE, elapsed
-    assert stats(peer)["early"] == 1
+    first = line.arrived
+    assert line.exchange(READ_TOTAL, len(want))[0] == want
+    between = line.arrived - first
+    s = stats(peer)
+    floor = 0.300 + wire_time(READ_TOTAL, want, 0.020)
+    assert floor - s["late_max_us"] / 1e6 - SLACK <= between <= floor + LATE, (between, s)
+    assert s["early"] == 1
 
 
 def test_fe_and_noise_before_a_request(slave):
