@@ -217,7 +217,7 @@ def test_meter_and_modbus_slave_share_a_line(shared_line, meter_peer, libmodbus_
 
 
 # ----------------------------------------------------------------------------------------------------------
-# CJ/T 188: cjt188_peer.py (ours; layouts from METERS.md, the rest marked unchecked in its docstring)
+# CJ/T 188: cjt188_peer.py (ours; layouts from METERS.md, checked against public sources: docs/meters-sources.md)
 # ----------------------------------------------------------------------------------------------------------
 
 WATER = "00000012345678"
@@ -297,6 +297,45 @@ def test_cjt188_wrong_identifier_serial_and_checksum(meter_peer):
         assert (frame.data[:2], frame.ser) == (b"\x90\x2F", 5)
         raw = cjt_exchange(line, request, frames=0, timeout=0.3)
         assert raw.startswith(b"\xFE\xFE\x68") and cjt_frames(raw) == 0
+
+
+# Published frames (docs/meters-sources.md). The SC water meter of hftangyu.com/563.html: meter 0011223344,
+# vendor 7833; its read request as published (CS 80) and its reply, whose published CS 08 does not add up:
+# the bytes sum to 13 (the page's reading, 556677.00 m3 twice, 2015-05-11 22:01:31, status 21 84).
+SC = "78330011223344"
+SC_READ = hexbytes("FE FE FE FE 68 10 44 33 22 11 00 33 78 01 03 1F 90 00 80 16")
+SC_REPLY = hexbytes("68 10 44 33 22 11 00 33 78 81 16 1F 90 00 00 77 66 55 2C 00 77 66 55 2C "
+                    "31 01 22 11 05 15 20 21 84 13 16")
+# Its valve control (topic.alibabacloud.com/a/cjt-188-water-meter-protocol-analysis-2_8_8_31389474.html):
+# meter 1505900569, vendor 7833, DI sent A0 17 (high byte first on this device), CS 50 open / 94 close.
+SC_VALVE = "78331505900569"
+SC_OPEN = hexbytes("FE FE FE FE 68 10 69 05 90 05 15 33 78 04 04 A0 17 01 55 50 16")
+SC_CLOSE = hexbytes("FE FE FE FE 68 10 69 05 90 05 15 33 78 04 04 A0 17 01 99 94 16")
+
+
+def test_cjt188_peer_reproduces_published_frames(meter_peer, tmp_path):
+    table = write_table(tmp_path / "sc.txt", {"flow": "556677", "settlement_flow": "556677",
+                                              "time": "20150511220131", "status": "2184"})
+    peer, where, _ = meter_peer("cjt188", "tcp", meters=[f"10:{SC}={table}"], options=["--preamble", 4])
+    with MeterLine(where) as line:
+        assert cjt_exchange(line, SC_READ) == b"\xFE" * 4 + SC_REPLY
+    peer, where, _ = meter_peer("cjt188", "rtu", meters=[f"10:{SC_VALVE}"], options=["--di-order", "msb"])
+    with MeterLine(where) as line:
+        frame, _ = one_cjt(cjt_exchange(line, SC_CLOSE))
+        assert (frame.control, frame.data) == (0x84, hexbytes("A0 17 01 01 00"))  # DI SER ST0 ST1: closed
+        frame, _ = one_cjt(cjt_exchange(line, SC_OPEN))
+        assert (frame.control, frame.data) == (0x84, hexbytes("A0 17 01 00 00"))
+
+
+def test_cjt188_abnormal_reply_is_ser_and_status(meter_peer, tmp_path):
+    """An abnormal reply carries SER ST0 ST1 (L 03), no DI (docs/meters-sources.md)."""
+    table = write_table(tmp_path / "water.txt", WATER_TABLE)
+    peer, where, _ = meter_peer("cjt188", "tcp", meters=[f"10:{WATER}={table}"])
+    with MeterLine(where) as line:
+        frame, _ = one_cjt(cjt_exchange(line, cjt_request(0x10, W, 0x01, 0x902F, 0x21)))  # unknown DI
+        assert (frame.control, frame.data) == (0xC1, bytes((0x21, 0x04, 0x00)))  # battery low
+        frame, _ = one_cjt(cjt_exchange(line, cjt_request(0x10, W, 0x04, 0xA017, 0x22, b"\x12")))  # bad byte
+        assert (frame.control, frame.data) == (0xC4, bytes((0x22, 0x04, 0x00)))
 
 
 def test_cjt188_peer_refuses_bad_meter(tmp_path):

@@ -24,7 +24,7 @@ Requests answered (address match: each byte equal or AA; type equal or AA):
   C 03 DI 810A   read address      -> C 83, DATA = DI SER (the address is in the header)
   C 04 DI A017   valve control, 1 byte 55 open / 99 close -> C 84, DATA = DI SER ST0 ST1 (the new status);
                  another byte -> abnormal C4
-  other reads / writes -> abnormal C1 / C4 (DATA = DI SER ST0 ST1); other control codes: no reply
+  other reads / writes -> abnormal C1 / C3 / C4 (DATA = SER ST0 ST1, no DI); other control codes: no reply
 
 Layouts (all multi-byte fields least significant byte first; BCD unless said otherwise):
   water (10..19), L = 0x16:
@@ -37,12 +37,11 @@ Layouts (all multi-byte fields least significant byte first; BCD unless said oth
     real time (7) | ST0 ST1
   ST0: bits 1-0 valve 00 open, 01 closed, 11 abnormal; bit 2 battery low; ST1: 00.
 Sources: METERS.md gives the frame, T, the 7-byte address, C 01/81/C1, 03/83, 04/84, DI 901F sent 1F 90, the
-water fields (cumulative flow 4 bytes XXXXXX.XX + unit code, settlement-day flow, real time 7 bytes
-YYYYMMDDhhmmss, status 2 bytes with valve and battery bits), the heat-meter field list (heat, power, flow rate,
-supply/return temperatures, working hours), the unit codes and A017 55/99. FROM MEMORY, UNCHECKED against the
-standard: the order of the heat fields, their sizes (flow rate XXXX.XXXX, temperatures 3 bytes XXXX.XX, hours
-3 bytes), the real-time byte order (seconds first), the ST0 bit positions, DI 810A for read address, the
-write reply carrying ST0 ST1, and the abnormal replies' DATA (DI SER ST0 ST1).
+water fields, the heat-meter field list, the unit codes and A017 55/99. Checked against public implementations
+and published frames (docs/meters-sources.md): the heat fields' order and sizes, the real-time byte order
+(seconds first), the ST0 bits, DI 810A for read address, the valve write reply carrying ST0 ST1 and the
+abnormal replies' DATA (SER ST0 ST1; until that check this peer wrongly put the DI in front). Devices that send
+DIs high byte first exist (--di-order msb).
 
 Table keys ("KEY VALUE" lines; defaults in brackets):
   water: flow [0] flow_unit [2C = m3] settlement_flow [0] settlement_flow_unit [2C]
@@ -50,6 +49,7 @@ Table keys ("KEY VALUE" lines; defaults in brackets):
          [17 = kW] flow_rate [0] flow_rate_unit [35 = m3/h] flow [0] flow_unit [2C] supply_temp [0]
          return_temp [0] hours [0]
   both:  time [20261202080000, YYYYMMDDhhmmss] valve [open | closed | abnormal] battery_low [0 | 1]
+         status [none; 4 hex digits ST0 ST1 as sent, e.g. 2184: replaces valve and battery_low in replies]
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ WATER_KEYS = {"FLOW": "0", "FLOW_UNIT": "2C", "SETTLEMENT_FLOW": "0", "SETTLEMEN
 HEAT_KEYS = {"HEAT": "0", "HEAT_UNIT": "05", "SETTLEMENT_HEAT": "0", "SETTLEMENT_HEAT_UNIT": "05", "POWER": "0",
              "POWER_UNIT": "17", "FLOW_RATE": "0", "FLOW_RATE_UNIT": "35", "FLOW": "0", "FLOW_UNIT": "2C",
              "SUPPLY_TEMP": "0", "RETURN_TEMP": "0", "HOURS": "0"}
-COMMON_KEYS = {"TIME": "20261202080000", "VALVE": "open", "BATTERY_LOW": "0"}
+COMMON_KEYS = {"TIME": "20261202080000", "VALVE": "open", "BATTERY_LOW": "0", "STATUS": ""}
 
 
 class Meter:
@@ -91,12 +91,17 @@ class Meter:
         self.values = dict(keys, **table)
         if self.values["VALVE"] not in VALVE_BITS or self.values["BATTERY_LOW"] not in ("0", "1"):
             raise SystemExit(f"{table_name}: valve open|closed|abnormal, battery_low 0|1")
+        status = self.values["STATUS"]
+        if status and (len(status) != 4 or any(c not in "0123456789abcdefABCDEF" for c in status)):
+            raise SystemExit(f"{table_name}: status is 4 hex digits (ST0 ST1 as sent), not {status!r}")
         try:
             self.payload()
         except ValueError as e:
             raise SystemExit(f"{table_name}: {e}")
 
     def status(self) -> bytes:
+        if self.values["STATUS"]:
+            return bytes.fromhex(self.values["STATUS"])
         return bytes((VALVE_BITS[self.values["VALVE"]] | (4 if self.values["BATTERY_LOW"] == "1" else 0), 0))
 
     def payload(self) -> bytes:
@@ -151,16 +156,18 @@ class Peer:
             if reply_control is None:
                 self.shaper.log(what + "silent")
                 continue
-            self.shaper.log(what + ("abnormal" if reply_control & 0x40 else "reply"))
+            abnormal = bool(reply_control & 0x40)
+            self.shaper.log(what + ("abnormal" if abnormal else "reply"))
             reply_di = self.wrong_di if self.wrong_di is not None and control == 0x01 else di
             reply_ser = (ser + 1) & 0xFF if self.wrong_ser else ser
-            frame_data = self.di_bytes(reply_di) + bytes((reply_ser,)) + body
+            # an abnormal reply is SER ST0 ST1 without the DI (CJ/T 188; docs/meters-sources.md)
+            frame_data = (b"" if abnormal else self.di_bytes(reply_di)) + bytes((reply_ser,)) + body
             head = bytes((0x68, meter.type)) + meter.address + bytes((reply_control, len(frame_data))) + frame_data
             replies.append(head + bytes((checksum(head), 0x16)))
         return self.shaper.shape(replies)
 
     def answer(self, meter: Meter, control: int, di: int, argument: bytes):
-        """(reply control code, DATA after DI SER), or (None, b"") for no reply."""
+        """(reply control code, DATA after DI SER (after SER for an abnormal reply)), or (None, b"")."""
         if control == 0x01:
             if di == DI_READ:
                 return 0x81, meter.payload()

@@ -30,6 +30,13 @@ struct CJT188MeterType: Equatable {
     }
 }
 
+/// How a device sends a 2-byte data identifier. The standard's order, and what most sources do, is DI0 first
+/// (DI 901F as 1F 90); some meters and masters send the high byte first (90 1F, 81 0A, A0 17): see
+/// docs/meters-sources.md. A meter echoes the request's bytes, so only the request depends on it.
+enum CJT188IdentifierOrder: Equatable {
+    case lowByteFirst, highByteFirst
+}
+
 /// One CJ/T 188 frame (2004 and 2018 editions frame alike; no +0x33 offset):
 ///
 ///     [FE ...] 68 T A0..A6 C L DATA CS 16      DATA = DI0 DI1 SER ... for requests and normal replies
@@ -70,7 +77,8 @@ struct CJT188Frame: MeterFrame {
     var isAbnormal: Bool { control & 0x40 != 0 }
     var function: UInt8 { control & 0x3F }
 
-    /// DI (DI1 << 8 | DI0) of a request or normal reply.
+    /// DI (DI1 << 8 | DI0) of a request or normal reply, read low byte first (a frame sent high byte first
+    /// reads byte-swapped: 0x1F90 for 90 1F).
     var identifier: UInt16? { data.count >= 2 ? UInt16(data[1]) << 8 | UInt16(data[0]) : nil }
     /// The sequence byte SER (after the DI; the first data byte of an abnormal reply).
     var sequence: UInt8? {
@@ -96,19 +104,24 @@ struct CJT188Frame: MeterFrame {
 
     // MARK: Requests
 
-    /// Read the current data (C 0x01, L 3, DI 1F 90, SER).
-    static func readCurrentData(type: CJT188MeterType, address: MeterAddress, sequence: UInt8) throws(Failure) -> CJT188Frame {
-        try request(type, address, readFunction, identifier: currentDataIdentifier, sequence: sequence, payload: [])
+    /// Read the current data (C 0x01, L 3, DI 1F 90, SER; 90 1F with `.highByteFirst`).
+    static func readCurrentData(type: CJT188MeterType, address: MeterAddress, sequence: UInt8,
+                                order: CJT188IdentifierOrder = .lowByteFirst) throws(Failure) -> CJT188Frame {
+        try request(type, address, readFunction, identifier: currentDataIdentifier, order: order, sequence: sequence,
+                    payload: [])
     }
 
-    /// Open or close the valve (C 0x04, L 4, DI 17 A0, SER, 0x55 open / 0x99 close).
-    static func valveControl(type: CJT188MeterType, address: MeterAddress, sequence: UInt8, open: Bool) throws(Failure) -> CJT188Frame {
-        try request(type, address, writeFunction, identifier: valveIdentifier, sequence: sequence, payload: [open ? 0x55 : 0x99])
+    /// Open or close the valve (C 0x04, L 4, DI 17 A0 (A0 17 with `.highByteFirst`), SER, 0x55 open / 0x99 close).
+    static func valveControl(type: CJT188MeterType, address: MeterAddress, sequence: UInt8, open: Bool,
+                             order: CJT188IdentifierOrder = .lowByteFirst) throws(Failure) -> CJT188Frame {
+        try request(type, address, writeFunction, identifier: valveIdentifier, order: order, sequence: sequence,
+                    payload: [open ? 0x55 : 0x99])
     }
 
     private static func request(_ type: CJT188MeterType, _ address: MeterAddress, _ function: UInt8, identifier: UInt16,
-                                sequence: UInt8, payload: [UInt8]) throws(Failure) -> CJT188Frame {
-        let data = [UInt8(identifier & 0xFF), UInt8(identifier >> 8), sequence] + payload
+                                order: CJT188IdentifierOrder, sequence: UInt8, payload: [UInt8]) throws(Failure) -> CJT188Frame {
+        let low = UInt8(identifier & 0xFF), high = UInt8(identifier >> 8)
+        let data = (order == .lowByteFirst ? [low, high] : [high, low]) + [sequence] + payload
         guard let frame = CJT188Frame(meterType: type, address: address, control: function, data: data) else {
             throw Failure(.value, "meter address \(address.text): a CJ/T 188 address has 7 bytes")
         }
@@ -125,7 +138,8 @@ struct CJT188Unit: Equatable {
 
     static func == (a: CJT188Unit, b: CJT188Unit) -> Bool { a.code == b.code }
 
-    /// The unit of `code`, nil for a code outside the table (METERS.md's table).
+    /// The unit of `code`, nil for a code outside the table (METERS.md's table, checked against two open
+    /// implementations: docs/meters-sources.md; one vendor adds 0x36 for V, not taken).
     static func of(_ code: UInt8) -> CJT188Unit? { cjt188Units.first { $0.code == code } }
 }
 
@@ -152,7 +166,8 @@ enum CJT188Field: CaseIterable, Equatable {
     case realTime
     /// ST1 << 8 | ST0.
     case status
-    /// ST0 bits 1-0: 0 open, 1 closed, 3 abnormal (2 is undefined and reported as it is).
+    /// ST0 bits 1-0: 0 open, 1 closed, 3 abnormal (2 is undefined and reported as it is). One open driver
+    /// reads the standard's D0/D1 as bits 7-6 (and battery as bit 5): docs/meters-sources.md.
     case valveState
     /// ST0 bit 2: 1 battery low.
     case batteryLow
@@ -202,7 +217,8 @@ struct CJT188Value: Equatable {
 /// with a bad digit or an unknown unit code is an error of its own; the others stay readable).
 ///
 /// Water and gas meters (19 bytes, L 0x16): current cumulative flow XXXXXX.XX + unit, settlement-day flow
-/// XXXXXX.XX + unit, real time (7 bytes ss mm hh DD MM YYYY), status ST0 ST1.
+/// XXXXXX.XX + unit, real time (7 bytes ss mm hh DD MM YY(low) YY(high), least significant first like every
+/// field), status ST0 ST1. Layouts and orders checked against open sources: docs/meters-sources.md.
 /// Heat meters, the 2004 set (43 bytes, L 0x2E): settlement-day heat XXXXXX.XX + unit, current heat XXXXXX.XX
 /// + unit, heat power XXXXXX.XX + unit, flow rate XXXX.XXXX + unit, cumulative flow XXXXXX.XX + unit, supply
 /// and return temperature XXXX.XX (3 bytes, deg C), working hours XXXXXX (3 bytes, h), real time, status.

@@ -135,8 +135,8 @@ struct DLT645Frame: MeterFrame {
 }
 
 /// The error byte of an abnormal reply (C 0xD1 / 0xC1 ...), bit by bit. The names are those of DL/T 645-2007;
-/// 1997 uses bit 0 for illegal data, bit 1 for a wrong identifier, bit 2 for a wrong password and bit 6 for
-/// too many tariffs (`names(_:)`).
+/// 1997 uses bit 0 for illegal data, bit 1 for a wrong identifier, bit 2 for a wrong password, bits 4, 5 and 6
+/// as 2007 (year zones, daily periods, tariffs) and reserves bit 3 (`names(_:)`; docs/meters-sources.md).
 struct DLT645ErrorFlags: OptionSet, Equatable {
     let rawValue: UInt8
 
@@ -152,8 +152,9 @@ struct DLT645ErrorFlags: OptionSet, Equatable {
     func names(_ version: DLT645Version) -> [StaticString] {
         let names2007: [StaticString] = ["other_error", "no_requested_data", "unauthorised", "baud_rate_fixed",
                                          "too_many_year_zones", "too_many_daily_periods", "too_many_tariffs", "bit7"]
-        let names1997: [StaticString] = ["illegal_data", "wrong_identifier", "wrong_password", "bit3", "bit4",
-                                         "bit5", "too_many_tariffs", "bit7"]
+        let names1997: [StaticString] = ["illegal_data", "wrong_identifier", "wrong_password", "bit3",
+                                         "too_many_year_zones", "too_many_daily_periods", "too_many_tariffs",
+                                         "bit7"]
         let table = version == .v2007 ? names2007 : names1997
         return (0..<8).filter { rawValue & (1 << $0) != 0 }.map { table[$0] }
     }

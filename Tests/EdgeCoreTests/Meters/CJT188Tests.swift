@@ -4,7 +4,8 @@ import Testing
 
 /// CJ/T 188 frames, requests, 901F replies of water and heat meters, valve control. METERS.md has no checked
 /// CJ/T 188 vectors: all these are our own, computed from the frame rules (the byte sum worked out by hand
-/// and checked with a short script), not from a peer.
+/// and checked with a short script), not from a peer. Vectors from published frames are in
+/// MetersSourceVectorsTests.swift (docs/meters-sources.md).
 struct MetersCJT188Tests {
     let water = MeterAddress(bytes: [0x78, 0x56, 0x34, 0x12, 0x00, 0x00, 0x00])
     let heatMeter = MeterAddress(bytes: [0x21, 0x43, 0x65, 0x87, 0x09, 0x00, 0x00])

@@ -96,6 +96,11 @@ struct MetersDLT645Tests {
         #expect(all == ["other_error", "no_requested_data", "unauthorised", "baud_rate_fixed", "too_many_year_zones",
                         "too_many_daily_periods", "too_many_tariffs"])
         #expect(DLT645ErrorFlags(rawValue: 0x06).names(.v1997).map { Message.string($0) } == ["wrong_identifier", "wrong_password"])
+        // DL/T 645-1997 names bits 4 and 5 as 2007 does and reserves bit 3 (docs/meters-sources.md: two open
+        // 1997 drivers agree).
+        #expect(DLT645ErrorFlags(rawValue: 0x7F).names(.v1997).map { Message.string($0) }
+            == ["illegal_data", "wrong_identifier", "wrong_password", "bit3", "too_many_year_zones",
+                "too_many_daily_periods", "too_many_tariffs"])
     }
 
     // MARK: Our own vectors (computed from the frame rules, see the suite's comment)
