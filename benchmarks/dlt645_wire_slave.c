@@ -69,6 +69,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wire_line.h"
+
 #define MAX_METERS 32
 #define DROP_PARTIAL_MS 500
 
@@ -108,7 +110,6 @@ static const struct item {
     {0x02800002, 4998, 2, false},     /* grid frequency, XX.XX Hz */
 };
 
-static volatile sig_atomic_t stop_requested;
 static uint8_t meters[MAX_METERS][6]; /* as on the wire: LSB first */
 static size_t meter_count;
 
@@ -116,27 +117,6 @@ static struct {
     unsigned long requests, replies, abnormal, ignored, bad_frames, noise_bytes, early, turnarounds;
     int64_t busy_ns, first_ns, last_free_ns, late_total_ns, late_max_ns, turnaround_total_ns, turnaround_max_ns;
 } stats;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Sleeps until the absolute CLOCK_MONOTONIC time t (timer slack is set to 1 ns in main). */
-static void sleep_until(int64_t t)
-{
-    struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop_requested) {
-    }
-}
 
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
@@ -249,15 +229,7 @@ static void usage(void)
     exit(2);
 }
 
-static long number(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi)
-        usage();
-    return v;
-}
+static long number(const char *s, long lo, long hi) { return wire_number(s, lo, hi, usage); }
 
 /* "123456789012" -> 12 90 78 56 34 12 */
 static void add_meter(const char *digits)
@@ -336,24 +308,9 @@ int main(int argc, char **argv)
     const int64_t gap_ns = gap_us < 0 ? 7 * char_ns / 2 : gap_us * 1000;
     const int64_t turnaround_ns = turnaround_us * 1000;
 
-    int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        fprintf(stderr, "dlt645_wire_slave: %s: %s\n", device, strerror(errno));
+    int fd = wire_open("dlt645_wire_slave", device);
+    if (fd < 0)
         return 1;
-    }
-    struct termios tio;
-    if (tcgetattr(fd, &tio) == 0) {
-        cfmakeraw(&tio);
-        tcsetattr(fd, TCSANOW, &tio);
-    }
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the wire time, not up to 50 us later */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    fputs("READY\n", stdout);
-    fflush(stdout);
 
     uint8_t rsp[8 + 12 + 255 + 2];
     int64_t line_free_ns = 0, answered_ns = 0;

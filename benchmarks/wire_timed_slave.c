@@ -52,7 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
+#include "wire_line.h"
+
 static uint16_t holding[65536], input_regs[65536];
 static uint8_t coils[65536];
 static bool served_unit[256];
@@ -61,27 +62,6 @@ static struct {
     unsigned long requests, replies, ignored, bad_crc, early, turnarounds;
     int64_t busy_ns, first_ns, last_free_ns, late_total_ns, late_max_ns, turnaround_total_ns, turnaround_max_ns;
 } stats;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Sleeps until the absolute CLOCK_MONOTONIC time t (timer slack is set to 1 ns in main). */
-static void sleep_until(int64_t t)
-{
-    struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop_requested) {
-    }
-}
 
 static uint16_t crc16(const uint8_t *p, size_t n)
 {
@@ -193,15 +173,7 @@ static void usage(void)
     exit(2);
 }
 
-static long number(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi)
-        usage();
-    return v;
-}
+static long number(const char *s, long lo, long hi) { return wire_number(s, lo, hi, usage); }
 
 int main(int argc, char **argv)
 {
@@ -240,24 +212,9 @@ int main(int argc, char **argv)
     const int64_t t35_ns = baud > 19200 ? 1750000 : 7 * char_ns / 2;
     const int64_t turnaround_ns = turnaround_us * 1000;
 
-    int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        fprintf(stderr, "wire_timed_slave: %s: %s\n", device, strerror(errno));
+    int fd = wire_open("wire_timed_slave", device);
+    if (fd < 0)
         return 1;
-    }
-    struct termios tio;
-    if (tcgetattr(fd, &tio) == 0) {
-        cfmakeraw(&tio);
-        tcsetattr(fd, TCSANOW, &tio);
-    }
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake at the wire time, not up to 50 us later */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    fputs("READY\n", stdout);
-    fflush(stdout);
 
     uint8_t buf[512], rsp[300];
     size_t have = 0;

@@ -1,5 +1,5 @@
 """benchmarks/dlt645_wire_slave.c (built by Tests/Peers/Makefile into build/peers): DL/T 645-2007 meters on a
-socat pty pair, timed like a real 2400 8E1 line. Its replies byte for byte (METERS.md's checked vectors, the
+socat pty pair, timed like a real 2400 8E1 line. Its replies byte for byte (docs/meter-protocols.md's checked vectors, the
 catalogue values of test_meter_peers.py, built independently by Tests/Peers/meter_frames.py), its wire timing,
 the abnormal reply, FE and noise before a request, requests it must not answer, and its STATS line.
 """
@@ -97,7 +97,7 @@ def test_replies_byte_for_byte(slave):
     for di, (value, size, decimals, signed) in CATALOGUE.items():
         want = reply(A, di, bcd_encode(value, size, decimals, signed))
         assert line.exchange(dlt_read(A, di), len(want))[0] == want, f"DI {di:08X}"
-    # the abnormal reply for an identifier outside the table, METERS.md's vector
+    # the abnormal reply for an identifier outside the table, docs/meter-protocols.md's vector
     want = b"\xFE" * 4 + ABNORMAL_NO_DATA
     assert line.exchange(dlt_read(A, MISSING_DI), len(want))[0] == want
     s = stats(peer)

@@ -1,5 +1,5 @@
 """The meter peers themselves (Tests/Peers/dlt645_peer.py on the dlt645 package, Tests/Peers/cjt188_peer.py),
-checked with raw frames built by Tests/Peers/meter_frames.py from the rules of /work/shared/METERS.md: the
+checked with raw frames built by Tests/Peers/meter_frames.py from the rules of docs/meter-protocols.md: the
 checked frame vectors there, every catalogue entry the engine tests will read, and each hostile option on the
 wire. Over a socat pty pair at 2400 8E1 and over TCP. The engine does not speak these protocols yet (issue 12).
 """
@@ -18,7 +18,7 @@ METER = "123456789012"
 A = address_bytes(METER, 6)
 WILDCARD = address_bytes("AAAAAAAAAAAA", 6)
 
-# METERS.md, "Checked frame vectors (meter 123456789012)"
+# docs/meter-protocols.md, "Checked frame vectors (meter 123456789012)"
 READ_ADDRESS = hexbytes("68 AA AA AA AA AA AA 68 13 00 DF 16")
 READ_TOTAL = hexbytes("68 12 90 78 56 34 12 68 11 04 33 33 33 33 67 16")
 REPLY_123456_78 = hexbytes("68 12 90 78 56 34 12 68 91 08 33 33 33 33 AB 89 67 45 CB 16")
@@ -98,7 +98,7 @@ def one_reply(raw: bytes):
 def test_dlt645_checked_vectors_and_catalogue(meter_peer, tmp_path, transport):
     peer, where, _ = meter_peer("dlt645", transport, meters=[METER], values=dlt_table(tmp_path))
     with MeterLine(where) as line:
-        # METERS.md's vectors, byte for byte (the package sends 4 FE before each reply)
+        # docs/meter-protocols.md's vectors, byte for byte (the package sends 4 FE before each reply)
         assert dlt_exchange(line, READ_TOTAL) == b"\xFE" * 4 + REPLY_123456_78
         assert dlt_exchange(line, READ_ADDRESS) == b"\xFE" * 4 + REPLY_ADDRESS
         frame, _ = one_reply(dlt_exchange(line, READ_VOLTAGE_A))
@@ -217,7 +217,7 @@ def test_meter_and_modbus_slave_share_a_line(shared_line, meter_peer, libmodbus_
 
 
 # ----------------------------------------------------------------------------------------------------------
-# CJ/T 188: cjt188_peer.py (ours; layouts from METERS.md, checked against public sources: docs/meters-sources.md)
+# CJ/T 188: cjt188_peer.py (ours; layouts from docs/meter-protocols.md, checked against public sources: docs/meters-sources.md)
 # ----------------------------------------------------------------------------------------------------------
 
 WATER = "00000012345678"

@@ -10,7 +10,7 @@ the integration tests of issue 12.
                         address ADDR ("00000012345678", sent 78 56 34 12 00 00 00), serving TABLE (or the
                         --values table); repeatable, several meters share the line
   --values TABLE        the table of meters given without their own
-  --di-order lsb|msb    lsb (default, METERS.md): DI 901F is sent 1F 90; msb: sent 90 1F (some devices)
+  --di-order lsb|msb    lsb (default, docs/meter-protocols.md): DI 901F is sent 1F 90; msb: sent 90 1F (some devices)
   --wrong-di HEX        replies to reads carry this DI (as written, e.g. 902F) instead of the one asked
   --wrong-ser           replies carry SER + 1 instead of the request's SER
   --preamble N          FE bytes before every reply (default 2)
@@ -36,7 +36,7 @@ Layouts (all multi-byte fields least significant byte first; BCD unless said oth
     supply temperature XXXX.XX (3) | return temperature XXXX.XX (3) | working hours XXXXXX (3) |
     real time (7) | ST0 ST1
   ST0: bits 1-0 valve 00 open, 01 closed, 11 abnormal; bit 2 battery low; ST1: 00.
-Sources: METERS.md gives the frame, T, the 7-byte address, C 01/81/C1, 03/83, 04/84, DI 901F sent 1F 90, the
+Sources: docs/meter-protocols.md gives the frame, T, the 7-byte address, C 01/81/C1, 03/83, 04/84, DI 901F sent 1F 90, the
 water fields, the heat-meter field list, the unit codes and A017 55/99. Checked against public implementations
 and published frames (docs/meters-sources.md): the heat fields' order and sizes, the real-time byte order
 (seconds first), the ST0 bits, DI 810A for read address, the valve write reply carrying ST0 ST1 and the

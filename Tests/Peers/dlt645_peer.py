@@ -27,7 +27,7 @@ implementation independent of EdgeCore, for the integration tests of issue 12.
 Prints READY on stdout when listening / the device is open. SIGTERM or SIGINT: exits 0. Exit status 1: cannot
 listen / open, or the serial device failed; 2: bad usage or table.
 
-Value table: one "DI VALUE" per line (DI as 8 hex digits DI3..DI0, as METERS.md writes them), '#' comments.
+Value table: one "DI VALUE" per line (DI as 8 hex digits DI3..DI0, as docs/meter-protocols.md writes them), '#' comments.
 Numeric items take a decimal number (negative for the signed quantities), the parameter items (DI3 = 04) a
 digit string of the item's format length (04000101 date YYMMDDWW "26120203", 04000102 time hhmmss "080000",
 04000501 status word 1 "0001"). A DI the package does not know, a value out of the item's range, a demand

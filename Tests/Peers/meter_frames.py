@@ -1,4 +1,4 @@
-"""Frames of DL/T 645-2007 and CJ/T 188, built from the rules of /work/shared/METERS.md (and the checked vectors
+"""Frames of DL/T 645-2007 and CJ/T 188, built from the rules of docs/meter-protocols.md (and the checked vectors
 there): for the meter peers' tests (Tests/Integration/test_meter_peers.py) and for cjt188_peer.py.
 
 dlt645_peer.py does NOT use this module: it serves through the `dlt645` package's own codec, so tests that
@@ -49,7 +49,7 @@ def address_matches(request: bytes, own: bytes) -> bool:
 
 def bcd_encode(value: float, size: int, decimals: int, signed: bool = False) -> bytes:
     """|value| x 10^decimals as `size` BCD bytes, least significant byte first; signed: top bit of the most
-    significant byte is the sign (METERS.md)."""
+    significant byte is the sign (docs/meter-protocols.md)."""
     scaled = round(abs(value) * 10 ** decimals)
     digits = f"{scaled:0{2 * size}d}"
     if len(digits) > 2 * size or (signed and digits[0] >= "8"):

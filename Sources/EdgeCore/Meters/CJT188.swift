@@ -138,7 +138,7 @@ struct CJT188Unit: Equatable {
 
     static func == (a: CJT188Unit, b: CJT188Unit) -> Bool { a.code == b.code }
 
-    /// The unit of `code`, nil for a code outside the table (METERS.md's table, checked against two open
+    /// The unit of `code`, nil for a code outside the table (docs/meter-protocols.md's table, checked against two open
     /// implementations: docs/meters-sources.md; one vendor adds 0x36 for V, not taken).
     static func of(_ code: UInt8) -> CJT188Unit? { cjt188Units.first { $0.code == code } }
 }

@@ -11,7 +11,7 @@ struct DLT645CatalogueEntry: Equatable {
 }
 
 /// The data identifiers a gateway reads, per edition, with their formats (DL/T 645-2007 appendix A; 1997:
-/// the identifiers of ../shared/METERS.md and their tariff siblings).
+/// the identifiers of docs/meter-protocols.md and their tariff siblings).
 ///
 /// Names are stable snake_case, built as `<quantity>[_<part>][_prev<N>]`:
 /// - quantity: `combined_active_energy`, `forward_active_energy`, `reverse_active_energy`,

@@ -2,7 +2,7 @@ import Testing
 
 @testable import EdgeCore
 
-/// CJ/T 188 frames, requests, 901F replies of water and heat meters, valve control. METERS.md has no checked
+/// CJ/T 188 frames, requests, 901F replies of water and heat meters, valve control. docs/meter-protocols.md has no checked
 /// CJ/T 188 vectors: all these are our own, computed from the frame rules (the byte sum worked out by hand
 /// and checked with a short script), not from a peer. Vectors from published frames are in
 /// MetersSourceVectorsTests.swift (docs/meters-sources.md).

@@ -2,12 +2,12 @@ import Testing
 
 @testable import EdgeCore
 
-/// Bytes written as in METERS.md ("68 12 90 ...").
+/// Bytes written as in docs/meter-protocols.md ("68 12 90 ...").
 func hexBytes(_ text: String) -> [UInt8] {
     text.split(separator: " ").map { UInt8($0, radix: 16) ?? 0xEE }
 }
 
-/// DL/T 645 frames, requests and reply checks against METERS.md's checked vectors (meter 123456789012) and
+/// DL/T 645 frames, requests and reply checks against docs/meter-protocols.md's checked vectors (meter 123456789012) and
 /// vectors of our own (marked: computed from the frame rules, +0x33 and the byte sum worked out by hand and
 /// checked with a short script; not from a peer).
 struct MetersDLT645Tests {
@@ -49,7 +49,7 @@ struct MetersDLT645Tests {
         }
     }
 
-    // MARK: METERS.md's checked vectors
+    // MARK: docs/meter-protocols.md's checked vectors
 
     @Test func readAddressRequestIsTheCheckedVector() {
         #expect(DLT645Frame.readAddress().encoded() == hexBytes("68 AA AA AA AA AA AA 68 13 00 DF 16"))
