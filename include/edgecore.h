@@ -80,11 +80,11 @@ extern "C" {
 /* ==================================================================================================== */
 
 #define EDGECORE_VERSION_MAJOR 1
-#define EDGECORE_VERSION_MINOR 2
+#define EDGECORE_VERSION_MINOR 3
 #define EDGECORE_VERSION_PATCH 0
 /** MAJOR * 1000000 + MINOR * 1000 + PATCH, as in sqlite3: compare it with edgecore_version_number(). */
-#define EDGECORE_VERSION_NUMBER 1002000
-#define EDGECORE_VERSION_STRING "1.2.0"
+#define EDGECORE_VERSION_NUMBER 1003000
+#define EDGECORE_VERSION_STRING "1.3.0"
 
 /**
  * The version of the library actually loaded, as EDGECORE_VERSION_NUMBER was when it was built.
@@ -158,8 +158,11 @@ const char *edgecore_version_string(void);
 #define EDGECORE_E_JOURNAL_VERSION (-10023)
 /** The journal is full and its when_full policy is EDGECORE_JOURNAL_REFUSE_NEWEST. */
 #define EDGECORE_E_JOURNAL_FULL (-10024)
+/** More than one device answered a request meant for the one device on the line (meter address discovery
+ *  with several meters connected). Since 1.3. */
+#define EDGECORE_E_AMBIGUOUS (-10025)
 /** Last (lowest) of EdgeCore's own result codes in this version; later versions extend downwards. */
-#define EDGECORE_E_LAST (-10024)
+#define EDGECORE_E_LAST (-10025)
 
 /**
  * A human-readable English description of a result code: "success" for 0, EdgeCore's own text for its
@@ -182,9 +185,13 @@ enum edgecore_status {
     EDGECORE_STATUS_OK = 0,            /**< value is valid */
     EDGECORE_STATUS_TIMEOUT = 1,       /**< the device did not answer in time */
     EDGECORE_STATUS_CRC_ERROR = 2,     /**< CRC or framing error in the response */
-    EDGECORE_STATUS_EXCEPTION = 3,     /**< Modbus exception; status_detail holds the exception code as
-                                            received (0 and codes above 11 included) */
-    EDGECORE_STATUS_SENTINEL = 4,      /**< the device sent its "not available" raw value */
+    EDGECORE_STATUS_EXCEPTION = 3,     /**< the device refused: a Modbus exception (status_detail: the
+                                            exception code as received, 0 and codes above 11 included), a
+                                            DL/T 645 abnormal reply (status_detail: its error byte,
+                                            EDGECORE_DLT645_ERR_*) or a CJ/T 188 abnormal reply
+                                            (status_detail: its status word ST1 << 8 | ST0) */
+    EDGECORE_STATUS_SENTINEL = 4,      /**< the device sent its "not available" raw value (a channel's
+                                            sentinel; a meter's value of all 0xFF bytes) */
     EDGECORE_STATUS_OUT_OF_RANGE = 5,  /**< the value is outside the channel's valid range */
     EDGECORE_STATUS_DISCONNECTED = 6,  /**< bus or connection down (port gone, TCP peer unreachable) */
     EDGECORE_STATUS_STALE = 7,         /**< no fresh sample in time; value repeats the last good one */
@@ -855,7 +862,16 @@ int edgecore_engine_plan(const struct edgecore_engine *engine, char *text, size_
 /* Engine: Modbus buses                                                                                 */
 /* ==================================================================================================== */
 
-/** A Modbus TCP endpoint: one connection, shared by all its devices (unit ids). Grows at its end. */
+/** How a TCP bus carries its devices' frames. */
+enum edgecore_tcp_framing {
+    EDGECORE_TCP_MBAP = 0,        /**< Modbus TCP (MBAP header); Modbus devices only */
+    EDGECORE_TCP_TRANSPARENT = 1  /**< the serial frames themselves, to and from an RS-485 serial server
+                                       (DTU): Modbus devices speak RTU over TCP (unit 1..247, CRC), meters
+                                       their own frames */
+};
+
+/** A TCP endpoint: one connection, shared by all its devices (Modbus unit ids; with transparent framing
+ *  also meters). Grows at its end (1.0: up to reserved2). */
 struct edgecore_tcp_bus_config {
     const char *name;               /**< unique bus name; copied; required */
     const char *host;               /**< IPv4/IPv6 address or host name (looked up at each connect, which
@@ -870,8 +886,12 @@ struct edgecore_tcp_bus_config {
     uint32_t reconnect_max_ms;      /**< longest reconnect delay, >= reconnect_min_ms; default 10000 */
     uint32_t request_gap_ms;        /**< pause between two transactions on the connection; default 0 */
     uint32_t reserved2;             /**< 0 */
+    /* Since 1.3. */
+    uint16_t framing;               /**< enum edgecore_tcp_framing; default EDGECORE_TCP_MBAP */
+    uint16_t reserved3;             /**< 0 */
+    uint32_t reserved4;             /**< 0 */
 };
-EDGECORE_ASSERT_SIZE_(edgecore_tcp_bus_config, 2 * EDGECORE_P_ + 24);
+EDGECORE_ASSERT_SIZE_(edgecore_tcp_bus_config, 2 * EDGECORE_P_ + 32);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, name, 0);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, host, EDGECORE_P_);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, port, 2 * EDGECORE_P_);
@@ -881,6 +901,9 @@ EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reconnect_min_ms, 2 * EDGECORE_P
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reconnect_max_ms, 2 * EDGECORE_P_ + 12);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, request_gap_ms, 2 * EDGECORE_P_ + 16);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reserved2, 2 * EDGECORE_P_ + 20);
+EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, framing, 2 * EDGECORE_P_ + 24);
+EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reserved3, 2 * EDGECORE_P_ + 26);
+EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reserved4, 2 * EDGECORE_P_ + 28);
 
 /**
  * Fill *config with the defaults documented at each field (strings NULL). NULL does nothing.
@@ -987,7 +1010,28 @@ static inline int edgecore_engine_add_rtu_bus(struct edgecore_engine *engine,
 /* Engine: Modbus devices                                                                               */
 /* ==================================================================================================== */
 
-/** A slave on a Modbus bus. Grows at its end. */
+/** The protocol a device speaks. Meters need a bus that carries serial frames: an RTU bus, or a TCP bus
+ *  with EDGECORE_TCP_TRANSPARENT framing. */
+enum edgecore_protocol {
+    EDGECORE_PROTOCOL_MODBUS = 0,       /**< Modbus RTU / TCP */
+    EDGECORE_PROTOCOL_DLT645_2007 = 1,  /**< DL/T 645-2007 electricity meter */
+    EDGECORE_PROTOCOL_DLT645_1997 = 2,  /**< DL/T 645-1997 electricity meter */
+    EDGECORE_PROTOCOL_CJT188 = 3        /**< CJ/T 188 (2004 / 2018) water, gas or heat meter */
+};
+
+/** Bits of the error byte of a DL/T 645 abnormal reply (status_detail of EDGECORE_STATUS_EXCEPTION), as
+ *  DL/T 645-2007 names them. DL/T 645-1997 uses bit 0 for illegal data, bit 1 for a wrong identifier, bit 2
+ *  for a wrong password, bits 4-6 as 2007, and reserves bit 3. */
+#define EDGECORE_DLT645_ERR_OTHER 0x01u               /**< other error */
+#define EDGECORE_DLT645_ERR_NO_DATA 0x02u             /**< no requested data (unknown identifier) */
+#define EDGECORE_DLT645_ERR_UNAUTHORISED 0x04u        /**< wrong password / not authorised */
+#define EDGECORE_DLT645_ERR_BAUD_FIXED 0x08u          /**< the baud rate cannot be changed */
+#define EDGECORE_DLT645_ERR_YEAR_ZONES 0x10u          /**< too many year time zones */
+#define EDGECORE_DLT645_ERR_DAILY_PERIODS 0x20u       /**< too many daily periods */
+#define EDGECORE_DLT645_ERR_TARIFFS 0x40u             /**< too many tariffs */
+
+/** A device on a bus: a Modbus slave, or a DL/T 645 / CJ/T 188 meter. Grows at its end (1.0: up to
+ *  backoff_max_ms). */
 struct edgecore_device_config {
     const char *name;                 /**< unique device name; copied; required */
     uint32_t bus;                     /**< bus id of a TCP or RTU bus */
@@ -1003,8 +1047,21 @@ struct edgecore_device_config {
     uint32_t offline_after;           /**< failed polls in a row before backing off, >= 1; default 3 */
     uint32_t backoff_min_ms;          /**< first back-off, doubled per failed probe; default 1000 */
     uint32_t backoff_max_ms;          /**< longest back-off, >= backoff_min_ms; default 30000 */
+    /* Since 1.3: meters. unit_id, one_channel_per_request, max_registers and max_bits are ignored for them. */
+    const char *meter_address;        /**< meters: the address as printed on the meter, most significant digit
+                                           first: 12 digits (DL/T 645) or 14 (CJ/T 188), "AA" for a padding
+                                           byte; copied; required for meters, NULL for Modbus devices */
+    uint16_t protocol;                /**< enum edgecore_protocol; default EDGECORE_PROTOCOL_MODBUS */
+    uint8_t meter_type;               /**< CJ/T 188: the meter type byte T (0x10-0x19 water, 0x20-0x29 heat,
+                                           0x30-0x39 gas, 0x40-0x49 other); default 0x10 (cold water) */
+    uint8_t preamble;                 /**< meters: FE wake-up bytes before each request, 0..4; default 4 */
+    uint8_t identifier_order;         /**< CJ/T 188: 0 data identifiers low byte first (the standard: 1F 90),
+                                           1 high byte first (90 1F); default 0 */
+    uint8_t allow_time_sync;          /**< DL/T 645: nonzero lets edgecore_engine_meter_time_sync() reach this
+                                           meter; default 0 */
+    uint16_t reserved2;               /**< 0 */
 };
-EDGECORE_ASSERT_SIZE_(edgecore_device_config, EDGECORE_P_ + 32);
+EDGECORE_ASSERT_SIZE_(edgecore_device_config, 2 * EDGECORE_P_ + 40);
 EDGECORE_ASSERT_FIELD_(edgecore_device_config, name, 0);
 EDGECORE_ASSERT_FIELD_(edgecore_device_config, bus, EDGECORE_P_);
 EDGECORE_ASSERT_FIELD_(edgecore_device_config, unit_id, EDGECORE_P_ + 4);
@@ -1017,6 +1074,13 @@ EDGECORE_ASSERT_FIELD_(edgecore_device_config, retries, EDGECORE_P_ + 16);
 EDGECORE_ASSERT_FIELD_(edgecore_device_config, offline_after, EDGECORE_P_ + 20);
 EDGECORE_ASSERT_FIELD_(edgecore_device_config, backoff_min_ms, EDGECORE_P_ + 24);
 EDGECORE_ASSERT_FIELD_(edgecore_device_config, backoff_max_ms, EDGECORE_P_ + 28);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, meter_address, EDGECORE_P_ + 32);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, protocol, 2 * EDGECORE_P_ + 32);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, meter_type, 2 * EDGECORE_P_ + 34);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, preamble, 2 * EDGECORE_P_ + 35);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, identifier_order, 2 * EDGECORE_P_ + 36);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, allow_time_sync, 2 * EDGECORE_P_ + 37);
+EDGECORE_ASSERT_FIELD_(edgecore_device_config, reserved2, 2 * EDGECORE_P_ + 38);
 
 /**
  * Fill *config with the defaults documented at each field (name NULL, bus 0). NULL does nothing.
@@ -1028,7 +1092,8 @@ static inline void edgecore_device_config_init(struct edgecore_device_config *co
 }
 
 /**
- * Add a slave to a Modbus bus. Checked now.
+ * Add a device to a bus: a Modbus slave (unit ids unique per bus), or a meter (addresses unique per bus and
+ * protocol family; only on an RTU bus or a transparent TCP bus). Checked now.
  *
  * engine  a stopped engine.
  * config  read during the call (the name is copied).
@@ -1062,7 +1127,7 @@ int edgecore_engine_add_hole(struct edgecore_engine *engine, uint32_t device, ui
                              uint16_t last);
 
 /* ==================================================================================================== */
-/* Engine: Modbus channels                                                                              */
+/* Engine: channels (Modbus and meters)                                                                 */
 /* ==================================================================================================== */
 
 /** Modbus function codes of the data a channel reads. */
@@ -1099,7 +1164,34 @@ enum edgecore_word_order {
 
 #define EDGECORE_SENTINELS_MAX 4
 
-/** One value read from a Modbus device. Initialise with edgecore_channel_config_init(). Grows at its end. */
+/** How a DL/T 645 value is coded, for an identifier outside the catalogue or to override it. */
+enum edgecore_meter_format {
+    EDGECORE_METER_FORMAT_CATALOGUE = 0,   /**< the catalogue's format for the identifier */
+    EDGECORE_METER_FORMAT_BCD = 1,         /**< unsigned BCD, meter_length bytes, meter_decimals decimals */
+    EDGECORE_METER_FORMAT_BCD_SIGNED = 2,  /**< BCD whose most significant bit is the sign */
+    EDGECORE_METER_FORMAT_BINARY = 3       /**< unsigned binary, least significant byte first (status words) */
+};
+
+/** The fields of a CJ/T 188 current-data reply (DI 901F) a channel can read (meter_item). */
+enum edgecore_cjt188_item {
+    EDGECORE_CJT188_CURRENT_FLOW = 1,       /**< water/gas: current cumulative flow (default unit m3) */
+    EDGECORE_CJT188_SETTLEMENT_FLOW = 2,    /**< water/gas: flow at the settlement day (m3) */
+    EDGECORE_CJT188_SETTLEMENT_HEAT = 3,    /**< heat: heat at the settlement day (kWh) */
+    EDGECORE_CJT188_CURRENT_HEAT = 4,       /**< heat: current heat (kWh) */
+    EDGECORE_CJT188_HEAT_POWER = 5,         /**< heat: heat power (kW) */
+    EDGECORE_CJT188_FLOW_RATE = 6,          /**< heat: flow rate (m3/h) */
+    EDGECORE_CJT188_CUMULATIVE_FLOW = 7,    /**< heat: cumulative flow (m3) */
+    EDGECORE_CJT188_SUPPLY_TEMPERATURE = 8, /**< heat: supply water temperature (degC) */
+    EDGECORE_CJT188_RETURN_TEMPERATURE = 9, /**< heat: return water temperature (degC) */
+    EDGECORE_CJT188_WORKING_HOURS = 10,     /**< heat: cumulative working hours (h) */
+    EDGECORE_CJT188_REAL_TIME = 11,         /**< the meter's clock, YYYYMMDDhhmmss as a number */
+    EDGECORE_CJT188_STATUS = 12,            /**< the status word ST1 << 8 | ST0 */
+    EDGECORE_CJT188_VALVE_STATE = 13,       /**< 0 open, 1 closed, 3 abnormal; writable: 0 opens, 1 closes */
+    EDGECORE_CJT188_BATTERY_LOW = 14        /**< 1: battery low */
+};
+
+/** One value read from a device: registers or bits of a Modbus device, or an item of a meter. Initialise
+ *  with edgecore_channel_config_init(). Grows at its end (1.0: up to sentinels). */
 struct edgecore_channel_config {
     const char *name;              /**< unique channel name; copied; required */
     const char *unit;              /**< engineering unit, e.g. "V", "degC"; may be NULL; copied */
@@ -1121,8 +1213,19 @@ struct edgecore_channel_config {
     double valid_max;              /**< values above are EDGECORE_STATUS_OUT_OF_RANGE; NaN: none; default NaN */
     uint64_t sentinels[EDGECORE_SENTINELS_MAX]; /**< raw register contents (as an unsigned number of the
                                          type's width, after byte/word order) meaning "not available" */
+    /* Since 1.3: meters. A channel of a meter device reads meter_item; address, function, type, order, bit
+     * and sentinels are ignored for it (sentinel_count must be 0). */
+    uint32_t meter_item;           /**< DL/T 645: the data identifier (DI3 DI2 DI1 DI0 as a number, e.g.
+                                        0x02010100 phase A voltage; 1997: two bytes, e.g. 0xB611);
+                                        CJ/T 188: enum edgecore_cjt188_item; edgecore_meter_item_find() maps
+                                        names to it; default 0 */
+    uint16_t meter_format;         /**< DL/T 645: enum edgecore_meter_format; required (not CATALOGUE) for an
+                                        identifier outside the catalogue; default EDGECORE_METER_FORMAT_CATALOGUE */
+    uint8_t meter_length;          /**< with a meter_format: bytes of the value, 1..8; default 4 */
+    uint8_t meter_decimals;        /**< with a meter_format: digits after the decimal point, 0..8 (fewer than
+                                        the value's digits); default 0 */
 };
-EDGECORE_ASSERT_SIZE_(edgecore_channel_config, 2 * EDGECORE_P_ + 88);
+EDGECORE_ASSERT_SIZE_(edgecore_channel_config, 2 * EDGECORE_P_ + 96);
 EDGECORE_ASSERT_FIELD_(edgecore_channel_config, name, 0);
 EDGECORE_ASSERT_FIELD_(edgecore_channel_config, unit, EDGECORE_P_);
 EDGECORE_ASSERT_FIELD_(edgecore_channel_config, device, 2 * EDGECORE_P_);
@@ -1141,6 +1244,10 @@ EDGECORE_ASSERT_FIELD_(edgecore_channel_config, offset, 2 * EDGECORE_P_ + 32);
 EDGECORE_ASSERT_FIELD_(edgecore_channel_config, valid_min, 2 * EDGECORE_P_ + 40);
 EDGECORE_ASSERT_FIELD_(edgecore_channel_config, valid_max, 2 * EDGECORE_P_ + 48);
 EDGECORE_ASSERT_FIELD_(edgecore_channel_config, sentinels, 2 * EDGECORE_P_ + 56);
+EDGECORE_ASSERT_FIELD_(edgecore_channel_config, meter_item, 2 * EDGECORE_P_ + 88);
+EDGECORE_ASSERT_FIELD_(edgecore_channel_config, meter_format, 2 * EDGECORE_P_ + 92);
+EDGECORE_ASSERT_FIELD_(edgecore_channel_config, meter_length, 2 * EDGECORE_P_ + 94);
+EDGECORE_ASSERT_FIELD_(edgecore_channel_config, meter_decimals, 2 * EDGECORE_P_ + 95);
 
 /**
  * Fill *config with the defaults documented at each field (strings NULL, device 0, address 0). NULL does
@@ -1152,8 +1259,11 @@ static inline void edgecore_channel_config_init(struct edgecore_channel_config *
 }
 
 /**
- * Add a channel read from a Modbus device. Checked now (function, type, order, bit, registers within the
- * address space, interval, ranges).
+ * Add a channel read from a device. Checked now: for a Modbus device function, type, order, bit, registers
+ * within the address space, interval, ranges; for a meter the item (a DL/T 645 identifier of the catalogue
+ * or one with a format; a CJ/T 188 item of the meter's class), interval, ranges. A meter channel without a
+ * unit takes the catalogue's (DL/T 645) or the item's default (CJ/T 188: values in another unit of the same
+ * quantity are converted to the channel's). Only a CJ/T 188 valve_state channel can be writable.
  *
  * engine  a stopped engine.
  * config  read during the call (strings are copied).
@@ -1667,6 +1777,68 @@ int edgecore_engine_write_registers(struct edgecore_engine *engine, uint32_t dev
  */
 int edgecore_engine_write_coils(struct edgecore_engine *engine, uint32_t device, uint16_t address,
                                 const uint8_t *values, size_t count, int32_t timeout_ms);
+
+/* ==================================================================================================== */
+/* Engine: meter actions and names (since 1.3)                                                          */
+/* ==================================================================================================== */
+
+/*
+ * The two actions go through the bus's worker as writes do (queued ahead of polls; timeout_ms is the
+ * deadline for the action to be sent, as for edgecore_engine_write, and the call waits for its outcome).
+ * A CJ/T 188 valve is written with edgecore_engine_write() on its writable valve_state channel: 0 opens it,
+ * 1 closes it (DI A017); other values are EDGECORE_E_VALUE; an abnormal reply is EDGECORE_E_DEVICE_EXCEPTION.
+ */
+
+/**
+ * Send the DL/T 645 broadcast time sync (C 0x08 to 999999999999; meters do not answer) on a bus: the local
+ * time (the process's time zone, localtime_r) of unix_seconds, or of now when unix_seconds is 0.
+ * Allowed only when the bus has at least one DL/T 645 meter and every DL/T 645 meter of the bus has
+ * allow_time_sync set: the broadcast reaches every meter of the line.
+ *
+ * bus          bus id.
+ * unix_seconds the time to set (seconds since 1970, UTC), 0: now; years 2000..2099.
+ * timeout_ms   as edgecore_engine_write.
+ *
+ * Returns 0 (the frame was sent), or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (bus),
+ * EDGECORE_E_NOT_WRITABLE (no DL/T 645 meter, or one that does not allow it: last_error names it),
+ * EDGECORE_E_NOT_RUNNING, EDGECORE_E_VALUE (a time outside 2000..2099), EDGECORE_E_TIMEOUT (not sent),
+ * EDGECORE_E_DISCONNECTED, -ENOMEM. Blocks as edgecore_engine_write, for the time the frame takes on the
+ * wire. Any thread, any time.
+ */
+int edgecore_engine_meter_time_sync(struct edgecore_engine *engine, uint32_t bus, int64_t unix_seconds,
+                                    int32_t timeout_ms);
+
+/**
+ * Ask the one DL/T 645-2007 meter on a line for its address (C 0x13 to AAAAAAAAAAAA), waiting 1000 ms for
+ * the reply (and on, for as long as bytes keep coming, to see whether a second meter answers). The bus need
+ * not have devices.
+ *
+ * bus          bus id of an RTU bus or a transparent TCP bus.
+ * address_out  receives the address as 12 digits and a NUL (size >= 13).
+ * timeout_ms   as edgecore_engine_write.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (bus), EDGECORE_E_CONFIG (a bus without
+ * serial frames), EDGECORE_E_INVALID_ARGUMENT (size < 13), EDGECORE_E_NOT_RUNNING, EDGECORE_E_TIMEOUT (not
+ * sent), EDGECORE_E_DEVICE_TIMEOUT (no meter answered), EDGECORE_E_DEVICE_FRAME (a reply that is not an
+ * address), EDGECORE_E_AMBIGUOUS (several meters answered: connect one and ask again),
+ * EDGECORE_E_DISCONNECTED, -ENOMEM. Blocks about 1 s once sent. Any thread, any time.
+ */
+int edgecore_engine_meter_discover(struct edgecore_engine *engine, uint32_t bus, char *address_out, size_t size,
+                                   int32_t timeout_ms);
+
+/**
+ * The meter_item of a name: a DL/T 645 catalogue name of the protocol's edition
+ * ("forward_active_energy_total", "voltage_a"...: docs/meters.md) or a CJ/T 188 item name ("current_flow",
+ * "valve_state"...).
+ *
+ * protocol  enum edgecore_protocol (not MODBUS).
+ * name      the name, lower case.
+ * item_out  receives the item.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_INVALID_ARGUMENT (protocol), EDGECORE_E_NOT_FOUND (no
+ * such name). Does not block. Any thread, any time.
+ */
+int edgecore_meter_item_find(int protocol, const char *name, uint32_t *item_out);
 
 /* ==================================================================================================== */
 /* Engine: journal                                                                                      */

@@ -17,11 +17,11 @@ import sys
 LAYERS = [
     ("Common",),
     ("Platform",),
-    ("Buffer", "Decode"),
+    ("Buffer", "Decode", "Meters"),
     ("Journal",),
     ("Config",),
     ("Engine",),
-    ("Modbus", "GPIO", "Meters"),
+    ("Modbus", "GPIO"),
     ("Contract",),
 ]
 LEVEL = {folder: level for level, folders in enumerate(LAYERS) for folder in folders}

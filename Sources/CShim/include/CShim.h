@@ -203,6 +203,35 @@ const char *ec_folder_next(DIR *folder, int *error);
 /* ---- memory, clocks, strings ---- */
 
 /* The header's version string macro as a C string literal (Swift imports string macros as String). */
+/* ---- Raw frames on a line (meters, Modbus RTU over TCP): the bus worker's own byte I/O ---- */
+
+/* Writes all of data to fd (a serial port or socket, blocking or not) before deadline_ns (CLOCK_MONOTONIC),
+ * waiting in poll() while the kernel's buffer is full. On a serial port with rts_mode 1 (up) or 2 (down),
+ * RTS is driven to its sending level before and back after (tcdrain: once the last bit left), with
+ * rts_delay_us before and after, as libmodbus frames its own requests. Returns 0 or an errno value
+ * (ETIMEDOUT when the deadline passed). */
+int ec_line_write(int fd, const uint8_t *data, size_t length, int rts_mode, unsigned rts_delay_us,
+                  int64_t deadline_ns);
+
+/* Reads what is there, waiting until deadline_ns for the first byte. Returns the count (> 0), 0 when the
+ * deadline passed, -ECONNRESET at end of file (the peer closed), or -errno. */
+long ec_line_read(int fd, uint8_t *buffer, size_t size, int64_t deadline_ns);
+
+/* Drops input not read yet: tcflush() on a serial port, reads until nothing is left on a socket (at most
+ * 64 KiB). Returns 0, or -ECONNRESET when a socket's peer closed, or -errno. */
+int ec_line_discard_input(int fd);
+
+/* The local time (the process's time zone) of unix_seconds: fields[0..5] = year (e.g. 2026), month 1..12,
+ * day 1..31, hour, minute, second. Returns 0 or -EINVAL. */
+static inline int ec_local_time(int64_t unix_seconds, int *fields) {
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+    if ((int64_t)t != unix_seconds || localtime_r(&t, &tm) == NULL) return -EINVAL;
+    fields[0] = tm.tm_year + 1900; fields[1] = tm.tm_mon + 1; fields[2] = tm.tm_mday;
+    fields[3] = tm.tm_hour; fields[4] = tm.tm_min; fields[5] = tm.tm_sec;
+    return 0;
+}
+
 static inline const char *ec_version_string(void) { return EDGECORE_VERSION_STRING; }
 
 /* Returns NULL when the memory is not available (never aborts). */

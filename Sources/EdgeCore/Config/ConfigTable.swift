@@ -64,6 +64,8 @@ enum TCPBusTable {
     static let reconnectMaxMs = ConfigField<UInt32>(key: "reconnect_max_ms", lowest: 1, highest: .max,
                                                     defaultValue: 10_000)
     static let requestGapMs = ConfigField<UInt32>(key: "request_gap_ms", lowest: 0, highest: .max, defaultValue: 0)
+    /// enum edgecore_tcp_framing.
+    static let framing = ConfigField<UInt8>(key: "framing", lowest: 0, highest: 1, defaultValue: 0)
 }
 
 /// struct edgecore_rtu_bus_config (site file: a bus of type rtu).
@@ -107,6 +109,16 @@ enum DeviceTable {
     static let backoffMinMs = ConfigField<UInt32>(key: "backoff_min_ms", lowest: 1, highest: .max, defaultValue: 1000)
     static let backoffMaxMs = ConfigField<UInt32>(key: "backoff_max_ms", lowest: 1, highest: .max,
                                                   defaultValue: 30_000)
+    /// enum edgecore_protocol.
+    static let deviceProtocol = ConfigField<UInt8>(key: "protocol", lowest: 0, highest: 3, defaultValue: 0)
+    /// Meters: FE bytes before each request.
+    static let preamble = ConfigField<UInt8>(key: "preamble", lowest: 0, highest: 4, defaultValue: 4)
+    /// CJ/T 188: the meter type byte (0x10 cold water).
+    static let meterType = ConfigField<UInt8>(key: "meter_type", lowest: 0x10, highest: 0xAA, defaultValue: 0x10)
+    /// CJ/T 188: 0 data identifiers low byte first (the standard), 1 high byte first.
+    static let identifierOrder = ConfigField<UInt8>(key: "identifier_order", lowest: 0, highest: 1, defaultValue: 0)
+    static let allowTimeSync = ConfigField<Bool>(key: "allow_time_sync", lowest: false, highest: true,
+                                                 defaultValue: false)
 }
 
 /// struct edgecore_channel_config (site file: a channel of a device).
@@ -136,6 +148,14 @@ enum ChannelTable {
     /// NaN: none.
     static let validMax = ConfigField<Double>(key: "valid_max", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude,
                                               defaultValue: .nan)
+    /// Meters: a DL/T 645 identifier or a CJ/T 188 field (enum edgecore_cjt188_item); 0: a Modbus channel.
+    static let meterItem = ConfigField<UInt32>(key: "meter_item", lowest: 0, highest: .max, defaultValue: 0)
+    /// enum edgecore_meter_format: 0 the catalogue's, 1 BCD, 2 BCD with sign bit, 3 binary.
+    static let meterFormat = ConfigField<UInt8>(key: "meter_format", lowest: 0, highest: 3, defaultValue: 0)
+    /// With a meter_format other than the catalogue's: bytes of the value.
+    static let meterLength = ConfigField<UInt8>(key: "meter_length", lowest: 1, highest: 8, defaultValue: 4)
+    /// With a meter_format other than the catalogue's: BCD digits after the decimal point.
+    static let meterDecimals = ConfigField<UInt8>(key: "meter_decimals", lowest: 0, highest: 8, defaultValue: 0)
 }
 
 /// struct edgecore_gpio_line_config (site file: a line of a GPIO chip bus).

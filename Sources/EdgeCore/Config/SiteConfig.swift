@@ -13,6 +13,8 @@ extension ModbusPoint: Equatable {}
 extension GPIOChipSpec: Equatable {}
 extension GPIOLineSpec: Equatable {}
 extension JournalSpec: Equatable {}
+extension MeterSettings: Equatable {}
+extension MeterPoint: Equatable {}
 #endif
 
 /// The engine's journal as a site file's `journal` section names it.
@@ -53,9 +55,19 @@ enum ModbusFunction: UInt8, Equatable {
     var protocolLimit: Int { readsBits ? 2000 : 125 }
 }
 
+/// How a TCP bus carries its devices' frames (enum edgecore_tcp_framing).
+enum TCPFraming: UInt8, Equatable {
+    /// Modbus TCP (MBAP header): Modbus devices only.
+    case mbap = 0
+    /// The serial frames themselves, as an RS-485 serial server (DTU) passes them to and from its line:
+    /// Modbus RTU (with CRC), DL/T 645 and CJ/T 188.
+    case transparent = 1
+}
+
 struct TCPBusSpec {
     var name: String
     var host: String
+    var framing = TCPFraming(rawValue: TCPBusTable.framing.defaultValue) ?? .mbap
     var port = TCPBusTable.port.defaultValue
     var connectTimeoutMs = TCPBusTable.connectTimeoutMs.defaultValue
     var reconnectMinMs = TCPBusTable.reconnectMinMs.defaultValue
@@ -110,6 +122,16 @@ enum BusSpec {
         if case .gpio = self { return false }
         return true
     }
+
+    /// Frames travel as on a serial line: an RTU bus, or a TCP bus with transparent framing. Meters can be
+    /// on such a bus only; Modbus devices on it speak RTU.
+    var carriesSerialFrames: Bool {
+        switch self {
+        case .rtu: return true
+        case .tcp(let spec): return spec.framing == .transparent
+        case .gpio: return false
+        }
+    }
 }
 
 /// Bias of an input line (enum edgecore_gpio_bias).
@@ -153,6 +175,61 @@ struct GPIOLineSpec {
     var base = GPIOLineTable.base.defaultValue
 }
 
+/// The protocol a device speaks (enum edgecore_protocol).
+enum DeviceProtocol: UInt8, Equatable {
+    case modbus = 0
+    case dlt645v2007 = 1
+    case dlt645v1997 = 2
+    case cjt188 = 3
+
+    var isMeter: Bool { self != .modbus }
+
+    /// The DL/T 645 edition, nil for the other protocols.
+    var dlt645Version: DLT645Version? {
+        switch self {
+        case .dlt645v2007: return .v2007
+        case .dlt645v1997: return .v1997
+        default: return nil
+        }
+    }
+
+    /// Bytes of a meter address: 6 (DL/T 645), 7 (CJ/T 188); 0 for Modbus.
+    var addressLength: Int {
+        switch self {
+        case .modbus: return 0
+        case .dlt645v2007, .dlt645v1997: return 6
+        case .cjt188: return 7
+        }
+    }
+
+    /// The frame shape of a meter protocol.
+    var frameShape: MeterFrameShape { self == .cjt188 ? .cjt188 : .dlt645 }
+
+    /// The site file's word (messages too).
+    var name: StaticString {
+        switch self {
+        case .modbus: return "modbus"
+        case .dlt645v2007: return "dlt645-2007"
+        case .dlt645v1997: return "dlt645-1997"
+        case .cjt188: return "cjt188"
+        }
+    }
+}
+
+/// What a meter device needs beyond a Modbus device's fields.
+struct MeterSettings {
+    /// 6 bytes (DL/T 645) or 7 (CJ/T 188), least significant first.
+    var address: MeterAddress
+    /// FE bytes sent before each request (the wake-up preamble).
+    var preamble = DeviceTable.preamble.defaultValue
+    /// CJ/T 188: the meter type byte T of requests.
+    var meterType = CJT188MeterType(rawValue: DeviceTable.meterType.defaultValue) ?? .coldWater
+    /// CJ/T 188: how requests carry the data identifier.
+    var identifierOrder = CJT188IdentifierOrder.lowByteFirst
+    /// DL/T 645: this meter may be sent the broadcast time sync (every DL/T 645 meter of the bus must allow it).
+    var allowTimeSync = DeviceTable.allowTimeSync.defaultValue
+}
+
 /// Addresses of one function a device forbids reading.
 struct Hole: Equatable {
     var function: ModbusFunction
@@ -173,6 +250,9 @@ struct DeviceSpec {
     var backoffMinMs = DeviceTable.backoffMinMs.defaultValue
     var backoffMaxMs = DeviceTable.backoffMaxMs.defaultValue
     var holes: [Hole] = []
+    var deviceProtocol = DeviceProtocol.modbus
+    /// Meter protocols: address and the rest (nil for Modbus devices).
+    var meter: MeterSettings? = nil
 
     func limit(for function: ModbusFunction) -> Int {
         function.readsBits ? Int(maxBits) : Int(maxRegisters)
@@ -192,9 +272,34 @@ struct ModbusPoint {
     var lastAddress: Int { Int(address) + width - 1 }
 }
 
-/// Where a channel's readings come from: a Modbus device's registers or bits, or a GPIO line.
+/// What a meter channel reads from its meter's reply.
+enum MeterItem: Equatable {
+    /// A DL/T 645 data identifier and the format of its value (the catalogue's, or the channel's own).
+    case dlt645(identifier: UInt32, format: MeterValueFormat)
+    /// A field of the CJ/T 188 current-data reply (DI 901F).
+    case cjt188(CJT188Field)
+}
+
+/// A meter channel: its device, what it reads, and value = meter value * scale + offset within the range
+/// (the codec's type and order are unused).
+struct MeterPoint {
+    var device: Int
+    var item: MeterItem
+    var codec: ValueCodec
+
+    /// The request that reads it: the DL/T 645 identifier, or 0x901F for every CJ/T 188 field.
+    var identifier: UInt32 {
+        switch item {
+        case .dlt645(let identifier, _): return identifier
+        case .cjt188: return UInt32(CJT188Frame.currentDataIdentifier)
+        }
+    }
+}
+
+/// Where a channel's readings come from: a Modbus device's registers or bits, a meter, or a GPIO line.
 enum ChannelSource {
     case modbus(ModbusPoint)
+    case meter(MeterPoint)
     case gpio(GPIOLineSpec)
 }
 
@@ -209,6 +314,21 @@ struct ChannelSpec {
     var modbus: ModbusPoint? {
         if case .modbus(let point) = source { return point }
         return nil
+    }
+
+    /// What a meter channel reads; nil for the others.
+    var meter: MeterPoint? {
+        if case .meter(let point) = source { return point }
+        return nil
+    }
+
+    /// The device of a Modbus or meter channel; nil for a GPIO line.
+    var device: Int? {
+        switch source {
+        case .modbus(let point): return point.device
+        case .meter(let point): return point.device
+        case .gpio: return nil
+        }
     }
 
     /// The line of a GPIO channel; nil for a Modbus channel.
@@ -257,6 +377,10 @@ struct SiteConfig {
         static func lineName(bus: Int, _ name: String) -> TextKey { TextKey(name, kind: 5, number: UInt64(truncatingIfNeeded: bus)) }
         static func lineOffset(bus: Int, _ offset: UInt32) -> TextKey {
             TextKey("", kind: 6, number: UInt64(truncatingIfNeeded: bus) << 32 | UInt64(offset))
+        }
+        /// A meter address on a bus, per frame shape (DL/T 645 and CJ/T 188 addresses never meet on the wire).
+        static func meterAddress(bus: Int, _ address: MeterAddress, cjt188: Bool) -> TextKey {
+            TextKey(address.text, kind: 7, number: UInt64(truncatingIfNeeded: bus) << 1 | (cjt188 ? 1 : 0))
         }
     }
 
@@ -320,6 +444,7 @@ struct SiteConfig {
         case .tcp(let spec):
             let field = ("bus '\(spec.name)'" as Message).text
             guard !spec.host.isEmpty else { throw Failure(.config, "\(field): field 'host' is empty") }
+            try TCPBusTable.framing.check(spec.framing.rawValue, of: field)
             try TCPBusTable.port.check(spec.port, of: field)
             try TCPBusTable.connectTimeoutMs.check(spec.connectTimeoutMs, of: field)
             try checkBackoff(spec.reconnectMinMs, TCPBusTable.reconnectMinMs, spec.reconnectMaxMs,
@@ -354,14 +479,22 @@ struct SiteConfig {
         guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
             throw Failure(.notFound, "\(field): no Modbus bus with id \(device.bus)")
         }
-        if case .rtu = buses[device.bus] {
-            guard device.unitId >= 1, device.unitId <= 247 else {
-                throw Failure(.config, "\(field): field 'unit_id' must be 1..247 on an RTU bus, not \(device.unitId)")
+        let unit: TextKey
+        if device.deviceProtocol.isMeter {
+            unit = try checkMeter(device, field: field)
+        } else {
+            guard device.meter == nil else {
+                throw Failure(.config, "\(field): a Modbus device has no meter address (set 'protocol' for a meter)")
             }
-        }
-        let unit = Taken.unit(bus: device.bus, unitId: device.unitId)
-        if let other = taken[unit] {
-            throw Failure(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
+            if buses[device.bus].carriesSerialFrames {
+                guard device.unitId >= 1, device.unitId <= 247 else {
+                    throw Failure(.config, "\(field): field 'unit_id' must be 1..247 on a serial line, not \(device.unitId)")
+                }
+            }
+            unit = Taken.unit(bus: device.bus, unitId: device.unitId)
+            if let other = taken[unit] {
+                throw Failure(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
+            }
         }
         try DeviceTable.maxRegisters.check(device.maxRegisters, of: field)
         try DeviceTable.maxBits.check(device.maxBits, of: field)
@@ -395,6 +528,9 @@ struct SiteConfig {
             throw Failure(.notFound, "no device with id \(device)")
         }
         let field = ("device '\(devices[device].name)', hole \(hole.first)..\(hole.last)" as Message).text
+        guard !devices[device].deviceProtocol.isMeter else {
+            throw Failure(.config, "\(field): holes are for Modbus devices, this one speaks \(devices[device].deviceProtocol.name)")
+        }
         guard hole.first <= hole.last else {
             throw Failure(.config, "\(field): 'first' is above 'last'")
         }
@@ -411,11 +547,15 @@ struct SiteConfig {
     mutating func addChannel(_ channel: ChannelSpec) throws(Failure) -> Int {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = ("channel '\(channel.name)'" as Message).text
+        if channel.meter != nil { return try addMeterChannel(channel, field: field) }
         guard let point = channel.modbus else { throw Failure(.config, "\(field): not a Modbus channel") }
         guard point.device >= 0, point.device < devices.count else {
             throw Failure(.notFound, "\(field): no device with id \(point.device)")
         }
         let device = devices[point.device]
+        guard !device.deviceProtocol.isMeter else {
+            throw Failure(.config, "\(field): device '\(device.name)' speaks \(device.deviceProtocol.name): name the channel's 'item' or 'di', not a register address")
+        }
         let codec = point.codec
         if point.function.readsBits {
             guard codec.type == .bit else {
@@ -489,6 +629,92 @@ struct SiteConfig {
         return channels.count - 1
     }
 
+    /// The rules of a meter device; returns the key its address takes.
+    private func checkMeter(_ device: DeviceSpec, field: String) throws(Failure) -> TextKey {
+        let proto = device.deviceProtocol
+        guard buses[device.bus].carriesSerialFrames else {
+            throw Failure(.config, "\(field): protocol \(proto.name) needs a serial line: an rtu bus, or a tcp bus with 'framing: transparent'")
+        }
+        guard let meter = device.meter else {
+            throw Failure(.config, "\(field): a \(proto.name) meter needs its 'meter_address'")
+        }
+        guard meter.address.bytes.count == proto.addressLength else {
+            throw Failure(.config, "\(field): a \(proto.name) address has \(2 * proto.addressLength) digits, not \(2 * meter.address.bytes.count)")
+        }
+        guard !meter.address.isBroadcast else {
+            throw Failure(.config, "\(field): the broadcast address \(meter.address.text) is no meter's address")
+        }
+        try DeviceTable.preamble.check(meter.preamble, of: field)
+        if meter.allowTimeSync, proto.dlt645Version == nil {
+            throw Failure(.config, "\(field): only DL/T 645 meters take a time sync ('allow_time_sync')")
+        }
+        let key = Taken.meterAddress(bus: device.bus, meter.address, cjt188: proto == .cjt188)
+        if let other = taken[key] {
+            throw Failure(.duplicate, "\(field): meter address \(meter.address.text) is already device '\(devices[other].name)' on this bus")
+        }
+        return key
+    }
+
+    /// A channel of a meter device: the item fits the device's protocol (and a CJ/T 188 meter's class), a
+    /// format is sane, only a CJ/T 188 valve can be written.
+    private mutating func addMeterChannel(_ channel: ChannelSpec, field: String) throws(Failure) -> Int {
+        guard var point = channel.meter else { throw Failure(.config, "\(field): not a meter channel") }
+        guard point.device >= 0, point.device < devices.count else {
+            throw Failure(.notFound, "\(field): no device with id \(point.device)")
+        }
+        let device = devices[point.device]
+        let proto = device.deviceProtocol
+        var added = channel
+        switch point.item {
+        case .dlt645(let identifier, let format):
+            guard let version = proto.dlt645Version else {
+                throw Failure(.config, "\(field): device '\(device.name)' speaks \(proto.name), not DL/T 645: a data identifier ('di') means nothing to it")
+            }
+            if version == .v1997, identifier > 0xFFFF {
+                throw Failure(.config, "\(field): identifier \(hexIdentifier(identifier, bytes: 4)) has 4 bytes, DL/T 645-1997 identifiers have 2")
+            }
+            do throws(Failure) {
+                _ = try MeterValueFormat.custom(length: format.length, decimals: format.decimals, signed: format.signed,
+                                                unit: format.unit, kind: format.kind)
+            } catch {
+                throw Failure(.config, "\(field): \(error.message)")
+            }
+            if added.unit.isEmpty { added.unit = format.unit }
+            if channel.writable {
+                throw Failure(.config, "\(field): DL/T 645 channels cannot be writable (EdgeCore sends no DL/T 645 writes)")
+            }
+        case .cjt188(let item):
+            guard proto == .cjt188, let meter = device.meter else {
+                throw Failure(.config, "\(field): device '\(device.name)' speaks \(proto.name): a CJ/T 188 field ('item: \(item.name)') means nothing to it")
+            }
+            let heat = meter.meterType.meterClass == .heat
+            if meter.meterType != .wildcard, item.isHeatField != heat, !item.isCommon {
+                throw Failure(.config, "\(field): '\(item.name)' is a field of \(heat ? "water and gas" : "heat") meters; device '\(device.name)' has meter type 0x\(hexByte(meter.meterType.rawValue))")
+            }
+            if added.unit.isEmpty { added.unit = Message.string(item.defaultUnit) }
+            if channel.writable, item != .valveState {
+                throw Failure(.config, "\(field): of a CJ/T 188 meter only 'valve_state' can be writable (valve open 0 / close 1)")
+            }
+        }
+        try ChannelTable.intervalMs.check(channel.intervalMs, of: field)
+        let codec = point.codec
+        guard codec.scale.isFinite, codec.scale != 0 else {
+            throw Failure(.config, "\(field): field 'scale' must be finite and nonzero")
+        }
+        try ChannelTable.offset.checkFinite(codec.offset, of: field)
+        if let low = codec.validMin, let high = codec.validMax, low > high {
+            throw Failure(.config, "\(field): 'valid_min' \(decimalText(low)) is above 'valid_max' \(decimalText(high))")
+        }
+        guard codec.sentinels.isEmpty else {
+            throw Failure(.config, "\(field): meter channels have no sentinels (a meter's all-0xFF value is status sentinel by itself)")
+        }
+        point.codec.sentinels = []
+        added.source = .meter(point)
+        channels.append(added)
+        taken[Taken.channel(channel.name)] = channels.count - 1
+        return channels.count - 1
+    }
+
     // MARK: Lookup
 
     func busIndex(named name: String) -> Int? { taken[Taken.bus(name)] }
@@ -508,6 +734,39 @@ struct SiteConfig {
         guard low >= lowField.lowest, high >= low else {
             throw Failure(.config, "\(item): '\(lowField.key)' must be at least \(lowField.lowest) and at most '\(highField.key)'")
         }
+    }
+}
+
+/// The meter_item a name stands for: a DL/T 645 catalogue name of the device's edition, or a CJ/T 188 item
+/// (its number in enum edgecore_cjt188_item); nil for an unknown name or Modbus.
+func meterItemNamed(_ name: String, protocol deviceProtocol: DeviceProtocol) -> UInt32? {
+    if let version = deviceProtocol.dlt645Version {
+        return DLT645Catalogue.entry(named: name, version: version)?.identifier
+    }
+    guard deviceProtocol == .cjt188 else { return nil }
+    return CJT188Field.named(name)?.number
+}
+
+/// The format of a DL/T 645 identifier: the catalogue's (format 0), or the one given (enum
+/// edgecore_meter_format 1..3, with length and decimals). Shared with the YAML reader's rules.
+func meterFormat(identifier: UInt32, version: DLT645Version, format: UInt16, length: UInt8, decimals: UInt8,
+                 of field: String) throws(Failure) -> MeterValueFormat {
+    let entry = DLT645Catalogue.entry(identifier: identifier, version: version)
+    switch format {
+    case 0:
+        guard let entry else {
+            throw Failure(.config, "\(field): identifier \(hexIdentifier(identifier, bytes: version.identifierLength)) is not in the catalogue: give its format (bcd, bcd_signed or binary), length and decimals")
+        }
+        return entry.format
+    case 1, 2, 3:
+        do throws(Failure) {
+            return try MeterValueFormat.custom(length: Int(length), decimals: Int(decimals), signed: format == 2,
+                                               unit: entry?.format.unit ?? "", kind: format == 3 ? .binary : .bcd)
+        } catch {
+            throw Failure(.config, "\(field): \(error.message)")
+        }
+    default:
+        throw Failure(.config, "\(field): field 'meter_format' must be 0..3, not \(format)")
     }
 }
 

@@ -25,6 +25,7 @@ extension edgecore_tcp_bus_config: GrowingSettings {
         c.reconnect_min_ms = TCPBusTable.reconnectMinMs.defaultValue
         c.reconnect_max_ms = TCPBusTable.reconnectMaxMs.defaultValue
         c.request_gap_ms = TCPBusTable.requestGapMs.defaultValue
+        c.framing = UInt16(TCPBusTable.framing.defaultValue)
         return c
     }
 }
@@ -58,6 +59,11 @@ extension edgecore_device_config: GrowingSettings {
         c.offline_after = DeviceTable.offlineAfter.defaultValue
         c.backoff_min_ms = DeviceTable.backoffMinMs.defaultValue
         c.backoff_max_ms = DeviceTable.backoffMaxMs.defaultValue
+        c.protocol = UInt16(DeviceTable.deviceProtocol.defaultValue)
+        c.meter_type = DeviceTable.meterType.defaultValue
+        c.preamble = DeviceTable.preamble.defaultValue
+        c.identifier_order = DeviceTable.identifierOrder.defaultValue
+        c.allow_time_sync = DeviceTable.allowTimeSync.defaultValue ? 1 : 0
         return c
     }
 }
@@ -76,6 +82,10 @@ extension edgecore_channel_config: GrowingSettings {
         c.offset = ChannelTable.offset.defaultValue
         c.valid_min = ChannelTable.validMin.defaultValue
         c.valid_max = ChannelTable.validMax.defaultValue
+        c.meter_item = ChannelTable.meterItem.defaultValue
+        c.meter_format = UInt16(ChannelTable.meterFormat.defaultValue)
+        c.meter_length = ChannelTable.meterLength.defaultValue
+        c.meter_decimals = ChannelTable.meterDecimals.defaultValue
         return c
     }
 }
@@ -151,7 +161,15 @@ public func edgecore_engine_add_tcp_bus_sized(_ engine: OpaquePointer?, _ config
     var c = edgecore_tcp_bus_config()
     if let code = loadSettings(config, size: size, into: &c, kind: "tcp_bus") { return code }
     guard let name = c.name, let host = c.host else { return nullArgument("tcp bus: 'name' and 'host' are required") }
-    let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), port: c.port,
+    let framing: TCPFraming
+    do throws(Failure) {
+        framing = try enumField(c.framing, TCPBusTable.framing, of: ("bus '\(String(cString: name))'" as Message).text) {
+            TCPFraming(rawValue: $0)
+        }
+    } catch {
+        return failure(error)
+    }
+    let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), framing: framing, port: c.port,
                           connectTimeoutMs: c.connect_timeout_ms, reconnectMinMs: c.reconnect_min_ms,
                           reconnectMaxMs: c.reconnect_max_ms, requestGapMs: c.request_gap_ms)
     return configure(engine, idOut) { config throws(Failure) in try config.addBus(.tcp(spec)) }
@@ -181,10 +199,18 @@ public func edgecore_engine_add_device_sized(_ engine: OpaquePointer?, _ config:
     var c = edgecore_device_config()
     if let code = loadSettings(config, size: size, into: &c, kind: "device") { return code }
     guard let name = c.name else { return nullArgument("device: 'name' is required") }
-    let spec = DeviceSpec(name: String(cString: name), bus: Int(clamping: c.bus), unitId: c.unit_id,
+    let deviceName = String(cString: name)
+    var spec = DeviceSpec(name: deviceName, bus: Int(clamping: c.bus), unitId: c.unit_id,
                           oneChannelPerRequest: c.one_channel_per_request != 0, maxRegisters: c.max_registers,
                           maxBits: c.max_bits, responseTimeoutMs: c.response_timeout_ms, retries: c.retries,
                           offlineAfter: c.offline_after, backoffMinMs: c.backoff_min_ms, backoffMaxMs: c.backoff_max_ms)
+    do throws(Failure) {
+        spec.deviceProtocol = try enumField(c.protocol, DeviceTable.deviceProtocol,
+                                            of: ("device '\(deviceName)'" as Message).text) { DeviceProtocol(rawValue: $0) }
+        spec.meter = try meterSettings(c, protocol: spec.deviceProtocol, device: deviceName)
+    } catch {
+        return failure(error)
+    }
     return configure(engine, idOut) { config throws(Failure) in try config.addDevice(spec) }
 }
 
@@ -209,6 +235,30 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
         return failure(error)
     }
     let allSentinels = [c.sentinels.0, c.sentinels.1, c.sentinels.2, c.sentinels.3]
+    // A meter device's channel: its item, with the value's scale, offset and range.
+    let meterProtocol: DeviceProtocol? = withEngine(engine) { engine in
+        let device = Int(clamping: c.device)
+        let devices = engine.config.devices
+        return device < devices.count && devices[device].deviceProtocol.isMeter ? devices[device].deviceProtocol : nil
+    }
+    if let meterProtocol {
+        var codec = ValueCodec.defaults
+        codec.scale = c.scale
+        codec.offset = c.offset
+        codec.validMin = c.valid_min.isNaN ? nil : c.valid_min
+        codec.validMax = c.valid_max.isNaN ? nil : c.valid_max
+        codec.sentinels = Array(allSentinels.prefix(Int(c.sentinel_count)))
+        let item: MeterItem
+        do throws(Failure) {
+            item = try meterItem(c, protocol: meterProtocol, of: field)
+        } catch {
+            return failure(error)
+        }
+        let point = MeterPoint(device: Int(clamping: c.device), item: item, codec: codec)
+        let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", source: .meter(point),
+                               writable: c.writable != 0, intervalMs: c.interval_ms)
+        return configure(engine, idOut) { config throws(Failure) in try config.addChannel(spec) }
+    }
     let codec = ValueCodec(type: type, order: order, bit: c.bit, scale: c.scale, offset: c.offset,
                            validMin: c.valid_min.isNaN ? nil : c.valid_min,
                            validMax: c.valid_max.isNaN ? nil : c.valid_max,
@@ -245,6 +295,54 @@ func configure(_ handle: OpaquePointer, _ idOut: UnsafeMutablePointer<UInt32>?,
             return failure(error)
         }
     }
+}
+
+/// A meter device's settings from its C struct (nil for Modbus: a meter address given to one is refused).
+private func meterSettings(_ c: edgecore_device_config, protocol deviceProtocol: DeviceProtocol,
+                           device: String) throws(Failure) -> MeterSettings? {
+    let field = ("device '\(device)'" as Message).text
+    guard deviceProtocol.isMeter else {
+        if c.meter_address != nil {
+            throw Failure(.config, "\(field): a Modbus device has no meter address (set 'protocol' for a meter)")
+        }
+        return nil
+    }
+    guard let text = c.meter_address else {
+        throw Failure(.config, "\(field): a \(deviceProtocol.name) meter needs its 'meter_address'")
+    }
+    let address: MeterAddress
+    do throws(Failure) {
+        address = try MeterAddress(text: String(cString: text), length: deviceProtocol.addressLength)
+    } catch {
+        throw Failure(.config, "\(field): \(error.message)")
+    }
+    var settings = MeterSettings(address: address)
+    settings.preamble = c.preamble
+    if deviceProtocol == .cjt188 {
+        guard let type = CJT188MeterType(rawValue: c.meter_type) else {
+            throw Failure(.config, "\(field): field 'meter_type' 0x\(hexByte(c.meter_type)) is no CJ/T 188 meter type (0x10-0x49, low digit 0-9)")
+        }
+        settings.meterType = type
+        try DeviceTable.identifierOrder.check(c.identifier_order, of: field)
+        settings.identifierOrder = c.identifier_order == 0 ? .lowByteFirst : .highByteFirst
+    }
+    settings.allowTimeSync = c.allow_time_sync != 0
+    return settings
+}
+
+/// What a meter channel's C struct reads: a DL/T 645 identifier with the catalogue's format or its own, or a
+/// CJ/T 188 item.
+private func meterItem(_ c: edgecore_channel_config, protocol deviceProtocol: DeviceProtocol,
+                       of field: String) throws(Failure) -> MeterItem {
+    guard let version = deviceProtocol.dlt645Version else {
+        guard let item = CJT188Field.numbered(c.meter_item) else {
+            throw Failure(.config, "\(field): field 'meter_item' \(c.meter_item) is no CJ/T 188 item (1..\(CJT188Field.allCases.count))")
+        }
+        return .cjt188(item)
+    }
+    let format = try meterFormat(identifier: c.meter_item, version: version, format: c.meter_format,
+                                 length: c.meter_length, decimals: c.meter_decimals, of: field)
+    return .dlt645(identifier: c.meter_item, format: format)
 }
 
 /// A C enum field as its Swift type: the table's range in the message when it is none of the cases.

@@ -246,6 +246,58 @@ public func edgecore_engine_write_coils(_ engine: OpaquePointer?, _ device: UInt
     return rawWrite(engine, device, address, registers: nil, coils: coils, timeoutMs)
 }
 
+// MARK: Meter actions and names
+
+@c @implementation
+public func edgecore_engine_meter_time_sync(_ engine: OpaquePointer?, _ bus: UInt32, _ unixSeconds: Int64,
+                                            _ timeoutMs: Int32) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    let seconds = unixSeconds == 0 ? Clock.realtimeNanoseconds() / 1_000_000_000 : unixSeconds
+    return withEngineShared(engine) { engine in
+        do throws(Failure) {
+            try engine.meterTimeSync(bus: Int(clamping: bus), seconds: seconds, timeoutMilliseconds: timeoutMs)
+            return EDGECORE_OK
+        } catch {
+            return failure(error)
+        }
+    }
+}
+
+@c @implementation
+public func edgecore_engine_meter_discover(_ engine: OpaquePointer?, _ bus: UInt32, _ addressOut: UnsafeMutablePointer<CChar>?,
+                                           _ size: Int, _ timeoutMs: Int32) -> Int32 {
+    guard let engine, let addressOut else { return nullArgument("engine and address_out are required") }
+    guard size >= 13 else {
+        return failure(Failure(.invalidArgument, "address_out holds \(size) bytes; a DL/T 645 address needs 13 (12 digits and NUL)"))
+    }
+    return withEngineShared(engine) { engine in
+        do throws(Failure) {
+            let address = try engine.meterDiscover(bus: Int(clamping: bus), timeoutMilliseconds: timeoutMs)
+            let text = Array(address.text.utf8.prefix(12))
+            for (index, byte) in text.enumerated() { addressOut[index] = CChar(bitPattern: byte) }
+            addressOut[text.count] = 0
+            return EDGECORE_OK
+        } catch {
+            return failure(error)
+        }
+    }
+}
+
+@c @implementation
+public func edgecore_meter_item_find(_ protocolNumber: Int32, _ name: UnsafePointer<CChar>?,
+                                     _ itemOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let name, let itemOut else { return nullArgument("name and item_out are required") }
+    guard protocolNumber >= 1, protocolNumber <= 3, let proto = DeviceProtocol(rawValue: UInt8(protocolNumber)) else {
+        return failure(Failure(.invalidArgument, "protocol must be a meter protocol (1..3), not \(protocolNumber)"))
+    }
+    let text = String(cString: name)
+    guard let item = meterItemNamed(text, protocol: proto) else {
+        return failure(Failure(.notFound, "no \(proto.name) item named '\(text)'"))
+    }
+    itemOut.pointee = item
+    return EDGECORE_OK
+}
+
 // MARK: Helpers of the contract
 
 /// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its

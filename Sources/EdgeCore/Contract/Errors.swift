@@ -52,6 +52,7 @@ func resultCode(_ kind: Failure.Kind) -> Int32 {
     case .notAJournal: return EDGECORE_E_NOT_A_JOURNAL
     case .journalVersion: return EDGECORE_E_JOURNAL_VERSION
     case .journalFull: return EDGECORE_E_JOURNAL_FULL
+    case .ambiguous: return EDGECORE_E_AMBIGUOUS
     case .system(let errno): return -errno.rawValue
     }
 }

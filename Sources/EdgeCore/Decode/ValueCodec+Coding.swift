@@ -61,6 +61,15 @@ extension ValueCodec {
         finish(raw: bit ? 1 : 0)
     }
 
+    /// A number read by other means (a meter's BCD value): scale, offset and range check (no sentinels).
+    func decode(number: Double) -> DecodedValue {
+        let value = number * scale + offset
+        guard value.isFinite else { return DecodedValue(value: value, status: statusOutOfRange) }
+        if let validMin, value < validMin { return DecodedValue(value: value, status: statusOutOfRange) }
+        if let validMax, value > validMax { return DecodedValue(value: value, status: statusOutOfRange) }
+        return DecodedValue(value: value, status: statusOK)
+    }
+
     /// Sentinel check, conversion of the raw value to a number, scale/offset and range check.
     @inline(__always)
     private func finish(raw: UInt64) -> DecodedValue {

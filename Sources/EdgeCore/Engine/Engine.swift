@@ -288,6 +288,14 @@ final class Engine: @unchecked Sendable {
             return
         case .modbus(let modbus):
             point = modbus
+        case .meter(let meter):
+            // SiteConfig lets only a CJ/T 188 valve be writable: 0 opens it, 1 closes it (as valve_state reads).
+            guard value == 0 || value == 1 else {
+                throw Failure(.value, "channel '\(channel.name)': a valve is written 0 (open) or 1 (close), not \(decimalText(value))")
+            }
+            try submit(WriteJob(.meterValve(device: meter.device, open: value == 0)),
+                       bus: config.devices[meter.device].bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
+            return
         }
         let payload: WriteJob.Payload
         do throws(Failure) {
@@ -336,6 +344,36 @@ final class Engine: @unchecked Sendable {
                    timeoutMilliseconds: timeoutMilliseconds, config: config)
     }
 
+    // MARK: Meter actions
+
+    /// The DL/T 645 broadcast time sync on `bus`: allowed when the bus has DL/T 645 meters and each of them
+    /// allows it (a broadcast reaches every meter of the line).
+    func meterTimeSync(bus: Int, seconds: Int64, timeoutMilliseconds: Int32) throws(Failure) {
+        let config = self.config
+        guard bus >= 0, bus < config.buses.count else { throw Failure(.notFound, "no bus with id \(bus)") }
+        let meters = config.devices.filter { $0.bus == bus && $0.deviceProtocol.dlt645Version != nil }
+        guard !meters.isEmpty else {
+            throw Failure(.notWritable, "bus '\(config.buses[bus].name)' has no DL/T 645 meter to sync")
+        }
+        if let refusing = meters.first(where: { !($0.meter?.allowTimeSync ?? false) }) {
+            throw Failure(.notWritable, "bus '\(config.buses[bus].name)': meter '\(refusing.name)' does not allow a time sync (allow_time_sync), and a broadcast reaches every meter of the line")
+        }
+        try submit(WriteJob(.meterTimeSync(bus: bus, seconds: seconds)), bus: bus,
+                   timeoutMilliseconds: timeoutMilliseconds, config: config)
+    }
+
+    /// The address of the one DL/T 645-2007 meter on `bus` (read address to the wildcard).
+    func meterDiscover(bus: Int, timeoutMilliseconds: Int32) throws(Failure) -> MeterAddress {
+        let config = self.config
+        guard bus >= 0, bus < config.buses.count else { throw Failure(.notFound, "no bus with id \(bus)") }
+        guard config.buses[bus].carriesSerialFrames else {
+            throw Failure(.config, "bus '\(config.buses[bus].name)' carries no meter frames (an rtu bus, or tcp with framing: transparent)")
+        }
+        let job = WriteJob(.meterDiscover(bus: bus))
+        try submit(job, bus: bus, timeoutMilliseconds: timeoutMilliseconds, config: config)
+        return MeterAddress(bytes: job.reply)
+    }
+
     /// Queues the job and waits for it (see WriteJob: a write not claimed by its deadline is never sent;
     /// one claimed in time is waited for to its end). Failures carry the write's own exception code.
     private func submit(_ job: WriteJob, bus: Int, timeoutMilliseconds: Int32, config: SiteConfig) throws(Failure) {
@@ -355,6 +393,12 @@ final class Engine: @unchecked Sendable {
                 throw Failure(error, "device '\(name)': write failed with Modbus exception \(code)")
             }
             throw Failure(error, "device '\(name)': write failed")
+        case .meterValve(let device, let open):
+            throw Failure(error, "meter '\(config.devices[device].name)': valve \(open ? "open" : "close") failed: \(error.message)")
+        case .meterTimeSync(let bus, _):
+            throw Failure(error, "bus '\(config.buses[bus].name)': time sync failed: \(error.message)")
+        case .meterDiscover(let bus):
+            throw Failure(error, "bus '\(config.buses[bus].name)': address discovery failed: \(error.message)")
         }
     }
 }

@@ -20,6 +20,12 @@ final class WriteJob: @unchecked Sendable {
         case modbus(device: Int, address: UInt16, Payload)
         /// A GPIO output channel's new level.
         case gpioOutput(channel: Int, level: Bool)
+        /// A CJ/T 188 meter's valve (DI A017).
+        case meterValve(device: Int, open: Bool)
+        /// The DL/T 645 broadcast time sync on a bus: the local time of `seconds` (Unix time).
+        case meterTimeSync(bus: Int, seconds: Int64)
+        /// DL/T 645-2007 read address (0x13 to the wildcard): the one meter's address comes back in `reply`.
+        case meterDiscover(bus: Int)
     }
 
     private enum State {
@@ -35,6 +41,8 @@ final class WriteJob: @unchecked Sendable {
     private var state = State.queued
     /// What the write came to: nil when the device took it.
     private var failure: Failure? = nil
+    /// What an action answered (a discovered address), set with the outcome.
+    private var answer: [UInt8] = []
 
     init(_ target: Target) {
         self.target = target
@@ -53,16 +61,20 @@ final class WriteJob: @unchecked Sendable {
 
     /// Called once by the bus worker: nil when the device took the write, else why not (for a Modbus
     /// exception, .deviceException with this write's own code).
-    func complete(_ failure: Failure?) {
+    func complete(_ failure: Failure?, answer: [UInt8] = []) {
         lock.withLock {
             guard state != .abandoned else { return }
             state = .done
             self.failure = failure
+            self.answer = answer
         }
         finished.notify()
     }
 
     // MARK: Caller
+
+    /// What the action answered; read after `wait` returned success.
+    var reply: [UInt8] { lock.withLock { answer } }
 
     /// The outcome, or nil when `timeoutMilliseconds` (< 0: no limit) passed before the worker claimed
     /// the write (it is then abandoned: never sent). A write claimed in time is waited for to its end.

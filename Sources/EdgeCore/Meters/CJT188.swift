@@ -141,7 +141,26 @@ struct CJT188Unit: Equatable {
     /// The unit of `code`, nil for a code outside the table (docs/meter-protocols.md's table, checked against two open
     /// implementations: docs/meters-sources.md; one vendor adds 0x36 for V, not taken).
     static func of(_ code: UInt8) -> CJT188Unit? { cjt188Units.first { $0.code == code } }
+
+    /// `value` in `from` expressed in `to`, when both are units of one quantity (energy: J kJ MJ GJ Wh kWh MWh;
+    /// power: W kW MW; volume: L m3; flow: L/h m3/h); nil otherwise. The same unit converts to itself.
+    static func convert(_ value: Double, from: String, to: String) -> Double? {
+        if sameText(from, to) { return value }
+        guard let source = unitFactors.first(where: { sameText(Message.string($0.unit), from) }),
+              let target = unitFactors.first(where: { sameText(Message.string($0.unit), to) }),
+              source.quantity == target.quantity else { return nil }
+        return value * source.factor / target.factor
+    }
 }
+
+/// Units of the CJ/T 188 table by quantity (0 energy, 1 power, 2 volume, 3 flow) and their size in the
+/// quantity's base unit (J, W, L, L/h).
+private let unitFactors: [(unit: StaticString, quantity: Int, factor: Double)] = [
+    ("J", 0, 1), ("kJ", 0, 1e3), ("MJ", 0, 1e6), ("GJ", 0, 1e9), ("Wh", 0, 3600), ("kWh", 0, 3.6e6), ("MWh", 0, 3.6e9),
+    ("W", 1, 1), ("kW", 1, 1e3), ("MW", 1, 1e6),
+    ("L", 2, 1), ("m3", 2, 1e3),
+    ("L/h", 3, 1), ("m3/h", 3, 1e3),
+]
 
 private let cjt188Units: [CJT188Unit] = [
     CJT188Unit(code: 0x01, unit: "J", scale: 1), CJT188Unit(code: 0x02, unit: "Wh", scale: 1),
@@ -192,6 +211,40 @@ enum CJT188Field: CaseIterable, Equatable {
     }
 
     static func named(_ name: String) -> CJT188Field? { matchKeyword(name, in: allCases.map { ($0.name, $0) }) }
+
+    /// The field's number in the C interface (enum edgecore_cjt188_item): its place in `allCases`, from 1.
+    var number: UInt32 { UInt32((CJT188Field.allCases.firstIndex(of: self) ?? 0) + 1) }
+
+    static func numbered(_ number: UInt32) -> CJT188Field? {
+        guard number >= 1, number <= UInt32(allCases.count) else { return nil }
+        return allCases[Int(number) - 1]
+    }
+
+    /// A field of heat meters' replies only.
+    var isHeatField: Bool {
+        switch self {
+        case .settlementHeat, .currentHeat, .heatPower, .flowRate, .cumulativeFlow, .supplyTemperature,
+             .returnTemperature, .workingHours: return true
+        default: return false
+        }
+    }
+
+    /// In every meter's reply (time and status).
+    var isCommon: Bool { self == .realTime || self == .status || self == .valveState || self == .batteryLow }
+
+    /// The unit of a channel that gives none: values in another unit of the same quantity are converted to it
+    /// (CJT188Unit.convert).
+    var defaultUnit: StaticString {
+        switch self {
+        case .currentFlow, .settlementFlow, .cumulativeFlow: return "m3"
+        case .settlementHeat, .currentHeat: return "kWh"
+        case .heatPower: return "kW"
+        case .flowRate: return "m3/h"
+        case .supplyTemperature, .returnTemperature: return "degC"
+        case .workingHours: return "h"
+        case .realTime, .status, .valveState, .batteryLow: return ""
+        }
+    }
 }
 
 /// Where a field sits in the 901F reply's data after DI and SER, its BCD format and whether a unit code byte

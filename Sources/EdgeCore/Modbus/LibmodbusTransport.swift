@@ -172,7 +172,7 @@ final class LibmodbusTransport: ModbusTransport {
         let base = ec_modbus_exception_base()
         // libmodbus's own numbers (MODBUS_ENOBASE + n) are never an errno: exceptions (n = 0...11) are the
         // device's answer, the rest (bad CRC, data, exception code, slave; too many data) bad frames.
-        if error >= base { return error - base <= 11 ? .deviceException(UInt8(error - base)) : .deviceFrame }
+        if error >= base { return error - base <= 11 ? .deviceException(UInt16(error - base)) : .deviceFrame }
         switch error {
         case ETIMEDOUT, EAGAIN, EINTR: return .deviceTimeout
         case 0: return .disconnected(.ioError)

@@ -32,7 +32,7 @@ enum ModbusFrame {
         }
         let function = request[functionIndex]
         let length = pduEnd - pduStart
-        if answer[pduStart] == function | 0x80, length == 2 { throw Failure(.deviceException(answer[pduStart + 1])) }
+        if answer[pduStart] == function | 0x80, length == 2 { throw Failure(.deviceException(UInt16(answer[pduStart + 1]))) }
         guard answer[pduStart] == function else { throw Failure(.deviceFrame) }
         if function <= 4 {
             let quantity = Int(request[10]) << 8 | Int(request[11])

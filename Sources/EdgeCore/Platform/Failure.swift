@@ -24,8 +24,8 @@ struct Failure: Error {
         case deviceTimeout
         /// A bad CRC or malformed answer (wrong length, unit, transaction or function).
         case deviceFrame
-        /// A device answered with a Modbus exception (its code).
-        case deviceException(UInt8)
+        /// A device refused: a Modbus exception (its code), a meter's abnormal reply (DL/T 645 error byte, CJ/T 188 status word).
+        case deviceException(UInt16)
         /// The port or connection is unusable (with the errno that broke it, when there was one).
         case disconnected(Errno?)
         case limit
@@ -37,6 +37,8 @@ struct Failure: Error {
         case journalVersion
         /// A full journal whose policy refuses the newest readings.
         case journalFull
+        /// More than one device answered a request meant for the one device on the line (address discovery).
+        case ambiguous
         /// A system call failed.
         case system(Errno)
     }

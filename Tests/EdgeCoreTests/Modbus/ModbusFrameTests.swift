@@ -44,8 +44,8 @@ struct ModbusFrameTests {
 
     @Test func exceptionAnswersCarryAnyCode() {
         for code: UInt8 in [0, 1, 11, 12, 255] {
-            #expect(check([0x01, 0x02, 0, 0, 0, 3, 7, 0x83, code]) == .failure(.deviceException(code)))
-            #expect(check([7, 0x83, code, 0, 0], tcp: false) == .failure(.deviceException(code)))
+            #expect(check([0x01, 0x02, 0, 0, 0, 3, 7, 0x83, code]) == .failure(.deviceException(UInt16(code))))
+            #expect(check([7, 0x83, code, 0, 0], tcp: false) == .failure(.deviceException(UInt16(code))))
         }
         // an exception of another function, or one with trailing bytes, is a bad frame
         #expect(check([0x01, 0x02, 0, 0, 0, 3, 7, 0x84, 2]) == .failure(.deviceFrame))

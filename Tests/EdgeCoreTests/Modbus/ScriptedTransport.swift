@@ -116,7 +116,7 @@ final class ScriptedTransport: ModbusTransport {
             clock.advance(milliseconds: Int64(timeoutMs))
             throw Failure(.deviceTimeout)
         case .frame: throw Failure(.deviceFrame)
-        case .exception(let code): throw Failure(.deviceException(code))
+        case .exception(let code): throw Failure(.deviceException(UInt16(code)))
         case .disconnect(let errno):
             throw Failure(.disconnected(Errno(errno)))  // as libmodbus: the context stays open until the worker closes it
         case .after: return []
