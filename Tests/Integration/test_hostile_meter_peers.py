@@ -1,0 +1,332 @@
+"""The engine against hostile meters (Tests/Peers/hostile_meter_peer.py): DL/T 645-2007 and CJ/T 188, on an RTU bus
+(a socat pty pair, 9600 8E1) and on a transparent TCP bus, the engine configured from a site file.
+
+Each case runs the hostile meter with a healthy meter of the same protocol on the same line (the peer serves
+both) and asserts: the process survives; the hostile meter's readings have exactly the status its mode calls
+for (docs/meters.md, "Statuses") and keep coming at the pace the response timeout allows; the healthy meter's
+readings keep coming and stay OK where the hostile meter's bytes cannot reach its replies (the line goes on);
+stop returns in bounded time; no file descriptor is left open after the engine is destroyed; memory stays flat.
+Further tests: every DL/T 645 error byte 0..255 and a run of CJ/T 188 status words come through as the
+EXCEPTION detail, in order; a Modbus slave (libmodbus) on the same RS-485 line as a hostile meter keeps its
+readings.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgecore import Status
+from harness import PEERS_DIR, PeerProcess, open_fd_count, stats_dict
+
+TIMEOUT_MS = 200
+INTERVAL_MS = 100
+WARM_UP_S = 0.5
+WINDOW_S = 1.2
+BAUD = 9600
+FAILED = {Status.TIMEOUT, Status.CRC_ERROR, Status.DISCONNECTED}
+
+METERS = {  # protocol -> (hostile address, healthy address, site protocol, item read, its value)
+    "dlt645": ("123456789012", "000000000042", "dlt645-2007", "combined_active_energy_total", 123456.78),
+    "cjt188": ("00000012345678", "00000000000042", "cjt188", "current_flow", 1234.56),
+}
+HEALTHY_ITEM = {"dlt645": ("voltage_a", 220.1), "cjt188": ("current_flow", 1234.56)}
+
+#: mode -> (statuses the hostile meter's readings may have after the first, statuses that must appear)
+BOTH = {
+    "ok": ({Status.OK}, {Status.OK}),
+    "random": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "bad_checksum": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "bad_end": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "wrong_address": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "wrong_identifier": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "not_a_reply": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "abnormal": ({Status.EXCEPTION}, {Status.EXCEPTION}),
+    "sentinel": ({Status.SENTINEL}, {Status.SENTINEL}),
+    "non_bcd": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "long_length": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "two_replies": ({Status.OK}, {Status.OK}),
+    "garbage": (FAILED, set()),
+    "trickle": ({Status.TIMEOUT, Status.CRC_ERROR}, {Status.TIMEOUT}),
+    "echo": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "silent": ({Status.TIMEOUT}, {Status.TIMEOUT}),
+    "close_mid": (FAILED, set()),
+    "accept_close": ({Status.DISCONNECTED}, {Status.DISCONNECTED}),
+}
+DLT645_ONLY = {
+    "length_over": ({Status.CRC_ERROR, Status.TIMEOUT}, set()),
+    "more_follows": ({Status.OK, Status.CRC_ERROR, Status.TIMEOUT}, set()),
+    "truncated_continuation": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+}
+CJT188_ONLY = {
+    "wrong_ser": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "wrong_meter_type": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "wrong_data_length": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+}
+MODES = {"dlt645": {**BOTH, **DLT645_ONLY}, "cjt188": {**BOTH, **CJT188_ONLY}}
+TCP_ONLY = {"close_mid", "accept_close"}
+#: modes whose bytes may reach the healthy meter's replies (a flood, a closed connection): it must only recover
+HEALTHY_RECOVERS = {"garbage", "close_mid"}
+CASES = [(p, t, m) for p in MODES for t in ("tcp", "rtu") for m in MODES[p] if t == "tcp" or m not in TCP_ONLY]
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def site_yaml(path: Path, protocol: str, where: dict, hostile_channels: list[str], healthy: bool = True,
+              modbus_unit: int | None = None, interval_ms: int = INTERVAL_MS, timeout_ms: int = TIMEOUT_MS) -> Path:
+    """A site file: one bus (rtu at 9600 8E1, or tcp with transparent framing), the hostile meter with
+    `hostile_channels` (items), the healthy meter, a Modbus slave `modbus_unit` (holding register 0)."""
+    hostile, healthy_address, site_protocol, _, _ = METERS[protocol]
+    if "tcp" in where:
+        bus = (f"    type: tcp\n    host: 127.0.0.1\n    port: {where['tcp']}\n    framing: transparent\n"
+               f"    connect_timeout_ms: 500\n    reconnect_min_ms: 100\n    reconnect_max_ms: 1000\n")
+    else:
+        bus = (f"    type: rtu\n    device: {where['rtu']}\n    baud: {BAUD}\n    parity: E\n"
+               f"    reopen_min_ms: 50\n    reopen_max_ms: 200\n")
+    common = f"        response_timeout_ms: {timeout_ms}\n        retries: 0\n        offline_after: 100000\n"
+
+    def meter(name: str, address: str, items: list[str]) -> str:
+        text = (f"      - name: {name}\n        protocol: {site_protocol}\n        meter_address: \"{address}\"\n"
+                + common + "        channels:\n")
+        for item in items:
+            text += f"          - {{name: {name}.{item}, item: {item}, interval_ms: {interval_ms}}}\n"
+        return text
+
+    text = "buses:\n  - name: line\n" + bus + "    devices:\n" + meter("hostile", hostile, hostile_channels)
+    if healthy:
+        text += meter("healthy", healthy_address, [HEALTHY_ITEM[protocol][0]])
+    if modbus_unit is not None:
+        text += (f"      - name: plc\n        unit_id: {modbus_unit}\n" + common + "        channels:\n"
+                 f"          - {{name: plc.u16, function: holding, address: 0, type: u16, interval_ms: {interval_ms}}}\n")
+    path.write_text(text)
+    return path
+
+
+def hostile_meter_peer(tmp_path, protocol: str, mode: str, tcp: int | None = None, rtu: str | None = None,
+                       healthy: bool = True) -> PeerProcess:
+    hostile, healthy_address, _, _, _ = METERS[protocol]
+    argv = [sys.executable, str(PEERS_DIR / "hostile_meter_peer.py"), "--protocol", protocol, "--mode", mode,
+            "--address", hostile, "--seed", "7", "--verbose"]
+    if healthy:
+        argv += ["--healthy", healthy_address]
+    argv += ["--tcp", str(tcp)] if tcp is not None else ["--rtu", rtu]
+    return PeerProcess(f"hostile-meter-{protocol}-{mode}", argv, tmp_path, tcp=tcp, rtu=rtu).start()
+
+
+def peer_requests(peer: PeerProcess) -> list[tuple[str, int, int, int, str]]:
+    """(address, C, DI, SEQ, outcome) of each request the peer logged (--verbose), in order."""
+    out = []
+    for line in peer.stderr_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 7 and parts[0] == "hostile_meter_peer:" and parts[1] == "request":
+            out.append((parts[2], int(parts[3][2:], 16), int(parts[4][3:], 16), int(parts[5][4:]),
+                        " ".join(parts[7:])))
+    return out
+
+
+@pytest.fixture
+def hostile_line(tmp_path, make_pty_pair, free_tcp_port):
+    peers: list[PeerProcess] = []
+
+    def start(protocol: str, transport: str, mode: str, healthy: bool = True):
+        if transport == "tcp":
+            port = free_tcp_port()
+            peers.append(hostile_meter_peer(tmp_path, protocol, mode, tcp=port, healthy=healthy))
+            return peers[-1], {"tcp": port}
+        pair = make_pty_pair("tty")
+        peers.append(hostile_meter_peer(tmp_path, protocol, mode, rtu=pair.b, healthy=healthy))
+        return peers[-1], {"rtu": pair.a}
+
+    yield start
+    for peer in peers:
+        peer.stop()
+
+
+def run_engine(engine, warm_up_s: float = WARM_UP_S, window_s: float = WINDOW_S):
+    """Start, collect (warm-up, then the window), stop. (warm + window + rest readings, window readings,
+    stop seconds, RSS growth over the window)."""
+    engine.start()
+    # small drains: the test's own buffers (128 KiB per default drain) would swamp the engine's memory
+    warm = engine.collect(warm_up_s, max_count=64)
+    rss_warm = rss_bytes()
+    window = engine.collect(window_s, max_count=64)
+    rss_end = rss_bytes()
+    started = time.monotonic()
+    engine.stop()
+    stop_s = time.monotonic() - started
+    return warm + window + engine.drain(), window, stop_s, rss_end - rss_warm
+
+
+def least_readings(window_s: float, timeout_ms: int, meters: int = 1) -> float:
+    """Readings a channel gets at least in window_s when each poll of `meters` meters of the line may take a
+    response timeout (plus scheduling slack) before it ends."""
+    return window_s * 1000 / (meters * timeout_ms + 150) - 1
+
+
+@pytest.mark.parametrize("protocol,transport,mode", CASES, ids=[f"{p}-{t}-{m}" for p, t, m in CASES])
+def test_hostile_meter(protocol, transport, mode, hostile_line, edgecore_engine, tmp_path):
+    peer, where = hostile_line(protocol, transport, mode)
+    allowed, required = MODES[protocol][mode]
+    _, _, _, item, value = METERS[protocol]
+    healthy_item, healthy_value = HEALTHY_ITEM[protocol]
+    site = site_yaml(tmp_path / "site.yaml", protocol, where, [item])
+    fds_before = open_fd_count()
+    engine = edgecore_engine()
+    engine.load_yaml(site)
+    bus, hostile, healthy = engine.find_bus("line"), engine.find_device("hostile"), engine.find_device("healthy")
+    channel, healthy_channel = engine.find_channel(f"hostile.{item}"), engine.find_channel(f"healthy.{healthy_item}")
+
+    readings, window, stop_s, rss_growth = run_engine(engine)
+    hostile_stats, healthy_stats, bus_stats = engine.device_stats(hostile), engine.device_stats(healthy), \
+        engine.bus_stats(bus)
+    engine.close()
+    fds_after = open_fd_count()
+
+    mine = [r for r in readings if r.channel == channel]
+    theirs = [r for r in readings if r.channel == healthy_channel]
+    seen = {Status(r.status) for r in mine[1:]}
+    healthy_seen = [Status(r.status).name for r in theirs[1:]]
+    mine_window = sum(1 for r in window if r.channel == channel)
+    theirs_window = sum(1 for r in window if r.channel == healthy_channel)
+    requests = peer_requests(peer)
+    figures = (f"{protocol}-{transport}-{mode}: hostile {mine_window} readings in {WINDOW_S} s, statuses "
+               f"{sorted(s.name for s in seen)}, details {sorted({r.status_detail for r in mine})[:8]}; healthy "
+               f"{theirs_window} readings, statuses {sorted(set(healthy_seen))}; stop {stop_s:.2f} s; bus "
+               f"transactions {bus_stats.transactions}, opens {bus_stats.opens}, losses {bus_stats.losses}, "
+               f"last_error {bus_stats.last_error}; peer requests {len(requests)}; rss +{rss_growth >> 10} KiB")
+    print(figures)
+    assert {r.channel for r in readings} <= {channel, healthy_channel}, figures
+    # readings keep coming for both meters, each poll bounded by its response timeout
+    least = least_readings(WINDOW_S, TIMEOUT_MS, 2 if mode in HEALTHY_RECOVERS else 1)
+    assert mine_window >= least and theirs_window >= least, figures
+    assert seen <= allowed and required <= seen, figures
+    assert stop_s < TIMEOUT_MS / 1000 + 0.7, figures
+    assert fds_after == fds_before, figures
+    assert rss_growth < 4 << 20, figures
+    assert -4095 <= bus_stats.last_error <= 0, figures
+
+    # the line goes on: the healthy meter answers whatever the hostile one does
+    if mode == "accept_close":
+        assert set(healthy_seen) == {"DISCONNECTED"}, figures
+        assert bus_stats.opens + bus_stats.open_failures <= 8, figures  # reconnects back off (100 ms .. 1 s)
+        assert bus_stats.last_error in (-errno.ECONNRESET, -errno.EPIPE, 0), figures
+    elif mode in HEALTHY_RECOVERS:
+        assert "OK" in healthy_seen, figures
+    else:
+        assert set(healthy_seen) == {"OK"}, figures
+        assert all(r.value == pytest.approx(healthy_value) for r in theirs[1:]), figures
+        assert healthy_stats.exceptions == 0, stats_dict(healthy_stats)
+
+    if mode in ("ok", "two_replies"):
+        assert all(r.value == pytest.approx(value) for r in mine), figures
+    if mode == "abnormal":
+        # each request's error byte / status word is its reading's detail, in the order sent
+        details = [r.status_detail for r in mine]
+        expected = [n % 256 if protocol == "dlt645" else (255 - n % 256) << 8 | n % 256 for n in range(len(details))]
+        assert details == expected, (figures, details[:20])
+        assert hostile_stats.exceptions == hostile_stats.requests >= len(details), stats_dict(hostile_stats)
+        assert bus_stats.losses == 0, figures
+    if mode in ("ok", "abnormal", "sentinel", "two_replies", "wrong_address", "bad_checksum"):
+        # one request per poll (retries 0), nothing else on the line for the hostile meter
+        hostile_address = METERS[protocol][0]
+        mine_requests = [r for r in requests if r[0] == hostile_address]
+        assert len(mine) <= len(mine_requests) <= len(mine) + 1, (figures, mine_requests[-3:])
+    if mode == "more_follows":
+        # a continuation that never ends: the engine stops following after a bounded number of follow-ups
+        runs, run = [], 0
+        for address, control, _, _, _ in requests:
+            if address != METERS[protocol][0]:
+                continue
+            if control == 0x12:
+                run += 1
+            else:
+                runs.append(run)
+                run = 0
+        print(f"{protocol}-{transport}-more_follows: follow-ups per read {sorted(set(runs))}")
+        assert runs and max(runs) <= 32, runs
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Every error byte / status word
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", ["dlt645", "cjt188"])
+def test_every_abnormal_reply_is_its_detail(protocol, hostile_line, edgecore_engine, tmp_path):
+    """DL/T 645: error bytes 0..255 (bit 7 and the reserved bits included) as EXCEPTION details, each for the
+    request it answered; CJ/T 188: 256 status words in a row. Eight DL/T 645 channels give eight requests per
+    poll; the CJ/T 188 meter is polled every 5 ms."""
+    peer, where = hostile_line(protocol, "tcp", "abnormal", healthy=False)
+    if protocol == "dlt645":
+        items = ["combined_active_energy_total", "forward_active_energy_total", "reverse_active_energy_total",
+                 "forward_active_energy_t1", "forward_active_energy_t2", "forward_active_energy_t3",
+                 "forward_active_energy_t4", "combined_reactive1_energy_total"]
+        interval = 20
+    else:
+        items, interval = ["current_flow"], 5
+    site = site_yaml(tmp_path / "site.yaml", protocol, where, items, healthy=False, interval_ms=interval)
+    engine = edgecore_engine()
+    engine.load_yaml(site)
+    channels = {engine.find_channel(f"hostile.{item}") for item in items}
+    engine.start()
+    readings = engine.collect_until(lambda rs: len(rs) >= 300, timeout=20.0)
+    engine.stop()
+    readings += engine.drain()
+    engine.close()
+    assert {r.channel for r in readings} == channels
+    assert {r.status for r in readings} == {Status.EXCEPTION}
+    details = [r.status_detail for r in readings]  # in the order published
+    expected = [n % 256 if protocol == "dlt645" else (255 - n % 256) << 8 | n % 256 for n in range(len(details))]
+    assert details == expected, details[:40]
+    assert len(set(details)) == 256
+    assert len(peer_requests(peer)) in (len(details), len(details) + 1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A Modbus slave on the line of a hostile meter
+# --------------------------------------------------------------------------------------------------------------
+
+LINE_MODES = ["silent", "garbage", "trickle", "two_replies", "random", "abnormal"]
+LINE_CASES = [(p, m) for p in ("dlt645", "cjt188") for m in LINE_MODES]
+
+
+@pytest.mark.parametrize("protocol,mode", LINE_CASES, ids=[f"{p}-{m}" for p, m in LINE_CASES])
+def test_modbus_slave_beside_hostile_meter(protocol, mode, shared_line, libmodbus_server, edgecore_engine,
+                                           tmp_path):
+    """One RS-485 line (rs485_line.py) at 9600 8E1: the engine, a hostile meter, a libmodbus slave (unit 1,
+    holding register 0 = 0x1234). The slave's readings stay OK and come at the pace the meter's timeouts
+    allow; after a garbage flood they come back."""
+    master, meter_device, modbus_device = shared_line(3)
+    hostile, _, _, item, _ = METERS[protocol]
+    peer = hostile_meter_peer(tmp_path, protocol, mode, rtu=meter_device, healthy=False)
+    try:
+        map_file = tmp_path / "modbus.txt"
+        map_file.write_text("1 holding 0 0x1234\n")
+        libmodbus_server(rtu=modbus_device, map=str(map_file), baud=BAUD, parity="E")
+        site = site_yaml(tmp_path / "site.yaml", protocol, {"rtu": master}, [item], healthy=False, modbus_unit=1)
+        fds_before = open_fd_count()
+        engine = edgecore_engine()
+        engine.load_yaml(site)
+        plc, meter = engine.find_channel("plc.u16"), engine.find_channel(f"hostile.{item}")
+        readings, window, stop_s, _ = run_engine(engine)
+        engine.close()
+        assert open_fd_count() == fds_before
+    finally:
+        peer.stop()
+    slave = [r for r in readings if r.channel == plc]
+    statuses = [Status(r.status).name for r in slave]
+    figures = (f"{protocol}-{mode}: slave {sum(1 for r in window if r.channel == plc)} readings in {WINDOW_S} s, "
+               f"statuses {sorted(set(statuses))}; meter statuses "
+               f"{sorted({Status(r.status).name for r in readings if r.channel == meter})}; stop {stop_s:.2f} s")
+    print(figures)
+    assert sum(1 for r in window if r.channel == plc) >= least_readings(WINDOW_S, TIMEOUT_MS), figures
+    assert stop_s < TIMEOUT_MS / 1000 + 0.7, figures
+    if mode == "garbage":
+        assert statuses[-1] == "OK", figures
+    else:
+        assert set(statuses) == {"OK"} and all(r.value == 0x1234 for r in slave), figures
