@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from edgecore import Status
-from harness import PEERS_DIR, PeerProcess, open_fd_count, stats_dict
+from harness import PEERS_DIR, MeterLine, PeerProcess, open_fd_count, stats_dict
+from meter_frames import address_bytes, bcd_encode, cjt_decode, cjt_request, dlt_decode, dlt_read
 
 TIMEOUT_MS = 200
 INTERVAL_MS = 100
@@ -330,3 +331,90 @@ def test_modbus_slave_beside_hostile_meter(protocol, mode, shared_line, libmodbu
         assert statuses[-1] == "OK", figures
     else:
         assert set(statuses) == {"OK"} and all(r.value == 0x1234 for r in slave), figures
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The peer itself: each mode's bytes on the wire, read with meter_frames.py (no engine)
+# --------------------------------------------------------------------------------------------------------------
+
+def dlt_frames_of(raw: bytes):
+    return dlt_decode(raw)[0]
+
+
+def cjt_frames_of(raw: bytes):
+    return cjt_decode(raw)[0]
+
+
+@pytest.mark.parametrize("protocol", ["dlt645", "cjt188"])
+def test_peer_modes_on_the_wire(protocol, hostile_line):
+    """What each mode sends for a read of the hostile meter (and that the healthy meter answers right beside it),
+    checked with frames decoded by meter_frames.py, independent of the engine."""
+    hostile, healthy, _, _, _ = METERS[protocol]
+    dlt = protocol == "dlt645"
+    size = 6 if dlt else 7
+    a, h = address_bytes(hostile, size), address_bytes(healthy, size)
+    other = address_bytes(hostile[:-1] + str((int(hostile[-1]) + 5) % 10), size)
+
+    def request(ser: int, address: bytes = a) -> bytes:
+        return dlt_read(address, 0, preamble=4) if dlt else cjt_request(0x10, address, 0x01, 0x901F, ser, preamble=4)
+
+    decode = dlt_frames_of if dlt else cjt_frames_of
+
+    def count(raw: bytes) -> int:
+        return len(decode(raw))
+
+    good_data = (bytes(4) + bcd_encode(123456.78, 4, 2)) if dlt else None
+    for mode in MODES[protocol]:
+        if mode in ("trickle", "garbage", "accept_close", "silent"):
+            continue
+        peer, where = hostile_line(protocol, "tcp", mode)
+        replies = []
+        for ser in (5, 6):
+            with MeterLine(where) as line:  # a connection each: close_mid closes it
+                replies.append(line.exchange(request(ser), 1, count, timeout=0.25))
+                if ser == 5 and mode != "close_mid":
+                    healthy_reply = decode(line.exchange(request(9, h), 1, count, timeout=0.25))
+        if mode == "close_mid":
+            with MeterLine(where) as line:
+                healthy_reply = decode(line.exchange(request(9, h), 1, count, timeout=0.25))
+        frames = [decode(raw) for raw in replies]
+        what = f"{protocol} {mode}: {[raw.hex(' ') for raw in replies]}"
+        assert len(healthy_reply) == 1 and healthy_reply[0].address == h and healthy_reply[0].control in (0x91, 0x81), what
+        if mode in ("ok", "two_replies", "wrong_address", "sentinel", "non_bcd", "wrong_identifier", "wrong_ser",
+                    "wrong_meter_type", "wrong_data_length", "not_a_reply", "abnormal", "more_follows",
+                    "truncated_continuation", "echo", "length_over"):
+            assert all(len(f) == (2 if mode == "two_replies" else 1) for f in frames), what
+        if mode in ("bad_checksum", "bad_end", "long_length", "random", "close_mid"):
+            assert frames == [[], []], what
+        first = frames[0][0] if frames[0] else None
+        if mode == "ok":
+            assert first.address == a and (first.data == good_data if dlt else first.ser == 5), what
+        elif mode == "two_replies":
+            assert [f.address for f in frames[0]] == [a, other], what
+        elif mode == "wrong_address":
+            assert first.address == other, what
+        elif mode == "not_a_reply":
+            assert first.control in (0x11, 0x01), what
+        elif mode == "echo":
+            assert replies[0] == request(5).lstrip(b"\xFE"), what  # the frame, without its preamble
+        elif mode == "abnormal":
+            assert [f[0].data[-1 if dlt else 1] for f in frames] == [0, 1] and first.control in (0xD1, 0xC1), what
+        elif mode == "sentinel":
+            assert (first.data[4:] if dlt else first.payload[:4]) == b"\xFF" * 4, what
+        elif mode == "non_bcd":
+            assert (first.data[4] if dlt else first.payload[0]) == 0x3A, what
+        elif mode == "wrong_identifier":
+            assert (first.di == 0x00010000) if dlt else (first.di == 0x902F), what
+        elif mode == "wrong_ser":
+            assert [f[0].ser for f in frames] == [6, 7], what
+        elif mode == "wrong_meter_type":
+            assert first.meter_type == 0x30, what
+        elif mode == "wrong_data_length":
+            assert [len(f[0].payload) for f in frames] == [18, 20], what
+        elif mode == "length_over":
+            assert len(first.data) == 255, what
+        elif mode in ("more_follows", "truncated_continuation"):
+            assert first.control == 0xB1, what
+        elif mode in ("long_length", "close_mid"):
+            assert replies[0].startswith(b"\xFE\xFE\x68"), what
+        peer.stop()
