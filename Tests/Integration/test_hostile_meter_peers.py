@@ -44,22 +44,22 @@ BOTH = {
     "bad_end": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
     "wrong_address": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
     "wrong_identifier": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
-    "not_a_reply": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "not_a_reply": ({Status.TIMEOUT}, {Status.TIMEOUT}),  # not a reply: skipped like the line's echo
     "abnormal": ({Status.EXCEPTION}, {Status.EXCEPTION}),
     "sentinel": ({Status.SENTINEL}, {Status.SENTINEL}),
     "non_bcd": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
-    "long_length": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "long_length": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),  # a frame cut off: damaged, not silence
     "two_replies": ({Status.OK}, {Status.OK}),
     "garbage": (FAILED, set()),
     "trickle": ({Status.TIMEOUT, Status.CRC_ERROR}, {Status.TIMEOUT}),
-    "echo": ({Status.TIMEOUT, Status.CRC_ERROR}, set()),
+    "echo": ({Status.TIMEOUT}, {Status.TIMEOUT}),
     "silent": ({Status.TIMEOUT}, {Status.TIMEOUT}),
-    "close_mid": (FAILED, set()),
+    "close_mid": (FAILED, {Status.DISCONNECTED}),
     "accept_close": ({Status.DISCONNECTED}, {Status.DISCONNECTED}),
 }
 DLT645_ONLY = {
-    "length_over": ({Status.CRC_ERROR, Status.TIMEOUT}, set()),
-    "more_follows": ({Status.OK, Status.CRC_ERROR, Status.TIMEOUT}, set()),
+    "length_over": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
+    "more_follows": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
     "truncated_continuation": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
 }
 CJT188_ONLY = {
@@ -69,9 +69,24 @@ CJT188_ONLY = {
 }
 MODES = {"dlt645": {**BOTH, **DLT645_ONLY}, "cjt188": {**BOTH, **CJT188_ONLY}}
 TCP_ONLY = {"close_mid", "accept_close"}
-#: modes whose bytes may reach the healthy meter's replies (a flood, a closed connection): it must only recover
-HEALTHY_RECOVERS = {"garbage", "close_mid"}
-CASES = [(p, t, m) for p in MODES for t in ("tcp", "rtu") for m in MODES[p] if t == "tcp" or m not in TCP_ONLY]
+#: modes that take the line down for every meter (the serial server closes the connection)
+LINE_DOWN = {"close_mid", "accept_close"}
+#: follow-up frames the engine reads before it gives up on a DL/T 645 value (MeterExchange.maxFollowUps)
+MAX_FOLLOW_UPS = 15
+#: the longest a poll cycle (the hostile meter's transaction, the healthy meter's, scheduling) may take: the
+#: hostile meter may hold the line for its response timeout, not longer
+CYCLE_MAX_MS = max(INTERVAL_MS, TIMEOUT_MS) + 100
+#: modes the engine gets wrong today, with what it does
+KNOWN_DEFECTS = {
+    # MeterExchange.collect: a window that ends inside a frame is extended in 200 ms steps up to a second
+    # response timeout whether bytes keep coming or not, so a meter that sends a frame's start and falls silent
+    # holds the line for twice response_timeout_ms (cycle 401-410 ms with 200 ms), against edgecore.h's
+    # "the whole answer must arrive within it, however the peer trickles it".
+    "long_length": "a cut-off frame holds the line for 2 x response_timeout_ms",
+}
+CASES = [pytest.param(p, t, m, id=f"{p}-{t}-{m}",
+                      marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[m])] if m in KNOWN_DEFECTS else [])
+         for p in MODES for t in ("tcp", "rtu") for m in MODES[p] if t == "tcp" or m not in TCP_ONLY]
 
 
 def rss_bytes() -> int:
@@ -170,7 +185,7 @@ def least_readings(window_s: float, timeout_ms: int, meters: int = 1) -> float:
     return window_s * 1000 / (meters * timeout_ms + 150) - 1
 
 
-@pytest.mark.parametrize("protocol,transport,mode", CASES, ids=[f"{p}-{t}-{m}" for p, t, m in CASES])
+@pytest.mark.parametrize("protocol,transport,mode", CASES)
 def test_hostile_meter(protocol, transport, mode, hostile_line, edgecore_engine, tmp_path):
     peer, where = hostile_line(protocol, transport, mode)
     allowed, required = MODES[protocol][mode]
@@ -196,7 +211,10 @@ def test_hostile_meter(protocol, transport, mode, hostile_line, edgecore_engine,
     mine_window = sum(1 for r in window if r.channel == channel)
     theirs_window = sum(1 for r in window if r.channel == healthy_channel)
     requests = peer_requests(peer)
-    figures = (f"{protocol}-{transport}-{mode}: hostile {mine_window} readings in {WINDOW_S} s, statuses "
+    stamps = [r.timestamp_ns for r in mine]
+    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+    cycle_ms = gaps[len(gaps) // 2] / 1e6 if gaps else 0.0  # the median gap between the hostile meter's readings
+    figures = (f"{protocol}-{transport}-{mode}: hostile {mine_window} readings in {WINDOW_S} s, cycle {cycle_ms:.0f} ms, statuses "
                f"{sorted(s.name for s in seen)}, details {sorted({r.status_detail for r in mine})[:8]}; healthy "
                f"{theirs_window} readings, statuses {sorted(set(healthy_seen))}; stop {stop_s:.2f} s; bus "
                f"transactions {bus_stats.transactions}, opens {bus_stats.opens}, losses {bus_stats.losses}, "
@@ -204,21 +222,22 @@ def test_hostile_meter(protocol, transport, mode, hostile_line, edgecore_engine,
     print(figures)
     assert {r.channel for r in readings} <= {channel, healthy_channel}, figures
     # readings keep coming for both meters, each poll bounded by its response timeout
-    least = least_readings(WINDOW_S, TIMEOUT_MS, 2 if mode in HEALTHY_RECOVERS else 1)
-    assert mine_window >= least and theirs_window >= least, figures
+    assert mine_window >= least_readings(WINDOW_S, TIMEOUT_MS) <= theirs_window, figures
+    # ... and a partial frame, a trickle or a flood holds the line no longer than the response timeout
+    assert cycle_ms <= CYCLE_MAX_MS, figures
     assert seen <= allowed and required <= seen, figures
     assert stop_s < TIMEOUT_MS / 1000 + 0.7, figures
     assert fds_after == fds_before, figures
     assert rss_growth < 4 << 20, figures
     assert -4095 <= bus_stats.last_error <= 0, figures
 
-    # the line goes on: the healthy meter answers whatever the hostile one does
-    if mode == "accept_close":
-        assert set(healthy_seen) == {"DISCONNECTED"}, figures
+    # the line goes on: the healthy meter answers whatever the hostile one does, unless the line is down
+    if mode in LINE_DOWN:
+        # the serial server closes the connection: every meter of the line is DISCONNECTED until it is back
+        # (close_mid: after each reconnect the hostile meter happens to be polled first and closes it again)
+        assert set(healthy_seen) <= {"DISCONNECTED", "OK"} and "DISCONNECTED" in healthy_seen, figures
         assert bus_stats.opens + bus_stats.open_failures <= 8, figures  # reconnects back off (100 ms .. 1 s)
         assert bus_stats.last_error in (-errno.ECONNRESET, -errno.EPIPE, 0), figures
-    elif mode in HEALTHY_RECOVERS:
-        assert "OK" in healthy_seen, figures
     else:
         assert set(healthy_seen) == {"OK"}, figures
         assert all(r.value == pytest.approx(healthy_value) for r in theirs[1:]), figures
@@ -249,8 +268,10 @@ def test_hostile_meter(protocol, transport, mode, hostile_line, edgecore_engine,
             else:
                 runs.append(run)
                 run = 0
-        print(f"{protocol}-{transport}-more_follows: follow-ups per read {sorted(set(runs))}")
-        assert runs and max(runs) <= 32, runs
+        runs.append(run)
+        print(f"{protocol}-{transport}-more_follows: follow-ups per read {runs}")
+        # every read but the one cut by stop follows up exactly MAX_FOLLOW_UPS times, then gives up
+        assert len(runs) >= 3 and runs[0] == 0 and set(runs[1:-1]) == {MAX_FOLLOW_UPS} and runs[-1] <= MAX_FOLLOW_UPS, runs
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -301,7 +322,8 @@ def test_modbus_slave_beside_hostile_meter(protocol, mode, shared_line, libmodbu
                                            tmp_path):
     """One RS-485 line (rs485_line.py) at 9600 8E1: the engine, a hostile meter, a libmodbus slave (unit 1,
     holding register 0 = 0x1234). The slave's readings stay OK and come at the pace the meter's timeouts
-    allow; after a garbage flood they come back."""
+    allow; after a garbage flood they come back. A trickling meter's bytes land in the slave's answer windows
+    too (as on a real line): RTU has no way to skip them, the slave's readings may fail, and come back."""
     master, meter_device, modbus_device = shared_line(3)
     hostile, _, _, item, _ = METERS[protocol]
     peer = hostile_meter_peer(tmp_path, protocol, mode, rtu=meter_device, healthy=False)
@@ -325,10 +347,13 @@ def test_modbus_slave_beside_hostile_meter(protocol, mode, shared_line, libmodbu
                f"statuses {sorted(set(statuses))}; meter statuses "
                f"{sorted({Status(r.status).name for r in readings if r.channel == meter})}; stop {stop_s:.2f} s")
     print(figures)
-    assert sum(1 for r in window if r.channel == plc) >= least_readings(WINDOW_S, TIMEOUT_MS), figures
+    meters = 2 if mode == "trickle" else 1
+    assert sum(1 for r in window if r.channel == plc) >= least_readings(WINDOW_S, TIMEOUT_MS, meters), figures
     assert stop_s < TIMEOUT_MS / 1000 + 0.7, figures
     if mode == "garbage":
         assert statuses[-1] == "OK", figures
+    elif mode == "trickle":
+        assert set(statuses) <= {"OK", "TIMEOUT", "CRC_ERROR"} and "OK" in statuses, figures
     else:
         assert set(statuses) == {"OK"} and all(r.value == 0x1234 for r in slave), figures
 
