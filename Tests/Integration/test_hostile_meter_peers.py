@@ -50,6 +50,8 @@ BOTH = {
     "non_bcd": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
     "long_length": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),  # a frame cut off: damaged, not silence
     "two_replies": ({Status.OK}, {Status.OK}),
+    # one byte changed: the checksum (or the frame's start) gives it away, never a value
+    "mutate": ({Status.CRC_ERROR, Status.TIMEOUT}, {Status.CRC_ERROR}),
     "garbage": (FAILED, set()),
     "trickle": ({Status.TIMEOUT, Status.CRC_ERROR}, {Status.TIMEOUT}),
     "echo": ({Status.TIMEOUT}, {Status.TIMEOUT}),
@@ -307,6 +309,25 @@ def test_every_abnormal_reply_is_its_detail(protocol, hostile_line, edgecore_eng
     assert details == expected, details[:40]
     assert len(set(details)) == 256
     assert len(peer_requests(peer)) in (len(details), len(details) + 1)
+
+
+@pytest.mark.parametrize("protocol", ["dlt645", "cjt188"])
+def test_mutated_replies_never_pass(protocol, hostile_line, edgecore_engine, tmp_path):
+    """400 replies, each with one byte changed at a random place to a random other value: none may become a
+    reading with a value (OK, SENTINEL, EXCEPTION); a changed start byte or meter type is silence, the rest
+    a damaged frame."""
+    peer, where = hostile_line(protocol, "tcp", "mutate", healthy=False)
+    item = METERS[protocol][3]
+    site = site_yaml(tmp_path / "site.yaml", protocol, where, [item], healthy=False, interval_ms=5, timeout_ms=50)
+    engine = edgecore_engine()
+    engine.load_yaml(site)
+    engine.start()
+    readings = engine.collect_until(lambda rs: len(rs) >= 400, timeout=40.0)
+    engine.stop()
+    engine.close()
+    counts = {Status(s).name: sum(1 for r in readings if r.status == s) for s in {r.status for r in readings}}
+    print(f"{protocol}-mutate: {len(readings)} readings {counts}, peer requests {len(peer_requests(peer))}")
+    assert set(counts) <= {"CRC_ERROR", "TIMEOUT"} and counts.get("CRC_ERROR", 0) > len(readings) // 2, counts
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ Modes (both protocols unless noted; TCP-only modes behave as `silent` on RTU):
   truncated_continuation  DL/T 645: C 0xB1, then the follow-up reply carries the DI only (no value, no
                           frame sequence byte)
   two_replies             the correct reply, then a second reply to the same request from --other-address
+  mutate                  the correct reply with one byte after its preamble replaced by another (random
+                          position and value): the checksum cannot match, nothing of it may pass as a value
   garbage                 1 MB of random bytes after the first request, then silence
   trickle                 the correct reply, one byte every 0.4 s (one at a time; requests meanwhile: silence)
   echo                    the request, sent back
@@ -69,7 +71,7 @@ from meter_frames import (address_bytes, address_digits, address_matches, bcd_en
                           cjt_encode, cjt_split, dlt_encode)
 
 BOTH = ("ok random bad_checksum bad_end wrong_address wrong_identifier not_a_reply abnormal sentinel non_bcd "
-        "long_length two_replies garbage trickle echo silent close_mid accept_close").split()
+        "long_length two_replies mutate garbage trickle echo silent close_mid accept_close").split()
 DLT645_ONLY = ["length_over", "more_follows", "truncated_continuation"]
 CJT188_ONLY = ["wrong_ser", "wrong_meter_type", "wrong_data_length"]
 MODES = {"dlt645": BOTH + DLT645_ONLY, "cjt188": BOTH + CJT188_ONLY}
@@ -286,6 +288,11 @@ class Hostile:
             return [(good + meter.correct(request, address=self.other), "send")]
         if m == "close_mid":
             return [(good[: len(good) // 2], "close_after")]
+        if m == "mutate":
+            spoiled = bytearray(good)
+            at = rng.randrange(meter.preamble, len(good))
+            spoiled[at] = (spoiled[at] + rng.randrange(1, 256)) & 0xFF
+            return [(bytes(spoiled), "send")]
         if dlt:
             return self._dlt645(request, good, n)
         return self._cjt188(request, good, n)
