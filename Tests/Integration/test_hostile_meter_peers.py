@@ -70,6 +70,7 @@ CJT188_ONLY = {
     "wrong_data_length": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
 }
 MODES = {"dlt645": {**BOTH, **DLT645_ONLY}, "cjt188": {**BOTH, **CJT188_ONLY}}
+LATE_MODES = {"late", "second_late"}  # test_late_replies_are_discarded
 TCP_ONLY = {"close_mid", "accept_close"}
 #: modes that take the line down for every meter (the serial server closes the connection)
 LINE_DOWN = {"close_mid", "accept_close"}
@@ -97,7 +98,8 @@ def rss_bytes() -> int:
 
 
 def site_yaml(path: Path, protocol: str, where: dict, hostile_channels: list[str], healthy: bool = True,
-              modbus_unit: int | None = None, interval_ms: int = INTERVAL_MS, timeout_ms: int = TIMEOUT_MS) -> Path:
+              modbus_unit: int | None = None, interval_ms: int = INTERVAL_MS, timeout_ms: int = TIMEOUT_MS,
+              request_gap_ms: int = 0) -> Path:
     """A site file: one bus (rtu at 9600 8E1, or tcp with transparent framing), the hostile meter with
     `hostile_channels` (items), the healthy meter, a Modbus slave `modbus_unit` (holding register 0)."""
     hostile, healthy_address, site_protocol, _, _ = METERS[protocol]
@@ -107,6 +109,7 @@ def site_yaml(path: Path, protocol: str, where: dict, hostile_channels: list[str
     else:
         bus = (f"    type: rtu\n    device: {where['rtu']}\n    baud: {BAUD}\n    parity: E\n"
                f"    reopen_min_ms: 50\n    reopen_max_ms: 200\n")
+    bus += f"    request_gap_ms: {request_gap_ms}\n"
     common = f"        response_timeout_ms: {timeout_ms}\n        retries: 0\n        offline_after: 100000\n"
 
     def meter(name: str, address: str, items: list[str]) -> str:
@@ -127,13 +130,14 @@ def site_yaml(path: Path, protocol: str, where: dict, hostile_channels: list[str
 
 
 def hostile_meter_peer(tmp_path, protocol: str, mode: str, tcp: int | None = None, rtu: str | None = None,
-                       healthy: bool = True) -> PeerProcess:
+                       healthy: bool = True, options=()) -> PeerProcess:
     hostile, healthy_address, _, _, _ = METERS[protocol]
     argv = [sys.executable, str(PEERS_DIR / "hostile_meter_peer.py"), "--protocol", protocol, "--mode", mode,
             "--address", hostile, "--seed", "7", "--verbose"]
     if healthy:
         argv += ["--healthy", healthy_address]
     argv += ["--tcp", str(tcp)] if tcp is not None else ["--rtu", rtu]
+    argv += [str(o) for o in options]
     return PeerProcess(f"hostile-meter-{protocol}-{mode}", argv, tmp_path, tcp=tcp, rtu=rtu).start()
 
 
@@ -152,13 +156,13 @@ def peer_requests(peer: PeerProcess) -> list[tuple[str, int, int, int, str]]:
 def hostile_line(tmp_path, make_pty_pair, free_tcp_port):
     peers: list[PeerProcess] = []
 
-    def start(protocol: str, transport: str, mode: str, healthy: bool = True):
+    def start(protocol: str, transport: str, mode: str, healthy: bool = True, options=()):
         if transport == "tcp":
             port = free_tcp_port()
-            peers.append(hostile_meter_peer(tmp_path, protocol, mode, tcp=port, healthy=healthy))
+            peers.append(hostile_meter_peer(tmp_path, protocol, mode, tcp=port, healthy=healthy, options=options))
             return peers[-1], {"tcp": port}
         pair = make_pty_pair("tty")
-        peers.append(hostile_meter_peer(tmp_path, protocol, mode, rtu=pair.b, healthy=healthy))
+        peers.append(hostile_meter_peer(tmp_path, protocol, mode, rtu=pair.b, healthy=healthy, options=options))
         return peers[-1], {"rtu": pair.a}
 
     yield start
@@ -328,6 +332,36 @@ def test_mutated_replies_never_pass(protocol, hostile_line, edgecore_engine, tmp
     counts = {Status(s).name: sum(1 for r in readings if r.status == s) for s in {r.status for r in readings}}
     print(f"{protocol}-mutate: {len(readings)} readings {counts}, peer requests {len(peer_requests(peer))}")
     assert set(counts) <= {"CRC_ERROR", "TIMEOUT"} and counts.get("CRC_ERROR", 0) > len(readings) // 2, counts
+
+
+LATE_CASES = [(p, t, m) for p in ("dlt645", "cjt188") for t in ("tcp", "rtu") for m in sorted(LATE_MODES)]
+
+
+@pytest.mark.parametrize("protocol,transport,mode", LATE_CASES, ids=[f"{p}-{t}-{m}" for p, t, m in LATE_CASES])
+def test_late_replies_are_discarded(protocol, transport, mode, hostile_line, edgecore_engine, tmp_path):
+    """Replies that come when no one asked: `late` (each reply 250 ms after its request, the response timeout
+    is 200 ms) and `second_late` (the reply, and 20 ms later a second one from another meter) land in the
+    bus's 100 ms request gap. The engine discards them before the next request, so none is taken for the next
+    transaction's reply: the hostile meter's readings are TIMEOUT (late; never a stale OK) or OK
+    (second_late), the healthy meter's stay OK."""
+    late_ms = 250 if mode == "late" else 20
+    peer, where = hostile_line(protocol, transport, mode, options=["--late-ms", late_ms])
+    item = METERS[protocol][3]
+    healthy_item, healthy_value = HEALTHY_ITEM[protocol]
+    site = site_yaml(tmp_path / "site.yaml", protocol, where, [item], request_gap_ms=100)
+    engine = edgecore_engine()
+    engine.load_yaml(site)
+    channel, healthy_channel = engine.find_channel(f"hostile.{item}"), engine.find_channel(f"healthy.{healthy_item}")
+    readings, _, _, _ = run_engine(engine, window_s=1.5)
+    engine.close()
+    mine = [Status(r.status).name for r in readings if r.channel == channel]
+    theirs = [r for r in readings if r.channel == healthy_channel]
+    figures = (f"{protocol}-{transport}-{mode}: hostile {mine}, healthy {[Status(r.status).name for r in theirs]}, "
+               f"peer requests {len(peer_requests(peer))}")
+    print(figures)
+    assert len(mine) >= 4 and len(theirs) >= 4, figures
+    assert set(mine) == ({"TIMEOUT"} if mode == "late" else {"OK"}), figures
+    assert {r.status for r in theirs} == {Status.OK} and all(r.value == pytest.approx(healthy_value) for r in theirs), figures
 
 
 # --------------------------------------------------------------------------------------------------------------

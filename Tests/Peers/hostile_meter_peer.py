@@ -41,6 +41,8 @@ Modes (both protocols unless noted; TCP-only modes behave as `silent` on RTU):
   truncated_continuation  DL/T 645: C 0xB1, then the follow-up reply carries the DI only (no value, no
                           frame sequence byte)
   two_replies             the correct reply, then a second reply to the same request from --other-address
+  late                    the correct reply, --late-ms after the request (after the master's response timeout)
+  second_late             the correct reply, and --late-ms later a second one from --other-address
   mutate                  the correct reply with one byte after its preamble replaced by another (random
                           position and value): the checksum cannot match, nothing of it may pass as a value
   garbage                 1 MB of random bytes after the first request, then silence
@@ -71,7 +73,7 @@ from meter_frames import (address_bytes, address_digits, address_matches, bcd_en
                           cjt_encode, cjt_split, dlt_encode)
 
 BOTH = ("ok random bad_checksum bad_end wrong_address wrong_identifier not_a_reply abnormal sentinel non_bcd "
-        "long_length two_replies mutate garbage trickle echo silent close_mid accept_close").split()
+        "long_length two_replies late second_late mutate garbage trickle echo silent close_mid accept_close").split()
 DLT645_ONLY = ["length_over", "more_follows", "truncated_continuation"]
 CJT188_ONLY = ["wrong_ser", "wrong_meter_type", "wrong_data_length"]
 MODES = {"dlt645": BOTH + DLT645_ONLY, "cjt188": BOTH + CJT188_ONLY}
@@ -231,6 +233,7 @@ class Hostile:
         self.other = address_bytes(other, size // 2)
         self.garbage_sent = False
         self.trickling = False
+        self.late_s = args.late_ms / 1000
 
     def log(self, request: Request, meter: Meter, what: str) -> None:
         if self.verbose:
@@ -239,7 +242,7 @@ class Hostile:
                   file=sys.stderr, flush=True)
 
     def answer(self, request: Request) -> list[tuple[bytes, str]]:
-        """What to do for a request: a list of (bytes, how) with how "send", "trickle", "close_after",
+        """What to do for a request: a list of (bytes, how) with how "send", "trickle", "late", "close_after",
         "garbage" (bytes to send in chunks)."""
         if not request.is_request:
             return []
@@ -286,6 +289,10 @@ class Hostile:
             return [(meter.correct(request, address=self.other), "send")]
         if m == "two_replies":
             return [(good + meter.correct(request, address=self.other), "send")]
+        if m == "late":
+            return [(good, "late")]
+        if m == "second_late":
+            return [(good, "send"), (meter.correct(request, address=self.other), "late")]
         if m == "close_mid":
             return [(good[: len(good) // 2], "close_after")]
         if m == "mutate":
@@ -402,7 +409,17 @@ class Sender:
                 threading.Thread(target=self._trickle, args=(data,), daemon=True).start()
             elif how == "garbage":
                 threading.Thread(target=self._garbage, args=(data,), daemon=True).start()
+            elif how == "late":
+                threading.Thread(target=self._late, args=(data,), daemon=True).start()
         return True
+
+    def _late(self, data: bytes) -> None:
+        if self.stopping.wait(self.hostile.late_s) or self.closed.is_set():
+            return
+        try:
+            self.write(data)
+        except OSError:
+            return
 
     def _trickle(self, data: bytes) -> None:
         try:
@@ -553,6 +570,7 @@ def main() -> int:
     parser.add_argument("--other-address", help="the address of wrong_address and two_replies (default: the "
                                                 "address with its last digit + 5)")
     parser.add_argument("--preamble", type=int, default=2, help="FE bytes before each reply (default 2)")
+    parser.add_argument("--late-ms", type=int, default=250, help="late, second_late: the delay (default 250)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
