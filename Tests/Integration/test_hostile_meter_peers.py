@@ -76,7 +76,7 @@ CJT188_ONLY = {
     "wrong_data_length": ({Status.CRC_ERROR}, {Status.CRC_ERROR}),
 }
 MODES = {"dlt645": {**BOTH, **DLT645_ONLY}, "cjt188": {**BOTH, **CJT188_ONLY}}
-LATE_MODES = {"late", "second_late"}  # test_late_replies_are_discarded
+LATE_MODES = {"late", "second_late", "slow_follows"}  # test_late_replies_are_discarded, test_stop_during_...
 TCP_ONLY = {"close_mid", "accept_close"}
 #: modes that take the line down for every meter (the serial server closes the connection)
 LINE_DOWN = {"close_mid", "accept_close"}
@@ -368,6 +368,32 @@ def test_late_replies_are_discarded(protocol, transport, mode, hostile_line, edg
     assert len(mine) >= 4 and len(theirs) >= 4, figures
     assert set(mine) == ({"TIMEOUT"} if mode == "late" else {"OK"}), figures
     assert {r.status for r in theirs} == {Status.OK} and all(r.value == pytest.approx(healthy_value) for r in theirs), figures
+
+
+@pytest.mark.parametrize("transport", ["tcp", "rtu"])
+@pytest.mark.xfail(strict=True, reason="stop waits for a DL/T 645 read's whole chain of follow-up frames "
+                                       "(up to 16 response timeouts), not about one response timeout")
+def test_stop_during_endless_slow_continuation(transport, hostile_line, edgecore_engine, tmp_path):
+    """A DL/T 645 meter that announces more frames forever and answers each request 180 ms after it (the response
+    timeout is 200 ms): one read is 16 exchanges, about 3 s. edgecore_engine_stop promises to block "at most
+    about one response timeout"; stopped 1 s into such a read, it must return within that (+ 0.7 s slack)."""
+    peer, where = hostile_line("dlt645", transport, "slow_follows", healthy=False, options=["--late-ms", 180])
+    site = site_yaml(tmp_path / "site.yaml", "dlt645", where, [METERS["dlt645"][3]], healthy=False)
+    engine = edgecore_engine()
+    engine.load_yaml(site)
+    engine.start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    engine.stop()
+    stop_s = time.monotonic() - started
+    readings = engine.drain()
+    engine.close()
+    requests = peer_requests(peer)
+    figures = (f"dlt645-{transport}-slow_follows: stop {stop_s:.2f} s, readings {[Status(r.status).name for r in readings]},"
+               f" requests {[hex(r[1]) for r in requests]}")
+    print(figures)
+    assert len(requests) >= 4, figures  # the read was under way, following up
+    assert stop_s < TIMEOUT_MS / 1000 + 0.7, figures
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ Modes (both protocols unless noted; TCP-only modes behave as `silent` on RTU):
   length_over             DL/T 645: a reply with L = 0xFF (above the 200-byte limit) and 255 data bytes
   more_follows            DL/T 645: C 0xB1 (more frames follow) and every follow-up (C 0x12) is answered
                           C 0xB2, more frames follow, forever
+  slow_follows            DL/T 645: as more_follows, each reply --late-ms after its request
   truncated_continuation  DL/T 645: C 0xB1, then the follow-up reply carries the DI only (no value, no
                           frame sequence byte)
   two_replies             the correct reply, then a second reply to the same request from --other-address
@@ -74,7 +75,7 @@ from meter_frames import (address_bytes, address_digits, address_matches, bcd_en
 
 BOTH = ("ok random bad_checksum bad_end wrong_address wrong_identifier not_a_reply abnormal sentinel non_bcd "
         "long_length two_replies late second_late mutate garbage trickle echo silent close_mid accept_close").split()
-DLT645_ONLY = ["length_over", "more_follows", "truncated_continuation"]
+DLT645_ONLY = ["length_over", "more_follows", "slow_follows", "truncated_continuation"]
 CJT188_ONLY = ["wrong_ser", "wrong_meter_type", "wrong_data_length"]
 MODES = {"dlt645": BOTH + DLT645_ONLY, "cjt188": BOTH + CJT188_ONLY}
 TCP_ONLY = {"close_mid", "accept_close"}
@@ -330,11 +331,12 @@ class Hostile:
             data = di + value + bytes(self.rng.randrange(256) for _ in range(255 - len(di) - len(value)))
             body = bytes((0x68,)) + meter.address + bytes((0x68, 0x91, 0xFF)) + bytes((b + 0x33) & 0xFF for b in data)
             return [(b"\xFE" * meter.preamble + body + bytes((checksum(body), 0x16)), "send")]
-        if m == "more_follows":
+        if m in ("more_follows", "slow_follows"):
+            how = "late" if m == "slow_follows" else "send"
             if request.control == 0x11:
-                return [(meter.frame(0xB1, di + value), "send")]
+                return [(meter.frame(0xB1, di + value), how)]
             seq = request.data[4:5] or b"\x00"
-            return [(meter.frame(0xB2, di + value + seq), "send")]
+            return [(meter.frame(0xB2, di + value + seq), how)]
         if m == "truncated_continuation":
             if request.control == 0x11:
                 return [(meter.frame(0xB1, di + value), "send")]
