@@ -44,6 +44,7 @@ Modes (both protocols unless noted; TCP-only modes behave as `silent` on RTU):
   two_replies             the correct reply, then a second reply to the same request from --other-address
   late                    the correct reply, --late-ms after the request (after the master's response timeout)
   second_late             the correct reply, and --late-ms later a second one from --other-address
+  noise_reply             1-1000 random bytes, then the correct reply (in one write)
   mutate                  the correct reply with one byte after its preamble replaced by another (random
                           position and value): the checksum cannot match, nothing of it may pass as a value
   garbage                 1 MB of random bytes after the first request, then silence
@@ -74,7 +75,7 @@ from meter_frames import (address_bytes, address_digits, address_matches, bcd_en
                           cjt_encode, cjt_split, dlt_encode)
 
 BOTH = ("ok random bad_checksum bad_end wrong_address wrong_identifier not_a_reply abnormal sentinel non_bcd "
-        "long_length two_replies late second_late mutate garbage trickle echo silent close_mid accept_close").split()
+        "long_length two_replies late second_late noise_reply mutate garbage trickle echo silent close_mid accept_close").split()
 DLT645_ONLY = ["length_over", "more_follows", "slow_follows", "truncated_continuation"]
 CJT188_ONLY = ["wrong_ser", "wrong_meter_type", "wrong_data_length"]
 MODES = {"dlt645": BOTH + DLT645_ONLY, "cjt188": BOTH + CJT188_ONLY}
@@ -292,6 +293,8 @@ class Hostile:
             return [(good + meter.correct(request, address=self.other), "send")]
         if m == "late":
             return [(good, "late")]
+        if m == "noise_reply":
+            return [(rng.randbytes(rng.randrange(1, 1001)) + good, "send")]
         if m == "second_late":
             return [(good, "send"), (meter.correct(request, address=self.other), "late")]
         if m == "close_mid":
