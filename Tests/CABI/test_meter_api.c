@@ -98,8 +98,7 @@ static void item_names(void) {
     CHECK_EQ(edgecore_meter_item_find(EDGECORE_PROTOCOL_CJT188, "status", NULL), EDGECORE_E_NULL_POINTER);
     CHECK_EQ(item, 7);
     CHECK(edgecore_strerror(EDGECORE_E_AMBIGUOUS) != NULL);
-    CHECK_STR(edgecore_strerror(EDGECORE_E_AMBIGUOUS),
-              "more than one device answered a request meant for the one device on the line");
+    CHECK_STR(edgecore_strerror(EDGECORE_E_AMBIGUOUS), "more than one device answered a request meant for one");
     CHECK_EQ(EDGECORE_E_LAST, EDGECORE_E_AMBIGUOUS);
 }
 
