@@ -221,6 +221,25 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
         #expect(voltage1997.format == MeterValueFormat(length: 2, decimals: 0, signed: false, kind: .bcd, unit: "V"))
     }
 
+    /// The README's meter example loads as it reads.
+    @Test func readmeExampleLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "## Meters: DL/T 645 and CJ/T 188"))
+        let start = try #require(readme.range(of: "```yaml\n", range: section.upperBound..<readme.endIndex))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let result = loadYAML(String(readme[start.upperBound..<end.lowerBound]))
+        #expect(result.error == nil, "\(result.error?.message ?? "")")
+        let config = result.config
+        #expect(config.buses.count == 2 && config.devices.count == 3 && config.channels.count == 7)
+        #expect(config.devices.map(\.deviceProtocol) == [.dlt645v2007, .cjt188, .modbus])
+        guard config.channels.count == 7 else { return }
+        #expect(config.channels[3].meter?.item == .dlt645(identifier: 0x0400_0409, format: MeterValueFormat(
+            length: 3, decimals: 0, signed: false, kind: .bcd, unit: "")))
+        #expect(config.channels[3].unit == "imp/kWh" && config.channels[4].unit == "m3")
+    }
+
     /// The rules the C setters use: an identifier of the catalogue given by `di` is the same channel as the
     /// one its name gives, and a wildcard meter type takes any item.
     @Test func diAndItemAgreeAndTheWildcardTypeTakesAnyItem() {
