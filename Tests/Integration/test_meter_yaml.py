@@ -1,7 +1,7 @@
 """A site file with meters, read from the real peers: what the YAML reader makes of `protocol`, `meter_address`,
 `item` / `di`, `format`, `framing: transparent`, `meter_type` and `identifier_order` is what the bus worker
-reads. A DL/T 645-2007 meter (the dlt645 package's server) and a Modbus slave behind a transparent TCP bus;
-a CJ/T 188 water and heat meter (our peer, identifiers high byte first) on an RTU line at 2400 8E1.
+reads. A DL/T 645-2007 meter (the dlt645 package's server) behind a transparent TCP bus; a CJ/T 188 water and
+heat meter (our peer, identifiers high byte first) on an RTU line at 2400 8E1.
 """
 from __future__ import annotations
 

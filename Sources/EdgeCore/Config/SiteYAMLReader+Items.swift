@@ -119,20 +119,29 @@ extension SiteYAMLReader {
            let deviceProtocol = DeviceProtocol(rawValue: raw) {
             spec.deviceProtocol = deviceProtocol
         }
-        read(fields, DeviceTable.unitId, into: &spec.unitId)
+        let deviceProtocol = spec.deviceProtocol
         read(fields, DeviceTable.responseTimeoutMs, into: &spec.responseTimeoutMs)
         read(fields, DeviceTable.retries, into: &spec.retries)
         read(fields, DeviceTable.offlineAfter, into: &spec.offlineAfter)
         read(fields, DeviceTable.backoffMinMs, into: &spec.backoffMinMs)
         read(fields, DeviceTable.backoffMaxMs, into: &spec.backoffMaxMs)
-        read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
-        read(fields, DeviceTable.maxBits, into: &spec.maxBits)
-        read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
-        let holes = list(fields, "holes")
-        let meter = readMeterFields(fields)
+        // The fields of the device's protocol; the other protocol's are refused once the keys are checked.
+        var holes: [YAMLNode]? = nil
+        var meter = MeterFields()
+        if deviceProtocol.isMeter {
+            meter = readMeterFields(fields, protocol: deviceProtocol)
+        } else {
+            read(fields, DeviceTable.unitId, into: &spec.unitId)
+            read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
+            read(fields, DeviceTable.maxBits, into: &spec.maxBits)
+            read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
+            holes = list(fields, "holes")
+        }
+        let foreign = foreignDeviceKey(fields, protocol: deviceProtocol)
         let channels = list(fields, "channels")
         try finish(fields)
-        spec.meter = try meterSettings(meter, fields, protocol: spec.deviceProtocol)
+        if let foreign { throw foreignDeviceField(foreign, fields, protocol: deviceProtocol) }
+        spec.meter = try meterSettings(meter, fields, protocol: deviceProtocol)
         let deviceID: Int
         do throws(Failure) { deviceID = try config.addDevice(spec) } catch { throw located(error, fields.line) }
 

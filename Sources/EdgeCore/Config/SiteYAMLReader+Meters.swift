@@ -32,17 +32,19 @@ extension SiteYAMLReader {
     /// A channel's meter fields, refused on Modbus channels.
     static let meterChannelKeys: [StaticString] = ["item", "di", "format", "length", "decimals"]
 
-    /// The keys of `keys` the item gives a value (marked used, so that `finish` does not call them unknown).
+    /// The keys of `keys` the item gives a value (not null), marked used but not asked for: keys of another
+    /// protocol, refused with their reason once `finish` checked the item's keys (so not as unknown keys,
+    /// and not listed among the expected ones); also the lines of keys already read.
     @inline(never)
     func given(_ fields: YAMLMapping, _ keys: [StaticString]) -> [GivenKey] {
         var found: [GivenKey] = []
         for key in keys {
-            if let value = fields.value(key) { found.append(GivenKey(key: key, line: value.line)) }
+            if let value = fields.valueNotAsked(key) { found.append(GivenKey(key: key, line: value.line)) }
         }
         return found
     }
 
-    /// A key given the value `value` (for messages and lines after `finish`), nil when absent or null.
+    /// The key `key` if the item gives it a value.
     @inline(never)
     func givenKey(_ fields: YAMLMapping, _ key: StaticString) -> GivenKey? {
         given(fields, [key]).first
@@ -50,44 +52,57 @@ extension SiteYAMLReader {
 
     // MARK: Devices
 
-    func readMeterFields(_ fields: YAMLMapping) -> MeterFields {
+    /// The meter fields of `deviceProtocol` (DL/T 645: no meter_type, identifier_order; CJ/T 188: no
+    /// allow_time_sync).
+    func readMeterFields(_ fields: YAMLMapping, protocol deviceProtocol: DeviceProtocol) -> MeterFields {
         var meter = MeterFields()
         meter.address = fields.value("meter_address")
         meter.preamble = integer(fields, DeviceTable.preamble.key, UInt8.self)
-        meter.meterType = integer(fields, DeviceTable.meterType.key, UInt8.self)
-        meter.identifierOrder = keyword(fields, DeviceTable.identifierOrder.key, .identifierOrders)
-        meter.allowTimeSync = boolean(fields, DeviceTable.allowTimeSync.key)
+        if deviceProtocol == .cjt188 {
+            meter.meterType = integer(fields, DeviceTable.meterType.key, UInt8.self)
+            meter.identifierOrder = keyword(fields, DeviceTable.identifierOrder.key, .identifierOrders)
+        } else {
+            meter.allowTimeSync = boolean(fields, DeviceTable.allowTimeSync.key)
+        }
         return meter
     }
 
-    /// A meter device's settings (nil for a Modbus device), once `finish` checked the device's keys: the
-    /// other protocol's fields refused, the address read from a quoted string.
+    /// The first field the device gives that its protocol does not take (call before `finish`).
+    func foreignDeviceKey(_ fields: YAMLMapping, protocol deviceProtocol: DeviceProtocol) -> GivenKey? {
+        switch deviceProtocol {
+        case .modbus: return given(fields, SiteYAMLReader.meterDeviceKeys).first
+        case .cjt188: return given(fields, SiteYAMLReader.modbusDeviceKeys + [DeviceTable.allowTimeSync.key]).first
+        case .dlt645v2007, .dlt645v1997:
+            return given(fields, SiteYAMLReader.modbusDeviceKeys
+                         + [DeviceTable.meterType.key, DeviceTable.identifierOrder.key]).first
+        }
+    }
+
+    /// Why a device of `deviceProtocol` refuses `key`.
+    @inline(never)
+    func foreignDeviceField(_ key: GivenKey, _ fields: YAMLMapping, protocol deviceProtocol: DeviceProtocol) -> Failure {
+        let name = Message.string(key.key)
+        let why: Message
+        if deviceProtocol == .modbus {
+            why = "a meter field, and this device speaks modbus (set 'protocol' for a meter)"
+        } else if sameText(name, "unit_id") {
+            why = "a Modbus field, and this device speaks \(deviceProtocol.name): a meter is addressed by its 'meter_address'"
+        } else if sameText(name, "allow_time_sync") {
+            why = "a DL/T 645 field (its broadcast time sync), and this device speaks cjt188"
+        } else if sameText(name, "meter_type") || sameText(name, "identifier_order") {
+            why = "a CJ/T 188 field, and this device speaks \(deviceProtocol.name)"
+        } else {
+            why = "a Modbus field, and this device speaks \(deviceProtocol.name): a meter has no registers to read in blocks"
+        }
+        return fieldFailure(key.line, fields.context, key.key, why)
+    }
+
+    /// A meter device's settings (nil for a Modbus device), once `finish` checked the device's keys and the
+    /// other protocol's fields were refused: the address read from a quoted string.
     func meterSettings(_ meter: MeterFields, _ fields: YAMLMapping,
                        protocol deviceProtocol: DeviceProtocol) throws(Failure) -> MeterSettings? {
+        guard deviceProtocol.isMeter else { return nil }
         let context = fields.context
-        guard deviceProtocol.isMeter else {
-            if let key = given(fields, SiteYAMLReader.meterDeviceKeys).first {
-                throw fieldFailure(key.line, context, key.key,
-                                   "a meter field, and this device speaks modbus (set 'protocol' for a meter)")
-            }
-            return nil
-        }
-        if let key = given(fields, SiteYAMLReader.modbusDeviceKeys).first {
-            let why: StaticString = sameText(Message.string(key.key), "unit_id")
-                ? "a meter is addressed by its 'meter_address'" : "a meter has no registers to read in blocks"
-            throw fieldFailure(key.line, context, key.key,
-                               "a Modbus field, and this device speaks \(deviceProtocol.name): \(why)")
-        }
-        if deviceProtocol == .cjt188 {
-            if let key = givenKey(fields, DeviceTable.allowTimeSync.key) {
-                throw fieldFailure(key.line, context, key.key,
-                                   "a DL/T 645 field (its broadcast time sync), and this device speaks cjt188")
-            }
-        } else if let key = given(fields, [DeviceTable.meterType.key, DeviceTable.identifierOrder.key]).first {
-            throw fieldFailure(key.line, context, key.key,
-                               "a CJ/T 188 field, and this device speaks \(deviceProtocol.name)")
-        }
-
         let node = try required(meter.address, fields, "meter_address")
         if node.isPlain {
             throw fieldFailure(node.line, context, "meter_address",
@@ -132,25 +147,35 @@ extension SiteYAMLReader {
         var writable = ChannelTable.writable.defaultValue
         read(fields, ChannelTable.writable, into: &writable)
         let itemName = string(fields, "item")
-        let identifier = integer(fields, "di", UInt32.self)
-        let format = keyword(fields, "format", .meterFormats)
-        let length = integer(fields, "length", UInt8.self)
-        let decimals = integer(fields, "decimals", UInt8.self)
+        // DL/T 645 only: an identifier and its format.
+        var identifier: UInt32? = nil
+        var format: UInt8? = nil
+        var length: UInt8? = nil
+        var decimals: UInt8? = nil
+        var dlt645Keys: [GivenKey] = []
+        if deviceProtocol.dlt645Version != nil {
+            identifier = integer(fields, "di", UInt32.self)
+            format = keyword(fields, "format", .meterFormats)
+            length = integer(fields, "length", UInt8.self)
+            decimals = integer(fields, "decimals", UInt8.self)
+        } else {
+            dlt645Keys = given(fields, ["di", "format", "length", "decimals"])
+        }
         let modbusKeys = given(fields, SiteYAMLReader.modbusChannelKeys)
         try finish(fields)
         if let key = modbusKeys.first {
             throw fieldFailure(key.line, context, key.key,
                                "a Modbus field, and this channel's device speaks \(deviceProtocol.name): a meter channel names its value by 'item'\(deviceProtocol == .cjt188 ? "" : " or 'di'")")
         }
+        if let key = dlt645Keys.first {
+            throw fieldFailure(key.line, context, key.key,
+                               "a DL/T 645 field, and this channel's device speaks cjt188: name a field of its current data by 'item'")
+        }
 
         let item: MeterItem
         if let version = deviceProtocol.dlt645Version {
             item = try dlt645Item(fields, deviceProtocol, version, itemName, identifier, format, length, decimals)
         } else {
-            if let key = given(fields, ["di", "format", "length", "decimals"]).first {
-                throw fieldFailure(key.line, context, key.key,
-                                   "a DL/T 645 field, and this channel's device speaks cjt188: name a field of its current data by 'item'")
-            }
             let text = try required(itemName, fields, "item")
             guard let number = meterItemNamed(text, protocol: .cjt188), let field = CJT188Field.numbered(number) else {
                 throw fieldFailure(givenKey(fields, "item")?.line ?? fields.line, context, "item",

@@ -576,8 +576,27 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
                     "bus 'plc', device 'dev', channel 'c', field 'format': a meter field, and this channel's device speaks modbus (set the device's 'protocol' for a meter)")
     }
 
-    @Test func misspeltMeterKeyIsUnknown() {
+    /// An unknown key's message lists the keys of the item's protocol only.
+    @Test func misspeltKeysListTheProtocolsKeys() {
         expectError(meterChannel("            itme: voltage_a"), .configFile, line: 11,
-                    "bus 'line', device 'm', channel 'c', field 'itme': unknown key (expected one of: ")
+                    "bus 'line', device 'm', channel 'c', field 'itme': unknown key (expected one of: name, unit, interval_ms, scale, offset, valid_min, valid_max, writable, item, di, format, length, decimals)")
+        expectError(meterChannel("            itme: status", protocol: "cjt188", address: "'00000000000001'"),
+                    .configFile, line: 11,
+                    "bus 'line', device 'm', channel 'c', field 'itme': unknown key (expected one of: name, unit, interval_ms, scale, offset, valid_min, valid_max, writable, item)")
+        expectError(meterSite("        preambel: 2"), .configFile, line: 9,
+                    "bus 'line', device 'm', field 'preambel': unknown key (expected one of: name, protocol, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms, meter_address, preamble, allow_time_sync, channels)")
+        expectError(meterSite("        meter_typ: 0x20", protocol: "cjt188", address: "'00000000000001'"), .configFile,
+                    line: 9,
+                    "bus 'line', device 'm', field 'meter_typ': unknown key (expected one of: name, protocol, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms, meter_address, preamble, meter_type, identifier_order, channels)")
+        expectError(oneChannel("          - {name: c, address: 1, iten: voltage_a}"), .configFile, line: 8,
+                    "bus 'plc', device 'dev', channel 'c', field 'iten': unknown key (expected one of: name, function, address, type, order, bit, unit, interval_ms, scale, offset, valid_min, valid_max, sentinels, writable)")
+    }
+
+    /// A field of the other protocol is refused as such even when its value is of the wrong type.
+    @Test func foreignFieldsAreRefusedWhateverTheirValue() {
+        expectError(meterSite("        unit_id: many"), .configFile, line: 9,
+                    "bus 'line', device 'm', field 'unit_id': a Modbus field, and this device speaks dlt645-2007: a meter is addressed by its 'meter_address'")
+        expectError(meterChannel("            item: voltage_a\n            function: nine"), .configFile, line: 12,
+                    "bus 'line', device 'm', channel 'c', field 'function': a Modbus field, and this channel's device speaks dlt645-2007: a meter channel names its value by 'item' or 'di'")
     }
 }
