@@ -192,8 +192,8 @@ extension SiteYAMLReader {
     /// A DL/T 645 channel's identifier (given by `item` or `di`, exactly one) and its format: the
     /// catalogue's, or the one `format`, `length` and `decimals` give.
     private func dlt645Item(_ fields: YAMLMapping, _ deviceProtocol: DeviceProtocol, _ version: DLT645Version,
-                              _ itemName: String?, _ identifier: UInt32?, _ format: UInt8?, _ length: UInt8?,
-                              _ decimals: UInt8?) throws(Failure) -> MeterItem {
+                            _ itemName: String?, _ identifier: UInt32?, _ format: UInt8?, _ length: UInt8?,
+                            _ decimals: UInt8?) throws(Failure) -> MeterItem {
         let context = fields.context
         let number: UInt32
         let line: Int
