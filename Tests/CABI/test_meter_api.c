@@ -222,6 +222,15 @@ static void meter_devices_and_their_refusals(void) {
     CHECK_EQ(edgecore_engine_add_device(engine, &device, &id), EDGECORE_OK);
     CHECK_EQ(id, 3);
 
+    /* The Modbus fields a meter ignores (edgecore.h), whatever they hold. */
+    device = meter("em3", site.line, EDGECORE_PROTOCOL_DLT645_2007, "000000000003");
+    device.unit_id = 0;
+    device.max_registers = 0;
+    device.max_bits = 0;
+    device.one_channel_per_request = 7;
+    CHECK_EQ(edgecore_engine_add_device(engine, &device, &id), EDGECORE_OK);
+    CHECK_EQ(id, 4);
+
     /* Refusals. */
     device = meter("m", site.plc, EDGECORE_PROTOCOL_DLT645_2007, "000000000001");
     CHECK_EQ(edgecore_engine_add_device(engine, &device, NULL), EDGECORE_E_CONFIG);
@@ -279,7 +288,7 @@ static void meter_devices_and_their_refusals(void) {
 
     uint32_t devices = 0;
     CHECK_EQ(edgecore_engine_counts(engine, NULL, &devices, NULL), EDGECORE_OK);
-    CHECK_EQ(devices, 4);
+    CHECK_EQ(devices, 5);
     const char *name = NULL;
     uint32_t bus = 99;
     CHECK_EQ(edgecore_engine_device_info(engine, 3, &name, &bus, NULL), EDGECORE_OK);
@@ -334,6 +343,15 @@ static void meter_channels_and_their_refusals(void) {
     channel.meter_length = 2;
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_OK);
     CHECK_EQ(edgecore_meter_item_find(EDGECORE_PROTOCOL_DLT645_1997, "voltage_a", &item), EDGECORE_OK);
+    /* The Modbus fields a meter channel ignores (edgecore.h), whatever they hold. */
+    channel = meter_channel("em1.ub", em1, 0x02010200);
+    channel.address = 7;
+    channel.function = 9;
+    channel.type = 77;
+    channel.order = 9;
+    channel.bit = 200;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_OK);
+    CHECK_STR(unit_of(engine, "em1.ub"), "V");
     channel = meter_channel("em2.ua", em2, item);
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_OK);
     CHECK_EQ(edgecore_meter_item_find(EDGECORE_PROTOCOL_CJT188, "current_flow", &item), EDGECORE_OK);
@@ -378,6 +396,9 @@ static void meter_channels_and_their_refusals(void) {
     channel.sentinel_count = 1;
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
     CHECK_ERROR("meter channels have no sentinels");
+    channel.sentinel_count = 5;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
+    CHECK_ERROR("field 'sentinel_count' must be 0..4, not 5");
     channel = meter_channel("bad", em1, 0x02010100);
     channel.interval_ms = 0;
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
@@ -424,7 +445,7 @@ static void meter_channels_and_their_refusals(void) {
 
     uint32_t channels = 0;
     CHECK_EQ(edgecore_engine_counts(engine, NULL, NULL, &channels), EDGECORE_OK);
-    CHECK_EQ(channels, 10);
+    CHECK_EQ(channels, 11);
     CHECK_EQ(edgecore_engine_find_channel(engine, "bad", &id), EDGECORE_E_NOT_FOUND);
     edgecore_engine_destroy(engine);
 }

@@ -496,8 +496,10 @@ struct SiteConfig {
                 throw Failure(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
             }
         }
-        try DeviceTable.maxRegisters.check(device.maxRegisters, of: field)
-        try DeviceTable.maxBits.check(device.maxBits, of: field)
+        if !device.deviceProtocol.isMeter {  // meters ignore them (edgecore.h)
+            try DeviceTable.maxRegisters.check(device.maxRegisters, of: field)
+            try DeviceTable.maxBits.check(device.maxBits, of: field)
+        }
         try DeviceTable.responseTimeoutMs.check(device.responseTimeoutMs, of: field)
         try DeviceTable.retries.check(device.retries, of: field)
         try DeviceTable.offlineAfter.check(device.offlineAfter, of: field)
