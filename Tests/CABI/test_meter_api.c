@@ -41,7 +41,7 @@ static void init_fills_the_meter_defaults(void) {
     CHECK_EQ(device.unit_id, 1);
     CHECK_EQ(channel.meter_item, 0);
     CHECK_EQ(channel.meter_format, EDGECORE_METER_FORMAT_CATALOGUE);
-    CHECK_EQ(channel.meter_length, 4);
+    CHECK_EQ(channel.meter_length, 0);
     CHECK_EQ(channel.meter_decimals, 0);
     CHECK_EQ(channel.sentinel_count, 0);
     /* The grown sizes (edgecore.h asserts them too). */
@@ -381,9 +381,9 @@ static void meter_channels_and_their_refusals(void) {
     channel.meter_length = 9;
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
     CHECK_ERROR("value length 9: must be 1..8 bytes");
-    channel.meter_length = 0;
+    channel.meter_length = 0; /* the catalogue's length: there is none outside it */
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);
-    CHECK_ERROR("value length 0");
+    CHECK_ERROR("identifier 0x04000403 is not in the catalogue: give the value's 'length' (bytes, 1..8)");
     channel.meter_length = 2;
     channel.meter_format = 4;
     CHECK_EQ(edgecore_engine_add_channel(engine, &channel, NULL), EDGECORE_E_CONFIG);

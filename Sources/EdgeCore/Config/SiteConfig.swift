@@ -765,8 +765,13 @@ func meterFormat(identifier: UInt32, version: DLT645Version, format: UInt16, len
         }
         return entry.format
     case 1, 2, 3:
+        // Length 0: the catalogue's (an override of sign or decimals); outside the catalogue it must be given.
+        guard length > 0 || entry != nil else {
+            throw Failure(.config, "\(field): identifier \(hexIdentifier(identifier, bytes: version.identifierLength)) is not in the catalogue: give the value's 'length' (bytes, 1..8)")
+        }
+        let bytes = length > 0 ? Int(length) : entry?.format.length ?? 0
         do throws(Failure) {
-            return try MeterValueFormat.custom(length: Int(length), decimals: Int(decimals), signed: format == 2,
+            return try MeterValueFormat.custom(length: bytes, decimals: Int(decimals), signed: format == 2,
                                                unit: entry?.format.unit ?? "", kind: format == 3 ? .binary : .bcd)
         } catch {
             throw Failure(.config, "\(field): \(error.message)")

@@ -267,7 +267,7 @@ static void test_meter_fields(void) {
     struct edgecore_channel_config channel;
     edgecore_channel_config_init(&channel);
     CHECK_EQ(channel.meter_format, EDGECORE_METER_FORMAT_CATALOGUE);
-    CHECK_EQ(channel.meter_length, 4);
+    CHECK_EQ(channel.meter_length, 0);
     channel.name = "em1.ua";
     channel.device = meter;
     CHECK_EQ(edgecore_meter_item_find(EDGECORE_PROTOCOL_DLT645_2007, "voltage_a", &channel.meter_item), EDGECORE_OK);

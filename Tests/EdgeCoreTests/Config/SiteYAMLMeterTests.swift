@@ -530,6 +530,17 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
                     "bus 'line', device 'm', channel 'c', field 'format': unknown format 'binary_signed' (expected bcd, bcd_signed or binary)")
     }
 
+    @Test func anOverrideWithoutLengthKeepsTheCataloguesLength() throws {
+        // voltage_a is 2 bytes XXX.X: read with 2 decimals instead, the length stays 2.
+        let result = loadYAML(meterChannel("            item: voltage_a\n            format: bcd\n            decimals: 2"))
+        #expect(result.error == nil)
+        let point = try #require(result.config.channels.first?.meter)
+        #expect(point.item == .dlt645(identifier: 0x0201_0100,
+                                      format: MeterValueFormat(length: 2, decimals: 2, signed: false, kind: .bcd, unit: "V")))
+        expectError(meterChannel("            di: 0x04000403\n            format: bcd"), .config, line: 12,
+                    "bus 'line', device 'm', channel 'c': identifier 0x04000403 is not in the catalogue: give the value's 'length' (bytes, 1..8)")
+    }
+
     @Test func lengthAndDecimalsGoWithFormat() {
         expectError(meterChannel("            item: voltage_a\n            decimals: 2"), .configFile, line: 12,
                     "bus 'line', device 'm', channel 'c', field 'decimals': goes with 'format' (bcd, bcd_signed or binary); without it the catalogue gives the value's format")
