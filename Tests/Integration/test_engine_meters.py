@@ -470,7 +470,8 @@ def test_dlt645_noise_and_preamble(meter_peer, edgecore_engine, tmp_path, noise,
         tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}),
         options=["--noise", noise, "--preamble", preamble, "--verbose"])
     channels = [{"name": f"m.{e.name}", "item": e.name, "interval_ms": 100} for e in entries]
-    engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], [dlt_device("m", METER, channels)])])
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], [dlt_device("m", METER, channels,
+                                                                                response_timeout_ms=500)])])
     ids = channel_ids(engine, [c["name"] for c in channels])
 
     readings = run_until(engine, each_has(ids.values(), 3), timeout=15)
