@@ -301,8 +301,8 @@ public func edgecore_meter_item_find(_ protocolNumber: Int32, _ name: UnsafePoin
 // MARK: Helpers of the contract
 
 /// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its
-/// chip and lines opened now, so that start fails precisely), a Modbus line or endpoint a ModbusWorker
-/// over libmodbus.
+/// chip and lines opened now, so that start fails precisely), a serial line or TCP endpoint a ModbusWorker
+/// over libmodbus (RTU lines, Modbus TCP) or over StreamTransport (transparent TCP).
 func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
     let bus = setup.config.buses[setup.busId]
     if case .gpio = bus {
@@ -311,8 +311,14 @@ func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
                           stats: setup.stats,
                           sequences: setup.sequences, config: setup.config)
     }
+    let transport: any ModbusTransport
+    if case .tcp(let tcp) = bus, tcp.framing == .transparent {
+        transport = StreamTransport(tcp)
+    } else {
+        transport = LibmodbusTransport(bus)
+    }
     return ModbusWorker(busId: setup.busId, config: setup.config, requests: setup.requests,
-                        transport: LibmodbusTransport(bus), ring: setup.ring, feed: setup.feed,
+                        transport: transport, ring: setup.ring, feed: setup.feed,
                         stats: setup.stats, sequences: setup.sequences)
 }
 
