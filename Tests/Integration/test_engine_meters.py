@@ -413,9 +413,11 @@ def test_dlt645_dead_meter_among_three(meter_peer, edgecore_engine, tmp_path):
                                                          "m2.current_b")}
     dead_ch = engine.find_channel("m1.voltage_a")
 
+    started_ns = time.time_ns()
     engine.start()
     time.sleep(4.0)
     engine.stop()
+    stopped_ns = time.time_ns()
     readings = engine.drain()
 
     per = by_channel(readings)
@@ -434,19 +436,19 @@ def test_dlt645_dead_meter_among_three(meter_peer, edgecore_engine, tmp_path):
     assert s.state == DeviceState.OFFLINE and s.consecutive_failures == 2
     assert s.last_error == edgecore.E_DEVICE_TIMEOUT and s.last_ok_ns == 0
     assert [o for a, _, _, o in meter_requests(peer) if a == dead] == ["silent (dead)"] * 2
-    # the live meters: exact values, and their interval kept once the dead one is offline
-    offline_at = next(r.timestamp_ns for r in dead_rs if r.status == Status.OFFLINE)
-    end = max(r.timestamp_ns for r in readings)
-    window_s = (end - offline_at) / 1e9
-    assert window_s > 2.5
+    # the live meters: exact values; their polls delayed by the dead meter's timeouts are caught up (the
+    # engine's catch-up window, Engine/PollSchedule.swift), so each channel keeps its count over the run, and
+    # once caught up they are read at their interval again
     check_values(engine, readings, {cid: (Status.OK, next(e.value for e in entries if name.endswith(e.name)))
                                     for name, cid in live.items()})
+    offline_at = next(r.timestamp_ns for r in dead_rs if r.status == Status.OFFLINE)
+    run_ms = (stopped_ns - started_ns) / 1e6
     for name, cid in live.items():
-        after = [r.timestamp_ns for r in per[cid] if r.timestamp_ns >= offline_at]
-        want = window_s * 1000 / interval
-        assert want - 2 <= len(after) <= want + 2, (name, len(after), want)
-        gaps = [(b - a) / 1e6 for a, b in zip(after, after[1:])]
-        assert max(gaps) < interval + 120, (name, max(gaps))
+        count = len(per[cid])
+        assert run_ms / interval - 1.5 <= count <= run_ms / interval + 1.5, (name, count, run_ms)
+        steady = [r.timestamp_ns for r in per[cid] if r.timestamp_ns >= offline_at + 1_000_000_000]
+        gaps = [(b - a) / 1e6 for a, b in zip(steady, steady[1:])]
+        assert len(gaps) >= 8 and all(interval - 50 < g < interval + 50 for g in gaps), (name, gaps)
         st = engine.device_stats(engine.find_device(name.split(".")[0]))
         assert st.state == DeviceState.ONLINE and st.timeouts == 0 and st.requests == st.responses
     assert sum(engine.device_stats(engine.find_device(m)).responses for m in ("m0", "m2")) == \
@@ -470,8 +472,10 @@ def test_dlt645_noise_and_preamble(meter_peer, edgecore_engine, tmp_path, noise,
         tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}),
         options=["--noise", noise, "--preamble", preamble, "--verbose"])
     channels = [{"name": f"m.{e.name}", "item": e.name, "interval_ms": 100} for e in entries]
+    # with the stray 0x68, the real frame is found when the answer window closes (MeterFrameScanner): each
+    # read then takes the whole response timeout
     engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], [dlt_device("m", METER, channels,
-                                                                                response_timeout_ms=500)])])
+                                                                                response_timeout_ms=300)])])
     ids = channel_ids(engine, [c["name"] for c in channels])
 
     readings = run_until(engine, each_has(ids.values(), 3), timeout=15)
@@ -481,6 +485,11 @@ def test_dlt645_noise_and_preamble(meter_peer, edgecore_engine, tmp_path, noise,
     assert (s.requests, s.responses, s.frame_errors, s.timeouts) == (len(readings), len(readings), 0, 0), \
         stats_dict(s)
     assert len(meter_requests(peer)) == len(readings)
+    # every reply is whole within milliseconds: no transaction may outlast the response timeout (300 ms;
+    # include/edgecore.h: "the whole answer must arrive within it"). With the stray 0x68 the window ends
+    # inside the false frame; MeterExchange.collect then waits on "while bytes keep coming", but none come.
+    assert s.latency_max_us < 300_000 + 50_000, \
+        f"a transaction took {s.latency_max_us / 1000:.0f} ms with a 300 ms response timeout ({stats_dict(s)})"
 
 
 def test_dlt645_spoiled_checksums_behind_noise(meter_peer, edgecore_engine, tmp_path):
@@ -525,7 +534,10 @@ def test_meter_and_modbus_slave_on_one_line(shared_line, meter_peer, libmodbus_s
     modbus = {"name": "plc", "unit_id": 1, "response_timeout_ms": 1000, "retries": 0, "channels": [
         {"name": "plc.r0", "address": 0, "interval_ms": 100}, {"name": "plc.r1", "address": 1, "interval_ms": 100}]}
     meter = dlt_device("m", METER, [{"name": f"m.{e.name}", "item": e.name, "interval_ms": 100} for e in entries])
-    engine = load(edgecore_engine, tmp_path, [rtu_bus(master, [modbus, meter])])
+    # request_gap_ms: the pty delivers a reply at once, where a 2400 baud wire takes ~100 ms; modbus_server
+    # ends a frame at >= 50 ms of silence on a pty, so the line's own 3.5 characters (16 ms) would run a
+    # meter's reply and the next Modbus request together for it
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(master, [modbus, meter], request_gap_ms=60)])
     plc_ch = channel_ids(engine, ["plc.r0", "plc.r1"])
     meter_ch = channel_ids(engine, [f"m.{e.name}" for e in entries])
 
@@ -739,7 +751,9 @@ def test_discover_one_meter_then_two(meter_peer, edgecore_engine, tmp_path):
     one, where_one, _ = meter_peer("dlt645", "rtu", meters=[METER], options=["--verbose"])
     two, where_two, _ = meter_peer("dlt645", "tcp", meters=[METER, "000000000042"], options=["--verbose"])
     none, where_none, _ = meter_peer("dlt645", "rtu", meters=["000000000007"], options=["--dead", "000000000007"])
-    engine = load(edgecore_engine, tmp_path, [rtu_bus(where_one["rtu"], [], name="one"),
+    # the engine starts only with a channel: one read of the meter at start, on the first line
+    only = dlt_device("only", METER, [{"name": "only.v", "item": "voltage_a", "interval_ms": ONCE_MS}])
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(where_one["rtu"], [only], name="one"),
                                               tcp_bus(where_two["tcp"], [], name="two"),
                                               rtu_bus(where_none["rtu"], [], name="none")])
     buses = {name: engine.find_bus(name) for name in ("one", "two", "none")}
@@ -757,7 +771,7 @@ def test_discover_one_meter_then_two(meter_peer, edgecore_engine, tmp_path):
     assert ambiguous[0] == E_AMBIGUOUS, ambiguous
     assert nobody[0] == edgecore.E_DEVICE_TIMEOUT, nobody
     assert elapsed < 5.0
-    assert meter_requests(one) == [(METER, 0x13, 0, "reply")]
+    assert [entry for entry in meter_requests(one) if entry[1] == 0x13] == [(METER, 0x13, 0, "reply")]
     assert sorted(meter_requests(two)) == [("000000000042", 0x13, 0, "reply"), (METER, 0x13, 0, "reply")]
 
 
