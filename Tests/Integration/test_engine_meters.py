@@ -393,6 +393,29 @@ def test_dlt645_abnormal_reply_is_exception_with_error_byte(meter_peer, edgecore
     assert outcomes.count("abnormal 02") == len(per[ids["m.neutral"]])
 
 
+def test_dlt645_reply_for_another_identifier_is_crc_error(meter_peer, edgecore_engine, tmp_path):
+    """A reply that answers another identifier than the one asked (a meter that mixes up its items) is
+    CRC_ERROR (docs/meters.md), never that identifier's value under this channel's name."""
+    entries = [e for e in CATALOGUE if e.name in ("voltage_a", "voltage_b")]
+    peer, where, _ = meter_peer("dlt645", "tcp", meters=[METER], values=write_table(
+        tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}),
+        options=["--answer-other", "02010100=02010200", "--verbose"])
+    channels = [{"name": f"m.{e.name}", "item": e.name, "interval_ms": 50} for e in entries]
+    engine = load(edgecore_engine, tmp_path, [tcp_bus(where["tcp"], [dlt_device("m", METER, channels, retries=1,
+                                                                               offline_after=100)])])
+    mixed, good = engine.find_channel("m.voltage_a"), engine.find_channel("m.voltage_b")
+
+    readings = run_until(engine, each_has([mixed, good], 5), timeout=10)
+
+    per = by_channel(readings)
+    assert [(r.status, r.value) for r in per[mixed]] == [(Status.CRC_ERROR, 0.0)] * len(per[mixed])
+    check_values(engine, readings, {good: (Status.OK, entries[1].value)})
+    s = engine.device_stats(engine.find_device("m"))
+    # a bad frame is retried once (retries: 1), as a Modbus CRC error is
+    assert (s.frame_errors, s.retries) == (2 * len(per[mixed]), len(per[mixed])), stats_dict(s)
+    assert s.requests == len(meter_requests(peer)) == 2 * len(per[mixed]) + len(per[good])
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 3. A dead meter among three: TIMEOUT, then OFFLINE; the live two keep their intervals
 # ----------------------------------------------------------------------------------------------------------
@@ -647,6 +670,53 @@ def test_cjt188_water_and_heat_fields(meter_peer, edgecore_engine, tmp_path, tra
             counts.pop(), (counts, requests[:3])
         s = engine.device_stats(engine.find_device(prefix))
         assert s.requests == s.responses == len(requests) and (s.timeouts, s.frame_errors) == (0, 0), stats_dict(s)
+
+
+@pytest.mark.parametrize("option", [["--wrong-ser"], ["--wrong-di", "902F"]], ids=["wrong-ser", "wrong-di"])
+def test_cjt188_reply_not_matching_the_request_is_crc_error(meter_peer, edgecore_engine, tmp_path, option):
+    water = write_table(tmp_path / "water.txt", WATER_TABLE)
+    peer, where, _ = meter_peer("cjt188", "tcp", meters=[f"10:{WATER}={water}"], options=option + ["--verbose"])
+    engine = load(edgecore_engine, tmp_path, [tcp_bus(where["tcp"], [cjt_device("w", 0x10, WATER, [
+        {"name": "w.flow", "item": "current_flow", "interval_ms": 50},
+        {"name": "w.valve", "item": "valve_state", "interval_ms": 50}], offline_after=100)])])
+
+    readings = run_until(engine, lambda rs: len(rs) >= 10, timeout=10)
+
+    assert [(r.status, r.value, r.status_detail) for r in readings] == [(Status.CRC_ERROR, 0.0, 0)] * len(readings)
+    s = engine.device_stats(engine.find_device("w"))
+    assert s.frame_errors == s.requests == len(meter_requests(peer)) == len(readings) // 2, stats_dict(s)
+
+
+def test_cjt188_identifier_order_and_abnormal_reply(meter_peer, edgecore_engine, tmp_path):
+    """A peer that reads DIs high byte first (--di-order msb): the meter set to identifier_order high_first
+    reads; the one left at low_first asks for "1F90", gets the abnormal reply C1 (SER ST0 ST1), and its
+    readings are EXCEPTION with the status word ST1 << 8 | ST0 (here valve closed + battery low: 0x0005)."""
+    other = "00000012340001"
+    water = write_table(tmp_path / "water.txt", WATER_TABLE)
+    closed = write_table(tmp_path / "closed.txt", dict(WATER_TABLE, valve="closed"))
+    peer, where, _ = meter_peer("cjt188", "rtu", meters=[f"10:{WATER}={water}", f"10:{other}={closed}"],
+                                options=["--di-order", "msb", "--verbose"])
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], [
+        cjt_device("hi", 0x10, WATER, [{"name": "hi.flow", "item": "current_flow", "interval_ms": 100}],
+                   identifier_order="high_first"),
+        cjt_device("lo", 0x10, other, [{"name": "lo.flow", "item": "current_flow", "interval_ms": 100},
+                                       {"name": "lo.valve", "item": "valve_state", "interval_ms": 100}],
+                   offline_after=2)])])
+    hi, lo_flow, lo_valve = (engine.find_channel(n) for n in ("hi.flow", "lo.flow", "lo.valve"))
+
+    readings = run_until(engine, each_has([hi, lo_flow, lo_valve], 4), timeout=10)
+
+    per = by_channel(readings)
+    check_values(engine, readings, {hi: (Status.OK, exact(123456, 2))})
+    for cid in (lo_flow, lo_valve):
+        assert [(r.status, r.status_detail, r.value) for r in per[cid]] == \
+            [(Status.EXCEPTION, 0x0005, 0.0)] * len(per[cid]), [describe(engine, r) for r in per[cid]]
+    s = engine.device_stats(engine.find_device("lo"))
+    assert (s.exceptions, s.requests, s.state) == (len(per[lo_flow]), len(per[lo_flow]), DeviceState.ONLINE), \
+        stats_dict(s)
+    log = meter_requests(peer)
+    assert {entry for entry in log if entry[0].endswith(other)} == {(f"10 {other}", 0x01, 0x1F90, "abnormal")}
+    assert {entry for entry in log if entry[0].endswith(WATER)} == {(f"10 {WATER}", 0x01, 0x901F, "reply")}
 
 
 def test_cjt188_valve_write(meter_peer, edgecore_engine, tmp_path):
