@@ -192,6 +192,24 @@ public func edgecore_engine_device_stats_sized(_ engine: OpaquePointer?, _ devic
 }
 
 @c @implementation
+public func edgecore_engine_device_last_problem(_ engine: OpaquePointer?, _ device: UInt32,
+                                                _ text: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let engine, text != nil || size == 0 else { return nullArgument("engine (and text, for a size above 0) are required") }
+    return withEngineShared(engine) { engine in
+        guard let problem = engine.stats.deviceProblem(Int(clamping: device)) else {
+            return failure(Failure(.notFound, "no device with id \(device)"))
+        }
+        let bytes = Array(problem.utf8)
+        if let text, size > 0 {
+            let length = min(bytes.count, size - 1)
+            for index in 0..<length { text[index] = CChar(bitPattern: bytes[index]) }
+            text[length] = 0
+        }
+        return Int32(clamping: bytes.count)
+    }
+}
+
+@c @implementation
 public func edgecore_engine_bus_stats_sized(_ engine: OpaquePointer?, _ bus: UInt32,
                                             _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?, _ size: Int) -> Int32 {
     copyStats(engine, statsOut, size, notFound: "no bus with id \(bus)") { engine in

@@ -90,8 +90,15 @@ enum MeterExchange {
         var value: [UInt8] = []
         var followUps = 0
         while true {
-            let raw = try exchange(transport, clock: clock, request: request.encoded(preamble: Int(meter.preamble)),
+            let raw: [UInt8]
+            do throws(Failure) {
+                raw = try exchange(transport, clock: clock, request: request.encoded(preamble: Int(meter.preamble)),
                                    shape: .dlt645, timeoutMs: timeoutMs)
+            } catch {
+                // The meter announced more and sent nothing (or garbage): the value as a whole is broken.
+                guard followUps > 0, error.kind == .deviceTimeout || error.kind == .deviceFrame else { throw error }
+                throw Failure(.deviceFrame, "follow-up frame \(followUps) of \(hexIdentifier(identifier, bytes: version.identifierLength)): \(error.kind == .deviceTimeout ? "no reply" : error.message)")
+            }
             guard let reply = DLT645Frame(raw: raw) else { throw Failure(.deviceFrame, "reply is not a DL/T 645 frame") }
             let meaning: DLT645Reply
             do throws(MeterReplyError) {

@@ -359,7 +359,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         let finished = clock.monotonicNanoseconds
         let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
-        stats.update(device: deviceId, bus: busId, deviceError: failure?.kind) { device, bus in
+        let problem = failure.map { Failure($0.kind, problemText($0, deviceId: deviceId)) }
+        stats.update(device: deviceId, bus: busId, deviceError: problem) { device, bus in
             device.requests &+= 1
             if isRetry { device.retries &+= 1 }
             bus.transactions &+= 1
@@ -510,6 +511,20 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             }
         }
         job.complete(failure)
+    }
+
+    /// A failure in words for edgecore_engine_device_last_problem: the transport's message, or (libmodbus
+    /// gives none) one made from its kind.
+    @inline(never)
+    private func problemText(_ failure: Failure, deviceId: Int) -> Message {
+        if !failure.message.isEmpty { return Message(verbatim: failure.message) }
+        switch failure.kind {
+        case .deviceTimeout: return "no answer within \(config.devices[deviceId].responseTimeoutMs) ms"
+        case .deviceFrame: return "bad CRC or malformed answer"
+        case .deviceException(let code): return "Modbus exception \(code)"
+        case .disconnected(let errno?): return "bus down: \(errno.text)"
+        default: return "bus down"
+        }
     }
 
     // MARK: Meter actions
