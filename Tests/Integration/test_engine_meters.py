@@ -155,6 +155,15 @@ def meter_time_sync(engine, bus: int, unix_seconds: int, timeout_ms: int = 3000)
     return fn(engine.handle, bus, unix_seconds, timeout_ms)
 
 
+def last_problem(engine, device: int) -> str:
+    """edgecore_engine_device_last_problem: why the device's last transaction failed, "" if none did."""
+    fn = _native("edgecore_engine_device_last_problem", [c_void_p, c_uint32, c_char_p, c_size_t])
+    out = ctypes.create_string_buffer(512)
+    rc = fn(engine.handle, device, out, len(out))
+    assert 0 <= rc < len(out), rc
+    return out.value.decode("utf-8", "replace")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Readings
 # ----------------------------------------------------------------------------------------------------------
@@ -388,6 +397,7 @@ def test_dlt645_abnormal_reply_is_exception_with_error_byte(meter_peer, edgecore
     assert s.requests == len(readings) == s.responses + s.exceptions
     assert s.state == DeviceState.ONLINE and s.consecutive_failures == 0
     assert s.last_error == edgecore.E_DEVICE_EXCEPTION and s.last_exception in (2, 4)
+    assert re.search(r"error byte 0x0[24]", last_problem(engine, engine.find_device("m")))
     outcomes = [o for _, _, _, o in meter_requests(peer)]
     assert outcomes.count("abnormal 04") == len(per[ids["m.voltage_b"]])
     assert outcomes.count("abnormal 02") == len(per[ids["m.neutral"]])
@@ -414,6 +424,7 @@ def test_dlt645_reply_for_another_identifier_is_crc_error(meter_peer, edgecore_e
     # a bad frame is retried once (retries: 1), as a Modbus CRC error is
     assert (s.frame_errors, s.retries) == (2 * len(per[mixed]), len(per[mixed])), stats_dict(s)
     assert s.requests == len(meter_requests(peer)) == 2 * len(per[mixed]) + len(per[good])
+    assert last_problem(engine, engine.find_device("m")) == "reply for identifier 0x02010200, requested 0x02010100"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -459,6 +470,8 @@ def test_dlt645_dead_meter_among_three(meter_peer, edgecore_engine, tmp_path):
     assert s.state == DeviceState.OFFLINE and s.consecutive_failures == 2
     assert s.last_error == edgecore.E_DEVICE_TIMEOUT and s.last_ok_ns == 0
     assert [o for a, _, _, o in meter_requests(peer) if a == dead] == ["silent (dead)"] * 2
+    assert "300 ms" in last_problem(engine, engine.find_device("m1"))
+    assert last_problem(engine, engine.find_device("m0")) == ""
     # the live meters: exact values; their polls delayed by the dead meter's timeouts are caught up (the
     # engine's catch-up window, Engine/PollSchedule.swift), so each channel keeps its count over the run, and
     # once caught up they are read at their interval again
@@ -540,6 +553,8 @@ def test_dlt645_spoiled_checksums_behind_noise(meter_peer, edgecore_engine, tmp_
     assert (s.requests, s.frame_errors, s.responses, s.retries, s.timeouts) == (n, n // 4, n - n // 4, 0, 0), \
         stats_dict(s)
     assert spoiled == n // 4 and s.skipped_offline == 0
+    assert re.fullmatch(r"frame checksum 0x[0-9A-F]{2}, the bytes sum to 0x[0-9A-F]{2}",
+                        last_problem(engine, engine.find_device("m")))
 
 
 # ----------------------------------------------------------------------------------------------------------
