@@ -427,6 +427,57 @@ def test_dlt645_reply_for_another_identifier_is_crc_error(meter_peer, edgecore_e
     assert last_problem(engine, engine.find_device("m")) == "reply for identifier 0x02010200, requested 0x02010100"
 
 
+def test_transparent_tcp_serial_server_killed_and_restarted(meter_peer, edgecore_engine, tmp_path):
+    """The serial server (here the peer itself) dies and comes back: the meter's readings are DISCONNECTED
+    while it is down, a valve write says so, and values come back exact on the same engine."""
+    entries = [e for e in CATALOGUE if e.name in ("voltage_a",)]
+    dlt, where_dlt, _ = meter_peer("dlt645", "tcp", meters=[METER], values=write_table(
+        tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}))
+    water = write_table(tmp_path / "water.txt", WATER_TABLE)
+    cjt, where_cjt, _ = meter_peer("cjt188", "tcp", meters=[f"10:{WATER}={water}"])
+    engine = load(edgecore_engine, tmp_path, [
+        tcp_bus(where_dlt["tcp"], [dlt_device("m", METER, [{"name": "m.v", "item": "voltage_a", "interval_ms": 50}],
+                                              response_timeout_ms=300)], name="dtu1"),
+        tcp_bus(where_cjt["tcp"], [cjt_device("w", 0x10, WATER, [
+            {"name": "w.flow", "item": "current_flow", "interval_ms": 50},
+            {"name": "w.valve", "item": "valve_state", "writable": True, "interval_ms": 50}],
+            response_timeout_ms=300)], name="dtu2")])
+    volts, flow, valve = (engine.find_channel(n) for n in ("m.v", "w.flow", "w.valve"))
+    value = {volts: entries[0].value, flow: exact(123456, 2), valve: 0.0}
+    everything = []
+    engine.start()
+    try:
+        everything += engine.collect_until(each_has([volts, flow, valve], 3, Status.OK), timeout=5)
+        for peer in (dlt, cjt):
+            peer.kill()
+        down = engine.collect_until(each_has([volts, flow, valve], 4, Status.DISCONNECTED), timeout=5)
+        with pytest.raises(edgecore.EdgeCoreError) as refused:
+            engine.write(valve, 1, 2000)
+        for peer in (dlt, cjt):
+            peer.restart()
+        up = engine.collect_until(each_has([volts, flow, valve], 3, Status.OK), timeout=10)
+        everything += down + up
+    finally:
+        engine.stop()
+    everything += engine.drain()
+    assert refused.value.code == edgecore.E_DISCONNECTED
+    wrong = [describe(engine, r) for r in everything
+             if not (r.status == Status.OK and r.value == value[r.channel] or
+                     r.status == Status.DISCONNECTED and r.value == 0.0)]
+    assert not wrong, wrong
+    for cid in (volts, flow, valve):
+        st = [r.status for r in everything if r.channel == cid]
+        # OK, then DISCONNECTED while down, then OK again: one outage, no other status
+        runs = [k for i, k in enumerate(st) if i == 0 or st[i - 1] != k]
+        assert runs == [Status.OK, Status.DISCONNECTED, Status.OK], (engine.channel_info(cid)[0], runs)
+        assert [r.sequence for r in everything if r.channel == cid] == list(range(len(st)))
+    # one connection lost and one made again per bus (edgecore_bus_stats.losses: "times an open port or
+    # connection was lost (peer gone ...)"), as the Modbus TCP test of test_engine_faults.py counts them
+    buses = {name: engine.bus_stats(engine.find_bus(name)) for name in ("dtu1", "dtu2")}
+    assert {name: (b.opens, b.losses) for name, b in buses.items()} == {"dtu1": (2, 1), "dtu2": (2, 1)}, \
+        {name: {f: getattr(b, f) for f, _ in b._fields_} for name, b in buses.items()}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 3. A dead meter among three: TIMEOUT, then OFFLINE; the live two keep their intervals
 # ----------------------------------------------------------------------------------------------------------
