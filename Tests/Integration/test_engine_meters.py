@@ -478,6 +478,62 @@ def test_transparent_tcp_serial_server_killed_and_restarted(meter_peer, edgecore
         {name: {f: getattr(b, f) for f, _ in b._fields_} for name, b in buses.items()}
 
 
+def test_pty_unplugged_and_replugged(meter_peer, edgecore_engine, tmp_path):
+    """The USB adapter of a meter line is pulled and plugged back (socat stopped and started: the pty links
+    vanish): DISCONNECTED while it is gone, exact values again after, one loss and one re-open counted."""
+    entries = [e for e in CATALOGUE if e.name in ("voltage_a", "current_c")]
+    peer, where, pair = meter_peer("dlt645", "rtu", meters=[METER], values=write_table(
+        tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}))
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], [dlt_device(
+        "m", METER, [{"name": f"m.{e.name}", "item": e.name, "interval_ms": 50} for e in entries],
+        response_timeout_ms=300, offline_after=100)])])
+    ids = channel_ids(engine, [f"m.{e.name}" for e in entries])
+    value = {ids[f"m.{e.name}"]: e.value for e in entries}
+    engine.start()
+    try:
+        everything = engine.collect_until(each_has(value, 3, Status.OK), timeout=5)
+        pair.unplug()
+        peer.stop()  # the package's serial server ends when its device goes; started again below
+        everything += engine.collect_until(each_has(value, 3, Status.DISCONNECTED), timeout=5)
+        pair.replug()
+        peer.restart()
+        everything += engine.collect_until(each_has(value, 3, Status.OK), timeout=10)
+    finally:
+        engine.stop()
+    everything += engine.drain()
+    wrong = [describe(engine, r) for r in everything
+             if not (r.status == Status.OK and r.value == value[r.channel] or
+                     r.status in (Status.DISCONNECTED, Status.TIMEOUT) and r.value == 0.0)]
+    assert not wrong, wrong
+    for cid in value:
+        st = [r.status for r in everything if r.channel == cid]
+        runs = [k for i, k in enumerate(st) if i == 0 or st[i - 1] != k]
+        # TIMEOUT: the port is back before the restarted peer serves it
+        assert runs in ([Status.OK, Status.DISCONNECTED, Status.OK],
+                        [Status.OK, Status.DISCONNECTED, Status.TIMEOUT, Status.OK]), (engine.channel_info(cid)[0], runs)
+    bus = engine.bus_stats(engine.find_bus("line"))
+    assert (bus.opens, bus.losses) == (2, 1), {f: getattr(bus, f) for f, _ in bus._fields_}
+
+
+def test_late_replies_never_reach_another_request(meter_peer, edgecore_engine, tmp_path):
+    """A meter that answers 150 ms after each request, with a 100 ms response timeout and a 100 ms request
+    gap: each late reply arrives in the gap and must be discarded, not taken by the next request."""
+    entries = [e for e in CATALOGUE if e.name in ("voltage_a", "voltage_b")]
+    peer, where, _ = meter_peer("dlt645", "rtu", meters=[METER], values=write_table(
+        tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}), options=["--delay-ms", 150])
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], [dlt_device(
+        "m", METER, [{"name": f"m.{e.name}", "item": e.name, "interval_ms": 400} for e in entries],
+        response_timeout_ms=100, offline_after=1000)], request_gap_ms=100)])
+    ids = channel_ids(engine, [f"m.{e.name}" for e in entries])
+
+    readings = run_until(engine, each_has(ids.values(), 4), timeout=10)
+
+    assert [(r.status, r.value) for r in readings] == [(Status.TIMEOUT, 0.0)] * len(readings), \
+        [describe(engine, r) for r in readings]
+    s = engine.device_stats(engine.find_device("m"))
+    assert s.requests == s.timeouts == len(readings) and (s.responses, s.frame_errors) == (0, 0), stats_dict(s)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 3. A dead meter among three: TIMEOUT, then OFFLINE; the live two keep their intervals
 # ----------------------------------------------------------------------------------------------------------
