@@ -273,8 +273,8 @@ def catalogue_entries() -> list[Entry]:
             out.append(Entry(stem + PHASES[i], 0x02030000 + (family << 16) + (i << 8),
                              f"{'-' if negative else ''}{digits / 10000:.4f}", exact(digits, 4, negative), unit))
     for i, (digits, negative) in enumerate(POWER_FACTORS):
-        out.append(Entry("power_factor" + PHASES[i], 0x02060000 + (i << 8), f"{'-' if negative else ''}{digits / 1000:.3f}",
-                         exact(digits, 3, negative), ""))
+        out.append(Entry("power_factor" + PHASES[i], 0x02060000 + (i << 8),
+                         f"{'-' if negative else ''}{digits / 1000:.3f}", exact(digits, 3, negative), ""))
     out.append(Entry("frequency", 0x02800002, "49.98", exact(4998, 2), "Hz"))
     out.append(Entry("date", 0x04000101, "26120203", 26120203.0, ""))  # YYMMDDWW as a BCD number
     out.append(Entry("time", 0x04000102, "081530", 81530.0, ""))        # hhmmss
@@ -510,7 +510,8 @@ def test_pty_unplugged_and_replugged(meter_peer, edgecore_engine, tmp_path):
         runs = [k for i, k in enumerate(st) if i == 0 or st[i - 1] != k]
         # TIMEOUT: the port is back before the restarted peer serves it
         assert runs in ([Status.OK, Status.DISCONNECTED, Status.OK],
-                        [Status.OK, Status.DISCONNECTED, Status.TIMEOUT, Status.OK]), (engine.channel_info(cid)[0], runs)
+                        [Status.OK, Status.DISCONNECTED, Status.TIMEOUT, Status.OK]), \
+            (engine.channel_info(cid)[0], runs)
     bus = engine.bus_stats(engine.find_bus("line"))
     assert (bus.opens, bus.losses) == (2, 1), {f: getattr(bus, f) for f, _ in bus._fields_}
 
@@ -546,7 +547,8 @@ def test_dlt645_dead_meter_among_three(meter_peer, edgecore_engine, tmp_path):
         tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}), options=["--dead", dead, "--verbose"])
     interval = 200
     devices = [dlt_device(f"m{i}", address, [
-        {"name": f"m{i}.{e.name}", "item": e.name, "interval_ms": interval} for e in entries[:1 if address == dead else 2]],
+        {"name": f"m{i}.{e.name}", "item": e.name, "interval_ms": interval}
+        for e in entries[:1 if address == dead else 2]],
         response_timeout_ms=300 if address == dead else 1000, offline_after=2,
         backoff_min_ms=60_000, backoff_max_ms=60_000) for i, address in enumerate(meters)]
     engine = load(edgecore_engine, tmp_path, [rtu_bus(where["rtu"], devices)])
@@ -965,6 +967,63 @@ def test_discover_one_meter_then_two(meter_peer, edgecore_engine, tmp_path):
     assert elapsed < 5.0
     assert [entry for entry in meter_requests(one) if entry[1] == 0x13] == [(METER, 0x13, 0, "reply")]
     assert sorted(meter_requests(two)) == [("000000000042", 0x13, 0, "reply"), (METER, 0x13, 0, "reply")]
+
+
+def test_request_frames_on_the_wire(shared_line, meter_peer, edgecore_engine, tmp_path):
+    """What the engine sends, byte for byte, seen by a listener on the line: each meter's FE preamble
+    (preamble 0 and 2), the checked read vector of docs/meter-protocols.md, the time sync broadcast and the
+    read-address request."""
+    import threading
+
+    import serial
+
+    from meter_frames import address_bytes, dlt_decode, dlt_encode, hexbytes
+
+    master, meter_device, listener_device = shared_line(3)
+    other = "000000000042"
+    entries = [e for e in CATALOGUE if e.name in ("combined_active_energy_total", "voltage_a")]
+    meter_peer("dlt645", "rtu", device=meter_device, meters=[METER, other], values=write_table(
+        tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}))
+    heard = bytearray()
+    listening = threading.Event()
+    listening.set()
+    port = serial.Serial(listener_device, baudrate=2400, parity="E", timeout=0.05)
+
+    def listen():
+        while listening.is_set():
+            heard.extend(port.read(4096))
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(master, [
+        dlt_device("a", METER, [{"name": "a.energy", "item": "combined_active_energy_total", "interval_ms": ONCE_MS}],
+                   preamble=0, allow_time_sync=True),
+        dlt_device("b", other, [{"name": "b.v", "item": "voltage_a", "interval_ms": ONCE_MS}],
+                   preamble=2, allow_time_sync=True)])])
+    bus = engine.find_bus("line")
+    when = int(time.mktime((2026, 12, 2, 8, 15, 30, 0, 0, -1)))
+    engine.start()
+    try:
+        readings = engine.collect_until(each_has([engine.find_channel("a.energy"), engine.find_channel("b.v")], 1),
+                                        timeout=5)
+        sync = meter_time_sync(engine, bus, when)
+        discovered = meter_discover(engine, bus)
+        time.sleep(0.3)
+    finally:
+        engine.stop()
+        listening.clear()
+        thread.join(timeout=2)
+        port.close()
+    assert [r.status for r in readings] == [Status.OK, Status.OK] and (sync, discovered[0]) == (0, E_AMBIGUOUS)
+    requests = [f for f in dlt_decode(bytes(heard))[0] if f.control < 0x80]
+    sent = [b"\xFE" * f.preamble + dlt_encode(f.address, f.control, f.data) for f in requests]
+    assert sent == [
+        hexbytes("68 12 90 78 56 34 12 68 11 04 33 33 33 33 67 16"),                    # the checked vector
+        b"\xFE\xFE" + dlt_encode(address_bytes(other, 6), 0x11, (0x02010100).to_bytes(4, "little")),
+        b"\xFE" * requests[2].preamble + dlt_encode(b"\x99" * 6, 0x08, bytes((0x30, 0x15, 0x08, 0x02, 0x12, 0x26))),
+        hexbytes("FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"),                    # read address
+    ], bytes(heard).hex(" ")
+    assert requests[2].preamble <= 4
 
 
 def bcd(n: int) -> int:
