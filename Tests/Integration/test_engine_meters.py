@@ -132,7 +132,7 @@ def load(edgecore_engine, tmp_path, buses: list[dict]):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The meter actions (called through ctypes when the binding has no wrapper for them)
+# The meter actions as result codes (through ctypes when the binding has no wrapper for them)
 # ----------------------------------------------------------------------------------------------------------
 
 def _native(name: str, argtypes):
@@ -144,13 +144,25 @@ def _native(name: str, argtypes):
 
 def meter_discover(engine, bus: int, timeout_ms: int = 3000) -> tuple[int, str]:
     """(result code, address) of edgecore_engine_meter_discover."""
+    if hasattr(engine, "meter_discover"):
+        try:
+            return 0, engine.meter_discover(bus, timeout_ms)
+        except edgecore.EdgeCoreError as e:
+            return e.code, ""
     fn = _native("edgecore_engine_meter_discover", [c_void_p, c_uint32, c_char_p, c_size_t, c_int32])
-    out = ctypes.create_string_buffer(32)
+    out = ctypes.create_string_buffer(13)
     rc = fn(engine.handle, bus, out, len(out), timeout_ms)
     return rc, out.value.decode("ascii", "replace") if rc == 0 else ""
 
 
 def meter_time_sync(engine, bus: int, unix_seconds: int, timeout_ms: int = 3000) -> int:
+    """The result code of edgecore_engine_meter_time_sync."""
+    if hasattr(engine, "meter_time_sync"):
+        try:
+            engine.meter_time_sync(bus, unix_seconds, timeout_ms)
+            return 0
+        except edgecore.EdgeCoreError as e:
+            return e.code
     fn = _native("edgecore_engine_meter_time_sync", [c_void_p, c_uint32, c_int64, c_int32])
     return fn(engine.handle, bus, unix_seconds, timeout_ms)
 
