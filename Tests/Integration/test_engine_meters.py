@@ -981,14 +981,36 @@ def test_discover_one_meter_then_two(meter_peer, edgecore_engine, tmp_path):
     assert sorted(meter_requests(two)) == [("000000000042", 0x13, 0, "reply"), (METER, 0x13, 0, "reply")]
 
 
+class LineListener:
+    """A party of a shared_line that only listens: every byte of the master and the peers, in order."""
+
+    def __init__(self, device: str):
+        import threading
+
+        import serial
+
+        self.heard = bytearray()
+        self.listening = threading.Event()
+        self.listening.set()
+        self.port = serial.Serial(device, baudrate=2400, parity="E", timeout=0.05)
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        while self.listening.is_set():
+            self.heard.extend(self.port.read(4096))
+
+    def stop(self) -> bytes:
+        self.listening.clear()
+        self.thread.join(timeout=2)
+        self.port.close()
+        return bytes(self.heard)
+
+
 def test_request_frames_on_the_wire(shared_line, meter_peer, edgecore_engine, tmp_path):
     """What the engine sends, byte for byte, seen by a listener on the line: each meter's FE preamble
     (preamble 0 and 2), the checked read vector of docs/meter-protocols.md, the time sync broadcast and the
     read-address request."""
-    import threading
-
-    import serial
-
     from meter_frames import address_bytes, dlt_decode, dlt_encode, hexbytes
 
     master, meter_device, listener_device = shared_line(3)
@@ -996,17 +1018,7 @@ def test_request_frames_on_the_wire(shared_line, meter_peer, edgecore_engine, tm
     entries = [e for e in CATALOGUE if e.name in ("combined_active_energy_total", "voltage_a")]
     meter_peer("dlt645", "rtu", device=meter_device, meters=[METER, other], values=write_table(
         tmp_path / "t.txt", {f"{e.di:08X}": e.table for e in entries}))
-    heard = bytearray()
-    listening = threading.Event()
-    listening.set()
-    port = serial.Serial(listener_device, baudrate=2400, parity="E", timeout=0.05)
-
-    def listen():
-        while listening.is_set():
-            heard.extend(port.read(4096))
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
+    listener = LineListener(listener_device)
     engine = load(edgecore_engine, tmp_path, [rtu_bus(master, [
         dlt_device("a", METER, [{"name": "a.energy", "item": "combined_active_energy_total", "interval_ms": ONCE_MS}],
                    preamble=0, allow_time_sync=True),
@@ -1023,19 +1035,54 @@ def test_request_frames_on_the_wire(shared_line, meter_peer, edgecore_engine, tm
         time.sleep(0.3)
     finally:
         engine.stop()
-        listening.clear()
-        thread.join(timeout=2)
-        port.close()
+        heard = listener.stop()
     assert [r.status for r in readings] == [Status.OK, Status.OK] and (sync, discovered[0]) == (0, E_AMBIGUOUS)
-    requests = [f for f in dlt_decode(bytes(heard))[0] if f.control < 0x80]
+    requests = [f for f in dlt_decode(heard)[0] if f.control < 0x80]
     sent = [b"\xFE" * f.preamble + dlt_encode(f.address, f.control, f.data) for f in requests]
     assert sent == [
         hexbytes("68 12 90 78 56 34 12 68 11 04 33 33 33 33 67 16"),                    # the checked vector
         b"\xFE\xFE" + dlt_encode(address_bytes(other, 6), 0x11, (0x02010100).to_bytes(4, "little")),
         b"\xFE" * requests[2].preamble + dlt_encode(b"\x99" * 6, 0x08, bytes((0x30, 0x15, 0x08, 0x02, 0x12, 0x26))),
         hexbytes("FE FE FE FE 68 AA AA AA AA AA AA 68 13 00 DF 16"),                    # read address
-    ], bytes(heard).hex(" ")
+    ], heard.hex(" ")
     assert requests[2].preamble <= 4
+
+
+def test_cjt188_request_frames_on_the_wire(shared_line, meter_peer, edgecore_engine, tmp_path):
+    """The CJ/T 188 requests as sent: the device's preamble, type, address, C 01 with DI 1F 90 (low byte
+    first) and a sequence byte SER that changes from one request to the next (a late reply cannot match the
+    next request), and the valve write C 04, DI 17 A0, SER, 0x99."""
+    from meter_frames import address_bytes, cjt_decode
+
+    master, meter_device, listener_device = shared_line(3)
+    water = write_table(tmp_path / "water.txt", WATER_TABLE)
+    meter_peer("cjt188", "rtu", device=meter_device, meters=[f"10:{WATER}={water}"])
+    listener = LineListener(listener_device)
+    engine = load(edgecore_engine, tmp_path, [rtu_bus(master, [cjt_device("w", 0x10, WATER, [
+        {"name": "w.flow", "item": "current_flow", "interval_ms": 50},
+        {"name": "w.valve", "item": "valve_state", "writable": True, "interval_ms": 50}], preamble=1)])])
+    flow = engine.find_channel("w.flow")
+    engine.start()
+    try:
+        readings = engine.collect_until(each_has([flow], 4), timeout=5)
+        engine.write(engine.find_channel("w.valve"), 1)
+        readings += engine.collect_until(each_has([flow], 2), timeout=5)
+    finally:
+        engine.stop()
+        heard = listener.stop()
+    assert all(r.status == Status.OK for r in readings)
+    frames = cjt_decode(heard)[0]
+    requests = [f for f in frames if f.control < 0x80]
+    replies = [f for f in frames if f.control >= 0x80]
+    assert len(requests) == len(replies) >= 7
+    assert {(f.preamble, f.meter_type, f.address) for f in requests} == {(1, 0x10, address_bytes(WATER, 7))}
+    reads = [f for f in requests if f.control == 0x01]
+    writes = [f for f in requests if f.control == 0x04]
+    assert {f.data[:2] for f in reads} == {b"\x1F\x90"} and {len(f.data) for f in reads} == {3}
+    assert [(f.data[:2], f.data[3:]) for f in writes] == [(b"\x17\xA0", b"\x99")]
+    sers = [f.ser for f in requests]
+    assert all(a != b for a, b in zip(sers, sers[1:])), sers
+    assert [f.ser for f in replies] == sers  # the peer echoes each
 
 
 def bcd(n: int) -> int:
