@@ -602,10 +602,10 @@ def test_dlt645_dead_meter_among_three(meter_peer, edgecore_engine, tmp_path):
     run_ms = (stopped_ns - started_ns) / 1e6
     for name, cid in live.items():
         count = len(per[cid])
-        assert run_ms / interval - 1.5 <= count <= run_ms / interval + 1.5, (name, count, run_ms)
+        assert run_ms / interval - 2 <= count <= run_ms / interval + 2, (name, count, run_ms)
         steady = [r.timestamp_ns for r in per[cid] if r.timestamp_ns >= offline_at + 1_000_000_000]
         gaps = [(b - a) / 1e6 for a, b in zip(steady, steady[1:])]
-        assert len(gaps) >= 8 and all(interval - 50 < g < interval + 50 for g in gaps), (name, gaps)
+        assert len(gaps) >= 8 and all(interval - 80 < g < interval + 80 for g in gaps), (name, gaps)
         st = engine.device_stats(engine.find_device(name.split(".")[0]))
         assert st.state == DeviceState.ONLINE and st.timeouts == 0 and st.requests == st.responses
     assert sum(engine.device_stats(engine.find_device(m)).responses for m in ("m0", "m2")) == \
