@@ -643,8 +643,8 @@ def test_dlt645_noise_and_preamble(meter_peer, edgecore_engine, tmp_path, noise,
         stats_dict(s)
     assert len(meter_requests(peer)) == len(readings)
     # every reply is whole within milliseconds: no transaction may outlast the response timeout (300 ms;
-    # include/edgecore.h: "the whole answer must arrive within it"). With the stray 0x68 the window ends
-    # inside the false frame; MeterExchange.collect then waits on "while bytes keep coming", but none come.
+    # include/edgecore.h: "the whole answer must arrive within it"), not even when the window ends inside
+    # the stray 0x68's false frame
     assert s.latency_max_us < 300_000 + 50_000, \
         f"a transaction took {s.latency_max_us / 1000:.0f} ms with a 300 ms response timeout ({stats_dict(s)})"
 
