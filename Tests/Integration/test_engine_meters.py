@@ -274,8 +274,10 @@ def catalogue_entries() -> list[Entry]:
             for period in range(13):
                 digits = kind * 10_000_000 + tariff * 1_000_000 + period * 10_000 + 37 + kind + tariff + period
                 name = stem + part + (f"_prev{period}" if period else "")
-                out.append(Entry(name, (kind << 16) | (tariff << 8) | period, f"{digits / 100:.2f}",
-                                 exact(digits, 2), unit))
+                # Combined energies (kinds 0, 3, 4) are signed: every other one negative.
+                negative = kind in (0, 3, 4) and (tariff + period) % 2 == 1
+                out.append(Entry(name, (kind << 16) | (tariff << 8) | period,
+                                 f"{'-' if negative else ''}{digits / 100:.2f}", exact(digits, 2, negative), unit))
     for i, digits in enumerate(VOLTAGES):
         out.append(Entry(f"voltage_{'abc'[i]}", 0x02010100 + 0x100 * i, f"{digits / 10:.1f}", exact(digits, 1), "V"))
     for name, (di, digits, negative) in CURRENTS.items():
@@ -309,8 +311,8 @@ OWN_FORMAT = [
     # meter temperature XXX.X (the package's format), signed
     ({"di": Raw("0x02800007"), "format": "bcd_signed", "length": 2, "decimals": 1, "unit": "degC"},
      0x02800007, "-5.5", exact(55, 1, True)),
-    # a catalogue identifier read with an overriding format: combined reactive 2, previous period 1, whose
-    # value is negative (the catalogue reads energies unsigned, docs/meters.md; the package signs them)
+    # a catalogue identifier read with an overriding format: combined reactive 2, previous period 1, negative
+    # (signed in the catalogue too; the override gives the same format by hand)
     ({"di": Raw("0x00040001"), "format": "bcd_signed", "length": 4, "decimals": 2, "unit": "kvarh"},
      0x00040001, "-45.60", exact(4560, 2, True)),
     # a catalogue entry named by its identifier instead of its name: the catalogue's format and unit
