@@ -55,7 +55,7 @@ static void print_reading(struct edgecore_engine *engine, const struct edgecore_
     if (json) {
         printf("{\"ts_ns\":%lld,\"channel\":\"%s\",\"seq\":%u,\"status\":\"%s\"", (long long)r->timestamp_ns, name,
                r->sequence, status);
-        if (show_value && isfinite(r->value)) printf(",\"value\":%.10g", r->value);
+        if (show_value && isfinite(r->value)) printf(",\"value\":%.15g", r->value);
         if (unit[0]) printf(",\"unit\":\"%s\"", unit);
         if (r->status == EDGECORE_STATUS_EXCEPTION) printf(",\"exception\":%u", r->status_detail);
         printf("}\n");

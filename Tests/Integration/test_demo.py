@@ -1,7 +1,8 @@
 """The main job end to end, as a user runs it: scripts/demo.sh starts the simulated site, a local mosquitto
 with a password, examples/edgecore_gateway on examples/site-simulated.yaml and a persistent-session QoS 1
-subscriber; it stops the broker for 10 s midway, sends one command, stops the gateway and checks the
-subscriber's readings against the journal. Here with the shortest run (20 s)."""
+subscriber; it stops the broker for 10 s midway, sends two commands (the vent fan, the CJ/T 188 water meter's
+valve), stops the gateway and checks the subscriber's readings against the journal. Here with the shortest
+run (20 s)."""
 from __future__ import annotations
 
 import json
@@ -46,10 +47,24 @@ def test_the_demo_delivers_every_journaled_reading_through_a_broker_outage():
     ages = [float(age) for *_, rest in messages for age in re.findall(r"backlog: taken up to ([\d.]+) s ago", rest)]
     assert ages and max(ages) > 8, output
 
-    # The command was carried out and answered on the response topic.
+    # The commands were carried out and answered on the response topic: the fan's coil, and the water meter's
+    # valve (CJ/T 188 A017 on the transparent TCP line), which the simulated site saw close.
     answers = [json.loads(a) for a in re.findall(r"^ *[\d.]+ s  command answer: (.*)$", demo.stdout, re.M)]
-    assert {"id": "demo-1", "channel": "greenhouse.vent_fan", "ok": True, "code": 0} in [
-        {k: a.get(k) for k in ("id", "channel", "ok", "code")} for a in answers], output
+    answered = [{k: a.get(k) for k in ("id", "channel", "ok", "code")} for a in answers]
+    assert {"id": "demo-1", "channel": "greenhouse.vent_fan", "ok": True, "code": 0} in answered, output
+    assert {"id": "demo-2", "channel": "water.valve_state", "ok": True, "code": 0} in answered, output
+    assert re.search(r"^  site: [\d.]+ s: water meter valve closed$", demo.stderr, re.M), demo.stderr
+
+    # The newest reading of each channel that reached the broker: the meters' among them, ok, with their
+    # units; the valve closed.
+    table = demo.stdout.split("newest reading of each of ", 1)[-1]
+    latest = dict(re.findall(r"^  (\S+) +(.*)$", table, re.M))
+    for name, unit in (("grid.voltage_a", "V"), ("grid.current_b", "A"), ("grid.active_power_total", "kW"),
+                       ("grid.forward_active_energy_total", "kWh"), ("grid.frequency", "Hz"),
+                       ("water.current_flow", "m3"), ("water.settlement_flow", "m3")):
+        assert re.fullmatch(rf"-?[\d.]+ {unit}  \(ok\)", latest.get(name, "")), (name, latest.get(name), table)
+    assert latest.get("water.valve_state") == "1  (ok)", table
+    assert latest.get("grid.power_factor_total") == "0.95  (ok)", table
     assert "gateway stopped (SIGTERM), exit code 0" in demo.stderr
 
     # Every process it started is gone, and so is its temporary folder.
