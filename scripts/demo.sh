@@ -6,9 +6,9 @@
 # every journaled reading of examples/site-simulated.yaml with QoS 1 to a local mosquitto (Debian's, its own
 # configuration in a temporary folder, 127.0.0.1 only, a password required, persistence on), and a
 # persistent-session QoS 1 subscriber (mosquitto_sub into scripts/demo_subscriber.py) that shows one line
-# per message. It sends two commands (the vent fan on, the water meter's valve closed) and shows the
-# answers. Midway it stops the broker for 10 s (SIGTERM) and starts it again: the subscriber shows the
-# backlog arriving from the journal. At the end it stops the gateway (SIGTERM) and prints the newest reading
+# per message. It sends commands (the vent fan and the irrigation on; after the outage, the water meter's
+# valve closed) and shows the answers. Midway it stops the broker for 10 s (SIGTERM) and starts it again:
+# the subscriber shows the backlog arriving from the journal. At the end it stops the gateway (SIGTERM) and prints the newest reading
 # of every channel, the count check against the journal (readings journaled, delivered, duplicates,
 # missing) and what the simulated site saw; it exits with 1 when a reading is missing.
 # Installs what it needs first (Debian 12).
@@ -155,20 +155,25 @@ $examples/edgecore_gateway --id "$gateway_id" --port "$broker_port" --username d
 gateway=$!
 echo "demo: gateway running (pid $gateway), id $gateway_id, journal $tmp/journal; for ${seconds} s" >&2
 
-commands=('{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
-          '{"id":"demo-2","channel":"water.valve_state","value":1}')
 # The gateway subscribes to its command topic when it connects (clean session: a command sent before is not
-# carried out). Its retained status says when it is online.
+# carried out). Its retained status says when it is online (up to 5 s).
+await_online() {
+  for _ in $(seq 10); do
+    kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
+    [ "$(mosquitto_sub "${mqtt[@]}" -t "$topics/status" -C 1 -W 1 2>/dev/null)" = online ] && return 0
+    sleep 0.5
+  done
+}
+send_command() {
+  echo "demo: command to $topics/command: $1" >&2
+  mosquitto_pub "${mqtt[@]}" -q 1 -t "$topics/command" -m "$1"
+}
 sleep 2
-for _ in $(seq 10); do
-  kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
-  [ "$(mosquitto_sub "${mqtt[@]}" -t "$topics/status" -C 1 -W 1 2>/dev/null)" = online ] && break
-done
+await_online
 sleep 0.5
-for command in "${commands[@]}"; do
-  echo "demo: command to $topics/command: $command" >&2
-  mosquitto_pub "${mqtt[@]}" -q 1 -t "$topics/command" -m "$command"
-done
+# The fan on, the irrigation on (the water meter's flow grows fast).
+send_command '{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
+send_command '{"id":"demo-2","channel":"greenhouse.irrigation_valve","value":1}'
 
 outage_at=$(( (seconds - outage) / 2 ))
 sleep $((outage_at - 3))
@@ -178,8 +183,13 @@ echo "demo: mosquitto stopped (SIGTERM) for ${outage} s; the gateway keeps journ
 sleep "$outage"
 start_broker
 echo "demo: mosquitto started again (pid $broker): the backlog follows" >&2
+restarted=$SECONDS
+# Once the gateway is back, the water meter's valve closed (CJ/T 188 valve control): its flow stops.
+await_online
+send_command '{"id":"demo-3","channel":"water.valve_state","value":1}'
 
-sleep $((seconds - outage_at - outage))
+remaining=$((seconds - outage_at - outage - (SECONDS - restarted)))
+[ "$remaining" -le 0 ] || sleep "$remaining"
 kill -TERM "$gateway"
 status=0
 wait "$gateway" || status=$?
