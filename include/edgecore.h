@@ -1,11 +1,13 @@
 /*
  * edgecore.h - the public C interface of libEdgeCore.
  *
- * EdgeCore samples sensors on Linux edge devices (GPIO, Modbus RTU/TCP), keeps every reading with its
- * status in a lock-free ring buffer, and hands readings to C firmware through the functions below.
+ * EdgeCore samples sensors on Linux edge devices (GPIO, Modbus RTU/TCP, DL/T 645 and CJ/T 188 meters),
+ * keeps every reading with its status in a lock-free ring buffer, and hands readings to C firmware through
+ * the functions below.
  *
  * Sections, in order: conventions; version; result codes; readings; ring; journal; engine (life cycle,
- * Modbus buses, devices, channels, GPIO, readings, statistics and look-ups, writes, journal).
+ * Modbus buses, devices (Modbus slaves and DL/T 645 / CJ/T 188 meters), channels, GPIO, readings,
+ * statistics and look-ups, writes, meter actions and names, journal).
  *
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
