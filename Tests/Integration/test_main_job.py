@@ -199,8 +199,7 @@ def check_meters(readings: dict[str, list[dict]], stdout: str, site_log: str) ->
         assert reading["value"] == int(when.strftime("%y%m%d")) * 100 + weekday, reading
     for reading in grid["time"]:
         when = datetime.datetime.fromtimestamp(reading["ts_ns"] / 1e9)
-        shown = datetime.datetime.combine(when.date(), datetime.time(*divmod(divmod(int(reading["value"]), 100)[0],
-                                                                              100), int(reading["value"]) % 100))
+        shown = datetime.datetime.strptime(when.strftime("%Y%m%d") + f"{int(reading['value']):06d}", "%Y%m%d%H%M%S")
         assert abs((shown - when).total_seconds()) <= 3, (reading, when)
     assert {r["value"] for r in grid["meter_status_1"]} == {0}
     assert {r["value"] for r in grid["reverse_active_energy_total"]} == {12.34}
