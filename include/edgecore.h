@@ -1220,10 +1220,12 @@ struct edgecore_channel_config {
     uint32_t meter_item;           /**< DL/T 645: the data identifier (DI3 DI2 DI1 DI0 as a number, e.g.
                                         0x02010100 phase A voltage; 1997: two bytes, e.g. 0xB611);
                                         CJ/T 188: enum edgecore_cjt188_item; edgecore_meter_item_find() maps
-                                        names to it; default 0 */
+                                        names to it; default 0 (which is a DL/T 645 identifier too:
+                                        combined_active_energy_total: always set it) */
     uint16_t meter_format;         /**< DL/T 645: enum edgecore_meter_format; required (not CATALOGUE) for an
                                         identifier outside the catalogue; default EDGECORE_METER_FORMAT_CATALOGUE */
-    uint8_t meter_length;          /**< with a meter_format: bytes of the value, 1..8; default 4 */
+    uint8_t meter_length;          /**< with a meter_format: bytes of the value, 1..8; 0: the catalogue's
+                                        (required outside it); default 0 */
     uint8_t meter_decimals;        /**< with a meter_format: digits after the decimal point, 0..8 (fewer than
                                         the value's digits); default 0 */
 };
