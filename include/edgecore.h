@@ -1829,9 +1829,9 @@ int edgecore_engine_meter_time_sync(struct edgecore_engine *engine, uint32_t bus
                                     int32_t timeout_ms);
 
 /**
- * Ask the one DL/T 645-2007 meter on a line for its address (C 0x13 to AAAAAAAAAAAA), waiting 1000 ms for
- * the reply (and on, for as long as bytes keep coming, to see whether a second meter answers). The bus need
- * not have devices.
+ * Ask the one DL/T 645-2007 meter on a line for its address (C 0x13 to AAAAAAAAAAAA), gathering replies for
+ * 1000 ms (to see whether a second meter answers). The bus need not have meters (a running engine has at
+ * least one channel somewhere: give the bus a device of any kind, or add the discovered meter afterwards).
  *
  * bus          bus id of an RTU bus or a transparent TCP bus.
  * address_out  receives the address as 12 digits and a NUL (size >= 13).

@@ -396,6 +396,7 @@ _SIGNATURES = {
     "edgecore_engine_write_coils": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint8), c_size_t, c_int32]),
     "edgecore_engine_meter_time_sync": (c_int, [_p, c_uint32, c_int64, c_int32]),
     "edgecore_engine_meter_discover": (c_int, [_p, c_uint32, POINTER(c_char), c_size_t, c_int32]),
+    "edgecore_engine_device_last_problem": (c_int, [_p, c_uint32, POINTER(c_char), c_size_t]),
     "edgecore_meter_item_find": (c_int, [c_int, c_char_p, POINTER(c_uint32)]),
 }
 
@@ -844,6 +845,13 @@ class Engine:
         s = BusStats()
         _call("edgecore_engine_bus_stats", self._handle, bus, byref(s))
         return s
+
+    def device_last_problem(self, device: int) -> str:
+        """edgecore_engine_device_last_problem: why the device's last transaction failed ("" before any)."""
+        length = _call("edgecore_engine_device_last_problem", self._handle, device, None, 0)
+        buf = ctypes.create_string_buffer(length + 1)
+        _call("edgecore_engine_device_last_problem", self._handle, device, buf, length + 1)
+        return _text(buf.value)
 
     def device_info(self, device: int) -> tuple[str, int, int]:
         """(name, bus id, unit id)."""

@@ -61,6 +61,13 @@ enum MeterExchange {
                     if window.problem == nil { window.problem = problem }
                 }
             }
+            // Noise with a 0x68 can look like a frame's start and hold the reply behind it: take a whole
+            // reply that follows at once rather than after the window.
+            if firstOnly, scanner.pendingCount > 0, let frame = scanner.completeFrameAfterCandidate(),
+               frame.count > controlIndex, frame[controlIndex] & 0x80 != 0 {
+                window.frames.append(frame)
+                return window
+            }
         }
         scanner.finish()
         while let event = scanner.next() {

@@ -51,6 +51,16 @@ struct MeterExchangeTests {
         #expect(try MeterValueFormat(length: 2, decimals: 1, signed: false, kind: .bcd, unit: "V").decode(value) == 221.0)
     }
 
+    @Test func aStray0x68ThatLooksLikeAStartDoesNotHoldTheReplyBack() throws {
+        let (transport, clock) = line()
+        // Noise "00 FF 68 11 33" before the reply's 4 FE: the noise's 0x68 has another 0x68 seven bytes on (the
+        // reply's first), so it looks like a DL/T 645 header whose length byte asks for bytes that never come.
+        transport.rawReplies = [[0x00, 0xFF, 0x68, 0x11, 0x33] + reply(0x0201_0100, [0x10, 0x22])]
+        let start = clock.now
+        #expect(try read(transport, clock) == [0x10, 0x22])
+        #expect(clock.now == start)  // taken at once, not after the 1000 ms window
+    }
+
     @Test func theLinesEchoOfTheRequestIsSkipped() throws {
         let (transport, clock) = line()
         let request = try DLT645Frame.read(.v2007, address: meter.address, identifier: 0x0201_0100).encoded(preamble: 4)
