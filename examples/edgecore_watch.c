@@ -6,7 +6,10 @@
  *     --seconds N       stop after N seconds (default: run until Ctrl-C)
  *     --stats           print each bus's, device's and pulse counter's statistics at the end, and the
  *                       journal's (with each cursor's) when the site file names one
- *     --write NAME=VAL  write VAL to writable channel NAME once the engine runs (repeatable)
+ *     --write NAME=VAL[@S]
+ *                       write VAL to writable channel NAME once the engine runs, or S seconds after it
+ *                       started (repeatable)
+ *     --time-sync BUS   send the DL/T 645 broadcast time sync (the local time) on bus BUS once the engine runs
  *
  * Works the same against a simulated site on 127.0.0.1 and a real one (/dev/ttyUSB0, an IP address).
  *   cc -std=c11 edgecore_watch.c $(pkg-config --cflags --libs edgecore) -o edgecore_watch
@@ -19,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define USAGE "usage: edgecore_watch [--plan] [--json] [--seconds N] [--stats] [--write NAME=VALUE[@S]] " \
+              "[--time-sync BUS] SITE.yaml\n"
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int signal_number) { (void)signal_number; interrupted = 1; }
@@ -49,7 +55,7 @@ static void print_reading(struct edgecore_engine *engine, const struct edgecore_
     if (json) {
         printf("{\"ts_ns\":%lld,\"channel\":\"%s\",\"seq\":%u,\"status\":\"%s\"", (long long)r->timestamp_ns, name,
                r->sequence, status);
-        if (show_value && isfinite(r->value)) printf(",\"value\":%.10g", r->value);
+        if (show_value && isfinite(r->value)) printf(",\"value\":%.15g", r->value);
         if (unit[0]) printf(",\"unit\":\"%s\"", unit);
         if (r->status == EDGECORE_STATUS_EXCEPTION) printf(",\"exception\":%u", r->status_detail);
         printf("}\n");
@@ -135,26 +141,51 @@ static void print_journal_stats(struct edgecore_engine *engine) {
     }
 }
 
+/* The --write options due at `elapsed` seconds (NAME=VALUE now, NAME=VALUE@S from S seconds on), each once. */
+static void write_due(struct edgecore_engine *engine, const char *const *writes, int *written, int count,
+                      double elapsed) {
+    for (int w = 0; w < count; w++) {
+        if (written[w]) continue;
+        char name[128];
+        const char *equals = strchr(writes[w], '='), *at = strchr(writes[w], '@');
+        if (at && atof(at + 1) > elapsed) continue;
+        written[w] = 1;
+        if (!equals || (size_t)(equals - writes[w]) >= sizeof name) {
+            fprintf(stderr, "edgecore_watch: --write wants NAME=VALUE[@SECONDS], not '%s'\n", writes[w]);
+            continue;
+        }
+        memcpy(name, writes[w], (size_t)(equals - writes[w]));
+        name[equals - writes[w]] = '\0';
+        uint32_t channel;
+        int rc = edgecore_engine_find_channel(engine, name, &channel);
+        if (rc == EDGECORE_OK) rc = edgecore_engine_write(engine, channel, atof(equals + 1), 3000);
+        if (rc != EDGECORE_OK) fail(writes[w], rc);
+        else fprintf(stderr, "edgecore_watch: wrote %s\n", writes[w]);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *site = NULL;
     int plan_only = 0, json = 0, stats = 0;
     double seconds = 0;
     const char *writes[16];
     int write_count = 0;
+    const char *time_sync_bus = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--plan")) plan_only = 1;
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--stats")) stats = 1;
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--write") && i + 1 < argc && write_count < 16) writes[write_count++] = argv[++i];
+        else if (!strcmp(argv[i], "--time-sync") && i + 1 < argc) time_sync_bus = argv[++i];
         else if (argv[i][0] != '-' && !site) site = argv[i];
         else {
-            fprintf(stderr, "usage: edgecore_watch [--plan] [--json] [--seconds N] [--stats] [--write NAME=VALUE] SITE.yaml\n");
+            fprintf(stderr, USAGE);
             return 2;
         }
     }
     if (!site) {
-        fprintf(stderr, "usage: edgecore_watch [--plan] [--json] [--seconds N] [--stats] [--write NAME=VALUE] SITE.yaml\n");
+        fprintf(stderr, USAGE);
         return 2;
     }
     if (edgecore_version_number() / 1000000 != EDGECORE_VERSION_MAJOR) {
@@ -190,25 +221,19 @@ int main(int argc, char **argv) {
         edgecore_engine_destroy(engine);
         return fail("start", rc);
     }
-    for (int w = 0; w < write_count; w++) {
-        char name[128];
-        const char *equals = strchr(writes[w], '=');
-        if (!equals || (size_t)(equals - writes[w]) >= sizeof name) {
-            fprintf(stderr, "edgecore_watch: --write wants NAME=VALUE, not '%s'\n", writes[w]);
-            continue;
-        }
-        memcpy(name, writes[w], (size_t)(equals - writes[w]));
-        name[equals - writes[w]] = '\0';
-        uint32_t channel;
-        rc = edgecore_engine_find_channel(engine, name, &channel);
-        if (rc == EDGECORE_OK) rc = edgecore_engine_write(engine, channel, atof(equals + 1), 3000);
-        if (rc != EDGECORE_OK) fail(writes[w], rc);
-        else fprintf(stderr, "edgecore_watch: wrote %s\n", writes[w]);
+    double started = now_seconds();
+    if (time_sync_bus) {
+        uint32_t bus;
+        rc = edgecore_engine_find_bus(engine, time_sync_bus, &bus);
+        if (rc == EDGECORE_OK) rc = edgecore_engine_meter_time_sync(engine, bus, 0, 3000);
+        if (rc != EDGECORE_OK) fail("time sync", rc);
+        else fprintf(stderr, "edgecore_watch: time sync sent on bus '%s'\n", time_sync_bus);
     }
-
+    int written[16] = {0};
     struct edgecore_reading batch[256];
-    double end = seconds > 0 ? now_seconds() + seconds : 0;
+    double end = seconds > 0 ? started + seconds : 0;
     while (!interrupted && (end == 0 || now_seconds() < end)) {
+        write_due(engine, writes, written, write_count, now_seconds() - started);
         rc = edgecore_engine_wait(engine, 200);
         if (rc == EDGECORE_E_TIMEOUT) continue;
         if (rc < 0) break;

@@ -7,6 +7,31 @@
  *                       0.1 degC; 0x7FFF while "disconnected", from 10 s to 16 s of every 30 s), air humidity 1 (u16, 0.1
  *                       %RH), soil moisture 2 (u16, 0.1 %), soil temperature 3 (i16, 0.1 degC), CO2 4 (ppm);
  *                       coil 0: the vent fan (the air is 1.5 degC cooler while it runs).
+ *   port 15022:         an RS-485 line behind a transparent serial server (a DTU): the frames travel unchanged
+ *                       over TCP, and each takes its time on the simulated wire (--meter-line-baud, 8E1; default
+ *                       9600, 0: no wire time). One client at a time: a new connection replaces the old one, as
+ *                       on many serial servers. On the line (docs/meter-protocols.md):
+ *                       - a DL/T 645-2007 three-phase meter, address 202612020645: the utility's meter on the
+ *                         same feed as the SDM630, so the same voltages, currents, powers and frequency; its
+ *                         own energy counters (forward total = t1 + t2 + t3 + t4, the tariff by the hour of
+ *                         day), clock, status word 1. Read data (C 11) of the identifiers below; any other
+ *                         identifier: abnormal reply D1, error 02 (no requested data). Read address (C 13 to
+ *                         AAAAAAAAAAAA), broadcast time sync (C 08 to 999999999999: sets its clock, prints a
+ *                         line). Replies start with FE FE FE FE.
+ *                       - a CJ/T 188 cold water meter (type 10), address 20261202001880, feeding the
+ *                         irrigation: read current data (DI 901F: current and settlement-day flow in m3, real
+ *                         time, status ST0 bits 1-0 valve 00 open / 01 closed), valve control (DI A017: 55
+ *                         open, 99 closed; prints a line), read address (DI 810A). While its valve is open the
+ *                         flow is 0.36 m3/h, 18 m3/h more while the irrigation valve is open; none while closed.
+ *                       Frames with a bad checksum, frames for other meters and noise get no reply; decoding
+ *                       resynchronises on the next 68 (FE preambles and noise are skipped).
+ *                       DL/T 645 identifiers: 00000000 combined, 00010000 forward active energy total,
+ *                       00010100..00010400 tariffs 1..4, 00020000 reverse total; 02010100..02010300 voltages,
+ *                       02020100..02020300 currents, 02030000..02030300 active, 02040000..02040300 reactive,
+ *                       02050000..02050300 apparent power (total, A, B, C), 02060000..02060300 power factors,
+ *                       02800002 frequency, 04000101 date, 04000102 time, 04000501 status word 1.
+ *   Electrical values are measured once a second (as the SDM630 does), so both meters report the same
+ *   numbers within a second.
  *   GPIO, on EdgeCore's simulated chip "sim:DIR" (include/edgecore.h; default DIR /tmp/edgecore-site-gpio):
  *     line 0 "s0-meter"         the meter's S0 pulse output (IEC 62053-31): 3200 impulses per kWh of the
  *                               same energy as register 0x48, 30 ms each
@@ -16,9 +41,10 @@
  *     line 3 "tank-float"       the water tank's float switch: pulls the line low while the tank is low
  *                               (from 12 s to 20 s of every 30 s)
  *
- *   site_simulator [--meter-port P] [--greenhouse-port P] [--gpio-dir DIR] [--seconds N]
- * Prints READY when both ports listen and the chip is in place, then one line per valve change;
- * exits on SIGTERM/SIGINT or after N seconds (default 3600).
+ *   site_simulator [--meter-port P] [--greenhouse-port P] [--meter-line-port P] [--meter-line-baud B]
+ *                  [--gpio-dir DIR] [--seconds N]
+ * Prints READY when the ports listen and the chip is in place, then one line per valve change, meter line
+ * connection and time sync; exits on SIGTERM/SIGINT or after N seconds (default 3600).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -35,6 +61,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#define POWER_FACTOR 0.95              /* of every phase of the feed */
+#define IDLE_FLOW_M3_PER_H 0.36        /* water the greenhouse uses besides the irrigation */
+#define IRRIGATION_FLOW_M3_PER_H 18.0  /* more while the irrigation valve is open */
 
 static volatile sig_atomic_t stopping;
 static void on_signal(int signal_number) { (void)signal_number; stopping = 1; }
@@ -139,7 +169,33 @@ struct site {
     int64_t s0_falls_at;    /* ns; 0: the S0 output is off */
     int64_t rain_next_tip, rain_falls_at;
     int valve_open;
+    /* The feed, measured once a second: both energy meters report these. */
+    long measured_second; /* the second since the start the values belong to; -1 before the first */
+    double volts[3], amps[3], frequency;
+    /* The DL/T 645 meter: forward active energy by tariff (t1..t4), reverse energy, its clock's offset. */
+    double tariff_kwh[4], reverse_kwh;
+    time_t clock_offset; /* its clock minus the system clock, s (set by a time sync) */
+    /* The CJ/T 188 water meter: cumulative and settlement-day flow, m3; its valve. */
+    double water_m3, water_settlement_m3;
+    int water_valve_closed;
 };
+
+/* The DL/T 645 meter's tariff at `hour` (0..23): t1 sharp 19-21 h, t2 peak 8-11 and 17-19 h, t3 flat 7-8, 11-17
+ * and 21-23 h, t4 valley 23-7 h; an index into tariff_kwh. */
+static int tariff_at(int hour) {
+    if (hour >= 19 && hour < 21) return 0;
+    if ((hour >= 8 && hour < 11) || (hour >= 17 && hour < 19)) return 1;
+    if (hour >= 23 || hour < 7) return 3;
+    return 2;
+}
+
+/* The DL/T 645 meter's clock as local time. */
+static struct tm meter_clock(const struct site *site) {
+    time_t now = time(NULL) + site->clock_offset;
+    struct tm local;
+    localtime_r(&now, &local);
+    return local;
+}
 
 /* The GPIO lines at time t (seconds since the start). Returns the ns until the next timed edge. */
 static int64_t update_gpio(struct site *site, double t) {
@@ -193,21 +249,32 @@ static int64_t update(struct site *site) {
     double t = now - site->started;
     double dt = now - site->last_update;
     site->last_update = now;
+    long second = (long)floor(t);
+    if (second != site->measured_second) { /* the meters measure once a second */
+        site->measured_second = second;
+        for (int phase = 0; phase < 3; phase++) {
+            site->volts[phase] = 230.0 + 2.5 * sin(second / 7.0 + phase * 2.1);
+            site->amps[phase] = 4.0 + 1.5 * sin(second / 11.0 + phase) + phase * 0.7;
+        }
+        site->frequency = 50.0 + 0.03 * sin(second / 3.0);
+    }
     uint16_t *m = site->meter->tab_input_registers;
     double total_w = 0;
     for (int phase = 0; phase < 3; phase++) {
-        double volts = 230.0 + 2.5 * sin(t / 7.0 + phase * 2.1);
-        double amps = 4.0 + 1.5 * sin(t / 11.0 + phase) + phase * 0.7;
+        double volts = site->volts[phase], amps = site->amps[phase];
         set_float(m, 0x00 + 2 * phase, (float)volts);
         set_float(m, 0x06 + 2 * phase, (float)amps);
-        set_float(m, 0x0C + 2 * phase, (float)(volts * amps * 0.95));
-        total_w += volts * amps * 0.95;
+        set_float(m, 0x0C + 2 * phase, (float)(volts * amps * POWER_FACTOR));
+        total_w += volts * amps * POWER_FACTOR;
     }
     set_float(m, 0x34, (float)total_w);
-    set_float(m, 0x46, (float)(50.0 + 0.03 * sin(t / 3.0)));
-    site->energy_kwh += total_w * dt / 3.6e6;
+    set_float(m, 0x46, (float)site->frequency);
+    double kwh = total_w * dt / 3.6e6;
+    site->energy_kwh += kwh;
     set_float(m, 0x48, (float)site->energy_kwh);
     set_float(m, 0x156, (float)(site->energy_kwh + 1234.5));
+    struct tm clock = meter_clock(site);
+    site->tariff_kwh[tariff_at(clock.tm_hour)] += kwh;
 
     uint16_t *g = site->greenhouse->tab_input_registers;
     double phase = fmod(t, 30.0);
@@ -217,13 +284,411 @@ static int64_t update(struct site *site) {
     g[0] = sensor_unplugged ? 0x7FFF : (uint16_t)(int16_t)lround(air_c * 10);
     g[1] = (uint16_t)lround((65.0 + 8.0 * sin(t / 15.0)) * 10);
     int64_t wait = update_gpio(site, t);
-    site->soil_moisture += (site->valve_open ? 0.8 : -0.05) * dt;
+    /* The irrigation takes its water through the CJ/T 188 meter: none while the meter's valve is closed. */
+    int watering = site->valve_open && !site->water_valve_closed;
+    double flow_m3_per_h = site->water_valve_closed ? 0.0
+                                                    : IDLE_FLOW_M3_PER_H + (watering ? IRRIGATION_FLOW_M3_PER_H : 0);
+    site->water_m3 += flow_m3_per_h * dt / 3600.0;
+    site->soil_moisture += (watering ? 0.8 : -0.05) * dt;
     if (site->soil_moisture < 18) site->soil_moisture = 18;
     if (site->soil_moisture > 45) site->soil_moisture = 45;
     g[2] = (uint16_t)lround(site->soil_moisture * 10);
     g[3] = (uint16_t)(int16_t)lround((19.0 + 0.5 * sin(t / 40.0)) * 10);
     g[4] = (uint16_t)lround(620 + 80 * sin(t / 25.0));
     return wait;
+}
+
+/* ---- the meter line: an RS-485 line with two meters behind a transparent serial server ---- */
+
+enum { LINE_BUFFER = 512, LINE_REPLIES = 8, FRAME_MAX = 300 };
+#define TURNAROUND_S 0.02     /* a meter answers this long after a request's last byte */
+#define PARTIAL_FRAME_S 0.5   /* an unfinished frame this long without a byte is dropped */
+
+/* 202612020645 and 20261202001880, least significant byte first as on the wire. */
+static const unsigned char dlt_address[6] = {0x45, 0x06, 0x02, 0x12, 0x26, 0x20};
+static const unsigned char water_address[7] = {0x80, 0x18, 0x00, 0x02, 0x12, 0x26, 0x20};
+#define WATER_TYPE 0x10 /* CJ/T 188 cold water meter */
+
+struct pending_reply {
+    double at; /* when the serial server has it from the wire (CLOCK_MONOTONIC s) */
+    size_t length;
+    unsigned char bytes[FRAME_MAX];
+};
+
+struct meter_line {
+    int listener, client;     /* client -1: none */
+    double char_seconds;      /* one character on the wire (11 bits: 8E1); 0: no wire time */
+    double busy_until;        /* the wire carries a request or a reply until then */
+    double last_byte_at;
+    unsigned char received[LINE_BUFFER];
+    size_t received_length;
+    struct pending_reply replies[LINE_REPLIES];
+    int reply_count;
+    unsigned long long answered, unanswered; /* frames */
+};
+
+static unsigned char checksum(const unsigned char *bytes, size_t length) {
+    unsigned char sum = 0;
+    for (size_t i = 0; i < length; i++) sum = (unsigned char)(sum + bytes[i]);
+    return sum;
+}
+
+static unsigned char bcd(int value) { return (unsigned char)((value / 10 % 10) << 4 | value % 10); }
+
+static int from_bcd(unsigned char byte) {
+    return (byte >> 4) > 9 || (byte & 15) > 9 ? -1 : (byte >> 4) * 10 + (byte & 15);
+}
+
+/* |value| x 10^decimals, rounded, as `size` BCD bytes, least significant first (at most the largest number they
+ * hold); `is_signed`: the top bit of the last byte is the sign (DL/T 645). */
+static void put_bcd(unsigned char *out, double value, int size, int decimals, int is_signed) {
+    unsigned long long number = (unsigned long long)llround(fabs(value) * pow(10, decimals)), limit = 1;
+    for (int i = 0; i < 2 * size; i++) limit *= 10;
+    limit = is_signed ? limit / 10 * 8 - 1 : limit - 1;
+    if (number > limit) number = limit;
+    int negative = is_signed && value < 0 && number > 0;
+    for (int i = 0; i < size; i++) {
+        out[i] = bcd((int)(number % 100));
+        number /= 100;
+    }
+    if (negative) out[size - 1] |= 0x80;
+}
+
+/* A counter as a meter shows it: cut, not rounded, to 0.01. */
+static double hundredths(double value) { return floor(value * 100 + 1e-6) / 100; }
+
+/* A request's address selects a meter when each byte is the meter's or the wildcard AA. */
+static int address_selects(const unsigned char *request, const unsigned char *own, int size) {
+    for (int i = 0; i < size; i++)
+        if (request[i] != own[i] && request[i] != 0xAA) return 0;
+    return 1;
+}
+
+/* The value of DL/T 645-2007 identifier `di` (DI3..DI0) as the bytes after the DI in a reply; their count, 0 when
+ * the meter lacks the identifier. */
+static size_t dlt_value(const struct site *site, uint32_t di, unsigned char *out) {
+    double forward = site->tariff_kwh[0] + site->tariff_kwh[1] + site->tariff_kwh[2] + site->tariff_kwh[3];
+    uint32_t family = di & 0xFFFF00FF, part = di >> 8 & 0xFF; /* part (DI1): total 0, phase or tariff 1.. */
+    if (di == 0x00000000) { /* combined active energy: forward - reverse */
+        put_bcd(out, hundredths(forward) - hundredths(site->reverse_kwh), 4, 2, 1);
+        return 4;
+    }
+    if (family == 0x00010000 && part <= 4) { /* forward active energy, total and tariffs */
+        put_bcd(out, hundredths(part ? site->tariff_kwh[part - 1] : forward), 4, 2, 1);
+        return 4;
+    }
+    if (di == 0x00020000) {
+        put_bcd(out, hundredths(site->reverse_kwh), 4, 2, 1);
+        return 4;
+    }
+    if (family == 0x02010000 && part >= 1 && part <= 3) {
+        put_bcd(out, site->volts[part - 1], 2, 1, 0);
+        return 2;
+    }
+    if (family == 0x02020000 && part >= 1 && part <= 3) {
+        put_bcd(out, site->amps[part - 1], 3, 3, 1);
+        return 3;
+    }
+    if (family >= 0x02030000 && family <= 0x02060000 && (family & 0xFFFF) == 0 && part <= 3) {
+        double apparent = 0; /* kVA: of the phase, or the sum */
+        for (int phase = 0; phase < 3; phase++)
+            if (part == 0 || part == (uint32_t)phase + 1) apparent += site->volts[phase] * site->amps[phase] / 1000.0;
+        switch (family) {
+        case 0x02030000: put_bcd(out, apparent * POWER_FACTOR, 3, 4, 1); return 3;
+        case 0x02040000: put_bcd(out, apparent * sqrt(1 - POWER_FACTOR * POWER_FACTOR), 3, 4, 1); return 3;
+        case 0x02050000: put_bcd(out, apparent, 3, 4, 1); return 3;
+        default: put_bcd(out, POWER_FACTOR, 2, 3, 1); return 2;
+        }
+    }
+    if (di == 0x02800002) {
+        put_bcd(out, site->frequency, 2, 2, 0);
+        return 2;
+    }
+    struct tm clock = meter_clock(site);
+    if (di == 0x04000101) { /* date YYMMDDWW (WW: weekday, 0 = Sunday) */
+        out[0] = bcd(clock.tm_wday);
+        out[1] = bcd(clock.tm_mday);
+        out[2] = bcd(clock.tm_mon + 1);
+        out[3] = bcd(clock.tm_year % 100);
+        return 4;
+    }
+    if (di == 0x04000102) { /* time hhmmss */
+        out[0] = bcd(clock.tm_sec);
+        out[1] = bcd(clock.tm_min);
+        out[2] = bcd(clock.tm_hour);
+        return 3;
+    }
+    if (di == 0x04000501) { /* status word 1: all clear (batteries fine, power forward) */
+        out[0] = out[1] = 0;
+        return 2;
+    }
+    return 0;
+}
+
+/* A DL/T 645 reply of the meter: FE FE FE FE 68 A0..A5 68 C L DATA(+0x33) CS 16. Returns its length. */
+static size_t dlt_frame(unsigned char *out, unsigned char control, const unsigned char *data, size_t length) {
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) out[n++] = 0xFE;
+    size_t start = n;
+    out[n++] = 0x68;
+    memcpy(out + n, dlt_address, 6);
+    n += 6;
+    out[n++] = 0x68;
+    out[n++] = control;
+    out[n++] = (unsigned char)length;
+    for (size_t i = 0; i < length; i++) out[n++] = (unsigned char)(data[i] + 0x33);
+    out[n] = checksum(out + start, n - start);
+    n++;
+    out[n++] = 0x16;
+    return n;
+}
+
+/* Broadcast time sync: DATA ss mm hh DD MM YY (BCD); sets the meter's clock. */
+static void dlt_time_sync(struct site *site, const unsigned char *data, double t) {
+    int field[6];
+    for (int i = 0; i < 6; i++) field[i] = from_bcd(data[i]);
+    struct tm when = {0};
+    when.tm_sec = field[0];
+    when.tm_min = field[1];
+    when.tm_hour = field[2];
+    when.tm_mday = field[3];
+    when.tm_mon = field[4] - 1;
+    when.tm_year = field[5] + 100;
+    when.tm_isdst = -1;
+    if (field[0] < 0 || field[0] > 59 || field[1] < 0 || field[1] > 59 || field[2] < 0 || field[2] > 23 ||
+        field[3] < 1 || field[3] > 31 || field[4] < 1 || field[4] > 12 || field[5] < 0) {
+        printf("%.1f s: meter line: time sync with an invalid time ignored\n", t);
+        fflush(stdout);
+        return;
+    }
+    time_t synced = mktime(&when);
+    site->clock_offset = synced - time(NULL);
+    printf("%.1f s: meter line: DL/T 645 time sync to 20%02d-%02d-%02d %02d:%02d:%02d (clock moved %+lld s)\n", t,
+           field[5], field[4], field[3], field[2], field[1], field[0], (long long)site->clock_offset);
+    fflush(stdout);
+}
+
+/* The DL/T 645 meter's answer to `frame` (68 to 16) into `reply`: its length, 0 for none. */
+static size_t dlt_request(struct site *site, const unsigned char *frame, double t, unsigned char *reply) {
+    const unsigned char *address = frame + 1;
+    unsigned char control = frame[8], length = frame[9], data[255];
+    for (int i = 0; i < length; i++) data[i] = (unsigned char)(frame[10 + i] - 0x33);
+    if (control & 0x80) return 0; /* a reply, not a request */
+    static const unsigned char broadcast[6] = {0x99, 0x99, 0x99, 0x99, 0x99, 0x99};
+    if (!memcmp(address, broadcast, 6)) { /* no reply to a broadcast */
+        if (control == 0x08 && length == 6) dlt_time_sync(site, data, t);
+        return 0;
+    }
+    if (!address_selects(address, dlt_address, 6)) return 0;
+    if (control == 0x13) return dlt_frame(reply, 0x93, dlt_address, 6); /* read address */
+    if (control == 0x11 && length >= 4) {                               /* read data */
+        unsigned char out[4 + 8];
+        memcpy(out, data, 4);
+        uint32_t di = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+        size_t value_length = dlt_value(site, di, out + 4);
+        if (value_length) return dlt_frame(reply, 0x91, out, 4 + value_length);
+        unsigned char no_requested_data = 0x02;
+        return dlt_frame(reply, 0xD1, &no_requested_data, 1);
+    }
+    unsigned char other_error = 0x01; /* follow-up, write, freeze ...: not served */
+    return dlt_frame(reply, (unsigned char)(0xC0 | (control & 0x1F)), &other_error, 1);
+}
+
+/* A CJ/T 188 reply of the water meter: FE FE 68 T A0..A6 C L DATA CS 16. Returns its length. */
+static size_t cjt_frame(unsigned char *out, unsigned char control, const unsigned char *data, size_t length) {
+    size_t n = 0;
+    out[n++] = 0xFE;
+    out[n++] = 0xFE;
+    size_t start = n;
+    out[n++] = 0x68;
+    out[n++] = WATER_TYPE;
+    memcpy(out + n, water_address, 7);
+    n += 7;
+    out[n++] = control;
+    out[n++] = (unsigned char)length;
+    memcpy(out + n, data, length);
+    n += length;
+    out[n] = checksum(out + start, n - start);
+    n++;
+    out[n++] = 0x16;
+    return n;
+}
+
+/* The water meter's answer to `frame` (68 to 16) into `reply`: its length, 0 for none. */
+static size_t cjt_request(struct site *site, const unsigned char *frame, double t, unsigned char *reply) {
+    unsigned char type = frame[1], control = frame[9], length = frame[10];
+    const unsigned char *data = frame + 11; /* DI0 DI1 SER ... */
+    if (control & 0x80 || length < 3) return 0;
+    if ((type != WATER_TYPE && type != 0xAA) || !address_selects(frame + 2, water_address, 7)) return 0;
+    unsigned di = (unsigned)data[0] | (unsigned)data[1] << 8;
+    unsigned char out[32] = {data[0], data[1], data[2]}; /* DI and SER echoed */
+    unsigned char status = site->water_valve_closed ? 0x01 : 0x00; /* ST0 bits 1-0: valve 00 open, 01 closed */
+    size_t n = 3;
+    if (control == 0x01 && di == 0x901F) { /* current data */
+        put_bcd(out + n, hundredths(site->water_m3), 4, 2, 0);
+        out[n + 4] = 0x2C; /* m3 */
+        put_bcd(out + n + 5, hundredths(site->water_settlement_m3), 4, 2, 0);
+        out[n + 9] = 0x2C;
+        n += 10;
+        time_t now = time(NULL);
+        struct tm local;
+        localtime_r(&now, &local);
+        int year = local.tm_year + 1900;
+        int fields[7] = {local.tm_sec, local.tm_min, local.tm_hour, local.tm_mday, local.tm_mon + 1, year % 100,
+                         year / 100}; /* real time YYYYMMDDhhmmss, seconds first */
+        for (int i = 0; i < 7; i++) out[n++] = bcd(fields[i]);
+        out[n++] = status;
+        out[n++] = 0x00; /* ST1 */
+        return cjt_frame(reply, 0x81, out, n);
+    }
+    if (control == 0x03 && di == 0x810A) return cjt_frame(reply, 0x83, out, n); /* read address */
+    if (control == 0x04 && di == 0xA017 && length == 4 && (data[3] == 0x55 || data[3] == 0x99)) { /* valve */
+        int close_it = data[3] == 0x99;
+        if (close_it != site->water_valve_closed) {
+            site->water_valve_closed = close_it;
+            printf("%.1f s: water meter valve %s\n", t, close_it ? "closed" : "opened");
+            fflush(stdout);
+        }
+        out[n++] = close_it ? 0x01 : 0x00;
+        out[n++] = 0x00;
+        return cjt_frame(reply, 0x84, out, n);
+    }
+    if (control != 0x01 && control != 0x03 && control != 0x04) return 0;
+    unsigned char abnormal[3] = {data[2], status, 0x00}; /* SER ST0 ST1, no DI */
+    return cjt_frame(reply, (unsigned char)(0xC0 | control), abnormal, 3);
+}
+
+/* A CJ/T 188 meter type byte (10..19 water, 20..29 heat, 30..39 gas, 40..49 other) or the wildcard AA. */
+static int cjt_type(unsigned char type) { return type == 0xAA || (type >= 0x10 && type <= 0x49 && (type & 15) <= 9); }
+
+/* What starts at p (a 0x68) with `available` bytes: a complete DL/T 645 (1) or CJ/T 188 (2) frame with a good
+ * checksum and end byte (its length in *length), one that may still come complete (-1), or neither (0). */
+static int frame_at(const unsigned char *p, size_t available, size_t *length) {
+    int unfinished = 0;
+    if (available < 8) {
+        unfinished = 1;
+    } else if (p[7] == 0x68) { /* DL/T 645: 68 A0..A5 68 C L DATA CS 16 */
+        size_t total = available >= 10 ? 12 + (size_t)p[9] : 0;
+        if (!total || available < total) unfinished = 1;
+        else if (p[total - 2] == checksum(p, total - 2) && p[total - 1] == 0x16) {
+            *length = total;
+            return 1;
+        }
+    }
+    if (available < 2) {
+        unfinished = 1;
+    } else if (cjt_type(p[1])) { /* CJ/T 188: 68 T A0..A6 C L DATA CS 16 */
+        size_t total = available >= 11 ? 13 + (size_t)p[10] : 0;
+        if (!total || available < total) unfinished = 1;
+        else if (p[total - 2] == checksum(p, total - 2) && p[total - 1] == 0x16) {
+            *length = total;
+            return 2;
+        }
+    }
+    return unfinished ? -1 : 0;
+}
+
+/* One frame off the wire; `wire_bytes` came over TCP for it (noise and preamble included) and took their time on
+ * the line. A reply is queued for when its last byte is off the wire. */
+static void line_frame(struct site *site, struct meter_line *line, int kind, const unsigned char *frame,
+                       size_t wire_bytes, double now) {
+    unsigned char reply[FRAME_MAX];
+    double t = now - site->started;
+    size_t length = kind == 1 ? dlt_request(site, frame, t, reply) : cjt_request(site, frame, t, reply);
+    double start = now > line->busy_until ? now : line->busy_until;
+    line->busy_until = start + (double)wire_bytes * line->char_seconds;
+    if (!length || line->reply_count == LINE_REPLIES) {
+        line->unanswered++;
+        return;
+    }
+    line->answered++;
+    if (line->char_seconds > 0) line->busy_until += TURNAROUND_S + (double)length * line->char_seconds;
+    struct pending_reply *pending = &line->replies[line->reply_count++];
+    pending->at = line->busy_until;
+    pending->length = length;
+    memcpy(pending->bytes, reply, length);
+}
+
+/* Decodes what the line has received: each complete frame is handled and everything before it dropped (noise, FE,
+ * frames with a bad checksum); a 0x68 that may still begin a frame keeps the bytes from there on. */
+static void line_decode(struct site *site, struct meter_line *line, double now) {
+    unsigned char *bytes = line->received;
+    size_t count = line->received_length, i = 0, handled = 0, keep = count;
+    while (i < count) {
+        size_t length = 0;
+        int kind = bytes[i] == 0x68 ? frame_at(bytes + i, count - i, &length) : 0;
+        if (kind > 0) {
+            line_frame(site, line, kind, bytes + i, i + length - handled, now);
+            i += length;
+            handled = i;
+            keep = count;
+            continue;
+        }
+        if (kind < 0 && keep == count) keep = i;
+        i++;
+    }
+    memmove(bytes, bytes + keep, count - keep);
+    line->received_length = count - keep;
+}
+
+static void line_drop_client(struct meter_line *line, fd_set *all, const char *why, double t) {
+    close(line->client);
+    FD_CLR(line->client, all);
+    line->client = -1;
+    line->received_length = 0;
+    line->reply_count = 0;
+    printf("%.1f s: meter line: client %s\n", t, why);
+    fflush(stdout);
+}
+
+/* Bytes from the client: onto the line. */
+static void line_receive(struct site *site, struct meter_line *line, fd_set *all, double now) {
+    if (line->received_length == LINE_BUFFER) { /* a stream of noise with 68s in it: keep the newer half */
+        memmove(line->received, line->received + LINE_BUFFER / 2, LINE_BUFFER / 2);
+        line->received_length = LINE_BUFFER / 2;
+    }
+    ssize_t n = read(line->client, line->received + line->received_length, LINE_BUFFER - line->received_length);
+    if (n <= 0) {
+        if (n < 0 && errno == EINTR) return;
+        line_drop_client(line, all, "closed", now - site->started);
+        return;
+    }
+    line->received_length += (size_t)n;
+    line->last_byte_at = now;
+    line_decode(site, line, now);
+}
+
+/* Sends the replies that are off the wire by now; returns the ns until the next one (at most `wait`). */
+static int64_t line_send(struct site *site, struct meter_line *line, fd_set *all, double now, int64_t wait) {
+    if (line->received_length && now - line->last_byte_at > PARTIAL_FRAME_S) line->received_length = 0;
+    while (line->reply_count > 0 && line->replies[0].at <= now) {
+        struct pending_reply *reply = &line->replies[0];
+        if (send(line->client, reply->bytes, reply->length, MSG_NOSIGNAL) != (ssize_t)reply->length) {
+            line_drop_client(line, all, "lost", now - site->started);
+            return wait;
+        }
+        line->reply_count--;
+        memmove(&line->replies[0], &line->replies[1], (size_t)line->reply_count * sizeof line->replies[0]);
+    }
+    if (line->reply_count > 0) {
+        int64_t until = (int64_t)((line->replies[0].at - now) * 1e9) + 1;
+        if (until < wait) wait = until;
+    }
+    return wait;
+}
+
+static int listen_tcp(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int yes = 1;
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
+        bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, 4) != 0) {
+        fprintf(stderr, "site_simulator: meter line port %d: %s\n", port, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static int listen_on(modbus_t *ctx) {
@@ -233,17 +698,19 @@ static int listen_on(modbus_t *ctx) {
 }
 
 int main(int argc, char **argv) {
-    int meter_port = 15020, greenhouse_port = 15021;
-    double seconds = 3600;
+    int meter_port = 15020, greenhouse_port = 15021, line_port = 15022;
+    double seconds = 3600, baud = 9600;
     const char *gpio_dir = "/tmp/edgecore-site-gpio";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--meter-port") && i + 1 < argc) meter_port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--greenhouse-port") && i + 1 < argc) greenhouse_port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--meter-line-port") && i + 1 < argc) line_port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--meter-line-baud") && i + 1 < argc) baud = atof(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--gpio-dir") && i + 1 < argc) gpio_dir = argv[++i];
         else {
-            fprintf(stderr, "usage: site_simulator [--meter-port P] [--greenhouse-port P] [--gpio-dir DIR] "
-                            "[--seconds N]\n");
+            fprintf(stderr, "usage: site_simulator [--meter-port P] [--greenhouse-port P] [--meter-line-port P] "
+                            "[--meter-line-baud B] [--gpio-dir DIR] [--seconds N]\n");
             return 2;
         }
     }
@@ -258,6 +725,14 @@ int main(int argc, char **argv) {
     site.energy_kwh = 15872.25;
     site.soil_moisture = 27.0;
     site.s0_energy_start = site.energy_kwh;
+    site.measured_second = -1;
+    site.tariff_kwh[0] = 3120.47; /* the DL/T 645 meter's counters at the start, kWh */
+    site.tariff_kwh[1] = 14876.02;
+    site.tariff_kwh[2] = 19933.58;
+    site.tariff_kwh[3] = 10283.15;
+    site.reverse_kwh = 12.34;
+    site.water_m3 = 1302.47; /* the water meter's, m3 */
+    site.water_settlement_m3 = 1268.90;
     if (gpio_open(gpio_dir, site.lines) != 0) {
         fprintf(stderr, "site_simulator: gpio chip in %s: %s\n", gpio_dir, strerror(errno));
         return 1;
@@ -271,8 +746,11 @@ int main(int argc, char **argv) {
     update(&site);
     int listeners[2] = {listen_on(meter), listen_on(greenhouse)};
     if (listeners[0] < 0 || listeners[1] < 0) return 1;
-    printf("READY meter 127.0.0.1:%d greenhouse 127.0.0.1:%d gpio sim:%s\n", meter_port, greenhouse_port,
-           gpio_dir);
+    struct meter_line line = {.listener = listen_tcp(line_port), .client = -1,
+                              .char_seconds = baud > 0 ? 11.0 / baud : 0};
+    if (line.listener < 0 || line.listener >= FD_SETSIZE) return 1;
+    printf("READY meter 127.0.0.1:%d greenhouse 127.0.0.1:%d meter-line 127.0.0.1:%d gpio sim:%s\n", meter_port,
+           greenhouse_port, line_port, gpio_dir);
     fflush(stdout);
 
     /* client fd -> which server (0 meter, 1 greenhouse), -1 unused */
@@ -282,7 +760,9 @@ int main(int argc, char **argv) {
     FD_ZERO(&all);
     FD_SET(listeners[0], &all);
     FD_SET(listeners[1], &all);
+    FD_SET(line.listener, &all);
     int highest = listeners[0] > listeners[1] ? listeners[0] : listeners[1];
+    if (line.listener > highest) highest = line.listener;
     uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
     double end = now_seconds() + seconds;
     int64_t wait = 0;
@@ -299,6 +779,26 @@ int main(int argc, char **argv) {
         for (int fd = 0; fd <= highest && n > 0; fd++) {
             if (!FD_ISSET(fd, &ready)) continue;
             n--;
+            if (fd == line.listener) {
+                int client = accept(fd, NULL, NULL);
+                if (client < 0) continue;
+                if (client >= FD_SETSIZE) {
+                    close(client);
+                    continue;
+                }
+                double t = now_seconds() - site.started;
+                if (line.client >= 0) line_drop_client(&line, &all, "replaced by a new one", t);
+                line.client = client;
+                FD_SET(client, &all);
+                if (client > highest) highest = client;
+                printf("%.1f s: meter line: client connected\n", t);
+                fflush(stdout);
+                continue;
+            }
+            if (fd == line.client) {
+                line_receive(&site, &line, &all, now_seconds());
+                continue;
+            }
             if (fd == listeners[0] || fd == listeners[1]) {
                 int client = accept(fd, NULL, NULL);
                 if (client < 0) continue;
@@ -323,11 +823,14 @@ int main(int argc, char **argv) {
                 owner[fd] = -1;
             }
         }
+        wait = line_send(&site, &line, &all, now_seconds(), wait);
     }
     for (int fd = 0; fd <= highest; fd++)
         if (owner[fd] >= 0) close(fd);
     close(listeners[0]);
     close(listeners[1]);
+    if (line.client >= 0) close(line.client);
+    close(line.listener);
     modbus_free(meter);
     modbus_free(greenhouse);
     modbus_mapping_free(site.meter);
@@ -336,6 +839,7 @@ int main(int argc, char **argv) {
         close(site.lines[i].value_fd);
         if (site.lines[i].edges_fd >= 0) close(site.lines[i].edges_fd);
     }
-    printf("%.1f s: stopped; %lld S0 impulses sent\n", now_seconds() - site.started, site.s0_emitted);
+    printf("%.1f s: stopped; %lld S0 impulses sent; meter line: %llu frames answered, %llu not\n",
+           now_seconds() - site.started, site.s0_emitted, line.answered, line.unanswered);
     return 0;
 }

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The main job end to end: a simulated greenhouse site (examples/site_simulator: an SDM630-style energy meter
-# and greenhouse sensors on Modbus TCP at 127.0.0.1, a simulated GPIO chip with the meter's S0 output, a rain
-# gauge, a tank float switch and the irrigation valve), the gateway examples/edgecore_gateway forwarding every
-# journaled reading of examples/site-simulated.yaml with QoS 1 to a local mosquitto (Debian's, its own
+# and greenhouse sensors on Modbus TCP at 127.0.0.1, an RS-485 line behind a transparent serial server with a
+# DL/T 645 electricity meter and a CJ/T 188 water meter, a simulated GPIO chip with the meter's S0 output, a
+# rain gauge, a tank float switch and the irrigation valve), the gateway examples/edgecore_gateway forwarding
+# every journaled reading of examples/site-simulated.yaml with QoS 1 to a local mosquitto (Debian's, its own
 # configuration in a temporary folder, 127.0.0.1 only, a password required, persistence on), and a
 # persistent-session QoS 1 subscriber (mosquitto_sub into scripts/demo_subscriber.py) that shows one line
-# per message. It sends one command (the vent fan on) and shows the answer. Midway it stops the broker for
-# 10 s (SIGTERM) and starts it again: the subscriber shows the backlog arriving from the journal. At the end
-# it stops the gateway (SIGTERM) and prints the count check against the journal (readings journaled,
-# delivered, duplicates, missing); it exits with 1 when a reading is missing.
+# per message. It sends commands (the vent fan and the irrigation on; after the outage, the water meter's
+# valve closed) and shows the answers. Midway it stops the broker for 10 s (SIGTERM) and starts it again:
+# the subscriber shows the backlog arriving from the journal. At the end it stops the gateway (SIGTERM) and prints the newest reading
+# of every channel, the count check against the journal (readings journaled, delivered, duplicates,
+# missing) and what the simulated site saw; it exits with 1 when a reading is missing.
 # Installs what it needs first (Debian 12).
 #
 #   scripts/demo.sh [--seconds N] [--json]           the gateway demo; default 40 seconds (at least 20)
 #   scripts/demo.sh --watch [--seconds N] [--json]   the live view: examples/edgecore_watch samples the site,
-#                                                    writes the valve and the fan, shows every reading and
-#                                                    the statistics; default 20 seconds
+#                                                    sets the meter's clock (DL/T 645 time sync), opens the
+#                                                    irrigation valve and starts the fan, closes the water
+#                                                    meter's valve halfway, shows every reading and the
+#                                                    statistics; default 20 seconds
 #
 # For a real site: build/x86_64/examples/edgecore_watch [--json] examples/site-real.yaml (edit it first).
 set -euo pipefail
@@ -49,8 +53,9 @@ if [ "$watch" = 1 ]; then
   grep -q READY "$log" || { echo "demo: the simulator did not start:"; cat "$log"; exit 1; } >&2
   echo "demo: simulated site running (pid $simulator): $(head -1 "$log")" >&2
 
-  $examples/edgecore_watch "${json_args[@]}" --seconds "$seconds" --stats \
-    --write greenhouse.irrigation_valve=1 --write greenhouse.vent_fan=1 examples/site-simulated.yaml
+  $examples/edgecore_watch "${json_args[@]}" --seconds "$seconds" --stats --time-sync meter-line \
+    --write greenhouse.irrigation_valve=1 --write greenhouse.vent_fan=1 \
+    --write "water.valve_state=1@$((seconds / 2))" examples/site-simulated.yaml
   sleep 0.3
   echo "demo: the simulated site saw:" >&2
   sed -n '2,$p' "$log" | sed 's/^/  site: /' >&2
@@ -82,11 +87,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Three free ports of 127.0.0.1 (held together while they are chosen, so they differ; closed before they
+# Four free ports of 127.0.0.1 (held together while they are chosen, so they differ; closed before they
 # are printed, so that they are free when the site and the broker bind them).
-read -r meter_port greenhouse_port broker_port < <(python3 -c '
+read -r meter_port greenhouse_port line_port broker_port < <(python3 -c '
 import socket
-sockets = [socket.socket() for _ in range(3)]
+sockets = [socket.socket() for _ in range(4)]
 for s in sockets: s.bind(("127.0.0.1", 0))
 ports = [s.getsockname()[1] for s in sockets]
 for s in sockets: s.close()
@@ -95,11 +100,12 @@ print(*ports)')
 # The site file on free ports, with its chip and a fresh journal in the temporary folder.
 site="$tmp/site.yaml"
 sed -e "s|port: 15020|port: $meter_port|" -e "s|port: 15021|port: $greenhouse_port|" \
+    -e "s|port: 15022|port: $line_port|" \
     -e "s|/tmp/edgecore-site-gpio|$tmp/gpio|g" -e "s|/tmp/edgecore-site-journal|$tmp/journal|" \
     examples/site-simulated.yaml >"$site"
 
-$examples/site_simulator --meter-port "$meter_port" --greenhouse-port "$greenhouse_port" --gpio-dir "$tmp/gpio" \
-  --seconds $((seconds + 60)) >"$tmp/site.log" 2>&1 &
+$examples/site_simulator --meter-port "$meter_port" --greenhouse-port "$greenhouse_port" \
+  --meter-line-port "$line_port" --gpio-dir "$tmp/gpio" --seconds $((seconds + 60)) >"$tmp/site.log" 2>&1 &
 simulator=$!
 for _ in $(seq 50); do grep -q READY "$tmp/site.log" && break; sleep 0.1; done
 grep -q READY "$tmp/site.log" || { echo "demo: the simulator did not start:"; cat "$tmp/site.log"; exit 1; } >&2
@@ -149,17 +155,25 @@ $examples/edgecore_gateway --id "$gateway_id" --port "$broker_port" --username d
 gateway=$!
 echo "demo: gateway running (pid $gateway), id $gateway_id, journal $tmp/journal; for ${seconds} s" >&2
 
-command='{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
 # The gateway subscribes to its command topic when it connects (clean session: a command sent before is not
-# carried out). Its retained status says when it is online.
+# carried out). Its retained status says when it is online (up to 5 s).
+await_online() {
+  for _ in $(seq 10); do
+    kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
+    [ "$(mosquitto_sub "${mqtt[@]}" -t "$topics/status" -C 1 -W 1 2>/dev/null)" = online ] && return 0
+    sleep 0.5
+  done
+}
+send_command() {
+  echo "demo: command to $topics/command: $1" >&2
+  mosquitto_pub "${mqtt[@]}" -q 1 -t "$topics/command" -m "$1"
+}
 sleep 2
-for _ in $(seq 10); do
-  kill -0 "$gateway" 2>/dev/null || { echo "demo: the gateway stopped early" >&2; exit 1; }
-  [ "$(mosquitto_sub "${mqtt[@]}" -t "$topics/status" -C 1 -W 1 2>/dev/null)" = online ] && break
-done
+await_online
 sleep 0.5
-echo "demo: command to $topics/command: $command" >&2
-mosquitto_pub "${mqtt[@]}" -q 1 -t "$topics/command" -m "$command"
+# The fan on, the irrigation on (the water meter's flow grows fast).
+send_command '{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
+send_command '{"id":"demo-2","channel":"greenhouse.irrigation_valve","value":1}'
 
 outage_at=$(( (seconds - outage) / 2 ))
 sleep $((outage_at - 3))
@@ -169,8 +183,13 @@ echo "demo: mosquitto stopped (SIGTERM) for ${outage} s; the gateway keeps journ
 sleep "$outage"
 start_broker
 echo "demo: mosquitto started again (pid $broker): the backlog follows" >&2
+restarted=$SECONDS
+# Once the gateway is back, the water meter's valve closed (CJ/T 188 valve control): its flow stops.
+await_online
+send_command '{"id":"demo-3","channel":"water.valve_state","value":1}'
 
-sleep $((seconds - outage_at - outage))
+remaining=$((seconds - outage_at - outage - (SECONDS - restarted)))
+[ "$remaining" -le 0 ] || sleep "$remaining"
 kill -TERM "$gateway"
 status=0
 wait "$gateway" || status=$?
@@ -181,6 +200,8 @@ check=0
 wait "$viewer" || check=$?
 viewer=""
 [ "$status" -eq 0 ] || check=1
+echo "demo: the simulated site saw:" >&2
+sed -n '2,$p' "$tmp/site.log" | sed 's/^/  site: /' >&2
 if [ "$check" -ne 0 ]; then
   echo "demo: FAILED; the broker's log ends:" >&2
   tail -n 20 "$tmp/broker.log" | sed 's/^/  mosquitto: /' >&2

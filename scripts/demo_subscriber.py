@@ -4,7 +4,7 @@
 Reads `mosquitto_sub -F %j` lines (one JSON object per MQTT message) on stdin and prints one line per
 message: for readings (docs/gateway.md, the json format) the gateway, the sequence range, the number of
 readings, a few values and, for readings that waited in the journal during an outage, their age; the
-status topic's changes and each command answer as they come.
+status topic's changes and each command answer as they come. At the end, the newest reading of each channel.
 
 When the file --stop-file appears (demo.sh makes it once the gateway has stopped) it opens the journal
 (--journal, through libEdgeCore --library), waits up to 5 s for the sequences it has not seen yet, prints
@@ -27,8 +27,9 @@ import sys
 import time
 
 BACKLOG_AGE_S = 3.0   # readings older than this when they arrive waited in the journal
-SHOWN_VALUES = 3      # values shown per message: these channels' first when the message has them
-SHOWN_FIRST = ["greenhouse.vent_fan", "meter.power_total", "greenhouse.air_temperature"]
+SHOWN_VALUES = 5      # values shown per message: these channels' first when the message has them
+SHOWN_FIRST = ["greenhouse.vent_fan", "meter.power_total", "greenhouse.air_temperature", "grid.active_power_total",
+               "water.current_flow", "water.valve_state"]
 FINAL_WAIT_S = 5.0    # after the stop, how long to wait for sequences not seen yet
 
 
@@ -75,6 +76,7 @@ class Viewer:
         self.received = 0                     # readings received, duplicates included
         self.messages = 0
         self.gateway = ""
+        self.latest: dict[str, dict] = {}     # channel -> its newest reading
 
     def emit(self, text: str, **fields) -> None:
         print(json.dumps(fields) if self.as_json else text, flush=True)
@@ -113,6 +115,9 @@ class Viewer:
         if age > BACKLOG_AGE_S:
             notes.append(f"backlog: taken up to {age:.1f} s ago")
         newest = {r["channel"]: r for r in readings}   # each channel's newest reading in the batch
+        for name, reading in newest.items():
+            if name not in self.latest or reading["ts"] >= self.latest[name]["ts"]:
+                self.latest[name] = reading
         names = sorted(newest, key=lambda name: SHOWN_FIRST.index(name) if name in SHOWN_FIRST else len(SHOWN_FIRST))
         values = "  ".join(f"{name}={self.value(newest[name])}" for name in names[:SHOWN_VALUES])
         self.emit(f"{elapsed}  {body['gateway']}  seq {first}..{last}  {len(readings):3d} readings  {values}"
@@ -121,12 +126,24 @@ class Viewer:
                   readings=len(readings), duplicates=again, oldest_age_s=round(age, 3))
 
     @staticmethod
-    def value(reading: dict) -> str:
+    def value(reading: dict, digits: int = 6) -> str:
         if reading["status"] != "ok" or reading["value"] is None:
             return reading["status"]
         value = reading["value"]
-        text = f"{value:g}" if isinstance(value, float) else str(value)
+        text = f"{value:.{digits}g}" if isinstance(value, float) else str(value)
         return text + (f" {reading['unit']}" if reading.get("unit") else "")
+
+    def show_latest(self) -> None:
+        """The newest reading of each channel, by name."""
+        if self.as_json:
+            self.emit("", event="latest", readings={name: {k: r.get(k) for k in ("value", "unit", "status", "ts")}
+                                                    for name, r in sorted(self.latest.items())})
+            return
+        lines = [f"newest reading of each of {len(self.latest)} channels:"]
+        for name, reading in sorted(self.latest.items()):
+            lines.append(f"  {name:36s} {self.value(reading, 10)}"
+                         + (f"  ({reading['status']})" if reading["status"] == "ok" else ""))
+        self.emit("\n".join(lines))
 
     def check(self, journal: Journal) -> int:
         instance = f"{journal.instance:016x}"
@@ -138,6 +155,7 @@ class Viewer:
         others = sorted(set(self.seen) - {instance})
         ok = len(expected) > 0 and not missing and not others and delivered == len(expected)
         ranges = f" (sequences {journal.oldest}..{journal.newest})" if expected else ""
+        self.show_latest()
         uplink = journal.acknowledged.get("uplink")
         self.emit(f"count check: journaled {len(expected)}{ranges}, delivered {delivered}, duplicates {duplicates}, "
                   f"missing: {len(missing)}"

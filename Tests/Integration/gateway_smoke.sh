@@ -23,11 +23,12 @@ printf 'listener %s 127.0.0.1\nallow_anonymous false\npassword_file %s/passwd\n'
 # The simulated site on free ports, its journal and chip in the work folder.
 meter=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 greenhouse=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$top/build/x86_64/examples/site_simulator" --meter-port "$meter" --greenhouse-port "$greenhouse" --gpio-dir "$work/gpio" \
-  --seconds 60 > "$work/site.log" 2>&1 & pids+=($!)
+line=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$top/build/x86_64/examples/site_simulator" --meter-port "$meter" --greenhouse-port "$greenhouse" --meter-line-port "$line" \
+  --gpio-dir "$work/gpio" --seconds 60 > "$work/site.log" 2>&1 & pids+=($!)
 { printf 'journal:\n  path: %s/journal\n  sync_interval_ms: 200\n\n' "$work"
   sed -e "s#/tmp/edgecore-site-gpio#$work/gpio#g" -e "s/port: 15020/port: $meter/" -e "s/port: 15021/port: $greenhouse/" \
-      -e '/^journal:/,/^$/d' "$top/examples/site-simulated.yaml"; } > "$work/site.yaml"
+      -e "s/port: 15022/port: $line/" -e '/^journal:/,/^$/d' "$top/examples/site-simulated.yaml"; } > "$work/site.yaml"
 for _ in $(seq 50); do grep -q READY "$work/site.log" && break; sleep 0.1; done
 grep -q READY "$work/site.log" || fail "the site simulator did not start: $(cat "$work/site.log")"
 mosquitto_sub -p "$port" -u smoke -P "smoke-$$" -c -i "smoke-viewer-$$" -q 1 -t 'edgecore/smoke/readings' \

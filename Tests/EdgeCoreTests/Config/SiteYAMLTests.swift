@@ -327,10 +327,11 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     @Test func simulatedExampleHasTheDemoLayout() throws {
         let path = repositoryRoot.appendingPathComponent("examples/site-simulated.yaml").path
         let config = loadFile(path).config
-        #expect(config.buses.map(\.name) == ["meter-tcp", "greenhouse-tcp", "greenhouse-gpio"])
-        guard config.buses.count == 3, case .tcp(let meterBus) = config.buses[0],
-              case .tcp(let greenhouseBus) = config.buses[1], case .gpio(let chip) = config.buses[2] else {
-            Issue.record("expected two TCP buses and a GPIO chip")
+        #expect(config.buses.map(\.name) == ["meter-tcp", "greenhouse-tcp", "greenhouse-gpio", "meter-line"])
+        guard config.buses.count == 4, case .tcp(let meterBus) = config.buses[0],
+              case .tcp(let greenhouseBus) = config.buses[1], case .gpio(let chip) = config.buses[2],
+              case .tcp(let meterLine) = config.buses[3] else {
+            Issue.record("expected two TCP buses, a GPIO chip and a transparent TCP line")
             return
         }
         // scripts/demo.sh and Tests/Integration move the journal by replacing its path; the gateway reads "uplink".
@@ -366,6 +367,24 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(config.channels[fan].point.function == .coils && config.channels[fan].writable)
         let air = try #require(config.channelIndex(named: "greenhouse.air_temperature"))
         #expect(config.channels[air].point.codec == codec(.i16, scale: 0.1, sentinels: [0x7FFF]))
+
+        // The RS-485 line behind the simulator's transparent port, with the two meters it plays (their addresses).
+        #expect(meterLine.framing == .transparent && meterLine.host == "127.0.0.1" && meterLine.port == 15022)
+        let grid = try #require(config.deviceIndex(named: "grid_meter"))
+        let water = try #require(config.deviceIndex(named: "water_meter"))
+        #expect(config.devices[grid].bus == 3 && config.devices[grid].deviceProtocol == .dlt645v2007)
+        #expect(config.devices[grid].meter?.address.text == "202612020645")
+        #expect(config.devices[grid].meter?.allowTimeSync == true)
+        #expect(config.devices[water].bus == 3 && config.devices[water].deviceProtocol == .cjt188)
+        #expect(config.devices[water].meter?.address.text == "20261202001880")
+        #expect(config.devices[water].meter?.meterType == .coldWater)
+        let gridChannels = config.channels.filter { $0.meter?.device == grid }
+        #expect(gridChannels.count == 22 && gridChannels.allSatisfy { $0.name.hasPrefix("grid.") })
+        let voltage = try #require(config.channelIndex(named: "grid.voltage_a"))
+        #expect(config.channels[voltage].meter?.identifier == 0x0201_0100 && config.channels[voltage].unit == "V")
+        let valveState = try #require(config.channelIndex(named: "water.valve_state"))
+        #expect(config.channels[valveState].meter?.item == .cjt188(.valveState) && config.channels[valveState].writable)
+        #expect(config.channels.filter { $0.meter?.device == water }.count == 6)
     }
 }
 
