@@ -471,6 +471,12 @@ enum FuzzTargets {
             return 1 + Int(seed >> 59)  // 1...32
         }
         if whole.events != chunked.events { return "events differ by chunking: \(whole.events) / \(chunked.events)" }
+        // What an answer window takes early (MeterExchange): a whole frame behind the candidate the scanner waits
+        // on must be one the protocol's parser accepts, and must be bytes of the stream as they came.
+        for (raw, pending) in whole.early + chunked.early {
+            guard Frame(raw: raw) != nil else { return "early frame \(raw) does not parse" }
+            guard contains(pending.dropFirst(), raw) else { return "early frame \(raw) is not in the pending \(pending)" }
+        }
         let counts = whole.counts
         guard counts.fed == stream.count, counts.frameBytes + counts.discardedBytes == counts.fed else {
             return "counts do not add up: \(counts) for \(stream.count) bytes"
@@ -510,11 +516,13 @@ enum FuzzTargets {
         return decoded == frames ? nil : "the decoder yields \(decoded.count) frames, the scanner \(frames.count)"
     }
 
-    /// The scanner's events for `stream` appended in chunks of `size(chunk index)` bytes, then finished.
-    private static func scanMeterStream(_ stream: [UInt8], shape: MeterFrameShape,
-                                        size: (Int) -> Int) -> (events: [MeterScanEvent], counts: MeterFrameScanner.Counts) {
+    /// The scanner's events for `stream` appended in chunks of `size(chunk index)` bytes, then finished; and
+    /// after each chunk, the frame `completeFrameAfterCandidate` offers (with the pending bytes it came from).
+    private static func scanMeterStream(_ stream: [UInt8], shape: MeterFrameShape, size: (Int) -> Int)
+        -> (events: [MeterScanEvent], counts: MeterFrameScanner.Counts, early: [([UInt8], [UInt8])]) {
         var scanner = MeterFrameScanner(shape: shape)
         var events: [MeterScanEvent] = []
+        var early: [([UInt8], [UInt8])] = []
         var position = 0
         var chunk = 0
         while position < stream.count {
@@ -523,10 +531,22 @@ enum FuzzTargets {
             position = end
             chunk += 1
             while let event = scanner.next() { events.append(event) }
+            if let frame = scanner.completeFrameAfterCandidate() { early.append((frame, Array(scanner.pendingBytes))) }
         }
         scanner.finish()
         while let event = scanner.next() { events.append(event) }
-        return (events, scanner.counts)
+        return (events, scanner.counts, early)
+    }
+
+    /// Whether `needle` occurs in `haystack` as contiguous bytes.
+    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return needle.isEmpty }
+        var index = haystack.startIndex
+        while index + needle.count <= haystack.endIndex {
+            if haystack[index] == needle[0], haystack[index..<index + needle.count].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
     }
 
     private static func status(_ value: edgecore_status) -> UInt16 { UInt16(value.rawValue) }
