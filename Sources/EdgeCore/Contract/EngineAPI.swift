@@ -98,6 +98,28 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
 }
 
 @c @implementation
+public func edgecore_engine_device_protocol(_ engine: OpaquePointer?, _ device: UInt32,
+                                            _ protocolOut: UnsafeMutablePointer<UInt16>?,
+                                            _ addressOut: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let engine, addressOut != nil || size == 0 else {
+        return nullArgument("engine (and address_out, for a size above 0) are required")
+    }
+    return withEngineShared(engine) { engine in
+        guard let info = engine.deviceProtocol(Int(clamping: device)) else {
+            return failure(Failure(.notFound, "no device with id \(device)"))
+        }
+        protocolOut?.pointee = UInt16(info.deviceProtocol.rawValue)
+        if let addressOut, size > 0 {
+            let bytes = Array((info.address?.text ?? "").utf8)
+            let length = min(bytes.count, size - 1)
+            for index in 0..<length { addressOut[index] = CChar(bitPattern: bytes[index]) }
+            addressOut[length] = 0
+        }
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
 public func edgecore_engine_device_info(_ engine: OpaquePointer?, _ device: UInt32,
                                         _ nameOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                                         _ busOut: UnsafeMutablePointer<UInt32>?,
