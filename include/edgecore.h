@@ -849,7 +849,8 @@ int edgecore_engine_stop(struct edgecore_engine *engine);
 /**
  * The plan as text (a dry run): per bus and device the read requests the engine will send, the channels
  * each serves, and per bus the estimated bus time per second against the intervals (RTU from baud and
- * frame sizes). Works on a stopped or running engine.
+ * frame sizes; a meter's turnaround, 20-500 ms, from the mean round trip the engine measured once the
+ * meter answered, and marked as not counted before). Works on a stopped or running engine.
  *
  * text  where the text goes: at most `size` bytes including the NUL, like snprintf; may be NULL when
  *       size is 0.

@@ -142,7 +142,13 @@ public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutable
     if size != 0, text == nil { return nullArgument("text is required when size > 0") }
     return withEngineShared(engine) { engine in
         let config = engine.config
-        let utf8 = Array(Planner.describe(Planner.plan(config), config: config).utf8)
+        // Meters' turnaround from what the engine measured (none before their first answers).
+        let roundTrips: [Int?] = config.devices.indices.map { device in
+            guard config.devices[device].deviceProtocol.isMeter, let counters = engine.stats.device(device)?.counters,
+                  counters.responses > 0 else { return nil }
+            return Int(clamping: counters.latency_total_us / counters.responses)
+        }
+        let utf8 = Array(Planner.describe(Planner.plan(config), config: config, roundTrips: roundTrips).utf8)
         // size_t arrives as Int; a value above Int.max (negative here) is no limit in practice.
         if let text, size != 0 {
             let room = size < 0 ? utf8.count : min(utf8.count, size - 1)
