@@ -1528,13 +1528,13 @@ enum edgecore_device_state {
     EDGECORE_DEVICE_OFFLINE = 3    /**< backed off: probed at growing intervals */
 };
 
-/** Counters of one Modbus device since the engine was created. Grows at its end. */
+/** Counters of one device (a Modbus slave or a meter) since the engine was created. Grows at its end. */
 struct edgecore_device_stats {
     uint64_t requests;             /**< transactions sent (retries and writes included) */
     uint64_t responses;            /**< good answers */
     uint64_t timeouts;             /**< transactions without an answer */
     uint64_t frame_errors;         /**< bad CRC, malformed or unexpected answers */
-    uint64_t exceptions;           /**< Modbus exception answers */
+    uint64_t exceptions;           /**< refusals: Modbus exception answers, meters' abnormal replies */
     uint64_t disconnects;          /**< transactions failed because the bus was down */
     uint64_t retries;              /**< transactions that were retries */
     uint64_t skipped_offline;      /**< polls not sent while the device was backed off */
@@ -1542,7 +1542,8 @@ struct edgecore_device_stats {
     uint32_t latency_max_us;       /**< longest round-trip of a good answer */
     uint32_t latency_histogram[8]; /**< good answers by round-trip: <1, <2, <5, <10, <20, <50, <100, >=100 ms */
     uint16_t state;                /**< enum edgecore_device_state */
-    uint16_t last_exception;       /**< code of the last Modbus exception (poll or write), 0: none */
+    uint16_t last_exception;       /**< code of the last Modbus exception (poll or write), or a meter's last
+                                        abnormal reply's error byte / status word; 0: none */
     int32_t last_error;            /**< result code of the last failure (EDGECORE_E_DEVICE_*, ...), 0: none */
     uint32_t consecutive_failures; /**< failed polls in a row */
     int64_t last_ok_ns;            /**< CLOCK_REALTIME of the last good answer, 0: none */
@@ -1666,6 +1667,21 @@ static inline int edgecore_engine_pulse_stats(const struct edgecore_engine *engi
                                               struct edgecore_pulse_stats *stats_out) {
     return edgecore_engine_pulse_stats_sized(engine, channel, stats_out, sizeof *stats_out);
 }
+
+/**
+ * What went wrong last with a device, in words: the reason of its last failed transaction (poll or write),
+ * e.g. "reply for identifier 0x02010200, requested 0x02010100", "frame checksum 0x6C, the bytes sum to
+ * 0x6B", "no answer within 1000 ms", "Modbus exception 2". Since 1.3.
+ *
+ * device  device id.
+ * text    receives the text, NUL-terminated, cut to size - 1 bytes; may be NULL when size is 0.
+ *
+ * Returns the text's full length (as snprintf: a return >= size means it was cut; 0: no failure yet), or
+ * EDGECORE_E_NULL_POINTER (engine; text with size > 0), EDGECORE_E_NOT_FOUND (device). Does not block.
+ * Any thread, any time.
+ */
+int edgecore_engine_device_last_problem(const struct edgecore_engine *engine, uint32_t device, char *text,
+                                        size_t size);
 
 /**
  * Look up a bus, device or channel id by name.

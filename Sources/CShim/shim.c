@@ -70,12 +70,15 @@ int ec_line_write(int fd, const uint8_t *data, size_t length, int rts_mode, unsi
 }
 
 long ec_line_read(int fd, uint8_t *buffer, size_t size, int64_t deadline_ns) {
+    /* A serial port in raw mode with VMIN = VTIME = 0 (as libmodbus sets it) reads 0 when nothing is there:
+     * end of file only on a socket. */
+    int tty = isatty(fd);
     for (;;) {
         ssize_t n = read(fd, buffer, size);
         if (n > 0) return (long)n;
-        if (n == 0) return -ECONNRESET;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+        if (n == 0 && !tty) return -ECONNRESET;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
         int error = ec_line_wait(fd, POLLIN, deadline_ns);
         if (error == ETIMEDOUT) return 0;
         if (error) return -error;

@@ -214,7 +214,7 @@ int ec_line_write(int fd, const uint8_t *data, size_t length, int rts_mode, unsi
                   int64_t deadline_ns);
 
 /* Reads what is there, waiting until deadline_ns for the first byte. Returns the count (> 0), 0 when the
- * deadline passed, -ECONNRESET at end of file (the peer closed), or -errno. */
+ * deadline passed, -ECONNRESET at end of file of a socket (the peer closed), or -errno. */
 long ec_line_read(int fd, uint8_t *buffer, size_t size, int64_t deadline_ns);
 
 /* Drops input not read yet: tcflush() on a serial port, reads until nothing is left on a socket (at most

@@ -192,6 +192,24 @@ public func edgecore_engine_device_stats_sized(_ engine: OpaquePointer?, _ devic
 }
 
 @c @implementation
+public func edgecore_engine_device_last_problem(_ engine: OpaquePointer?, _ device: UInt32,
+                                                _ text: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let engine, text != nil || size == 0 else { return nullArgument("engine (and text, for a size above 0) are required") }
+    return withEngineShared(engine) { engine in
+        guard let problem = engine.stats.deviceProblem(Int(clamping: device)) else {
+            return failure(Failure(.notFound, "no device with id \(device)"))
+        }
+        let bytes = Array(problem.utf8)
+        if let text, size > 0 {
+            let length = min(bytes.count, size - 1)
+            for index in 0..<length { text[index] = CChar(bitPattern: bytes[index]) }
+            text[length] = 0
+        }
+        return Int32(clamping: bytes.count)
+    }
+}
+
+@c @implementation
 public func edgecore_engine_bus_stats_sized(_ engine: OpaquePointer?, _ bus: UInt32,
                                             _ statsOut: UnsafeMutablePointer<edgecore_bus_stats>?, _ size: Int) -> Int32 {
     copyStats(engine, statsOut, size, notFound: "no bus with id \(bus)") { engine in
@@ -301,8 +319,8 @@ public func edgecore_meter_item_find(_ protocolNumber: Int32, _ name: UnsafePoin
 // MARK: Helpers of the contract
 
 /// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its
-/// chip and lines opened now, so that start fails precisely), a Modbus line or endpoint a ModbusWorker
-/// over libmodbus.
+/// chip and lines opened now, so that start fails precisely), a serial line or TCP endpoint a ModbusWorker
+/// over libmodbus (RTU lines, Modbus TCP) or over StreamTransport (transparent TCP).
 func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
     let bus = setup.config.buses[setup.busId]
     if case .gpio = bus {
@@ -311,8 +329,14 @@ func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
                           stats: setup.stats,
                           sequences: setup.sequences, config: setup.config)
     }
+    let transport: any ModbusTransport
+    if case .tcp(let tcp) = bus, tcp.framing == .transparent {
+        transport = StreamTransport(tcp)
+    } else {
+        transport = LibmodbusTransport(bus)
+    }
     return ModbusWorker(busId: setup.busId, config: setup.config, requests: setup.requests,
-                        transport: LibmodbusTransport(bus), ring: setup.ring, feed: setup.feed,
+                        transport: transport, ring: setup.ring, feed: setup.feed,
                         stats: setup.stats, sequences: setup.sequences)
 }
 

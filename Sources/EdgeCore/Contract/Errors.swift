@@ -85,6 +85,7 @@ func resultCodeDescription(_ code: Int32) -> StaticString? {
     case EDGECORE_E_NOT_A_JOURNAL: return "not an EdgeCore journal (the folder holds other files, or the path is not a folder)"
     case EDGECORE_E_JOURNAL_VERSION: return "the journal was written by a newer EdgeCore"
     case EDGECORE_E_JOURNAL_FULL: return "the journal is full (its policy refuses the newest readings)"
+    case EDGECORE_E_AMBIGUOUS: return "more than one device answered a request meant for one"
     default: return nil
     }
 }

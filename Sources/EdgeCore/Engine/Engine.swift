@@ -133,7 +133,7 @@ final class Engine: @unchecked Sendable {
         configLock.withLock {
             guard channel >= 0, channel < channelStrings.count, channel < storedConfig.channels.count else { return nil }
             return (UnsafePointer(channelStrings[channel].name), UnsafePointer(channelStrings[channel].unit),
-                    storedConfig.channels[channel].modbus?.device)
+                    storedConfig.channels[channel].device)
         }
     }
 

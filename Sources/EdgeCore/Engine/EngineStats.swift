@@ -12,6 +12,8 @@ final class EngineStats: @unchecked Sendable {
     private var devices: [edgecore_device_stats] = []
     private var buses: [edgecore_bus_stats] = []
     private var deviceErrors: [Failure.Kind?] = []
+    /// The reason of each device's last failure, in words (edgecore_engine_device_last_problem).
+    private var deviceProblems: [String] = []
     private var busErrors: [Failure.Kind?] = []
     /// By channel id; meaningful for pulse counter channels.
     private var pulses: [edgecore_pulse_stats] = []
@@ -22,6 +24,7 @@ final class EngineStats: @unchecked Sendable {
             while devices.count < deviceCount {
                 devices.append(edgecore_device_stats())
                 deviceErrors.append(nil)
+                deviceProblems.append("")
             }
             while buses.count < busCount {
                 buses.append(edgecore_bus_stats())
@@ -42,6 +45,11 @@ final class EngineStats: @unchecked Sendable {
     /// A device's counters and its last error (nil: none).
     func device(_ index: Int) -> (counters: edgecore_device_stats, lastError: Failure.Kind?)? {
         lock.withLock { index >= 0 && index < devices.count ? (devices[index], deviceErrors[index]) : nil }
+    }
+
+    /// The reason of a device's last failure ("" before the first); nil for no such device.
+    func deviceProblem(_ index: Int) -> String? {
+        lock.withLock { index >= 0 && index < deviceProblems.count ? deviceProblems[index] : nil }
     }
 
     /// A bus's counters and its last error (nil: none).
@@ -73,12 +81,15 @@ final class EngineStats: @unchecked Sendable {
     }
 
     /// A transaction's counters of its device and its bus together, and the device's error if it failed.
-    func update(device: Int, bus: Int, deviceError: Failure.Kind?,
+    func update(device: Int, bus: Int, deviceError: Failure?,
                 _ body: (inout edgecore_device_stats, inout edgecore_bus_stats) -> Void) {
         lock.withLock {
             guard device >= 0, device < devices.count, bus >= 0, bus < buses.count else { return }
             body(&devices[device], &buses[bus])
-            if let deviceError { deviceErrors[device] = deviceError }
+            if let deviceError {
+                deviceErrors[device] = deviceError.kind
+                deviceProblems[device] = deviceError.message
+            }
         }
     }
 }

@@ -10,6 +10,9 @@ struct PlannedRequest: Equatable {
     var intervalMs: UInt32
     /// Channel ids, by address.
     var channels: [Int]
+    /// Meters: the identifier read (a DL/T 645 data identifier; 0x901F for a CJ/T 188 read serving all the
+    /// meter's channels of the interval); nil for Modbus (function, address and count are then unused).
+    var meterIdentifier: UInt32? = nil
 
     var lastAddress: Int { Int(address) + count - 1 }
 }
@@ -70,6 +73,25 @@ enum Planner {
             }
             if let open = current { requests.append(open) }
         }
+        return requests + planMeters(config)
+    }
+
+    /// Meter requests, in channel order: one per DL/T 645 channel (each identifier is its own request), one
+    /// per CJ/T 188 meter and interval (the current-data reply serves every field).
+    private static func planMeters(_ config: SiteConfig) -> [PlannedRequest] {
+        var requests: [PlannedRequest] = []
+        for (id, channel) in config.channels.enumerated() {
+            guard let point = channel.meter else { continue }
+            let device = config.devices[point.device]
+            if case .cjt188 = point.item,
+               let open = requests.firstIndex(where: { $0.device == point.device && $0.intervalMs == channel.intervalMs }) {
+                requests[open].channels.append(id)
+                continue
+            }
+            requests.append(PlannedRequest(bus: device.bus, device: point.device, function: .holdingRegisters,
+                                           address: 0, count: 0, intervalMs: channel.intervalMs, channels: [id],
+                                           meterIdentifier: point.identifier))
+        }
         return requests
     }
 
@@ -99,6 +121,27 @@ enum WireTime {
         return Int((Double(characters) * characterMicros + 2 * silenceMicroseconds(bus)).rounded(.up))
     }
 
+    /// Characters of a meter request and of its reply: the frames (FE preamble included: a reply is taken to
+    /// carry as many FE bytes as the request) and, for DL/T 645, the identifier and the value.
+    static func meterCharacters(_ device: DeviceSpec, _ request: PlannedRequest, config: SiteConfig) -> (request: Int, reply: Int) {
+        let preamble = Int(device.meter?.preamble ?? 0)
+        if let version = device.deviceProtocol.dlt645Version {
+            var valueLength = 0
+            if let id = request.channels.first, let point = config.channels[id].meter,
+               case .dlt645(_, let format) = point.item { valueLength = format.length }
+            return (preamble + 12 + version.identifierLength, preamble + 12 + version.identifierLength + valueLength)
+        }
+        let heat = device.meter?.meterType.meterClass == .heat
+        return (preamble + 13 + 3, preamble + 13 + 3 + (heat ? CJT188CurrentData.heatLength : CJT188CurrentData.flowLength))
+    }
+
+    /// Microseconds a meter transaction occupies an RTU line: both frames and the silence after each (as for
+    /// Modbus); the meter's turnaround comes on top.
+    static func meterTransactionMicroseconds(_ bus: RTUBusSpec, characters: (request: Int, reply: Int)) -> Int {
+        let characterMicros = Double(bus.bitsPerCharacter) * 1_000_000 / Double(bus.baud)
+        return Int((Double(characters.request + characters.reply) * characterMicros + 2 * silenceMicroseconds(bus)).rounded(.up))
+    }
+
     /// The silence that ends an RTU frame (t3.5): 3.5 character times, or 1750 us above 19200 baud. A
     /// master must keep it after an answer before its next request, or the slave may not see a new frame.
     static func silenceMicroseconds(_ bus: RTUBusSpec) -> Double {
@@ -116,7 +159,7 @@ extension Planner {
             let busRequests = requests.filter { $0.bus == busId }
             switch bus {
             case .tcp(let tcp):
-                add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port), \(busRequests.count) requests")
+                add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port)\(tcp.framing == .transparent ? " (transparent)" : ""), \(busRequests.count) requests")
             case .gpio(let chip):
                 add("bus '\(chip.name)': gpio chip \(chip.chip)")
                 for channel in config.channels {
@@ -137,8 +180,27 @@ extension Planner {
             var busyMicrosPerSecond = 0.0
             var perSecond = 0.0
             for (deviceId, device) in config.devices.enumerated() where device.bus == busId {
-                add("\n  device '\(device.name)' unit \(device.unitId)")
+                if let meter = device.meter {
+                    add("\n  device '\(device.name)' \(device.deviceProtocol.name) meter \(meter.address.text)")
+                } else {
+                    add("\n  device '\(device.name)' unit \(device.unitId)")
+                }
                 for request in busRequests where request.device == deviceId {
+                    if let identifier = request.meterIdentifier {
+                        let rate = 1000.0 / Double(request.intervalMs)
+                        perSecond += rate
+                        let bytes = device.deviceProtocol.dlt645Version?.identifierLength ?? 2
+                        add("\n    DI \(hexIdentifier(identifier, bytes: bytes)) every \(request.intervalMs) ms")
+                        if case .rtu(let rtu) = bus {
+                            let micros = WireTime.meterTransactionMicroseconds(
+                                rtu, characters: WireTime.meterCharacters(device, request, config: config))
+                            busyMicrosPerSecond += Double(micros) * rate
+                            add(", \(formatFixed(Double(micros) / 1000, decimals: 2)) ms on the wire")
+                        }
+                        add(":")
+                        for id in request.channels { add(" \(config.channels[id].name)") }
+                        continue
+                    }
                     let rate = 1000.0 / Double(request.intervalMs)
                     perSecond += rate
                     let unit = request.function.readsBits ? "bits" : "registers"

@@ -142,6 +142,9 @@ struct CJT188Unit: Equatable {
     /// implementations: docs/meters-sources.md; one vendor adds 0x36 for V, not taken).
     static func of(_ code: UInt8) -> CJT188Unit? { cjt188Units.first { $0.code == code } }
 
+    /// A unit of the conversion table (energy, power, volume, flow).
+    static func isKnown(_ unit: String) -> Bool { unitFactors.contains { sameText(Message.string($0.unit), unit) } }
+
     /// `value` in `from` expressed in `to`, when both are units of one quantity (energy: J kJ MJ GJ Wh kWh MWh;
     /// power: W kW MW; volume: L m3; flow: L/h m3/h); nil otherwise. The same unit converts to itself.
     static func convert(_ value: Double, from: String, to: String) -> Double? {

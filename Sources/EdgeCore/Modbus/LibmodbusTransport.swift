@@ -122,6 +122,23 @@ final class LibmodbusTransport: ModbusTransport {
         _ = try exchange(15, address, UInt16(values.count), end: 13 + bytes)
     }
 
+    func sendRaw(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) {
+        guard connected, let context else { throw Failure(.disconnected(Errno(ENOTCONN))) }
+        var rts: Int32 = 0
+        var delay: UInt32 = 0
+        if case .rtu(let rtu) = spec, rtu.rts != 0 {
+            rts = Int32(rtu.rts)
+            // libmodbus's default settle time is one character time.
+            delay = rtu.rtsDelayUs ?? UInt32((Double(rtu.bitsPerCharacter) * 1_000_000 / Double(rtu.baud)).rounded(.up))
+        }
+        try RawLineIO.send(modbus_get_socket(context), bytes, rtsMode: rts, rtsDelayUs: delay)
+    }
+
+    func receiveRaw(into buffer: UnsafeMutableBufferPointer<UInt8>, waitNanoseconds: Int64) throws(Failure) -> Int {
+        guard connected, let context else { throw Failure(.disconnected(Errno(ENOTCONN))) }
+        return try RawLineIO.receive(modbus_get_socket(context), buffer, waitNanoseconds: waitNanoseconds)
+    }
+
     // MARK: Internals
 
     private func put(_ value: UInt16, at index: Int) {

@@ -27,6 +27,11 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     /// Per request (same index as `requests`): where each channel's value lies in the answer.
     private let decodeTables: [[DecodeSlot]]
     private var registers = [UInt16](repeating: 0, count: 125)
+    /// A meter poll's answer: a DL/T 645 value's bytes, a CJ/T 188 current-data reply.
+    private var meterValue: [UInt8] = []
+    private var meterData: CJT188CurrentData? = nil
+    /// The CJ/T 188 sequence byte SER of the next request.
+    private var meterSequence: UInt8 = 0
     private var bits = [UInt8](repeating: 0, count: 2000)
     private var batch: ReadingBatch
     private var nextTransactionAt: Int64 = 0
@@ -232,7 +237,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         var timestamp: Int64 = 0
         for attempt in 0..<attempts {
             let result = transact(deviceId, isRetry: attempt > 0) { () throws(Failure) in
-                try read(index)
+                if requests[index].meterIdentifier != nil { try readMeter(index) } else { try read(index) }
             }
             timestamp = result.realtime
             guard let error = result.failure else {
@@ -257,6 +262,21 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         }
         let (status, detail) = failure.kind.readingStatus
         publishFailure(index, status: status, detail: detail, timestamp: timestamp)
+    }
+
+    /// A meter request: one DL/T 645 identifier (with its follow-ups), or a CJ/T 188 current-data read.
+    private func readMeter(_ index: Int) throws(Failure) {
+        let device = config.devices[requests[index].device]
+        guard let meter = device.meter else { throw Failure(.deviceFrame) }
+        if let version = device.deviceProtocol.dlt645Version {
+            meterValue = try MeterExchange.readDLT645(transport, clock: clock, version: version, meter: meter,
+                                                      identifier: requests[index].meterIdentifier ?? 0,
+                                                      timeoutMs: device.responseTimeoutMs)
+        } else {
+            meterSequence &+= 1
+            meterData = try MeterExchange.readCJT188(transport, clock: clock, meter: meter, sequence: meterSequence,
+                                                     timeoutMs: device.responseTimeoutMs)
+        }
     }
 
     private func read(_ index: Int) throws(Failure) {
@@ -325,9 +345,10 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             transport.setResponseTimeout(milliseconds: timeoutMs)
             currentTimeoutMs = timeoutMs
         }
-        // RTU answers carry no transaction id: an answer that came after its request timed out would be
-        // taken for the next request's (another channel's data, status OK). Discard what arrived since.
-        if case .rtu = spec { transport.flush() }
+        // RTU answers (and meters' replies) carry no transaction id: an answer that came after its request
+        // timed out would be taken for the next request's (another channel's data, status OK). Discard what
+        // arrived since.
+        if spec.carriesSerialFrames { transport.flush() }
         return clock.monotonicNanoseconds
     }
 
@@ -338,7 +359,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         let finished = clock.monotonicNanoseconds
         let realtime = clock.realtimeNanoseconds
         nextTransactionAt = finished + gapNanoseconds
-        stats.update(device: deviceId, bus: busId, deviceError: failure?.kind) { device, bus in
+        let problem = failure.map { Failure($0.kind, problemText($0, deviceId: deviceId)) }
+        stats.update(device: deviceId, bus: busId, deviceError: problem) { device, bus in
             device.requests &+= 1
             if isRetry { device.retries &+= 1 }
             bus.transactions &+= 1
@@ -371,7 +393,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             transport.flush()
             frameErrorsInRow += 1
             // On TCP a second bad frame in a row means the stream is out of step: start afresh.
-            if case .tcp = spec, frameErrorsInRow >= 2 { busLost() }
+            if case .tcp(let tcp) = spec, tcp.framing == .mbap, frameErrorsInRow >= 2 { busLost() }
         case .disconnected(let errno)?:
             busLost(error: errno)
         default:
@@ -391,6 +413,10 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     // MARK: Readings
 
     private func publishValues(_ index: Int, timestamp: Int64) {
+        if requests[index].meterIdentifier != nil {
+            publishMeterValues(index, timestamp: timestamp)
+            return
+        }
         let readsBits = requests[index].function.readsBits
         decodeTables[index].withUnsafeBufferPointer { slots in
             for slot in slots.indices {
@@ -414,9 +440,26 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         batch.publish()
     }
 
+    private func publishMeterValues(_ index: Int, timestamp: Int64) {
+        for id in requests[index].channels {
+            let channel = config.channels[id]
+            guard let point = channel.meter else { continue }
+            let decoded: DecodedValue
+            switch point.item {
+            case .dlt645(_, let format):
+                decoded = MeterExchange.value(meterValue, format: format, codec: point.codec)
+            case .cjt188(let field):
+                guard let data = meterData else { continue }
+                decoded = MeterExchange.value(data, field: field, unit: channel.unit, codec: point.codec)
+            }
+            batch.append(channel: id, timestamp: timestamp, value: decoded.value, status: decoded.status)
+        }
+        batch.publish()
+    }
+
     private func publishFailure(_ index: Int, status: UInt16, detail: UInt16, timestamp: Int64) {
-        for slot in decodeTables[index] {
-            batch.append(channel: slot.channel, timestamp: timestamp, value: 0, status: status, detail: detail)
+        for channel in requests[index].channels {
+            batch.append(channel: channel, timestamp: timestamp, value: 0, status: status, detail: detail)
         }
         batch.publish()
     }
@@ -424,13 +467,31 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
     // MARK: Writes
 
     private func execute(_ job: WriteJob) {
-        // A GPIO output never reaches a Modbus bus (the engine routes by bus).
-        guard case .modbus(let device, let address, let payload) = job.target else {
-            job.complete(Failure(.invalidArgument, "a GPIO output has no Modbus bus"))
-            return
-        }
         guard transport.isOpen else {
             job.complete(Failure(.disconnected(nil)))
+            return
+        }
+        let device: Int
+        let address: UInt16
+        let payload: WriteJob.Payload
+        switch job.target {
+        case .modbus(let target, let first, let values):
+            device = target
+            address = first
+            payload = values
+        case .gpioOutput:
+            // A GPIO output never reaches a Modbus bus (the engine routes by bus).
+            job.complete(Failure(.invalidArgument, "a GPIO output has no Modbus bus"))
+            return
+        case .meterValve(let target, let open):
+            job.complete(valve(target, open: open))
+            return
+        case .meterTimeSync(_, let seconds):
+            job.complete(timeSync(seconds))
+            return
+        case .meterDiscover:
+            let result = discover()
+            job.complete(result.failure, answer: result.address?.bytes ?? [])
             return
         }
         var failure: Failure? = nil
@@ -450,6 +511,91 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             }
         }
         job.complete(failure)
+    }
+
+    /// A failure in words for edgecore_engine_device_last_problem: the transport's message, or (libmodbus
+    /// gives none) one made from its kind.
+    @inline(never)
+    private func problemText(_ failure: Failure, deviceId: Int) -> Message {
+        if !failure.message.isEmpty { return Message(verbatim: failure.message) }
+        switch failure.kind {
+        case .deviceTimeout: return "no answer within \(config.devices[deviceId].responseTimeoutMs) ms"
+        case .deviceFrame: return "bad CRC or malformed answer"
+        case .deviceException(let code): return "Modbus exception \(code)"
+        case .disconnected(let errno?): return "bus down: \(errno.text)"
+        default: return "bus down"
+        }
+    }
+
+    // MARK: Meter actions
+
+    private func valve(_ deviceId: Int, open: Bool) -> Failure? {
+        guard let meter = config.devices[deviceId].meter else { return Failure(.invalidArgument, "not a meter") }
+        let timeoutMs = config.devices[deviceId].responseTimeoutMs
+        var failure: Failure? = nil
+        for attempt in 0...Int(config.devices[deviceId].retries) {
+            meterSequence &+= 1
+            let sequence = meterSequence
+            let result = transact(deviceId, isRetry: attempt > 0) { () throws(Failure) in
+                try MeterExchange.valveCJT188(transport, clock: clock, meter: meter, sequence: sequence, open: open,
+                                              timeoutMs: timeoutMs)
+            }
+            guard let error = result.failure else {
+                health[deviceId].answered()
+                return nil
+            }
+            failure = error
+            guard error.kind.isRetryable, transport.isOpen, !stopRequested else { return error }
+        }
+        return failure
+    }
+
+    /// The DL/T 645 broadcast time sync: no reply; the line is busy for the frame's time and the silence.
+    private func timeSync(_ seconds: Int64) -> Failure? {
+        var fields = [Int32](repeating: 0, count: 6)
+        let converted = fields.withUnsafeMutableBufferPointer { buffer in ec_local_time(seconds, buffer.baseAddress) }
+        guard converted == 0, fields[0] >= 2000, fields[0] <= 2099 else {
+            return Failure(.value, "time \(seconds) is not a local time in 2000..2099")
+        }
+        let preamble = config.devices.filter { $0.bus == busId }.compactMap { $0.meter?.preamble }.max() ?? 4
+        let frame: [UInt8]
+        do throws(Failure) {
+            frame = try DLT645Frame.timeSync(year: Int(fields[0]) - 2000, month: Int(fields[1]), day: Int(fields[2]),
+                                             hour: Int(fields[3]), minute: Int(fields[4]),
+                                             second: Int(fields[5])).encoded(preamble: Int(preamble))
+        } catch {
+            return error
+        }
+        transport.flush()
+        var failure: Failure? = nil
+        do throws(Failure) {
+            try frame.withUnsafeBufferPointer { bytes throws(Failure) in try transport.sendRaw(bytes) }
+        } catch {
+            failure = error
+        }
+        nextTransactionAt = clock.monotonicNanoseconds + gapNanoseconds + lineNanoseconds(characters: frame.count)
+        if case .disconnected(let errno)? = failure?.kind { busLost(error: errno) }
+        return failure
+    }
+
+    private func discover() -> (failure: Failure?, address: MeterAddress?) {
+        transport.flush()
+        var failure: Failure? = nil
+        var address: MeterAddress? = nil
+        do throws(Failure) {
+            address = try MeterExchange.discoverDLT645(transport, clock: clock, windowMs: 1000)
+        } catch {
+            failure = error
+        }
+        nextTransactionAt = clock.monotonicNanoseconds + gapNanoseconds
+        if case .disconnected(let errno)? = failure?.kind { busLost(error: errno) }
+        return (failure, address)
+    }
+
+    /// The time `characters` take on an RTU line (0 elsewhere: a serial server's line is not ours to time).
+    private func lineNanoseconds(characters: Int) -> Int64 {
+        guard case .rtu(let rtu) = spec else { return 0 }
+        return Int64(Double(characters * rtu.bitsPerCharacter) * 1_000_000_000 / Double(rtu.baud))
     }
 
     /// One transaction of a write: a value, not a closure, so that `attempt` and the transaction's

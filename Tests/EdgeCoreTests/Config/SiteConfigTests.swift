@@ -172,7 +172,7 @@ private func configWithDevice(_ change: (inout DeviceSpec) -> Void = { _ in }) t
         _ = try config.addBus(rtu())
         _ = try config.addBus(tcp())
         for unit: UInt8 in [0, 248, 255] {
-            expectFailure(.config, "field 'unit_id' must be 1..247 on an RTU bus, not \(unit)") {
+            expectFailure(.config, "field 'unit_id' must be 1..247 on a serial line, not \(unit)") {
                 () throws(Failure) in
                 _ = try config.addDevice(DeviceSpec(name: "d", bus: 0, unitId: unit))
             }

@@ -104,6 +104,30 @@ final class ScriptedTransport: ModbusTransport {
         _ = try play()
     }
 
+    // MARK: Raw bytes (meters)
+
+    /// What each receive returns, in turn: bytes, or nil for nothing within the wait (the clock advances by
+    /// it). Spent: nothing ever comes.
+    var rawReplies: [[UInt8]?] = []
+    /// Every frame sent raw, in order.
+    private(set) var sentRaw: [[UInt8]] = []
+
+    func sendRaw(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) {
+        guard isOpen else { throw Failure(.disconnected(Errno(ENOTCONN))) }
+        sentRaw.append(Array(bytes))
+    }
+
+    func receiveRaw(into buffer: UnsafeMutableBufferPointer<UInt8>, waitNanoseconds: Int64) throws(Failure) -> Int {
+        guard !rawReplies.isEmpty, let chunk = rawReplies.removeFirst() else {
+            clock.now += max(0, waitNanoseconds)
+            return 0
+        }
+        let count = min(chunk.count, buffer.count)
+        for index in 0..<count { buffer[index] = chunk[index] }
+        if count < chunk.count { rawReplies.insert(Array(chunk[count...]), at: 0) }
+        return count
+    }
+
     private func play() throws(Failure) -> [UInt16] {
         var reply = replies.isEmpty ? otherwise : replies.removeFirst()
         while case .after(let milliseconds, let next) = reply {
