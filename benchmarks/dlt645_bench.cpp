@@ -378,6 +378,7 @@ SlaveStats close_line(Line &l) {
 struct Read {
     int64_t t_ns;
     int ident;
+    uint32_t channel;  // engine: channel id; raw: meter * identifiers + identifier
 };
 
 struct RunResult {
@@ -390,6 +391,8 @@ struct RunResult {
     uint64_t bad = 0;          // reads that failed (status not OK, wrong value, timeouts)
     std::map<int, uint64_t> bad_by_status;
     double rtt_avg_us = 0;     // engine: device statistics' round trip of good answers
+    size_t channels_read = 0;  // channels with a read in the window, and the fewest / most reads of one
+    size_t fewest = 0, most = 0;
     SlaveStats slave;
 };
 
@@ -409,6 +412,14 @@ void figures(std::vector<Read> reads, size_t skip, double seconds, double turnar
         if (plan) r.plan_us += (*plan)[size_t(reads[i].ident)];
     }
     r.fraction = r.seconds > 0 ? r.model_us / (r.seconds * 1e6) : 0;
+    std::map<uint32_t, size_t> per;
+    for (size_t i = first; i <= last; ++i) ++per[reads[i].channel];
+    r.channels_read = per.size();
+    r.fewest = SIZE_MAX;
+    for (auto &kv : per) {
+        r.fewest = std::min(r.fewest, kv.second);
+        r.most = std::max(r.most, kv.second);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -535,7 +546,7 @@ void drain(edgecore_engine *e, const EngineSite &s, std::vector<Read> &reads, Ru
                 ++r.bad_by_status[x.status == EDGECORE_STATUS_OK ? -1 : int(x.status)];  // -1: OK with a wrong value
                 continue;
             }
-            reads.push_back({x.timestamp_ns, id});
+            reads.push_back({x.timestamp_ns, id, x.channel});
             if (per_channel) (*per_channel)[x.channel].push_back(x.timestamp_ns);
         }
     }
@@ -654,7 +665,7 @@ RunResult run_raw(int meters, int turnaround_us, double seconds, bool keep_gap) 
         }
         last_reply = mono_ns();
         if (state == 1) {
-            reads.push_back({last_reply, ident});
+            reads.push_back({last_reply, ident, uint32_t(meter * kIdentCount + ident)});
         } else {
             ++r.bad;
             ++r.bad_by_status[state == 0 ? EDGECORE_STATUS_TIMEOUT : EDGECORE_STATUS_CRC_ERROR];
@@ -763,7 +774,8 @@ int main(int argc, char **argv) {
     const std::vector<int> meter_counts = env_list("DLT645_BENCH_METERS", "1,3", 1, 9);
     const std::vector<int> turnarounds_ms = env_list("DLT645_BENCH_TURNAROUND_MS", "20,0", 0, 1000);
     if (const char *p = std::getenv("DLT645_BENCH_PIN")) g_pin = std::strcmp(p, "0") != 0;
-    std::string only = std::getenv("DLT645_BENCH_ONLY") ? std::string(",") + std::getenv("DLT645_BENCH_ONLY") + "," : "";
+    const char *only_env = std::getenv("DLT645_BENCH_ONLY");
+    std::string only = only_env && *only_env ? std::string(",") + only_env + "," : "";
     auto wanted = [&](const char *part) { return only.empty() || only.find(std::string(",") + part + ",") != std::string::npos; };
 
     cpu_set_t allowed;
@@ -884,9 +896,11 @@ int main(int argc, char **argv) {
                                 er.slave.elapsed_ms > 0 ? 100 * er.slave.busy_ms / er.slave.elapsed_ms : 0,
                                 er.slave.turnaround_avg_us, er.slave.turnaround_max_us, er.slave.late_avg_us,
                                 er.slave.late_max_us);
-                    std::printf("           engine round trip (device statistics) %.2f ms avg; raw_gap turnaround %.0f us "
-                                "avg, raw_b2b %.0f us avg (%lu early)\n", er.rtt_avg_us / 1000,
-                                gr.slave.turnaround_avg_us, br.slave.turnaround_avg_us, br.slave.early);
+                    std::printf("           engine: %zu of %d channels read in the window, %zu to %zu reads each; round "
+                                "trip (device statistics) %.2f ms avg; raw_gap turnaround %.0f us avg, raw_b2b %.0f us "
+                                "avg (%lu early)\n", er.channels_read, meters * kIdentCount, er.fewest, er.most,
+                                er.rtt_avg_us / 1000, gr.slave.turnaround_avg_us, br.slave.turnaround_avg_us,
+                                br.slave.early);
                     std::fflush(stdout);
                 }
                 Spread ef = spread(e_frac);
@@ -971,6 +985,10 @@ int main(int argc, char **argv) {
     std::printf("\n== summary (load average at the end: %s)\n", loadavg().c_str());
     for (auto &s : g_summary) std::printf("%s\n", s.c_str());
     if (total_bad) std::printf("FAILED READS: %llu\n", (unsigned long long)total_bad);
+    if (g_summary.empty()) {
+        std::printf("nothing measured (DLT645_BENCH_ONLY=rate,cycle; DLT645_BENCH_METERS; DLT645_BENCH_TURNAROUND_MS)\n");
+        all_met = false;
+    }
     std::printf("verdict: %s\n", all_met && total_bad == 0 ? "every target met, every read OK" : "NOT MET");
     rmdir(g_tmp.c_str());
     return all_met && total_bad == 0 ? 0 : 1;
