@@ -1,11 +1,13 @@
 /*
  * edgecore.h - the public C interface of libEdgeCore.
  *
- * EdgeCore samples sensors on Linux edge devices (GPIO, Modbus RTU/TCP), keeps every reading with its
- * status in a lock-free ring buffer, and hands readings to C firmware through the functions below.
+ * EdgeCore samples sensors on Linux edge devices (GPIO, Modbus RTU/TCP, DL/T 645 and CJ/T 188 meters),
+ * keeps every reading with its status in a lock-free ring buffer, and hands readings to C firmware through
+ * the functions below.
  *
  * Sections, in order: conventions; version; result codes; readings; ring; journal; engine (life cycle,
- * Modbus buses, devices, channels, GPIO, readings, statistics and look-ups, writes, journal).
+ * Modbus buses, devices (Modbus slaves and DL/T 645 / CJ/T 188 meters), channels, GPIO, readings,
+ * statistics and look-ups, writes, meter actions and names, journal).
  *
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
@@ -1218,10 +1220,12 @@ struct edgecore_channel_config {
     uint32_t meter_item;           /**< DL/T 645: the data identifier (DI3 DI2 DI1 DI0 as a number, e.g.
                                         0x02010100 phase A voltage; 1997: two bytes, e.g. 0xB611);
                                         CJ/T 188: enum edgecore_cjt188_item; edgecore_meter_item_find() maps
-                                        names to it; default 0 */
+                                        names to it; default 0 (which is a DL/T 645 identifier too:
+                                        combined_active_energy_total: always set it) */
     uint16_t meter_format;         /**< DL/T 645: enum edgecore_meter_format; required (not CATALOGUE) for an
                                         identifier outside the catalogue; default EDGECORE_METER_FORMAT_CATALOGUE */
-    uint8_t meter_length;          /**< with a meter_format: bytes of the value, 1..8; default 4 */
+    uint8_t meter_length;          /**< with a meter_format: bytes of the value, 1..8; 0: the catalogue's
+                                        (required outside it); default 0 */
     uint8_t meter_decimals;        /**< with a meter_format: digits after the decimal point, 0..8 (fewer than
                                         the value's digits); default 0 */
 };
@@ -1825,9 +1829,9 @@ int edgecore_engine_meter_time_sync(struct edgecore_engine *engine, uint32_t bus
                                     int32_t timeout_ms);
 
 /**
- * Ask the one DL/T 645-2007 meter on a line for its address (C 0x13 to AAAAAAAAAAAA), waiting 1000 ms for
- * the reply (and on, for as long as bytes keep coming, to see whether a second meter answers). The bus need
- * not have devices.
+ * Ask the one DL/T 645-2007 meter on a line for its address (C 0x13 to AAAAAAAAAAAA), gathering replies for
+ * 1000 ms (to see whether a second meter answers). The bus need not have meters (a running engine has at
+ * least one channel somewhere: give the bus a device of any kind, or add the discovered meter afterwards).
  *
  * bus          bus id of an RTU bus or a transparent TCP bus.
  * address_out  receives the address as 12 digits and a NUL (size >= 13).

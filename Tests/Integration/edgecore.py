@@ -52,7 +52,8 @@ E_UNKNOWN_FIELD = -10021
 E_NOT_A_JOURNAL = -10022
 E_JOURNAL_VERSION = -10023
 E_JOURNAL_FULL = -10024
-E_LAST = -10024
+E_AMBIGUOUS = -10025
+E_LAST = -10025
 
 RING_CAPACITY_MIN = 2
 RING_CAPACITY_MAX = 1 << 24
@@ -116,6 +117,52 @@ class BusState(enum.IntEnum):
     DISCONNECTED = 2
 
 
+class TcpFraming(enum.IntEnum):
+    MBAP = 0
+    TRANSPARENT = 1
+
+
+class Protocol(enum.IntEnum):
+    MODBUS = 0
+    DLT645_2007 = 1
+    DLT645_1997 = 2
+    CJT188 = 3
+
+
+class MeterFormat(enum.IntEnum):
+    CATALOGUE = 0
+    BCD = 1
+    BCD_SIGNED = 2
+    BINARY = 3
+
+
+class CJT188Item(enum.IntEnum):
+    CURRENT_FLOW = 1
+    SETTLEMENT_FLOW = 2
+    SETTLEMENT_HEAT = 3
+    CURRENT_HEAT = 4
+    HEAT_POWER = 5
+    FLOW_RATE = 6
+    CUMULATIVE_FLOW = 7
+    SUPPLY_TEMPERATURE = 8
+    RETURN_TEMPERATURE = 9
+    WORKING_HOURS = 10
+    REAL_TIME = 11
+    STATUS = 12
+    VALVE_STATE = 13
+    BATTERY_LOW = 14
+
+
+#: Bits of a DL/T 645 abnormal reply's error byte (status_detail of Status.EXCEPTION), 2007 names.
+DLT645_ERR_OTHER = 0x01
+DLT645_ERR_NO_DATA = 0x02
+DLT645_ERR_UNAUTHORISED = 0x04
+DLT645_ERR_BAUD_FIXED = 0x08
+DLT645_ERR_YEAR_ZONES = 0x10
+DLT645_ERR_DAILY_PERIODS = 0x20
+DLT645_ERR_TARIFFS = 0x40
+
+
 #: regmap table name -> Function
 TABLE_FUNCTION = {"coil": Function.COILS, "discrete": Function.DISCRETE_INPUTS,
                   "holding": Function.HOLDING_REGISTERS, "input": Function.INPUT_REGISTERS}
@@ -172,6 +219,10 @@ class TcpBusConfig(Structure):
         ("reconnect_max_ms", c_uint32),
         ("request_gap_ms", c_uint32),
         ("reserved2", c_uint32),
+        # 1.3
+        ("framing", c_uint16),  # enum edgecore_tcp_framing
+        ("reserved3", c_uint16),
+        ("reserved4", c_uint32),
     ]
 
 
@@ -208,6 +259,14 @@ class DeviceConfig(Structure):
         ("offline_after", c_uint32),
         ("backoff_min_ms", c_uint32),
         ("backoff_max_ms", c_uint32),
+        # 1.3: meters
+        ("meter_address", c_char_p),
+        ("protocol", c_uint16),  # enum edgecore_protocol
+        ("meter_type", c_uint8),
+        ("preamble", c_uint8),
+        ("identifier_order", c_uint8),
+        ("allow_time_sync", c_uint8),
+        ("reserved2", c_uint16),
     ]
 
 
@@ -231,6 +290,11 @@ class ChannelConfig(Structure):
         ("valid_min", c_double),
         ("valid_max", c_double),
         ("sentinels", c_uint64 * SENTINELS_MAX),
+        # 1.3: meters
+        ("meter_item", c_uint32),  # DL/T 645 identifier or enum edgecore_cjt188_item
+        ("meter_format", c_uint16),  # enum edgecore_meter_format
+        ("meter_length", c_uint8),
+        ("meter_decimals", c_uint8),
     ]
 
 
@@ -330,6 +394,10 @@ _SIGNATURES = {
     "edgecore_engine_write": (c_int, [_p, c_uint32, c_double, c_int32]),
     "edgecore_engine_write_registers": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint16), c_size_t, c_int32]),
     "edgecore_engine_write_coils": (c_int, [_p, c_uint32, c_uint16, POINTER(c_uint8), c_size_t, c_int32]),
+    "edgecore_engine_meter_time_sync": (c_int, [_p, c_uint32, c_int64, c_int32]),
+    "edgecore_engine_meter_discover": (c_int, [_p, c_uint32, POINTER(c_char), c_size_t, c_int32]),
+    "edgecore_engine_device_last_problem": (c_int, [_p, c_uint32, POINTER(c_char), c_size_t]),
+    "edgecore_meter_item_find": (c_int, [c_int, c_char_p, POINTER(c_uint32)]),
 }
 
 #: The header's static inline wrappers: name -> (index of the struct argument, its ctypes class). Calling
@@ -488,9 +556,18 @@ def _apply(config: Structure, fields: dict) -> None:
 
 
 def _enum(value, enum_cls):
+    """A member's value; a name may be given in any case, with '-' for '_' ("dlt645-2007", "bcd_signed")."""
     if isinstance(value, str):
-        return int(enum_cls[value.upper()])
+        return int(enum_cls[value.upper().replace("-", "_")])
     return int(value)
+
+
+def meter_item_find(protocol, name: str) -> int:
+    """edgecore_meter_item_find: the meter_item of a catalogue name (DL/T 645) or a CJ/T 188 item name."""
+    out = c_uint32()
+    _check("edgecore_meter_item_find", lib.edgecore_meter_item_find(_enum(protocol, Protocol), _b(name), byref(out)),
+           True)
+    return out.value
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -505,8 +582,11 @@ def engine_config(**fields) -> EngineConfig:
 
 
 def tcp_bus_config(**fields) -> TcpBusConfig:
+    """framing also as a name ("transparent")."""
     c = TcpBusConfig()
     lib.edgecore_tcp_bus_config_init(byref(c))
+    if "framing" in fields:
+        fields = dict(fields, framing=_enum(fields["framing"], TcpFraming))
     _apply(c, fields)
     return c
 
@@ -519,8 +599,11 @@ def rtu_bus_config(**fields) -> RtuBusConfig:
 
 
 def device_config(**fields) -> DeviceConfig:
+    """protocol also as a name ("dlt645-2007", "cjt188")."""
     c = DeviceConfig()
     lib.edgecore_device_config_init(byref(c))
+    if "protocol" in fields:
+        fields = dict(fields, protocol=_enum(fields["protocol"], Protocol))
     _apply(c, fields)
     return c
 
@@ -538,6 +621,8 @@ def channel_config(**fields) -> ChannelConfig:
         fields["type"] = _enum(fields["type"], ValueType)
     if "order" in fields:
         fields["order"] = _enum(fields["order"], WordOrder)
+    if "meter_format" in fields:
+        fields["meter_format"] = _enum(fields["meter_format"], MeterFormat)
     if "sentinels" in fields:
         sentinels = list(fields["sentinels"])
         if len(sentinels) > SENTINELS_MAX:
@@ -645,6 +730,22 @@ class Engine:
         return self._add("edgecore_engine_add_channel",
                          channel_config(name=name, device=device, address=address, **fields))
 
+    def add_meter(self, name: str, bus: int, protocol, meter_address: str, **fields) -> int:
+        """A meter device: protocol (Protocol or "dlt645-2007", "dlt645-1997", "cjt188"), its address as
+        printed; fields: preamble, meter_type, identifier_order, allow_time_sync, response_timeout_ms, ..."""
+        return self._add("edgecore_engine_add_device",
+                         device_config(name=name, bus=bus, protocol=protocol, meter_address=meter_address, **fields))
+
+    def add_meter_channel(self, name: str, device: int, item, protocol=None, **fields) -> int:
+        """A channel of a meter: item is a meter_item number, or a name looked up for `protocol`
+        (meter_item_find); fields: meter_format ("bcd"...), meter_length, meter_decimals, unit, scale, ..."""
+        if isinstance(item, str):
+            if protocol is None:
+                raise TypeError("a meter item given by name needs its protocol")
+            item = meter_item_find(protocol, item)
+        return self._add("edgecore_engine_add_channel", channel_config(name=name, device=device, meter_item=item,
+                                                                       **fields))
+
     def add_channel_config(self, config: ChannelConfig) -> int:
         return self._add("edgecore_engine_add_channel", config)
 
@@ -745,6 +846,13 @@ class Engine:
         _call("edgecore_engine_bus_stats", self._handle, bus, byref(s))
         return s
 
+    def device_last_problem(self, device: int) -> str:
+        """edgecore_engine_device_last_problem: why the device's last transaction failed ("" before any)."""
+        length = _call("edgecore_engine_device_last_problem", self._handle, device, None, 0)
+        buf = ctypes.create_string_buffer(length + 1)
+        _call("edgecore_engine_device_last_problem", self._handle, device, buf, length + 1)
+        return _text(buf.value)
+
     def device_info(self, device: int) -> tuple[str, int, int]:
         """(name, bus id, unit id)."""
         name, bus, unit = c_char_p(), c_uint32(), ctypes.c_uint8()
@@ -763,6 +871,18 @@ class Engine:
         values = [1 if v else 0 for v in values]
         arr = (c_uint8 * max(1, len(values)))(*values)
         _call("edgecore_engine_write_coils", self._handle, device, address, arr, len(values), timeout_ms)
+
+
+    # -- meter actions --------------------------------------------------------------------------------
+    def meter_time_sync(self, bus: int, unix_seconds: int = 0, timeout_ms: int = 5000) -> None:
+        """edgecore_engine_meter_time_sync: the DL/T 645 broadcast time sync on `bus` (0: now)."""
+        _call("edgecore_engine_meter_time_sync", self._handle, bus, unix_seconds, timeout_ms)
+
+    def meter_discover(self, bus: int, timeout_ms: int = 5000, size: int = 13) -> str:
+        """edgecore_engine_meter_discover: the address of the one DL/T 645-2007 meter on `bus`."""
+        buf = ctypes.create_string_buffer(max(1, size))
+        _call("edgecore_engine_meter_discover", self._handle, bus, buf, size, timeout_ms)
+        return buf.value.decode("ascii", "replace")
 
 
 def nan() -> float:

@@ -20,8 +20,13 @@ ENUMS = [  # (Python enum, C prefix)
     (edgecore.WordOrder, "EDGECORE_ORDER_"),
     (edgecore.DeviceState, "EDGECORE_DEVICE_"),
     (edgecore.BusState, "EDGECORE_BUS_"),
+    (edgecore.TcpFraming, "EDGECORE_TCP_"),
+    (edgecore.Protocol, "EDGECORE_PROTOCOL_"),
+    (edgecore.MeterFormat, "EDGECORE_METER_FORMAT_"),
+    (edgecore.CJT188Item, "EDGECORE_CJT188_"),
 ]
 RESULT_CODES = [n for n in dir(edgecore) if n.startswith("E_")]
+DLT645_ERRORS = [n for n in dir(edgecore) if n.startswith("DLT645_ERR_")]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def c_view(tmp_path_factory) -> dict[str, int]:
         c = name if name.startswith("EDGECORE_") else f"EDGECORE_{name}"
         lines.append(f'printf("{c} %d\\n", (int){c});')
     for c in ("EDGECORE_RING_CAPACITY_MIN", "EDGECORE_RING_CAPACITY_MAX", "EDGECORE_RING_LANES_MAX",
-              "EDGECORE_SENTINELS_MAX"):
+              "EDGECORE_SENTINELS_MAX") + tuple(f"EDGECORE_{n}" for n in DLT645_ERRORS):
         lines.append(f'printf("{c} %d\\n", (int){c});')
     lines.append("return 0; }")
     d = tmp_path_factory.mktemp("layout")
@@ -76,6 +81,9 @@ def test_constants_match_the_header(c_view):
     assert edgecore.RING_CAPACITY_MAX == c_view["EDGECORE_RING_CAPACITY_MAX"]
     assert edgecore.RING_LANES_MAX == c_view["EDGECORE_RING_LANES_MAX"]
     assert edgecore.SENTINELS_MAX == c_view["EDGECORE_SENTINELS_MAX"]
+    assert len(DLT645_ERRORS) == 7
+    for name in DLT645_ERRORS:
+        assert getattr(edgecore, name) == c_view[f"EDGECORE_{name}"], name
     # regmap's type and order names are indexed by the same enums
     assert [t.upper() for t in regmap.TYPES] == [m.name for m in edgecore.ValueType][:8]
     assert list(regmap.ORDERS) == [m.name for m in edgecore.WordOrder]
@@ -90,7 +98,7 @@ def test_missing_library_fails_only_when_called(monkeypatch, tmp_path):
 
 
 def test_version_result_codes_and_ring_against_the_library():
-    assert edgecore.version_number() == 1002000 and edgecore.version_string() == "1.2.0"
+    assert edgecore.version_number() == 1003000 and edgecore.version_string() == "1.3.0"
     assert edgecore.strerror(0) == "success"
     assert edgecore.status_name(edgecore.Status.CRC_ERROR) == "crc_error"
     with pytest.raises(edgecore.EdgeCoreError) as e:
@@ -109,3 +117,57 @@ def test_version_result_codes_and_ring_against_the_library():
         with pytest.raises(edgecore.EdgeCoreError) as e:
             ring.lane_stats(2)
         assert e.value.code == edgecore.E_INVALID_LANE
+
+
+def test_meter_fields_and_functions_against_the_library():
+    """The 1.3 meter fields reach the library through the bindings: defaults, names, refusals, actions."""
+    tcp, device, channel = edgecore.tcp_bus_config(), edgecore.device_config(), edgecore.channel_config()
+    assert tcp.framing == edgecore.TcpFraming.MBAP
+    assert (device.protocol, device.meter_type, device.preamble, device.identifier_order, device.allow_time_sync,
+            device.meter_address) == (edgecore.Protocol.MODBUS, 0x10, 4, 0, 0, None)
+    assert (channel.meter_item, channel.meter_format, channel.meter_length, channel.meter_decimals) == (
+        0, edgecore.MeterFormat.CATALOGUE, 4, 0)
+    assert edgecore.meter_item_find("dlt645-2007", "voltage_a") == 0x02010100
+    assert edgecore.meter_item_find(edgecore.Protocol.DLT645_1997, "voltage_a") == 0xB611
+    assert edgecore.meter_item_find("cjt188", "valve_state") == edgecore.CJT188Item.VALVE_STATE
+    with pytest.raises(edgecore.EdgeCoreError) as e:
+        edgecore.meter_item_find("dlt645-1997", "frequency")
+    assert e.value.code == edgecore.E_NOT_FOUND and "no dlt645-1997 item named 'frequency'" in e.value.detail
+    with pytest.raises(edgecore.EdgeCoreError) as e:
+        edgecore.meter_item_find(0, "voltage_a")
+    assert e.value.code == edgecore.E_INVALID_ARGUMENT
+    assert edgecore.strerror(edgecore.E_AMBIGUOUS) != "unknown result code"
+
+    with edgecore.Engine(ring_capacity=64) as engine:
+        line = engine.add_rtu_bus("line", "/dev/ttyEDGECORE-no-such-line", baud=2400, parity="E")
+        dtu = engine.add_tcp_bus("dtu", port=1, framing="transparent")
+        plc = engine.add_tcp_bus("plc", port=1)
+        em1 = engine.add_meter("em1", line, "dlt645-2007", "000012345678", allow_time_sync=1)
+        water = engine.add_meter("water", line, "cjt188", "00000000000001", identifier_order=1)
+        em3 = engine.add_meter("em3", dtu, edgecore.Protocol.DLT645_2007, "000012345678")
+        engine.add_meter_channel("em1.ua", em1, "voltage_a", protocol="dlt645-2007")
+        engine.add_meter_channel("em1.counter", em1, 0x04000403, meter_format="bcd", meter_length=6)
+        engine.add_meter_channel("water.flow", water, edgecore.CJT188Item.CURRENT_FLOW)
+        engine.add_meter_channel("em3.energy", em3, "forward_active_energy_total", protocol="dlt645-2007")
+        assert engine.counts() == (3, 3, 4)
+        assert [engine.channel_info(engine.find_channel(n))[1] for n in ("em1.ua", "em1.counter", "water.flow",
+                                                                       "em3.energy")] == ["V", "", "m3", "kWh"]
+        for call, code, detail in [
+            (lambda: engine.add_meter("m", plc, "dlt645-2007", "000000000001"), edgecore.E_CONFIG, "needs a serial line"),
+            (lambda: engine.add_meter("m", line, "dlt645-2007", "000012345678"), edgecore.E_DUPLICATE,
+             "meter address 000012345678 is already device 'em1' on this bus"),
+            (lambda: engine.add_meter_channel("x", em1, 0x04000403), edgecore.E_CONFIG, "is not in the catalogue"),
+            (lambda: engine.add_meter_channel("x", water, "current_heat", protocol="cjt188"), edgecore.E_CONFIG,
+             "'current_heat' is a field of heat meters"),
+            # the CJ/T 188 meter of the line has no say: only the stopped engine refuses
+            (lambda: engine.meter_time_sync(line), edgecore.E_NOT_RUNNING, ""),
+            (lambda: engine.meter_time_sync(plc), edgecore.E_NOT_WRITABLE, "bus 'plc' has no DL/T 645 meter to sync"),
+            (lambda: engine.meter_time_sync(dtu), edgecore.E_NOT_WRITABLE, "meter 'em3' does not allow a time sync"),
+            (lambda: engine.meter_discover(line, size=12), edgecore.E_INVALID_ARGUMENT, "needs 13"),
+            (lambda: engine.meter_discover(plc), edgecore.E_CONFIG, "carries no meter frames"),
+            (lambda: engine.meter_discover(line), edgecore.E_NOT_RUNNING, ""),
+        ]:
+            with pytest.raises(edgecore.EdgeCoreError) as e:
+                call()
+            assert e.value.code == code and detail in e.value.detail, e.value
+        assert engine.counts() == (3, 3, 4)

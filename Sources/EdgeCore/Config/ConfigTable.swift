@@ -148,12 +148,15 @@ enum ChannelTable {
     /// NaN: none.
     static let validMax = ConfigField<Double>(key: "valid_max", lowest: -.greatestFiniteMagnitude, highest: .greatestFiniteMagnitude,
                                               defaultValue: .nan)
-    /// Meters: a DL/T 645 identifier or a CJ/T 188 field (enum edgecore_cjt188_item); 0: a Modbus channel.
+    // The meter fields' keys are the C struct's; a site file names them `item` / `di`, `format`, `length`,
+    // `decimals` (Config/SiteYAMLReader+Meters.swift).
+    /// Meters: a DL/T 645 identifier or a CJ/T 188 field (enum edgecore_cjt188_item); unused for Modbus.
     static let meterItem = ConfigField<UInt32>(key: "meter_item", lowest: 0, highest: .max, defaultValue: 0)
     /// enum edgecore_meter_format: 0 the catalogue's, 1 BCD, 2 BCD with sign bit, 3 binary.
     static let meterFormat = ConfigField<UInt8>(key: "meter_format", lowest: 0, highest: 3, defaultValue: 0)
-    /// With a meter_format other than the catalogue's: bytes of the value.
-    static let meterLength = ConfigField<UInt8>(key: "meter_length", lowest: 1, highest: 8, defaultValue: 4)
+    /// With a meter_format other than the catalogue's: bytes of the value; 0: the catalogue's (site file:
+    /// `length`, absent).
+    static let meterLength = ConfigField<UInt8>(key: "meter_length", lowest: 0, highest: 8, defaultValue: 0)
     /// With a meter_format other than the catalogue's: BCD digits after the decimal point.
     static let meterDecimals = ConfigField<UInt8>(key: "meter_decimals", lowest: 0, highest: 8, defaultValue: 0)
 }

@@ -496,8 +496,10 @@ struct SiteConfig {
                 throw Failure(.duplicate, "\(field): unit_id \(device.unitId) is already device '\(devices[other].name)' on this bus")
             }
         }
-        try DeviceTable.maxRegisters.check(device.maxRegisters, of: field)
-        try DeviceTable.maxBits.check(device.maxBits, of: field)
+        if !device.deviceProtocol.isMeter {  // meters ignore them (edgecore.h)
+            try DeviceTable.maxRegisters.check(device.maxRegisters, of: field)
+            try DeviceTable.maxBits.check(device.maxBits, of: field)
+        }
         try DeviceTable.responseTimeoutMs.check(device.responseTimeoutMs, of: field)
         try DeviceTable.retries.check(device.retries, of: field)
         try DeviceTable.offlineAfter.check(device.offlineAfter, of: field)
@@ -751,6 +753,10 @@ func meterItemNamed(_ name: String, protocol deviceProtocol: DeviceProtocol) -> 
 /// edgecore_meter_format 1..3, with length and decimals). Shared with the YAML reader's rules.
 func meterFormat(identifier: UInt32, version: DLT645Version, format: UInt16, length: UInt8, decimals: UInt8,
                  of field: String) throws(Failure) -> MeterValueFormat {
+    // Before the catalogue: a 4-byte identifier on a 1997 meter is wrong whatever its format.
+    if version == .v1997, identifier > 0xFFFF {
+        throw Failure(.config, "\(field): identifier \(hexIdentifier(identifier, bytes: 4)) has 4 bytes, DL/T 645-1997 identifiers have 2")
+    }
     let entry = DLT645Catalogue.entry(identifier: identifier, version: version)
     switch format {
     case 0:
@@ -759,8 +765,13 @@ func meterFormat(identifier: UInt32, version: DLT645Version, format: UInt16, len
         }
         return entry.format
     case 1, 2, 3:
+        // Length 0: the catalogue's (an override of sign or decimals); outside the catalogue it must be given.
+        guard length > 0 || entry != nil else {
+            throw Failure(.config, "\(field): identifier \(hexIdentifier(identifier, bytes: version.identifierLength)) is not in the catalogue: give the value's 'length' (bytes, 1..8)")
+        }
+        let bytes = length > 0 ? Int(length) : entry?.format.length ?? 0
         do throws(Failure) {
-            return try MeterValueFormat.custom(length: Int(length), decimals: Int(decimals), signed: format == 2,
+            return try MeterValueFormat.custom(length: bytes, decimals: Int(decimals), signed: format == 2,
                                                unit: entry?.format.unit ?? "", kind: format == 3 ? .binary : .bcd)
         } catch {
             throw Failure(.config, "\(field): \(error.message)")

@@ -18,12 +18,20 @@ import CShim
 //     - name, type (rtu | tcp), devices: [...]
 //       rtu: device (required), baud, parity (N|E|O), data_bits, stop_bits, rs485, rts (none|up|down),
 //            rts_delay_us, request_gap_ms, reopen_min_ms, reopen_max_ms
-//       tcp: host (required), port, connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, request_gap_ms
-//   device: name, unit_id, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms,
-//           max_registers, max_bits, one_channel_per_request, holes: [...], channels: [...]
+//       tcp: host (required), port, connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, request_gap_ms,
+//            framing (mbap | transparent)
+//   device: name, protocol (modbus | dlt645-2007 | dlt645-1997 | cjt188), response_timeout_ms, retries,
+//           offline_after, backoff_min_ms, backoff_max_ms, channels: [...]
+//           modbus: unit_id, max_registers, max_bits, one_channel_per_request, holes: [...]
+//           meters: meter_address (required, a quoted string), preamble; CJ/T 188: meter_type,
+//           identifier_order (low_first | high_first); DL/T 645: allow_time_sync
 //   hole: function (required), first (required), last (default: first)
-//   channel: name, function, address (required), type, order, bit, unit, interval_ms, scale, offset,
-//            valid_min, valid_max, sentinels, writable
+//   channel: name, unit, interval_ms, scale, offset, valid_min, valid_max, writable
+//            modbus: function, address (required), type, order, bit, sentinels
+//            DL/T 645: item (a catalogue name) or di (an identifier), format (bcd | bcd_signed | binary) with
+//            length and decimals; CJ/T 188: item (required)
+//   A field of the other protocol is refused, naming the field and the device's protocol
+//   (SiteYAMLReader+Meters.swift).
 //
 // Integers are decimal without leading zeros (`017`: octal in YAML 1.1, decimal in 1.2; refused) or 0x-hex,
 // and are range-checked against their field's type (sentinels against the channel type's width); numbers are

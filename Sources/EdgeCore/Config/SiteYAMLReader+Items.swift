@@ -19,6 +19,9 @@ extension SiteYAMLReader {
         if type == KeywordSet.tcp {
             let host = string(fields, "host")
             var spec = TCPBusSpec(name: name, host: host ?? "")
+            if let raw = keyword(fields, TCPBusTable.framing.key, .framings), let framing = TCPFraming(rawValue: raw) {
+                spec.framing = framing
+            }
             read(fields, TCPBusTable.port, into: &spec.port)
             read(fields, TCPBusTable.connectTimeoutMs, into: &spec.connectTimeoutMs)
             read(fields, TCPBusTable.reconnectMinMs, into: &spec.reconnectMinMs)
@@ -112,18 +115,33 @@ extension SiteYAMLReader {
         let name = try requiredString(fields, "name")
         fields.context = ("\(busContext), device '\(name)'" as Message).text
         var spec = DeviceSpec(name: name, bus: bus)
-        read(fields, DeviceTable.unitId, into: &spec.unitId)
+        if let raw = keyword(fields, DeviceTable.deviceProtocol.key, .protocols),
+           let deviceProtocol = DeviceProtocol(rawValue: raw) {
+            spec.deviceProtocol = deviceProtocol
+        }
+        let deviceProtocol = spec.deviceProtocol
         read(fields, DeviceTable.responseTimeoutMs, into: &spec.responseTimeoutMs)
         read(fields, DeviceTable.retries, into: &spec.retries)
         read(fields, DeviceTable.offlineAfter, into: &spec.offlineAfter)
         read(fields, DeviceTable.backoffMinMs, into: &spec.backoffMinMs)
         read(fields, DeviceTable.backoffMaxMs, into: &spec.backoffMaxMs)
-        read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
-        read(fields, DeviceTable.maxBits, into: &spec.maxBits)
-        read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
-        let holes = list(fields, "holes")
+        // The fields of the device's protocol; the other protocol's are refused once the keys are checked.
+        var holes: [YAMLNode]? = nil
+        var meter = MeterFields()
+        if deviceProtocol.isMeter {
+            meter = readMeterFields(fields, protocol: deviceProtocol)
+        } else {
+            read(fields, DeviceTable.unitId, into: &spec.unitId)
+            read(fields, DeviceTable.maxRegisters, into: &spec.maxRegisters)
+            read(fields, DeviceTable.maxBits, into: &spec.maxBits)
+            read(fields, DeviceTable.oneChannelPerRequest, into: &spec.oneChannelPerRequest)
+            holes = list(fields, "holes")
+        }
+        let foreign = foreignDeviceKey(fields, protocol: deviceProtocol)
         let channels = list(fields, "channels")
         try finish(fields)
+        if let foreign { throw foreignDeviceField(foreign, fields, protocol: deviceProtocol) }
+        spec.meter = try meterSettings(meter, fields, protocol: deviceProtocol)
         let deviceID: Int
         do throws(Failure) { deviceID = try config.addDevice(spec) } catch { throw located(error, fields.line) }
 
@@ -135,8 +153,8 @@ extension SiteYAMLReader {
         }
         if let channels {
             for (index, channel) in channels.enumerated() {
-                try loadChannel(channel, number: index + 1, device: deviceID, deviceContext: fields.context,
-                                into: &config)
+                try loadChannel(channel, number: index + 1, device: deviceID, deviceProtocol: spec.deviceProtocol,
+                                deviceContext: fields.context, into: &config)
             }
         }
     }
@@ -156,11 +174,15 @@ extension SiteYAMLReader {
         do throws(Failure) { try config.addHole(hole, device: device) } catch { throw located(error, fields.line) }
     }
 
-    func loadChannel(_ node: YAMLNode, number: Int, device: Int, deviceContext: String,
-                             into config: inout SiteConfig) throws(Failure) {
+    func loadChannel(_ node: YAMLNode, number: Int, device: Int, deviceProtocol: DeviceProtocol,
+                     deviceContext: String, into config: inout SiteConfig) throws(Failure) {
         let fields = try mapping(node, context: "\(deviceContext), channel #\(number)")
         let name = try requiredString(fields, "name")
         fields.context = ("\(deviceContext), channel '\(name)'" as Message).text
+        if deviceProtocol.isMeter {
+            try loadMeterChannel(fields, name: name, device: device, protocol: deviceProtocol, into: &config)
+            return
+        }
         var point = ModbusPoint(device: device, address: 0, codec: .defaults)
         var channel = ChannelSpec(name: name, source: .modbus(point))
         if let raw = keyword(fields, ChannelTable.function.key, .functions), let function = ModbusFunction(rawValue: raw) {
@@ -193,7 +215,12 @@ extension SiteYAMLReader {
         codec.sentinels = sentinels
         read(fields, ChannelTable.writable, into: &channel.writable)
         point.codec = codec
+        let meterKeys = given(fields, SiteYAMLReader.meterChannelKeys)
         try finish(fields)
+        if let key = meterKeys.first {
+            throw fieldFailure(key.line, fields.context, key.key,
+                               "a meter field, and this channel's device speaks modbus (set the device's 'protocol' for a meter)")
+        }
         point.address = try required(address, fields, "address")
         channel.source = .modbus(point)
         do throws(Failure) { _ = try config.addChannel(channel) } catch { throw located(error, fields.line) }

@@ -106,6 +106,17 @@ final class YAMLMapping {
         return entries[at]
     }
 
+    /// The value of `key` (nil when absent or null), marked used but not asked for: a key the item's kind
+    /// does not take (a Modbus field of a meter), which the reader refuses with its reason rather than as an
+    /// unknown key, and which `finish` does not list among the expected ones.
+    @inline(never)
+    func valueNotAsked(_ key: StaticString) -> YAMLNode? {
+        guard let at = index[TextKey(Message.string(key))] else { return nil }
+        used[at] = true
+        let value = entries[at].value
+        return value.isNull ? nil : value
+    }
+
     /// The value of `key`; nil when the key is absent or its value is null.
     @inline(never)
     func value(_ key: StaticString) -> YAMLNode? {

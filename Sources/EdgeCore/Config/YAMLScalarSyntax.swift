@@ -61,6 +61,18 @@ struct KeywordSet {
     /// enum edgecore_journal_full_policy.
     static let fullPolicies = KeywordSet(noun: "policy", expected: "drop_oldest or refuse_newest",
                                          words: [("drop_oldest", 0), ("refuse_newest", 1)])
+    /// enum edgecore_tcp_framing.
+    static let framings = KeywordSet(noun: "framing", expected: "mbap or transparent",
+                                     words: [("mbap", 0), ("transparent", 1)])
+    /// enum edgecore_protocol.
+    static let protocols = KeywordSet(noun: "protocol", expected: "modbus, dlt645-2007, dlt645-1997 or cjt188",
+                                      words: [("modbus", 0), ("dlt645-2007", 1), ("dlt645-1997", 2), ("cjt188", 3)])
+    /// CJ/T 188 identifier order (edgecore_device_config.identifier_order).
+    static let identifierOrders = KeywordSet(noun: "identifier order", expected: "low_first or high_first",
+                                             words: [("low_first", 0), ("high_first", 1)])
+    /// enum edgecore_meter_format, without CATALOGUE (a channel without `format` has the catalogue's).
+    static let meterFormats = KeywordSet(noun: "format", expected: "bcd, bcd_signed or binary",
+                                         words: [("bcd", 1), ("bcd_signed", 2), ("binary", 3)])
     static let booleans = KeywordSet(noun: "boolean", expected: "true or false", words: [
         ("true", 1), ("yes", 1), ("on", 1), ("false", 0), ("no", 0), ("off", 0),
     ])

@@ -223,13 +223,7 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
     guard let name = c.name else { return nullArgument("channel: 'name' is required") }
     let channelName = String(cString: name)
     let field = ("channel '\(channelName)'" as Message).text
-    let function: ModbusFunction
-    let type: ValueType
-    let order: WordOrder
     do throws(Failure) {
-        function = try enumField(c.function, ChannelTable.function, of: field) { ModbusFunction(rawValue: $0) }
-        type = try enumField(c.type, ChannelTable.type, of: field) { ValueType($0) }
-        order = try enumField(c.order, ChannelTable.order, of: field) { WordOrder($0) }
         try ChannelTable.sentinelCount.check(c.sentinel_count, of: field)
     } catch {
         return failure(error)
@@ -258,6 +252,17 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
         let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "", source: .meter(point),
                                writable: c.writable != 0, intervalMs: c.interval_ms)
         return configure(engine, idOut) { config throws(Failure) in try config.addChannel(spec) }
+    }
+    // A Modbus channel: function, type and order are checked for it only (a meter channel ignores them).
+    let function: ModbusFunction
+    let type: ValueType
+    let order: WordOrder
+    do throws(Failure) {
+        function = try enumField(c.function, ChannelTable.function, of: field) { ModbusFunction(rawValue: $0) }
+        type = try enumField(c.type, ChannelTable.type, of: field) { ValueType($0) }
+        order = try enumField(c.order, ChannelTable.order, of: field) { WordOrder($0) }
+    } catch {
+        return failure(error)
     }
     let codec = ValueCodec(type: type, order: order, bit: c.bit, scale: c.scale, offset: c.offset,
                            validMin: c.valid_min.isNaN ? nil : c.valid_min,

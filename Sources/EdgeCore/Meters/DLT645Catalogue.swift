@@ -116,12 +116,15 @@ private func buildCatalogue(_ families: [CatalogueFamily]) -> [DLT645CatalogueEn
     return entries
 }
 
+// Combined energies (active: forward minus reverse; reactive 1/2: sums of quadrants by the meter's setting)
+// can be negative: the top bit of their most significant byte is the sign (range +-799999.99). Forward and
+// reverse energies cannot. docs/meters-sources.md.
 private let catalogue2007 = buildCatalogue([
-    CatalogueFamily("combined_active_energy", 0x0000_0000, .tariffs, periods: true, length: 4, decimals: 2, unit: "kWh"),
+    CatalogueFamily("combined_active_energy", 0x0000_0000, .tariffs, periods: true, length: 4, decimals: 2, signed: true, unit: "kWh"),
     CatalogueFamily("forward_active_energy", 0x0001_0000, .tariffs, periods: true, length: 4, decimals: 2, unit: "kWh"),
     CatalogueFamily("reverse_active_energy", 0x0002_0000, .tariffs, periods: true, length: 4, decimals: 2, unit: "kWh"),
-    CatalogueFamily("combined_reactive1_energy", 0x0003_0000, .tariffs, periods: true, length: 4, decimals: 2, unit: "kvarh"),
-    CatalogueFamily("combined_reactive2_energy", 0x0004_0000, .tariffs, periods: true, length: 4, decimals: 2, unit: "kvarh"),
+    CatalogueFamily("combined_reactive1_energy", 0x0003_0000, .tariffs, periods: true, length: 4, decimals: 2, signed: true, unit: "kvarh"),
+    CatalogueFamily("combined_reactive2_energy", 0x0004_0000, .tariffs, periods: true, length: 4, decimals: 2, signed: true, unit: "kvarh"),
     CatalogueFamily("voltage", 0x0201_0000, .phases, length: 2, decimals: 1, unit: "V"),
     CatalogueFamily("current", 0x0202_0000, .phases, length: 3, decimals: 3, signed: true, unit: "A"),
     CatalogueFamily("active_power", 0x0203_0000, .totalAndPhases, length: 3, decimals: 4, signed: true, unit: "kW"),

@@ -94,6 +94,30 @@ struct MeterFrameScanner {
     /// Bytes appended and not yet consumed (a frame in progress, or bytes not yet looked at).
     var pendingCount: Int { buffer.count - start }
 
+    /// Those bytes.
+    var pendingBytes: ArraySlice<UInt8> { buffer[start...] }
+
+    /// A whole, checked frame (its bytes from 0x68 to 0x16) that starts at a later 0x68 of the pending bytes
+    /// than the candidate the scanner waits on: a stray 0x68 in noise that looked like a frame's start keeps
+    /// the frame after it back until `finish`; a caller that cannot wait (an answer window) takes it from here.
+    /// The scanner's own state and events are unchanged.
+    func completeFrameAfterCandidate() -> [UInt8]? {
+        let header = shape.headerLength
+        var index = start + 1
+        while index < buffer.count {
+            defer { index += 1 }
+            guard buffer[index] == 0x68, buffer.count - index >= header,
+                  shape.plausible(buffer[index..<index + header]) else { continue }
+            let length = Int(buffer[index + header - 1])
+            let total = header + length + 2
+            guard length <= shape.maxDataLength, buffer.count - index >= total,
+                  meterChecksum(buffer[index..<index + header + length]) == buffer[index + header + length],
+                  buffer[index + total - 1] == 0x16 else { continue }
+            return Array(buffer[index..<index + total])
+        }
+        return nil
+    }
+
     mutating func append<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         if start > 0 {
             buffer.removeFirst(start)

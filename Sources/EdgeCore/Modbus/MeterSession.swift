@@ -29,8 +29,9 @@ enum MeterExchange {
         var problems = 0
     }
 
-    /// Sends `request` and gathers reply frames for `timeoutMs` (until the first with `firstOnly`). A window
-    /// that ends inside a frame waits on while bytes keep coming, at most one more `timeoutMs`.
+    /// Sends `request` and gathers reply frames for `timeoutMs` (until the first with `firstOnly`). As for
+    /// Modbus, the whole reply must arrive within the window: a frame still incomplete at its end is cut off
+    /// (a meter that trickles cannot hold the line longer than its response timeout).
     static func collect(_ transport: any ModbusTransport, clock: any WorkerClock, request: [UInt8],
                         shape: MeterFrameShape, timeoutMs: UInt32, firstOnly: Bool) throws(Failure) -> Window {
         try request.withUnsafeBufferPointer { bytes throws(Failure) in try transport.sendRaw(bytes) }
@@ -38,19 +39,11 @@ enum MeterExchange {
         var window = Window()
         var buffer = [UInt8](repeating: 0, count: 256)
         let timeout = Int64(timeoutMs) * 1_000_000
-        var deadline = clock.monotonicNanoseconds + timeout
-        let hardDeadline = deadline + timeout
+        let deadline = clock.monotonicNanoseconds + timeout
         let controlIndex = shape == .dlt645 ? 8 : 9
         while true {
             let left = deadline - clock.monotonicNanoseconds
-            if left <= 0 {
-                // A frame in progress at the end of the window: give it the time its bytes keep coming.
-                if scanner.pendingCount > 0, clock.monotonicNanoseconds < hardDeadline {
-                    deadline = min(hardDeadline, clock.monotonicNanoseconds + 200_000_000)
-                    continue
-                }
-                break
-            }
+            if left <= 0 { break }
             let count = try buffer.withUnsafeMutableBufferPointer { chunk throws(Failure) in
                 try transport.receiveRaw(into: chunk, waitNanoseconds: left)
             }
@@ -67,6 +60,13 @@ enum MeterExchange {
                     window.problems += 1
                     if window.problem == nil { window.problem = problem }
                 }
+            }
+            // Noise with a 0x68 can look like a frame's start and hold the reply behind it: take a whole
+            // reply that follows at once rather than after the window.
+            if firstOnly, scanner.pendingCount > 0, let frame = scanner.completeFrameAfterCandidate(),
+               frame.count > controlIndex, frame[controlIndex] & 0x80 != 0 {
+                window.frames.append(frame)
+                return window
             }
         }
         scanner.finish()

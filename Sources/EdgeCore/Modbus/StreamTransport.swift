@@ -25,13 +25,20 @@ final class StreamTransport: ModbusTransport {
         socket = try TCPConnection.open(host: spec.host, port: spec.port, timeoutMs: spec.connectTimeoutMs, stop: stop)
     }
 
-    func close() { socket = nil }  // FileDescriptor closes on release
+    func close() {
+        socket = nil  // FileDescriptor closes on release
+        peerClosed = false
+    }
 
-    func needsReopen() -> Bool { false }
+    /// The serial server closed the connection (seen while discarding input): the worker re-opens, and
+    /// counts it as a loss, at its next look.
+    private var peerClosed = false
+
+    func needsReopen() -> Bool { peerClosed }
 
     func flush() {
         guard let socket else { return }
-        if ec_line_discard_input(socket.rawValue) == -ECONNRESET { close() }
+        if ec_line_discard_input(socket.rawValue) == -ECONNRESET { peerClosed = true }
     }
 
     func setUnit(_ unit: UInt8) { self.unit = unit }

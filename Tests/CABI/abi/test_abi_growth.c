@@ -1,7 +1,9 @@
-/* The growth rule of edgecore.h, from both sides (make abi-growth-test builds this file twice):
- *  - built against this version's frozen header (Tests/CABI/abi/1.0) and run against a library whose
- *    structs all gained a trailing field: the library writes no byte past the caller's smaller structs
- *    (guard bytes after each struct stay intact), reads none past them, and everything works;
+/* The growth rule of edgecore.h, from both sides (make abi-growth-test builds this file three times):
+ *  - built against the frozen headers of earlier versions (Tests/CABI/abi/1.0, and 1.2 whose tcp bus,
+ *    device and channel structs 1.3 grew for meters) and run against a library whose structs all gained a
+ *    trailing field, and against this version's library: the library writes no byte past the caller's
+ *    smaller structs (guard bytes after each struct stay intact), reads none past them, the fields the
+ *    caller's struct lacks take their defaults, and everything works;
  *  - built against that grown header (EDGECORE_TEST_GROWN_HEADER) and run against this version's library:
  *    the unknown trailing field reads 0 after _init and after every statistics call, is accepted when 0,
  *    and refused with EDGECORE_E_UNKNOWN_FIELD (nothing added) when set.
@@ -9,6 +11,7 @@
 #include "cabi_test.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #define GUARD 0xA5
 #define GUARD_BYTES 64
@@ -243,6 +246,113 @@ static void test_impossible_sizes(void) {
     edgecore_engine_destroy(site.engine);
 }
 
+#if EDGECORE_VERSION_NUMBER >= 1003000
+/* The meter fields of 1.3, from a header that has them: a meter device and channels added; structs of the
+ * 1.2 sizes (given to the _sized functions, with garbage where the 1.3 fields would be) are read as 1.2
+ * structs: the new fields take their defaults (MBAP framing, a Modbus device, a Modbus channel). */
+static void test_meter_fields(void) {
+    struct site site;
+    CHECK_EQ(make_site(&site), EDGECORE_OK);
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    CHECK_EQ(device.protocol, EDGECORE_PROTOCOL_MODBUS);
+    CHECK_EQ(device.preamble, 4);
+    CHECK_EQ(device.meter_type, 0x10);
+    device.name = "em1";
+    device.bus = site.rtu;
+    device.protocol = EDGECORE_PROTOCOL_DLT645_2007;
+    device.meter_address = "000012345678";
+    uint32_t meter = 99;
+    CHECK_EQ(edgecore_engine_add_device(site.engine, &device, &meter), EDGECORE_OK);
+    struct edgecore_channel_config channel;
+    edgecore_channel_config_init(&channel);
+    CHECK_EQ(channel.meter_format, EDGECORE_METER_FORMAT_CATALOGUE);
+    CHECK_EQ(channel.meter_length, 0);
+    channel.name = "em1.ua";
+    channel.device = meter;
+    CHECK_EQ(edgecore_meter_item_find(EDGECORE_PROTOCOL_DLT645_2007, "voltage_a", &channel.meter_item), EDGECORE_OK);
+    uint32_t id = 99;
+    CHECK_EQ(edgecore_engine_add_channel(site.engine, &channel, &id), EDGECORE_OK);
+    const char *unit = NULL;
+    CHECK_EQ(edgecore_engine_channel_info(site.engine, id, NULL, &unit, NULL), EDGECORE_OK);
+    CHECK_STR(unit, "V");
+#ifdef EDGECORE_TEST_GROWN_HEADER
+    device.name = "em2";
+    device.meter_address = "000012345679";
+    device.test_growth = 1;
+    CHECK_EQ(edgecore_engine_add_device(site.engine, &device, NULL), EDGECORE_E_UNKNOWN_FIELD);
+#endif
+
+    /* 1.2 sizes: tcp bus 2P+24, device P+32, channel 2P+88. */
+    const size_t tcp12 = offsetof(struct edgecore_tcp_bus_config, framing);
+    const size_t device12 = offsetof(struct edgecore_device_config, meter_address);
+    const size_t channel12 = offsetof(struct edgecore_channel_config, meter_item);
+    CHECK_EQ(tcp12, 2 * sizeof(void *) + 24);
+    CHECK_EQ(device12, sizeof(void *) + 32);
+    CHECK_EQ(channel12, 2 * sizeof(void *) + 88);
+    struct edgecore_tcp_bus_config tcp;
+    edgecore_tcp_bus_config_init(&tcp);
+    tcp.name = "tcp12";
+    tcp.host = "127.0.0.1";
+    memset((char *)&tcp + tcp12, 0xAA, sizeof tcp - tcp12); /* framing 0xAAAA: not read */
+    uint32_t tcp_id = 99;
+    CHECK_EQ(edgecore_engine_add_tcp_bus_sized(site.engine, &tcp, tcp12, &tcp_id), EDGECORE_OK);
+    edgecore_device_config_init(&device);
+    device.name = "slave12";
+    device.bus = tcp_id;
+    device.unit_id = 0; /* accepted on an MBAP bus only: the framing took its default */
+    memset((char *)&device + device12, 0xAA, sizeof device - device12); /* protocol 0xAAAA, a wild address */
+    uint32_t slave = 99;
+    CHECK_EQ(edgecore_engine_add_device_sized(site.engine, &device, device12, &slave), EDGECORE_OK);
+    uint8_t unit_id = 9;
+    CHECK_EQ(edgecore_engine_device_info(site.engine, slave, NULL, NULL, &unit_id), EDGECORE_OK);
+    CHECK_EQ(unit_id, 0);
+    /* A Modbus device: a second unit 0 on the bus is a duplicate unit id. */
+    device.name = "slave12b";
+    CHECK_EQ(edgecore_engine_add_device_sized(site.engine, &device, device12, NULL), EDGECORE_E_DUPLICATE);
+    edgecore_channel_config_init(&channel);
+    channel.name = "slave12.value";
+    channel.device = slave;
+    channel.address = 40;
+    memset((char *)&channel + channel12, 0xAA, sizeof channel - channel12);
+    CHECK_EQ(edgecore_engine_add_channel_sized(site.engine, &channel, channel12, NULL), EDGECORE_OK);
+    /* With the 1.3 size, the same garbage is read: protocol 0xAAAA is refused. */
+    device.name = "wild";
+#ifdef EDGECORE_TEST_GROWN_HEADER
+    device.test_growth = 0;
+#endif
+    CHECK_EQ(edgecore_engine_add_device(site.engine, &device, NULL), EDGECORE_E_CONFIG);
+    CHECK(strstr(edgecore_engine_last_error(), "'protocol'") != NULL);
+    char plan[4096];
+    CHECK(edgecore_engine_plan(site.engine, plan, sizeof plan) > 0);
+    CHECK(strstr(plan, "FC3 40..40") != NULL);
+    edgecore_engine_destroy(site.engine);
+}
+#else
+/* A program built before 1.3 has no meter fields: the library gives them their defaults. Its tcp bus is
+ * MBAP (unit 0 accepted), its devices are Modbus slaves (unit ids unique per bus). */
+static void test_pre_meter_structs_take_the_defaults(void) {
+    struct site site;
+    CHECK_EQ(make_site(&site), EDGECORE_OK);
+    struct edgecore_device_config device;
+    edgecore_device_config_init(&device);
+    device.name = "slave0";
+    device.bus = site.tcp;
+    device.unit_id = 0;
+    CHECK_EQ(edgecore_engine_add_device(site.engine, &device, NULL), EDGECORE_OK);
+    device.name = "slave0b";
+    CHECK_EQ(edgecore_engine_add_device(site.engine, &device, NULL), EDGECORE_E_DUPLICATE);
+    device.name = "rtu0";
+    device.bus = site.rtu;
+    CHECK_EQ(edgecore_engine_add_device(site.engine, &device, NULL), EDGECORE_E_CONFIG);
+    CHECK(strstr(edgecore_engine_last_error(), "'unit_id'") != NULL);
+    uint32_t devices = 0;
+    CHECK_EQ(edgecore_engine_counts(site.engine, NULL, &devices, NULL), EDGECORE_OK);
+    CHECK_EQ(devices, 2);
+    edgecore_engine_destroy(site.engine);
+}
+#endif
+
 #ifdef EDGECORE_JOURNAL_CURSOR_NAME_MAX
 /* The journal's structs (new in 1.1; built against a header that has them): _init and the statistics write
  * only the caller's struct, and (grown header) a set unknown config field is refused. */
@@ -339,7 +449,7 @@ int main(void) {
 #ifdef EDGECORE_TEST_GROWN_HEADER
     printf("built against the grown header\n");
 #else
-    printf("built against the 1.0 header\n");
+    printf("built against the %s header\n", EDGECORE_VERSION_STRING);
 #endif
     RUN(test_init_writes_only_the_callers_struct);
     RUN(test_add_from_this_headers_structs);
@@ -347,6 +457,11 @@ int main(void) {
     RUN(test_impossible_sizes);
 #ifdef EDGECORE_JOURNAL_CURSOR_NAME_MAX
     RUN(test_journal_structs);
+#endif
+#if EDGECORE_VERSION_NUMBER >= 1003000
+    RUN(test_meter_fields);
+#else
+    RUN(test_pre_meter_structs_take_the_defaults);
 #endif
 #ifdef EDGECORE_TEST_GROWN_HEADER
     RUN(test_unknown_field_refused);

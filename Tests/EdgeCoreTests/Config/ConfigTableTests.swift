@@ -66,7 +66,7 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
         ("TCPBusTable", "edgecore_tcp_bus_config", [
             entry(TCPBusTable.port, tcp.port), entry(TCPBusTable.connectTimeoutMs, tcp.connect_timeout_ms),
             entry(TCPBusTable.reconnectMinMs, tcp.reconnect_min_ms), entry(TCPBusTable.reconnectMaxMs, tcp.reconnect_max_ms),
-            entry(TCPBusTable.requestGapMs, tcp.request_gap_ms),
+            entry(TCPBusTable.requestGapMs, tcp.request_gap_ms), entry(TCPBusTable.framing, tcp.framing),
         ]),
         ("RTUBusTable", "edgecore_rtu_bus_config", [
             entry(RTUBusTable.baud, rtu.baud), entry(RTUBusTable.parity, rtu.parity), entry(RTUBusTable.dataBits, rtu.data_bits),
@@ -83,7 +83,10 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
             entry(DeviceTable.maxRegisters, device.max_registers), entry(DeviceTable.maxBits, device.max_bits),
             entry(DeviceTable.responseTimeoutMs, device.response_timeout_ms), entry(DeviceTable.retries, device.retries),
             entry(DeviceTable.offlineAfter, device.offline_after), entry(DeviceTable.backoffMinMs, device.backoff_min_ms),
-            entry(DeviceTable.backoffMaxMs, device.backoff_max_ms),
+            entry(DeviceTable.backoffMaxMs, device.backoff_max_ms), entry(DeviceTable.deviceProtocol, device.protocol),
+            entry(DeviceTable.preamble, device.preamble), entry(DeviceTable.meterType, device.meter_type),
+            entry(DeviceTable.identifierOrder, device.identifier_order),
+            entry(DeviceTable.allowTimeSync, device.allow_time_sync),
         ]),
         ("ChannelTable", "edgecore_channel_config", [
             entry(ChannelTable.function, channel.function), entry(ChannelTable.type, channel.type),
@@ -91,7 +94,9 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
             entry(ChannelTable.writable, channel.writable), entry(ChannelTable.sentinelCount, channel.sentinel_count),
             entry(ChannelTable.intervalMs, channel.interval_ms), entry(ChannelTable.scale, channel.scale),
             entry(ChannelTable.offset, channel.offset), entry(ChannelTable.validMin, channel.valid_min),
-            entry(ChannelTable.validMax, channel.valid_max),
+            entry(ChannelTable.validMax, channel.valid_max), entry(ChannelTable.meterItem, channel.meter_item),
+            entry(ChannelTable.meterFormat, channel.meter_format), entry(ChannelTable.meterLength, channel.meter_length),
+            entry(ChannelTable.meterDecimals, channel.meter_decimals),
         ]),
         ("GPIOLineTable", "edgecore_gpio_line_config", [
             entry(GPIOLineTable.scale, line.scale), entry(GPIOLineTable.base, line.base), entry(GPIOLineTable.offset, line.offset),

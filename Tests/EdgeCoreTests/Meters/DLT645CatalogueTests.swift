@@ -11,14 +11,14 @@ struct MetersDLT645CatalogueTests {
 
     @Test func namesAndIdentifiersFollowTheScheme() {
         let expected: [(String, UInt32, Int, Int, Bool, String)] = [
-            ("combined_active_energy_total", 0x0000_0000, 4, 2, false, "kWh"),
+            ("combined_active_energy_total", 0x0000_0000, 4, 2, true, "kWh"),
             ("forward_active_energy_total", 0x0001_0000, 4, 2, false, "kWh"),
             ("forward_active_energy_t1", 0x0001_0100, 4, 2, false, "kWh"),
             ("forward_active_energy_t4", 0x0001_0400, 4, 2, false, "kWh"),
             ("forward_active_energy_t1_prev3", 0x0001_0103, 4, 2, false, "kWh"),
             ("reverse_active_energy_total_prev12", 0x0002_000C, 4, 2, false, "kWh"),
-            ("combined_reactive1_energy_total", 0x0003_0000, 4, 2, false, "kvarh"),
-            ("combined_reactive2_energy_t2_prev1", 0x0004_0201, 4, 2, false, "kvarh"),
+            ("combined_reactive1_energy_total", 0x0003_0000, 4, 2, true, "kvarh"),
+            ("combined_reactive2_energy_t2_prev1", 0x0004_0201, 4, 2, true, "kvarh"),
             ("voltage_a", 0x0201_0100, 2, 1, false, "V"),
             ("voltage_c", 0x0201_0300, 2, 1, false, "V"),
             ("current_b", 0x0202_0200, 3, 3, true, "A"),

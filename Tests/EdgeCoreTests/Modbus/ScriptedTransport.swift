@@ -109,6 +109,8 @@ final class ScriptedTransport: ModbusTransport {
     /// What each receive returns, in turn: bytes, or nil for nothing within the wait (the clock advances by
     /// it). Spent: nothing ever comes.
     var rawReplies: [[UInt8]?] = []
+    /// How long each chunk of `rawReplies` takes to arrive (the clock advances by it).
+    var rawChunkNanoseconds: Int64 = 0
     /// Every frame sent raw, in order.
     private(set) var sentRaw: [[UInt8]] = []
 
@@ -122,6 +124,7 @@ final class ScriptedTransport: ModbusTransport {
             clock.now += max(0, waitNanoseconds)
             return 0
         }
+        clock.now += min(rawChunkNanoseconds, max(0, waitNanoseconds))
         let count = min(chunk.count, buffer.count)
         for index in 0..<count { buffer[index] = chunk[index] }
         if count < chunk.count { rawReplies.insert(Array(chunk[count...]), at: 0) }
