@@ -13,7 +13,7 @@
 //              what the timer wake-up and the pty cost a master that keeps the silence, as the engine does.
 // Every read takes (request + reply characters) * tc + turnaround + gap on the modelled line, so the
 // fraction of the wire limit is the modelled line time of the reads taken (sum over the reads) over the
-// time they took. The plan's per-request estimate (edgecore_engine_plan's "ms on the wire") is compared with
+// time they took. The plan's per-request estimate (edgecore_engine_plan after the run: "ms with the measured turnaround") is compared with
 // the model and with the measured cycle per read; a second part measures whole cycles (every channel at an
 // interval longer than a cycle) against the plan's cycle estimate.
 // Figures are min / median / max over ROUNDS rounds, each on a fresh pty pair and slave, the order of the
@@ -496,13 +496,15 @@ std::string plan_text(edgecore_engine *e) {
 std::vector<double> plan_estimates(const std::string &text, const EngineSite &s) {
     std::vector<double> sum(kIdentCount, 0);
     std::vector<int> count(kIdentCount, 0);
-    const std::string marker = " ms on the wire";
+    // "X ms on the wire + the meter's turnaround" before the meter answered (the turnaround not counted),
+    // "X ms with the measured turnaround" after.
     for (size_t at = 0; at < text.size();) {
         size_t eol = text.find('\n', at);
         if (eol == std::string::npos) eol = text.size();
         std::string line = text.substr(at, eol - at);
         at = eol + 1;
-        size_t pos = line.find(marker);
+        size_t pos = line.find(" ms with the measured turnaround");
+        if (pos == std::string::npos) pos = line.find(" ms on the wire");
         if (pos == std::string::npos) continue;
         size_t num = line.find_last_of(" ,(", pos - 1);
         double ms = std::atof(line.c_str() + (num == std::string::npos ? 0 : num + 1));
@@ -556,10 +558,6 @@ RunResult run_engine(int meters, int turnaround_us, double seconds, std::string 
     RunResult r;
     Line l = open_line(meters, turnaround_us);
     EngineSite s = engine_site(l.a, meters, 1);
-    std::string text = plan_text(s.e);
-    std::vector<double> est = plan_estimates(text, s);
-    if (plan_out) *plan_out = text;
-    if (plan_est) *plan_est = est;
     std::vector<Read> reads;
     check(edgecore_engine_start(s.e), "edgecore_engine_start");
     const size_t skip = 2;
@@ -601,6 +599,11 @@ RunResult run_engine(int meters, int turnaround_us, double seconds, std::string 
     latency_us -= latency0_us;
     check(edgecore_engine_stop(s.e), "edgecore_engine_stop");
     drain(s.e, s, reads, r);
+    // The plan after the run: the meters' turnaround from the round trips the engine measured.
+    std::string text = plan_text(s.e);
+    std::vector<double> est = plan_estimates(text, s);
+    if (plan_out) *plan_out = text;
+    if (plan_est) *plan_est = est;
     edgecore_engine_destroy(s.e);
     r.slave = close_line(l);
     r.rtt_avg_us = responses ? double(latency_us) / double(responses) : 0;
@@ -703,6 +706,7 @@ RunResult run_raw(int meters, int turnaround_us, double seconds, bool keep_gap) 
 
 struct CycleResult {
     std::vector<double> cycles_ms;
+    std::vector<double> plan_est;  // the plan's per-identifier estimate after the run (measured turnaround)
     double cycle_ms = 0;
     uint64_t bad = 0, overrun = 0;
     SlaveStats slave;
@@ -724,6 +728,7 @@ CycleResult run_cycles(int meters, int turnaround_us, uint32_t interval_ms, int 
     }
     check(edgecore_engine_stop(s.e), "edgecore_engine_stop");
     drain(s.e, s, reads, r, &stamps);
+    c.plan_est = plan_estimates(plan_text(s.e), s);
     edgecore_engine_destroy(s.e);
     c.slave = close_line(l);
     c.bad = r.bad;
@@ -972,13 +977,11 @@ int main(int argc, char **argv) {
             double model_ms = 0;
             for (const Ident &id : kIdents) model_ms += meters * read_us(id, ta_us) / 1000;
             uint32_t interval = uint32_t(std::ceil(model_ms * 1.3 / 500) * 500);
-            EngineSite s = engine_site("/dev/null-dlt645-bench", meters, interval);
-            std::vector<double> est = plan_estimates(plan_text(s.e), s);
-            edgecore_engine_destroy(s.e);
-            double plan_ms = 0;
-            for (double us : est) plan_ms += meters * us / 1000;
             const int cycles = 3;
             CycleResult c = run_cycles(meters, ta_us, interval, cycles);
+            const std::vector<double> &est = c.plan_est;
+            double plan_ms = 0;
+            for (double us : est) plan_ms += meters * us / 1000;
             std::printf("  turnaround %d ms: I = %u ms, cycles", turnaround_ms, interval);
             for (double x : c.cycles_ms) std::printf(" %.1f", x);
             std::printf(" ms: median %.1f ms; model %.1f ms (model / measured %.4f); plan %s\n", c.cycle_ms, model_ms,
