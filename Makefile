@@ -15,6 +15,7 @@
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #   make bench-journal        the journal benchmark against SQLite 3 (benchmarks/README.md; about 4 minutes)
 #   make bench-gateway        50 gateways into one local mosquitto (benchmarks/README.md; about 3 minutes)
+#   make bench-dlt645         DL/T 645 meters at 2400 8E1 against a wire-timed slave (benchmarks/README.md; about 5 minutes)
 #
 # Variables: ARCH (x86_64 | aarch64 | armv7), PREFIX, LIBDIR, DESTDIR.
 
@@ -112,7 +113,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway clean FORCE
+.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway bench-dlt645 clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -336,6 +337,10 @@ bench-journal:
 bench-gateway:
 	$(MAKE) examples ARCH=x86_64
 	$(MAKE) -C benchmarks gateway
+
+bench-dlt645:
+	$(MAKE) lib ARCH=x86_64
+	$(MAKE) -C benchmarks dlt645
 
 clean:
 	rm -rf build .build .build-embedded .build-embedded-grown .build-aarch64 .build-armv7 .build-tsan .build-asan \

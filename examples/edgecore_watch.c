@@ -101,9 +101,18 @@ static void print_stats(struct edgecore_engine *engine) {
         const char *name = "?";
         uint8_t unit_id = 0;
         edgecore_engine_device_info(engine, d, &name, NULL, &unit_id);
-        printf("device '%s' (unit %u): %s, requests %llu, answers %llu, timeouts %llu, frame errors %llu, exceptions %llu, "
+        static const char *const protocols[] = {"modbus", "dlt645-2007", "dlt645-1997", "cjt188"};
+        uint16_t protocol = 0;
+        char address[16] = "";
+        edgecore_engine_device_protocol(engine, d, &protocol, address, sizeof address);
+        char who[48];
+        if (protocol == EDGECORE_PROTOCOL_MODBUS)
+            snprintf(who, sizeof who, "unit %u", unit_id);
+        else
+            snprintf(who, sizeof who, "%s %s", protocol < 4 ? protocols[protocol] : "meter", address);
+        printf("device '%s' (%s): %s, requests %llu, answers %llu, timeouts %llu, frame errors %llu, exceptions %llu, "
                "disconnected %llu, skipped offline %llu, latency mean %.2f ms max %.2f ms\n",
-               name, unit_id, s.state < 4 ? states[s.state] : "?", (unsigned long long)s.requests,
+               name, who, s.state < 4 ? states[s.state] : "?", (unsigned long long)s.requests,
                (unsigned long long)s.responses, (unsigned long long)s.timeouts,
                (unsigned long long)s.frame_errors, (unsigned long long)s.exceptions,
                (unsigned long long)s.disconnects, (unsigned long long)s.skipped_offline, mean_ms,

@@ -849,7 +849,8 @@ int edgecore_engine_stop(struct edgecore_engine *engine);
 /**
  * The plan as text (a dry run): per bus and device the read requests the engine will send, the channels
  * each serves, and per bus the estimated bus time per second against the intervals (RTU from baud and
- * frame sizes). Works on a stopped or running engine.
+ * frame sizes; a meter's turnaround, 20-500 ms, from the mean round trip the engine measured once the
+ * meter answered, and marked as not counted before). Works on a stopped or running engine.
  *
  * text  where the text goes: at most `size` bytes including the NUL, like snprintf; may be NULL when
  *       size is 0.
@@ -1725,6 +1726,20 @@ int edgecore_engine_channel_info(const struct edgecore_engine *engine, uint32_t 
  */
 int edgecore_engine_device_info(const struct edgecore_engine *engine, uint32_t device, const char **name_out,
                                 uint32_t *bus_out, uint8_t *unit_id_out);
+
+/**
+ * A device's protocol and, for a meter, its address as digits (12 for DL/T 645, 14 for CJ/T 188, "AA" for a
+ * padding byte; "" for a Modbus device). Since 1.3.
+ *
+ * protocol_out  receives enum edgecore_protocol; may be NULL.
+ * address_out   receives the address and a NUL, cut to size - 1 bytes; may be NULL when size is 0 (15
+ *               bytes hold any address).
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine; address_out with size > 0), EDGECORE_E_NOT_FOUND. Does
+ * not block. Any thread, any time.
+ */
+int edgecore_engine_device_protocol(const struct edgecore_engine *engine, uint32_t device, uint16_t *protocol_out,
+                                    char *address_out, size_t size);
 
 /* ==================================================================================================== */
 /* Engine: writes                                                                                       */

@@ -577,6 +577,24 @@ static void site_file_with_meters(void) {
     uint32_t line = 99;
     CHECK_EQ(edgecore_engine_find_bus(engine, "line", &line), EDGECORE_OK);
     CHECK_EQ(edgecore_engine_meter_time_sync(engine, line, 0, 100), EDGECORE_E_NOT_RUNNING);
+    /* Each device's protocol and address. */
+    uint32_t em1 = 99, water = 99;
+    CHECK_EQ(edgecore_engine_find_device(engine, "em1", &em1), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_find_device(engine, "water", &water), EDGECORE_OK);
+    uint16_t protocol = 99;
+    char address[15];
+    CHECK_EQ(edgecore_engine_device_protocol(engine, em1, &protocol, address, sizeof address), EDGECORE_OK);
+    CHECK_EQ(protocol, EDGECORE_PROTOCOL_DLT645_2007);
+    CHECK_STR(address, "000012345678");
+    CHECK_EQ(edgecore_engine_device_protocol(engine, water, &protocol, address, sizeof address), EDGECORE_OK);
+    CHECK_EQ(protocol, EDGECORE_PROTOCOL_CJT188);
+    CHECK_STR(address, "00000000000001");
+    CHECK_EQ(edgecore_engine_device_protocol(engine, water, NULL, address, 5), EDGECORE_OK);
+    CHECK_STR(address, "0000");  /* cut to size - 1 */
+    CHECK_EQ(edgecore_engine_device_protocol(engine, water, &protocol, NULL, 0), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_device_protocol(engine, water, &protocol, NULL, 15), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_engine_device_protocol(engine, 3, &protocol, address, sizeof address), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_device_protocol(NULL, 0, &protocol, NULL, 0), EDGECORE_E_NULL_POINTER);
 
     CHECK_EQ(edgecore_engine_load_yaml(engine, bad), EDGECORE_E_CONFIG_FILE);
     CHECK_ERROR("bad.yaml:11: bus 'line2', device 'em9', channel 'em9.f', field 'item': no dlt645-1997 item named 'frequency'");

@@ -231,8 +231,8 @@ def check_meters(readings: dict[str, list[dict]], stdout: str, site_log: str) ->
     assert re.search(r"s: water meter valve closed\n", site_log), site_log
 
     # Every request was answered: no timeouts, frame errors or exceptions on the line.
-    for device in ("grid_meter", "water_meter"):
-        stats = re.search(rf"^device '{device}' \(unit \d+\): (\w+), requests (\d+), answers (\d+), "
+    for device, who in (("grid_meter", f"dlt645-2007 {DLT_METER}"), ("water_meter", f"cjt188 {WATER_METER}")):
+        stats = re.search(rf"^device '{device}' \({who}\): (\w+), requests (\d+), answers (\d+), "
                           r"timeouts (\d+), frame errors (\d+), exceptions (\d+)", stdout, re.M)
         assert stats, stdout
         state, requests, answers, timeouts, errors, exceptions = stats[1], *map(int, stats.groups()[1:])

@@ -98,6 +98,28 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
 }
 
 @c @implementation
+public func edgecore_engine_device_protocol(_ engine: OpaquePointer?, _ device: UInt32,
+                                            _ protocolOut: UnsafeMutablePointer<UInt16>?,
+                                            _ addressOut: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {
+    guard let engine, addressOut != nil || size == 0 else {
+        return nullArgument("engine (and address_out, for a size above 0) are required")
+    }
+    return withEngineShared(engine) { engine in
+        guard let info = engine.deviceProtocol(Int(clamping: device)) else {
+            return failure(Failure(.notFound, "no device with id \(device)"))
+        }
+        protocolOut?.pointee = UInt16(info.deviceProtocol.rawValue)
+        if let addressOut, size > 0 {
+            let bytes = Array((info.address?.text ?? "").utf8)
+            let length = min(bytes.count, size - 1)
+            for index in 0..<length { addressOut[index] = CChar(bitPattern: bytes[index]) }
+            addressOut[length] = 0
+        }
+        return EDGECORE_OK
+    }
+}
+
+@c @implementation
 public func edgecore_engine_device_info(_ engine: OpaquePointer?, _ device: UInt32,
                                         _ nameOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                                         _ busOut: UnsafeMutablePointer<UInt32>?,
@@ -120,7 +142,13 @@ public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutable
     if size != 0, text == nil { return nullArgument("text is required when size > 0") }
     return withEngineShared(engine) { engine in
         let config = engine.config
-        let utf8 = Array(Planner.describe(Planner.plan(config), config: config).utf8)
+        // Meters' turnaround from what the engine measured (none before their first answers).
+        let roundTrips: [Int?] = config.devices.indices.map { device in
+            guard config.devices[device].deviceProtocol.isMeter, let counters = engine.stats.device(device)?.counters,
+                  counters.responses > 0 else { return nil }
+            return Int(clamping: counters.latency_total_us / counters.responses)
+        }
+        let utf8 = Array(Planner.describe(Planner.plan(config), config: config, roundTrips: roundTrips).utf8)
         // size_t arrives as Int; a value above Int.max (negative here) is no limit in practice.
         if let text, size != 0 {
             let room = size < 0 ? utf8.count : min(utf8.count, size - 1)

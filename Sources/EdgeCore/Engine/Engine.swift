@@ -127,6 +127,14 @@ final class Engine: @unchecked Sendable {
         }
     }
 
+    /// A device's protocol and meter address (nil for Modbus). Any thread.
+    func deviceProtocol(_ device: Int) -> (deviceProtocol: DeviceProtocol, address: MeterAddress?)? {
+        configLock.withLock {
+            guard device >= 0, device < storedConfig.devices.count else { return nil }
+            return (storedConfig.devices[device].deviceProtocol, storedConfig.devices[device].meter?.address)
+        }
+    }
+
     /// A channel's name and unit (C strings that live as long as the engine) and its device (nil for a GPIO
     /// line). Any thread.
     func channel(_ channel: Int) -> (name: UnsafePointer<CChar>, unit: UnsafePointer<CChar>, device: Int?)? {

@@ -135,11 +135,19 @@ enum WireTime {
         return (preamble + 13 + 3, preamble + 13 + 3 + (heat ? CJT188CurrentData.heatLength : CJT188CurrentData.flowLength))
     }
 
-    /// Microseconds a meter transaction occupies an RTU line: both frames and the silence after each (as for
-    /// Modbus); the meter's turnaround comes on top.
+    /// Microseconds a meter transaction occupies an RTU line without the meter's turnaround: both frames and
+    /// the silence the master keeps after the reply. A meter takes 20-500 ms to start its reply (Modbus
+    /// slaves a few ms), so the plan adds it from the engine's measured round trip once the meter answered
+    /// (`measuredMicroseconds`), and says it is missing before.
     static func meterTransactionMicroseconds(_ bus: RTUBusSpec, characters: (request: Int, reply: Int)) -> Int {
         let characterMicros = Double(bus.bitsPerCharacter) * 1_000_000 / Double(bus.baud)
-        return Int((Double(characters.request + characters.reply) * characterMicros + 2 * silenceMicroseconds(bus)).rounded(.up))
+        return Int((Double(characters.request + characters.reply) * characterMicros + silenceMicroseconds(bus)).rounded(.up))
+    }
+
+    /// A meter transaction from a measured round trip (request sent to reply complete, turnaround included)
+    /// plus the silence after it.
+    static func meterTransactionMicroseconds(_ bus: RTUBusSpec, roundTripMicroseconds: Int) -> Int {
+        Int((Double(roundTripMicroseconds) + silenceMicroseconds(bus)).rounded(.up))
     }
 
     /// The silence that ends an RTU frame (t3.5): 3.5 character times, or 1750 us above 19200 baud. A
@@ -152,7 +160,9 @@ enum WireTime {
 extension Planner {
     /// The dry run: per bus and device the requests, the channels each serves, and per bus the estimated
     /// bus time per second against the intervals.
-    static func describe(_ requests: [PlannedRequest], config: SiteConfig) -> String {
+    /// `roundTrips`: per device, the mean round trip of its good answers in microseconds (nil: none yet), from
+    /// a running or stopped engine's statistics; meters' estimates use it (their turnaround is not on the wire).
+    static func describe(_ requests: [PlannedRequest], config: SiteConfig, roundTrips: [Int?] = []) -> String {
         var text = ""
         func add(_ part: Message) { text += part.text }
         for (busId, bus) in config.buses.enumerated() {
@@ -192,10 +202,16 @@ extension Planner {
                         let bytes = device.deviceProtocol.dlt645Version?.identifierLength ?? 2
                         add("\n    DI \(hexIdentifier(identifier, bytes: bytes)) every \(request.intervalMs) ms")
                         if case .rtu(let rtu) = bus {
-                            let micros = WireTime.meterTransactionMicroseconds(
+                            let wire = WireTime.meterTransactionMicroseconds(
                                 rtu, characters: WireTime.meterCharacters(device, request, config: config))
-                            busyMicrosPerSecond += Double(micros) * rate
-                            add(", \(formatFixed(Double(micros) / 1000, decimals: 2)) ms on the wire")
+                            if deviceId < roundTrips.count, let measured = roundTrips[deviceId] {
+                                let micros = max(wire, WireTime.meterTransactionMicroseconds(rtu, roundTripMicroseconds: measured))
+                                busyMicrosPerSecond += Double(micros) * rate
+                                add(", \(formatFixed(Double(micros) / 1000, decimals: 2)) ms with the measured turnaround")
+                            } else {
+                                busyMicrosPerSecond += Double(wire) * rate
+                                add(", \(formatFixed(Double(wire) / 1000, decimals: 2)) ms on the wire + the meter's turnaround")
+                            }
                         }
                         add(":")
                         for id in request.channels { add(" \(config.channels[id].name)") }

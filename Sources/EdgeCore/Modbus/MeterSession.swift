@@ -84,8 +84,11 @@ enum MeterExchange {
     // MARK: DL/T 645
 
     /// Reads one identifier with its follow-up frames; returns the value bytes (after the identifier).
+    /// `stop`: checked before each follow-up frame, so that stopping the engine waits for one exchange, not for
+    /// a whole chain of them.
     static func readDLT645(_ transport: any ModbusTransport, clock: any WorkerClock, version: DLT645Version,
-                           meter: MeterSettings, identifier: UInt32, timeoutMs: UInt32) throws(Failure) -> [UInt8] {
+                           meter: MeterSettings, identifier: UInt32, timeoutMs: UInt32,
+                           stop: (any StopRequest)? = nil) throws(Failure) -> [UInt8] {
         var request = try DLT645Frame.read(version, address: meter.address, identifier: identifier)
         var value: [UInt8] = []
         var followUps = 0
@@ -115,6 +118,9 @@ enum MeterExchange {
                 value += bytes
                 guard moreFollows else { return value }
                 followUps += 1
+                if let stop, stop.stopRequested {
+                    throw Failure(.deviceTimeout, "the engine stopped before follow-up frame \(followUps)")
+                }
                 guard followUps <= maxFollowUps else {
                     throw Failure(.deviceFrame, "the meter announced more than \(maxFollowUps) follow-up frames")
                 }

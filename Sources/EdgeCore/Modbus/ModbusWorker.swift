@@ -271,7 +271,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         if let version = device.deviceProtocol.dlt645Version {
             meterValue = try MeterExchange.readDLT645(transport, clock: clock, version: version, meter: meter,
                                                       identifier: requests[index].meterIdentifier ?? 0,
-                                                      timeoutMs: device.responseTimeoutMs)
+                                                      timeoutMs: device.responseTimeoutMs, stop: control)
         } else {
             meterSequence &+= 1
             meterData = try MeterExchange.readCJT188(transport, clock: clock, meter: meter, sequence: meterSequence,

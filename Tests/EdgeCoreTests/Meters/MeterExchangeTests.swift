@@ -102,6 +102,23 @@ struct MeterExchangeTests {
         #expect(error?.message == "follow-up frame 1: reply with sequence 7, requested 1")
     }
 
+    @Test func aStopRequestEndsAChainOfFollowUpsAfterTheExchangeInProgress() {
+        final class StopAfterFirst: StopRequest, @unchecked Sendable {
+            var eventFD: EventFD? { nil }
+            var stopRequested = true
+        }
+        let (transport, clock) = line()
+        transport.rawReplies = (0...5).map { reply(0x0400_0101, [0x01], control: $0 == 0 ? 0xB1 : 0xB2,
+                                                   extra: $0 == 0 ? [] : [UInt8($0)]) }
+        let error = failure { () throws(Failure) in
+            _ = try MeterExchange.readDLT645(transport, clock: clock, version: .v2007, meter: meter,
+                                             identifier: 0x0400_0101, timeoutMs: 1000, stop: StopAfterFirst())
+        }
+        #expect(error?.kind == .deviceTimeout)
+        #expect(error?.message == "the engine stopped before follow-up frame 1")
+        #expect(transport.sentRaw.count == 1)
+    }
+
     @Test func anAbnormalReplyIsTheDevicesRefusalWithItsErrorByte() {
         let (transport, clock) = line()
         transport.rawReplies = [DLT645Frame(address: meter.address, control: 0xD1, data: [0x02])!.encoded(preamble: 4)]
