@@ -3,6 +3,7 @@
 
     hostile_meter_peer.py (--tcp PORT | --rtu DEVICE) --protocol dlt645|cjt188 --mode MODE --address DIGITS
                           [--meter-type 0x10] [--healthy DIGITS] [--other-address DIGITS] [--preamble N]
+                          [--late-ms MS]
                           [--seed N] [--verbose]
 
 Prints READY on stdout when it serves. The hostile meter answers requests to --address (or the wildcard) as
