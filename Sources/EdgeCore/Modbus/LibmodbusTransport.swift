@@ -1,7 +1,7 @@
 import CShim
 
 /// ModbusTransport over libmodbus: RTU serial lines and TCP endpoints.
-final class LibmodbusTransport: ModbusTransport {
+final class LibmodbusTransport: FramedModbusTransport {
     private let spec: BusSpec
     private var context: OpaquePointer?
     private var connected = false
@@ -10,8 +10,8 @@ final class LibmodbusTransport: ModbusTransport {
     private var unit: UInt8 = 0
     private var transactionId: UInt16 = 0
     /// The request being sent and the answer received (ModbusFrame's layouts), reused.
-    private var request = [UInt8](repeating: 0, count: 260)
-    private var answer = [UInt8](repeating: 0, count: 260)
+    var request = [UInt8](repeating: 0, count: 260)
+    private(set) var answer = [UInt8](repeating: 0, count: 260)
 
     init(_ spec: BusSpec) { self.spec = spec }
 
@@ -82,46 +82,6 @@ final class LibmodbusTransport: ModbusTransport {
         _ = modbus_set_response_timeout(context, milliseconds / 1000, (milliseconds % 1000) * 1000)
     }
 
-    func readRegisters(_ function: ModbusFunction, address: UInt16, count: Int,
-                       into registers: UnsafeMutablePointer<UInt16>) throws(Failure) {
-        let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
-        for index in 0..<count {
-            registers[index] = UInt16(answer[data + 2 * index]) << 8 | UInt16(answer[data + 2 * index + 1])
-        }
-    }
-
-    func readBits(_ function: ModbusFunction, address: UInt16, count: Int,
-                  into bits: UnsafeMutablePointer<UInt8>) throws(Failure) {
-        let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
-        for index in 0..<count { bits[index] = answer[data + index / 8] >> UInt8(index % 8) & 1 }
-    }
-
-    func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(Failure) {
-        guard values.count > 1 else {
-            guard let value = values.first else { return }
-            _ = try exchange(6, address, value, end: 12)
-            return
-        }
-        request[12] = UInt8(truncatingIfNeeded: 2 * values.count)
-        for (index, value) in values.enumerated() { put(value, at: 13 + 2 * index) }
-        _ = try exchange(16, address, UInt16(values.count), end: 13 + 2 * values.count)
-    }
-
-    func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(Failure) {
-        guard values.count > 1 else {
-            guard let value = values.first else { return }
-            _ = try exchange(5, address, value != 0 ? 0xFF00 : 0, end: 12)
-            return
-        }
-        let bytes = (values.count + 7) / 8
-        request[12] = UInt8(truncatingIfNeeded: bytes)
-        for index in 0..<bytes { request[13 + index] = 0 }
-        for (index, value) in values.enumerated() where value != 0 {
-            request[13 + index / 8] |= 1 << UInt8(index % 8)
-        }
-        _ = try exchange(15, address, UInt16(values.count), end: 13 + bytes)
-    }
-
     func sendRaw(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) {
         guard connected, let context else { throw Failure(.disconnected(Errno(ENOTCONN))) }
         var rts: Int32 = 0
@@ -141,29 +101,23 @@ final class LibmodbusTransport: ModbusTransport {
 
     // MARK: Internals
 
-    private func put(_ value: UInt16, at index: Int) {
-        request[index] = UInt8(value >> 8)
-        request[index + 1] = UInt8(truncatingIfNeeded: value)
-    }
-
-    /// Sends the request whose PDU is function, first, second and request[12..<end] (ModbusFrame's layout),
-    /// receives the answer within the response timeout and checks it; returns where its data starts in
-    /// `answer`.
-    private func exchange(_ function: UInt8, _ first: UInt16, _ second: UInt16,
+    /// FramedModbusTransport's exchange: the request's MBAP is ours on TCP (libmodbus's raw request always
+    /// carries transaction id 0), RTU frames get libmodbus's CRC.
+    func exchange(_ function: UInt8, _ first: UInt16, _ second: UInt16,
                           end: Int) throws(Failure) -> Int {
         guard connected, let context else { throw Failure(.disconnected(Errno(ENOTCONN))) }
         request[ModbusFrame.unitIndex] = unit
         request[ModbusFrame.functionIndex] = function
-        put(first, at: 8)
-        put(second, at: 10)
+        putRequest(first, at: 8)
+        putRequest(second, at: 10)
         let tcp: Bool
         if case .tcp = spec { tcp = true } else { tcp = false }
         if tcp {
             // The MBAP header is ours: libmodbus's raw request always carries transaction id 0.
             transactionId &+= 1
-            put(transactionId, at: 0)
-            put(0, at: 2)
-            put(UInt16(end - ModbusFrame.unitIndex), at: 4)
+            putRequest(transactionId, at: 0)
+            putRequest(0, at: 2)
+            putRequest(UInt16(end - ModbusFrame.unitIndex), at: 4)
         }
         let sendError: Int32 = request.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return EINVAL }

@@ -6,15 +6,15 @@ import CShim
 /// libmodbus has no RTU-over-TCP backend. An answer is read to the length its function code and byte count
 /// announce, within the response timeout, and checked as libmodbus checks RTU answers (CRC, unit) and as
 /// ModbusFrame checks every answer.
-final class StreamTransport: ModbusTransport {
+final class StreamTransport: FramedModbusTransport {
     private let spec: TCPBusSpec
     private var socket: FileDescriptor?
     private var unit: UInt8 = 0
     private var timeoutNanoseconds: Int64 = 500_000_000
     /// The request in ModbusFrame's TCP layout (MBAP bytes unused), and the RTU answer as received.
-    private var request = [UInt8](repeating: 0, count: 260)
+    var request = [UInt8](repeating: 0, count: 260)
     private var frame = [UInt8](repeating: 0, count: 260)
-    private var answer = [UInt8](repeating: 0, count: 260)
+    private(set) var answer = [UInt8](repeating: 0, count: 260)
 
     init(_ spec: TCPBusSpec) { self.spec = spec }
 
@@ -55,59 +55,14 @@ final class StreamTransport: ModbusTransport {
 
     // MARK: Modbus RTU over the connection
 
-    func readRegisters(_ function: ModbusFunction, address: UInt16, count: Int,
-                       into registers: UnsafeMutablePointer<UInt16>) throws(Failure) {
-        let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
-        for index in 0..<count {
-            registers[index] = UInt16(answer[data + 2 * index]) << 8 | UInt16(answer[data + 2 * index + 1])
-        }
-    }
-
-    func readBits(_ function: ModbusFunction, address: UInt16, count: Int,
-                  into bits: UnsafeMutablePointer<UInt8>) throws(Failure) {
-        let data = try exchange(function.rawValue, address, UInt16(clamping: count), end: 12)
-        for index in 0..<count { bits[index] = answer[data + index / 8] >> UInt8(index % 8) & 1 }
-    }
-
-    func writeRegisters(address: UInt16, values: UnsafeBufferPointer<UInt16>) throws(Failure) {
-        guard values.count > 1 else {
-            guard let value = values.first else { return }
-            _ = try exchange(6, address, value, end: 12)
-            return
-        }
-        request[12] = UInt8(truncatingIfNeeded: 2 * values.count)
-        for (index, value) in values.enumerated() { put(value, at: 13 + 2 * index) }
-        _ = try exchange(16, address, UInt16(values.count), end: 13 + 2 * values.count)
-    }
-
-    func writeCoils(address: UInt16, values: UnsafeBufferPointer<UInt8>) throws(Failure) {
-        guard values.count > 1 else {
-            guard let value = values.first else { return }
-            _ = try exchange(5, address, value != 0 ? 0xFF00 : 0, end: 12)
-            return
-        }
-        let bytes = (values.count + 7) / 8
-        request[12] = UInt8(truncatingIfNeeded: bytes)
-        for index in 0..<bytes { request[13 + index] = 0 }
-        for (index, value) in values.enumerated() where value != 0 {
-            request[13 + index / 8] |= 1 << UInt8(index % 8)
-        }
-        _ = try exchange(15, address, UInt16(values.count), end: 13 + bytes)
-    }
-
-    private func put(_ value: UInt16, at index: Int) {
-        request[index] = UInt8(value >> 8)
-        request[index + 1] = UInt8(truncatingIfNeeded: value)
-    }
-
-    /// Sends request[6..<end] as an RTU frame (CRC appended) and reads the answer; returns where its data
-    /// starts in `answer`.
-    private func exchange(_ function: UInt8, _ first: UInt16, _ second: UInt16, end: Int) throws(Failure) -> Int {
+    /// FramedModbusTransport's exchange: request[6..<end] as an RTU frame (CRC appended), the answer read
+    /// and checked.
+    func exchange(_ function: UInt8, _ first: UInt16, _ second: UInt16, end: Int) throws(Failure) -> Int {
         guard let socket else { throw Failure(.disconnected(Errno(ENOTCONN))) }
         request[ModbusFrame.unitIndex] = unit
         request[ModbusFrame.functionIndex] = function
-        put(first, at: 8)
-        put(second, at: 10)
+        putRequest(first, at: 8)
+        putRequest(second, at: 10)
         let length = end - ModbusFrame.unitIndex
         for index in 0..<length { frame[index] = request[ModbusFrame.unitIndex + index] }
         let crc = modbusCRC16(frame[0..<length])
