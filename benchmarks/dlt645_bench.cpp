@@ -27,72 +27,26 @@
 // DLT645_BENCH_PIN=0 (do not pin the slave and the masters to different CPUs).
 // Exit status: 0, 1 when a target is missed or a read failed, 2 on a setup error.
 
+#define BENCH_PROGRAM "dlt645_bench"
+#include "bench_common.h"
+
 #include <edgecore.h>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
-#include <cstdarg>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <map>
-#include <string>
-#include <vector>
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------------
-// Time, CPUs, small helpers (as in modbus_bench.cpp)
-
-int64_t mono_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t realtime_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-void sleep_ms(int ms) {
-    timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
+// Small helpers (the rest: bench_common.h)
 
 void sleep_until_mono(int64_t t) {
     timespec ts = {time_t(t / 1000000000), long(t % 1000000000)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
-}
-
-double median_of(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t m = v.size();
-    return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-}
-
-double env_double(const char *name, double fallback) {
-    const char *e = std::getenv(name);
-    double v = e ? std::atof(e) : 0;
-    return v > 0 ? v : fallback;
 }
 
 // "1,3" -> {1, 3}; values outside lo..hi are dropped.
@@ -111,171 +65,6 @@ std::vector<int> env_list(const char *name, const char *fallback, int lo, int hi
         at = end + 1;
     }
     return out;
-}
-
-std::vector<int> g_cpus;  // CPUs this process may use
-bool g_pin = true;        // slave on g_cpus[0], masters (this process) on g_cpus[1]
-
-[[noreturn]] void die(const char *fmt, const char *a = "", const char *b = "") {
-    std::fprintf(stderr, "dlt645_bench: ");
-    std::fprintf(stderr, fmt, a, b);
-    std::fprintf(stderr, "\n");
-    std::exit(2);
-}
-
-void check(int rc, const char *what) {
-    if (rc < 0) {
-        std::fprintf(stderr, "dlt645_bench: %s: %s (%s)\n", what, edgecore_strerror(rc), edgecore_engine_last_error());
-        std::exit(2);
-    }
-}
-
-std::string g_tmp;  // scratch directory: pty links, child logs
-
-std::string loadavg() {
-    FILE *f = std::fopen("/proc/loadavg", "r");
-    if (!f) return "unknown";
-    char a[32] = "", b[32] = "", c[32] = "";
-    int n = std::fscanf(f, "%31s %31s %31s", a, b, c);
-    std::fclose(f);
-    return n == 3 ? std::string(a) + " " + b + " " + c : "unknown";
-}
-
-std::string cpu_model() {
-    FILE *f = std::fopen("/proc/cpuinfo", "r");
-    if (!f) return "unknown";
-    char line[512];
-    std::string model = "unknown";
-    while (std::fgets(line, sizeof line, f)) {
-        if (std::strncmp(line, "model name", 10) == 0) {
-            const char *colon = std::strchr(line, ':');
-            if (colon) {
-                model = colon + 2;
-                if (!model.empty() && model.back() == '\n') model.pop_back();
-            }
-            break;
-        }
-    }
-    std::fclose(f);
-    return model;
-}
-
-std::string find_on_path(const char *name) {
-    const char *path = std::getenv("PATH");
-    std::string all = path ? path : "/usr/bin:/bin";
-    for (size_t at = 0; at <= all.size();) {
-        size_t end = all.find(':', at);
-        if (end == std::string::npos) end = all.size();
-        std::string candidate = all.substr(at, end - at) + "/" + name;
-        if (end > at && access(candidate.c_str(), X_OK) == 0) return candidate;
-        at = end + 1;
-    }
-    return "";
-}
-
-const char *verdict(bool met) { return met ? "MET" : "NOT MET"; }
-
-std::vector<std::string> g_summary;
-
-void summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void summary(const char *fmt, ...) {
-    char buf[768];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    g_summary.push_back(buf);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Child processes: started here, stopped by PID (as in modbus_bench.cpp).
-
-struct Child {
-    pid_t pid = -1;
-    int out = -1;
-    std::string name, log;
-};
-
-Child spawn(const std::vector<std::string> &argv, int cpu, const std::string &name) {
-    Child c;
-    c.name = name;
-    c.log = g_tmp + "/" + name + ".log";
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) die("pipe failed");
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) die("fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent) _exit(127);
-        dup2(fds[1], 1);
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
-        int log = open(c.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (log >= 0) dup2(log, 2);
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        if (cpu >= 0 && g_pin && g_cpus.size() >= 2) CPU_SET(g_cpus[cpu % g_cpus.size()], &set);
-        else for (int x : g_cpus) CPU_SET(x, &set);
-        if (!g_cpus.empty()) sched_setaffinity(0, sizeof set, &set);
-        std::vector<char *> args;
-        for (auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    close(fds[1]);
-    c.pid = pid;
-    c.out = fds[0];
-    return c;
-}
-
-std::string read_line(const Child &c, int timeout_ms) {
-    std::string line;
-    int64_t end = mono_ns() + int64_t(timeout_ms) * 1000000;
-    while (true) {
-        int left = int((end - mono_ns()) / 1000000);
-        if (left <= 0) return "";
-        pollfd p = {c.out, POLLIN, 0};
-        if (poll(&p, 1, left) <= 0) continue;
-        char ch;
-        ssize_t n = read(c.out, &ch, 1);
-        if (n <= 0) return "";
-        if (ch == '\n') return line;
-        line += ch;
-    }
-}
-
-std::string log_tail(const Child &c) {
-    FILE *f = std::fopen(c.log.c_str(), "r");
-    if (!f) return "";
-    std::string text;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-    if (text.size() > 1500) text = "..." + text.substr(text.size() - 1500);
-    return text;
-}
-
-std::string stop(Child &c) {
-    std::string rest;
-    if (c.pid <= 0) return rest;
-    kill(c.pid, SIGTERM);
-    int status = 0;
-    int64_t end = mono_ns() + 3000000000LL;
-    pid_t r = 0;
-    while ((r = waitpid(c.pid, &status, WNOHANG)) == 0 && mono_ns() < end) sleep_ms(5);
-    if (r == 0) {
-        kill(c.pid, SIGKILL);
-        waitpid(c.pid, &status, 0);
-    }
-    c.pid = -1;
-    for (std::string line; !(line = read_line(c, 200)).empty();) rest += line + "\n";
-    close(c.out);
-    c.out = -1;
-    unlink(c.log.c_str());
-    return rest;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -321,32 +110,16 @@ std::string meter_address(int m) {  // "123456789001", ...
     return a;
 }
 
-struct Line {
-    Child socat, slave;
-    std::string a, b;
-};
-
-std::string g_slave_bin, g_socat;
+std::string g_slave_bin;
 
 Line open_line(int meters, int turnaround_us) {
-    Line l;
-    l.a = g_tmp + "/ptyA";
-    l.b = g_tmp + "/ptyB";
-    unlink(l.a.c_str());
-    unlink(l.b.c_str());
-    l.socat = spawn({g_socat, "-d", "-d", "pty,raw,echo=0,link=" + l.a, "pty,raw,echo=0,link=" + l.b}, -1, "socat");
-    int64_t end = mono_ns() + 5000000000LL;
-    struct stat st;
-    while ((stat(l.a.c_str(), &st) != 0 || stat(l.b.c_str(), &st) != 0) && mono_ns() < end) sleep_ms(10);
-    if (stat(l.a.c_str(), &st) != 0 || stat(l.b.c_str(), &st) != 0)
-        die("socat made no pty pair; its stderr:\n%s", log_tail(l.socat).c_str());
+    Line l = open_pty_pair();
     std::string list;
     for (int m = 0; m < meters; ++m) list += (m ? "," : "") + meter_address(m);
     l.slave = spawn({g_slave_bin, "--device", l.b, "--baud", std::to_string(kBaud), "--parity", "E", "--meters", list,
                      "--turnaround-us", std::to_string(turnaround_us), "--preamble", std::to_string(kPreamble)},
                     0, "dlt645_wire_slave");
-    std::string ready = read_line(l.slave, 10000);
-    if (ready != "READY") die("dlt645_wire_slave did not print READY; its stderr:\n%s", log_tail(l.slave).c_str());
+    wait_ready(l.slave);
     return l;
 }
 
@@ -358,10 +131,7 @@ struct SlaveStats {
 
 SlaveStats close_line(Line &l) {
     SlaveStats s;
-    std::string text = stop(l.slave);
-    stop(l.socat);
-    unlink(l.a.c_str());
-    unlink(l.b.c_str());
+    std::string text = close_pty_pair(l);
     s.ok = std::sscanf(text.c_str(),
                        "STATS requests %lu replies %lu abnormal %lu ignored %lu bad_frames %lu noise_bytes %lu early %lu "
                        "busy_ms %lf elapsed_ms %lf late_avg_us %lf late_max_us %lf turnaround_avg_us %lf "
@@ -755,25 +525,6 @@ CycleResult run_cycles(int meters, int turnaround_us, uint32_t interval_ms, int 
 // ---------------------------------------------------------------------------------------------------
 // Reporting
 
-struct Spread {
-    double min = 0, med = 0, max = 0;
-};
-
-Spread spread(const std::vector<double> &v) {
-    if (v.empty()) return {};
-    return {*std::min_element(v.begin(), v.end()), median_of(v), *std::max_element(v.begin(), v.end())};
-}
-
-std::string fmt3(const std::vector<double> &v, const char *f) {
-    Spread s = spread(v);
-    char buf[160], a[40], b[40], c[40];
-    std::snprintf(a, sizeof a, f, s.min);
-    std::snprintf(b, sizeof b, f, s.med);
-    std::snprintf(c, sizeof c, f, s.max);
-    std::snprintf(buf, sizeof buf, "%s / %s / %s", a, b, c);
-    return buf;
-}
-
 std::string statuses(const std::map<int, uint64_t> &m) {
     std::string out;
     for (auto &kv : m) {
@@ -797,36 +548,19 @@ int main(int argc, char **argv) {
     const std::vector<int> meter_counts = env_list("DLT645_BENCH_METERS", "1,3", 1, 9);
     const std::vector<int> turnarounds_ms = env_list("DLT645_BENCH_TURNAROUND_MS", "20,0", 0, 1000);
     if (const char *p = std::getenv("DLT645_BENCH_PIN")) g_pin = std::strcmp(p, "0") != 0;
-    const char *only_env = std::getenv("DLT645_BENCH_ONLY");
-    std::string only = only_env && *only_env ? std::string(",") + only_env + "," : "";
-    auto wanted = [&](const char *part) { return only.empty() || only.find(std::string(",") + part + ",") != std::string::npos; };
+    const std::string only = only_parts("DLT645_BENCH_ONLY");
 
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-        for (int i = 0; i < CPU_SETSIZE; ++i)
-            if (CPU_ISSET(i, &allowed)) g_cpus.push_back(i);
-    char tmpl[] = "/tmp/edgecore-dlt645-bench.XXXXXX";
-    if (!mkdtemp(tmpl)) die("mkdtemp failed");
-    g_tmp = tmpl;
+    read_cpus();
+    make_scratch("/tmp/edgecore-dlt645-bench.XXXXXX");
     g_slave_bin = root + "/build/bench/dlt645_wire_slave";
     g_socat = find_on_path("socat");
     if (g_socat.empty()) die("socat not found on PATH (apt-get install socat)");
     if (access(g_slave_bin.c_str(), X_OK) != 0) die("%s is missing: make -C benchmarks dlt645-slave", g_slave_bin.c_str());
-    if (g_pin && g_cpus.size() >= 2) {  // the masters (this process, the engine's worker) on the second CPU
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(g_cpus[1], &set);
-        sched_setaffinity(0, sizeof set, &set);
-    }
+    pin_to(1);  // the masters (this process, the engine's worker) on the second CPU
 
     std::printf("dlt645_bench: EdgeCore %s, DL/T 645-2007 over a socat pty pair, benchmarks/dlt645_wire_slave at %d 8E1\n",
                 edgecore_version_string(), kBaud);
-    std::printf("cpu: %s, %ld online CPUs; load average %s; pinning: %s\n", cpu_model().c_str(),
-                sysconf(_SC_NPROCESSORS_ONLN), loadavg().c_str(),
-                g_pin && g_cpus.size() >= 2
-                    ? ("slave on CPU " + std::to_string(g_cpus[0]) + ", masters on CPU " + std::to_string(g_cpus[1])).c_str()
-                    : "none");
+    print_machine("slave", "masters");
     std::printf("line model: tc = 11 bits / %d baud = %.1f us; gap after each reply = 3.5 tc = %.0f us; request %d chars "
                 "(%d FE + 16), reply %d FE + 20 + value bytes\n", kBaud, char_us(), gap_us(), request_chars(), kPreamble,
                 kPreamble);
@@ -846,7 +580,7 @@ int main(int argc, char **argv) {
     uint64_t total_bad = 0;
     std::string first_plan;
 
-    if (wanted("rate")) {
+    if (wanted(only, "rate")) {
         for (int turnaround_ms : turnarounds_ms) {
             for (int meters : meter_counts) {
                 const int ta_us = turnaround_ms * 1000;
@@ -967,7 +701,7 @@ int main(int argc, char **argv) {
         if (!first_plan.empty()) std::printf("\nedgecore_engine_plan (first site above):\n%s", first_plan.c_str());
     }
 
-    if (wanted("cycle")) {
+    if (wanted(only, "cycle")) {
         const int meters = *std::max_element(meter_counts.begin(), meter_counts.end());
         std::printf("\n== whole cycles: %d meters x %d identifiers, every channel at interval_ms I (longer than a cycle); "
                     "cycle k = last reading before t0 + (k+1) I, plus the gap, minus t0 + k I (cycle 0 opens the port: "
@@ -1003,8 +737,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    std::printf("\n== summary (load average at the end: %s)\n", loadavg().c_str());
-    for (auto &s : g_summary) std::printf("%s\n", s.c_str());
+    print_summary();
     if (total_bad) std::printf("FAILED READS: %llu\n", (unsigned long long)total_bad);
     if (g_summary.empty()) {
         std::printf("nothing measured (DLT645_BENCH_ONLY=rate,cycle; DLT645_BENCH_METERS; DLT645_BENCH_TURNAROUND_MS)\n");

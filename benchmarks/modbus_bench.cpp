@@ -21,214 +21,24 @@
 // MODBUS_BENCH_PIN=0 (do not pin the server and the clients to different CPUs),
 // MODBUS_BENCH_ONLY=tcp,rtu,plan (run only these parts).
 
+#define BENCH_PROGRAM "modbus_bench"
+#include "bench_common.h"
+
 #include <edgecore.h>
 #include <modbus.h>
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstdarg>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <string>
 #include <thread>
-#include <vector>
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------------
-// Time, CPUs, small helpers
-
-int64_t mono_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-void sleep_ms(int ms) {
-    timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-double median_of(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t m = v.size();
-    return m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-}
-
-double env_double(const char *name, double fallback) {
-    const char *e = std::getenv(name);
-    double v = e ? std::atof(e) : 0;
-    return v > 0 ? v : fallback;
-}
-
-std::vector<int> g_cpus;  // CPUs this process may use
-bool g_pin = true;        // server on g_cpus[0], clients (this process, pymodbus) on g_cpus[1]
-
-void pin_to(int which) {
-    if (!g_pin || g_cpus.size() < 2) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(g_cpus[which % g_cpus.size()], &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
-[[noreturn]] void die(const char *fmt, const char *a = "", const char *b = "") {
-    std::fprintf(stderr, "modbus_bench: ");
-    std::fprintf(stderr, fmt, a, b);
-    std::fprintf(stderr, "\n");
-    std::exit(2);
-}
-
-void check(int rc, const char *what) {
-    if (rc < 0) {
-        std::fprintf(stderr, "modbus_bench: %s: %s (%s)\n", what, edgecore_strerror(rc), edgecore_engine_last_error());
-        std::exit(2);
-    }
-}
-
-std::string g_tmp;  // scratch directory: map files, pty links, child logs
-
-// ---------------------------------------------------------------------------------------------------
-// Child processes: started here, stopped by PID.
-
-struct Child {
-    pid_t pid = -1;
-    int out = -1;  // its stdout
-    int in = -1;   // its stdin, when spawned with one
-    std::string name, log;
-};
-
-// Starts argv with stdout on a pipe (stdin too with with_stdin, else /dev/null) and stderr in a log file;
-// it runs on CPU slot `cpu` (-1: anywhere this process may run) and receives SIGTERM if this process dies.
-Child spawn(const std::vector<std::string> &argv, int cpu, const std::string &name, bool with_stdin = false) {
-    Child c;
-    c.name = name;
-    c.log = g_tmp + "/" + name + ".log";
-    int fds[2], ins[2] = {-1, -1};
-    if (pipe2(fds, O_CLOEXEC) != 0) die("pipe failed");
-    if (with_stdin && pipe2(ins, O_CLOEXEC) != 0) die("pipe failed");
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) die("fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent) _exit(127);
-        dup2(fds[1], 1);
-        if (with_stdin) {
-            dup2(ins[0], 0);
-        } else {
-            int null = open("/dev/null", O_RDONLY);
-            if (null >= 0) dup2(null, 0);
-        }
-        int log = open(c.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (log >= 0) dup2(log, 2);
-        if (cpu >= 0 && g_pin && g_cpus.size() >= 2) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(g_cpus[cpu % g_cpus.size()], &set);
-            sched_setaffinity(0, sizeof set, &set);
-        } else if (!g_cpus.empty()) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            for (int x : g_cpus) CPU_SET(x, &set);
-            sched_setaffinity(0, sizeof set, &set);
-        }
-        std::vector<char *> args;
-        for (auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    close(fds[1]);
-    if (with_stdin) {
-        close(ins[0]);
-        c.in = ins[1];
-    }
-    c.pid = pid;
-    c.out = fds[0];
-    return c;
-}
-
-// One line of the child's stdout, waiting at most timeout_ms; "" on timeout or end of file.
-std::string read_line(const Child &c, int timeout_ms) {
-    std::string line;
-    int64_t end = mono_ns() + int64_t(timeout_ms) * 1000000;
-    while (true) {
-        int left = int((end - mono_ns()) / 1000000);
-        if (left <= 0) return "";
-        pollfd p = {c.out, POLLIN, 0};
-        if (poll(&p, 1, left) <= 0) continue;
-        char ch;
-        ssize_t n = read(c.out, &ch, 1);
-        if (n <= 0) return "";
-        if (ch == '\n') return line;
-        line += ch;
-    }
-}
-
-std::string log_tail(const Child &c) {
-    FILE *f = std::fopen(c.log.c_str(), "r");
-    if (!f) return "";
-    std::string text;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-    if (text.size() > 1500) text = "..." + text.substr(text.size() - 1500);
-    return text;
-}
-
-void wait_ready(const Child &c) {
-    std::string line = read_line(c, 10000);
-    if (line != "READY")
-        die("%s did not print READY; its stderr:\n%s", c.name.c_str(), log_tail(c).c_str());
-}
-
-// SIGTERM to the child's PID, at most 3 s to exit, then SIGKILL to the same PID. Returns what it printed
-// on stdout after that (e.g. its statistics).
-std::string stop(Child &c) {
-    std::string rest;
-    if (c.pid <= 0) return rest;
-    if (c.in >= 0) {
-        close(c.in);  // end of input first: a client that reads it ends by itself
-        c.in = -1;
-        int64_t soon = mono_ns() + 1000000000LL;
-        while (waitpid(c.pid, nullptr, WNOHANG) == 0 && mono_ns() < soon) sleep_ms(5);
-    }
-    kill(c.pid, SIGTERM);
-    int status = 0;
-    int64_t end = mono_ns() + 3000000000LL;
-    pid_t r = 0;
-    while ((r = waitpid(c.pid, &status, WNOHANG)) == 0 && mono_ns() < end) sleep_ms(5);
-    if (r == 0) {
-        kill(c.pid, SIGKILL);
-        waitpid(c.pid, &status, 0);
-    }
-    c.pid = -1;
-    for (std::string line; !(line = read_line(c, 200)).empty();) rest += line + "\n";
-    close(c.out);
-    c.out = -1;
-    return rest;
-}
+// Small helpers (the rest: bench_common.h)
 
 bool executable(const std::string &path) { return access(path.c_str(), X_OK) == 0; }
 
@@ -491,40 +301,11 @@ struct WireFormat {
     double read_us(int count) const { return (8 + 5 + 2 * count) * char_us() + 2 * t35_us(); }
 };
 
-struct Line {
-    Child socat, slave;
-    std::string a, b;
-};
-
-std::string g_slave_bin, g_socat;
-
-// The first executable `name` on PATH, or "".
-std::string find_on_path(const char *name) {
-    const char *path = std::getenv("PATH");
-    std::string all = path ? path : "/usr/bin:/bin";
-    for (size_t at = 0; at <= all.size();) {
-        size_t end = all.find(':', at);
-        if (end == std::string::npos) end = all.size();
-        std::string candidate = all.substr(at, end - at) + "/" + name;
-        if (end > at && access(candidate.c_str(), X_OK) == 0) return candidate;
-        at = end + 1;
-    }
-    return "";
-}
+std::string g_slave_bin;
 
 // socat's pty pair (links A, B in the scratch directory) and wire_timed_slave on B.
 Line open_line(int baud, const std::string &units) {
-    Line l;
-    l.a = g_tmp + "/ptyA";
-    l.b = g_tmp + "/ptyB";
-    unlink(l.a.c_str());
-    unlink(l.b.c_str());
-    l.socat = spawn({g_socat, "-d", "-d", "pty,raw,echo=0,link=" + l.a, "pty,raw,echo=0,link=" + l.b}, -1, "socat");
-    int64_t end = mono_ns() + 5000000000LL;
-    struct stat st;
-    while ((stat(l.a.c_str(), &st) != 0 || stat(l.b.c_str(), &st) != 0) && mono_ns() < end) sleep_ms(10);
-    if (stat(l.a.c_str(), &st) != 0 || stat(l.b.c_str(), &st) != 0)
-        die("socat made no pty pair; its stderr:\n%s", log_tail(l.socat).c_str());
+    Line l = open_pty_pair();
     l.slave = spawn({g_slave_bin, "--device", l.b, "--baud", std::to_string(baud), "--units", units}, 0, "wire_timed_slave");
     wait_ready(l.slave);
     return l;
@@ -538,10 +319,7 @@ struct SlaveStats {
 
 SlaveStats close_line(Line &l) {
     SlaveStats s;
-    std::string text = stop(l.slave);
-    stop(l.socat);
-    unlink(l.a.c_str());
-    unlink(l.b.c_str());
+    std::string text = close_pty_pair(l);
     s.ok = std::sscanf(text.c_str(),
                        "STATS requests %lu replies %lu ignored %lu bad_crc %lu early %lu busy_ms %lf elapsed_ms %lf "
                        "late_avg_us %lf late_max_us %lf turnaround_avg_us %lf turnaround_max_us %lf",
@@ -742,12 +520,6 @@ struct CycleResult {
     uint64_t errors = 0;
 };
 
-int64_t realtime_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 // The site polled over the wire-timed slave with every channel at interval_ms (longer than a cycle). The
 // engine's deadlines are start + k * interval, drift-free, and every request is due at each of them, so
 // the worker sends the whole plan back to back from there: cycle k lasts from start + k * interval (start
@@ -794,52 +566,6 @@ CycleResult measure_cycle(bool one_per_request, uint32_t interval_ms, int cycles
     return r;
 }
 
-std::string cpu_model() {
-    FILE *f = std::fopen("/proc/cpuinfo", "r");
-    if (!f) return "unknown";
-    char line[512];
-    std::string model = "unknown";
-    while (std::fgets(line, sizeof line, f)) {
-        if (std::strncmp(line, "model name", 10) == 0) {
-            const char *colon = std::strchr(line, ':');
-            if (colon) {
-                model = colon + 2;
-                if (!model.empty() && model.back() == '\n') model.pop_back();
-            }
-            break;
-        }
-    }
-    std::fclose(f);
-    return model;
-}
-
-const char *verdict(bool met) { return met ? "MET" : "NOT MET"; }
-
-// /proc/loadavg's first three fields: other work on this shared machine shows up here.
-std::string loadavg() {
-    FILE *f = std::fopen("/proc/loadavg", "r");
-    if (!f) return "unknown";
-    char a[32] = "", b[32] = "", c[32] = "";
-    int n = std::fscanf(f, "%31s %31s %31s", a, b, c);
-    std::fclose(f);
-    return n == 3 ? std::string(a) + " " + b + " " + c : "unknown";
-}
-
-struct SummaryLine {
-    std::string text;
-};
-std::vector<SummaryLine> g_summary;
-
-void summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void summary(const char *fmt, ...) {
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    g_summary.push_back({buf});
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -850,17 +576,10 @@ int main(int argc, char **argv) {
     double tcp_seconds = env_double("MODBUS_BENCH_SECONDS", 1);
     double rtu_seconds = env_double("MODBUS_BENCH_RTU_SECONDS", 6);
     if (const char *p = std::getenv("MODBUS_BENCH_PIN")) g_pin = std::strcmp(p, "0") != 0;
-    std::string only = std::getenv("MODBUS_BENCH_ONLY") ? std::string(",") + std::getenv("MODBUS_BENCH_ONLY") + "," : "";
-    auto wanted = [&](const char *part) { return only.empty() || only.find(std::string(",") + part + ",") != std::string::npos; };
+    const std::string only = only_parts("MODBUS_BENCH_ONLY");
 
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-        for (int i = 0; i < CPU_SETSIZE; ++i)
-            if (CPU_ISSET(i, &allowed)) g_cpus.push_back(i);
-    char tmpl[] = "/tmp/edgecore-modbus-bench.XXXXXX";
-    if (!mkdtemp(tmpl)) die("mkdtemp failed");
-    g_tmp = tmpl;
+    read_cpus();
+    make_scratch("/tmp/edgecore-modbus-bench.XXXXXX");
 
     std::string server = root + "/build/peers/modbus_server";
     g_slave_bin = root + "/build/bench/wire_timed_slave";
@@ -871,15 +590,11 @@ int main(int argc, char **argv) {
     std::printf("modbus_bench: EdgeCore %s engine vs libmodbus %s", edgecore_version_string(), LIBMODBUS_VERSION_STRING);
     std::printf(have_pymodbus ? " vs pymodbus (sync client)\n" : " (pymodbus: %s missing, run Tests/Integration/run.sh)\n",
                 g_python.c_str());
-    std::printf("cpu: %s, %ld online CPUs; load average %s; pinning: %s\n", cpu_model().c_str(),
-                sysconf(_SC_NPROCESSORS_ONLN), loadavg().c_str(),
-                g_pin && g_cpus.size() >= 2
-                    ? ("server/slave on CPU " + std::to_string(g_cpus[0]) + ", clients on CPU " + std::to_string(g_cpus[1])).c_str()
-                    : "none");
+    print_machine("server/slave", "clients");
     std::fflush(stdout);
 
     // ------------------------------------------------------------------------------------------- TCP
-    if (wanted("tcp")) {
+    if (wanted(only, "tcp")) {
         int port = free_tcp_port();
         std::string map = g_tmp + "/tcp.map";
         if (FILE *f = std::fopen(map.c_str(), "w")) {
@@ -1004,24 +719,19 @@ int main(int argc, char **argv) {
         summary("TCP  edgecore, 1 request at interval_ms 1: %.0f req/s (schedule-bound by design; for information)",
                 single.per_second);
         if (errs) summary("TCP  ERRORS: %llu failed requests or bad readings", (unsigned long long)errs);
-        if (g_pin) {  // back to every allowed CPU
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            for (int x : g_cpus) CPU_SET(x, &set);
-            sched_setaffinity(0, sizeof set, &set);
-        }
+        pin_to(-1);  // back to every allowed CPU
     }
 
     // ------------------------------------------------------------------------------------------- RTU
     g_socat = find_on_path("socat");
-    if ((wanted("rtu") || wanted("plan")) && g_socat.empty())
+    if ((wanted(only, "rtu") || wanted(only, "plan")) && g_socat.empty())
         std::printf("\nsocat not found on PATH: RTU and planner measurements skipped (apt-get install socat)\n");
     struct Turnaround {
         int baud;
         double engine_us, raw_us, t35_us;
     };
     std::vector<Turnaround> turnaround;
-    if (wanted("rtu") && !g_socat.empty()) {
+    if (wanted(only, "rtu") && !g_socat.empty()) {
         std::printf("\n== 2. Modbus RTU against the wire-timed slave (socat pty pair; benchmarks/wire_timed_slave answers at the "
                     "wire time, 8N1 = 10 bits/char, t3.5 after each frame)\n");
         std::printf("edgecore: 1 RTU bus at the slave's baud, 1 device, 10 holding registers (1 request), interval_ms 1; "
@@ -1063,7 +773,7 @@ int main(int argc, char **argv) {
     }
 
     // ------------------------------------------------------------------------------------------- planner
-    if (wanted("plan") && !g_socat.empty()) {
+    if (wanted(only, "plan") && !g_socat.empty()) {
         std::printf("\n== 3. Planner: 40-channel site on one RTU line at 9600 baud 8N1 (SDM630-like meter, unit 1: 31 float32 "
                     "input registers in 4 runs; climate sensor, unit 2: 5 scaled integers; soil probe, unit 3: 4)\n");
         edgecore_engine *merged_e = site_engine("/dev/ttyUSB0", false, 1000);
@@ -1114,8 +824,7 @@ int main(int argc, char **argv) {
                 cm.errors + cs.errors ? " ERRORS" : "");
     }
 
-    std::printf("\n== summary (load average at the end: %s)\n", loadavg().c_str());
-    for (auto &s : g_summary) std::printf("%s\n", s.text.c_str());
+    print_summary();
     rmdir(g_tmp.c_str());
     std::string cleanup = g_tmp;
     for (const char *f : {"/tcp.map", "/modbus_server.log", "/pymodbus_client.log", "/socat.log", "/wire_timed_slave.log"})
