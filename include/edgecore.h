@@ -892,7 +892,10 @@ struct edgecore_tcp_bus_config {
     /* Since 1.3. */
     uint16_t framing;               /**< enum edgecore_tcp_framing; default EDGECORE_TCP_MBAP */
     uint16_t reserved3;             /**< 0 */
-    uint32_t reserved4;             /**< 0 */
+    uint32_t line_baud;             /**< EDGECORE_TCP_TRANSPARENT: the baud of the serial line behind the
+                                         server, 300 .. 4000000: the master keeps its silence between
+                                         frames (3.5 characters of 11 bits, 1.75 ms above 19200 baud; plus
+                                         request_gap_ms) and the plan times the frames; default 9600 */
 };
 EDGECORE_ASSERT_SIZE_(edgecore_tcp_bus_config, 2 * EDGECORE_P_ + 32);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, name, 0);
@@ -906,7 +909,7 @@ EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, request_gap_ms, 2 * EDGECORE_P_ 
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reserved2, 2 * EDGECORE_P_ + 20);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, framing, 2 * EDGECORE_P_ + 24);
 EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reserved3, 2 * EDGECORE_P_ + 26);
-EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, reserved4, 2 * EDGECORE_P_ + 28);
+EDGECORE_ASSERT_FIELD_(edgecore_tcp_bus_config, line_baud, 2 * EDGECORE_P_ + 28);
 
 /**
  * Fill *config with the defaults documented at each field (strings NULL). NULL does nothing.

@@ -29,7 +29,7 @@ static void init_fills_the_meter_defaults(void) {
     edgecore_channel_config_init(&channel);
     CHECK_EQ(tcp.framing, EDGECORE_TCP_MBAP);
     CHECK_EQ(tcp.reserved3, 0);
-    CHECK_EQ(tcp.reserved4, 0);
+    CHECK_EQ(tcp.line_baud, 9600);
     CHECK_EQ(tcp.port, 502);
     CHECK(device.meter_address == NULL);
     CHECK_EQ(device.protocol, EDGECORE_PROTOCOL_MODBUS);

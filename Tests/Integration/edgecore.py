@@ -222,7 +222,7 @@ class TcpBusConfig(Structure):
         # 1.3
         ("framing", c_uint16),  # enum edgecore_tcp_framing
         ("reserved3", c_uint16),
-        ("reserved4", c_uint32),
+        ("line_baud", c_uint32),
     ]
 
 

@@ -5,31 +5,36 @@ connection (its own CRC framing: libmodbus has no RTU-over-TCP backend) and the 
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 
 import edgecore
-from harness import wait_until, write_table
+from harness import write_table
 
 METER = "000012345678"
 
 
 class SerialServer:
-    """socat as a transparent serial server: TCP 127.0.0.1:port <-> the line's device, raw."""
+    """socat as a transparent serial server: TCP 127.0.0.1:port <-> the line's device, raw, one connection.
+    Ready when socat says it listens (a probe connection would make it open the line for the probe)."""
 
-    def __init__(self, port: int, device: str):
+    def __init__(self, port: int, device: str, timeout: float = 10.0):
         self.port = port
         self.proc = subprocess.Popen(
-            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+            ["socat", "-d", "-d", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr",
              f"FILE:{device},raw,echo=0"],  # a pty has no line settings (it drops PARENB: tcsetattr fails)
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def listening() -> bool:
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(listening, 10, what=f"socat listening on {port}")
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+            if "listening on" in line:
+                return
+        self.stop()
+        raise RuntimeError(f"socat did not listen on {port}: {seen}")
 
     def stop(self):
         self.proc.terminate()
@@ -66,6 +71,10 @@ buses:
   - name: dtu
     type: tcp
     framing: transparent
+    line_baud: 2400
+    # the pty line delivers a reply at once, where 2400 baud takes ~100 ms; modbus_server ends a frame at
+    # >= 50 ms of silence on a pty: the line's own 3.5 characters (16 ms) would run frames together for it
+    request_gap_ms: 60
     host: 127.0.0.1
     port: {port}
     devices:
@@ -94,7 +103,8 @@ buses:
         engine = edgecore_engine(ring_capacity=8192)
         engine.load_yaml(site)
         plan = engine.plan()
-        assert "tcp 127.0.0.1:%d (transparent)" % port in plan and "dlt645-2007 meter 000012345678" in plan
+        assert "tcp 127.0.0.1:%d (transparent, line 2400 baud)" % port in plan
+        assert "dlt645-2007 meter 000012345678" in plan and "ms on the wire" in plan
         names = ["slave.u32", "slave.setpoint", "slave.temp", "ghost.reg", "meter.energy", "meter.ua", "meter.p"]
         engine.start()
         readings = engine.collect_until(

@@ -66,6 +66,8 @@ enum TCPBusTable {
     static let requestGapMs = ConfigField<UInt32>(key: "request_gap_ms", lowest: 0, highest: .max, defaultValue: 0)
     /// enum edgecore_tcp_framing.
     static let framing = ConfigField<UInt8>(key: "framing", lowest: 0, highest: 1, defaultValue: 0)
+    /// Transparent framing: the serial line's baud behind the server.
+    static let lineBaud = ConfigField<UInt32>(key: "line_baud", lowest: 300, highest: 4_000_000, defaultValue: 9600)
 }
 
 /// struct edgecore_rtu_bus_config (site file: a bus of type rtu).

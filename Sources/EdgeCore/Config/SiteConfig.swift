@@ -68,6 +68,8 @@ struct TCPBusSpec {
     var name: String
     var host: String
     var framing = TCPFraming(rawValue: TCPBusTable.framing.defaultValue) ?? .mbap
+    /// Transparent framing: the serial line's baud behind the server (its silence, the plan's estimates).
+    var lineBaud = TCPBusTable.lineBaud.defaultValue
     var port = TCPBusTable.port.defaultValue
     var connectTimeoutMs = TCPBusTable.connectTimeoutMs.defaultValue
     var reconnectMinMs = TCPBusTable.reconnectMinMs.defaultValue
@@ -121,6 +123,17 @@ enum BusSpec {
     var isModbus: Bool {
         if case .gpio = self { return false }
         return true
+    }
+
+    /// The serial line a transparent TCP bus reaches, for its silence and wire times: 8E1 (11 bits a
+    /// character, as 8N2) at its line_baud; nil for other TCP buses and GPIO.
+    var serialLine: RTUBusSpec? {
+        switch self {
+        case .rtu(let spec): return spec
+        case .tcp(let spec) where spec.framing == .transparent:
+            return RTUBusSpec(name: spec.name, device: FilePath(""), baud: spec.lineBaud, parity: UInt8(ascii: "E"))
+        default: return nil
+        }
     }
 
     /// Frames travel as on a serial line: an RTU bus, or a TCP bus with transparent framing. Meters can be
@@ -445,6 +458,7 @@ struct SiteConfig {
             let field = ("bus '\(spec.name)'" as Message).text
             guard !spec.host.isEmpty else { throw Failure(.config, "\(field): field 'host' is empty") }
             try TCPBusTable.framing.check(spec.framing.rawValue, of: field)
+            try TCPBusTable.lineBaud.check(spec.lineBaud, of: field)
             try TCPBusTable.port.check(spec.port, of: field)
             try TCPBusTable.connectTimeoutMs.check(spec.connectTimeoutMs, of: field)
             try checkBackoff(spec.reconnectMinMs, TCPBusTable.reconnectMinMs, spec.reconnectMaxMs,

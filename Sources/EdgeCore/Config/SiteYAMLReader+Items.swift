@@ -27,7 +27,13 @@ extension SiteYAMLReader {
             read(fields, TCPBusTable.reconnectMinMs, into: &spec.reconnectMinMs)
             read(fields, TCPBusTable.reconnectMaxMs, into: &spec.reconnectMaxMs)
             read(fields, TCPBusTable.requestGapMs, into: &spec.requestGapMs)
+            let lineBaud = fields.valueNotAsked(TCPBusTable.lineBaud.key)
+            read(fields, TCPBusTable.lineBaud, into: &spec.lineBaud)
             try finish(fields)
+            if spec.framing == .mbap, let lineBaud {
+                throw fieldFailure(lineBaud.line, fields.context, TCPBusTable.lineBaud.key,
+                                   "is for 'framing: transparent' (the serial line behind a serial server)")
+            }
             spec.host = try required(host, fields, "host")
             bus = .tcp(spec)
         } else {

@@ -26,6 +26,7 @@ extension edgecore_tcp_bus_config: GrowingSettings {
         c.reconnect_max_ms = TCPBusTable.reconnectMaxMs.defaultValue
         c.request_gap_ms = TCPBusTable.requestGapMs.defaultValue
         c.framing = UInt16(TCPBusTable.framing.defaultValue)
+        c.line_baud = TCPBusTable.lineBaud.defaultValue
         return c
     }
 }
@@ -169,7 +170,8 @@ public func edgecore_engine_add_tcp_bus_sized(_ engine: OpaquePointer?, _ config
     } catch {
         return failure(error)
     }
-    let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), framing: framing, port: c.port,
+    let spec = TCPBusSpec(name: String(cString: name), host: String(cString: host), framing: framing,
+                          lineBaud: c.line_baud, port: c.port,
                           connectTimeoutMs: c.connect_timeout_ms, reconnectMinMs: c.reconnect_min_ms,
                           reconnectMaxMs: c.reconnect_max_ms, requestGapMs: c.request_gap_ms)
     return configure(engine, idOut) { config throws(Failure) in try config.addBus(.tcp(spec)) }

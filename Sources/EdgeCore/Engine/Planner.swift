@@ -169,7 +169,9 @@ extension Planner {
             let busRequests = requests.filter { $0.bus == busId }
             switch bus {
             case .tcp(let tcp):
-                add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port)\(tcp.framing == .transparent ? " (transparent)" : ""), \(busRequests.count) requests")
+                add("bus '\(tcp.name)': tcp \(tcp.host):\(tcp.port)")
+                if tcp.framing == .transparent { add(" (transparent, line \(tcp.lineBaud) baud)") }
+                add(", \(busRequests.count) requests")
             case .gpio(let chip):
                 add("bus '\(chip.name)': gpio chip \(chip.chip)")
                 for channel in config.channels {
@@ -201,7 +203,7 @@ extension Planner {
                         perSecond += rate
                         let bytes = device.deviceProtocol.dlt645Version?.identifierLength ?? 2
                         add("\n    DI \(hexIdentifier(identifier, bytes: bytes)) every \(request.intervalMs) ms")
-                        if case .rtu(let rtu) = bus {
+                        if let rtu = bus.serialLine {
                             let wire = WireTime.meterTransactionMicroseconds(
                                 rtu, characters: WireTime.meterCharacters(device, request, config: config))
                             if deviceId < roundTrips.count, let measured = roundTrips[deviceId] {
@@ -222,7 +224,7 @@ extension Planner {
                     let unit = request.function.readsBits ? "bits" : "registers"
                     add("\n    FC\(request.function.rawValue) \(request.address)..\(request.lastAddress)")
                     add(" (\(request.count) \(unit)) every \(request.intervalMs) ms")
-                    if case .rtu(let rtu) = bus {
+                    if let rtu = bus.serialLine {
                         let micros = WireTime.readTransactionMicroseconds(rtu, function: request.function,
                                                                           count: request.count)
                         busyMicrosPerSecond += Double(micros) * rate
@@ -236,7 +238,7 @@ extension Planner {
                 }
             }
             add("\n  total: \(formatFixed(perSecond, decimals: 2)) requests/s")
-            if case .rtu = bus {
+            if bus.serialLine != nil {
                 add(", estimated \(formatFixed(busyMicrosPerSecond / 1000, decimals: 1)) ms of bus time")
                 add(" per second (\(formatFixed(busyMicrosPerSecond / 10_000, decimals: 1))% of the line")
                 add(busyMicrosPerSecond > 1_000_000 ? ": OVERLOADED, intervals cannot be met)" : ")")

@@ -70,6 +70,7 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         switch spec {
         case .tcp(let tcp):
             gapNanoseconds = Int64(tcp.requestGapMs) * 1_000_000
+                + Int64(((spec.serialLine.map { WireTime.silenceMicroseconds($0) } ?? 0) * 1000).rounded(.up))
             reopenBackOff = BackOff(minMs: tcp.reconnectMinMs, maxMs: tcp.reconnectMaxMs)
         case .rtu(let rtu):
             // libmodbus sends a request as soon as asked; the line's silence after the last answer is ours
@@ -592,10 +593,10 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
         return (failure, address)
     }
 
-    /// The time `characters` take on an RTU line (0 elsewhere: a serial server's line is not ours to time).
+    /// The time `characters` take on the serial line (an RTU bus's, or the line behind a transparent TCP bus).
     private func lineNanoseconds(characters: Int) -> Int64 {
-        guard case .rtu(let rtu) = spec else { return 0 }
-        return Int64(Double(characters * rtu.bitsPerCharacter) * 1_000_000_000 / Double(rtu.baud))
+        guard let line = spec.serialLine else { return 0 }
+        return Int64(Double(characters * line.bitsPerCharacter) * 1_000_000_000 / Double(line.baud))
     }
 
     /// One transaction of a write: a value, not a closure, so that `attempt` and the transaction's

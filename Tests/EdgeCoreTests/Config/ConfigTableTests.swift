@@ -67,6 +67,7 @@ private var tables: [(table: String, structName: String, entries: [TableDefault]
             entry(TCPBusTable.port, tcp.port), entry(TCPBusTable.connectTimeoutMs, tcp.connect_timeout_ms),
             entry(TCPBusTable.reconnectMinMs, tcp.reconnect_min_ms), entry(TCPBusTable.reconnectMaxMs, tcp.reconnect_max_ms),
             entry(TCPBusTable.requestGapMs, tcp.request_gap_ms), entry(TCPBusTable.framing, tcp.framing),
+            entry(TCPBusTable.lineBaud, tcp.line_baud),
         ]),
         ("RTUBusTable", "edgecore_rtu_bus_config", [
             entry(RTUBusTable.baud, rtu.baud), entry(RTUBusTable.parity, rtu.parity), entry(RTUBusTable.dataBits, rtu.data_bits),

@@ -121,6 +121,7 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
             host: 192.0.2.20
             port: 8899
             framing: transparent
+            line_baud: 2400
             devices:
               - name: pump
                 unit_id: 3
@@ -145,6 +146,7 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
         var dtu = TCPBusSpec(name: "dtu", host: "192.0.2.20")
         dtu.port = 8899
         dtu.framing = .transparent
+        dtu.lineBaud = 2400
         let plain = TCPBusSpec(name: "plain", host: "192.0.2.21")
         #expect(plain.framing == .mbap)
         #expect(config.buses == [.rtu(rtu), .tcp(dtu), .tcp(plain)])
@@ -498,6 +500,24 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
         expectError(meterChannel("            item: current_flow\n            writable: yes", protocol: "cjt188",
                                  address: "'00000000000001'"), .config, line: 10,
                     "channel 'c': of a CJ/T 188 meter only 'valve_state' can be writable (valve open 0 / close 1)")
+    }
+
+    @Test func lineBaudIsForTransparentFramingAndInRange() {
+        expectError("""
+        buses:
+          - name: plain
+            type: tcp
+            host: 127.0.0.1
+            line_baud: 2400
+        """, .configFile, line: 5, "bus 'plain', field 'line_baud': is for 'framing: transparent' (the serial line behind a serial server)")
+        expectError("""
+        buses:
+          - name: dtu
+            type: tcp
+            host: 127.0.0.1
+            framing: transparent
+            line_baud: 200
+        """, .config, line: 2, "bus 'dtu': field 'line_baud' must be 300..4000000, not 200")
     }
 
     @Test func fourByteIdentifierOn1997() {

@@ -46,7 +46,7 @@ struct MeterWorkerTests {
             DLT645Frame(address: Self.meterAddress, control: 0xD1, data: [0x02])!.encoded(preamble: 4),
             reply(0x0202_0100, [0xFF, 0xFF, 0xFF]),                             // no value
         ]
-        harness.runUntilIdle()
+        harness.run(milliseconds: 100)  // the line's silence (4 ms at 9600) between transactions
         let readings = harness.drain()
         #expect(readings.map(\.channel) == [0, 1, 2])
         #expect(readings[0].status == UInt16(EDGECORE_STATUS_OK.rawValue))
@@ -68,7 +68,7 @@ struct MeterWorkerTests {
     @Test func aReplyForAnotherIdentifierIsACRCErrorWithItsReason() throws {
         let harness = try WorkerHarness(try dltSite(["voltage_a"]))
         harness.transport.rawReplies = [reply(0x0201_0200, [0x10, 0x22])]
-        harness.runUntilIdle()
+        harness.run(milliseconds: 100)  // the line's silence (4 ms at 9600) between transactions
         let readings = harness.drain()
         #expect(readings.map(\.status) == [UInt16(EDGECORE_STATUS_CRC_ERROR.rawValue)])
         #expect(harness.device.frame_errors == 1)
@@ -108,7 +108,7 @@ struct MeterWorkerTests {
                              0x00, 0x30, 0x08, 0x02, 0x12, 0x26, 0x20, 0x04, 0x00]  // 1234.50 m3, open, battery low
         harness.transport.rawReplies = [CJT188Frame(meterType: .coldWater, address: Self.waterAddress, control: 0x81,
                                                     data: [0x1F, 0x90, 0x01] + body)!.encoded(preamble: 2)]
-        harness.runUntilIdle()
+        harness.run(milliseconds: 100)  // the line's silence (4 ms at 9600) between transactions
         let readings = harness.drain()
         #expect(readings.map(\.value) == [1234.5, 0, 1])
         #expect(readings.allSatisfy { $0.status == UInt16(EDGECORE_STATUS_OK.rawValue) })
@@ -120,7 +120,7 @@ struct MeterWorkerTests {
         harness.transport.rawReplies = [CJT188Frame(meterType: .coldWater, address: Self.waterAddress, control: 0x84,
                                                     data: [0x17, 0xA0, 0x02, 0x01, 0x00])!.encoded(preamble: 2)]
         harness.worker.enqueue(job)
-        harness.runUntilIdle()
+        harness.run(milliseconds: 100)  // the line's silence (4 ms at 9600) between transactions
         #expect(job.wait(timeoutMilliseconds: 0).map { (try? $0.get()) != nil } == true)
         #expect(try harness.transport.sentRaw.last == [0xFE, 0xFE] + CJT188Frame.valveControl(
             type: .coldWater, address: Self.waterAddress, sequence: 2, open: false).encoded(preamble: 0))
