@@ -122,11 +122,11 @@ def test_version_result_codes_and_ring_against_the_library():
 def test_meter_fields_and_functions_against_the_library():
     """The 1.3 meter fields reach the library through the bindings: defaults, names, refusals, actions."""
     tcp, device, channel = edgecore.tcp_bus_config(), edgecore.device_config(), edgecore.channel_config()
-    assert tcp.framing == edgecore.TcpFraming.MBAP
+    assert tcp.framing == edgecore.TcpFraming.MBAP and tcp.line_baud == 9600
     assert (device.protocol, device.meter_type, device.preamble, device.identifier_order, device.allow_time_sync,
             device.meter_address) == (edgecore.Protocol.MODBUS, 0x10, 4, 0, 0, None)
     assert (channel.meter_item, channel.meter_format, channel.meter_length, channel.meter_decimals) == (
-        0, edgecore.MeterFormat.CATALOGUE, 4, 0)
+        0, edgecore.MeterFormat.CATALOGUE, 0, 0)  # length 0: the catalogue's
     assert edgecore.meter_item_find("dlt645-2007", "voltage_a") == 0x02010100
     assert edgecore.meter_item_find(edgecore.Protocol.DLT645_1997, "voltage_a") == 0xB611
     assert edgecore.meter_item_find("cjt188", "valve_state") == edgecore.CJT188Item.VALVE_STATE
