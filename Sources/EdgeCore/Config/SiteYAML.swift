@@ -20,7 +20,7 @@ import CShim
 //            rts_delay_us, request_gap_ms, reopen_min_ms, reopen_max_ms
 //       tcp: host (required), port, connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, request_gap_ms,
 //            framing (mbap | transparent), line_baud (transparent)
-//   device: name, protocol (modbus | dlt645-2007 | dlt645-1997 | cjt188), response_timeout_ms, retries,
+//   device: name, profile (SiteYAMLReader+Profiles.swift), protocol (modbus | dlt645-2007 | dlt645-1997 | cjt188), response_timeout_ms, retries,
 //           offline_after, backoff_min_ms, backoff_max_ms, channels: [...]
 //           modbus: unit_id, max_registers, max_bits, one_channel_per_request, holes: [...]
 //           meters: meter_address (required, a quoted string), preamble; CJ/T 188: meter_type,
