@@ -145,7 +145,13 @@ extension SiteYAMLReader {
 
         let skipped: [StaticString] = ["name", "profile", "channels"]
         let fields = merged(site, over: base, skipping: skipped, context: site.context)
-        let (device, deviceProtocol, _) = try loadDeviceFields(fields, name: name, bus: bus, into: &config)
+        let device: Int
+        let deviceProtocol: DeviceProtocol
+        do throws(Failure) {
+            (device, deviceProtocol, _) = try loadDeviceFields(fields, name: name, bus: bus, into: &config)
+        } catch {
+            throw relocated(error, site, base, profile: file.path)
+        }
 
         var used = [Bool](repeating: false, count: siteChannels.count)
         for channel in baseChannels {
@@ -153,10 +159,14 @@ extension SiteYAMLReader {
             if let overriding { used[overriding] = true }
             let full = "\(name).\(channel.name)"
             let context = ("\(site.context), channel '\(full)' (profile '\(profileName)')" as Message).text
-            let channelFields = merged(overriding.map { siteChannels[$0].fields }, over: channel.fields,
-                                       skipping: ["name"], context: context)
-            try loadChannelFields(channelFields, name: full, device: device, deviceProtocol: deviceProtocol,
-                                  into: &config)
+            let siteFields = overriding.map { siteChannels[$0].fields }
+            let channelFields = merged(siteFields, over: channel.fields, skipping: ["name"], context: context)
+            do throws(Failure) {
+                try loadChannelFields(channelFields, name: full, device: device, deviceProtocol: deviceProtocol,
+                                      into: &config)
+            } catch {
+                throw relocated(error, siteFields, channel.fields, profile: file.path)
+            }
         }
         for (index, channel) in siteChannels.enumerated() where !used[index] {
             let sources: [StaticString] = deviceProtocol.isMeter ? ["item", "di"] : ["address"]
@@ -175,6 +185,30 @@ extension SiteYAMLReader {
             try loadChannelFields(channelFields, name: full, device: device, deviceProtocol: deviceProtocol,
                                   into: &config)
         }
+    }
+
+    /// An error of an item merged from the site's `top` and the profile's `base`, located in the profile file
+    /// when its line is one of the profile's entries (or the item's, given by the profile alone) and none of
+    /// the site's: a profile field that a site override made wrong (a sentinel too wide for the type the
+    /// site gave, a channel wider than the site's max_registers) is shown where it is written.
+    func relocated(_ error: Failure, _ top: YAMLMapping?, _ base: YAMLMapping, profile: FilePath) -> Failure {
+        let prefix = Array(("\(path):" as Message).text.utf8)
+        let text = Array(error.message.utf8)
+        guard text.count > prefix.count, Array(text[0..<prefix.count]) == prefix else { return error }
+        var line = 0
+        var end = prefix.count
+        while end < text.count, text[end] >= UInt8(ascii: "0"), text[end] <= UInt8(ascii: "9"), line < 10_000_000 {
+            line = line * 10 + Int(text[end] - UInt8(ascii: "0"))
+            end += 1
+        }
+        guard end > prefix.count, end < text.count, text[end] == UInt8(ascii: ":") else { return error }
+        var profileLines = top == nil ? [base.line] : []
+        var siteLines = top.map { [$0.line] } ?? []
+        for entry in base.entries where !(top?.contains(entry.key) ?? false) { profileLines.append(entry.value.line) }
+        for entry in top?.entries ?? [] { siteLines.append(entry.value.line) }
+        guard profileLines.contains(line), !siteLines.contains(line) else { return error }
+        let rest = String(decoding: text[end...], as: UTF8.self)
+        return Failure(error.kind, "\(profile):\(line)\(rest)")
     }
 
     /// The channels of an item (a site device, a profile), each a mapping with its name.

@@ -218,3 +218,42 @@ private func site(_ device: String) -> String {
         #expect(missing.error?.message.contains("field 'meter_address': missing") == true, "\(missing.error?.message ?? "")")
     }
 }
+
+@Suite struct SiteYAMLProfileOriginTests {
+    private let profile = """
+    protocol: modbus
+    channels:
+      - name: flags
+        address: 4
+        type: u32
+        sentinels: [0xFFFFFFFF]
+      - name: energy
+        address: 10
+        type: f32
+    """
+
+    /// A profile field made wrong by a site override is shown in the profile file, at its own line.
+    @Test func profileFieldMadeWrongByTheSiteIsLocatedInTheProfile() throws {
+        let (result, folder) = loadWithProfiles(site("""
+              - name: m1
+                profile: p
+                channels:
+                  - name: flags
+                    type: u16
+        """), profiles: ["p": profile])
+        let error = try #require(result.error)
+        #expect(error.message.hasPrefix("\(folder)/p.yaml:6: bus 'line', device 'm1', channel 'm1.flags' (profile 'p'), field 'sentinels'"), "\(error.message)")
+    }
+
+    /// A profile channel the site's device fields make wrong: at the channel in the profile file.
+    @Test func profileChannelMadeWrongByADeviceOverrideIsLocatedInTheProfile() throws {
+        let (result, folder) = loadWithProfiles(site("""
+              - name: m1
+                profile: p
+                max_registers: 1
+        """), profiles: ["p": profile])
+        let error = try #require(result.error)
+        #expect(error.message.hasPrefix("\(folder)/p.yaml:3: "), "\(error.message)")
+        #expect(error.message.contains("channel 'm1.flags'"), "\(error.message)")
+    }
+}
