@@ -20,7 +20,7 @@ import CShim
 //            rts_delay_us, request_gap_ms, reopen_min_ms, reopen_max_ms
 //       tcp: host (required), port, connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, request_gap_ms,
 //            framing (mbap | transparent), line_baud (transparent)
-//   device: name, protocol (modbus | dlt645-2007 | dlt645-1997 | cjt188), response_timeout_ms, retries,
+//   device: name, profile (SiteYAMLReader+Profiles.swift), protocol (modbus | dlt645-2007 | dlt645-1997 | cjt188), response_timeout_ms, retries,
 //           offline_after, backoff_min_ms, backoff_max_ms, channels: [...]
 //           modbus: unit_id, max_registers, max_bits, one_channel_per_request, holes: [...]
 //           meters: meter_address (required, a quoted string), preamble; CJ/T 188: meter_type,
@@ -49,25 +49,70 @@ import CShim
 /// field 'f': <what>"); SiteConfig's own errors -> same kind as thrown, message prefixed with "path:LINE: " of
 /// the offending item.
 func loadSiteYAML(path: FilePath, into config: inout SiteConfig) throws(Failure) {
-    let text = try WholeFile.read(path: path)
-    defer { text.release() }
-    try checkEvents(text, path)
-
-    guard let parser = allocateZeroed(yaml_parser_t.self) else { throw memoryFailure(path) }
-    defer { free(parser) }
-    guard yaml_parser_initialize(parser) != 0 else { throw memoryFailure(path) }
-    defer { yaml_parser_delete(parser) }
-    yaml_parser_set_input_string(parser, text.bytes, text.count)
-
-    guard let document = allocateZeroed(yaml_document_t.self) else { throw memoryFailure(path) }
-    defer { free(document) }
-    // On failure yaml_parser_load has already freed whatever it built.
-    guard yaml_parser_load(parser, document) != 0 else { throw syntaxError(parser, text, path) }
-    defer { yaml_document_delete(document) }
-    try rejectFurtherDocuments(parser, text, path)
-
-    let reader = SiteYAMLReader(path: path, document: document)
+    let file = try YAMLFile.load(path: path)
+    let profiles = ProfileStore(sitePath: path)
+    defer {
+        profiles.release()
+        file.release()
+    }
+    let reader = SiteYAMLReader(path: path, document: file.document, profiles: profiles)
     try reader.load(into: &config)
+}
+
+/// One YAML file loaded as a document (a site file, a profile): its text and libyaml's node graph, until
+/// `release`.
+final class YAMLFile {
+    let path: FilePath
+    let text: WholeFile
+    let document: UnsafeMutablePointer<yaml_document_t>
+
+    private init(path: FilePath, text: WholeFile, document: UnsafeMutablePointer<yaml_document_t>) {
+        self.path = path
+        self.text = text
+        self.document = document
+    }
+
+    /// Reads and checks the file (one document, bounded nesting, no tags); errors as loadSiteYAML's.
+    static func load(path: FilePath) throws(Failure) -> YAMLFile {
+        let text = try WholeFile.read(path: path)
+        var kept = false
+        defer { if !kept { text.release() } }
+        try checkEvents(text, path)
+
+        guard let parser = allocateZeroed(yaml_parser_t.self) else { throw memoryFailure(path) }
+        defer { free(parser) }
+        guard yaml_parser_initialize(parser) != 0 else { throw memoryFailure(path) }
+        defer { yaml_parser_delete(parser) }
+        yaml_parser_set_input_string(parser, text.bytes, text.count)
+
+        guard let document = allocateZeroed(yaml_document_t.self) else { throw memoryFailure(path) }
+        // On failure yaml_parser_load has already freed whatever it built.
+        guard yaml_parser_load(parser, document) != 0 else {
+            free(document)
+            throw syntaxError(parser, text, path)
+        }
+        do throws(Failure) {
+            try rejectFurtherDocuments(parser, text, path)
+        } catch {
+            yaml_document_delete(document)
+            free(document)
+            throw error
+        }
+        kept = true
+        return YAMLFile(path: path, text: text, document: document)
+    }
+
+    /// Holds the node: it lies in this document's node stack.
+    func holds(_ node: UnsafeMutablePointer<yaml_node_t>) -> Bool {
+        guard let start = document.pointee.nodes.start, let top = document.pointee.nodes.top else { return false }
+        return node >= start && node < top
+    }
+
+    func release() {
+        yaml_document_delete(document)
+        free(document)
+        text.release()
+    }
 }
 
 // MARK: - libyaml and its errors

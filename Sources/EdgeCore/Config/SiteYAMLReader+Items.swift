@@ -120,6 +120,28 @@ extension SiteYAMLReader {
         let fields = try mapping(node, context: "\(busContext), device #\(number)")
         let name = try requiredString(fields, "name")
         fields.context = ("\(busContext), device '\(name)'" as Message).text
+        if let profileNode = fields.value("profile") {
+            guard let profileName = profileNode.text else {
+                throw fieldFailure(profileNode.line, fields.context, "profile",
+                                   "expected a profile's name, got \(profileNode.described)")
+            }
+            try loadProfiledDevice(fields, name: name, profile: profileName, at: profileNode.line, bus: bus,
+                                   into: &config)
+            return
+        }
+        let (deviceID, deviceProtocol, channels) = try loadDeviceFields(fields, name: name, bus: bus, into: &config)
+        if let channels {
+            for (index, channel) in channels.enumerated() {
+                try loadChannel(channel, number: index + 1, device: deviceID, deviceProtocol: deviceProtocol,
+                                deviceContext: fields.context, into: &config)
+            }
+        }
+    }
+
+    /// A device's own fields and its holes; the device's id and protocol, and its channels for the caller to
+    /// read.
+    func loadDeviceFields(_ fields: YAMLMapping, name: String, bus: Int,
+                          into config: inout SiteConfig) throws(Failure) -> (Int, DeviceProtocol, [YAMLNode]?) {
         var spec = DeviceSpec(name: name, bus: bus)
         if let raw = keyword(fields, DeviceTable.deviceProtocol.key, .protocols),
            let deviceProtocol = DeviceProtocol(rawValue: raw) {
@@ -157,12 +179,7 @@ extension SiteYAMLReader {
                 try loadHole(hole, number: index + 1, device: deviceID, deviceContext: fields.context, into: &config)
             }
         }
-        if let channels {
-            for (index, channel) in channels.enumerated() {
-                try loadChannel(channel, number: index + 1, device: deviceID, deviceProtocol: spec.deviceProtocol,
-                                deviceContext: fields.context, into: &config)
-            }
-        }
+        return (deviceID, spec.deviceProtocol, channels)
     }
 
     func loadHole(_ node: YAMLNode, number: Int, device: Int, deviceContext: String,
@@ -185,6 +202,12 @@ extension SiteYAMLReader {
         let fields = try mapping(node, context: "\(deviceContext), channel #\(number)")
         let name = try requiredString(fields, "name")
         fields.context = ("\(deviceContext), channel '\(name)'" as Message).text
+        try loadChannelFields(fields, name: name, device: device, deviceProtocol: deviceProtocol, into: &config)
+    }
+
+    /// A channel's fields but its name (given: a profile's channels are named after their device).
+    func loadChannelFields(_ fields: YAMLMapping, name: String, device: Int, deviceProtocol: DeviceProtocol,
+                           into config: inout SiteConfig) throws(Failure) {
         if deviceProtocol.isMeter {
             try loadMeterChannel(fields, name: name, device: device, protocol: deviceProtocol, into: &config)
             return

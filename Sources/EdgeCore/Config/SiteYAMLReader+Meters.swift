@@ -103,17 +103,23 @@ extension SiteYAMLReader {
                        protocol deviceProtocol: DeviceProtocol) throws(Failure) -> MeterSettings? {
         guard deviceProtocol.isMeter else { return nil }
         let context = fields.context
-        let node = try required(meter.address, fields, "meter_address")
-        if node.isPlain {
-            throw fieldFailure(node.line, context, "meter_address",
-                               "write the address quoted, as '\(node.text ?? "")': unquoted digits are a number in YAML, which drops leading zeros")
-        }
-        let text = try string(node, context, "meter_address")
         var settings: MeterSettings
-        do throws(Failure) {
-            settings = MeterSettings(address: try MeterAddress(text: text, length: deviceProtocol.addressLength))
-        } catch {
-            throw fieldFailure(node.line, context, "meter_address", "\(error.message)")
+        if isProfile, meter.address == nil {
+            // A profile describes a model; the site file gives each meter's address.
+            let placeholder = String(repeating: "1", count: 2 * deviceProtocol.addressLength)
+            settings = MeterSettings(address: try MeterAddress(text: placeholder, length: deviceProtocol.addressLength))
+        } else {
+            let node = try required(meter.address, fields, "meter_address")
+            if node.isPlain {
+                throw fieldFailure(node.line, context, "meter_address",
+                                   "write the address quoted, as '\(node.text ?? "")': unquoted digits are a number in YAML, which drops leading zeros")
+            }
+            let text = try string(node, context, "meter_address")
+            do throws(Failure) {
+                settings = MeterSettings(address: try MeterAddress(text: text, length: deviceProtocol.addressLength))
+            } catch {
+                throw fieldFailure(node.line, context, "meter_address", "\(error.message)")
+            }
         }
         if let preamble = meter.preamble { settings.preamble = preamble }
         if let raw = meter.meterType {

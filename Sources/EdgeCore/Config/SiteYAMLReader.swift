@@ -6,6 +6,10 @@ import CShim
 struct SiteYAMLReader {
     let path: FilePath
     let document: UnsafeMutablePointer<yaml_document_t>
+    /// The device profiles the file names, loaded once each (SiteYAMLReader+Profiles.swift).
+    let profiles: ProfileStore
+    /// Reading a profile file rather than a site file: a meter's address is the site's to give.
+    var isProfile: Bool = false
 
     func load(into config: inout SiteConfig) throws(Failure) {
         guard let rootPointer = yaml_document_get_root_node(document) else { return }  // empty file
@@ -48,8 +52,10 @@ struct SiteYAMLReader {
     }
 
     @inline(never)
-    func node(_ id: yaml_node_item_t, near line: Int, _ context: String) throws(Failure) -> YAMLNode {
-        guard let pointer = yaml_document_get_node(document, id) else {
+    func node(_ id: yaml_node_item_t, of parent: YAMLNode, near line: Int, _ context: String) throws(Failure) -> YAMLNode {
+        // A profile's nodes live in the profile's document, merged into a site file's devices.
+        let holder = profiles.document(holding: parent.pointer) ?? document
+        guard let pointer = yaml_document_get_node(holder, id) else {
             throw failure(line, context, "malformed YAML document")
         }
         return YAMLNode(pointer: pointer)
@@ -63,8 +69,8 @@ struct SiteYAMLReader {
         let pairs = node.raw.data.mapping.pairs
         guard var pair = pairs.start, let top = pairs.top else { return result }
         while pair < top {
-            let key = try self.node(pair.pointee.key, near: node.line, context)
-            let value = try self.node(pair.pointee.value, near: key.line, context)
+            let key = try self.node(pair.pointee.key, of: node, near: node.line, context)
+            let value = try self.node(pair.pointee.value, of: node, near: key.line, context)
             guard let name = key.text else {
                 throw failure(key.line, context, "expected a field name, got \(key.described)")
             }
@@ -137,7 +143,7 @@ struct SiteYAMLReader {
         guard var item = stack.start, let top = stack.top else { return items }
         while item < top {
             do throws(Failure) {
-                items.append(try node(item.pointee, near: value.line, fields.context))
+                items.append(try node(item.pointee, of: value, near: value.line, fields.context))
             } catch {
                 fields.record(error)
                 return nil

@@ -91,6 +91,9 @@ final class YAMLMapping {
         used.append(false)
     }
 
+    /// The mapping gives `key` (null or not), without marking it asked for or used.
+    func contains(_ key: String) -> Bool { index[TextKey(key)] != nil }
+
     /// Keeps the first failure of the item's fields.
     @inline(never)
     func record(_ failure: Failure) {

@@ -615,10 +615,10 @@ private func meterChannelSpec(_ name: String, unit: String, device: Int, item: M
                     .configFile, line: 11,
                     "bus 'line', device 'm', channel 'c', field 'itme': unknown key (expected one of: name, unit, interval_ms, scale, offset, valid_min, valid_max, writable, item)")
         expectError(meterSite("        preambel: 2"), .configFile, line: 9,
-                    "bus 'line', device 'm', field 'preambel': unknown key (expected one of: name, protocol, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms, meter_address, preamble, allow_time_sync, channels)")
+                    "bus 'line', device 'm', field 'preambel': unknown key (expected one of: name, profile, protocol, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms, meter_address, preamble, allow_time_sync, channels)")
         expectError(meterSite("        meter_typ: 0x20", protocol: "cjt188", address: "'00000000000001'"), .configFile,
                     line: 9,
-                    "bus 'line', device 'm', field 'meter_typ': unknown key (expected one of: name, protocol, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms, meter_address, preamble, meter_type, identifier_order, channels)")
+                    "bus 'line', device 'm', field 'meter_typ': unknown key (expected one of: name, profile, protocol, response_timeout_ms, retries, offline_after, backoff_min_ms, backoff_max_ms, meter_address, preamble, meter_type, identifier_order, channels)")
         expectError(oneChannel("          - {name: c, address: 1, iten: voltage_a}"), .configFile, line: 8,
                     "bus 'plc', device 'dev', channel 'c', field 'iten': unknown key (expected one of: name, function, address, type, order, bit, unit, interval_ms, scale, offset, valid_min, valid_max, sentinels, writable)")
     }
