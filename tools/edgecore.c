@@ -16,7 +16,9 @@
 #define _DEFAULT_SOURCE
 #include <edgecore.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -25,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define EXIT_OK 0
@@ -415,18 +420,84 @@ static int split_host_port(const char *option, const char *text, int need_port, 
     return parse_long(option, colon + 1, 1, 65535, port);
 }
 
-/* A serial port must exist and be free: exit 4 otherwise. */
+/* The PID of the process holding a lock on `device` (/proc/locks), else of another process that has it open
+ * (/proc/PID/fd), or 0 when none is found. */
+static long port_holder(const char *device) {
+    struct stat st;
+    FILE *locks = stat(device, &st) == 0 ? fopen("/proc/locks", "r") : NULL;
+    if (locks) {
+        char line[256];
+        long found = 0;
+        while (!found && fgets(line, sizeof line, locks)) {
+            long pid;
+            unsigned major_number, minor_number;
+            unsigned long inode;
+            char kind[16];
+            const char *colon = strchr(line, ':');
+            if (!colon || strstr(line, "->")) continue;  /* "->": a waiter, not the holder */
+            if (sscanf(colon + 1, " %15s %*s %*s %ld %x:%x:%lu", kind, &pid, &major_number, &minor_number,
+                       &inode) == 5 &&
+                inode == (unsigned long)st.st_ino && major_number == major(st.st_dev) &&
+                minor_number == minor(st.st_dev))
+                found = pid;
+        }
+        fclose(locks);
+        if (found) return found;
+    }
+    char target[PATH_MAX];
+    if (!realpath(device, target)) return 0;
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    long found = 0, self = (long)getpid();
+    struct dirent *entry;
+    while (!found && (entry = readdir(proc))) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        char fds[64];
+        snprintf(fds, sizeof fds, "/proc/%ld/fd", pid);
+        DIR *dir = opendir(fds);
+        if (!dir) continue;
+        struct dirent *fd;
+        while (!found && (fd = readdir(dir))) {
+            char link[400], path[PATH_MAX];
+            snprintf(link, sizeof link, "%s/%s", fds, fd->d_name);
+            ssize_t n = readlink(link, path, sizeof path - 1);
+            if (n <= 0) continue;
+            path[n] = '\0';
+            if (!strcmp(path, target)) found = pid;
+        }
+        closedir(dir);
+    }
+    closedir(proc);
+    return found;
+}
+
+/* A serial port must exist and be free: exit 4 otherwise. Free means no other process holds an exclusive
+ * flock on it (another edgecore, or any tool that locks its port); this process then holds one until it
+ * exits, so two technicians' commands never fight over a line. */
+static int port_lock = -1;
 static int check_port(const char *device) {
     int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    int e = errno;
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno == EWOULDBLOCK ? EBUSY : errno;
+        close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
-        int e = errno;
-        if (e == EBUSY)
-            fprintf(stderr, "%s: %s: port busy: another process holds it\n", subcommand, device);
-        else
+        if (e == EBUSY) {
+            long holder = port_holder(device);
+            if (holder)
+                fprintf(stderr, "%s: %s: port busy: process %ld holds it\n", subcommand, device, holder);
+            else
+                fprintf(stderr, "%s: %s: port busy: another process holds it\n", subcommand, device);
+        } else {
             fprintf(stderr, "%s: %s: cannot open the port: %s\n", subcommand, device, strerror(e));
+        }
         return EXIT_PORT;
     }
-    close(fd);
+    port_lock = fd;
     return EXIT_OK;
 }
 

@@ -152,6 +152,22 @@ def test_a_port_that_does_not_exist_exits_4(tmp_path):
     assert result.returncode == 4, result
 
 
+def test_a_port_another_process_holds_exits_4_naming_it(make_pty_pair):
+    import fcntl
+    import os
+    pair = make_pty_pair("held")
+    fd = os.open(pair.a, os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = run("read", "--rtu", pair.a)
+        assert result.returncode == 4, result
+        assert result.stderr.strip().endswith(f"port busy: process {os.getpid()} holds it"), result.stderr
+    finally:
+        os.close(fd)
+    result = run("read", "--rtu", pair.a, "--timeout", 100, "--format", "csv")   # free again: nobody answers
+    assert result.returncode == 1 and csv_rows(result.stdout)[0]["status"] == "timeout", result
+
+
 def test_a_peer_that_is_not_there_is_a_runtime_failure(free_tcp_port):
     port = free_tcp_port()
     result = run("read", "--tcp", f"127.0.0.1:{port}", "--format", "json", "--timeout", "300")
