@@ -228,7 +228,12 @@ static int load_site(struct edgecore_engine **engine_out, const char *site) {
 static const struct option HELP_ONLY[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
 
 static int unknown_option(char **argv) {
-    return usage_error("unknown option '%s'", argv[optind - 1]);
+    const char *option = argv[optind - 1];
+    char *end;
+    strtod(option, &end);
+    if (option[0] == '-' && end != option && !*end)
+        return usage_error("unknown option '%s' (a negative value goes after '--': ... -- %s)", option, option);
+    return usage_error("unknown option '%s'", option);
 }
 
 static int cmd_check(int argc, char **argv) {
@@ -271,12 +276,13 @@ static const char ADDRESSING_HELP[] =
     "  --count N values (1), --type u16|i16|u32|i32|u64|i64|f32|f64|bit (u16; coils/discrete: bit),\n"
     "  --order ABCD|CDAB|BADC|DCBA (ABCD), --bit B (type bit of a register), --scale S (1)\n"
     "Meters: --protocol dlt645-2007|dlt645-1997|cjt188, --meter-address DIGITS,\n"
-    "  --item NAME (several allowed) or --di 0xDI (several allowed)\n";
+    "  --item NAME (several allowed) or --di 0xDI (several allowed; DL/T 645), --meter-type 0xT (CJ/T 188:\n"
+    "  0x10 cold water (default), 0x20 heat, 0x30 gas ...); write: one --item (a CJ/T 188 valve_state)\n";
 
 enum {
     OPT_TCP = 1000, OPT_RTU, OPT_DTU, OPT_BAUD, OPT_PARITY, OPT_LINE_BAUD, OPT_UNIT, OPT_FUNCTION, OPT_ADDRESS,
     OPT_COUNT, OPT_TYPE, OPT_ORDER, OPT_BIT, OPT_SCALE, OPT_REPEAT, OPT_TIMES, OPT_FORMAT, OPT_PROTOCOL,
-    OPT_METER_ADDRESS, OPT_ITEM, OPT_DI, OPT_VALUE, OPT_TIMEOUT, OPT_RETRIES
+    OPT_METER_ADDRESS, OPT_METER_TYPE, OPT_ITEM, OPT_DI, OPT_VALUE, OPT_TIMEOUT, OPT_RETRIES
 };
 
 static const struct option ADDRESS_OPTIONS[] = {
@@ -300,6 +306,7 @@ static const struct option ADDRESS_OPTIONS[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"meter-address", required_argument, NULL, OPT_METER_ADDRESS},
+    {"meter-type", required_argument, NULL, OPT_METER_TYPE},
     {"item", required_argument, NULL, OPT_ITEM},
     {"di", required_argument, NULL, OPT_DI},
     {"value", required_argument, NULL, OPT_VALUE},
@@ -309,7 +316,7 @@ static const struct option ADDRESS_OPTIONS[] = {
 
 struct request {
     const char *tcp, *rtu, *dtu;
-    long baud, line_baud, unit, address, count, bit, repeat_ms, times, timeout_ms, retries;
+    long baud, line_baud, meter_type, unit, address, count, bit, repeat_ms, times, timeout_ms, retries;
     int parity_given, baud_given;
     char parity;
     int function, type, order, protocol, format;
@@ -339,6 +346,7 @@ static int parse_request(int argc, char **argv, struct request *q, const char *h
     q->scale = 1;
     q->times = 1;
     q->timeout_ms = 1000;
+    q->meter_type = 0x10;
     int opt, rc = EXIT_OK, type_given = 0;
     *help_shown = 0;
     while ((opt = getopt_long(argc, argv, ":h", ADDRESS_OPTIONS, NULL)) != -1) {
@@ -378,6 +386,7 @@ static int parse_request(int argc, char **argv, struct request *q, const char *h
             rc = pick("--protocol", optarg, PROTOCOLS, 4, "dlt645-2007, dlt645-1997, cjt188 (or modbus)", &q->protocol);
             break;
         case OPT_METER_ADDRESS: q->meter_address = optarg; break;
+        case OPT_METER_TYPE: rc = parse_long("--meter-type", optarg, 0x10, 0x49, &q->meter_type); break;
         case OPT_ITEM:
         case OPT_DI:
             if (q->item_count == MAX_CHANNELS) return usage_error("at most %d --item/--di", MAX_CHANNELS);
@@ -574,6 +583,7 @@ static int build_adhoc(struct request *q, struct edgecore_engine **engine_out, u
     if (meter) {
         d.protocol = (uint16_t)q->protocol;
         d.meter_address = q->meter_address;
+        if (q->protocol == EDGECORE_PROTOCOL_CJT188) d.meter_type = (uint8_t)q->meter_type;
     }
     uint32_t device;
     rc = edgecore_engine_add_device(engine, &d, &device);
@@ -684,6 +694,7 @@ static int cmd_read_or_write(int argc, char **argv, int write) {
     if (write && !q.has_value) return usage_error("--value V is required");
     if (write && q.function != 0 && q.function != 2) return usage_error("--function: only holding and coils can be written");
     if (write && q.count != 1) return usage_error("--count: write takes one value");
+    if (write && q.item_count > 1) return usage_error("--item: write takes one item");
     struct edgecore_engine *engine = NULL;
     uint32_t channels[MAX_CHANNELS];
     int count = 0;

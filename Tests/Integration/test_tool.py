@@ -352,6 +352,10 @@ def test_site_channels_read_and_write(libmodbus_server, free_tcp_port, tmp_path)
     assert rows[0]["value"] == "321"
     assert run("write", site, "d.u32", 1).returncode == 2       # not writable
     assert run("read", site, "d.nothing").returncode == 2
+    result = run("write", site, "d.set", "--", -5)               # a negative value after "--"
+    assert result.returncode == 2 and "not writable" not in result.stderr   # u16: -5 does not fit
+    result = run("write", site, "d.set", -5)                     # without "--": an option, with a hint
+    assert result.returncode == 2 and "after '--'" in result.stderr, result
     bad = tmp_path / "bad.yaml"
     bad.write_text("buses: [\n")
     assert run("read", bad, "d.u32").returncode == 3
@@ -378,3 +382,52 @@ def test_dlt645_items_and_identifiers(meter_peer, transport, tmp_path):
     result = run("read", *line, "--protocol", "dlt645-2007", "--meter-address", "000000000099", "--item",
                  "voltage_a", "--timeout", 300, "--format", "csv")
     assert result.returncode == 1 and csv_rows(result.stdout)[0]["status"] == "timeout", result
+
+
+# ------------------------------------------------------------------------------------------------------
+# CJ/T 188 meters; interrupting a repeat
+# ------------------------------------------------------------------------------------------------------
+
+WATER = "00000012345678"
+
+
+def test_cjt188_read_and_valve_write(meter_peer, tmp_path):
+    table = write_table(tmp_path / "water.txt", {"flow": "1234.56", "settlement_flow": "1200.07", "battery_low": "1"})
+    _, where, _ = meter_peer("cjt188", "tcp", meters=[f"10:{WATER}={table}"])
+    line = ["--dtu", f"127.0.0.1:{where['tcp']}", "--protocol", "cjt188", "--meter-address", WATER]
+    result = run("read", *line, "--item", "current_flow", "--item", "valve_state", "--item", "battery_low",
+                 "--format", "csv")
+    assert result.returncode == 0, result
+    rows = csv_rows(result.stdout)
+    assert [(r["channel"], float(r["value"]), r["unit"], r["status"]) for r in rows] == [
+        ("current_flow", 1234.56, "m3", "ok"), ("valve_state", 0.0, "", "ok"), ("battery_low", 1.0, "", "ok")]
+    result = run("write", *line, "--item", "valve_state", "--value", 1)
+    assert result.returncode == 0, result
+    rows = csv_rows(run("read", *line, "--item", "valve_state", "--format", "csv").stdout)
+    assert rows[0]["value"] == "1"
+    result = run("write", *line, "--item", "valve_state", "--value", 5)   # 0 opens, 1 closes: nothing else
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result
+    # a heat meter has no current_flow: refused before anything is sent
+    result = run("read", *line, "--meter-type", "0x20", "--item", "current_flow")
+    assert result.returncode == 2 and "meter type 0x20" in result.stderr, result
+    # a hot-water meter's type byte for the cold-water meter's address: nobody answers
+    result = run("read", *line, "--meter-type", "0x11", "--item", "current_flow", "--timeout", 300, "--format", "csv")
+    assert result.returncode == 1 and csv_rows(result.stdout)[0]["status"] == "timeout", result
+
+
+def test_an_interrupted_repeat_ends_cleanly(libmodbus_server, free_tcp_port, tmp_path):
+    import signal
+    import time
+    port = free_tcp_port()
+    libmodbus_server(tcp=port, map=modbus_map(tmp_path))
+    proc = subprocess.Popen([str(TOOL), "read", "--tcp", f"127.0.0.1:{port}", "--address", "1", "--type", "i16",
+                             "--repeat", "100", "--format", "json"], stdout=subprocess.PIPE, text=True)
+    lines = []
+    deadline = time.monotonic() + 10
+    while len(lines) < 3 and time.monotonic() < deadline:
+        lines.append(proc.stdout.readline())
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    rows = json_lines("".join(lines) + rest)
+    assert len(rows) >= 3 and all(r["value"] == -1234 and r["status"] == "ok" for r in rows)
