@@ -431,3 +431,24 @@ def test_an_interrupted_repeat_ends_cleanly(libmodbus_server, free_tcp_port, tmp
     assert proc.returncode == 0
     rows = json_lines("".join(lines) + rest)
     assert len(rows) >= 3 and all(r["value"] == -1234 and r["status"] == "ok" for r in rows)
+
+
+def test_modbus_rtu_behind_a_transparent_serial_server(shared_line, libmodbus_server, free_tcp_port, tmp_path):
+    from test_transparent_tcp import SerialServer
+    server_end, modbus_device = shared_line(2)
+    libmodbus_server(rtu=modbus_device, map=modbus_map(tmp_path), baud=2400, parity="E")
+
+    def through_dtu(*args):  # the emulated serial server serves one connection: one per command
+        port = free_tcp_port()
+        dtu = SerialServer(port, server_end)
+        try:
+            return run(args[0], "--dtu", f"127.0.0.1:{port}", "--line-baud", 2400, *args[1:])
+        finally:
+            dtu.stop()
+
+    rows = json_lines(through_dtu("read", "--type", "u32", "--order", "CDAB", "--address", 2, "--format", "json").stdout)
+    assert [(r["status"], r["value"]) for r in rows] == [("ok", 0x12345678)]
+    result = through_dtu("write", "--address", 42, "--value", 999)
+    assert result.returncode == 0, result
+    rows = csv_rows(through_dtu("read", "--address", 42, "--format", "csv").stdout)
+    assert [(r["status"], r["value"]) for r in rows] == [("ok", "999")]
