@@ -113,7 +113,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway bench-dlt645 clean FORCE
+.PHONY: all lib examples tools demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway bench-dlt645 clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -162,7 +162,15 @@ $(OUT)/libEdgeCore.a: $(ARCHIVE) $(OUT)/exports.txt
 # The example programs, linked against this tree's library (rpath), for the demo and for technicians.
 EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/examples/site_simulator \
   $(OUT)/examples/edgecore_gateway
-examples: lib $(EXAMPLES)
+examples: lib $(EXAMPLES) tools
+
+# The technicians' tool (tools/edgecore.c: check, read, write), linked against this tree's library (rpath).
+TOOLS := $(OUT)/tools/edgecore
+tools: lib $(TOOLS)
+$(OUT)/tools/%: tools/%.c include/edgecore.h $(SO)
+	mkdir -p $(OUT)/tools
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< -L$(OUT) -lEdgeCore -lm \
+	  -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
 
 # The MQTT gateway also links Debian's libmosquitto and OpenSSL (which libmosquitto uses; the gateway
 # checks its TLS files with it at start) (docs/gateway.md). Cross builds: OpenSSL's per-architecture
