@@ -109,12 +109,7 @@ public func edgecore_engine_device_protocol(_ engine: OpaquePointer?, _ device: 
             return failure(Failure(.notFound, "no device with id \(device)"))
         }
         protocolOut?.pointee = UInt16(info.deviceProtocol.rawValue)
-        if let addressOut, size > 0 {
-            let bytes = Array((info.address?.text ?? "").utf8)
-            let length = min(bytes.count, size - 1)
-            for index in 0..<length { addressOut[index] = CChar(bitPattern: bytes[index]) }
-            addressOut[length] = 0
-        }
+        storeCString(info.address?.text ?? "", into: addressOut, size: size)
         return EDGECORE_OK
     }
 }
@@ -148,14 +143,8 @@ public func edgecore_engine_plan(_ engine: OpaquePointer?, _ text: UnsafeMutable
                   counters.responses > 0 else { return nil }
             return Int(clamping: counters.latency_total_us / counters.responses)
         }
-        let utf8 = Array(Planner.describe(Planner.plan(config), config: config, roundTrips: roundTrips).utf8)
-        // size_t arrives as Int; a value above Int.max (negative here) is no limit in practice.
-        if let text, size != 0 {
-            let room = size < 0 ? utf8.count : min(utf8.count, size - 1)
-            for index in 0..<room { text[index] = CChar(bitPattern: utf8[index]) }
-            text[room] = 0
-        }
-        return Int32(clamping: utf8.count)
+        return storeCString(Planner.describe(Planner.plan(config), config: config, roundTrips: roundTrips),
+                            into: text, size: size)
     }
 }
 
@@ -227,13 +216,7 @@ public func edgecore_engine_device_last_problem(_ engine: OpaquePointer?, _ devi
         guard let problem = engine.stats.deviceProblem(Int(clamping: device)) else {
             return failure(Failure(.notFound, "no device with id \(device)"))
         }
-        let bytes = Array(problem.utf8)
-        if let text, size > 0 {
-            let length = min(bytes.count, size - 1)
-            for index in 0..<length { text[index] = CChar(bitPattern: bytes[index]) }
-            text[length] = 0
-        }
-        return Int32(clamping: bytes.count)
+        return storeCString(problem, into: text, size: size)
     }
 }
 
@@ -319,9 +302,7 @@ public func edgecore_engine_meter_discover(_ engine: OpaquePointer?, _ bus: UInt
     return withEngineShared(engine) { engine in
         do throws(Failure) {
             let address = try engine.meterDiscover(bus: Int(clamping: bus), timeoutMilliseconds: timeoutMs)
-            let text = Array(address.text.utf8.prefix(12))
-            for (index, byte) in text.enumerated() { addressOut[index] = CChar(bitPattern: byte) }
-            addressOut[text.count] = 0
+            storeCString(address.text, into: addressOut, size: 13)
             return EDGECORE_OK
         } catch {
             return failure(error)
@@ -437,11 +418,21 @@ func failure(_ error: Failure) -> Int32 {
 }
 
 private func recordLastError(_ message: String) {
-    guard let buffer = ec_last_error_buffer() else { return }
-    let utf8 = Array(message.utf8)
-    let length = min(utf8.count, Int(EC_LAST_ERROR_SIZE) - 1)
-    for index in 0..<length { buffer[index] = CChar(bitPattern: utf8[index]) }
-    buffer[length] = 0
+    storeCString(message, into: ec_last_error_buffer(), size: Int(EC_LAST_ERROR_SIZE))
+}
+
+/// Copies `text` into a caller's C buffer of `size` bytes as snprintf does: cut to size - 1 bytes and
+/// NUL-terminated, nothing written for size 0 or no buffer; a size_t above Int.max (negative here) is no
+/// limit. Returns the text's full length in bytes.
+@discardableResult
+func storeCString(_ text: String, into buffer: UnsafeMutablePointer<CChar>?, size: Int) -> Int32 {
+    let utf8 = Array(text.utf8)
+    if let buffer, size != 0 {
+        let length = size < 0 ? utf8.count : min(utf8.count, size - 1)
+        for index in 0..<length { buffer[index] = CChar(bitPattern: utf8[index]) }
+        buffer[length] = 0
+    }
+    return Int32(clamping: utf8.count)
 }
 
 func nullArgument(_ message: Message) -> Int32 { failure(Failure(.nullPointer, message)) }
