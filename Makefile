@@ -164,12 +164,14 @@ EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/exam
   $(OUT)/examples/edgecore_gateway
 examples: lib $(EXAMPLES) tools
 
-# The technicians' tool (tools/edgecore.c: check, read, write), linked against this tree's library (rpath).
+# The technicians' tool (tools/edgecore.c dispatches to tools/cmd_*.c; tools/tool.h is what they share),
+# linked against this tree's library (rpath).
 TOOLS := $(OUT)/tools/edgecore
+TOOL_SOURCES := $(sort $(wildcard tools/*.c))
 tools: lib $(TOOLS)
-$(OUT)/tools/%: tools/%.c include/edgecore.h $(SO)
+$(OUT)/tools/edgecore: $(TOOL_SOURCES) tools/tool.h include/edgecore.h $(SO)
 	mkdir -p $(OUT)/tools
-	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< -L$(OUT) -lEdgeCore -lm \
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -Itools -o $@ $(TOOL_SOURCES) -L$(OUT) -lEdgeCore -lm \
 	  -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
 
 # The MQTT gateway also links Debian's libmosquitto and OpenSSL (which libmosquitto uses; the gateway

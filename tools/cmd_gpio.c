@@ -1,0 +1,9 @@
+/* edgecore gpio: GPIO chips and lines. Not built yet: a placeholder until its subcommand lands. */
+#include "tool.h"
+
+int cmd_gpio(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "%s: not built yet\n", subcommand);
+    return EXIT_RUNTIME;
+}

@@ -1,0 +1,411 @@
+/* edgecore check / read / write: validate a site file; ad hoc Modbus (TCP, RTU, RTU over TCP) and
+ * DL/T 645 / CJ/T 188 reads and writes, or a site file's channels by name. */
+#include "tool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char CHECK_HELP[] =
+    "usage: edgecore check SITE\n"
+    "Load the site file SITE, validate it and print its plan (requests per bus, bus time per cycle).\n"
+    "Exit: 0 valid, 2 usage, 3 refused (file:line and the reason on stderr), 5 the plan is OVERLOADED.\n";
+
+int cmd_check(int argc, char **argv) {
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", HELP_ONLY, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(CHECK_HELP, stdout);
+            return EXIT_OK;
+        }
+        return unknown_option(argv);
+    }
+    if (argc - optind != 1) return usage_error("expected one site file, got %d arguments", argc - optind);
+    struct edgecore_engine *engine;
+    int status = load_site(&engine, argv[optind]);
+    if (status != EXIT_OK) return status;
+    static char plan[65536];
+    int rc = edgecore_engine_plan(engine, plan, sizeof plan);
+    edgecore_engine_destroy(engine);
+    if (rc < 0) return runtime_error("plan", rc);
+    fputs(plan, stdout);
+    if (strstr(plan, "OVERLOADED")) {
+        fprintf(stderr, "%s: %s: the plan is OVERLOADED: some intervals cannot be met\n", subcommand, argv[optind]);
+        return EXIT_OVERLOADED;
+    }
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* read / write: addressing                                                                             */
+/* ---------------------------------------------------------------------------------------------------- */
+
+static const char ADDRESSING_HELP[] =
+    "Addressing (ad hoc, without a site file):\n"
+    "  --tcp HOST[:PORT]        Modbus TCP (port 502)\n"
+    "  --rtu DEVICE             serial line (Modbus RTU or a meter), with --baud N (9600; meters 2400)\n"
+    "                           and --parity N|E|O (N; meters E)\n"
+    "  --dtu HOST:PORT          RTU frames over TCP (transparent serial server), --line-baud N (9600)\n"
+    "  --timeout MS             response timeout (1000); --retries N (0)\n"
+    "Modbus: --unit N (1), --function holding|input|coils|discrete (holding), --address A (0),\n"
+    "  --count N values (1), --type u16|i16|u32|i32|u64|i64|f32|f64|bit (u16; coils/discrete: bit),\n"
+    "  --order ABCD|CDAB|BADC|DCBA (ABCD), --bit B (type bit of a register), --scale S (1)\n"
+    "Meters: --protocol dlt645-2007|dlt645-1997|cjt188, --meter-address DIGITS,\n"
+    "  --item NAME (several allowed) or --di 0xDI (several allowed; DL/T 645), --meter-type 0xT (CJ/T 188:\n"
+    "  0x10 cold water (default), 0x20 heat, 0x30 gas ...); write: one --item (a CJ/T 188 valve_state)\n";
+
+enum {
+    OPT_TCP = 1000, OPT_RTU, OPT_DTU, OPT_BAUD, OPT_PARITY, OPT_LINE_BAUD, OPT_UNIT, OPT_FUNCTION, OPT_ADDRESS,
+    OPT_COUNT, OPT_TYPE, OPT_ORDER, OPT_BIT, OPT_SCALE, OPT_REPEAT, OPT_TIMES, OPT_FORMAT, OPT_PROTOCOL,
+    OPT_METER_ADDRESS, OPT_METER_TYPE, OPT_ITEM, OPT_DI, OPT_VALUE, OPT_TIMEOUT, OPT_RETRIES
+};
+
+static const struct option ADDRESS_OPTIONS[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"tcp", required_argument, NULL, OPT_TCP},
+    {"rtu", required_argument, NULL, OPT_RTU},
+    {"dtu", required_argument, NULL, OPT_DTU},
+    {"baud", required_argument, NULL, OPT_BAUD},
+    {"parity", required_argument, NULL, OPT_PARITY},
+    {"line-baud", required_argument, NULL, OPT_LINE_BAUD},
+    {"unit", required_argument, NULL, OPT_UNIT},
+    {"function", required_argument, NULL, OPT_FUNCTION},
+    {"address", required_argument, NULL, OPT_ADDRESS},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"type", required_argument, NULL, OPT_TYPE},
+    {"order", required_argument, NULL, OPT_ORDER},
+    {"bit", required_argument, NULL, OPT_BIT},
+    {"scale", required_argument, NULL, OPT_SCALE},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"times", required_argument, NULL, OPT_TIMES},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"protocol", required_argument, NULL, OPT_PROTOCOL},
+    {"meter-address", required_argument, NULL, OPT_METER_ADDRESS},
+    {"meter-type", required_argument, NULL, OPT_METER_TYPE},
+    {"item", required_argument, NULL, OPT_ITEM},
+    {"di", required_argument, NULL, OPT_DI},
+    {"value", required_argument, NULL, OPT_VALUE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {0, 0, 0, 0}};
+
+struct request {
+    const char *tcp, *rtu, *dtu;
+    long baud, line_baud, meter_type, unit, address, count, bit, repeat_ms, times, timeout_ms, retries;
+    int parity_given, baud_given;
+    char parity;
+    int function, type, order, protocol, format;
+    double scale, value;
+    int has_value;
+    const char *meter_address;
+    const char *items[MAX_CHANNELS];
+    uint32_t dis[MAX_CHANNELS]; /* the identifier of a --di; items[i] is then its text */
+    int is_di[MAX_CHANNELS];
+    int item_count;
+};
+
+static const char *const FUNCTIONS[] = {"coils", "discrete", "holding", "input"}; /* FC 1..4 */
+static const char *const TYPES[] = {"u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64", "bit"};
+static const char *const ORDERS[] = {"ABCD", "CDAB", "BADC", "DCBA"};
+static const char *const PROTOCOLS[] = {"modbus", "dlt645-2007", "dlt645-1997", "cjt188"};
+static const char *const FORMATS[] = {"table", "json", "csv"};
+
+static int parse_request(int argc, char **argv, struct request *q, const char *help, int *help_shown) {
+    memset(q, 0, sizeof *q);
+    q->baud = 9600;
+    q->parity = 'N';
+    q->line_baud = 9600;
+    q->unit = 1;
+    q->count = 1;
+    q->function = 2;
+    q->scale = 1;
+    q->times = 1;
+    q->timeout_ms = 1000;
+    q->meter_type = 0x10;
+    int opt, rc = EXIT_OK, type_given = 0;
+    *help_shown = 0;
+    while ((opt = getopt_long(argc, argv, ":h", ADDRESS_OPTIONS, NULL)) != -1) {
+        switch (opt) {
+        case 'h': fputs(help, stdout); fputs(ADDRESSING_HELP, stdout); *help_shown = 1; return EXIT_OK;
+        case OPT_TCP: q->tcp = optarg; break;
+        case OPT_RTU: q->rtu = optarg; break;
+        case OPT_DTU: q->dtu = optarg; break;
+        case OPT_BAUD: rc = parse_long("--baud", optarg, 300, 4000000, &q->baud); q->baud_given = 1; break;
+        case OPT_LINE_BAUD: rc = parse_long("--line-baud", optarg, 300, 4000000, &q->line_baud); break;
+        case OPT_PARITY:
+            if (strlen(optarg) != 1 || !strchr("NEO", optarg[0]))
+                return usage_error("--parity: '%s' is not one of N, E, O", optarg);
+            q->parity = optarg[0];
+            q->parity_given = 1;
+            break;
+        case OPT_UNIT: rc = parse_long("--unit", optarg, 0, 255, &q->unit); break;
+        case OPT_FUNCTION:
+            rc = pick("--function", optarg, FUNCTIONS, 4, "holding, input, coils, discrete", &q->function);
+            break;
+        case OPT_ADDRESS: rc = parse_long("--address", optarg, 0, 65535, &q->address); break;
+        case OPT_COUNT: rc = parse_long("--count", optarg, 1, 64, &q->count); break;
+        case OPT_TYPE:
+            rc = pick("--type", optarg, TYPES, 9, "u16, i16, u32, i32, u64, i64, f32, f64, bit", &q->type);
+            type_given = 1;
+            break;
+        case OPT_ORDER: rc = pick("--order", optarg, ORDERS, 4, "ABCD, CDAB, BADC, DCBA", &q->order); break;
+        case OPT_BIT: rc = parse_long("--bit", optarg, 0, 15, &q->bit); break;
+        case OPT_SCALE: rc = parse_double("--scale", optarg, &q->scale); break;
+        case OPT_REPEAT:
+            rc = parse_long("--repeat", optarg, 1, 86400000, &q->repeat_ms);
+            if (rc == EXIT_OK && q->times == 1) q->times = 0;
+            break;
+        case OPT_TIMES: rc = parse_long("--times", optarg, 1, 1000000000, &q->times); break;
+        case OPT_FORMAT: rc = pick("--format", optarg, FORMATS, 3, "table, json, csv", &q->format); break;
+        case OPT_PROTOCOL:
+            rc = pick("--protocol", optarg, PROTOCOLS, 4, "dlt645-2007, dlt645-1997, cjt188 (or modbus)", &q->protocol);
+            break;
+        case OPT_METER_ADDRESS: q->meter_address = optarg; break;
+        case OPT_METER_TYPE: rc = parse_long("--meter-type", optarg, 0x10, 0x49, &q->meter_type); break;
+        case OPT_ITEM:
+        case OPT_DI:
+            if (q->item_count == MAX_CHANNELS) return usage_error("at most %d --item/--di", MAX_CHANNELS);
+            if (opt == OPT_DI) {
+                char *end;
+                errno = 0;
+                unsigned long di = strtoul(optarg, &end, 16);
+                if (errno || end == optarg || *end || di > 0xFFFFFFFFul)
+                    return usage_error("--di: '%s' is not a hexadecimal data identifier such as 0x00010000", optarg);
+                q->dis[q->item_count] = (uint32_t)di;
+                q->is_di[q->item_count] = 1;
+            }
+            q->items[q->item_count++] = optarg;
+            break;
+        case OPT_VALUE: rc = parse_double("--value", optarg, &q->value); q->has_value = 1; break;
+        case OPT_TIMEOUT: rc = parse_long("--timeout", optarg, 1, 600000, &q->timeout_ms); break;
+        case OPT_RETRIES: rc = parse_long("--retries", optarg, 0, 10, &q->retries); break;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return unknown_option(argv);
+        }
+        if (rc != EXIT_OK) return rc;
+    }
+    if (q->function <= 1 && !type_given) q->type = EDGECORE_TYPE_BIT;
+    if (q->function <= 1 && q->type != EDGECORE_TYPE_BIT)
+        return usage_error("--type: coils and discrete inputs are bits, not %s", TYPES[q->type]);
+    return EXIT_OK;
+}
+
+
+static const int TYPE_REGISTERS[] = {1, 1, 2, 2, 4, 4, 2, 4, 1};
+
+/* Build the engine of an ad hoc request: one bus, one device, its channels. */
+static int build_adhoc(struct request *q, struct edgecore_engine **engine_out, uint32_t *channels, int *count_out,
+                       int writable) {
+    int sources = !!q->tcp + !!q->rtu + !!q->dtu;
+    if (sources != 1) return usage_error("give exactly one of --tcp HOST[:PORT], --rtu DEVICE, --dtu HOST:PORT");
+    int meter = q->protocol != EDGECORE_PROTOCOL_MODBUS;
+    if (meter && !q->meter_address) return usage_error("--protocol %s needs --meter-address DIGITS", PROTOCOLS[q->protocol]);
+    if (meter && q->item_count == 0) return usage_error("--protocol %s needs --item NAME or --di 0xDI", PROTOCOLS[q->protocol]);
+    if (!meter && q->item_count) return usage_error("--item/--di need --protocol dlt645-2007|dlt645-1997|cjt188");
+    if (meter && q->tcp) return usage_error("meters speak over --rtu DEVICE or --dtu HOST:PORT, not --tcp");
+    if (q->rtu && meter) {
+        if (!q->baud_given) q->baud = 2400;
+        if (!q->parity_given) q->parity = 'E';
+    }
+    char host[256];
+    long port = 502;
+    if (q->tcp && split_host_port("--tcp", q->tcp, 0, host, sizeof host, &port) != EXIT_OK) return EXIT_USAGE;
+    if (q->dtu && split_host_port("--dtu", q->dtu, 1, host, sizeof host, &port) != EXIT_OK) return EXIT_USAGE;
+    uint32_t items[MAX_CHANNELS];
+    for (int i = 0; i < q->item_count; i++) {
+        const char *text = q->items[i];
+        if (q->is_di[i]) {
+            items[i] = q->dis[i];
+            continue;
+        }
+        int rc = edgecore_meter_item_find(q->protocol, text, &items[i]);
+        if (rc != EDGECORE_OK) return usage_error("--item: '%s' is not a %s item name (docs/meters.md)", text, PROTOCOLS[q->protocol]);
+    }
+    if (q->rtu) {
+        int rc = check_port(q->rtu);
+        if (rc != EXIT_OK) return rc;
+    }
+
+    struct edgecore_engine *engine;
+    int rc = edgecore_engine_create(NULL, &engine);
+    if (rc != EDGECORE_OK) return runtime_error("create", rc);
+    *engine_out = engine;
+    uint32_t bus;
+    if (q->rtu) {
+        struct edgecore_rtu_bus_config b;
+        edgecore_rtu_bus_config_init(&b);
+        b.name = "line";
+        b.device = q->rtu;
+        b.baud = (uint32_t)q->baud;
+        b.parity = q->parity;
+        rc = edgecore_engine_add_rtu_bus(engine, &b, &bus);
+    } else {
+        struct edgecore_tcp_bus_config b;
+        edgecore_tcp_bus_config_init(&b);
+        b.name = "line";
+        b.host = host;
+        b.port = (uint16_t)port;
+        if (q->dtu) {
+            b.framing = EDGECORE_TCP_TRANSPARENT;
+            b.line_baud = (uint32_t)q->line_baud;
+        }
+        rc = edgecore_engine_add_tcp_bus(engine, &b, &bus);
+    }
+    if (rc != EDGECORE_OK) return rc == EDGECORE_E_CONFIG ? usage_error("%s", edgecore_engine_last_error())
+                                                          : runtime_error("bus", rc);
+    struct edgecore_device_config d;
+    edgecore_device_config_init(&d);
+    d.name = "device";
+    d.bus = bus;
+    d.unit_id = (uint8_t)q->unit;
+    d.response_timeout_ms = (uint32_t)q->timeout_ms;
+    d.retries = (uint32_t)q->retries;
+    d.offline_after = 1000000;
+    if (meter) {
+        d.protocol = (uint16_t)q->protocol;
+        d.meter_address = q->meter_address;
+        if (q->protocol == EDGECORE_PROTOCOL_CJT188) d.meter_type = (uint8_t)q->meter_type;
+    }
+    uint32_t device;
+    rc = edgecore_engine_add_device(engine, &d, &device);
+    if (rc != EDGECORE_OK) return rc == EDGECORE_E_CONFIG ? usage_error("%s", edgecore_engine_last_error())
+                                                          : runtime_error("device", rc);
+    int count = meter ? q->item_count : (int)q->count;
+    for (int i = 0; i < count; i++) {
+        struct edgecore_channel_config c;
+        edgecore_channel_config_init(&c);
+        char name[64];
+        c.device = device;
+        c.interval_ms = q->repeat_ms > 0 ? (uint32_t)q->repeat_ms : 1000;
+        c.writable = (uint8_t)writable;
+        if (meter) {
+            c.meter_item = items[i];
+            if (q->is_di[i]) snprintf(name, sizeof name, "di:%08X", (unsigned)items[i]);
+            else snprintf(name, sizeof name, "%s", q->items[i]);
+        } else {
+            long address = q->address + (long)i * (q->function >= 2 ? TYPE_REGISTERS[q->type] : 1);
+            if (q->type == EDGECORE_TYPE_BIT && q->function >= 2) address = q->address + i;
+            if (address + (q->function >= 2 ? TYPE_REGISTERS[q->type] : 1) > 65536)
+                return usage_error("--address %ld with --count %ld goes beyond address 65535", q->address, q->count);
+            c.address = (uint16_t)address;
+            c.function = (uint16_t)(q->function + 1);
+            c.type = (uint16_t)q->type;
+            c.order = (uint16_t)q->order;
+            c.bit = (uint8_t)q->bit;
+            c.scale = q->scale;
+            snprintf(name, sizeof name, "%s:%ld", FUNCTIONS[q->function], address);
+        }
+        c.name = name;
+        rc = edgecore_engine_add_channel(engine, &c, &channels[i]);
+        if (rc != EDGECORE_OK) return rc == EDGECORE_E_CONFIG ? usage_error("%s", edgecore_engine_last_error())
+                                                              : runtime_error("channel", rc);
+    }
+    *count_out = count;
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* read                                                                                                 */
+/* ---------------------------------------------------------------------------------------------------- */
+
+static const char READ_HELP[] =
+    "usage: edgecore read ADDRESSING [--repeat MS [--times N]] [--format table|json|csv]\n"
+    "       edgecore read [--repeat MS [--times N]] [--format ...] SITE CHANNEL...\n"
+    "Read once (or every MS ms, N times or until interrupted) and print each value with a timestamp (UTC)\n"
+    "and its status. Exit: 0 every reading ok, 1 a reading was not ok, 2 usage, 3 site refused,\n"
+    "4 serial port missing or busy.\n";
+
+static double round_timeout(const struct request *q) {
+    return (double)(q->timeout_ms * (q->retries + 1) + q->repeat_ms) / 1000.0 + 4.0;
+}
+
+static int run_site_channels(struct request *q, int argc, char **argv, int write) {
+    struct edgecore_engine *engine;
+    int status = load_site(&engine, argv[0]);
+    if (status != EXIT_OK) return status;
+    uint32_t channels[MAX_CHANNELS];
+    int count = write ? 1 : argc - 1;
+    if (count > MAX_CHANNELS) count = MAX_CHANNELS;
+    for (int i = 0; i < count; i++)
+        if (edgecore_engine_find_channel(engine, argv[1 + i], &channels[i]) != EDGECORE_OK) {
+            edgecore_engine_destroy(engine);
+            return usage_error("no channel '%s' in %s", argv[1 + i], argv[0]);
+        }
+    double value = 0;
+    if (write && parse_double("VALUE", argv[2], &value) != EXIT_OK) {
+        edgecore_engine_destroy(engine);
+        return EXIT_USAGE;
+    }
+    int rc = edgecore_engine_start(engine);
+    if (rc != EDGECORE_OK) {
+        edgecore_engine_destroy(engine);
+        return runtime_error("start", rc);
+    }
+    if (write) {
+        rc = edgecore_engine_write(engine, channels[0], value, (int32_t)(q->timeout_ms + 3000));
+        status = rc == EDGECORE_OK ? EXIT_OK
+                 : rc == EDGECORE_E_NOT_WRITABLE || rc == EDGECORE_E_VALUE ? usage_error("%s: %s", argv[1], edgecore_strerror(rc))
+                 : runtime_error(argv[1], rc);
+        if (status == EXIT_OK) printf("wrote %.17g to %s\n", value, argv[1]);
+    } else {
+        status = collect(engine, channels, count, q->times, 30.0, (enum format)q->format);
+    }
+    edgecore_engine_stop(engine);
+    edgecore_engine_destroy(engine);
+    return status;
+}
+
+int cmd_read_or_write(int argc, char **argv, int write) {
+    struct request q;
+    int help_shown;
+    static const char WRITE_HELP[] =
+        "usage: edgecore write ADDRESSING --value V\n"
+        "       edgecore write SITE CHANNEL VALUE\n"
+        "Write V (an engineering value: scale applies; coils: 0 or 1) and wait for the device's answer.\n"
+        "Exit: 0 written, 1 the device refused or did not answer, 2 usage, 3 site refused, 4 port missing or busy.\n";
+    int rc = parse_request(argc, argv, &q, write ? WRITE_HELP : READ_HELP, &help_shown);
+    if (rc != EXIT_OK || help_shown) return rc;
+    int positional = argc - optind;
+    if (positional > 0) {
+        if (q.tcp || q.rtu || q.dtu) return usage_error("unexpected argument '%s' after the addressing options", argv[optind]);
+        if (write && positional != 3) return usage_error("expected SITE CHANNEL VALUE, got %d arguments", positional);
+        if (!write && positional < 2) return usage_error("expected SITE CHANNEL..., got %d arguments", positional);
+        return run_site_channels(&q, positional, argv + optind, write);
+    }
+    if (write && !q.has_value) return usage_error("--value V is required");
+    if (write && q.function != 0 && q.function != 2) return usage_error("--function: only holding and coils can be written");
+    if (write && q.count != 1) return usage_error("--count: write takes one value");
+    if (write && q.item_count > 1) return usage_error("--item: write takes one item");
+    struct edgecore_engine *engine = NULL;
+    uint32_t channels[MAX_CHANNELS];
+    int count = 0;
+    rc = build_adhoc(&q, &engine, channels, &count, write);
+    if (rc != EXIT_OK) {
+        edgecore_engine_destroy(engine);
+        return rc;
+    }
+    rc = edgecore_engine_start(engine);
+    if (rc != EDGECORE_OK) {
+        edgecore_engine_destroy(engine);
+        return runtime_error("start", rc);
+    }
+    int status;
+    if (write) {
+        rc = edgecore_engine_write(engine, channels[0], q.value, (int32_t)(q.timeout_ms + 3000));
+        const char *name = "?";
+        edgecore_engine_channel_info(engine, channels[0], &name, NULL, NULL);
+        status = rc == EDGECORE_OK ? EXIT_OK
+                 : rc == EDGECORE_E_VALUE ? usage_error("--value: %.17g does not fit type %s", q.value, TYPES[q.type])
+                 : runtime_error(name, rc);
+        if (status == EXIT_OK) printf("wrote %.17g to %s\n", q.value, name);
+    } else {
+        status = collect(engine, channels, count, q.times, round_timeout(&q), (enum format)q.format);
+    }
+    edgecore_engine_stop(engine);
+    edgecore_engine_destroy(engine);
+    return status;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* main                                                                                                 */
+/* ---------------------------------------------------------------------------------------------------- */

@@ -1,0 +1,298 @@
+/* edgecore: what the subcommands share: errors and exit codes, strict value parsing, reading output
+ * (table, JSON lines, CSV), the reading loop, site files and serial-port locking. */
+#include "tool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+const char *subcommand = "edgecore";
+volatile sig_atomic_t interrupted;
+void on_signal(int signal_number) { (void)signal_number; interrupted = 1; }
+
+int usage_error(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "%s: ", subcommand);
+    vfprintf(stderr, format, args);
+    fprintf(stderr, " (see '%s --help')\n", subcommand);
+    va_end(args);
+    return EXIT_USAGE;
+}
+
+int runtime_error(const char *what, int rc) {
+    const char *detail = edgecore_engine_last_error();
+    fprintf(stderr, "%s: %s: %s%s%s\n", subcommand, what, edgecore_strerror(rc), detail[0] ? ": " : "", detail);
+    return EXIT_RUNTIME;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Value parsing: strict, with the option named in the error                                            */
+/* ---------------------------------------------------------------------------------------------------- */
+
+int parse_long(const char *option, const char *text, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 0);
+    if (errno || end == text || *end || v < min || v > max)
+        return usage_error("%s: '%s' is not an integer in %ld..%ld", option, text, min, max);
+    *out = v;
+    return EXIT_OK;
+}
+
+int parse_double(const char *option, const char *text, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v))
+        return usage_error("%s: '%s' is not a number", option, text);
+    *out = v;
+    return EXIT_OK;
+}
+
+int pick(const char *option, const char *text, const char *const *names, int count, const char *expected,
+                int *out) {
+    for (int i = 0; i < count; i++)
+        if (!strcmp(text, names[i])) {
+            *out = i;
+            return EXIT_OK;
+        }
+    return usage_error("%s: '%s' is not one of %s", option, text, expected);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Output                                                                                               */
+/* ---------------------------------------------------------------------------------------------------- */
+
+
+void iso_time(int64_t ns, char *out, size_t size) {
+    time_t seconds = (time_t)(ns / 1000000000);
+    struct tm utc;
+    gmtime_r(&seconds, &utc);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(out, size, "%s.%03dZ", base, (int)((ns / 1000000) % 1000));
+}
+
+void json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+void print_header(enum format format) {
+    if (format == FORMAT_CSV) printf("timestamp,channel,value,unit,status,detail\n");
+    else if (format == FORMAT_TABLE) printf("%-24s %-32s %16s %-6s %s\n", "timestamp", "channel", "value", "unit", "status");
+}
+
+void print_reading(struct edgecore_engine *engine, const struct edgecore_reading *r, enum format format) {
+    const char *name = "?", *unit = "";
+    edgecore_engine_channel_info(engine, r->channel, &name, &unit, NULL);
+    if (!unit) unit = "";
+    char when[40];
+    iso_time(r->timestamp_ns, when, sizeof when);
+    const char *status = edgecore_status_name(r->status);
+    int show = (r->status == EDGECORE_STATUS_OK || r->status == EDGECORE_STATUS_OUT_OF_RANGE) && isfinite(r->value);
+    if (format == FORMAT_JSON) {
+        printf("{\"timestamp\":\"%s\",\"ts_ns\":%lld,\"channel\":", when, (long long)r->timestamp_ns);
+        json_string(name);
+        printf(",\"status\":\"%s\",\"value\":", status);
+        if (show) printf("%.17g", r->value);
+        else printf("null");
+        printf(",\"unit\":");
+        json_string(unit);
+        printf(",\"detail\":%u}\n", r->status_detail);
+    } else if (format == FORMAT_CSV) {
+        printf("%s,%s,", when, name);
+        if (show) printf("%.17g", r->value);
+        printf(",%s,%s,%u\n", unit, status, r->status_detail);
+    } else {
+        char value[40] = "-";
+        if (show) snprintf(value, sizeof value, "%.10g", r->value);
+        printf("%-24s %-32s %16s %-6s %s", when, name, value, unit, status);
+        if (r->status == EDGECORE_STATUS_EXCEPTION) printf(" %u", r->status_detail);
+        printf("\n");
+    }
+}
+
+/* Run a started engine and print the readings of `channels`: one round (each channel once) `times` times
+ * (0: until interrupted). Returns EXIT_OK when every printed reading was ok, else EXIT_RUNTIME. */
+int collect(struct edgecore_engine *engine, const uint32_t *channels, int count, long times,
+                   double round_timeout_s, enum format format) {
+    int seen[MAX_CHANNELS] = {0};
+    int all_ok = 1, rounds = 0;
+    double deadline = now_seconds() + round_timeout_s;
+    struct edgecore_reading batch[256];
+    print_header(format);
+    fflush(stdout);
+    while (!interrupted && (times == 0 || rounds < times)) {
+        if (now_seconds() > deadline) {
+            fprintf(stderr, "%s: no reading within %.1f s\n", subcommand, round_timeout_s);
+            all_ok = 0;
+            break;
+        }
+        int rc = edgecore_engine_wait(engine, 100);
+        if (rc == EDGECORE_E_TIMEOUT) continue;
+        if (rc < 0) break;
+        int n = edgecore_engine_drain(engine, batch, 256);
+        for (int i = 0; i < n && (times == 0 || rounds < times); i++) {
+            int index = -1;
+            for (int c = 0; c < count; c++)
+                if (channels[c] == batch[i].channel) index = c;
+            if (index < 0 || seen[index] > rounds) continue;
+            seen[index]++;
+            print_reading(engine, &batch[i], format);
+            if (batch[i].status != EDGECORE_STATUS_OK) all_ok = 0;
+            int done = 1;
+            for (int c = 0; c < count; c++)
+                if (seen[c] <= rounds) done = 0;
+            if (done) {
+                rounds++;
+                deadline = now_seconds() + round_timeout_s;
+            }
+        }
+        fflush(stdout);
+    }
+    return all_ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
+int load_site(struct edgecore_engine **engine_out, const char *site) {
+    int rc = edgecore_engine_create(NULL, engine_out);
+    if (rc != EDGECORE_OK) return runtime_error("create", rc);
+    rc = edgecore_engine_load_yaml(*engine_out, site);
+    if (rc != EDGECORE_OK) {
+        const char *detail = edgecore_engine_last_error();
+        fprintf(stderr, "%s: %s: %s%s%s\n", subcommand, site, edgecore_strerror(rc), detail[0] ? ": " : "", detail);
+        edgecore_engine_destroy(*engine_out);
+        *engine_out = NULL;
+        return EXIT_SITE;
+    }
+    return EXIT_OK;
+}
+
+const struct option HELP_ONLY[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+
+int unknown_option(char **argv) {
+    const char *option = argv[optind - 1];
+    char *end;
+    strtod(option, &end);
+    if (option[0] == '-' && end != option && !*end)
+        return usage_error("unknown option '%s' (a negative value goes after '--': ... -- %s)", option, option);
+    return usage_error("unknown option '%s'", option);
+}
+
+int split_host_port(const char *option, const char *text, int need_port, char *host, size_t size,
+                           long *port) {
+    const char *colon = strrchr(text, ':');
+    size_t length = colon ? (size_t)(colon - text) : strlen(text);
+    if (length == 0 || length >= size) return usage_error("%s: '%s' is not HOST[:PORT]", option, text);
+    memcpy(host, text, length);
+    host[length] = '\0';
+    if (!colon) {
+        if (need_port) return usage_error("%s: '%s' has no port: expected HOST:PORT", option, text);
+        return EXIT_OK;
+    }
+    return parse_long(option, colon + 1, 1, 65535, port);
+}
+
+/* The PID of the process holding a lock on `device` (/proc/locks), else of another process that has it open
+ * (/proc/PID/fd), or 0 when none is found. */
+long port_holder(const char *device) {
+    struct stat st;
+    FILE *locks = stat(device, &st) == 0 ? fopen("/proc/locks", "r") : NULL;
+    if (locks) {
+        char line[256];
+        long found = 0;
+        while (!found && fgets(line, sizeof line, locks)) {
+            long pid;
+            unsigned major_number, minor_number;
+            unsigned long inode;
+            char kind[16];
+            const char *colon = strchr(line, ':');
+            if (!colon || strstr(line, "->")) continue;  /* "->": a waiter, not the holder */
+            if (sscanf(colon + 1, " %15s %*s %*s %ld %x:%x:%lu", kind, &pid, &major_number, &minor_number,
+                       &inode) == 5 &&
+                inode == (unsigned long)st.st_ino && major_number == major(st.st_dev) &&
+                minor_number == minor(st.st_dev))
+                found = pid;
+        }
+        fclose(locks);
+        if (found) return found;
+    }
+    char target[PATH_MAX];
+    if (!realpath(device, target)) return 0;
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    long found = 0, self = (long)getpid();
+    struct dirent *entry;
+    while (!found && (entry = readdir(proc))) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        char fds[64];
+        snprintf(fds, sizeof fds, "/proc/%ld/fd", pid);
+        DIR *dir = opendir(fds);
+        if (!dir) continue;
+        struct dirent *fd;
+        while (!found && (fd = readdir(dir))) {
+            char link[400], path[PATH_MAX];
+            snprintf(link, sizeof link, "%s/%s", fds, fd->d_name);
+            ssize_t n = readlink(link, path, sizeof path - 1);
+            if (n <= 0) continue;
+            path[n] = '\0';
+            if (!strcmp(path, target)) found = pid;
+        }
+        closedir(dir);
+    }
+    closedir(proc);
+    return found;
+}
+
+/* A serial port must exist and be free: exit 4 otherwise. Free means no other process holds an exclusive
+ * flock on it (another edgecore, or any tool that locks its port); this process then holds one until it
+ * exits, so two technicians' commands never fight over a line. */
+static int port_lock = -1;
+int check_port(const char *device) {
+    int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    int e = errno;
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno == EWOULDBLOCK ? EBUSY : errno;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        if (e == EBUSY) {
+            long holder = port_holder(device);
+            if (holder)
+                fprintf(stderr, "%s: %s: port busy: process %ld holds it\n", subcommand, device, holder);
+            else
+                fprintf(stderr, "%s: %s: port busy: another process holds it\n", subcommand, device);
+        } else {
+            fprintf(stderr, "%s: %s: cannot open the port: %s\n", subcommand, device, strerror(e));
+        }
+        return EXIT_PORT;
+    }
+    port_lock = fd;
+    return EXIT_OK;
+}
