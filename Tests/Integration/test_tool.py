@@ -4,32 +4,16 @@ output formats parsed back, and its exit codes (0 ok, 1 runtime, 2 usage, 3 site
 overloaded plan)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
 import struct
 import subprocess
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from harness import write_table
+from tool_harness import ROOT, TOOL, csv_rows, json_lines, parse_time, recent, run, tool_built  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
-TOOL = ROOT / "build" / "x86_64" / "tools" / "edgecore"
 METER = "000012345678"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tool_built():
-    subprocess.run(["make", "-s", "tools"], cwd=ROOT, check=True, timeout=600, stdout=subprocess.DEVNULL)
-    assert TOOL.exists()
-
-
-def run(*args, timeout=20):
-    return subprocess.run([str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def registers(fmt: str, value, order: str) -> list[int]:
@@ -64,29 +48,6 @@ def modbus_map(tmp_path) -> str:
     path = tmp_path / "map.txt"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
-
-
-def parse_time(text: str) -> datetime:
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text), text
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-
-
-def recent(text: str) -> bool:
-    return abs(datetime.now(timezone.utc) - parse_time(text)) < timedelta(seconds=30)
-
-
-def json_lines(out: str) -> list[dict]:
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    for row in rows:
-        assert recent(row["timestamp"]) and row["ts_ns"] > 0, row
-    return rows
-
-
-def csv_rows(out: str) -> list[dict]:
-    rows = list(csv.DictReader(io.StringIO(out)))
-    for row in rows:
-        assert recent(row["timestamp"]), row
-    return rows
 
 
 # ------------------------------------------------------------------------------------------------------
