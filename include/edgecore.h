@@ -946,7 +946,12 @@ enum edgecore_rts_mode {
     EDGECORE_RTS_DOWN = 2   /**< RTS low while sending */
 };
 
-/** A Modbus RTU serial line (RS-485 or RS-232) with one or more slaves. Grows at its end. */
+/** A Modbus RTU serial line (RS-485 or RS-232) with one or more slaves. Grows at its end.
+ *  The engine claims the port for its exclusive use while it has it open: an exclusive flock(2) on it (the
+ *  convention of the edgecore tool, picocom and others). A port another process holds that way, or by a
+ *  live UUCP lock file (/run/lock/LCK..ttyUSB0, minicom's), is not fought over: the bus's open fails with
+ *  -EBUSY (edgecore_bus_stats.last_error), each of its devices' edgecore_engine_device_last_problem names the
+ *  holder's PID, and the open is tried again after the bus's back-off. */
 struct edgecore_rtu_bus_config {
     const char *name;               /**< unique bus name; copied; required */
     const char *device;             /**< serial device path, e.g. "/dev/ttyUSB0"; copied; opened byte for
@@ -1679,7 +1684,9 @@ static inline int edgecore_engine_pulse_stats(const struct edgecore_engine *engi
 /**
  * What went wrong last with a device, in words: the reason of its last failed transaction (poll or write),
  * e.g. "reply for identifier 0x02010200, requested 0x02010100", "frame checksum 0x6C, the bytes sum to
- * 0x6B", "no answer within 1000 ms", "Modbus exception 2". Since 1.3.
+ * 0x6B", "no answer within 1000 ms", "Modbus exception 2", or why its bus could not be opened ("port
+ * /dev/ttyUSB0 busy: process 1234 holds it": a serial port is claimed for the engine's exclusive use, see
+ * edgecore_rtu_bus_config). Since 1.3.
  *
  * device  device id.
  * text    receives the text, NUL-terminated, cut to size - 1 bytes; may be NULL when size is 0.

@@ -52,8 +52,8 @@ int collect(struct edgecore_engine *engine, const uint32_t *channels, int count,
 /* Create an engine and load a site file: EXIT_OK, or EXIT_SITE with the file:line message on stderr. */
 int load_site(struct edgecore_engine **engine_out, const char *site);
 
-/* A serial port must exist and be free (EXIT_PORT otherwise, naming the holder's PID when found); this
- * process then holds an exclusive flock on it until it exits. */
+/* A serial port must exist and be free (EXIT_PORT otherwise, naming the holder's PID when found). The
+ * engine then claims it for its exclusive use when it opens it. */
 int check_port(const char *device);
 long port_holder(const char *device); /* the PID holding/opening `device`, 0 when none is found */
 

@@ -269,10 +269,10 @@ long port_holder(const char *device) {
     return found;
 }
 
-/* A serial port must exist and be free: exit 4 otherwise. Free means no other process holds an exclusive
- * flock on it (another edgecore, or any tool that locks its port); this process then holds one until it
- * exits, so two technicians' commands never fight over a line. */
-static int port_lock = -1;
+/* A serial port must exist and be free: exit 4 otherwise, naming the holder. Free means no other process
+ * holds an exclusive flock on it (another edgecore, a gateway's engine, picocom...). The lock taken here to
+ * find out is let go at once: the engine claims the port itself when it opens it (and keeps it while open),
+ * and flock(2) locks of one process's two opens of a port exclude each other too. */
 int check_port(const char *device) {
     int fd = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     int e = errno;
@@ -293,6 +293,6 @@ int check_port(const char *device) {
         }
         return EXIT_PORT;
     }
-    port_lock = fd;
+    close(fd);
     return EXIT_OK;
 }

@@ -97,3 +97,77 @@ int ec_line_discard_input(int fd) {
     }
     return 0;
 }
+
+/* ---- Exclusive use of serial ports ---- */
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <signal.h>
+
+/* The PID holding a lock on the file (device, inode) in /proc/locks, 0 when none is listed. */
+static long ec_lock_holder(dev_t device, ino_t inode) {
+    FILE *locks = fopen("/proc/locks", "re");
+    if (!locks) return 0;
+    char line[256];
+    long found = 0;
+    while (!found && fgets(line, sizeof line, locks)) {
+        long pid;
+        unsigned major_number, minor_number;
+        unsigned long node;
+        const char *colon = strchr(line, ':');
+        if (!colon || strstr(line, "->")) continue; /* "->": a waiter, not the holder */
+        if (sscanf(colon + 1, " %*s %*s %*s %ld %x:%x:%lu", &pid, &major_number, &minor_number, &node) == 4 &&
+            node == (unsigned long)inode && major_number == major(device) && minor_number == minor(device))
+            found = pid;
+    }
+    fclose(locks);
+    return found;
+}
+
+/* The PID in a live UUCP lock file for the port's name (LCK..ttyUSB0), 0 when there is none. */
+static long ec_uucp_holder(const char *given) {
+    /* The real device's name: /dev/serial/by-id/... links to ttyUSB0, whose lock file others write. */
+    char resolved[PATH_MAX];
+    const char *path = realpath(given, resolved) ? resolved : given;
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    static const char *const folders[] = {"/run/lock", "/var/lock"};
+    for (int i = 0; i < 2; i++) {
+        char file[300];
+        if (snprintf(file, sizeof file, "%s/LCK..%s", folders[i], name) >= (int)sizeof file) return 0;
+        FILE *lock = fopen(file, "re");
+        if (!lock) continue;
+        char text[32] = {0};
+        size_t n = fread(text, 1, sizeof text - 1, lock);
+        fclose(lock);
+        long pid = 0;
+        if (n == 4 && sizeof(int) == 4) { /* binary (old Kermit style) */
+            int binary;
+            memcpy(&binary, text, 4);
+            pid = binary;
+        } else {
+            pid = strtol(text, NULL, 10);
+        }
+        if (pid > 0 && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) return pid;
+    }
+    return 0;
+}
+
+int ec_serial_claim(int fd, const char *path, long *holder) {
+    *holder = 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int error = errno;
+        if (error != EWOULDBLOCK) return error;
+        struct stat st;
+        if (fstat(fd, &st) == 0) *holder = ec_lock_holder(st.st_dev, st.st_ino);
+        return EBUSY;
+    }
+    long uucp = ec_uucp_holder(path);
+    if (uucp) {
+        (void)flock(fd, LOCK_UN);
+        *holder = uucp;
+        return EBUSY;
+    }
+    return 0;
+}

@@ -15,7 +15,7 @@ import pytest
 
 import edgecore
 from edgecore import DeviceState, Status
-from harness import add_bus, by_channel, each_has, open_fd_count, stats_dict
+from harness import add_bus, by_channel, each_has, open_fd_count, stats_dict, wait_until
 
 TIMEOUT_MS = 100
 
@@ -421,3 +421,57 @@ def test_dead_slave_does_not_slow_the_live_ones(libmodbus_server, peer_endpoint,
     probes = st.count(Status.TIMEOUT) - 2
     assert (s.requests, s.timeouts, s.retries, s.responses) == (4 + probes, 4 + probes, 2, 0), stats_dict(s)
     assert s.skipped_offline == st.count(Status.OFFLINE) and s.state == DeviceState.OFFLINE
+
+
+# ------------------------------------------------------------------------------------------------------
+# A serial port another process holds is not fought over
+# ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["flock", "uucp"])
+def test_busy_port_is_not_fought_over(how, libmodbus_server, peer_endpoint, edgecore_engine, tmp_path):
+    """Another process holds the port (an exclusive flock, or a live UUCP lock file of minicom's kind): the
+    engine does not use it (DISCONNECTED readings, bus last_error -EBUSY, the holder's PID in each device's
+    last problem, no byte written), and takes the line once it is let go."""
+    import os
+    import subprocess
+    peer, where, pair = peer_endpoint(libmodbus_server, "rtu")
+    device_path = where["rtu"]
+    lock_file = None
+    if how == "flock":
+        # flock(1) runs sleep with the locked descriptor: both go, as a process group, at the end.
+        holder = subprocess.Popen(["flock", "--exclusive", device_path, "sleep", "30"], start_new_session=True)
+        wait_until(lambda: any(f" FLOCK " in line and f" {holder.pid} " in line for line in open("/proc/locks")),
+                   timeout=5, what="flock(1) holding the port")
+    else:
+        holder = subprocess.Popen(["sleep", "30"])
+        name = os.path.basename(os.path.realpath(device_path))
+        lock_file = f"/run/lock/LCK..{name}"
+        if not os.path.isdir("/run/lock") or not os.access("/run/lock", os.W_OK):
+            holder.kill()
+            holder.wait()
+            pytest.skip("/run/lock is not writable here")
+        # UUCP lock files name the port's own name; ours is the pty's (where the symlink points).
+        with open(lock_file, "w") as f:
+            f.write(f"{holder.pid:10d}\n")
+    try:
+        engine = edgecore_engine()
+        bus = add_bus(engine, where, reopen_min_ms=100, reopen_max_ms=100)
+        device = engine.add_device("d", bus, 1, response_timeout_ms=200)
+        engine.add_channel("d.u16", device, 0, interval_ms=50)
+        engine.start()
+        down = engine.collect_until(lambda rs: len(rs) >= 5, timeout=5)
+        assert down and statuses(down) == [Status.DISCONNECTED] * len(down), down
+        problem = engine.device_last_problem(device)
+        assert problem.endswith(f"busy: process {holder.pid} holds it"), problem
+        assert engine.bus_stats(bus).last_error == -errno.EBUSY
+        assert engine.bus_stats(bus).opens == 0
+        assert engine.device_stats(device).requests == 0  # nothing was sent on a line it does not own
+    finally:
+        os.killpg(holder.pid, 9) if how == "flock" else holder.kill()
+        holder.wait()
+        if lock_file:
+            os.unlink(lock_file)
+    up = engine.collect_until(lambda rs: any(r.status == Status.OK for r in rs), timeout=5)
+    assert up[-1].status == Status.OK and up[-1].value == 0x1234
+    engine.stop()
+    assert engine.bus_stats(bus).opens == 1

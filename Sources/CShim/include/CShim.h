@@ -221,6 +221,13 @@ long ec_line_read(int fd, uint8_t *buffer, size_t size, int64_t deadline_ns);
  * 64 KiB). Returns 0, or -ECONNRESET when a socket's peer closed, or -errno. */
 int ec_line_discard_input(int fd);
 
+/* Claims a serial port this process has just opened (fd, at path) for its exclusive use: an exclusive
+ * flock(2) on it, not waiting, the convention of EdgeCore's tools, picocom and others; and no live UUCP lock
+ * file (/run/lock/LCK..NAME, /var/lock/LCK..NAME, of minicom and others) of another process. Returns 0, or
+ * EBUSY with *holder the PID of the process that holds it (0 when it cannot be found), or another errno.
+ * Released by closing fd. */
+int ec_serial_claim(int fd, const char *path, long *holder);
+
 /* The local time (the process's time zone) of unix_seconds: fields[0..5] = year (e.g. 2026), month 1..12,
  * day 1..31, hour, minute, second. Returns 0 or -EINVAL. */
 static inline int ec_local_time(int64_t unix_seconds, int *fields) {

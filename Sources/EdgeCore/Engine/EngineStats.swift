@@ -80,6 +80,15 @@ final class EngineStats: @unchecked Sendable {
         }
     }
 
+    /// A device's last problem in words without a transaction (its bus could not be opened); its counters
+    /// and last_error stay those of its transactions.
+    func recordDeviceProblem(_ index: Int, _ message: String) {
+        lock.withLock {
+            guard index >= 0, index < deviceProblems.count else { return }
+            deviceProblems[index] = message
+        }
+    }
+
     /// A transaction's counters of its device and its bus together, and the device's error if it failed.
     func update(device: Int, bus: Int, deviceError: Failure?,
                 _ body: (inout edgecore_device_stats, inout edgecore_bus_stats) -> Void) {

@@ -51,7 +51,20 @@ final class LibmodbusTransport: FramedModbusTransport {
             freeContext()
             throw Failure(.system(error == 0 ? .ioError : Errno(error)))
         }
-        if case .rtu(let rtu) = spec { configureSerial(context, rtu) }
+        if case .rtu(let rtu) = spec {
+            // The port is this process's alone while it is open (never fought over): another process's
+            // flock or live UUCP lock file makes the open fail as busy, naming the holder.
+            var holder = 0
+            let claimed = rtu.device.withCString { ec_serial_claim(modbus_get_socket(context), $0, &holder) }
+            if claimed != 0 {
+                modbus_close(context)
+                let error = Errno(claimed)
+                guard error == .busy else { throw Failure(.system(error)) }
+                throw Failure(.system(.busy), holder > 0 ? "port \(rtu.device) busy: process \(holder) holds it"
+                                                         : "port \(rtu.device) busy: another process holds it")
+            }
+            configureSerial(context, rtu)
+        }
         connected = true
     }
 

@@ -186,6 +186,12 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             return
         }
         stats.recordBusError(busId, failure.kind)
+        // A reason in words (a busy port and its holder) is every device's on the bus: none can be polled.
+        if !failure.message.isEmpty {
+            for deviceId in config.devices.indices where config.devices[deviceId].bus == busId {
+                stats.recordDeviceProblem(deviceId, failure.message)
+            }
+        }
         stats.updateBus(busId) {
             $0.open_failures &+= 1
             $0.change(to: EDGECORE_BUS_DISCONNECTED, at: clock.realtimeNanoseconds)
