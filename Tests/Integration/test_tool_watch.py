@@ -185,6 +185,26 @@ def test_live_table_on_a_terminal_redraws_and_ends_cleanly_on_ctrl_c(site):
     assert devices["tank"].split()[1] == "ok", devices["tank"]
 
 
+def test_table_format_asked_for_on_a_terminal_prints_lines(site):
+    master, slave = os.openpty()
+    proc = subprocess.Popen([str(TOOL), "watch", "--format", "table", "--duration", "1", str(site)], stdin=slave,
+                            stdout=slave, stderr=subprocess.PIPE, close_fds=True)
+    os.close(slave)
+    try:
+        out = read_pty(master, 5.0)
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = out.decode()
+    assert "\033" not in text, text[:200]
+    lines = text.splitlines()
+    assert lines[0].split() == ["timestamp", "channel", "value", "unit", "status"], lines[:2]
+    assert {line.split()[1] for line in lines[1:]} == set(EXPECTED), lines
+
+
 @pytest.mark.parametrize("args, names", [
     (["--bogus", "x.yaml"], "unknown option '--bogus'"),
     ([], "expected one site file, got 0"),
