@@ -2,9 +2,12 @@
  * DL/T 645 / CJ/T 188 reads and writes, or a site file's channels by name. */
 #include "tool.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char CHECK_HELP[] =
     "usage: edgecore check SITE\n"
@@ -57,7 +60,8 @@ static const char ADDRESSING_HELP[] =
 enum {
     OPT_TCP = 1000, OPT_RTU, OPT_DTU, OPT_BAUD, OPT_PARITY, OPT_LINE_BAUD, OPT_UNIT, OPT_FUNCTION, OPT_ADDRESS,
     OPT_COUNT, OPT_TYPE, OPT_ORDER, OPT_BIT, OPT_SCALE, OPT_REPEAT, OPT_TIMES, OPT_FORMAT, OPT_PROTOCOL,
-    OPT_METER_ADDRESS, OPT_METER_TYPE, OPT_ITEM, OPT_DI, OPT_VALUE, OPT_TIMEOUT, OPT_RETRIES
+    OPT_METER_ADDRESS, OPT_METER_TYPE, OPT_ITEM, OPT_DI, OPT_VALUE, OPT_TIMEOUT, OPT_RETRIES, OPT_PROFILE,
+    OPT_PROFILES, OPT_LIST_PROFILES
 };
 
 static const struct option ADDRESS_OPTIONS[] = {
@@ -87,6 +91,9 @@ static const struct option ADDRESS_OPTIONS[] = {
     {"value", required_argument, NULL, OPT_VALUE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"profile", required_argument, NULL, OPT_PROFILE},
+    {"profiles", required_argument, NULL, OPT_PROFILES},
+    {"list-profiles", no_argument, NULL, OPT_LIST_PROFILES},
     {0, 0, 0, 0}};
 
 struct request {
@@ -102,6 +109,11 @@ struct request {
     uint32_t dis[MAX_CHANNELS]; /* the identifier of a --di; items[i] is then its text */
     int is_di[MAX_CHANNELS];
     int item_count;
+    /* --profile NAME: every channel of a device profile (read_profile below) */
+    const char *profile;
+    const char *profile_dirs[16];
+    int profile_dir_count, list_profiles, timeout_given, retries_given, meter_type_given, unit_given;
+    const char *register_option; /* the first option that --profile replaces (--address, --type, ...) */
 };
 
 static const char *const FUNCTIONS[] = {"coils", "discrete", "holding", "input"}; /* FC 1..4 */
@@ -179,10 +191,26 @@ static int parse_request(int argc, char **argv, struct request *q, const char *h
         case OPT_VALUE: rc = parse_double("--value", optarg, &q->value); q->has_value = 1; break;
         case OPT_TIMEOUT: rc = parse_long("--timeout", optarg, 1, 600000, &q->timeout_ms); break;
         case OPT_RETRIES: rc = parse_long("--retries", optarg, 0, 10, &q->retries); break;
+        case OPT_PROFILE: q->profile = optarg; break;
+        case OPT_PROFILES:
+            if (q->profile_dir_count == 16) return usage_error("at most 16 --profiles");
+            q->profile_dirs[q->profile_dir_count++] = optarg;
+            break;
+        case OPT_LIST_PROFILES: q->list_profiles = 1; break;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return unknown_option(argv);
         }
         if (rc != EXIT_OK) return rc;
+        if (opt == OPT_TIMEOUT) q->timeout_given = 1;
+        if (opt == OPT_RETRIES) q->retries_given = 1;
+        if (opt == OPT_UNIT) q->unit_given = 1;
+        if (opt == OPT_METER_TYPE) q->meter_type_given = 1;
+        static const int REGISTER_OPTIONS[] = {OPT_FUNCTION, OPT_ADDRESS, OPT_COUNT, OPT_TYPE, OPT_ORDER, OPT_BIT,
+                                               OPT_SCALE, OPT_PROTOCOL, OPT_ITEM, OPT_DI};
+        for (size_t i = 0; i < sizeof REGISTER_OPTIONS / sizeof REGISTER_OPTIONS[0]; i++)
+            if (opt == REGISTER_OPTIONS[i] && !q->register_option)
+                for (const struct option *o = ADDRESS_OPTIONS; o->name; o++)
+                    if (o->val == opt) q->register_option = o->name;
     }
     if (q->function <= 1 && !type_given) q->type = EDGECORE_TYPE_BIT;
     if (q->function <= 1 && q->type != EDGECORE_TYPE_BIT)
@@ -308,12 +336,21 @@ static int build_adhoc(struct request *q, struct edgecore_engine **engine_out, u
 /* read                                                                                                 */
 /* ---------------------------------------------------------------------------------------------------- */
 
+#define PROFILE_SYSTEM_FOLDER "/usr/share/edgecore/profiles"
+
 static const char READ_HELP[] =
     "usage: edgecore read ADDRESSING [--repeat MS [--times N]] [--format table|json|csv]\n"
+    "       edgecore read --profile NAME ADDRESSING [--profiles DIR]... [--repeat MS [--times N]] [--format ...]\n"
+    "       edgecore read --list-profiles [--profiles DIR]...\n"
     "       edgecore read [--repeat MS [--times N]] [--format ...] SITE CHANNEL...\n"
     "Read once (or every MS ms, N times or until interrupted) and print each value with a timestamp (UTC)\n"
     "and its status. Exit: 0 every reading ok, 1 a reading was not ok, 2 usage, 3 site refused,\n"
-    "4 serial port missing or busy.\n";
+    "4 serial port missing or busy.\n"
+    "Profiles: --profile NAME reads every channel of the device profile NAME.yaml (or --profile FILE.yaml), with\n"
+    "  the addressing options and --unit N (Modbus) or --meter-address DIGITS (meters; --meter-type 0xT);\n"
+    "  --timeout and --retries override the profile's. Searched, first found wins: each --profiles DIR,\n"
+    "  $EDGECORE_PROFILES (colon-separated), " PROFILE_SYSTEM_FOLDER ". An unknown profile: exit 2; a\n"
+    "  profile with an error: exit 3. --list-profiles lists those found.\n";
 
 static double round_timeout(const struct request *q) {
     return (double)(q->timeout_ms * (q->retries + 1) + q->repeat_ms) / 1000.0 + 4.0;
@@ -355,6 +392,277 @@ static int run_site_channels(struct request *q, int argc, char **argv, int write
     return status;
 }
 
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* read --profile: every channel of a device profile                                                    */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* The profile is read through a site file of one bus (the addressing options) and one device naming the
+ * profile, written to a private temporary folder and removed afterwards: the library's own reader finds,
+ * checks and merges the profile, so `read --profile` and a site file read it alike. */
+
+#define MAX_PROFILE_FOLDERS 40
+
+static char profile_folder_list[MAX_PROFILE_FOLDERS][PATH_MAX];
+
+/* The folders searched for NAME.yaml, first found wins: each --profiles DIR, each folder of
+ * $EDGECORE_PROFILES (colon-separated), /usr/share/edgecore/profiles. */
+static int profile_folders(const struct request *q) {
+    int n = 0;
+    for (int i = 0; i < q->profile_dir_count; i++)
+        if (strlen(q->profile_dirs[i]) < PATH_MAX) memcpy(profile_folder_list[n++], q->profile_dirs[i], strlen(q->profile_dirs[i]) + 1);
+    for (const char *env = getenv("EDGECORE_PROFILES"); env && *env && n < MAX_PROFILE_FOLDERS - 1;) {
+        const char *colon = strchr(env, ':');
+        size_t length = colon ? (size_t)(colon - env) : strlen(env);
+        if (length > 0 && length < PATH_MAX) {
+            memcpy(profile_folder_list[n], env, length);
+            profile_folder_list[n++][length] = '\0';
+        }
+        env = colon ? colon + 1 : "";
+    }
+    snprintf(profile_folder_list[n++], PATH_MAX, "%s", PROFILE_SYSTEM_FOLDER);
+    return n;
+}
+
+/* As the library's rule: letters, digits, '_', '-', '.', not starting with '.', at most 64 bytes. */
+static int is_profile_name(const char *name, size_t length) {
+    if (length == 0 || length > 64 || name[0] == '.') return 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* --profile NAME (searched) or --profile PATH/NAME.yaml (that file): its name and folder. */
+static int find_profile(const struct request *q, char *name, char *folder) {
+    const char *text = q->profile;
+    size_t length = strlen(text);
+    if (strchr(text, '/') || (length > 5 && !strcmp(text + length - 5, ".yaml"))) {
+        const char *slash = strrchr(text, '/');
+        const char *base = slash ? slash + 1 : text;
+        size_t base_length = strlen(base);
+        if (base_length <= 5 || strcmp(base + base_length - 5, ".yaml") || !is_profile_name(base, base_length - 5))
+            return usage_error("--profile: '%s' is neither a profile name nor a file NAME.yaml (NAME: letters, digits, "
+                               "'_', '-', '.')", text);
+        if (access(text, R_OK) != 0) return usage_error("--profile: %s: %s", text, strerror(errno));
+        snprintf(name, 65, "%.*s", (int)(base_length - 5), base);
+        if (slash) snprintf(folder, PATH_MAX, "%.*s", (int)(slash == text ? 1 : slash - text), text);
+        else snprintf(folder, PATH_MAX, ".");
+        return EXIT_OK;
+    }
+    if (!is_profile_name(text, length))
+        return usage_error("--profile: '%s' is no profile name (letters, digits, '_', '-', '.'; or a file NAME.yaml)", text);
+    int n = profile_folders(q);
+    char searched[4096] = "";
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX + 80];
+        if (snprintf(path, sizeof path, "%s/%s.yaml", profile_folder_list[i], text) < (int)sizeof path &&
+            access(path, F_OK) == 0) {
+            memcpy(name, text, length + 1);
+            memcpy(folder, profile_folder_list[i], strlen(profile_folder_list[i]) + 1);
+            return EXIT_OK;
+        }
+        size_t used = strlen(searched);
+        if (snprintf(searched + used, sizeof searched - used, "%s%s", i ? ", " : "", profile_folder_list[i]) < 0) break;
+    }
+    return usage_error("--profile: no profile '%s' (looked for %s.yaml in: %s)", text, text, searched);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+
+/* --list-profiles: each profile found (first found wins) with the first line of its header comment. */
+static int list_profiles(const struct request *q) {
+    int n = profile_folders(q), listed = 0;
+    static char seen[512][65];
+    for (int f = 0; f < n; f++) {
+        struct dirent **entries;
+        int count = scandir(profile_folder_list[f], &entries, NULL, by_name);
+        for (int e = 0; e < count; e++) {
+            const char *file = entries[e]->d_name;
+            size_t length = strlen(file);
+            int shadowed = 0;
+            if (length > 5 && !strcmp(file + length - 5, ".yaml") && is_profile_name(file, length - 5)) {
+                for (int s = 0; s < listed; s++) shadowed |= strlen(seen[s]) == length - 5 && !strncmp(seen[s], file, length - 5);
+                if (!shadowed && listed < 512) {
+                    snprintf(seen[listed++], 65, "%.*s", (int)(length - 5), file);
+                    char path[PATH_MAX + 80], line[256] = "";
+                    FILE *in = snprintf(path, sizeof path, "%s/%s", profile_folder_list[f], file) < (int)sizeof path
+                                   ? fopen(path, "r") : NULL;
+                    if (in) {
+                        if (!fgets(line, sizeof line, in) || line[0] != '#') line[0] = '\0';
+                        fclose(in);
+                    }
+                    line[strcspn(line, "\n")] = '\0';
+                    const char *about = line[0] == '#' ? line + 1 + (line[1] == ' ') : line;
+                    printf("%-24s %s/%s  %s\n", seen[listed - 1], profile_folder_list[f], file, about);
+                }
+            }
+            free(entries[e]);
+        }
+        if (count >= 0) free(entries);
+    }
+    if (!listed) {
+        fprintf(stderr, "%s: no profiles found in:", subcommand);
+        for (int f = 0; f < n; f++) fprintf(stderr, "%s %s", f ? "," : "", profile_folder_list[f]);
+        fprintf(stderr, "\n");
+    }
+    return EXIT_OK;
+}
+
+static void yaml_quoted(FILE *out, const char *text) {
+    fputc('\'', out);
+    for (; *text; text++) {
+        if (*text == '\'') fputc('\'', out);
+        fputc(*text, out);
+    }
+    fputc('\'', out);
+}
+
+/* The site file of a profile read; with --repeat, each of the profile's `count` channels `names` (the part after
+ * "<device>.") gets interval_ms. */
+static int write_profile_site(const char *path, const struct request *q, const char *name, const char *host,
+                              long port, const char *const *names, int count) {
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        fprintf(stderr, "%s: %s: %s\n", subcommand, path, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    fprintf(out, "buses:\n  - name: line\n");
+    if (q->rtu) {
+        fprintf(out, "    type: rtu\n    device: ");
+        yaml_quoted(out, q->rtu);
+        fprintf(out, "\n    baud: %ld\n    parity: %c\n", q->baud, q->parity);
+    } else {
+        fprintf(out, "    type: tcp\n    host: ");
+        yaml_quoted(out, host);
+        fprintf(out, "\n    port: %ld\n", port);
+        if (q->dtu) fprintf(out, "    framing: transparent\n    line_baud: %ld\n", q->line_baud);
+    }
+    fprintf(out, "    devices:\n      - name: ");
+    yaml_quoted(out, name);
+    fprintf(out, "\n        profile: ");
+    yaml_quoted(out, name);
+    fprintf(out, "\n");
+    if (q->meter_address) {
+        fprintf(out, "        meter_address: ");
+        yaml_quoted(out, q->meter_address);
+        fprintf(out, "\n");
+        if (q->meter_type_given) fprintf(out, "        meter_type: %ld\n", q->meter_type);
+    } else if (q->unit_given) {
+        fprintf(out, "        unit_id: %ld\n", q->unit);
+    }
+    if (q->timeout_given) fprintf(out, "        response_timeout_ms: %ld\n", q->timeout_ms);
+    if (q->retries_given) fprintf(out, "        retries: %ld\n", q->retries);
+    if (count > 0) fprintf(out, "        channels:\n");
+    for (int i = 0; i < count; i++) {
+        fprintf(out, "          - {name: ");
+        yaml_quoted(out, names[i]);
+        fprintf(out, ", interval_ms: %ld}\n", q->repeat_ms);
+    }
+    int failed = ferror(out);
+    if (fclose(out) != 0 || failed) {
+        fprintf(stderr, "%s: %s: cannot write\n", subcommand, path);
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+/* Load the profile's site file. An error the site file's own lines caused comes from the options (a meter
+ * address for a Modbus profile, none for a meter's, a bad value): a usage error; an error in the profile
+ * file: the profile was refused (EXIT_SITE). */
+static int load_profile_site(struct edgecore_engine **engine, const char *path) {
+    int rc = edgecore_engine_create(NULL, engine);
+    if (rc != EDGECORE_OK) return runtime_error("create", rc);
+    rc = edgecore_engine_load_yaml(*engine, path);
+    if (rc == EDGECORE_OK) return EXIT_OK;
+    const char *detail = edgecore_engine_last_error();
+    size_t length = strlen(path);
+    int status;
+    if (!strncmp(detail, path, length) && detail[length] == ':') {
+        const char *rest = strchr(detail + length + 1, ':');
+        rest = rest ? rest + 1 + (rest[1] == ' ') : detail;
+        if (!strncmp(rest, "bus 'line', ", 12)) rest += 12;
+        status = usage_error("%s", rest);
+    } else {
+        fprintf(stderr, "%s: profile refused: %s%s%s\n", subcommand, edgecore_strerror(rc), detail[0] ? ": " : "", detail);
+        status = EXIT_SITE;
+    }
+    edgecore_engine_destroy(*engine);
+    *engine = NULL;
+    return status;
+}
+
+static int read_profile(struct request *q) {
+    if (q->register_option)
+        return usage_error("--%s: --profile gives the registers (or items) to read", q->register_option);
+    int sources = !!q->tcp + !!q->rtu + !!q->dtu;
+    if (sources != 1) return usage_error("give exactly one of --tcp HOST[:PORT], --rtu DEVICE, --dtu HOST:PORT");
+    if (q->rtu && q->meter_address) {
+        if (!q->baud_given) q->baud = 2400;
+        if (!q->parity_given) q->parity = 'E';
+    }
+    char host[256] = "";
+    long port = 502;
+    if (q->tcp && split_host_port("--tcp", q->tcp, 0, host, sizeof host, &port) != EXIT_OK) return EXIT_USAGE;
+    if (q->dtu && split_host_port("--dtu", q->dtu, 1, host, sizeof host, &port) != EXIT_OK) return EXIT_USAGE;
+    static char name[65], folder[PATH_MAX];
+    int status = find_profile(q, name, folder);
+    if (status != EXIT_OK) return status;
+    if (q->rtu && (status = check_port(q->rtu)) != EXIT_OK) return status;
+    /* the library then finds the very file found here: the temporary folder has no profiles/ */
+    if (setenv("EDGECORE_PROFILES", folder, 1) != 0) return runtime_error("setenv", -errno);
+
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX], path[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/edgecore-read-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "%s: cannot make a temporary folder %s: %s\n", subcommand, dir, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    snprintf(path, sizeof path, "%s/site.yaml", dir);
+    struct edgecore_engine *engine = NULL;
+    static char names[MAX_CHANNELS][128];
+    const char *name_list[MAX_CHANNELS];
+    uint32_t channels[MAX_CHANNELS], total = 0;
+    status = write_profile_site(path, q, name, host, port, NULL, 0);
+    if (status == EXIT_OK) status = load_profile_site(&engine, path);
+    if (status == EXIT_OK) {
+        edgecore_engine_counts(engine, NULL, NULL, &total);
+        if (total > MAX_CHANNELS) total = MAX_CHANNELS;
+        size_t prefix = strlen(name) + 1;
+        for (uint32_t c = 0; c < total; c++) {
+            const char *full = "?";
+            channels[c] = c;
+            edgecore_engine_channel_info(engine, c, &full, NULL, NULL);
+            snprintf(names[c], sizeof names[c], "%s", strlen(full) > prefix ? full + prefix : full);
+            name_list[c] = names[c];
+        }
+        if (q->repeat_ms > 0) { /* again, with every channel polled every --repeat ms */
+            edgecore_engine_destroy(engine);
+            engine = NULL;
+            status = write_profile_site(path, q, name, host, port, name_list, (int)total);
+            if (status == EXIT_OK) status = load_profile_site(&engine, path);
+        }
+    }
+    unlink(path);
+    rmdir(dir);
+    if (status != EXIT_OK) return status;
+    int rc = edgecore_engine_start(engine);
+    if (rc != EDGECORE_OK) {
+        edgecore_engine_destroy(engine);
+        return runtime_error("start", rc);
+    }
+    /* a round: each channel one transaction, up to its timeout and retries (the profile's unless given) */
+    long timeout_ms = q->timeout_given ? q->timeout_ms : 2000, retries = q->retries_given ? q->retries : 1;
+    double round_s = (double)((long)total * timeout_ms * (retries + 1) + q->repeat_ms) / 1000.0 + 4.0;
+    status = collect(engine, channels, (int)total, q->times, round_s, (enum format)q->format);
+    edgecore_engine_stop(engine);
+    edgecore_engine_destroy(engine);
+    return status;
+}
+
 int cmd_read_or_write(int argc, char **argv, int write) {
     struct request q;
     int help_shown;
@@ -366,6 +674,12 @@ int cmd_read_or_write(int argc, char **argv, int write) {
     int rc = parse_request(argc, argv, &q, write ? WRITE_HELP : READ_HELP, &help_shown);
     if (rc != EXIT_OK || help_shown) return rc;
     int positional = argc - optind;
+    if (!write && (q.profile || q.list_profiles)) {
+        if (positional > 0) return usage_error("unexpected argument '%s' with --profile", argv[optind]);
+        return q.list_profiles ? list_profiles(&q) : read_profile(&q);
+    }
+    if (q.profile || q.list_profiles || q.profile_dir_count)
+        return usage_error("--profile, --profiles and --list-profiles are read options");
     if (positional > 0) {
         if (q.tcp || q.rtu || q.dtu) return usage_error("unexpected argument '%s' after the addressing options", argv[optind]);
         if (write && positional != 3) return usage_error("expected SITE CHANNEL VALUE, got %d arguments", positional);

@@ -79,6 +79,42 @@ def served_value(index: int, channel: dict[str, str]) -> tuple[list[int], float]
     return registers, raw * scale
 
 
+def serve_modbus_profile(name: str, unit: int, served: regmap.RegisterMap) -> dict[str, float]:
+    """Put the profile's channels into `served` for `unit`: {channel name (the profile's): value to expect}."""
+    top, channels = profile_channels(name)
+    assert top.get("protocol") == "modbus", name
+    expected = {}
+    for index, channel in enumerate(channels):
+        table = "input" if channel.get("function") == "input" else "holding"
+        assert channel.get("function", "holding") in ("input", "holding"), (name, channel)
+        registers, value = served_value(index, channel)
+        served.set_registers(unit, table, int(channel["address"], 0), registers)
+        expected[channel["name"]] = value
+    return expected
+
+
+def dlt645_profile_table() -> tuple[dict[str, float], dict[str, float]]:
+    """The DL/T 645 profile's peer table {identifier: value} and {channel name: value to expect}."""
+    table, expected = {}, {}
+    for channel in profile_channels(DLT645_PROFILE)[1]:
+        di, value = DLT645_VALUES[channel["item"]]
+        table[di] = value
+        expected[channel["name"]] = value
+    return table, expected
+
+
+# The CJ/T 188 peer's table for the water meter, and what each catalogue item then reads.
+WATER_TABLE = {"flow": 1234.56, "flow_unit": "2C", "settlement_flow": 1200.5, "settlement_flow_unit": "2C",
+               "valve": "closed", "battery_low": 1}
+WATER_ITEMS = {"current_flow": 1234.56, "settlement_flow": 1200.5, "valve_state": 1.0, "battery_low": 1.0}
+
+
+def cjt188_profile_expected() -> dict[str, float]:
+    top, channels = profile_channels(CJT188_PROFILE)
+    assert top["meter_type"] == "0x10"
+    return {channel["name"]: WATER_ITEMS[channel["item"]] for channel in channels}
+
+
 def latest_ok(readings, ids: dict[str, int]) -> dict[str, float]:
     by_id = {v: k for k, v in ids.items()}
     out = {}
@@ -95,35 +131,20 @@ def test_every_profile_reads_every_channel_from_a_peer(libmodbus_server, free_tc
     served = regmap.RegisterMap()
     devices = []
     for unit, name in enumerate(MODBUS_PROFILES, start=1):
-        top, channels = profile_channels(name)
-        assert top.get("protocol") == "modbus", name
         device = name.replace("-", "_")
-        for index, channel in enumerate(channels):
-            table = "input" if channel.get("function") == "input" else "holding"
-            assert channel.get("function", "holding") in ("input", "holding"), (name, channel)
-            registers, value = served_value(index, channel)
-            served.set_registers(unit, table, int(channel["address"], 0), registers)
-            expected[f"{device}.{channel['name']}"] = value
+        for channel, value in serve_modbus_profile(name, unit, served).items():
+            expected[f"{device}.{channel}"] = value
         devices.append(f"      - {{name: {device}, profile: {name}, unit_id: {unit}}}")
     port = free_tcp_port()
     libmodbus_server(tcp=port, map=served)
 
-    top, channels = profile_channels(DLT645_PROFILE)
-    table = {}
-    for channel in channels:
-        di, value = DLT645_VALUES[channel["item"]]
-        table[di] = value
-        expected[f"em.{channel['name']}"] = value
+    table, by_channel = dlt645_profile_table()
+    expected.update({f"em.{channel}": value for channel, value in by_channel.items()})
     _, dtu, _ = meter_peer("dlt645", "tcp", meters=[f"{EM}={write_table(tmp_path / 'em.txt', table)}"])
 
-    top, channels = profile_channels(CJT188_PROFILE)
-    assert top["meter_type"] == "0x10"
-    water = {"flow": 1234.56, "flow_unit": "2C", "settlement_flow": 1200.5, "settlement_flow_unit": "2C",
-             "valve": "closed", "battery_low": 1}
-    by_item = {"current_flow": 1234.56, "settlement_flow": 1200.5, "valve_state": 1.0, "battery_low": 1.0}
-    for channel in channels:
-        expected[f"water.{channel['name']}"] = by_item[channel["item"]]
-    _, line, _ = meter_peer("cjt188", "rtu", meters=[f"10:{WATER}={write_table(tmp_path / 'water.txt', water)}"])
+    expected.update({f"water.{channel}": value for channel, value in cjt188_profile_expected().items()})
+    _, line, _ = meter_peer("cjt188", "rtu",
+                            meters=[f"10:{WATER}={write_table(tmp_path / 'water.txt', WATER_TABLE)}"])
 
     site = tmp_path / "site.yaml"
     modbus_devices = "\n".join(devices)
