@@ -373,6 +373,11 @@ static int run_site_channels(struct request *q, int argc, char **argv, int write
         edgecore_engine_destroy(engine);
         return EXIT_USAGE;
     }
+    status = check_serial_ports(engine);
+    if (status != EXIT_OK) {
+        edgecore_engine_destroy(engine);
+        return status;
+    }
     int rc = edgecore_engine_start(engine);
     if (rc != EDGECORE_OK) {
         edgecore_engine_destroy(engine);

@@ -50,38 +50,6 @@ static int64_t now_realtime_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Each serial port of the site must exist and be free (exit 4 otherwise), as for an ad hoc read: the engine
- * itself would only report it as DISCONNECTED readings, retried for ever. The ports are taken from the plan's
- * bus lines, "bus 'NAME': rtu DEVICE BAUD FORMAT, N requests". */
-static int check_serial_ports(struct edgecore_engine *engine) {
-    int length = edgecore_engine_plan(engine, NULL, 0);
-    if (length < 0) return runtime_error("plan", length);
-    char *plan = malloc((size_t)length + 1);
-    if (!plan) return runtime_error("plan", -ENOMEM);
-    edgecore_engine_plan(engine, plan, (size_t)length + 1);
-    int status = EXIT_OK;
-    for (char *line = plan; status == EXIT_OK && line && *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        char *rtu = strncmp(line, "bus '", 5) == 0 ? strstr(line, "': rtu ") : NULL;
-        char *comma = rtu ? strrchr(line, ',') : NULL;
-        if (rtu && comma) {
-            /* DEVICE may hold spaces: it ends before the last two words (baud, format) before the comma */
-            *comma = '\0';
-            char *format = strrchr(rtu, ' ');
-            if (format) *format = '\0';
-            char *baud = format ? strrchr(rtu, ' ') : NULL;
-            if (baud && baud > rtu + 6) {
-                *baud = '\0';
-                status = check_port(rtu + 7);
-            }
-        }
-        line = end ? end + 1 : NULL;
-    }
-    free(plan);
-    return status;
-}
-
 static const char *health_name(const struct edgecore_device_stats *s) {
     switch (s->state) {
     case EDGECORE_DEVICE_ONLINE: return "ok";

@@ -56,6 +56,8 @@ int load_site(struct edgecore_engine **engine_out, const char *site);
  * engine then claims it for its exclusive use when it opens it. */
 int check_port(const char *device);
 long port_holder(const char *device); /* the PID holding/opening `device`, 0 when none is found */
+/* check_port on every RTU bus of a loaded site (read from its plan): EXIT_OK or EXIT_PORT. */
+int check_serial_ports(struct edgecore_engine *engine);
 
 /* The subcommands: argv[0] is the subcommand's name, getopt's optind is 1. */
 int cmd_check(int argc, char **argv);

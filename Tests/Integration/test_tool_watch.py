@@ -278,3 +278,25 @@ def test_a_missing_or_busy_serial_port_exits_4(tmp_path, make_pty_pair):
     assert result.returncode == 0, result
     rows = json_lines(result.stdout)
     assert rows and {r["status"] for r in rows} <= {"timeout", "offline"}, rows
+
+
+@pytest.mark.parametrize("command", [["read"], ["write"]])
+def test_read_and_write_of_a_site_channel_check_its_serial_port_too(command, tmp_path, make_pty_pair):
+    """`read SITE CHANNEL` / `write SITE CHANNEL VALUE` refuse a missing or busy port as an ad hoc read does
+    (exit 4, one line naming the holder), instead of timing out on a line they do not own."""
+    tail = ["d.x"] + (["1"] if command == ["write"] else [])
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(RTU_SITE.format(device=tmp_path / "no such tty"))
+    result = run(*command, missing, *tail)
+    assert result.returncode == 4 and "No such file" in result.stderr, result
+    pair = make_pty_pair("held")
+    held = tmp_path / "held.yaml"
+    held.write_text(RTU_SITE.format(device=pair.a))
+    fd = os.open(pair.a, os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = run(*command, held, *tail)
+        assert result.returncode == 4, result
+        assert result.stderr.strip().endswith(f"port busy: process {os.getpid()} holds it"), result.stderr
+    finally:
+        os.close(fd)
