@@ -204,10 +204,12 @@ static int parse_scan(int argc, char **argv, struct scan *s, int *help_shown) {
     if (meter && s->units_text) return usage_error("--units: meters are found by address discovery, not by unit id");
     if (!s->where.rtu && (bauds || parities))
         return usage_error("--baud/--parity are the settings of --rtu DEVICE (behind --dtu: --line-baud)");
-    if (parse_units(s->units_text ? s->units_text : "1-247", 0, s->where.tcp ? 255 : 247, s) != EXIT_OK)
-        return EXIT_USAGE;
-    if (!s->where.tcp && s->units[0] == 0)
+    if (s->units_text && !s->where.tcp && (!strcmp(s->units_text, "0") || !strncmp(s->units_text, "0,", 2) ||
+                                           !strncmp(s->units_text, "0-", 2)))
         return usage_error("--units: unit id 0 is the broadcast address on a serial line: use 1..247");
+    if (parse_units(s->units_text ? s->units_text : "1-247", s->where.tcp ? 0 : 1, s->where.tcp ? 255 : 247, s) !=
+        EXIT_OK)
+        return EXIT_USAGE;
     if (bauds && parse_bauds(bauds, s) != EXIT_OK) return EXIT_USAGE;
     if (parities && parse_parities(parities, s) != EXIT_OK) return EXIT_USAGE;
     if (!bauds) {
