@@ -526,8 +526,9 @@ static void print_yaml(const struct scan *s, int count, int was_interrupted) {
     print_bus(s, r);
     if (meter) {
         printf("      - name: %s_meter_%s\n        protocol: %s\n        meter_address: \"%s\"\n"
-               "        channels: []    # add its channels, e.g. - {name: %s.energy, item: forward_active_energy_total}\n",
-               s->name, r->address, PROTOCOLS[s->protocol], r->address, s->name);
+               "        channels: []    # add its channels, e.g. - {name: %s_meter_%s.energy, item: "
+               "forward_active_energy_total}\n",
+               s->name, r->address, PROTOCOLS[s->protocol], r->address, s->name, r->address);
         return;
     }
     for (int u = 0; u < MAX_UNITS; u++) {
