@@ -273,15 +273,6 @@ static void setting_text(const struct scan *s, const struct result *r, char *out
     else out[0] = '\0';
 }
 
-static int new_engine(const struct scan *s, const struct result *r, struct edgecore_engine **engine, uint32_t *bus) {
-    int rc = edgecore_engine_create(NULL, engine);
-    if (rc != EDGECORE_OK) return runtime_error("create", rc);
-    struct line_address where = s->where;
-    where.baud = r->baud;
-    where.parity = r->parity;
-    return add_line_bus(*engine, &where, s->name, bus);
-}
-
 /* One device at `unit` reading one value; its channel id. */
 static int add_probe(struct edgecore_engine *engine, const struct scan *s, uint32_t bus, int unit, uint32_t *channel) {
     char name[32];
@@ -313,21 +304,34 @@ static int add_probe(struct edgecore_engine *engine, const struct scan *s, uint3
     return EXIT_OK;
 }
 
+/* An engine on the line at r's setting with a probe device for each of `units` (channel ids 0, 1, ... in
+ * that order), started: EXIT_OK, or the exit code with the engine destroyed. */
+static int start_probes(const struct scan *s, const struct result *r, const uint8_t *units, int count,
+                        struct edgecore_engine **engine, uint32_t *bus) {
+    int rc = edgecore_engine_create(NULL, engine);
+    if (rc != EDGECORE_OK) return runtime_error("create", rc);
+    struct line_address where = s->where;
+    where.baud = r->baud;
+    where.parity = r->parity;
+    int status = add_line_bus(*engine, &where, s->name, bus);
+    for (int i = 0; i < count && status == EXIT_OK; i++) {
+        uint32_t channel;
+        status = add_probe(*engine, s, *bus, units[i], &channel);
+    }
+    if (status == EXIT_OK && (rc = edgecore_engine_start(*engine)) != EDGECORE_OK) status = runtime_error("start", rc);
+    if (status != EXIT_OK) {
+        edgecore_engine_destroy(*engine);
+        *engine = NULL;
+    }
+    return status;
+}
+
 /* Probe every unit id of `s` at one setting (stop_early: until the first is found). */
 static int probe_units(const struct scan *s, struct result *r, int stop_early) {
-    struct edgecore_engine *engine = NULL;
-    uint32_t bus, channels[MAX_UNITS];
-    int status = new_engine(s, r, &engine, &bus);
-    for (int i = 0; i < s->unit_count && status == EXIT_OK; i++)
-        status = add_probe(engine, s, bus, s->units[i], &channels[i]);
-    if (status == EXIT_OK) {
-        int rc = edgecore_engine_start(engine);
-        if (rc != EDGECORE_OK) status = runtime_error("start", rc);
-    }
-    if (status != EXIT_OK) {
-        edgecore_engine_destroy(engine);
-        return status;
-    }
+    struct edgecore_engine *engine;
+    uint32_t bus;
+    int status = start_probes(s, r, s->units, s->unit_count, &engine, &bus);
+    if (status != EXIT_OK) return status;
     char setting[48];
     setting_text(s, r, setting, sizeof setting);
     /* Bounded: every probe takes at most timeout x (1 + retries) on the wire, plus a margin. */
@@ -378,22 +382,15 @@ static int probe_units(const struct scan *s, struct result *r, int stop_early) {
  * 247 (F7 03 00 00 00 01 90 9C: no 68 or FE byte a meter could take for the start of a frame) is sent
  * once at start, before the discovery. */
 static int discover_meter(const struct scan *s, struct result *r) {
-    struct edgecore_engine *engine = NULL;
-    uint32_t bus, channel;
+    struct edgecore_engine *engine;
+    uint32_t bus;
     struct scan probe = *s;
     probe.function = 2;
     probe.address = 0;
     probe.retries = 0;
-    int status = new_engine(s, r, &engine, &bus);
-    if (status == EXIT_OK) status = add_probe(engine, &probe, bus, 247, &channel);
-    if (status == EXIT_OK) {
-        int rc = edgecore_engine_start(engine);
-        if (rc != EDGECORE_OK) status = runtime_error("start", rc);
-    }
-    if (status != EXIT_OK) {
-        edgecore_engine_destroy(engine);
-        return status;
-    }
+    static const uint8_t unit_247[] = {247};
+    int status = start_probes(&probe, r, unit_247, 1, &engine, &bus);
+    if (status != EXIT_OK) return status;
     char setting[48];
     setting_text(s, r, setting, sizeof setting);
     if (progress_tty < 0) progress_tty = isatty(STDERR_FILENO);
