@@ -313,7 +313,7 @@ static int start_probes(const struct scan *s, const struct result *r, const uint
     struct line_address where = s->where;
     where.baud = r->baud;
     where.parity = r->parity;
-    int status = add_line_bus(*engine, &where, s->name, bus);
+    int status = add_line_bus(*engine, &where, "line", bus); /* the names inside the engine are fixed */
     for (int i = 0; i < count && status == EXIT_OK; i++) {
         uint32_t channel;
         status = add_probe(*engine, s, *bus, units[i], &channel);
