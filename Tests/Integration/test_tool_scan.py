@@ -373,6 +373,10 @@ def test_dlt645_discovery_finds_the_meter_address(meter_peer, tmp_path):
     assert f"mains_meter_{METER}" in plan
     result, out = scan_json("--rtu", where["rtu"], "--protocol", "dlt645-2007")
     assert [(s["result"], s["address"]) for s in out["settings"]] == [("found", METER)], out
+    # one discovery per setting (a pty passes bytes at any setting: both answer; the fragment takes the first)
+    result, out = scan_json("--rtu", where["rtu"], "--protocol", "dlt645-2007", "--baud", "1200,9600", "--parity", "E")
+    assert [(s["baud"], s["parity"], s["result"]) for s in out["settings"]] == \
+        [(1200, "E", "found"), (9600, "E", "found")] and out["best"] == 0, out
 
 
 def test_two_meters_are_ambiguous_and_a_silent_line_finds_none(meter_peer):
