@@ -224,8 +224,8 @@ static const int TYPE_REGISTERS[] = {1, 1, 2, 2, 4, 4, 2, 4, 1};
 /* Build the engine of an ad hoc request: one bus, one device, its channels. */
 static int build_adhoc(struct request *q, struct edgecore_engine **engine_out, uint32_t *channels, int *count_out,
                        int writable) {
-    int sources = !!q->tcp + !!q->rtu + !!q->dtu;
-    if (sources != 1) return usage_error("give exactly one of --tcp HOST[:PORT], --rtu DEVICE, --dtu HOST:PORT");
+    struct line_address where = {q->tcp, q->rtu, q->dtu, 0, q->line_baud, 0};
+    if (check_line_address(&where) != EXIT_OK) return EXIT_USAGE;
     int meter = q->protocol != EDGECORE_PROTOCOL_MODBUS;
     if (meter && !q->meter_address) return usage_error("--protocol %s needs --meter-address DIGITS", PROTOCOLS[q->protocol]);
     if (meter && q->item_count == 0) return usage_error("--protocol %s needs --item NAME or --di 0xDI", PROTOCOLS[q->protocol]);
@@ -235,10 +235,8 @@ static int build_adhoc(struct request *q, struct edgecore_engine **engine_out, u
         if (!q->baud_given) q->baud = 2400;
         if (!q->parity_given) q->parity = 'E';
     }
-    char host[256];
-    long port = 502;
-    if (q->tcp && split_host_port("--tcp", q->tcp, 0, host, sizeof host, &port) != EXIT_OK) return EXIT_USAGE;
-    if (q->dtu && split_host_port("--dtu", q->dtu, 1, host, sizeof host, &port) != EXIT_OK) return EXIT_USAGE;
+    where.baud = q->baud;
+    where.parity = q->parity;
     uint32_t items[MAX_CHANNELS];
     for (int i = 0; i < q->item_count; i++) {
         const char *text = q->items[i];
@@ -259,28 +257,8 @@ static int build_adhoc(struct request *q, struct edgecore_engine **engine_out, u
     if (rc != EDGECORE_OK) return runtime_error("create", rc);
     *engine_out = engine;
     uint32_t bus;
-    if (q->rtu) {
-        struct edgecore_rtu_bus_config b;
-        edgecore_rtu_bus_config_init(&b);
-        b.name = "line";
-        b.device = q->rtu;
-        b.baud = (uint32_t)q->baud;
-        b.parity = q->parity;
-        rc = edgecore_engine_add_rtu_bus(engine, &b, &bus);
-    } else {
-        struct edgecore_tcp_bus_config b;
-        edgecore_tcp_bus_config_init(&b);
-        b.name = "line";
-        b.host = host;
-        b.port = (uint16_t)port;
-        if (q->dtu) {
-            b.framing = EDGECORE_TCP_TRANSPARENT;
-            b.line_baud = (uint32_t)q->line_baud;
-        }
-        rc = edgecore_engine_add_tcp_bus(engine, &b, &bus);
-    }
-    if (rc != EDGECORE_OK) return rc == EDGECORE_E_CONFIG ? usage_error("%s", edgecore_engine_last_error())
-                                                          : runtime_error("bus", rc);
+    rc = add_line_bus(engine, &where, "line", &bus);
+    if (rc != EXIT_OK) return rc;
     struct edgecore_device_config d;
     edgecore_device_config_init(&d);
     d.name = "device";

@@ -59,6 +59,21 @@ long port_holder(const char *device); /* the PID holding/opening `device`, 0 whe
 /* check_port on every RTU bus of a loaded site (read from its plan): EXIT_OK or EXIT_PORT. */
 int check_serial_ports(struct edgecore_engine *engine);
 
+/* Where an ad hoc command talks (read, write, scan): exactly one of tcp (HOST[:PORT], Modbus TCP, port 502),
+ * rtu (a serial device at baud and parity 'N'/'E'/'O') or dtu (HOST:PORT of a transparent serial server,
+ * the line behind it at line_baud). */
+struct line_address {
+    const char *tcp, *rtu, *dtu;
+    long baud, line_baud;
+    char parity;
+};
+/* EXIT_OK, or EXIT_USAGE (one line) unless exactly one is given and its HOST[:PORT] is well formed. */
+int check_line_address(const struct line_address *where);
+/* Add `where` as the bus `name` of a stopped engine: EXIT_OK, EXIT_USAGE (a setting the library refuses)
+ * or EXIT_RUNTIME, with the message on stderr. */
+int add_line_bus(struct edgecore_engine *engine, const struct line_address *where, const char *name,
+                 uint32_t *bus_out);
+
 /* The subcommands: argv[0] is the subcommand's name, getopt's optind is 1. */
 int cmd_check(int argc, char **argv);
 int cmd_read_or_write(int argc, char **argv, int write);

@@ -216,6 +216,48 @@ int split_host_port(const char *option, const char *text, int need_port, char *h
     return parse_long(option, colon + 1, 1, 65535, port);
 }
 
+int check_line_address(const struct line_address *where) {
+    if (!!where->tcp + !!where->rtu + !!where->dtu != 1)
+        return usage_error("give exactly one of --tcp HOST[:PORT], --rtu DEVICE, --dtu HOST:PORT");
+    char host[256];
+    long port;
+    if (where->tcp) return split_host_port("--tcp", where->tcp, 0, host, sizeof host, &port);
+    if (where->dtu) return split_host_port("--dtu", where->dtu, 1, host, sizeof host, &port);
+    return EXIT_OK;
+}
+
+int add_line_bus(struct edgecore_engine *engine, const struct line_address *where, const char *name,
+                 uint32_t *bus_out) {
+    char host[256];
+    long port = 502;
+    int rc;
+    if (where->rtu) {
+        struct edgecore_rtu_bus_config b;
+        edgecore_rtu_bus_config_init(&b);
+        b.name = name;
+        b.device = where->rtu;
+        b.baud = (uint32_t)where->baud;
+        b.parity = where->parity;
+        rc = edgecore_engine_add_rtu_bus(engine, &b, bus_out);
+    } else {
+        if (split_host_port(where->tcp ? "--tcp" : "--dtu", where->tcp ? where->tcp : where->dtu, !where->tcp,
+                            host, sizeof host, &port) != EXIT_OK)
+            return EXIT_USAGE;
+        struct edgecore_tcp_bus_config b;
+        edgecore_tcp_bus_config_init(&b);
+        b.name = name;
+        b.host = host;
+        b.port = (uint16_t)port;
+        if (where->dtu) {
+            b.framing = EDGECORE_TCP_TRANSPARENT;
+            b.line_baud = (uint32_t)where->line_baud;
+        }
+        rc = edgecore_engine_add_tcp_bus(engine, &b, bus_out);
+    }
+    if (rc == EDGECORE_OK) return EXIT_OK;
+    return rc == EDGECORE_E_CONFIG ? usage_error("%s", edgecore_engine_last_error()) : runtime_error("bus", rc);
+}
+
 /* The PID of the process holding a lock on `device` (/proc/locks), else of another process that has it open
  * (/proc/PID/fd), or 0 when none is found. */
 long port_holder(const char *device) {
