@@ -97,6 +97,14 @@ def pcap_records(path) -> tuple[int, list[tuple[float, bytes]]]:
     return linktype, records
 
 
+def without_sample_before_write(rows, at: int):
+    """The engine of `edgecore write` may sample the channel (read it) before its write: drop that pair."""
+    if rows[at]["function"] == 3 and rows[at]["address"] == 41:
+        assert rows[at + 2]["function"] == 6, rows
+        return rows[:at] + rows[at + 2:]
+    return rows
+
+
 def modbus_summary(rows):
     keys = ("direction", "unit", "function", "address", "count", "value", "values", "exception", "check")
     return [tuple(row.get(k) for k in keys) for row in rows]
@@ -128,11 +136,11 @@ def test_modbus_exchange_decoded_in_order_with_a_pcap(modbus_line, sniffers, tmp
     code, out, err = sniffer.stop()
     assert code == 0, err
     rows = json_lines(out)
-    assert modbus_summary(rows) == [
+    assert len(rows) in (8, 10) and f"{len(rows)} frames, 0 with a bad CRC" in err, out
+    frames = without_sample_before_write(rows, 2)
+    assert modbus_summary(frames) == [
         ("request", 1, 3, 0, 4, None, None, None, "ok"),
         ("response", 1, 3, 0, 4, None, [11, 22, 33, 0x1234], None, "ok"),
-        ("request", 1, 3, 41, 1, None, None, None, "ok"),           # the engine reads before it writes
-        ("response", 1, 3, 41, 1, None, [0], None, "ok"),
         ("request", 1, 6, 41, None, 4242, None, None, "ok"),
         ("response", 1, 6, 41, None, 4242, None, None, "ok"),
         ("request", 1, 1, 5, 3, None, None, None, "ok"),
@@ -145,7 +153,6 @@ def test_modbus_exchange_decoded_in_order_with_a_pcap(modbus_line, sniffers, tmp
     assert rows[0]["function_name"] == "read_holding_registers" and rows[-1]["length"] == 5
     stamps = [r["ts_ns"] for r in rows]
     assert stamps == sorted(stamps) and all(recent(r["timestamp"]) for r in rows)
-    assert "10 frames, 0 with a bad CRC" in err
     # the pcap holds the same frames, in order, with their times
     linktype, records = pcap_records(pcap)
     assert linktype == 147
@@ -171,9 +178,11 @@ def test_wireshark_decodes_the_pcap_as_modbus_rtu(modbus_line, sniffers, tmp_pat
                             capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     fields = [line.split("\t") for line in result.stdout.splitlines()]
-    # read 1..2; the engine's read of 41 before its write; the write
-    assert [f[:2] for f in fields] == [["1", "3"]] * 4 + [["1", "6"]] * 2, result.stdout
-    assert [f[2] for f in fields[:4]] == ["1", "", "41", ""], result.stdout
+    if len(fields) == 6:                     # the engine sampled address 41 before its write
+        assert fields[2][:3] == ["1", "3", "41"], result.stdout
+        fields = fields[:2] + fields[4:]
+    assert [f[:2] for f in fields] == [["1", "3"], ["1", "3"], ["1", "6"], ["1", "6"]], result.stdout
+    assert fields[0][2] == "1", result.stdout
     assert fields[1][3] == "22,33", result.stdout          # the response's registers (Wireshark pairs them)
     assert all(f[4] == "1" for f in fields), result.stdout  # CRC good
 
