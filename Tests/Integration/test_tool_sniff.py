@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -21,7 +22,7 @@ import time
 import pytest
 
 from harness import write_table
-from tool_harness import TOOL, json_lines, recent, run, tool_built  # noqa: F401
+from tool_harness import ROOT, TOOL, json_lines, recent, run, tool_built  # noqa: F401
 
 METER = "000012345678"
 # unit 1: holding 0..3, coils 5..7; address 300 is outside the map (exception 2)
@@ -332,11 +333,14 @@ def test_usage_errors_exit_2(args, names):
     assert names in result.stderr, result
 
 
-def test_help_names_every_option():
+def test_help_names_every_option_and_the_manual_describes_each():
     result = run("sniff", "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: edgecore sniff")
-    for option in ("--baud", "--parity", "--gap-ms", "--protocol", "--pcap", "--format", "--duration", "--count"):
-        assert option in result.stdout
+    page = (ROOT / "docs" / "man" / "edgecore-sniff.1.md").read_text()
+    options = set(re.findall(r"--[a-z][a-z-]+", result.stdout))
+    assert options >= {"--baud", "--parity", "--gap-ms", "--protocol", "--pcap", "--format", "--duration", "--count"}
+    for option in options:
+        assert f"* `{option}`" in page, option
 
 
 def test_an_unwritable_pcap_is_a_runtime_failure(pty_pair, tmp_path):
