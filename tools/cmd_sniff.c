@@ -437,6 +437,12 @@ static void print_values(const struct decoded *d, const char *separator) {
     }
 }
 
+/* One decoded field: ,"key":value in JSON, " key=value" in the table. */
+static void put_number(int json, const char *key, long value) { printf(json ? ",\"%s\":%ld" : " %s=%ld", key, value); }
+static void put_text(int json, const char *key, const char *value) {
+    printf(json ? ",\"%s\":\"%s\"" : " %s=%s", key, value);
+}
+
 static void print_frame(struct sniffer *s, const uint8_t *b, size_t n, int64_t when_mono_ns) {
     struct decoded d;
     memset(&d, 0, sizeof d);
@@ -449,60 +455,44 @@ static void print_frame(struct sniffer *s, const uint8_t *b, size_t n, int64_t w
     iso_time(wall, when, sizeof when);
     s->frames++;
     if (!d.check_ok) s->bad++;
-    int modbus = d.protocol[0] == 'm';
-    if (s->format == FORMAT_JSON) {
+    int modbus = d.protocol[0] == 'm', json = s->format == FORMAT_JSON;
+    if (json) {
         printf("{\"timestamp\":\"%s\",\"ts_ns\":%lld,\"length\":%zu,\"bytes\":\"", when, (long long)wall, n);
         for (size_t i = 0; i < n; i++) printf("%02X", b[i]);
         printf("\",\"protocol\":\"%s\",\"check\":\"%s\",\"direction\":", d.protocol, d.check_ok ? "ok" : "bad");
         if (d.direction) printf("\"%s\"", d.direction);
         else printf("null");
-        if (modbus && d.unit >= 0) {
-            printf(",\"unit\":%d,\"function\":%d,\"function_name\":\"%s\"", d.unit, d.function,
-                   modbus_function_name(d.function));
-            if (d.exception >= 0) printf(",\"exception\":%d", d.exception);
-            if (d.address >= 0) printf(",\"address\":%ld", d.address);
-            if (d.count >= 0) printf(",\"count\":%ld", d.count);
-            if (d.value >= 0) printf(",\"value\":%ld", d.value);
-            if (d.values_kind) {
-                printf(",\"values\":[");
-                print_values(&d, ",");
-                printf("]");
-            }
-        } else if (!modbus && d.control >= 0) {
-            printf(",\"meter\":\"%s\",\"control\":%d,\"abnormal\":%s,\"more\":%s", d.meter, d.control,
-                   d.abnormal ? "true" : "false", d.more ? "true" : "false");
-            if (d.di[0]) printf(",\"di\":\"%s\"", d.di);
-            if (d.item) printf(",\"item\":\"%s\"", d.item);
-            if (d.error >= 0) printf(",\"error\":%d", d.error);
-            printf(",\"data\":\"%s\"", d.data);
-        }
-        printf("}\n");
     } else {
         printf("%s %4zu ", when, n);
         for (size_t i = 0; i < n; i++) printf("%s%02X", i ? " " : "", b[i]);
         printf("  %s %s  %s", modbus ? "crc" : "cs", d.check_ok ? "ok" : "BAD", d.protocol);
         if (d.direction) printf(" %s", d.direction);
-        if (modbus && d.unit >= 0) {
-            printf(" unit=%d function=%d(%s)", d.unit, d.function, modbus_function_name(d.function));
-            if (d.exception >= 0) printf(" exception=%d", d.exception);
-            if (d.address >= 0) printf(" address=%ld", d.address);
-            if (d.count >= 0) printf(" count=%ld", d.count);
-            if (d.value >= 0) printf(" value=%ld", d.value);
-            if (d.values_kind) {
-                printf(" values=");
-                print_values(&d, ",");
-            }
-        } else if (!modbus && d.control >= 0) {
-            printf(" meter=%s control=0x%02X", d.meter, d.control);
-            if (d.abnormal) printf(" abnormal");
-            if (d.more) printf(" more");
-            if (d.di[0]) printf(" di=%s", d.di);
-            if (d.item) printf(" item=%s", d.item);
-            if (d.error >= 0) printf(" error=0x%02X", d.error);
-            if (d.data[0]) printf(" data=%s", d.data);
-        }
-        printf("\n");
     }
+    if (modbus && d.unit >= 0) {
+        put_number(json, "unit", d.unit);
+        put_number(json, "function", d.function);
+        if (json) put_text(json, "function_name", modbus_function_name(d.function));
+        else printf("(%s)", modbus_function_name(d.function));
+        if (d.exception >= 0) put_number(json, "exception", d.exception);
+        if (d.address >= 0) put_number(json, "address", d.address);
+        if (d.count >= 0) put_number(json, "count", d.count);
+        if (d.value >= 0) put_number(json, "value", d.value);
+        if (d.values_kind) {
+            printf(json ? ",\"values\":[" : " values=");
+            print_values(&d, ",");
+            if (json) printf("]");
+        }
+    } else if (!modbus && d.control >= 0) {
+        put_text(json, "meter", d.meter);
+        if (json) printf(",\"control\":%d,\"abnormal\":%s,\"more\":%s", d.control, d.abnormal ? "true" : "false",
+                         d.more ? "true" : "false");
+        else printf(" control=0x%02X%s%s", d.control, d.abnormal ? " abnormal" : "", d.more ? " more" : "");
+        if (d.di[0]) put_text(json, "di", d.di);
+        if (d.item) put_text(json, "item", d.item);
+        if (d.error >= 0) put_number(json, "error", d.error);
+        if (json || d.data[0]) put_text(json, "data", d.data);
+    }
+    printf(json ? "}\n" : "\n");
     fflush(stdout);
     if (s->pcap) {
         uint32_t record[4] = {(uint32_t)(wall / 1000000000), (uint32_t)((wall % 1000000000) / 1000), (uint32_t)n,

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from harness import write_table
+from harness import crc16, write_table
 from tool_harness import ROOT, TOOL, json_lines, recent, run, tool_built  # noqa: F401
 
 METER = "000012345678"
@@ -109,15 +109,6 @@ def without_sample_before_write(rows, at: int):
 def modbus_summary(rows):
     keys = ("direction", "unit", "function", "address", "count", "value", "values", "exception", "check")
     return [tuple(row.get(k) for k in keys) for row in rows]
-
-
-def crc16(data: bytes) -> bytes:
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return struct.pack("<H", crc)
 
 
 # ------------------------------------------------------------------------------------------------------
