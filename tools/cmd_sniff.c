@@ -23,15 +23,16 @@
 #include <linux/serial.h>
 
 static const char SNIFF_HELP[] =
-    "usage: edgecore sniff DEVICE [--baud N] [--parity N|E|O] [--gap-ms MS] [--protocol auto|modbus|dlt645]\n"
+    "usage: edgecore sniff DEVICE [--baud N] [--parity N|E|O] [--gap-ms MS] [--protocol auto|modbus|dlt645|cjt188]\n"
     "                      [--pcap FILE] [--format table|json] [--duration S] [--count N]\n"
     "Listen on a serial line without ever writing to it: split the bytes into frames by the line's silence,\n"
-    "check each frame's CRC (Modbus RTU) or checksum (DL/T 645), decode it, one line per frame.\n"
+    "check each frame's CRC (Modbus RTU) or checksum (DL/T 645, CJ/T 188), decode it, one line per frame.\n"
     "  DEVICE                 the sniffer's own adapter on the line (or a pty); it is locked like any port\n"
-    "  --baud N               the line's baud rate (9600; with --protocol dlt645: 2400)\n"
-    "  --parity N|E|O         the line's parity (N; with --protocol dlt645: E); 8 data bits, 1 stop bit\n"
+    "  --baud N               the line's baud rate (9600; with --protocol dlt645 or cjt188: 2400)\n"
+    "  --parity N|E|O         the line's parity (N; with --protocol dlt645 or cjt188: E); 8 data bits, 1 stop\n"
     "  --gap-ms MS            the silence that ends a frame (3.5 characters at the baud, at least 2 ms)\n"
-    "  --protocol P           auto (default: DL/T 645 by its structure, else Modbus RTU), modbus or dlt645\n"
+    "  --protocol P           auto (default: DL/T 645 or CJ/T 188 by their structure, else Modbus RTU), modbus,\n"
+    "                         dlt645 or cjt188\n"
     "  --pcap FILE            also write the frames to a pcap file (link type USER0 = 147; in Wireshark map\n"
     "                         it to mbrtu: Preferences > Protocols > DLT_USER, see the man page)\n"
     "  --format table|json    one line per frame: a table (default) or JSON lines\n"
@@ -40,8 +41,8 @@ static const char SNIFF_HELP[] =
     "Exit: 0 stopped (duration, count, SIGINT/SIGTERM), 1 the line failed or the pcap file cannot be written,\n"
     "2 usage, 4 the device is missing or another process holds it.\n";
 
-enum protocol { PROTO_AUTO, PROTO_MODBUS, PROTO_DLT645 };
-enum kind { KIND_MODBUS, KIND_DLT645 };
+enum protocol { PROTO_AUTO, PROTO_MODBUS, PROTO_DLT645, PROTO_CJT188 };
+enum kind { KIND_MODBUS, KIND_DLT645, KIND_CJT188 }; /* PROTO_X - 1 */
 
 #define BUFFER_SIZE 2048
 #define MAX_CHUNKS 256
@@ -95,17 +96,23 @@ static int crc_ok(const uint8_t *frame, size_t length) {
     return frame[length - 2] == (crc & 0xFF) && frame[length - 1] == (crc >> 8);
 }
 
-/* DL/T 645: FE* 68 A0..A5 68 C L DATA CS 16. The preamble's length in *start; returns the frame's length
- * (preamble included) when its header is there, 0 when it is not a DL/T 645 frame. */
-static size_t dlt645_length(const uint8_t *b, size_t n, size_t *start) {
+/* The meter frames: DL/T 645 FE* 68 A0..A5 68 C L DATA CS 16, CJ/T 188 FE* 68 T A0..A6 C L DATA CS 16. The
+ * preamble's length in *start; returns the frame's length (preamble included) when the header of that kind
+ * is there, 0 when it is not. */
+static size_t meter_length(enum kind kind, const uint8_t *b, size_t n, size_t *start) {
     size_t p = 0;
     while (p < n && b[p] == 0xFE) p++;
     *start = p;
-    if (n < p + 10 || b[p] != 0x68 || b[p + 7] != 0x68) return 0;
-    return p + 12 + b[p + 9];
+    if (kind == KIND_DLT645) {
+        if (n < p + 10 || b[p] != 0x68 || b[p + 7] != 0x68) return 0;
+        return p + 12 + b[p + 9];
+    }
+    if (n < p + 11 || b[p] != 0x68 || b[p + 1] < 0x10 || b[p + 1] > 0x49) return 0;
+    return p + 13 + b[p + 10];
 }
 
-static int dlt645_checksum_ok(const uint8_t *b, size_t n, size_t start) {
+/* The checksum (the sum of the bytes from the first 68 to CS) and the end byte 16 of a whole meter frame. */
+static int meter_checksum_ok(const uint8_t *b, size_t n, size_t start) {
     if (n < start + 12 || b[n - 1] != 0x16) return 0;
     uint8_t sum = 0;
     for (size_t i = start; i < n - 2; i++) sum = (uint8_t)(sum + b[i]);
@@ -148,18 +155,26 @@ static int modbus_lengths(const uint8_t *b, size_t n, size_t out[2]) {
     return k;
 }
 
-static int is_dlt645(const struct sniffer *s, const uint8_t *b, size_t n) {
-    size_t start;
-    if (s->protocol == PROTO_MODBUS) return 0;
-    if (s->protocol == PROTO_DLT645) return 1;
-    return dlt645_length(b, n, &start) != 0;
+/* What the frame at b is: the protocol given, else (auto) a DL/T 645 or CJ/T 188 frame whole with a good
+ * checksum, else one whose header fits (DL/T 645 first), else Modbus RTU. */
+static enum kind frame_kind(const struct sniffer *s, const uint8_t *b, size_t n) {
+    if (s->protocol != PROTO_AUTO) return (enum kind)(s->protocol - 1);
+    static const enum kind METERS[] = {KIND_DLT645, KIND_CJT188};
+    size_t start, total;
+    for (int i = 0; i < 2; i++)
+        if ((total = meter_length(METERS[i], b, n, &start)) && total <= n && meter_checksum_ok(b, total, start))
+            return METERS[i];
+    for (int i = 0; i < 2; i++)
+        if (meter_length(METERS[i], b, n, &start)) return METERS[i];
+    return KIND_MODBUS;
 }
 
 /* The length of the first frame in b[0..n): the structure's length when the bytes hold a whole frame with a
- * good check (or a DL/T 645 frame's header says so), else all n bytes (one frame, its check bad). */
+ * good check (or a meter frame's header says so), else all n bytes (one frame, its check bad). */
 static size_t first_frame(const struct sniffer *s, const uint8_t *b, size_t n) {
-    if (is_dlt645(s, b, n)) {
-        size_t start, total = dlt645_length(b, n, &start);
+    enum kind kind = frame_kind(s, b, n);
+    if (kind != KIND_MODBUS) {
+        size_t start, total = meter_length(kind, b, n, &start);
         if (total && total <= n) return total;
         if (total == 0 && start > 0 && start < n) return start; /* FE bytes without a frame: alone */
         return n;
@@ -168,23 +183,25 @@ static size_t first_frame(const struct sniffer *s, const uint8_t *b, size_t n) {
     int k = modbus_lengths(b, n, lengths);
     for (int i = 0; i < k; i++)
         if (lengths[i] <= n && crc_ok(b, lengths[i])) return lengths[i];
-    /* a Modbus frame followed by a DL/T 645 one, or an undecodable function: the first good CRC */
+    /* a Modbus frame followed by a meter frame, or an undecodable function: the first good CRC */
     if (!crc_ok(b, n) && s->protocol == PROTO_AUTO)
         for (size_t i = 4; i + 10 <= n; i++)
-            if ((b[i] == 0xFE || b[i] == 0x68) && crc_ok(b, i) && is_dlt645(s, b + i, n - i)) return i;
+            if ((b[i] == 0xFE || b[i] == 0x68) && crc_ok(b, i) && frame_kind(s, b + i, n - i) != KIND_MODBUS)
+                return i;
     return n;
 }
 
 /* Bytes that are the beginning of a longer frame: more are still to come (a USB adapter delivers a long
  * frame in pieces with silences between them). Returns how many more are expected, 0 when none. */
 static size_t missing_bytes(const struct sniffer *s, const uint8_t *b, size_t n) {
-    if (s->protocol != PROTO_MODBUS) { /* a DL/T 645 preamble or header so far */
+    if (s->protocol != PROTO_MODBUS) { /* a meter frame's preamble or header so far */
         size_t p = 0;
         while (p < n && b[p] == 0xFE) p++;
-        if (p > 0 && n < p + 10 && (p == n || b[p] == 0x68)) return p + 12 - n;
+        if (p > 0 && n < p + 11 && (p == n || b[p] == 0x68)) return p + 12 - n;
     }
-    if (is_dlt645(s, b, n)) {
-        size_t start, total = dlt645_length(b, n, &start);
+    enum kind kind = frame_kind(s, b, n);
+    if (kind != KIND_MODBUS) {
+        size_t start, total = meter_length(kind, b, n, &start);
         return total > n ? total - n : 0;
     }
     if (crc_ok(b, n)) return 0;
@@ -220,6 +237,7 @@ struct decoded {
     const char *item;
     char data[520]; /* the data after the DI (0x33 removed), most significant byte first */
     int error;      /* abnormal reply's error byte, -1: none */
+    int meter_type, ser; /* CJ/T 188, -1: absent */
 };
 
 static const char *modbus_function_name(int f) {
@@ -393,8 +411,8 @@ static const char *item_name(int protocol, uint32_t di) {
 
 static void decode_dlt645(const uint8_t *b, size_t n, struct decoded *d) {
     d->protocol = "dlt645";
-    size_t start, total = dlt645_length(b, n, &start);
-    d->check_ok = total == n && dlt645_checksum_ok(b, n, start);
+    size_t start, total = meter_length(KIND_DLT645, b, n, &start);
+    d->check_ok = total == n && meter_checksum_ok(b, n, start);
     if (total == 0 || total > n) return;
     const uint8_t *f = b + start;
     for (int i = 0; i < 6; i++) snprintf(d->meter + 2 * i, 3, "%02X", f[6 - i]);
@@ -425,6 +443,29 @@ static void decode_dlt645(const uint8_t *b, size_t n, struct decoded *d) {
     for (int i = length - 1; i >= skip; i--, out += 2) snprintf(out, 3, "%02X", data[i]);
 }
 
+/* CJ/T 188: the meter type, the address, the control code (bit 7 from the meter, bit 6 abnormal), the DI (sent
+ * low byte first: 1F 90 is 901F) and SER of a normal frame, the rest of the data as sent. */
+static void decode_cjt188(const uint8_t *b, size_t n, struct decoded *d) {
+    d->protocol = "cjt188";
+    size_t start, total = meter_length(KIND_CJT188, b, n, &start);
+    d->check_ok = total == n && meter_checksum_ok(b, n, start);
+    if (total == 0 || total > n) return;
+    const uint8_t *f = b + start;
+    d->meter_type = f[1];
+    for (int i = 0; i < 7; i++) snprintf(d->meter + 2 * i, 3, "%02X", f[8 - i]);
+    d->control = f[9];
+    d->direction = (f[9] & 0x80) ? "response" : "request";
+    d->abnormal = (f[9] & 0x40) != 0;
+    int length = f[10], skip = 0;
+    if (!d->abnormal && length >= 3) {
+        snprintf(d->di, sizeof d->di, "%02X%02X", f[12], f[11]);
+        d->ser = f[13];
+        skip = 3;
+    }
+    char *out = d->data;
+    for (int i = skip; i < length; i++, out += 2) snprintf(out, 3, "%02X", f[11 + i]);
+}
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* Output                                                                                               */
 /* ---------------------------------------------------------------------------------------------------- */
@@ -447,8 +488,10 @@ static void print_frame(struct sniffer *s, const uint8_t *b, size_t n, int64_t w
     struct decoded d;
     memset(&d, 0, sizeof d);
     d.unit = d.function = d.exception = d.control = d.error = -1;
-    d.address = d.count = d.value = -1;
-    if (is_dlt645(s, b, n)) decode_dlt645(b, n, &d);
+    d.address = d.count = d.value = d.meter_type = d.ser = -1;
+    enum kind kind = frame_kind(s, b, n);
+    if (kind == KIND_DLT645) decode_dlt645(b, n, &d);
+    else if (kind == KIND_CJT188) decode_cjt188(b, n, &d);
     else decode_modbus(s, b, n, &d);
     int64_t wall = s->wall0_ns + (when_mono_ns - s->mono0_ns);
     char when[40];
@@ -484,11 +527,16 @@ static void print_frame(struct sniffer *s, const uint8_t *b, size_t n, int64_t w
         }
     } else if (!modbus && d.control >= 0) {
         put_text(json, "meter", d.meter);
+        if (d.meter_type >= 0) {
+            if (json) put_number(json, "meter_type", d.meter_type);
+            else printf(" type=0x%02X", d.meter_type);
+        }
         if (json) printf(",\"control\":%d,\"abnormal\":%s,\"more\":%s", d.control, d.abnormal ? "true" : "false",
                          d.more ? "true" : "false");
         else printf(" control=0x%02X%s%s", d.control, d.abnormal ? " abnormal" : "", d.more ? " more" : "");
         if (d.di[0]) put_text(json, "di", d.di);
         if (d.item) put_text(json, "item", d.item);
+        if (d.ser >= 0) put_number(json, "ser", d.ser);
         if (d.error >= 0) put_number(json, "error", d.error);
         if (json || d.data[0]) put_text(json, "data", d.data);
     }
@@ -560,7 +608,7 @@ int cmd_sniff(int argc, char **argv) {
         {"duration", required_argument, NULL, OPT_DURATION}, {"count", required_argument, NULL, OPT_COUNT},
         {"help", no_argument, NULL, 'h'},                    {0, 0, 0, 0}};
     static const char *const PARITIES[] = {"N", "E", "O"};
-    static const char *const PROTOCOLS[] = {"auto", "modbus", "dlt645"};
+    static const char *const PROTOCOLS[] = {"auto", "modbus", "dlt645", "cjt188"};
     static const char *const FORMATS[] = {"table", "json"};
     static struct sniffer s;
     memset(&s, 0, sizeof s);
@@ -586,7 +634,7 @@ int cmd_sniff(int argc, char **argv) {
             if (gap_ms < 0.5 || gap_ms > 10000) return usage_error("--gap-ms: '%s' is not in 0.5..10000", optarg);
             break;
         case OPT_PROTOCOL:
-            if ((rc = pick("--protocol", optarg, PROTOCOLS, 3, "auto, modbus, dlt645", &protocol))) return rc;
+            if ((rc = pick("--protocol", optarg, PROTOCOLS, 4, "auto, modbus, dlt645, cjt188", &protocol))) return rc;
             break;
         case OPT_PCAP: pcap_path = optarg; break;
         case OPT_FORMAT:
@@ -606,8 +654,9 @@ int cmd_sniff(int argc, char **argv) {
     if (optind >= argc) return usage_error("missing DEVICE: the serial line to listen on");
     if (optind + 1 < argc) return usage_error("unexpected argument '%s': give one DEVICE", argv[optind + 1]);
     const char *device = argv[optind];
-    if (!baud) baud = protocol == PROTO_DLT645 ? 2400 : 9600;
-    if (parity < 0) parity = protocol == PROTO_DLT645 ? 1 : 0;
+    int meters = protocol == PROTO_DLT645 || protocol == PROTO_CJT188; /* meter lines: 2400 8E1 */
+    if (!baud) baud = meters ? 2400 : 9600;
+    if (parity < 0) parity = meters ? 1 : 0;
     int parity_char = parity == 1 ? 'E' : parity == 2 ? 'O' : 0;
     s.protocol = (enum protocol)protocol;
     s.format = (enum format)format;

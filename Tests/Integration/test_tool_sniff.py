@@ -248,6 +248,28 @@ def test_dlt645_exchange_decoded(shared_line, meter_peer, sniffers, tmp_path):
     assert rows[1]["bytes"].startswith("FEFEFEFE68") and rows[1]["bytes"].endswith("16")
 
 
+WATER = "00000012345678"
+
+
+@pytest.mark.parametrize("protocol", ["auto", "cjt188"])
+def test_cjt188_exchange_decoded(shared_line, meter_peer, sniffers, tmp_path, protocol):
+    master, meter_end, device = shared_line(3)
+    table = write_table(tmp_path / "water.txt", {"flow": "1234.56", "settlement_flow": "1200.07"})
+    meter_peer("cjt188", "rtu", meters=[f"10:{WATER}={table}"], device=meter_end)
+    sniffer = sniffers(device, "--protocol", protocol, "--baud", 2400, "--parity", "E", "--format", "json")
+    result = run("read", "--rtu", master, "--protocol", "cjt188", "--meter-address", WATER, "--item", "current_flow",
+                 "--timeout", 800)
+    assert result.returncode == 0, result
+    code, out, err = sniffer.stop()
+    assert code == 0, err
+    rows = json_lines(out)
+    assert [(r["protocol"], r["direction"], r["meter"], r["meter_type"], r["control"], r["di"], r["check"])
+            for r in rows] == [("cjt188", "request", WATER, 0x10, 0x01, "901F", "ok"),
+                               ("cjt188", "response", WATER, 0x10, 0x81, "901F", "ok")], out
+    assert rows[1]["ser"] == rows[0]["ser"]
+    assert rows[1]["data"].startswith("56341200" "2C" "07001200" "2C"), rows[1]   # 1234.56 m3, 1200.07 m3
+
+
 # ------------------------------------------------------------------------------------------------------
 # Bounds, interruption, errors
 # ------------------------------------------------------------------------------------------------------
@@ -312,7 +334,7 @@ def test_a_missing_device_exits_4_and_a_busy_one_names_its_holder(tmp_path, pty_
     (["/dev/null", "--baud", "1234"], "--baud: '1234' is not one of"),
     (["/dev/null", "--parity", "X"], "--parity: 'X' is not one of N, E, O"),
     (["/dev/null", "--gap-ms", "0.1"], "--gap-ms: '0.1'"),
-    (["/dev/null", "--protocol", "cjt188"], "--protocol: 'cjt188' is not one of auto, modbus, dlt645"),
+    (["/dev/null", "--protocol", "iec62056"], "--protocol: 'iec62056' is not one of auto, modbus, dlt645, cjt188"),
     (["/dev/null", "--format", "csv"], "--format: 'csv' is not one of table, json"),
     (["/dev/null", "--duration", "0"], "--duration: '0'"),
     (["/dev/null", "--count", "x"], "--count: 'x'"),
