@@ -220,6 +220,29 @@ def test_frames_running_together_are_split_by_their_structure(pty_pair, sniffers
         METER, 0x11, "02010100", "voltage_a")
 
 
+def test_a_frame_delivered_in_pieces_comes_out_whole(pty_pair, sniffers):
+    """An adapter delivering a frame in bursts: silences inside a frame that its structure says is unfinished
+    are bridged; a lone request after it stays alone."""
+    response = bytes.fromhex("01031000010002000300040005000600070008")
+    response += crc16(response)
+    request = bytes.fromhex("01030000000A")
+    request += crc16(request)
+    sniffer = sniffers(pty_pair.b, "--format", "json", "--gap-ms", 5)
+    fd = os.open(pty_pair.a, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        for piece in (response[:3], response[3:12], response[12:]):
+            os.write(fd, piece)
+            time.sleep(0.015)                  # 15 ms of silence inside the frame
+        time.sleep(0.1)
+        os.write(fd, request)
+    finally:
+        os.close(fd)
+    code, out, err = sniffer.stop()
+    rows = json_lines(out)
+    assert [(r["length"], r["check"], r["direction"]) for r in rows] == [(21, "ok", "response"), (8, "ok", "request")], out
+    assert rows[0]["values"] == list(range(1, 9))
+
+
 # ------------------------------------------------------------------------------------------------------
 # DL/T 645
 # ------------------------------------------------------------------------------------------------------
