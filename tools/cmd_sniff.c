@@ -409,17 +409,27 @@ static const char *item_name(int protocol, uint32_t di) {
     return NULL;
 }
 
-static void decode_dlt645(const uint8_t *b, size_t n, struct decoded *d) {
-    d->protocol = "dlt645";
-    size_t start, total = meter_length(KIND_DLT645, b, n, &start);
+/* What both meter protocols' frames share: the check, the address (A0 first on the line, shown most
+ * significant digit first), the control code: bit 7 from the meter, bit 6 abnormal, (DL/T 645) bit 5 more.
+ * Returns the frame after its preamble, NULL when it is not whole. */
+static const uint8_t *decode_meter(enum kind kind, const uint8_t *b, size_t n, struct decoded *d) {
+    d->protocol = kind == KIND_DLT645 ? "dlt645" : "cjt188";
+    size_t start, total = meter_length(kind, b, n, &start);
     d->check_ok = total == n && meter_checksum_ok(b, n, start);
-    if (total == 0 || total > n) return;
+    if (total == 0 || total > n) return NULL;
     const uint8_t *f = b + start;
-    for (int i = 0; i < 6; i++) snprintf(d->meter + 2 * i, 3, "%02X", f[6 - i]);
-    d->control = f[8];
-    d->direction = (f[8] & 0x80) ? "response" : "request";
-    d->abnormal = (f[8] & 0x40) != 0;
-    d->more = (f[8] & 0x20) != 0;
+    int first = kind == KIND_DLT645 ? 1 : 2, bytes = kind == KIND_DLT645 ? 6 : 7;
+    for (int i = 0; i < bytes; i++) snprintf(d->meter + 2 * i, 3, "%02X", f[first + bytes - 1 - i]);
+    d->control = f[kind == KIND_DLT645 ? 8 : 9];
+    d->direction = (d->control & 0x80) ? "response" : "request";
+    d->abnormal = (d->control & 0x40) != 0;
+    d->more = kind == KIND_DLT645 && (d->control & 0x20) != 0;
+    return f;
+}
+
+static void decode_dlt645(const uint8_t *b, size_t n, struct decoded *d) {
+    const uint8_t *f = decode_meter(KIND_DLT645, b, n, d);
+    if (!f) return;
     int length = f[9];
     uint8_t data[256];
     for (int i = 0; i < length; i++) data[i] = (uint8_t)(f[10 + i] - 0x33);
@@ -446,16 +456,9 @@ static void decode_dlt645(const uint8_t *b, size_t n, struct decoded *d) {
 /* CJ/T 188: the meter type, the address, the control code (bit 7 from the meter, bit 6 abnormal), the DI (sent
  * low byte first: 1F 90 is 901F) and SER of a normal frame, the rest of the data as sent. */
 static void decode_cjt188(const uint8_t *b, size_t n, struct decoded *d) {
-    d->protocol = "cjt188";
-    size_t start, total = meter_length(KIND_CJT188, b, n, &start);
-    d->check_ok = total == n && meter_checksum_ok(b, n, start);
-    if (total == 0 || total > n) return;
-    const uint8_t *f = b + start;
+    const uint8_t *f = decode_meter(KIND_CJT188, b, n, d);
+    if (!f) return;
     d->meter_type = f[1];
-    for (int i = 0; i < 7; i++) snprintf(d->meter + 2 * i, 3, "%02X", f[8 - i]);
-    d->control = f[9];
-    d->direction = (f[9] & 0x80) ? "response" : "request";
-    d->abnormal = (f[9] & 0x40) != 0;
     int length = f[10], skip = 0;
     if (!d->abnormal && length >= 3) {
         snprintf(d->di, sizeof d->di, "%02X%02X", f[12], f[11]);
