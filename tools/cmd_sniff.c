@@ -279,7 +279,7 @@ static void decode_modbus(struct sniffer *s, const uint8_t *b, size_t n, struct 
         return;
     }
     int f = d->function;
-    int paired = s->pending && s->pending_unit == b[0] && s->pending_function == f && d->check_ok;
+    int paired = s->pending && s->pending_unit == b[0] && s->pending_function == f; /* also with a bad CRC */
     int is_read = f >= 1 && f <= 4;
     /* A response when a request of the same unit and function waits and the frame has a response's form. */
     int response_form = 0, request_form = 0;
@@ -691,7 +691,7 @@ int cmd_sniff(int argc, char **argv) {
     tcflush(s.fd, TCIFLUSH);
     if (pcap_path) {
         s.pcap_path = pcap_path;
-        s.pcap = fopen(pcap_path, "wb");
+        s.pcap = fopen(pcap_path, "wbe");
         /* classic pcap: microsecond timestamps, version 2.4, snaplen 65535, link type USER0 */
         uint32_t header[6] = {0xA1B2C3D4u, 2u | 4u << 16, 0, 0, 65535, LINKTYPE_USER0};
         if (!s.pcap || fwrite(header, sizeof header, 1, s.pcap) != 1 || fflush(s.pcap)) {

@@ -192,6 +192,7 @@ def test_a_corrupted_reply_shows_a_bad_crc(modbus_line, sniffers):
     assert len(lines) == 4, out
     assert ["crc ok" in l for l in lines] == [True, True, True, False], out
     assert "crc BAD" in lines[3] and lines[3].split()[1] == "7", out   # a whole 7-byte reply, its CRC bad
+    assert "modbus response unit=1 function=3(read_holding_registers) address=2 count=1 values=33" in lines[3]
     assert "modbus request unit=1 function=3(read_holding_registers) address=2 count=1" in lines[0]
     assert "modbus response unit=1 function=3(read_holding_registers) address=2 count=1 values=33" in lines[1]
     assert "2 with a bad CRC" not in err and "1 with a bad CRC" in err
@@ -336,6 +337,26 @@ def test_sigint_ends_with_the_pcap_complete(pty_pair, sniffers, tmp_path):
     _, records = pcap_records(pcap)
     assert [frame.hex().upper() for _, frame in records] == [r["bytes"] for r in rows] == [
         "11050013FF00" + crc16(frame).hex().upper(), "1105"]
+
+
+def test_an_unplugged_line_ends_with_exit_1_and_the_frames_kept(pty_pair, sniffers, tmp_path):
+    pcap = tmp_path / "unplugged.pcap"
+    sniffer = sniffers(pty_pair.b, "--pcap", pcap, "--format", "json")
+    frame = bytes.fromhex("010600010002")
+    fd = os.open(pty_pair.a, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        os.write(fd, frame + crc16(frame))
+        time.sleep(0.1)
+    finally:
+        os.close(fd)
+    pty_pair.unplug()                          # socat ends: the sniffer's end of the line hangs up
+    try:
+        out, err = sniffer.proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("sniff went on listening on a line that hung up")
+    assert sniffer.proc.returncode == 1 and "the line failed" in err, err
+    assert [r["bytes"] for r in json_lines(out)] == [(frame + crc16(frame)).hex().upper()]
+    assert len(pcap_records(pcap)[1]) == 1
 
 
 def test_a_missing_device_exits_4_and_a_busy_one_names_its_holder(tmp_path, pty_pair):
