@@ -3,7 +3,8 @@
 # C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers,
 # Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest), the MQTT broker
 # and client library of the gateway (mosquitto; openssl makes the TLS tests' certificates),
-# the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio).
+# the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio),
+# tshark (the sniff tests check that Wireshark decodes `edgecore sniff --pcap` as Modbus RTU; about 22 MB).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 packages=(
@@ -16,6 +17,7 @@ packages=(
   socat python3-venv python3-pip
   mosquitto mosquitto-clients libmosquitto-dev libssl-dev openssl
   qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
+  tshark
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +27,8 @@ done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "install-deps: installing ${missing[*]}"
+# wireshark-common asks whether non-root users may capture: answer no, without a question
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
 for attempt in 1 2 3; do
   $sudo apt-get update -qq || true
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" && exit 0
