@@ -171,3 +171,84 @@ int ec_serial_claim(int fd, const char *path, long *holder) {
     }
     return 0;
 }
+
+/* ---- Who holds a GPIO line ---- */
+
+#include <linux/gpio.h>
+
+/* The PID of another process whose descriptors show the line: a line request whose fdinfo names the chip
+ * and the offset (exact), else one that has the chip itself open. 0 when none is found. */
+static long ec_gpio_holder_pid(const char *chip_real, const char *chip_name, unsigned offset) {
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    long exact = 0, chip_user = 0, self = (long)getpid();
+    struct dirent *entry;
+    while (!exact && (entry = readdir(proc))) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        char folder[64];
+        snprintf(folder, sizeof folder, "/proc/%ld/fd", pid);
+        DIR *fds = opendir(folder);
+        if (!fds) continue;
+        struct dirent *fd;
+        while (!exact && (fd = readdir(fds))) {
+            if (fd->d_name[0] == '.') continue;
+            char link[330], target[PATH_MAX];
+            snprintf(link, sizeof link, "%s/%s", folder, fd->d_name);
+            ssize_t n = readlink(link, target, sizeof target - 1);
+            if (n <= 0) continue;
+            target[n] = '\0';
+            if (!strcmp(target, chip_real)) {
+                if (!chip_user) chip_user = pid;
+            } else if (strstr(target, "gpio-line") || strstr(target, "gpio-linehandle") ||
+                       strstr(target, "gpio-event")) {
+                char info_path[330], info[512];
+                snprintf(info_path, sizeof info_path, "/proc/%ld/fdinfo/%s", pid, fd->d_name);
+                FILE *file = fopen(info_path, "re");
+                if (!file) continue;
+                size_t length = fread(info, 1, sizeof info - 1, file);
+                fclose(file);
+                info[length] = '\0';
+                char chip_line[96];
+                snprintf(chip_line, sizeof chip_line, "gpio-chip:\t%s\n", chip_name);
+                for (const char *line = strstr(info, "gpio-line:"); line && strstr(info, chip_line);
+                     line = strstr(line + 1, "gpio-line:"))
+                    if (strtoul(line + 10, NULL, 10) == offset) exact = pid;
+            }
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return exact ? exact : chip_user;
+}
+
+int ec_gpio_line_holder(const char *chip_path, unsigned offset, char *consumer, size_t size, long *holder) {
+    *holder = 0;
+    if (size) consumer[0] = '\0';
+    char given[PATH_MAX], real[PATH_MAX];
+    snprintf(given, sizeof given, "%s%s", strchr(chip_path, '/') ? "" : "/dev/", chip_path);
+    if (!realpath(given, real)) return errno;
+    int fd = open(real, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int error = 0;
+    struct gpio_v2_line_info info;
+    memset(&info, 0, sizeof info);
+    info.offset = offset;
+    if (ioctl(fd, GPIO_V2_GET_LINEINFO_IOCTL, &info) == 0) {
+        if (size) snprintf(consumer, size, "%.*s", (int)sizeof info.consumer, info.consumer);
+    } else {
+        struct gpioline_info old; /* kernels before 5.10 */
+        memset(&old, 0, sizeof old);
+        old.line_offset = offset;
+        if (ioctl(fd, GPIO_GET_LINEINFO_IOCTL, &old) == 0) {
+            if (size) snprintf(consumer, size, "%.*s", (int)sizeof old.consumer, old.consumer);
+        } else {
+            error = errno;
+        }
+    }
+    close(fd);
+    const char *name = strrchr(real, '/');
+    *holder = ec_gpio_holder_pid(real, name ? name + 1 : real, offset);
+    return error;
+}

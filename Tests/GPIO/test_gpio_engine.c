@@ -193,33 +193,48 @@ static void precise_errors(void) {
     CHECK(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0);
     chmod(env("GPIOSIM_CHIP0"), 0660);
 
-    /* A line another program holds: -EBUSY, naming chip and line. */
+    /* A line another program holds: -EBUSY, naming chip, line, the holder's consumer label and its PID (a
+     * child process holds it: the library looks for other processes). Nothing is fought over. */
+    int ready[2], done[2];
+    CHECK(pipe(ready) == 0 && pipe(done) == 0);
+    pid_t holder = fork();
+    if (holder == 0) {
+        struct gpiod_chip *chip = gpiod_chip_open(env("GPIOSIM_CHIP0"));
 #ifdef GPIOD_V2
-    struct gpiod_chip *chip = gpiod_chip_open(env("GPIOSIM_CHIP0"));
-    struct gpiod_line_settings *settings = gpiod_line_settings_new();
-    struct gpiod_line_config *line_config = gpiod_line_config_new();
-    unsigned int offset = 8;
-    gpiod_line_config_add_line_settings(line_config, &offset, 1, settings);
-    struct gpiod_line_request *held = gpiod_chip_request_lines(chip, NULL, line_config);
-    CHECK(held != NULL);
+        struct gpiod_line_settings *settings = gpiod_line_settings_new();
+        struct gpiod_line_config *line_config = gpiod_line_config_new();
+        struct gpiod_request_config *request_config = gpiod_request_config_new();
+        unsigned int offset = 8;
+        gpiod_line_config_add_line_settings(line_config, &offset, 1, settings);
+        gpiod_request_config_set_consumer(request_config, "other-program");
+        int held = chip && gpiod_chip_request_lines(chip, request_config, line_config) != NULL;
 #else
-    struct gpiod_chip *chip = gpiod_chip_open(env("GPIOSIM_CHIP0"));
-    struct gpiod_line *held = gpiod_chip_get_line(chip, 8);
-    CHECK(held != NULL && gpiod_line_request_input(held, "other-program") == 0);
+        struct gpiod_line *line = chip ? gpiod_chip_get_line(chip, 8) : NULL;
+        int held = line && gpiod_line_request_input(line, "other-program") == 0;
 #endif
+        char byte = held ? 'y' : 'n';
+        if (write(ready[1], &byte, 1) != 1) _exit(1);
+        if (read(done[0], &byte, 1) < 0) _exit(1); /* holds the line until the parent is done */
+        _exit(0);
+    }
+    char byte = 0;
+    CHECK(holder > 0 && read(ready[0], &byte, 1) == 1 && byte == 'y');
     engine = engine_with_chip(env("GPIOSIM_CHIP0"));
     add_line(engine, "busy", NULL, 8, EDGECORE_GPIO_INPUT, 0, 0, 0);
     CHECK_EQ(edgecore_engine_start(engine), -EBUSY);
-    CHECK(contains(edgecore_engine_last_error(), "line 8"));
+    char expected[96];
+    snprintf(expected, sizeof expected, "line 8: held by 'other-program' (process %ld)", (long)holder);
+    CHECK(contains(edgecore_engine_last_error(), expected));
+    if (!contains(edgecore_engine_last_error(), expected))
+        fprintf(stderr, "    last error: %s; expected: %s\n", edgecore_engine_last_error(), expected);
     edgecore_engine_destroy(engine);
-#ifdef GPIOD_V2
-    gpiod_line_request_release(held);
-    gpiod_line_config_free(line_config);
-    gpiod_line_settings_free(settings);
-#else
-    gpiod_line_release(held);
-#endif
-    gpiod_chip_close(chip);
+    CHECK(write(done[1], "x", 1) == 1);
+    int holder_status = -1;
+    CHECK(waitpid(holder, &holder_status, 0) == holder && WIFEXITED(holder_status) && WEXITSTATUS(holder_status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
 }
 
 static uint32_t add_pulses(struct edgecore_engine *engine, const char *name, uint32_t offset, int edge,

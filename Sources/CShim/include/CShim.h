@@ -228,6 +228,13 @@ int ec_line_discard_input(int fd);
  * Released by closing fd. */
 int ec_serial_claim(int fd, const char *path, long *holder);
 
+/* Who holds line `offset` of the GPIO chip at chip_path ("/dev/gpiochip0", or a name in /dev), after a request failed with
+ * EBUSY: the consumer label the kernel shows for it (into consumer, NUL-terminated; "" when it has none) and
+ * the PID of the process holding it (*holder; 0 when none is found): the one whose line request's fdinfo
+ * names chip and line (Linux 6.7 and later), else another process that has the chip open. Returns 0 or an
+ * errno value (the chip cannot be opened or asked). Reads /proc: for error messages only. */
+int ec_gpio_line_holder(const char *chip_path, unsigned offset, char *consumer, size_t size, long *holder);
+
 /* The local time (the process's time zone) of unix_seconds: fields[0..5] = year (e.g. 2026), month 1..12,
  * day 1..31, hour, minute, second. Returns 0 or -EINVAL. */
 static inline int ec_local_time(int64_t unix_seconds, int *fields) {

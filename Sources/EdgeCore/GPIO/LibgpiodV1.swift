@@ -61,9 +61,15 @@ private final class LibgpiodChip: GPIOChipPort {
         var config = gpiod_line_request_config(consumer: consumerName,
                                                request_type: Int32(GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES), flags: flags)
         guard gpiod_line_request(line, &config, 0) == 0 else {
-            throw lineRequestError(chip: description, offset: offset, .current)
+            throw busyAwareError(offset)
         }
         return LibgpiodEventLine(line)
+    }
+
+    /// The failed request's error (errno now), naming the line's holder when it is busy.
+    private func busyAwareError(_ offset: UInt32) -> Failure {
+        let error = Errno.current
+        return lineRequestError(chip: description, offset: offset, error, chipPath: gpiod_chip_name(chip))
     }
 
     private func lineHandle(_ offset: UInt32) throws(Failure) -> OpaquePointer {
@@ -77,7 +83,7 @@ private final class LibgpiodChip: GPIOChipPort {
         let line = try lineHandle(offset)
         var config = gpiod_line_request_config(consumer: consumerName, request_type: type, flags: flags)
         guard gpiod_line_request(line, &config, initial) == 0 else {
-            throw lineRequestError(chip: description, offset: offset, .current)
+            throw busyAwareError(offset)
         }
         return LibgpiodLine(line)
     }

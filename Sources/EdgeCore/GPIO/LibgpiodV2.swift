@@ -121,7 +121,7 @@ private final class LibgpiodChip: GPIOChipPort {
         gpiod_request_config_set_consumer(requestConfig, consumerName)
         if eventBuffer > 0 { gpiod_request_config_set_event_buffer_size(requestConfig, eventBuffer) }
         guard let request = gpiod_chip_request_lines(chip, requestConfig, lineConfig) else {
-            throw lineRequestError(chip: description, offset: offset, .current)
+            throw lineRequestError(chip: description, offset: offset, .current, chipPath: gpiod_chip_get_path(chip))
         }
         return request
     }
