@@ -56,6 +56,9 @@ int load_site(struct edgecore_engine **engine_out, const char *site);
  * process then holds an exclusive flock on it until it exits. */
 int check_port(const char *device);
 long port_holder(const char *device); /* the PID holding/opening `device`, 0 when none is found */
+/* Another process with an fd whose /proc/PID/fd link reads `target` (a path, "anon_inode:gpio-line"...) and,
+ * unless `comm` is NULL, whose command name is `comm`; 0 when none is found. */
+long fd_holder(const char *target, const char *comm);
 
 /* The subcommands: argv[0] is the subcommand's name, getopt's optind is 1. */
 int cmd_check(int argc, char **argv);
