@@ -339,18 +339,21 @@ static void monitor_prints_edges_with_kernel_timestamps(void) {
 }
 
 /* count: 5 pulses of 100 ms and 3 glitches (two sysfs writes back to back, far below the 30 ms debounce):
- * 5 counted, 3 rejected. */
+ * 5 counted, 3 rejected (a glitch that took 30 ms or more, a stalled host, may count either way). */
 static void count_counts_pulses_with_debounce(void) {
     sim_write(0, "pull", "pull-down");
     struct child c;
     const char *argv[] = {"edgecore", "gpio", "count", env("GPIOSIM_CHIP0_NAME"), "s0-meter", "--seconds", "2",
                           "--debounce-us", "30000", "--format", "json", NULL};
     spawn(&c, argv);
+    int either = 0;
     CHECK(pump(&c, "counting", 1, 10000));
     for (int i = 0; i < 5; i++) {
         if (i % 2 == 0) {
+            int64_t t0 = cabi_monotonic_ms();
             sim_write(0, "pull", "pull-up"); /* a glitch */
             sim_write(0, "pull", "pull-down");
+            either += cabi_monotonic_ms() - t0 >= 30; /* a host stall under TCG made it long: may count */
             cabi_sleep_ms(50);
         }
         sim_write(0, "pull", "pull-up");
@@ -364,12 +367,12 @@ static void count_counts_pulses_with_debounce(void) {
     const char *at = strstr(c.stdout_text, "\"count\":");
     CHECK(at && sscanf(at, "\"count\":%llu,\"rejected\":%llu,\"lost\":%llu,\"seconds\":%lf,\"rate_per_s\":%lf",
                        &count, &rejected, &lost, &seconds, &rate) == 5);
-    CHECK_EQ(count, 5);
-    CHECK_EQ(rejected, 3);
+    CHECK(count >= 5 && count <= 5 + (unsigned long long)either); /* exactly 5 unless a glitch was stalled */
+    CHECK_EQ(count + rejected, 8);
     CHECK_EQ(lost, 0);
     CHECK(seconds >= 2.0 && seconds < 3.0);
-    CHECK(rate > 4.99 / seconds && rate < 5.01 / seconds);
-    if (count != 5 || rejected != 3) fprintf(stderr, "  output: %s", c.stdout_text);
+    CHECK(rate > (count - 0.01) / seconds && rate < (count + 0.01) / seconds);
+    if (count != 5 || rejected != 3) fprintf(stderr, "  %d glitches stalled; output: %s", either, c.stdout_text);
 }
 
 /* A line this test holds through the kernel's v2 uAPI, the chip closed after the request (as libgpiod 2's
