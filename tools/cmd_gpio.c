@@ -430,6 +430,7 @@ static int set(int argc, char **argv) {
     memset(&action, 0, sizeof action);
     action.sa_handler = on_signal;
     sigaction(SIGHUP, &action, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a reader gone (| head) must not end the hold without the safe value */
     struct edgecore_engine *engine;
     uint32_t bus, ids[MAX_LINES];
     if ((rc = engine_for(&c, &engine, &bus)) != EXIT_OK) return rc;
