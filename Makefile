@@ -80,7 +80,8 @@ ifeq ($(GPIOD),2)
 endif
 ifneq ($(GPIOD_BACKPORT),)
   GPIOD_DIR := .build-sysroot/$(GPIOD_ARCH)-gpiod2
-  TARGET_LINK := -L$(GPIOD_DIR)/usr/lib/$(GPIOD_TRIPLET) $(TARGET_LINK)
+  # -rpath-link: programs linked against libEdgeCore.so (the tool, the examples) find its libgpiod.so.3 there
+  TARGET_LINK := -L$(GPIOD_DIR)/usr/lib/$(GPIOD_TRIPLET) -Wl,-rpath-link,$(GPIOD_DIR)/usr/lib/$(GPIOD_TRIPLET) $(TARGET_LINK)
   TARGET_LIBPATH := :$(CURDIR)/$(GPIOD_DIR)/usr/lib/$(GPIOD_TRIPLET)$(TARGET_LIBPATH)
   ifeq ($(ARCH),x86_64)
     SWIFT_TARGET_FLAGS += -Xcc -isystem -Xcc $(GPIOD_DIR)/usr/include

@@ -73,6 +73,9 @@ int check_line_address(const struct line_address *where);
  * or EXIT_RUNTIME, with the message on stderr. */
 int add_line_bus(struct edgecore_engine *engine, const struct line_address *where, const char *name,
                  uint32_t *bus_out);
+/* Another process with an fd whose /proc/PID/fd link reads `target` (a path, "anon_inode:gpio-line"...) and,
+ * unless `comm` is NULL, whose command name is `comm`; 0 when none is found. */
+long fd_holder(const char *target, const char *comm);
 
 /* The subcommands: argv[0] is the subcommand's name, getopt's optind is 1. */
 int cmd_check(int argc, char **argv);

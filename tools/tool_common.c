@@ -284,6 +284,12 @@ long port_holder(const char *device) {
     }
     char target[PATH_MAX];
     if (!realpath(device, target)) return 0;
+    return fd_holder(target, NULL);
+}
+
+/* Another process with an open file descriptor whose /proc/PID/fd link reads `target` and, when `comm` is
+ * not NULL, whose /proc/PID/comm is `comm` (cut to 15 bytes, as the kernel cuts it); 0 when none is found. */
+long fd_holder(const char *target, const char *comm) {
     DIR *proc = opendir("/proc");
     if (!proc) return 0;
     long found = 0, self = (long)getpid();
@@ -293,6 +299,16 @@ long port_holder(const char *device) {
         long pid = strtol(entry->d_name, &end, 10);
         if (*end || pid <= 0 || pid == self) continue;
         char fds[64];
+        if (comm) {
+            char name[32] = "";
+            snprintf(fds, sizeof fds, "/proc/%ld/comm", pid);
+            FILE *file = fopen(fds, "r");
+            if (!file) continue;
+            if (!fgets(name, sizeof name, file)) name[0] = '\0';
+            fclose(file);
+            name[strcspn(name, "\n")] = '\0';
+            if (strncmp(name, comm, 15) != 0 || strlen(name) != (strlen(comm) < 15 ? strlen(comm) : 15)) continue;
+        }
         snprintf(fds, sizeof fds, "/proc/%ld/fd", pid);
         DIR *dir = opendir(fds);
         if (!dir) continue;

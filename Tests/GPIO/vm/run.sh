@@ -14,6 +14,8 @@
 #                   after libgpiod of generation GPIOD and before glibc, libmodbus.so.5 and libyaml-0.so.2,
 #                   which come from the ARCH .debs that prepare.sh unpacked
 #   EXTRA_FILES     colon-separated files copied into the guest's /data (test fixtures)
+#   EXTRA_BINARIES  colon-separated programs for the tests to run (e.g. the edgecore tool), copied into the
+#                   guest's /bin (on PATH) with their shared libraries; not run as tests themselves
 #   VM_TIMEOUT      seconds for the whole boot+tests (default 240); TEST_TIMEOUT per binary (default 180)
 #   VM_MEM          guest memory in MiB (default 512)
 #   KERNEL_APPEND   extra kernel command line
@@ -89,6 +91,15 @@ for t in "${tests[@]}"; do
     mkdir -p "$root$(dirname "$interp")"
     cp -L "$src" "$root$interp"
   fi
+done
+# Programs the tests run (EXTRA_BINARIES): into the guest's /bin, their libraries with the tests' own.
+IFS=: read -r -a programs <<< "${EXTRA_BINARIES:-}"
+for p in "${programs[@]}"; do
+  [ -n "$p" ] || continue
+  [ -f "$p" ] || { echo "run: no program $p (EXTRA_BINARIES)" >&2; exit 2; }
+  cp -L "$p" "$root/bin/$(basename "$p")"
+  chmod +x "$root/bin/$(basename "$p")"
+  queue+=("$p")
 done
 while [ ${#queue[@]} -gt 0 ]; do
   f=${queue[0]}
