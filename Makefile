@@ -350,12 +350,14 @@ check: module-map tsan-test asan-test swift-test
 	$(MAKE) abi-growth-test
 	$(MAKE) install-check
 	$(MAKE) integration-test
+	$(MAKE) deb-test
 	$(MAKE) journal-test ARCH=x86_64
 	$(MAKE) gpio-vm-test
 	$(MAKE) check-arch ARCH=aarch64
 	$(MAKE) gateway-smoke ARCH=aarch64
 	$(MAKE) check-arch ARCH=armv7
 	$(MAKE) gateway-smoke ARCH=armv7
+	$(MAKE) deb DEB_ARCHES="arm64 armhf"
 
 install: lib dist man
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \

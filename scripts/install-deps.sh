@@ -3,7 +3,8 @@
 # C libraries EdgeCore wraps, ARM cross compilers and C libraries, qemu-user, benchmark peers,
 # Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest), the MQTT broker
 # and client library of the gateway (mosquitto; openssl makes the TLS tests' certificates),
-# the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio).
+# the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio),
+# the Debian packages' checks (lintian, file) and the manual's (man-db, groff, mandoc -Tlint).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 packages=(
@@ -16,6 +17,7 @@ packages=(
   socat python3-venv python3-pip
   mosquitto mosquitto-clients libmosquitto-dev libssl-dev openssl
   qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
+  lintian man-db groff-base mandoc file
 )
 missing=()
 for p in "${packages[@]}"; do

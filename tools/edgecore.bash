@@ -85,7 +85,7 @@ _edgecore() {
         case $prev in
             --rtu | --device | --port-device) COMPREPLY=($(compgen -W "$(_edgecore_serial_devices)" -- "$cur")); return 0 ;;
             --chip) COMPREPLY=($(compgen -W "$(_edgecore_gpio_chips)" -- "$cur")); return 0 ;;
-            --profile) COMPREPLY=($(compgen -W "$(_edgecore_profiles)" -- "$cur")); return 0 ;;
+            --profile) COMPREPLY=($(compgen -W "$(_edgecore_profiles | sort -u)" -- "$cur")); return 0 ;;
             --site) _edgecore_files; return 0 ;;
             --pcap | --output | --checkpoint) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
             --journal | --dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return 0 ;;

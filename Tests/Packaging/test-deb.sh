@@ -60,7 +60,7 @@ for p in "${packages[@]}"; do dpkg -L "$p" > "$work/$p.files"; done
 result $? "edgecore --version: $(/usr/bin/edgecore --version)"
 ! readelf -d /usr/bin/edgecore /usr/bin/edgecore-gateway | grep -qE 'R(UN)?PATH'
 result $? "the installed binaries carry no rpath"
-ldd /usr/bin/edgecore | grep -q "libEdgeCore.so.1 => /usr/lib/x86_64-linux-gnu/libEdgeCore.so.1 "
+ldd /usr/bin/edgecore | grep -qE "libEdgeCore.so.1 => (/usr)?/lib/x86_64-linux-gnu/libEdgeCore.so.1 "
 result $? "edgecore loads /usr/lib/x86_64-linux-gnu/libEdgeCore.so.1"
 /usr/bin/edgecore check examples/site-simulated.yaml > "$work/plan" 2>&1
 status=$?
@@ -96,12 +96,16 @@ sed 's/^/  /' "$work/gateway.log"
 result $status "the installed edgecore-gateway forwards the simulated site to mosquitto"
 
 # Manual, completion, unit, conffile.
-for page in edgecore edgecore-check edgecore-read edgecore-write edgecore-gateway; do
-  man -w "$page" 2>/dev/null | grep -q "^/usr/share/man/man1/$page.1.gz$"
-  result $? "man -w $page"
-done
-man -w 3 edgecore.h 2>/dev/null | grep -q '^/usr/share/man/man3/edgecore.h.3.gz$'
-result $? "man -w 3 edgecore.h"
+if grep -qs '^path-exclude=*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
+  echo "deb-test: man pages not checked: this system's dpkg excludes /usr/share/man (/etc/dpkg/dpkg.cfg.d)"
+else
+  for page in edgecore edgecore-check edgecore-read edgecore-write edgecore-gateway; do
+    man -w "$page" 2>/dev/null | grep -q "^/usr/share/man/man1/$page.1.gz$"
+    result $? "man -w $page"
+  done
+  man -w 3 edgecore.h 2>/dev/null | grep -q '^/usr/share/man/man3/edgecore.h.3.gz$'
+  result $? "man -w 3 edgecore.h"
+fi
 completion=$(bash -c 'source /usr/share/bash-completion/completions/edgecore && complete -p edgecore &&
   COMP_WORDS=(edgecore ch); COMP_CWORD=1; _edgecore; echo "${COMPREPLY[*]}"' 2>&1)
 [ "$completion" = "complete -F _edgecore edgecore
@@ -128,7 +132,7 @@ result $status "Tests/Integration/test_tool*.py with EDGECORE_TOOL=/usr/bin/edge
 result $? "apt-get purge ${packages[*]}"
 installed=0
 left=$(cat "$work"/*.files | sort -u | while IFS= read -r f; do
-  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -d "$f" ]; }; then echo "$f"; fi
+  if [ ! -d "$f" ] && { [ -e "$f" ] || [ -L "$f" ]; }; then echo "$f"; fi
   case $f in /usr/share/edgecore|/usr/share/doc/edgecore-tools|/usr/share/doc/$libpkg|/usr/share/doc/libedgecore-dev)
     [ ! -e "$f" ] || echo "$f";;
   esac
