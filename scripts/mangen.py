@@ -72,17 +72,17 @@ def inline(text: str, where: str) -> str:
                 raise FormatError(f"{where}: unclosed `code` span")
             out.append("\\fB" + literal(text[i + 1:end]) + "\\fR")
             i = end + 1
-        elif c == "*" and i + 1 < len(text) and text[i + 1] not in " *":
+        elif (c == "*" and i + 1 < len(text) and text[i + 1] not in " *)"
+              and (i == 0 or not text[i - 1].isalnum()) and text.find("*", i + 1) > 0):
+            # *emphasis*: opens before a word, not after one (ttyUSB* and a lone * stay as they are)
             end = text.find("*", i + 1)
-            if end < 0:
-                raise FormatError(f"{where}: unclosed *emphasis*")
             out.append("\\fI" + escape(text[i + 1:end]) + "\\fR")
             i = end + 1
         else:
             j = i
             while j < len(text) and text[j] not in "`*":
                 j += 1
-            if j == i:   # a lone '*' (e.g. "x * y")
+            if j == i:   # a '*' that opens nothing (e.g. "x * y", "ttyUSB*")
                 j = i + 1
             chunk = escape(text[i:j])
             chunk = re.sub(r"(?<![\w\\])([a-z][\w.+-]*)\(([1-8])\)", r"\\fB\1\\fR(\2)", chunk)
