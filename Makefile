@@ -365,11 +365,11 @@ install: lib dist man
 	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSCONFDIR)/default
 	install -m 644 include/edgecore.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(SO) $(DESTDIR)$(LIBDIR)/
-	$(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/$(notdir $(SO))
+	$(STRIP) --strip-unneeded --remove-section=.comment $(DESTDIR)$(LIBDIR)/$(notdir $(SO))
 	ln -sf $(notdir $(SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libEdgeCore.so
 	install -m 644 $(OUT)/libEdgeCore.a $(DESTDIR)$(LIBDIR)/
-	$(STRIP) --strip-debug $(DESTDIR)$(LIBDIR)/libEdgeCore.a
+	$(STRIP) --strip-debug --remove-section=.comment $(DESTDIR)$(LIBDIR)/libEdgeCore.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  toolchain/edgecore.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/edgecore.pc
 	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/edgecore.pc
