@@ -7,6 +7,8 @@
 #
 #   scripts/make-deb.sh [amd64] [arm64] [armhf]      (default: all three) -> build/deb/*.deb
 #
+# Each architecture's packaged tool then runs `--version` and `check examples/site-simulated.yaml` against
+# its packaged library (ARM under qemu-user), and the packaged gateway `--version`.
 # Depends are computed from each ELF file's NEEDED libraries (readelf), mapped to Debian 12's packages by
 # the table below; an unknown library stops the build. Every package is then checked by lintian when it is
 # installed: errors fail the build, warnings are listed. Env: DEB_MAINTAINER, DEB_REVISION (1),
@@ -192,6 +194,21 @@ EOF
     "EdgeCore samples sensors on Linux edge devices: GPIO lines, Modbus RTU and TCP slaves, DL/T 645 and CJ/T 188 meters.
 
 This package holds edgecore, the technicians' tool (check a site file, read and write registers, coils and meter items, watch a site, scan a line for devices, GPIO, journals, sniff an RS-485 line), and edgecore-gateway, which forwards every reading of a site to an MQTT broker with store-and-forward through a journal, with its systemd unit (not enabled: edit /etc/default/edgecore-gateway and /etc/edgecore/site.yaml first), the device profiles, manual pages and bash completion."
+  # The packaged tool and gateway start against the packaged library (ARM: under qemu-user, the other
+  # libraries from the sysroot).
+  run=() libpath=$top/$lib/usr/lib/$t
+  case $arch in
+    arm64) run=(qemu-aarch64-static -L /usr/aarch64-linux-gnu) libpath+=:$top/.build-sysroot/arm64/usr/lib/$t ;;
+    armhf) run=(qemu-arm-static -L /usr/arm-linux-gnueabihf) libpath+=:$top/.build-sysroot/armhf/usr/lib/$t ;;
+  esac
+  said=$(LD_LIBRARY_PATH=$libpath "${run[@]}" "$tools/usr/bin/edgecore" --version 2>&1)
+  [ "$said" = "edgecore $version (libEdgeCore $version)" ] ||
+    { echo "make-deb: the packaged edgecore ($arch) does not start: $said" >&2; exit 1; }
+  LD_LIBRARY_PATH=$libpath "${run[@]}" "$tools/usr/bin/edgecore-gateway" --version >/dev/null 2>&1 ||
+    { echo "make-deb: the packaged edgecore-gateway ($arch) does not start" >&2; exit 1; }
+  LD_LIBRARY_PATH=$libpath "${run[@]}" "$tools/usr/bin/edgecore" check examples/site-simulated.yaml >/dev/null 2>&1 ||
+    { echo "make-deb: the packaged edgecore ($arch) cannot check examples/site-simulated.yaml" >&2; exit 1; }
+  echo "make-deb: $arch: $said; checks examples/site-simulated.yaml"
   built+=("$out/${libpkg}_${debversion}_$arch.deb" "$out/libedgecore-dev_${debversion}_$arch.deb" "$out/edgecore-tools_${debversion}_$arch.deb")
   echo "make-deb: $arch built in $((SECONDS - start)) s"
 done

@@ -99,12 +99,11 @@ result $status "the installed edgecore-gateway forwards the simulated site to mo
 if grep -qs '^path-exclude=*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
   echo "deb-test: man pages not checked: this system's dpkg excludes /usr/share/man (/etc/dpkg/dpkg.cfg.d)"
 else
-  for page in edgecore edgecore-check edgecore-read edgecore-write edgecore-gateway; do
-    man -w "$page" 2>/dev/null | grep -q "^/usr/share/man/man1/$page.1.gz$"
-    result $? "man -w $page"
+  for source in docs/man/*.*.md; do   # every page of the manual (docs/man/README.md)
+    page=${source##*/}; page=${page%.md}; section=${page##*.}; page=${page%.*}
+    man -w "$section" "$page" 2>/dev/null | grep -q "^/usr/share/man/man$section/$page.$section.gz$"
+    result $? "man -w $section $page"
   done
-  man -w 3 edgecore.h 2>/dev/null | grep -q '^/usr/share/man/man3/edgecore.h.3.gz$'
-  result $? "man -w 3 edgecore.h"
 fi
 completion=$(bash -c 'source /usr/share/bash-completion/completions/edgecore && complete -p edgecore &&
   COMP_WORDS=(edgecore ch); COMP_CWORD=1; _edgecore; echo "${COMPREPLY[*]}"' 2>&1)
