@@ -389,6 +389,8 @@ install: lib dist man
 	  cat $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service.tmp; } > $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service
 	rm $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service.tmp
 	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service
+	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d
+	install -m 644 examples/edgecore-gateway.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/edgecore-tools.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/default/edgecore-gateway ] || \
 	  install -m 644 examples/edgecore-gateway.default $(DESTDIR)$(SYSCONFDIR)/default/edgecore-gateway
 

@@ -144,7 +144,7 @@ for arch in "${arches[@]}"; do
   gzip -9n "$stage"/usr/share/man/man*/*
 
   lib=build/deb/tree-$arch/$libpkg dev=build/deb/tree-$arch/libedgecore-dev tools=build/deb/tree-$arch/edgecore-tools
-  install -d "$lib/usr/lib/$t" "$dev/usr/lib/$t" "$dev/usr/share/man" "$tools/usr/share/man" "$tools/usr/lib/sysusers.d"
+  install -d "$lib/usr/lib/$t" "$dev/usr/lib/$t" "$dev/usr/share/man" "$tools/usr/share/man" "$tools/usr/lib"
   mv "$stage/usr/lib/$t"/libEdgeCore.so.* "$lib/usr/lib/$t/"
   mv "$stage/usr/include" "$dev/usr/"
   mv "$stage/usr/lib/$t"/libEdgeCore.so "$stage/usr/lib/$t"/libEdgeCore.a "$stage/usr/lib/$t/pkgconfig" "$dev/usr/lib/$t/"
@@ -153,6 +153,7 @@ for arch in "${arches[@]}"; do
   mv "$stage/etc" "$stage/lib" "$tools/"
   mv "$stage/usr/share/man/man1" "$tools/usr/share/man/"
   mv "$stage/usr/share/edgecore" "$stage/usr/share/bash-completion" "$tools/usr/share/"
+  mv "$stage/usr/lib/sysusers.d" "$tools/usr/lib/"
   rmdir "$stage/usr/share/man" "$stage/usr/share" "$stage/usr/lib/$t" "$stage/usr/lib" "$stage/usr" "$stage"
 
   # libedgecoreN: ldconfig trigger, shlibs, symbols.
@@ -178,9 +179,6 @@ This package holds what building C programs against EdgeCore needs: the header e
   # sysusers.d (created at once by postinst where systemd-sysusers exists, else at the next boot).
   install -d "$tools/DEBIAN"
   echo /etc/default/edgecore-gateway > "$tools/DEBIAN/conffiles"
-  printf 'u edgecore - "EdgeCore gateway" /var/lib/edgecore\ng gpio -\nm edgecore dialout\nm edgecore gpio\n' \
-    > "$tools/usr/lib/sysusers.d/edgecore-tools.conf"
-  chmod 644 "$tools/usr/lib/sysusers.d/edgecore-tools.conf"
   cat > "$tools/DEBIAN/postinst" <<'EOF'
 #!/bin/sh
 # The gateway service's user (edgecore) and the gpio group (usr/lib/sysusers.d/edgecore-tools.conf).

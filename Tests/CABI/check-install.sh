@@ -42,7 +42,7 @@ result $? "statically linked ring_demo runs"
 # The tool, the gateway and what comes with them: no build-tree rpath, they run against the installed library.
 for f in bin/edgecore bin/edgecore-gateway share/edgecore/profiles/eastron-sdm630.yaml share/man/man1/edgecore.1 \
          share/man/man3/edgecore.h.3 share/bash-completion/completions/edgecore \
-         lib/systemd/system/edgecore-gateway.service etc/default/edgecore-gateway; do
+         lib/systemd/system/edgecore-gateway.service lib/sysusers.d/edgecore-tools.conf etc/default/edgecore-gateway; do
   [ -e "$prefix/$f" ]; result $? "installed $f"
 done
 for b in edgecore edgecore-gateway; do
