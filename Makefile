@@ -11,17 +11,29 @@
 #                             runs every file of fuzz/corpus/ once through its target (part of make check)
 #   make journal-test         the journal on real file systems (Tests/Journal): 100 kill -9 cycles of a writer
 #                             and a full 1 MiB tmpfs (part of make check); make journal-kill-soak: 1,000 cycles
-#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make install PREFIX=/usr/local [DESTDIR=...]   the library, header, pkg-config file, the tool (bin/edgecore),
+#                             the gateway (bin/edgecore-gateway), profiles, man pages, bash completion, systemd unit
+#   make man                  the man pages (docs/man/*.md, scripts/mangen.py) in build/man
+#   make deb                  Debian packages for amd64, arm64 and armhf in build/deb, checked by lintian
+#                             (scripts/make-deb.sh, docs/packaging.md); make deb DEB_ARCHES=amd64: one
+#   make deb-test             build the amd64 packages, install them here, test them, purge them (root)
 #   make bench                the ring benchmark against boost::lockfree and ck_ring
 #   make bench-journal        the journal benchmark against SQLite 3 (benchmarks/README.md; about 4 minutes)
 #   make bench-gateway        50 gateways into one local mosquitto (benchmarks/README.md; about 3 minutes)
 #   make bench-dlt645         DL/T 645 meters at 2400 8E1 against a wire-timed slave (benchmarks/README.md; about 5 minutes)
 #
-# Variables: ARCH (x86_64 | aarch64 | armv7), PREFIX, LIBDIR, DESTDIR.
+# Variables: ARCH (x86_64 | aarch64 | armv7), PREFIX, LIBDIR, DESTDIR, and for install: BINDIR, DATADIR,
+# MANDIR, SYSTEMDDIR, SYSCONFDIR.
 
 ARCH ?= x86_64
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+# /etc for the system's prefixes; a scratch prefix keeps its settings inside it.
+SYSCONFDIR ?= $(if $(filter /usr /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc)
 SWIFT ?= swift
 
 VERSION := $(shell sed -n 's/^\#define EDGECORE_VERSION_STRING "\(.*\)"/\1/p' include/edgecore.h)
@@ -114,7 +126,7 @@ LIBS := -lmodbus -lyaml -lgpiod -lm
 CABI_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 CABI_TESTS := $(patsubst Tests/CABI/%.c,$(OUT)/tests/%,$(wildcard Tests/CABI/*.c))
 
-.PHONY: all lib examples tools demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway bench-dlt645 clean FORCE
+.PHONY: all lib examples tools man dist deb deb-test demo sysroot swift-test tsan-test asan-test fuzz fuzz-replay cabi-test abi-check abi-growth-test install-check integration-test journal-test journal-kill-test journal-kill-soak journal-full-test gpio-vm-test check module-map journal-crash-soak check-arch gateway-smoke install bench bench-journal bench-gateway bench-dlt645 clean FORCE
 
 all: lib
 lib: $(SO) $(OUT)/libEdgeCore.a $(OUT)/libEdgeCore.so
@@ -174,6 +186,27 @@ $(OUT)/tools/edgecore: $(TOOL_SOURCES) tools/tool.h include/edgecore.h $(SO)
 	mkdir -p $(OUT)/tools
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -Itools -o $@ $(TOOL_SOURCES) -L$(OUT) -lEdgeCore -lm \
 	  -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
+
+# What `make install` and the Debian packages ship of the tool and the gateway: the same sources linked
+# without the build tree's rpath (they find libEdgeCore where the system's loader looks), hardened as
+# Debian's packages are; stripped when installed.
+DIST_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Iinclude
+DIST_LDFLAGS := -Wl,-z,relro -Wl,-z,now -Wl,--as-needed $(TARGET_LINK)
+dist: $(OUT)/dist/edgecore $(OUT)/dist/edgecore-gateway
+$(OUT)/dist/edgecore: $(TOOL_SOURCES) tools/tool.h include/edgecore.h $(SO)
+	mkdir -p $(OUT)/dist
+	$(CC) $(DIST_CFLAGS) -Itools -o $@ $(TOOL_SOURCES) -L$(OUT) -lEdgeCore -lm $(DIST_LDFLAGS)
+$(OUT)/dist/edgecore-gateway: examples/edgecore_gateway.c include/edgecore.h $(SO)
+	mkdir -p $(OUT)/dist
+	$(CC) $(DIST_CFLAGS) $(GATEWAY_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto -lssl -lcrypto -lpthread -lm \
+	  $(DIST_LDFLAGS)
+
+# The manual: one page per docs/man/*.md (format: docs/man/README.md).
+MAN_SOURCES := $(filter-out docs/man/README.md,$(wildcard docs/man/*.md))
+MAN_PAGES := $(patsubst docs/man/%.md,build/man/%,$(MAN_SOURCES))
+man: $(MAN_PAGES)
+build/man/%: docs/man/%.md scripts/mangen.py include/edgecore.h
+	python3 scripts/mangen.py build/man $<
 
 # The MQTT gateway also links Debian's libmosquitto and OpenSSL (which libmosquitto uses; the gateway
 # checks its TLS files with it at start) (docs/gateway.md). Cross builds: OpenSSL's per-architecture
@@ -318,23 +351,59 @@ check: module-map tsan-test asan-test swift-test
 	$(MAKE) abi-growth-test
 	$(MAKE) install-check
 	$(MAKE) integration-test
+	$(MAKE) deb-test
 	$(MAKE) journal-test ARCH=x86_64
 	$(MAKE) gpio-vm-test
 	$(MAKE) check-arch ARCH=aarch64
 	$(MAKE) gateway-smoke ARCH=aarch64
 	$(MAKE) check-arch ARCH=armv7
 	$(MAKE) gateway-smoke ARCH=armv7
+	$(MAKE) deb DEB_ARCHES="arm64 armhf"
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig
+install: lib dist man
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(DATADIR)/edgecore/profiles $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSCONFDIR)/default
 	install -m 644 include/edgecore.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/
-	$(STRIP) --strip-unneeded $(DESTDIR)$(LIBDIR)/$(notdir $(SO))
+	install -m 644 $(SO) $(DESTDIR)$(LIBDIR)/
+	$(STRIP) --strip-unneeded --remove-section=.comment $(DESTDIR)$(LIBDIR)/$(notdir $(SO))
 	ln -sf $(notdir $(SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libEdgeCore.so
 	install -m 644 $(OUT)/libEdgeCore.a $(DESTDIR)$(LIBDIR)/
+	$(STRIP) --strip-debug --remove-section=.comment $(DESTDIR)$(LIBDIR)/libEdgeCore.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  toolchain/edgecore.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/edgecore.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/edgecore.pc
+	install -m 755 $(OUT)/dist/edgecore $(OUT)/dist/edgecore-gateway $(DESTDIR)$(BINDIR)/
+	$(STRIP) --strip-unneeded --remove-section=.comment --remove-section=.note $(DESTDIR)$(BINDIR)/edgecore \
+	  $(DESTDIR)$(BINDIR)/edgecore-gateway
+	install -m 644 profiles/*.yaml $(DESTDIR)$(DATADIR)/edgecore/profiles/
+	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(filter %.3,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 tools/edgecore.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/edgecore
+	sed -e '1,/^\[Unit\]/{/^\[Unit\]/!d}' -e 's|^Documentation=.*|Documentation=man:edgecore-gateway(1)|' \
+	  -e 's|/usr/local/bin/edgecore_gateway|$(BINDIR)/edgecore-gateway|' \
+	  -e 's|/etc/default/edgecore-gateway|$(SYSCONFDIR)/default/edgecore-gateway|' \
+	  examples/edgecore-gateway.service > $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service.tmp
+	{ echo '# EdgeCore gateway (edgecore-gateway(1)): settings in $(SYSCONFDIR)/default/edgecore-gateway,'; \
+	  echo '# then: systemctl enable --now edgecore-gateway (docs/packaging.md).'; \
+	  cat $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service.tmp; } > $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service
+	rm $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service.tmp
+	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/edgecore-gateway.service
+	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d
+	install -m 644 examples/edgecore-gateway.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/edgecore-tools.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/edgecore-gateway ] || \
+	  install -m 644 examples/edgecore-gateway.default $(DESTDIR)$(SYSCONFDIR)/default/edgecore-gateway
+
+# Debian packages (scripts/make-deb.sh; docs/packaging.md): libedgecoreN, libedgecore-dev, edgecore-tools.
+DEB_ARCHES ?= amd64 arm64 armhf
+deb:
+	scripts/make-deb.sh $(DEB_ARCHES)
+
+# The amd64 packages installed on this machine (apt), tested, purged (Tests/Packaging/test-deb.sh; root or
+# passwordless sudo, else skipped).
+deb-test:
+	Tests/Packaging/test-deb.sh
 
 bench:
 	$(MAKE) lib ARCH=x86_64

@@ -4,7 +4,8 @@
 # Modbus integration test tools (socat pty pairs, Debian python3 venv for pymodbus/pytest), the MQTT broker
 # and client library of the gateway (mosquitto; openssl makes the TLS tests' certificates),
 # the GPIO real-kernel rig (Tests/GPIO/vm: qemu system emulators, out-of-tree kernel module build, cpio),
-# tshark (the sniff tests check that Wireshark decodes `edgecore sniff --pcap` as Modbus RTU; about 22 MB).
+# tshark (the sniff tests check that Wireshark decodes `edgecore sniff --pcap` as Modbus RTU; about 22 MB),
+# the Debian packages' checks (lintian, file) and the manual's (man-db, groff, mandoc -Tlint).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 packages=(
@@ -18,6 +19,7 @@ packages=(
   mosquitto mosquitto-clients libmosquitto-dev libssl-dev openssl
   qemu-system-x86 qemu-system-arm cpio xz-utils bc flex bison libelf-dev kmod
   tshark
+  lintian man-db groff-base mandoc file
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -38,5 +38,25 @@ gcc -std=c11 "$top/examples/ring_demo.c" -static-libgcc $(pkg-config --cflags ed
 result $? "examples/ring_demo.c links statically with libEdgeCore.a (pkg-config --static)"
 timeout 60 "$demo-static" 6 | grep -q '^published 6 drained 6 dropped 0 rejected 0$'
 result $? "statically linked ring_demo runs"
+
+# The tool, the gateway and what comes with them: no build-tree rpath, they run against the installed library.
+for f in bin/edgecore bin/edgecore-gateway share/edgecore/profiles/eastron-sdm630.yaml share/man/man1/edgecore.1 \
+         share/man/man3/edgecore.h.3 share/bash-completion/completions/edgecore \
+         lib/systemd/system/edgecore-gateway.service lib/sysusers.d/edgecore-tools.conf etc/default/edgecore-gateway; do
+  [ -e "$prefix/$f" ]; result $? "installed $f"
+done
+for b in edgecore edgecore-gateway; do
+  ! readelf -d "$prefix/bin/$b" | grep -qE 'R(UN)?PATH'
+  result $? "bin/$b carries no rpath"
+done
+[ "$(LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/edgecore" --version)" = "edgecore $(pkg-config --modversion edgecore) (libEdgeCore $(pkg-config --modversion edgecore))" ]
+result $? "installed edgecore --version runs against the installed library"
+LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/edgecore-gateway" --version >/dev/null
+result $? "installed edgecore-gateway --version runs"
+grep -q "^ExecStart=$prefix/bin/edgecore-gateway " "$prefix/lib/systemd/system/edgecore-gateway.service"
+result $? "the unit runs the installed gateway"
+warnings=$(for page in "$prefix"/share/man/man*/*; do LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$page" 2>&1; done)
+[ -z "$warnings" ] && man -l "$prefix/share/man/man1/edgecore.1" 2>/dev/null | grep -q 'EXIT STATUS'
+result $? "installed man pages render without groff warnings${warnings:+: $warnings}"
 echo "install: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

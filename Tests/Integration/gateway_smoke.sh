@@ -4,6 +4,8 @@
 # site (the host's site_simulator) through a private mosquitto (127.0.0.1, password, free port) to a
 # persistent QoS 1 subscriber for 6 s; every journaled reading must arrive.
 #   Tests/Integration/gateway_smoke.sh ARCH RUN-PREFIX LIBRARY-PATH
+# $EDGECORE_GATEWAY, when set, is the gateway run instead of build/ARCH/examples/edgecore_gateway (the
+# installed /usr/bin/edgecore-gateway of the Debian package test).
 # Prints "gateway-ARCH: 1 passed, 0 failed" (or 0 passed, 1 failed), counted by scripts/test.sh.
 set -uo pipefail
 arch=$1 run=$2 libpath=$3
@@ -35,7 +37,7 @@ mosquitto_sub -p "$port" -u smoke -P "smoke-$$" -c -i "smoke-viewer-$$" -q 1 -t 
   > "$work/received" 2>&1 & pids+=($!)
 sleep 0.5
 # shellcheck disable=SC2086  # RUN-PREFIX is a command with arguments
-LD_LIBRARY_PATH=$libpath timeout 120 $run "$top/build/$arch/examples/edgecore_gateway" --port "$port" --id smoke \
+LD_LIBRARY_PATH=$libpath timeout 120 $run "${EDGECORE_GATEWAY:-$top/build/$arch/examples/edgecore_gateway}" --port "$port" --id smoke \
   --username smoke --password-file "$work/password" --seconds 6 --stats-interval 0 "$work/site.yaml" \
   2> "$work/gateway.log"
 status=$?
