@@ -179,9 +179,9 @@ static int journal_error(const struct query *q, const char *what, int rc) {
     /* The folder itself is unusable: the input is refused (3), as a refused site file is. */
     if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == EDGECORE_E_NOT_A_JOURNAL ||
         rc == EDGECORE_E_JOURNAL_VERSION) {
-        const char *detail = edgecore_journal_last_error();
-        fprintf(stderr, "%s: %s: %s%s%s\n", subcommand, q->folder, edgecore_strerror(rc), detail[0] ? ": " : "",
-                detail);
+        const char *detail = edgecore_journal_last_error(); /* "journal DIR: what" */
+        if (detail[0]) fprintf(stderr, "%s: %s\n", subcommand, detail);
+        else fprintf(stderr, "%s: journal %s: %s\n", subcommand, q->folder, edgecore_strerror(rc));
         return EXIT_SITE;
     }
     return runtime_error(what, rc);

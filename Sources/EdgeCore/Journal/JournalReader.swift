@@ -75,6 +75,14 @@ final class JournalReader {
         folder = Folder(path: path)
         location = path.description
         do throws(Failure) {
+            _ = try folder.names()
+        } catch {
+            // "journal PATH: No such file or directory", not the path twice.
+            if case .system(.notDirectory) = error.kind { throw Failure(.notAJournal, "journal \(location): not a folder") }
+            if case .system(let errno) = error.kind { throw Failure.system(errno, "journal \(location)") }
+            throw Failure(error, "journal \(location)")
+        }
+        do throws(Failure) {
             try refresh()
         } catch {
             throw Failure(error, "journal \(location)")
