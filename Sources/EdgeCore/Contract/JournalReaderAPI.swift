@@ -78,6 +78,7 @@ public func edgecore_journal_reader_problem_sized(_ reader: OpaquePointer?, _ in
                                                  _ problemOut: UnsafeMutablePointer<edgecore_journal_problem>?,
                                                  _ size: Int) -> Int32 {
     guard let reader, let problemOut else { return nullArgument("journal reader and problem_out are required") }
+    if let code = checkStoreSize(edgecore_journal_problem.self, size: size) { return code }
     return readerCall(reader) { reader throws(Failure) in
         let index = Int(index)
         guard reader.lastReport != nil, index < reader.problems.count else {
@@ -92,6 +93,7 @@ public func edgecore_journal_reader_cursor_sized(_ reader: OpaquePointer?, _ ind
                                                 _ statsOut: UnsafeMutablePointer<edgecore_journal_cursor_stats>?,
                                                 _ size: Int) -> Int32 {
     guard let reader, let statsOut else { return nullArgument("journal reader and stats_out are required") }
+    if let code = checkStoreSize(edgecore_journal_cursor_stats.self, size: size) { return code }
     return readerCall(reader) { reader throws(Failure) in
         let index = Int(index)
         guard let report = reader.lastReport, index < reader.cursors.count else {
