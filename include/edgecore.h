@@ -12,7 +12,8 @@
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
  *     handles made by _create and freed by _destroy; _destroy(NULL) does nothing. A journal (struct
- *     edgecore_journal) is made by _open and freed by _close, as files are; _close(NULL) does nothing.
+ *     edgecore_journal) and a journal reader (struct edgecore_journal_reader) are made by _open and freed
+ *     by _close, as files are; _close(NULL) does nothing.
  *     Settings and statistics are plain structs the caller allocates.
  *   - Results: functions return int: 0 (EDGECORE_OK) or a non-negative count on success, a negative result
  *     code on failure. -1 .. -4095 are system errors as -errno (e.g. -ENOMEM); EDGECORE_E_FIRST down to

@@ -222,6 +222,36 @@ def test_tail(journal):
     assert len(everything) == TOTAL
 
 
+SITE = """buses:
+  - name: plant
+    type: tcp
+    host: 127.0.0.1
+    port: 1502
+    devices:
+      - name: d
+        unit_id: 1
+        channels:
+          - {name: d.flow, address: 0, interval_ms: 1000}
+          - {name: d.level, address: 1, unit: m, interval_ms: 1000}
+          - {name: d.temp, address: 2, unit: degC, interval_ms: 1000}
+          - {name: d.rate, address: 3, interval_ms: 1000}
+"""
+
+
+def test_site_names_the_channels(journal, tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE)
+    named = rows(tool(journal, "dump", journal, "--site", site, "--channel", "d.temp", "--from", 1, "--to", 40,
+                      "--format", "json").stdout)
+    assert [r["sequence"] for r in named] == [s for s in range(1, 41) if s % 4 == 2]
+    assert {(r["channel"], r["channel_id"], r["unit"]) for r in named} == {("d.temp", 2, "degC")}
+    assert "d.level" in tool(journal, "tail", journal, "-n", 4, "--site", site).stdout
+    unknown = run("journal", "dump", journal, "--site", site, "--channel", "d.nothing")
+    assert unknown.returncode == 2 and "no channel 'd.nothing'" in unknown.stderr
+    refused = run("journal", "dump", journal, "--site", tmp_path / "absent.yaml")
+    assert refused.returncode == 3 and refused.stderr.count("\n") == 1
+
+
 def test_check_clean(journal):
     out = tool(journal, "check", journal).stdout
     assert "problems    0 (every record verified)" in out
