@@ -131,6 +131,34 @@ import Testing
         #expect(report.firstSequence == second && report.lastSequence == 4000)
     }
 
+    @Test func aTornNewSegmentAnotherJournalsSegmentAndADamagedCursorAreNamed() throws {
+        let path = try scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try write(path, batches: 3, size: 10)
+        // Another journal's segment, named as if it came next (sequence 100), and a newest segment whose
+        // creation a crash cut short (5 bytes of its header, sequence 200).
+        let other = try scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let journal = try Journal(folder: FilePath(other), settings: Self.settings)
+        _ = try Crash.readings(from: 1, count: 3).withUnsafeBufferPointer { try journal.append($0) }
+        try journal.close()
+        var foreign = try Data(contentsOf: URL(fileURLWithPath: other + "/seg-0000000000000001.ecj"))
+        try foreign.write(to: URL(fileURLWithPath: path + "/seg-0000000000000064.ecj"))
+        foreign.removeLast(foreign.count - 5)
+        try foreign.write(to: URL(fileURLWithPath: path + "/seg-00000000000000c8.ecj"))
+        try Data(repeating: 0x55, count: 32).write(to: URL(fileURLWithPath: path + "/cursor-uplink.ecc"))
+        let before = try snapshot(path)
+        let reader = try JournalReader(folder: FilePath(path))
+        let report = try reader.check()
+        #expect(reader.problems.map { $0.kind } == [.foreignSegment, .tornTail, .header])
+        #expect(reader.problems.map { $0.file } == ["seg-0000000000000064.ecj", "seg-00000000000000c8.ecj", "cursor-uplink.ecc"])
+        #expect(reader.problems[1].offset == 0 && reader.problems[1].bytes == 5)
+        #expect(report.corruptSegments == 1 && report.tornBytes == 5 && report.readings == 30 && report.lastSequence == 30)
+        #expect(reader.cursors.first?.acknowledged == 0)
+        #expect(try readAll(reader).map { $0.count } == [30])
+        #expect(try snapshot(path) == before)
+    }
+
     @Test func refusesWhatIsNotAJournalAndNamesIt() throws {
         let path = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: path) }
