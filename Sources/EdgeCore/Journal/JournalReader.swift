@@ -28,6 +28,18 @@ final class JournalReader {
         var firstSequence: UInt64 = 0
         var lastSequence: UInt64 = 0
         var message: String
+
+        /// The message as a Message (Common/Message.swift): interpolations out of line, a smaller library.
+        init(kind: ProblemKind, file: String, offset: UInt64, bytes: UInt64, firstSequence: UInt64 = 0,
+             lastSequence: UInt64 = 0, message: Message) {
+            self.kind = kind
+            self.file = file
+            self.offset = offset
+            self.bytes = bytes
+            self.firstSequence = firstSequence
+            self.lastSequence = lastSequence
+            self.message = message.text
+        }
     }
 
     struct Report: Equatable {
@@ -315,15 +327,15 @@ final class JournalReader {
                     continue
                 }
                 report.corruptSegments += 1
-                var kind = ProblemKind.header
-                var what = "damaged segment header"
+                var problem = Problem(kind: .header, file: name, offset: 0, bytes: segment.size,
+                                      message: "damaged segment header: the segment is skipped")
                 if case .ok(let header) = segment.bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
-                    kind = .foreignSegment
-                    what = header.instance != instance ? "segment of another journal (instance 0x\(Journal.hex16(header.instance)))"
-                        : "header's first sequence \(header.firstSequence) disagrees with the name"
+                    problem.kind = .foreignSegment
+                    problem.message = header.instance != instance
+                        ? Message("segment of another journal (instance 0x\(Journal.hex16(header.instance))): the segment is skipped").text
+                        : Message("header's first sequence \(header.firstSequence) disagrees with the name: the segment is skipped").text
                 }
-                note(&report, Problem(kind: kind, file: name, offset: 0, bytes: segment.size,
-                                      message: what + ": the segment is skipped"))
+                note(&report, problem)
                 continue
             }
             let scan = Journal.scanSegment(segment.bytes, first: first)
@@ -360,11 +372,11 @@ final class JournalReader {
             let body = segment.bytes.count - JournalFormat.segmentHeaderSize
             if scan.validEnd < body {
                 let torn = UInt64(body - scan.validEnd)
+                let tornWhat: StaticString = isNewest ? "(a write cut short: open cuts them off)" : "(the rest of the segment is lost)"
                 report.tornBytes += torn
                 note(&report, Problem(kind: .tornTail, file: name, offset: UInt64(JournalFormat.segmentHeaderSize + scan.validEnd),
                                       bytes: torn,
-                                      message: "\(torn) bytes after the last whole record" + (isNewest
-                                          ? " (a write cut short: open cuts them off)" : " (the rest of the segment is lost)")))
+                                      message: "\(torn) bytes after the last whole record \(tornWhat)"))
             }
         }
         cursors = []
