@@ -103,7 +103,8 @@ final class JournalReader {
 
     // MARK: - Listing
 
-    /// Lists the folder again (segments come and go while a writer runs); reads journal.id once it exists.
+    /// Lists the folder again (segments come and go while a writer runs); until the identity is known,
+    /// reads journal.id, else the newest segment headers.
     private func refresh() throws(Failure) {
         let names: [String]
         do throws(Failure) {
@@ -132,6 +133,15 @@ final class JournalReader {
             case .newerVersion(let version): throw newer(Journal.identityName, version)
             case .notAJournal, .corrupt: identityDamaged = true
             case nil: break  // removed meanwhile
+            }
+        }
+        // Without (a valid) journal.id, the identity is the newest valid segment header's, as open takes it.
+        if instance == nil {
+            for first in segmentFirsts.reversed() {
+                if case .ok(let header)? = try readHeader(Journal.segmentName(first)) {
+                    instance = header.instance
+                    break
+                }
             }
         }
     }
@@ -197,7 +207,6 @@ final class JournalReader {
         switch bytes.withUnsafeBytes({ JournalFormat.decodeSegmentHeader($0) }) {
         case .newerVersion(let version): throw newer(name, version)
         case .ok(let header):
-            if instance == nil { instance = header.instance }
             headerOK = header.instance == instance && header.firstSequence == first
         case .notAJournal, .corrupt: headerOK = false
         }
@@ -296,15 +305,6 @@ final class JournalReader {
         instance = nil
         cached = nil
         try refresh()
-        // Without journal.id, the identity is the newest valid segment header's (as open takes it).
-        if instance == nil {
-            for first in segmentFirsts.reversed() {
-                if case .ok(let header)? = try readHeader(Journal.segmentName(first)) {
-                    instance = header.instance
-                    break
-                }
-            }
-        }
         var report = Report()
         problems = []
         if identityDamaged {

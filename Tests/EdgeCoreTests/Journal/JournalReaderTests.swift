@@ -159,6 +159,22 @@ import Testing
         #expect(try snapshot(path) == before)
     }
 
+    @Test func withoutAValidIdentityTheSegmentsGiveIt() throws {
+        let path = try scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try write(path, batches: 40, size: 100)
+        try Data(repeating: 0, count: 32).write(to: URL(fileURLWithPath: path + "/journal.id"))  // no magic
+        let reader = try JournalReader(folder: FilePath(path))
+        #expect(try readAll(reader).reduce(0) { $0 + $1.count } == 4000)
+        let report = try reader.check()
+        #expect(report.readings == 4000 && report.corruptSegments == 0 && report.instance != 0)
+        #expect(reader.problems.map { $0.file } == ["journal.id"] && reader.problems.first?.kind == .header)
+        try FileManager.default.removeItem(atPath: path + "/journal.id")
+        let without = try JournalReader(folder: FilePath(path))
+        #expect(try readAll(without).reduce(0) { $0 + $1.count } == 4000)
+        #expect(try without.check().problems == 0)
+    }
+
     @Test func refusesWhatIsNotAJournalAndNamesIt() throws {
         let path = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: path) }
