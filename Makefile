@@ -285,7 +285,7 @@ abi-check: lib $(OUT)/exports.txt
 check-arch: abi-check cabi-test
 
 # The growth rule of edgecore.h: programs built against earlier versions' frozen headers (Tests/CABI/abi/1.0,
-# 1.2) and this version's header run against a library whose structs all grew and against this version's
+# 1.2, 1.3) and this version's header run against a library whose structs all grew and against this version's
 # library, and programs built against the grown header run against this version's library (x86_64).
 ABI_TESTS := build/abi-tests
 abi-growth-test:
@@ -296,13 +296,15 @@ abi-growth-test:
 	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
 	$(CC) $(filter-out -Iinclude,$(CABI_CFLAGS)) -ITests/CABI/abi/1.2 -ITests/CABI -o $(ABI_TESTS)/header_1.2 Tests/CABI/abi/test_abi_growth.c \
 	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
+	$(CC) $(filter-out -Iinclude,$(CABI_CFLAGS)) -ITests/CABI/abi/1.3 -ITests/CABI -o $(ABI_TESTS)/header_1.3 Tests/CABI/abi/test_abi_growth.c \
+	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
 	$(CC) $(filter-out -Iinclude,$(CABI_CFLAGS)) -Ibuild/abi-grown -ITests/CABI -o $(ABI_TESTS)/grown_header Tests/CABI/abi/test_abi_growth.c \
 	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
 	$(CC) $(CABI_CFLAGS) -ITests/CABI -o $(ABI_TESTS)/this_header Tests/CABI/abi/test_abi_growth.c \
 	  -Lbuild/x86_64 -lEdgeCore -lpthread -lm
-	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64-grown Tests/CABI/run.sh abi_old_on_grown "" $(ABI_TESTS)/old_header $(ABI_TESTS)/header_1.2 $(ABI_TESTS)/this_header
+	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64-grown Tests/CABI/run.sh abi_old_on_grown "" $(ABI_TESTS)/old_header $(ABI_TESTS)/header_1.2 $(ABI_TESTS)/header_1.3 $(ABI_TESTS)/this_header
 	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64 Tests/CABI/run.sh abi_grown_on_old "" $(ABI_TESTS)/grown_header
-	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64 Tests/CABI/run.sh abi_same "" $(ABI_TESTS)/old_header $(ABI_TESTS)/header_1.2 $(ABI_TESTS)/this_header
+	LD_LIBRARY_PATH=$(CURDIR)/build/x86_64 Tests/CABI/run.sh abi_same "" $(ABI_TESTS)/old_header $(ABI_TESTS)/header_1.2 $(ABI_TESTS)/header_1.3 $(ABI_TESTS)/this_header
 
 install-check: lib
 	Tests/CABI/check-install.sh

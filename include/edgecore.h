@@ -5,14 +5,15 @@
  * keeps every reading with its status in a lock-free ring buffer, and hands readings to C firmware through
  * the functions below.
  *
- * Sections, in order: conventions; version; result codes; readings; ring; journal; engine (life cycle,
- * Modbus buses, devices (Modbus slaves and DL/T 645 / CJ/T 188 meters), channels, GPIO, readings,
- * statistics and look-ups, writes, meter actions and names, journal).
+ * Sections, in order: conventions; version; result codes; readings; ring; journal (and its read-only
+ * reader); engine (life cycle, Modbus buses, devices (Modbus slaves and DL/T 645 / CJ/T 188 meters),
+ * channels, GPIO, readings, statistics and look-ups, writes, meter actions and names, journal).
  *
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
  *     handles made by _create and freed by _destroy; _destroy(NULL) does nothing. A journal (struct
- *     edgecore_journal) is made by _open and freed by _close, as files are; _close(NULL) does nothing.
+ *     edgecore_journal) and a journal reader (struct edgecore_journal_reader) are made by _open and freed
+ *     by _close, as files are; _close(NULL) does nothing.
  *     Settings and statistics are plain structs the caller allocates.
  *   - Results: functions return int: 0 (EDGECORE_OK) or a non-negative count on success, a negative result
  *     code on failure. -1 .. -4095 are system errors as -errno (e.g. -ENOMEM); EDGECORE_E_FIRST down to
@@ -82,11 +83,11 @@ extern "C" {
 /* ==================================================================================================== */
 
 #define EDGECORE_VERSION_MAJOR 1
-#define EDGECORE_VERSION_MINOR 3
+#define EDGECORE_VERSION_MINOR 4
 #define EDGECORE_VERSION_PATCH 0
 /** MAJOR * 1000000 + MINOR * 1000 + PATCH, as in sqlite3: compare it with edgecore_version_number(). */
-#define EDGECORE_VERSION_NUMBER 1003000
-#define EDGECORE_VERSION_STRING "1.3.0"
+#define EDGECORE_VERSION_NUMBER 1004000
+#define EDGECORE_VERSION_STRING "1.4.0"
 
 /**
  * The version of the library actually loaded, as EDGECORE_VERSION_NUMBER was when it was built.
@@ -702,6 +703,202 @@ int edgecore_journal_cursor_stats_sized(struct edgecore_journal *journal, uint32
 static inline int edgecore_journal_cursor_stats(struct edgecore_journal *journal, uint32_t index,
                                                 struct edgecore_journal_cursor_stats *stats_out) {
     return edgecore_journal_cursor_stats_sized(journal, index, stats_out, sizeof *stats_out);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Journal: read-only inspection (1.4)                                                                  */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/**
+ * A journal reader looks at a journal's folder without changing it, for offline inspection (the
+ * `edgecore journal` tool, a copy of a card, a support script): it opens every file read-only, takes no
+ * lock, and writes, removes and truncates nothing (no recovery, no cursor, no journal.id). So it works
+ * while a gateway holds the journal open with edgecore_journal_open, and on a read-only file system.
+ *
+ * What it sees is what the files hold when it reads them, synced or not: the newest readings a writer has
+ * appended but not yet synced are included (durability is not known offline), and a record being written
+ * at that moment may show as a torn tail until the write completes. It checks records exactly as the
+ * journal does (their CRC32C, docs/journal-format.md) and never returns a reading whose check failed.
+ *
+ * Why a handle rather than one call per folder: a reader keeps the list of segments and the segment it
+ * read last in memory, so a dump that reads a big journal in batches reads each segment once, and `tail
+ * --follow` polling the newest segment re-reads it only when its size changed.
+ *
+ * Thread rules: a reader is used by one thread at a time (it has no lock of its own); any number of readers,
+ * in any threads and processes, may look at a folder beside its one writer. _close once no call on it is in
+ * progress. Messages of failing calls: edgecore_journal_last_error().
+ */
+struct edgecore_journal_reader;
+
+/**
+ * Open a reader on the journal in `folder`. Lists the folder and reads journal.id; creates nothing.
+ *
+ * reader_out  receives the reader, owned by the caller, freed with edgecore_journal_reader_close; NULL on
+ *             failure.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER (folder, reader_out), -ENOENT (no such folder), -EACCES,
+ * EDGECORE_E_NOT_A_JOURNAL (the path is not a folder, or the folder holds a file that is not a journal's:
+ * the message names it), EDGECORE_E_JOURNAL_VERSION (journal.id of a newer EdgeCore), -EIO, -ENOMEM, other
+ * -errno of opendir/open/read. An empty folder is an empty journal (no readings). Blocks on a folder
+ * listing and one small read. Any thread.
+ */
+int edgecore_journal_reader_open(const char *folder, struct edgecore_journal_reader **reader_out);
+
+/** Free the reader (it holds no file open between calls). NULL does nothing. Does not block. */
+void edgecore_journal_reader_close(struct edgecore_journal_reader *reader);
+
+/**
+ * Copy the valid readings from `from_sequence` on into the caller's array: the first stored reading at or
+ * after it and those with consecutive sequence numbers after it (a gap, left by damage, ends the batch;
+ * call again from first + n to continue after it). Lists the folder again first, so readings and segments
+ * a writer added since the last call are seen (and segments it removed are passed over).
+ *
+ * from_sequence        0 or 1: from the oldest reading.
+ * out                  the caller's array of `max` readings.
+ * first_sequence_out   receives the journal sequence of out[0] (when the result is > 0); may be NULL.
+ *
+ * Returns the number of readings copied (0: none at or after from_sequence), or EDGECORE_E_NULL_POINTER
+ * (reader, or out with max > 0), EDGECORE_E_NOT_A_JOURNAL (a file that is not a journal's appeared),
+ * EDGECORE_E_JOURNAL_VERSION (a segment of a newer EdgeCore), -EIO, -ENOMEM and other -errno of
+ * opendir/open/read. Blocks on a folder listing and the read of at most one segment per segment passed.
+ */
+int edgecore_journal_reader_read(struct edgecore_journal_reader *reader, uint64_t from_sequence,
+                                 struct edgecore_reading *out, size_t max, uint64_t *first_sequence_out);
+
+/**
+ * The sequences of the oldest and newest valid readings (both 0 for a journal without any), from the oldest
+ * and newest segments that hold valid records: not a scan of the whole journal (tail -n N reads from
+ * newest - N + 1). Either pointer may be NULL.
+ * Returns 0, or EDGECORE_E_NULL_POINTER (reader), and the errors of edgecore_journal_reader_read.
+ * Blocks on a folder listing and the read of one segment or a few.
+ */
+int edgecore_journal_reader_bounds(struct edgecore_journal_reader *reader, uint64_t *oldest_out,
+                                   uint64_t *newest_out);
+
+/** What edgecore_journal_reader_check found: the whole journal, every record verified. Grows at its end. */
+struct edgecore_journal_report {
+    uint64_t instance_id;       /**< the journal's identity (journal.id's, else its newest segment's); 0: none */
+    uint64_t bytes;             /**< bytes of all segment files */
+    uint64_t first_sequence;    /**< the oldest valid reading's sequence; 0: no reading */
+    uint64_t last_sequence;     /**< the newest valid reading's sequence; 0: no reading */
+    int64_t min_timestamp_ns;   /**< the earliest timestamp_ns of the valid readings (0: no reading) */
+    int64_t max_timestamp_ns;   /**< the latest timestamp_ns of the valid readings (0: no reading) */
+    uint64_t readings;          /**< valid readings */
+    uint64_t records;           /**< valid records */
+    uint64_t damaged_records;   /**< whole records skipped: checksum failed or sequence went backwards */
+    uint64_t gaps;              /**< places where sequences are missing between valid readings */
+    uint64_t missing_readings;  /**< sequence numbers missing in those gaps */
+    uint64_t torn_bytes;        /**< bytes after the valid records of segments (torn or damaged ends) */
+    uint32_t segments;          /**< segment files */
+    uint32_t corrupt_segments;  /**< segments skipped whole: damaged header, another journal's, wrong name */
+    uint32_t cursors;           /**< cursor files: index 0 .. cursors - 1 for edgecore_journal_reader_cursor */
+    uint32_t problems;          /**< problems found (0: the journal is clean): index 0 .. problems - 1 for
+                                     edgecore_journal_reader_problem (the first 4096 are kept) */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_journal_report, 112);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, instance_id, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, bytes, 8);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, first_sequence, 16);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, last_sequence, 24);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, min_timestamp_ns, 32);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, max_timestamp_ns, 40);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, readings, 48);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, records, 56);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, damaged_records, 64);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, gaps, 72);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, missing_readings, 80);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, torn_bytes, 88);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, segments, 96);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, corrupt_segments, 100);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, cursors, 104);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_report, problems, 108);
+
+/**
+ * Read every file of the journal and verify every record; fill *report_out, and keep the problems found
+ * and the cursors' positions for edgecore_journal_reader_problem and _cursor (replacing an earlier
+ * check's). A damaged journal is not a failure: its problems are counted in the report.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER (reader, report_out), EDGECORE_E_INVALID_ARGUMENT (struct smaller
+ * than in version 1.4), and the errors of edgecore_journal_reader_read. Blocks on reading the whole
+ * journal (size_limit bytes at most: seconds for hundreds of MB on an SD card).
+ */
+int edgecore_journal_reader_check_sized(struct edgecore_journal_reader *reader,
+                                        struct edgecore_journal_report *report_out, size_t report_size);
+static inline int edgecore_journal_reader_check(struct edgecore_journal_reader *reader,
+                                                struct edgecore_journal_report *report_out) {
+    return edgecore_journal_reader_check_sized(reader, report_out, sizeof *report_out);
+}
+
+/** What a problem is (struct edgecore_journal_problem.kind). */
+enum edgecore_journal_problem_kind {
+    /** A damaged 32-byte header: a segment's (the segment is skipped whole), journal.id's (open rewrites it)
+     *  or a cursor file's (the cursor restarts from the oldest reading). */
+    EDGECORE_JOURNAL_PROBLEM_HEADER = 1,
+    /** A valid segment header of another journal (instance), or whose first sequence disagrees with the
+     *  file's name: the segment is skipped whole. */
+    EDGECORE_JOURNAL_PROBLEM_FOREIGN_SEGMENT = 2,
+    /** A whole record whose checksum fails or whose sequence goes backwards: skipped. */
+    EDGECORE_JOURNAL_PROBLEM_RECORD = 3,
+    /** Bytes after a segment's valid records: a write a crash cut short (open cuts them off the newest
+     *  segment), or damage the scanner cannot step over (the rest of that segment is lost). Also a newest
+     *  segment shorter than its header. */
+    EDGECORE_JOURNAL_PROBLEM_TORN_TAIL = 4,
+    /** Sequences first_sequence .. last_sequence are missing between valid readings (readings lost to the
+     *  damage reported before it); offset is the record after the gap. */
+    EDGECORE_JOURNAL_PROBLEM_GAP = 5
+};
+
+/** One problem a check found. Grows at its end. */
+struct edgecore_journal_problem {
+    uint16_t kind;            /**< enum edgecore_journal_problem_kind */
+    uint16_t reserved;        /**< 0 */
+    uint32_t reserved2;       /**< 0 */
+    uint64_t offset;          /**< byte offset in the file where the problem begins */
+    uint64_t bytes;           /**< bytes concerned: the record's, the tail's, the file's (a skipped segment);
+                                   0 for a gap */
+    uint64_t first_sequence;  /**< EDGECORE_JOURNAL_PROBLEM_GAP: the first missing sequence; else 0 */
+    uint64_t last_sequence;   /**< EDGECORE_JOURNAL_PROBLEM_GAP: the last missing sequence; else 0 */
+    char file[48];            /**< the file's name in the folder, NUL-terminated ("seg-....ecj") */
+    char message[168];        /**< what it is, in words, NUL-terminated (cut to fit) */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_journal_problem, 256);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, kind, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, reserved, 2);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, reserved2, 4);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, offset, 8);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, bytes, 16);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, first_sequence, 24);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, last_sequence, 32);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, file, 40);
+EDGECORE_ASSERT_FIELD_(edgecore_journal_problem, message, 88);
+
+/**
+ * Fill *problem_out with problem `index` of the last edgecore_journal_reader_check (in file order: segments
+ * by sequence, each from its start; journal.id first, cursor files last).
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (index not below the problems kept, or no
+ * check yet), EDGECORE_E_INVALID_ARGUMENT (struct smaller than in version 1.4). No file I/O.
+ */
+int edgecore_journal_reader_problem_sized(struct edgecore_journal_reader *reader, uint32_t index,
+                                          struct edgecore_journal_problem *problem_out, size_t problem_size);
+static inline int edgecore_journal_reader_problem(struct edgecore_journal_reader *reader, uint32_t index,
+                                                  struct edgecore_journal_problem *problem_out) {
+    return edgecore_journal_reader_problem_sized(reader, index, problem_out, sizeof *problem_out);
+}
+
+/**
+ * Fill *stats_out with cursor `index` (0 .. report.cursors - 1 of the last edgecore_journal_reader_check,
+ * in no particular order) as its file holds it: name; acknowledged_sequence and durable_acknowledged both
+ * the file's (0 for a damaged file: that cursor restarts from the oldest reading); read_sequence
+ * acknowledged + 1; unacknowledged the readings after it up to the check's last_sequence; lost 0 (not
+ * known offline).
+ * Returns 0, or EDGECORE_E_NULL_POINTER, EDGECORE_E_NOT_FOUND (index, or no check yet),
+ * EDGECORE_E_INVALID_ARGUMENT (struct smaller than in version 1.1). No file I/O.
+ */
+int edgecore_journal_reader_cursor_sized(struct edgecore_journal_reader *reader, uint32_t index,
+                                         struct edgecore_journal_cursor_stats *stats_out, size_t stats_size);
+static inline int edgecore_journal_reader_cursor(struct edgecore_journal_reader *reader, uint32_t index,
+                                                 struct edgecore_journal_cursor_stats *stats_out) {
+    return edgecore_journal_reader_cursor_sized(reader, index, stats_out, sizeof *stats_out);
 }
 
 /* ==================================================================================================== */

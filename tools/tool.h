@@ -45,6 +45,11 @@ void iso_time(int64_t ns, char *out, size_t size); /* 2026-12-02T15:04:05.123Z *
 void json_string(const char *s);                   /* a JSON string on stdout */
 void print_header(enum format format);
 void print_reading(struct edgecore_engine *engine, const struct edgecore_reading *r, enum format format);
+/* The same with a leading journal sequence column (JSON: "sequence" and "channel_id"); engine NULL: the
+ * channel shows as its id. */
+void print_header_sequenced(enum format format, int sequenced);
+void print_reading_sequenced(struct edgecore_engine *engine, const struct edgecore_reading *r, enum format format,
+                             const uint64_t *sequence);
 /* Print `times` rounds (0: until interrupted) of `channels`' readings from a started engine. */
 int collect(struct edgecore_engine *engine, const uint32_t *channels, int count, long times, double round_timeout_s,
             enum format format);

@@ -101,21 +101,39 @@ void json_string(const char *s) {
     putchar('"');
 }
 
-void print_header(enum format format) {
-    if (format == FORMAT_CSV) printf("timestamp,channel,value,unit,status,detail\n");
-    else if (format == FORMAT_TABLE) printf("%-24s %-32s %16s %-6s %s\n", "timestamp", "channel", "value", "unit", "status");
+void print_header(enum format format) { print_header_sequenced(format, 0); }
+
+void print_header_sequenced(enum format format, int sequenced) {
+    if (format == FORMAT_CSV) printf("%stimestamp,channel,value,unit,status,detail\n", sequenced ? "sequence," : "");
+    else if (format == FORMAT_TABLE) {
+        if (sequenced) printf("%10s ", "sequence");
+        printf("%-24s %-32s %16s %-6s %s\n", "timestamp", "channel", "value", "unit", "status");
+    }
 }
 
 void print_reading(struct edgecore_engine *engine, const struct edgecore_reading *r, enum format format) {
+    print_reading_sequenced(engine, r, format, NULL);
+}
+
+void print_reading_sequenced(struct edgecore_engine *engine, const struct edgecore_reading *r, enum format format,
+                             const uint64_t *sequence) {
     const char *name = "?", *unit = "";
-    edgecore_engine_channel_info(engine, r->channel, &name, &unit, NULL);
+    char number[16];
+    if (!engine || edgecore_engine_channel_info(engine, r->channel, &name, &unit, NULL) != EDGECORE_OK) {
+        snprintf(number, sizeof number, "%u", r->channel); /* no site file: the channel's id */
+        name = engine ? "?" : number;
+        unit = "";
+    }
     if (!unit) unit = "";
     char when[40];
     iso_time(r->timestamp_ns, when, sizeof when);
     const char *status = edgecore_status_name(r->status);
     int show = (r->status == EDGECORE_STATUS_OK || r->status == EDGECORE_STATUS_OUT_OF_RANGE) && isfinite(r->value);
+    if (sequence && format == FORMAT_JSON) printf("{\"sequence\":%llu,\"channel_id\":%u,", (unsigned long long)*sequence, r->channel);
+    else if (sequence && format == FORMAT_CSV) printf("%llu,", (unsigned long long)*sequence);
+    else if (sequence) printf("%10llu ", (unsigned long long)*sequence);
     if (format == FORMAT_JSON) {
-        printf("{\"timestamp\":\"%s\",\"ts_ns\":%lld,\"channel\":", when, (long long)r->timestamp_ns);
+        printf("%s\"timestamp\":\"%s\",\"ts_ns\":%lld,\"channel\":", sequence ? "" : "{", when, (long long)r->timestamp_ns);
         json_string(name);
         printf(",\"status\":\"%s\",\"value\":", status);
         if (show) printf("%.17g", r->value);

@@ -6,7 +6,8 @@
 #  - prints the stripped size.
 set -u
 arch=$1 out=$2 tp=${3:-}
-so=$(ls "$out"/libEdgeCore.so.*.*.* | head -1)
+# This version's library (a build folder may still hold an earlier version's next to it).
+so="$out/libEdgeCore.so.$(sed -n 's/^#define EDGECORE_VERSION_STRING "\(.*\)"/\1/p' include/edgecore.h)"
 passed=0 failed=0
 result() { if [ "$1" -eq 0 ]; then echo "PASS $2"; passed=$((passed + 1)); else echo "FAIL $2"; failed=$((failed + 1)); fi; }
 

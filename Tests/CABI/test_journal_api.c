@@ -1,6 +1,6 @@
 /* The journal's C API (edgecore.h, section Journal): appends, cursors, acknowledgements and statistics
  * across close and reopen, both when_full policies, and bad input, each with its code and a message that
- * names the path or the value. Every case works in a folder of its own under a mkdtemp folder. */
+ * names the path or the value; the read-only reader (1.4) beside an open journal, on damage, on bad input. Every case works in a folder of its own under a mkdtemp folder. */
 /* 64-bit offsets: a 32-bit readdir fails (EOVERFLOW) on the hashed offsets of ext4 under qemu-user. */
 #define _FILE_OFFSET_BITS 64
 #include "cabi_test.h"
@@ -805,6 +805,267 @@ static void instance_id(void) {
     edgecore_journal_close(journal);
 }
 
+/* ---------------------------------------------------------------------------------------------------- */
+/* The read-only reader (1.4)                                                                           */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* Every reading from `from` on, batch by batch of `batch`: the count, each checked against append_from's. */
+static uint64_t reader_read_all(struct edgecore_journal_reader *reader, uint64_t from, size_t batch) {
+    struct edgecore_reading out[512];
+    uint64_t total = 0, position = from;
+    for (int turn = 0; turn < 100000; turn++) {
+        uint64_t first = 0;
+        int n = edgecore_journal_reader_read(reader, position, out, batch, &first);
+        CHECK(n >= 0);
+        if (n <= 0) break;
+        check_delivered(out, n, first);
+        total += (uint64_t)n;
+        position = first + (uint64_t)n;
+    }
+    return total;
+}
+
+static void reader_beside_an_open_journal(void) {
+    char folder[128];
+    folder_path(folder, sizeof folder, "reader-open");
+    struct edgecore_journal_config config = test_config(EDGECORE_JOURNAL_DROP_OLDEST, 0, 64 * 1024);
+    struct edgecore_journal *journal = open_with(folder, &config);
+    if (!journal) return;
+    CHECK_EQ(edgecore_journal_add_cursor(journal, "uplink"), 1);
+    for (int i = 0; i < 30; i++) CHECK_EQ(append_from(journal, 1 + 100 * (uint64_t)i, 100), 100);
+    CHECK_EQ(edgecore_journal_sync(journal), 0);
+    CHECK_EQ(edgecore_journal_ack(journal, "uplink", 1000), 0);
+    CHECK_EQ(edgecore_journal_sync(journal), 0);
+    struct snapshot before, after;
+    take_snapshot(folder, &before);
+
+    /* The journal holds its lock: the reader takes none. */
+    struct edgecore_journal_reader *reader = NULL;
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), EDGECORE_OK);
+    if (!reader) {
+        edgecore_journal_close(journal);
+        free_snapshot(&before);
+        return;
+    }
+    uint64_t oldest = 9, newest = 9;
+    CHECK_EQ(edgecore_journal_reader_bounds(reader, &oldest, &newest), 0);
+    CHECK_EQ(oldest, 1);
+    CHECK_EQ(newest, 3000);
+    CHECK_EQ(reader_read_all(reader, 0, 512), 3000);
+    CHECK_EQ(reader_read_all(reader, 2500, 7), 501);
+    CHECK_EQ(reader_read_all(reader, 3001, 7), 0);
+
+    struct edgecore_journal_report report;
+    memset(&report, 0xA5, sizeof report);
+    CHECK_EQ(edgecore_journal_reader_check(reader, &report), 0);
+    struct edgecore_journal_stats stats;
+    CHECK_EQ(edgecore_journal_stats(journal, &stats), 0);
+    CHECK_EQ(report.instance_id, stats.instance_id);
+    CHECK_EQ(report.segments, stats.segments);
+    CHECK(report.segments >= 2);
+    CHECK_EQ(report.bytes, stats.bytes);
+    CHECK_EQ(report.first_sequence, 1);
+    CHECK_EQ(report.last_sequence, 3000);
+    CHECK_EQ(report.readings, 3000);
+    CHECK_EQ(report.records, 30);
+    CHECK_EQ(report.min_timestamp_ns, 1000);
+    CHECK_EQ(report.max_timestamp_ns, 3000 * 1000);
+    CHECK_EQ(report.damaged_records + report.gaps + report.missing_readings + report.torn_bytes, 0);
+    CHECK_EQ(report.corrupt_segments, 0);
+    CHECK_EQ(report.problems, 0);
+    CHECK_EQ(report.cursors, 1);
+    struct edgecore_journal_cursor_stats cursor;
+    CHECK_EQ(edgecore_journal_reader_cursor(reader, 0, &cursor), 0);
+    CHECK_STR(cursor.name, "uplink");
+    CHECK_EQ(cursor.acknowledged_sequence, 1000);
+    CHECK_EQ(cursor.durable_acknowledged, 1000);
+    CHECK_EQ(cursor.read_sequence, 1001);
+    CHECK_EQ(cursor.unacknowledged, 2000);
+    CHECK_EQ(edgecore_journal_reader_cursor(reader, 1, &cursor), EDGECORE_E_NOT_FOUND);
+    struct edgecore_journal_problem problem;
+    CHECK_EQ(edgecore_journal_reader_problem(reader, 0, &problem), EDGECORE_E_NOT_FOUND);
+
+    /* Not a byte changed, and the journal goes on: a reading appended (not yet synced) is seen too. */
+    take_snapshot(folder, &after);
+    CHECK(same_snapshot(&before, &after));
+    free_snapshot(&after);
+    CHECK_EQ(append_from(journal, 3001, 5), 5);
+    CHECK_EQ(reader_read_all(reader, 3001, 512), 5);
+    CHECK_EQ(edgecore_journal_reader_bounds(reader, NULL, &newest), 0);
+    CHECK_EQ(newest, 3005);
+    edgecore_journal_reader_close(reader);
+    edgecore_journal_close(journal);
+    free_snapshot(&before);
+}
+
+static void reader_reports_damage(void) {
+    char folder[128], path[256];
+    folder_path(folder, sizeof folder, "reader-damage");
+    struct edgecore_journal *journal = open_plain(folder);
+    if (!journal) return;
+    for (int i = 0; i < 5; i++) CHECK_EQ(append_from(journal, 1 + 10 * (uint64_t)i, 10), 10);
+    edgecore_journal_close(journal);
+    /* Records of 10 readings are 16 + 320 bytes after the 32-byte header: flip a payload byte of the third,
+     * and tear the last one (7 bytes short). */
+    snprintf(path, sizeof path, "%s/seg-0000000000000001.ecj", folder);
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK_EQ(fseek(f, 32 + 2 * 336 + 40, SEEK_SET), 0);
+    int byte = fgetc(f);
+    CHECK_EQ(fseek(f, 32 + 2 * 336 + 40, SEEK_SET), 0);
+    fputc(byte ^ 0xFF, f);
+    fclose(f);
+    CHECK_EQ(truncate(path, 32 + 5 * 336 - 7), 0);
+    struct snapshot before, after;
+    take_snapshot(folder, &before);
+
+    struct edgecore_journal_reader *reader = NULL;
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), EDGECORE_OK);
+    if (!reader) return;
+    struct edgecore_journal_report report;
+    CHECK_EQ(edgecore_journal_reader_check(reader, &report), 0);
+    CHECK_EQ(report.readings, 30);
+    CHECK_EQ(report.last_sequence, 40);
+    CHECK_EQ(report.damaged_records, 1);
+    CHECK_EQ(report.gaps, 1);
+    CHECK_EQ(report.missing_readings, 10);
+    CHECK_EQ(report.torn_bytes, 336 - 7);
+    CHECK_EQ(report.problems, 3);
+    static const uint16_t kinds[] = {EDGECORE_JOURNAL_PROBLEM_RECORD, EDGECORE_JOURNAL_PROBLEM_GAP,
+                                     EDGECORE_JOURNAL_PROBLEM_TORN_TAIL};
+    static const uint64_t offsets[] = {32 + 2 * 336, 32 + 3 * 336, 32 + 4 * 336};
+    static const uint64_t sizes[] = {336, 0, 336 - 7};
+    for (uint32_t i = 0; i < 3; i++) {
+        struct edgecore_journal_problem problem;
+        memset(&problem, 0xA5, sizeof problem);
+        CHECK_EQ(edgecore_journal_reader_problem(reader, i, &problem), 0);
+        CHECK_EQ(problem.kind, kinds[i]);
+        CHECK_EQ(problem.offset, offsets[i]);
+        CHECK_EQ(problem.bytes, sizes[i]);
+        CHECK_EQ(problem.reserved, 0);
+        CHECK_EQ(problem.reserved2, 0);
+        CHECK_STR(problem.file, "seg-0000000000000001.ecj");
+        CHECK(strlen(problem.message) > 0 && strlen(problem.message) < sizeof problem.message);
+        if (i == 1) {
+            CHECK_EQ(problem.first_sequence, 21);
+            CHECK_EQ(problem.last_sequence, 30);
+        }
+    }
+    struct edgecore_journal_problem problem;
+    CHECK_EQ(edgecore_journal_reader_problem(reader, 3, &problem), EDGECORE_E_NOT_FOUND);
+    /* Reads pass over the damage: 1 .. 20, then 31 .. 40. */
+    struct edgecore_reading out[64];
+    uint64_t first = 0;
+    CHECK_EQ(edgecore_journal_reader_read(reader, 0, out, 64, &first), 20);
+    CHECK_EQ(first, 1);
+    check_delivered(out, 20, 1);
+    CHECK_EQ(edgecore_journal_reader_read(reader, 21, out, 64, &first), 10);
+    CHECK_EQ(first, 31);
+    check_delivered(out, 10, 31);
+    CHECK_EQ(edgecore_journal_reader_read(reader, 41, out, 64, &first), 0);
+    edgecore_journal_reader_close(reader);
+    take_snapshot(folder, &after);
+    CHECK(same_snapshot(&before, &after));
+    free_snapshot(&before);
+    free_snapshot(&after);
+}
+
+static void reader_bad_input(void) {
+    char folder[128], path[256];
+    struct edgecore_journal_reader *reader = (struct edgecore_journal_reader *)&reader;
+    CHECK_EQ(edgecore_journal_reader_open(NULL, &reader), EDGECORE_E_NULL_POINTER);
+    CHECK(reader == NULL);
+    CHECK_EQ(edgecore_journal_reader_open("/tmp", NULL), EDGECORE_E_NULL_POINTER);
+    folder_path(folder, sizeof folder, "reader-missing");
+    reader = (struct edgecore_journal_reader *)&reader;
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), -ENOENT);
+    CHECK(reader == NULL);
+    CHECK_MESSAGE(folder);
+    CHECK(!exists(folder)); /* nothing created */
+    /* A file, and a folder holding another file. */
+    folder_path(folder, sizeof folder, "reader-other");
+    CHECK_EQ(mkdir(folder, 0755), 0);
+    snprintf(path, sizeof path, "%s/notes.txt", folder);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), EDGECORE_E_NOT_A_JOURNAL);
+    CHECK_MESSAGE("notes.txt");
+    CHECK_EQ(edgecore_journal_reader_open(path, &reader), EDGECORE_E_NOT_A_JOURNAL);
+    CHECK_MESSAGE("not a folder");
+    /* NULL handles and out-parameters, sizes, calls before a check; an empty folder is an empty journal. */
+    struct edgecore_reading out[4];
+    struct edgecore_journal_report report;
+    struct edgecore_journal_problem problem;
+    struct edgecore_journal_cursor_stats cursor;
+    CHECK_EQ(edgecore_journal_reader_read(NULL, 0, out, 4, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_journal_reader_bounds(NULL, NULL, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_journal_reader_check(NULL, &report), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_journal_reader_problem(NULL, 0, &problem), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_journal_reader_cursor(NULL, 0, &cursor), EDGECORE_E_NULL_POINTER);
+    edgecore_journal_reader_close(NULL);
+    folder_path(folder, sizeof folder, "reader-empty");
+    CHECK_EQ(mkdir(folder, 0755), 0);
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), EDGECORE_OK);
+    if (!reader) return;
+    CHECK_EQ(edgecore_journal_reader_problem(reader, 0, &problem), EDGECORE_E_NOT_FOUND);
+    CHECK_MESSAGE("no check yet");
+    CHECK_EQ(edgecore_journal_reader_cursor(reader, 0, &cursor), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_journal_reader_read(reader, 0, NULL, 4, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_journal_reader_read(reader, 0, NULL, 0, NULL), 0);
+    CHECK_EQ(edgecore_journal_reader_read(reader, 0, out, 4, NULL), 0);
+    CHECK_EQ(edgecore_journal_reader_check(reader, NULL), EDGECORE_E_NULL_POINTER);
+    CHECK_EQ(edgecore_journal_reader_check_sized(reader, &report, 111), EDGECORE_E_INVALID_ARGUMENT);
+    CHECK_MESSAGE("1.4");
+    memset(&report, 0xA5, sizeof report);
+    CHECK_EQ(edgecore_journal_reader_check(reader, &report), 0);
+    struct edgecore_journal_report zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK(memcmp(&report, &zero, sizeof zero) == 0);
+    uint64_t oldest = 9, newest = 9;
+    CHECK_EQ(edgecore_journal_reader_bounds(reader, &oldest, &newest), 0);
+    CHECK_EQ(oldest + newest, 0);
+    CHECK_EQ(edgecore_journal_reader_problem_sized(reader, 0, &problem, 255), EDGECORE_E_INVALID_ARGUMENT);
+    edgecore_journal_reader_close(reader);
+    DIR *listing = opendir(folder);
+    int entries = 0;
+    for (struct dirent *e; listing && (e = readdir(listing));) entries += e->d_name[0] != '.';
+    if (listing) closedir(listing);
+    CHECK_EQ(entries, 0); /* the reader made no journal of it */
+}
+
+static void reader_refuses_a_newer_version(void) {
+    char folder[128], path[256];
+    folder_path(folder, sizeof folder, "reader-newer");
+    struct edgecore_journal *journal = open_plain(folder);
+    if (!journal) return;
+    CHECK_EQ(append_from(journal, 1, 5), 5);
+    edgecore_journal_close(journal);
+    snprintf(path, sizeof path, "%s/journal.id", folder);
+    long size = 0;
+    unsigned char *id = read_file(path, &size);
+    CHECK_EQ(size, 32);
+    if (!id || size != 32) {
+        free(id);
+        return;
+    }
+    put_le(id + 8, 2, 4);
+    put_le(id + 28, crc32c(id, 28), 4);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK_EQ(fwrite(id, 1, 32, f), 32);
+        fclose(f);
+    }
+    free(id);
+    struct edgecore_journal_reader *reader = (struct edgecore_journal_reader *)&reader;
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), EDGECORE_E_JOURNAL_VERSION);
+    CHECK(reader == NULL);
+    CHECK_MESSAGE("journal.id");
+    CHECK_MESSAGE("version 2");
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) cabi_only = argv[1];
     strcpy(base, "/tmp/edgecore-journal-XXXXXX");
@@ -829,6 +1090,10 @@ int main(int argc, char **argv) {
     RUN(ack_beyond_durable);
     RUN(struct_sizes);
     RUN(instance_id);
+    RUN(reader_beside_an_open_journal);
+    RUN(reader_reports_damage);
+    RUN(reader_bad_input);
+    RUN(reader_refuses_a_newer_version);
     char command[128];
     snprintf(command, sizeof command, "rm -rf '%s'", base);
     if (system(command) != 0) fprintf(stderr, "could not remove %s\n", base);

@@ -98,7 +98,7 @@ def test_missing_library_fails_only_when_called(monkeypatch, tmp_path):
 
 
 def test_version_result_codes_and_ring_against_the_library():
-    assert edgecore.version_number() == 1003000 and edgecore.version_string() == "1.3.0"
+    assert edgecore.version_number() == 1004000 and edgecore.version_string() == "1.4.0"
     assert edgecore.strerror(0) == "success"
     assert edgecore.status_name(edgecore.Status.CRC_ERROR) == "crc_error"
     with pytest.raises(edgecore.EdgeCoreError) as e:

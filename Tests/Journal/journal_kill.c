@@ -17,7 +17,9 @@
  *   - the uplink's acknowledgement after reopen is at least the newest confirmed durable one (never moves
  *     back past a synced acknowledgement);
  *   - duplicates: uplink deliveries of a sequence delivered before; counted, and each must lie above the
- *     acknowledgement confirmed durable at that time (the unacknowledged window).
+ *     acknowledgement confirmed durable at that time (the unacknowledged window);
+ *   - before the reopen, the read-only reader (edgecore_journal_reader_check) finds no damage but a torn
+ *     tail, exactly the bytes recovery then cuts off, and every accepted reading.
  * Figures go to stdout; the run fails on any violation.
  *
  *   journal_kill                       EDGECORE_TEST_FOLDER (an empty folder; the journal goes into it),
@@ -330,7 +332,43 @@ struct audit_totals {
     uint64_t audit_failures;    /* opens, syncs, cursor calls that failed */
     uint64_t readings_checked;
     int64_t reopen_max_us;
+    uint64_t reader_damage;     /* problems the read-only reader found before recovery, other than a torn tail */
+    uint64_t reader_mismatch;   /* the reader's view disagreeing with what recovery then did or what was accepted */
+    uint64_t reader_failures;   /* reader calls that failed */
 };
+
+/* Before recovery, the read-only reader (edgecore_journal_reader_*) looks at what the kill left: at most a
+ * torn tail (an append cut short), every accepted reading there. Returns its torn bytes (-1: no report). */
+static int64_t reader_audit(const char *folder, const struct knowledge *k, struct audit_totals *t) {
+    struct edgecore_journal_reader *reader = NULL;
+    struct edgecore_journal_report report;
+    int rc = edgecore_journal_reader_open(folder, &reader);
+    if (rc == EDGECORE_OK) rc = edgecore_journal_reader_check(reader, &report);
+    if (rc != EDGECORE_OK) {
+        JOURNAL_DIAGNOSE("  reader: %d (%s)\n", rc, edgecore_journal_last_error());
+        t->reader_failures++;
+        edgecore_journal_reader_close(reader);
+        return -1;
+    }
+    for (uint32_t i = 0; i < report.problems; i++) {
+        struct edgecore_journal_problem problem;
+        if (edgecore_journal_reader_problem(reader, i, &problem) != EDGECORE_OK) {
+            t->reader_failures++;
+            break;
+        }
+        if (problem.kind == EDGECORE_JOURNAL_PROBLEM_TORN_TAIL) continue;
+        JOURNAL_DIAGNOSE("  reader, before recovery: %s offset %" PRIu64 ": %s\n", problem.file, problem.offset,
+                         problem.message);
+        t->reader_damage++;
+    }
+    if (report.last_sequence < k->accepted) {
+        JOURNAL_DIAGNOSE("  reader, before recovery: newest %" PRIu64 " below the accepted %" PRIu64 "\n",
+                         report.last_sequence, k->accepted);
+        t->reader_mismatch++;
+    }
+    edgecore_journal_reader_close(reader);
+    return (int64_t)report.torn_bytes;
+}
 
 /* Sequences in (covered, upto] not covered: none when covered >= upto. */
 static uint64_t uncovered(uint64_t covered, uint64_t upto) { return upto > covered ? upto - covered : 0; }
@@ -340,6 +378,7 @@ static void audit(const char *folder, struct knowledge *k, struct audit_totals *
     struct edgecore_journal_config config;
     kill_test_config(&config);
     struct edgecore_journal *journal = NULL;
+    int64_t reader_torn = reader_audit(folder, k, t);
     int64_t start = monotonic_us();
     int rc = edgecore_journal_open(folder, &config, &journal);
     int64_t took = monotonic_us() - start;
@@ -356,6 +395,11 @@ static void audit(const char *folder, struct knowledge *k, struct audit_totals *
     CHECK_EQ(edgecore_journal_stats(journal, &stats), EDGECORE_OK);
     t->corrupt_skipped += stats.corrupt_records_skipped + stats.corrupt_segments_skipped;
     t->torn_bytes += stats.torn_bytes_truncated;
+    if (reader_torn >= 0 && (uint64_t)reader_torn != stats.torn_bytes_truncated) {
+        JOURNAL_DIAGNOSE("  the reader saw %" PRId64 " torn bytes, recovery cut %" PRIu64 "\n", reader_torn,
+                         stats.torn_bytes_truncated);
+        t->reader_mismatch++;
+    }
 
     uint64_t acked = 0;
     struct edgecore_journal_cursor_stats uplink;
@@ -490,10 +534,11 @@ static void kill_cycles(void) {
     printf("journal-kill: lost durable %" PRIu64 ", lost accepted %" PRIu64 ", corrupt delivered %" PRIu64
            ", corrupt skipped %" PRIu64 ", gaps %" PRIu64 ", out of order %" PRIu64 ", ack regressions %" PRIu64 ", duplicates %" PRIu64
            " (outside the unacknowledged window %" PRIu64 "), torn bytes cut %" PRIu64 ", reopen max %.1f ms, "
-           "writer failures %" PRIu64 ", audit failures %" PRIu64 "\n",
+           "writer failures %" PRIu64 ", audit failures %" PRIu64 "; read-only reader before recovery: damage %" PRIu64
+           ", disagreements %" PRIu64 ", failures %" PRIu64 "\n",
            t.lost_durable, t.lost_accepted, k.corrupt_delivered, t.corrupt_skipped, t.gaps, k.out_of_order, t.ack_regressions,
            k.duplicates, k.duplicates_outside, t.torn_bytes, (double)t.reopen_max_us / 1000.0, k.writer_failures,
-           t.audit_failures);
+           t.audit_failures, t.reader_damage, t.reader_mismatch, t.reader_failures);
     CHECK_EQ(done, cycles);
     CHECK_EQ(t.lost_durable, 0);
     CHECK_EQ(t.lost_accepted, 0);
@@ -505,6 +550,9 @@ static void kill_cycles(void) {
     CHECK_EQ(k.duplicates_outside, 0);
     CHECK_EQ(k.writer_failures, 0);
     CHECK_EQ(t.audit_failures, 0);
+    CHECK_EQ(t.reader_damage, 0);
+    CHECK_EQ(t.reader_mismatch, 0);
+    CHECK_EQ(t.reader_failures, 0);
     CHECK(k.durable > 0); /* the cycles did write and sync something */
     CHECK(k.acked > 0);   /* ... and the uplink acknowledged */
 }

@@ -113,6 +113,17 @@ private func loadBytes(_ source: UnsafeRawPointer, size: Int, firstSize: Int, fi
     return nil
 }
 
+/// The size check of `storeStats` alone, for a getter that checks before doing costly work: nil, or the
+/// failure's code.
+func checkStoreSize<T: GrowingStruct>(_ type: T.Type, size: Int) -> Int32? {
+    do throws(Failure) {
+        try checkSize(size, firstSize: T.firstVersionSize, firstVersion: T.firstVersion)
+    } catch {
+        return failure(error)
+    }
+    return nil
+}
+
 /// The statistics getters' copy out: EDGECORE_OK, or EDGECORE_E_INVALID_ARGUMENT for an impossible size.
 func storeStats<T: GrowingStruct>(_ value: T, into out: UnsafeMutablePointer<T>, size: Int) -> Int32 {
     do throws(Failure) {

@@ -69,7 +69,7 @@ final class Journal: @unchecked Sendable {
     private var closed = false
     private var encoded: [UInt8] = []
 
-    private static let identityName = "journal.id"
+    static let identityName = "journal.id"
 
     /// Opens (creating when missing or empty) the journal in the real folder `path`.
     convenience init(folder path: FilePath, settings: JournalSettings) throws(Failure) {
@@ -130,19 +130,14 @@ final class Journal: @unchecked Sendable {
         var cursorNames: [[UInt8]] = []
         var hasIdentity = false
         for name in try files.names() {
-            let bytes = Array(name.utf8)
-            if let first = Journal.segmentFirst(bytes) {
-                segmentFirsts.append(first)  // the name follows from it
-            } else if let cursor = Journal.cursorName(bytes, suffix: ".ecc") {
-                cursorNames.append(cursor)
-            } else if Journal.cursorName(bytes, suffix: ".tmp") != nil
-                || bytes.elementsEqual(Journal.temporaryName(Journal.identityName).utf8) {
+            switch try Journal.classify(name) {
+            case .segment(let first): segmentFirsts.append(first)  // the name follows from it
+            case .cursor(let cursor): cursorNames.append(cursor)
+            case .temporary:
                 try files.remove(name)  // a cursor or identity write a crash interrupted; the old file stands
                 folderDirty = true
-            } else if bytes.elementsEqual(Journal.identityName.utf8) {
-                hasIdentity = true
-            } else if !bytes.elementsEqual("lost+found".utf8) {
-                throw Failure(.notAJournal, "the folder holds '\(name)', which is not a journal file")
+            case .identity: hasIdentity = true
+            case .lostAndFound: break
             }
         }
         sortAscending(&segmentFirsts)
@@ -749,6 +744,29 @@ final class Journal: @unchecked Sendable {
 
     static func segmentName(_ first: UInt64) -> String { "seg-" + hex16(first) + ".ecj" }
 
+    /// What a name in a journal's folder is (docs/journal-format.md, "The folder").
+    enum FileKind {
+        case segment(UInt64)
+        case cursor([UInt8])
+        /// A cursor or the identity being written (removed at open).
+        case temporary
+        case identity
+        case lostAndFound
+    }
+
+    /// The kind of file `name` is; any other name makes the folder not a journal (.notAJournal, naming it).
+    static func classify(_ name: String) throws(Failure) -> FileKind {
+        let bytes = Array(name.utf8)
+        if let first = segmentFirst(bytes) { return .segment(first) }
+        if let cursor = cursorName(bytes, suffix: ".ecc") { return .cursor(cursor) }
+        if cursorName(bytes, suffix: ".tmp") != nil || bytes.elementsEqual(temporaryName(identityName).utf8) {
+            return .temporary
+        }
+        if bytes.elementsEqual(identityName.utf8) { return .identity }
+        if bytes.elementsEqual("lost+found".utf8) { return .lostAndFound }
+        throw Failure(.notAJournal, "the folder holds '\(name)', which is not a journal file")
+    }
+
     static func cursorFileName(_ name: [UInt8], suffix: StaticString) -> String {
         "cursor-" + String(decoding: name, as: UTF8.self) + Message.string(suffix)
     }
@@ -790,7 +808,7 @@ final class Journal: @unchecked Sendable {
         return cursor
     }
 
-    private static func hex16(_ value: UInt64) -> String {
+    static func hex16(_ value: UInt64) -> String {
         let digits: [UInt8] = (0..<16).map { index in
             let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
             return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
@@ -800,7 +818,7 @@ final class Journal: @unchecked Sendable {
 
     /// Scans a whole segment file's records after its header (the caller has checked it is there): record
     /// offsets are from the file's start, `validEnd` from the body's.
-    private static func scanSegment(_ bytes: [UInt8], first: UInt64) -> ScanResult {
+    static func scanSegment(_ bytes: [UInt8], first: UInt64) -> ScanResult {
         var result = bytes.withUnsafeBytes {
             JournalFormat.scanRecords(UnsafeRawBufferPointer(rebasing: $0[JournalFormat.segmentHeaderSize...]), expectedFirst: first)
         }
@@ -810,7 +828,7 @@ final class Journal: @unchecked Sendable {
 
     /// The first record whose readings reach past `position` (records are in increasing sequence order):
     /// a binary search, as a segment holds up to tens of thousands of records.
-    private static func firstRecord(in records: [JournalRecord], endingAfter position: UInt64) -> JournalRecord? {
+    static func firstRecord(in records: [JournalRecord], endingAfter position: UInt64) -> JournalRecord? {
         var low = 0, high = records.count
         while low < high {
             let middle = (low + high) / 2

@@ -84,6 +84,12 @@ struct JournalRecord: Equatable {
     var next: UInt64 { first + UInt64(count) }
 }
 
+/// A whole record the scanner skipped (bad checksum or sequence): its offset in the scanned bytes and size.
+struct SkippedRecord: Equatable {
+    var offset: Int
+    var size: Int
+}
+
 struct ScanResult: Equatable {
     /// The valid records, in order, sequences strictly increasing.
     var records: [JournalRecord] = []
@@ -92,6 +98,8 @@ struct ScanResult: Equatable {
     var validEnd = 0
     /// Whole records skipped because their checksum failed or their sequence went backwards.
     var corruptSkipped = 0
+    /// Where those skipped records are: offset in the scanned bytes and size, in order.
+    var skipped: [SkippedRecord] = []
 }
 
 extension JournalFormat {
@@ -137,6 +145,7 @@ extension JournalFormat {
                     return result
                 }
                 result.corruptSkipped += 1
+                result.skipped.append(SkippedRecord(offset: offset, size: size))
                 offset += size
             case .implausible:
                 result.validEnd = offset

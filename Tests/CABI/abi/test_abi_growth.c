@@ -1,6 +1,6 @@
 /* The growth rule of edgecore.h, from both sides (make abi-growth-test builds this file three times):
- *  - built against the frozen headers of earlier versions (Tests/CABI/abi/1.0, and 1.2 whose tcp bus,
- *    device and channel structs 1.3 grew for meters) and run against a library whose structs all gained a
+ *  - built against the frozen headers of earlier versions (Tests/CABI/abi/1.0, 1.2 whose tcp bus,
+ *    device and channel structs 1.3 grew for meters, and 1.3, the last before the journal reader) and run against a library whose structs all gained a
  *    trailing field, and against this version's library: the library writes no byte past the caller's
  *    smaller structs (guard bytes after each struct stay intact), reads none past them, the fields the
  *    caller's struct lacks take their defaults, and everything works;
@@ -406,6 +406,52 @@ static void test_journal_structs(void) {
 }
 #endif
 
+#if EDGECORE_VERSION_NUMBER >= 1004000
+/* The journal reader's structs (new in 1.4): the report, a problem and a cursor are written only into the
+ * caller's struct (a field the caller's grown struct has and the library lacks reads 0). */
+static void test_journal_reader_structs(void) {
+    char folder[64] = "/tmp/edgecore-abi-reader-XXXXXX";
+    CHECK(mkdtemp(folder) != NULL);
+    struct edgecore_journal *journal = NULL;
+    CHECK_EQ(edgecore_journal_open(folder, NULL, &journal), EDGECORE_OK);
+    CHECK_EQ(edgecore_journal_add_cursor(journal, "uplink"), 1);
+    struct edgecore_reading readings[3] = {cabi_reading(1, 1), cabi_reading(1, 2), cabi_reading(1, 3)};
+    CHECK_EQ(edgecore_journal_append(journal, readings, 3, NULL), 3);
+    edgecore_journal_close(journal);
+    char path[128];
+    snprintf(path, sizeof path, "%s/seg-0000000000000001.ecj", folder);
+    FILE *f = fopen(path, "ab");  /* a torn tail: 5 bytes after the last record */
+    CHECK(f != NULL);
+    if (f) {
+        fputs("torn!", f);
+        fclose(f);
+    }
+    struct edgecore_journal_reader *reader = NULL;
+    CHECK_EQ(edgecore_journal_reader_open(folder, &reader), EDGECORE_OK);
+    GUARDED(struct edgecore_journal_report) report;
+    GUARDED(struct edgecore_journal_problem) problem;
+    GUARDED(struct edgecore_journal_cursor_stats) cursor;
+    FILL_UNKNOWN(report.value); FILL_UNKNOWN(problem.value); FILL_UNKNOWN(cursor.value);
+    set_guard(report.guard); set_guard(problem.guard); set_guard(cursor.guard);
+    CHECK_EQ(edgecore_journal_reader_check(reader, &report.value), EDGECORE_OK);
+    CHECK_EQ(edgecore_journal_reader_problem(reader, 0, &problem.value), EDGECORE_OK);
+    CHECK_EQ(edgecore_journal_reader_cursor(reader, 0, &cursor.value), EDGECORE_OK);
+    CHECK(guard_intact(report.guard)); CHECK(guard_intact(problem.guard)); CHECK(guard_intact(cursor.guard));
+    CHECK_UNKNOWN_ZERO(report.value); CHECK_UNKNOWN_ZERO(problem.value); CHECK_UNKNOWN_ZERO(cursor.value);
+    CHECK_EQ(report.value.readings, 3);
+    CHECK_EQ(report.value.torn_bytes, 5);
+    CHECK_EQ(report.value.problems, 1);
+    CHECK_EQ(problem.value.kind, EDGECORE_JOURNAL_PROBLEM_TORN_TAIL);
+    CHECK_EQ(problem.value.offset, 32 + 16 + 3 * 32);
+    CHECK_STR(problem.value.file, "seg-0000000000000001.ecj");
+    CHECK_STR(cursor.value.name, "uplink");
+    edgecore_journal_reader_close(reader);
+    char command[96];
+    snprintf(command, sizeof command, "rm -rf '%s'", folder);
+    CHECK_EQ(system(command), 0);
+}
+#endif
+
 #ifdef EDGECORE_TEST_GROWN_HEADER
 /* A field the library does not know, when set, is refused rather than ignored; the engine is unchanged. */
 static void test_unknown_field_refused(void) {
@@ -457,6 +503,9 @@ int main(void) {
     RUN(test_impossible_sizes);
 #ifdef EDGECORE_JOURNAL_CURSOR_NAME_MAX
     RUN(test_journal_structs);
+#endif
+#if EDGECORE_VERSION_NUMBER >= 1004000
+    RUN(test_journal_reader_structs);
 #endif
 #if EDGECORE_VERSION_NUMBER >= 1003000
     RUN(test_meter_fields);
