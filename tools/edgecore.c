@@ -16,9 +16,11 @@
  *   0  success
  *   1  runtime failure: a device did not answer or answered with an error, a reading was not "ok"
  *   2  usage: unknown subcommand or option, a missing or bad value (one line on stderr names it)
- *   3  the site file was refused (its file:line message on stderr)
- *   4  the serial port does not exist or another process holds it
+ *   3  the site file was refused (its file:line message on stderr); journal: the folder is missing or
+ *      not a journal
+ *   4  the serial port or GPIO line does not exist or another process holds it
  *   5  check: the plan is OVERLOADED (the intervals cannot be met on some bus)
+ *   130 scan: interrupted (the partial result is printed)
  */
 #include "tool.h"
 
@@ -37,8 +39,9 @@ static const char MAIN_HELP[] =
     "  journal ...           a journal's stats, tail, a range, check every record (offline)\n"
     "  sniff DEVICE          passive monitor of an RS-485 line: frames, CRC, decoding, pcap\n"
     "'edgecore SUBCOMMAND --help' shows each one's options.\n"
-    "Exit codes: 0 ok, 1 runtime failure (device did not answer, a reading not ok), 2 usage,\n"
-    "3 site file refused, 4 serial port or GPIO line missing or busy, 5 check: plan OVERLOADED.\n";
+    "Exit codes: 0 ok, 1 runtime failure (device did not answer, a reading not ok, scan found nothing,\n"
+    "journal damage), 2 usage, 3 site file (or journal folder) refused, 4 serial port or GPIO line missing\n"
+    "or busy, 5 check: plan OVERLOADED, 130 scan interrupted (partial result printed).\n";
 
 static int read_command(int argc, char **argv) { return cmd_read_or_write(argc, argv, 0); }
 static int write_command(int argc, char **argv) { return cmd_read_or_write(argc, argv, 1); }
