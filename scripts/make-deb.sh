@@ -62,18 +62,22 @@ depends_of() {
   done | paste -sd, | sed 's/,/, /g'
 }
 
-# The exported functions with the first version whose header had them (the frozen headers of
-# Tests/CABI/abi: 1.0, 1.2; the others: this version).
+# The exported functions with the first version whose header had them: the frozen headers of
+# Tests/CABI/abi/X.Y (oldest first; a function in X.Y's is there since X.Y.0), the others this version.
 symbols_file() {
-  local soname=$1 f since in10 in12
-  in10=$(toolchain/header-functions.sh Tests/CABI/abi/1.0/edgecore.h)
-  in12=$(toolchain/header-functions.sh Tests/CABI/abi/1.2/edgecore.h)
+  local soname=$1 f since frozen
+  local -a versions=() lists=()
+  for frozen in $(ls -d Tests/CABI/abi/*/ | sort -V); do
+    versions+=("$(basename "$frozen").0")
+    lists+=("$(toolchain/header-functions.sh "$frozen/edgecore.h")")
+  done
   echo "$soname $libpkg #MINVER#"
   echo "* Build-Depends-Package: libedgecore-dev"
   while IFS= read -r f; do
     since=$version
-    if grep -qx "$f" <<<"$in10"; then since=1.0.0
-    elif grep -qx "$f" <<<"$in12"; then since=1.2.0; fi
+    for i in "${!versions[@]}"; do
+      if grep -qx "$f" <<<"${lists[$i]}"; then since=${versions[$i]}; break; fi
+    done
     echo " $f@Base $since"
   done < <(toolchain/header-functions.sh)
 }
