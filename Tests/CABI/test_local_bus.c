@@ -3,6 +3,7 @@
 #include "cabi_test.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 static int64_t realtime_ns(void) {
     struct timespec ts;
@@ -318,14 +319,14 @@ static void concurrent_writers(void) {
 struct racer {
     struct edgecore_engine *engine;
     uint32_t channel;
-    volatile int stop;
+    atomic_int stop;
     int ok;
     int other;
 };
 
 static void *write_until_told(void *argument) {
     struct racer *r = argument;
-    for (int i = 0; !r->stop && i < 200000; i++) {
+    for (int i = 0; !atomic_load(&r->stop) && i < 200000; i++) {
         int rc = edgecore_engine_write(r->engine, r->channel, i, 0);
         if (rc == 0) r->ok++;
         else if (rc != EDGECORE_E_NOT_RUNNING) r->other++;
@@ -361,6 +362,7 @@ static void writes_race_stop_and_start(void) {
         cc.device = device;
         cc.interval_ms = 1;
         memset(&racers[i], 0, sizeof racers[i]);
+        atomic_init(&racers[i].stop, 0);
         racers[i].engine = engine;
         CHECK_EQ(edgecore_engine_add_channel(engine, &cc, &racers[i].channel), 0);
     }
@@ -381,7 +383,7 @@ static void writes_race_stop_and_start(void) {
         }
         CHECK_EQ(edgecore_engine_start(engine), 0);
     }
-    for (int i = 0; i < 2; i++) racers[i].stop = 1;
+    for (int i = 0; i < 2; i++) atomic_store(&racers[i].stop, 1);
     for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
     CHECK_EQ(edgecore_engine_stop(engine), 0);
     int n = edgecore_engine_drain(engine, out, 65536);
