@@ -555,7 +555,6 @@ static void control_read(struct site *site, struct control *control) {
     control->length = strlen(start);
     memmove(control->buffer, start, control->length);
     if (control->length == sizeof control->buffer - 1) control->length = 0; /* a line too long: dropped */
-    run_scenario(site);
 }
 
 /* x approaches `target` with time constant `tau` over dt (all s). */
@@ -1291,6 +1290,7 @@ int main(int argc, char **argv) {
             }
             if (fd == control.fd) {
                 control_read(&site, &control);
+                wait = update(&site); /* what is due now, taken before the next request is answered */
                 continue;
             }
             if (fd == line.client) {
