@@ -429,3 +429,31 @@ def test_edgecore_reads_the_greenhouse_through_the_site_file(site, tmp_path):
         assert {r["status"] for r in readings[name]} == {"ok"}, (name, readings[name])
     assert {r["value"] for r in readings["greenhouse.main_pump"]} == {1}
     assert re.search(r"device 'greenhouse' \(unit 1\): online, requests (\d+), answers \1, timeouts 0", out), out
+
+
+def test_a_moisture_band_sees_several_irrigation_cycles_in_two_simulated_hours(site):
+    """The rates are chosen for scenario tests: a two-point controller on soil moisture (valve open below 28 %,
+    closed above 33 %) waters several times in two simulated hours (here at K = 600: 12 s), and the tank keeps
+    up with it."""
+    s = site(scale=600)
+    openings, lowest, highest, open_ = [], 100.0, 0.0, False
+    while True:
+        state = s.state()
+        if state["sim"] >= 7200:
+            break
+        moisture = state["moisture"]
+        if not open_ and moisture < 28:
+            open_ = True
+            openings.append(state["sim"])
+            s.valve(True)
+        elif open_ and moisture > 33:
+            open_ = False
+            s.valve(False)
+        if openings:
+            lowest, highest = min(lowest, moisture), max(highest, moisture)
+        time.sleep(0.02)
+    assert len(openings) >= 3, openings
+    gaps = [b - a for a, b in zip(openings, openings[1:])]
+    assert all(900 <= gap <= 3600 for gap in gaps), gaps            # a cycle: 15 to 60 simulated minutes
+    assert 27 <= lowest and highest <= 34.5, (lowest, highest)
+    assert not s.float_low() and s.state()["tank"] > 25
