@@ -314,8 +314,8 @@ def test_an_empty_tank_and_a_stopped_flow_meter(site):
     level = s.state()["tank"]
     s.send("tank_empty on")
     s.expect("fault tank_empty on")
-    s.expect("irrigation water stopped")
     s.expect("tank low")
+    s.expect("irrigation water stopped")
     assert s.float_low()
     before, after, _ = dry(s)
     assert after["tank"] == 0
