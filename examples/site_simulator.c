@@ -486,7 +486,8 @@ static void apply_event(struct site *site, const struct event *event) {
     case WHAT_COUNT: break;
     }
     if (event->what >= SET_SOIL_MOISTURE) say(site, "set %s %g", name, event->value);
-    else if (event->what == VALVE_STUCK) say(site, "fault %s %s", name, on ? event->value == 1 ? "open" : "closed" : "off");
+    else if (event->what == VALVE_STUCK)
+        say(site, "fault %s %s", name, !on ? "off" : event->value == 1 ? "open" : "closed");
     else say(site, "fault %s %s", name, on ? "on" : "off");
 }
 
@@ -553,7 +554,8 @@ static void control_read(struct site *site, struct control *control) {
         struct event event;
         int found = parse_command(start, site->sim_t, &event, why, sizeof why);
         if (found < 0) say(site, "control: %s: '%s'", why, copy);
-        else if (found > 0 && schedule(event) != 0) say(site, "control: more than %d events waiting: '%s'", EVENTS_MAX, copy);
+        else if (found > 0 && schedule(event) != 0)
+            say(site, "control: more than %d events waiting: '%s'", EVENTS_MAX, copy);
         start = newline + 1;
     }
     control->length = strlen(start);
