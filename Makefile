@@ -174,7 +174,7 @@ $(OUT)/libEdgeCore.a: $(ARCHIVE) $(OUT)/exports.txt
 
 # The example programs, linked against this tree's library (rpath), for the demo and for technicians.
 EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/examples/site_simulator \
-  $(OUT)/examples/edgecore_gateway
+  $(OUT)/examples/edgecore_gateway $(OUT)/examples/greenhouse_controller
 examples: lib $(EXAMPLES) tools
 
 # The technicians' tool (tools/edgecore.c dispatches to tools/cmd_*.c; tools/tool.h is what they share),
@@ -216,6 +216,13 @@ $(OUT)/examples/edgecore_gateway: examples/edgecore_gateway.c include/edgecore.h
 	mkdir -p $(OUT)/examples
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude $(GATEWAY_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto \
 	  -lssl -lcrypto -lpthread -lm -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
+
+# The greenhouse controller (docs/greenhouse-controller.md): the program and its module, libEdgeCore only.
+GREENHOUSE := examples/greenhouse_control.c examples/greenhouse_control.h
+$(OUT)/examples/greenhouse_controller: examples/greenhouse_controller.c $(GREENHOUSE) include/edgecore.h $(SO)
+	mkdir -p $(OUT)/examples
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< examples/greenhouse_control.c -L$(OUT) -lEdgeCore \
+	  -lm -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
 
 $(OUT)/examples/site_simulator: examples/site_simulator.c
 	mkdir -p $(OUT)/examples
