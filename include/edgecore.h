@@ -7,7 +7,7 @@
  *
  * Sections, in order: conventions; version; result codes; readings; ring; journal (and its read-only
  * reader); engine (life cycle, Modbus buses, devices (Modbus slaves and DL/T 645 / CJ/T 188 meters),
- * channels, GPIO, readings, statistics and look-ups, writes, meter actions and names, journal).
+ * channels, GPIO, local buses, readings, statistics and look-ups, writes, meter actions and names, journal).
  *
  * Conventions (every function):
  *   - Names: edgecore_<object>_<verb>. Objects (struct edgecore_ring, struct edgecore_engine) are opaque
@@ -906,8 +906,9 @@ static inline int edgecore_journal_reader_cursor(struct edgecore_journal_reader 
 /* ==================================================================================================== */
 
 /**
- * An engine owns a configuration (buses, devices, channels), a plan made from it, one worker thread per
- * bus while it runs, and a ring with one lane per bus that every reading passes through.
+ * An engine owns a configuration (buses: Modbus RTU lines and TCP endpoints, GPIO chips, local buses;
+ * devices; channels), a plan made from it, one worker thread per bus while it runs (a local bus: a heartbeat
+ * thread, or none), and a ring with one lane per bus that every reading passes through.
  *
  * Life cycle: edgecore_engine_create; configure it with the add functions below and/or
  * edgecore_engine_load_yaml; edgecore_engine_start; drain readings; edgecore_engine_stop;
@@ -921,8 +922,8 @@ static inline int edgecore_journal_reader_cursor(struct edgecore_journal_reader 
  *   - The consumer thread: edgecore_engine_wait and edgecore_engine_drain, one thread at a time,
  *     concurrently with the control thread: a wait in progress is woken by stop and by destroy, and a
  *     waiter never sleeps on a ring that start replaced.
- *   - Any thread: writes, statistics, look-ups (find, info, counts), plan, ring stats, last_error, at any
- *     time between create and destroy, concurrently with all of the above.
+ *   - Any thread: writes (local channels' included), statistics, look-ups (find, info, counts), plan, ring
+ *     stats, last_error, at any time between create and destroy, concurrently with all of the above.
  * Calls from other threads see the configuration before or after a change, never a part of one. Destroy
  * waits until every call another thread began before it has returned (it wakes a consumer blocked in
  * edgecore_engine_wait); a call that begins after destroy began is an error of the caller (use after
@@ -1242,7 +1243,7 @@ enum edgecore_protocol {
  *  backoff_max_ms). */
 struct edgecore_device_config {
     const char *name;                 /**< unique device name; copied; required */
-    uint32_t bus;                     /**< bus id of a TCP or RTU bus */
+    uint32_t bus;                     /**< bus id of a TCP, RTU or local bus */
     uint8_t unit_id;                  /**< 1..247 (RTU), 0..255 (TCP); default 1 */
     uint8_t one_channel_per_request;  /**< nonzero: quirk, never read two channels in one request;
                                            default 0 */
@@ -1474,6 +1475,7 @@ static inline void edgecore_channel_config_init(struct edgecore_channel_config *
  * or one with a format; a CJ/T 188 item of the meter's class), interval, ranges. A meter channel without a
  * unit takes the catalogue's (DL/T 645) or the item's default (CJ/T 188: values in another unit of the same
  * quantity are converted to the channel's). Only a CJ/T 188 valve_state channel can be writable.
+ * A channel of a local bus's device: see "Engine: local buses".
  *
  * engine  a stopped engine.
  * config  read during the call (strings are copied).
@@ -1671,6 +1673,88 @@ int edgecore_engine_add_gpio_line_sized(struct edgecore_engine *engine,
 static inline int edgecore_engine_add_gpio_line(struct edgecore_engine *engine,
                                                 const struct edgecore_gpio_line_config *config, uint32_t *id_out) {
     return edgecore_engine_add_gpio_line_sized(engine, config, sizeof *config, id_out);
+}
+
+/* ==================================================================================================== */
+/* Engine: local buses                                                                                  */
+/* ==================================================================================================== */
+
+/*
+ * Since 1.4. A local bus holds channels the application itself sets: a controller's decisions, alarms, a
+ * manual override. Their readings go through the engine as measurements do (the ring: edgecore_engine_drain
+ * and _wait; the engine's journal; so a gateway's uplink), with the same id space, statuses and per-channel
+ * sequence numbers; no I/O is ever done for them.
+ *
+ *   - Devices on it: edgecore_engine_add_device with .bus = the local bus id. They group channels; their
+ *     Modbus fields (unit_id, limits, timeouts, back-off) are ignored; protocol must be
+ *     EDGECORE_PROTOCOL_MODBUS (the default) and meter_address NULL; holes are refused (EDGECORE_E_CONFIG).
+ *   - Channels: edgecore_engine_add_channel on such a device. Only name, unit, valid_min / valid_max and
+ *     interval_ms mean something; every other field must keep its default (address 0, function, type,
+ *     order, bit, sentinel_count 0, scale 1, offset 0, the meter fields): EDGECORE_E_CONFIG naming the field
+ *     otherwise. Every local channel is writable (the `writable` flag is implied, 0 or 1 both accepted).
+ *   - edgecore_engine_write(engine, channel, value, timeout_ms) on a local channel publishes at once, on the
+ *     calling thread, one reading {value, EDGECORE_STATUS_OK (EDGECORE_STATUS_OUT_OF_RANGE outside
+ *     valid_min..valid_max, as measurements), timestamp now (CLOCK_REALTIME), the channel's next sequence}
+ *     and returns 0: it never blocks on I/O and timeout_ms does not matter. NaN is refused
+ *     (EDGECORE_E_VALUE); an infinite value is published as OUT_OF_RANGE. Before its first write a local
+ *     channel publishes nothing (also after a restart of the engine: the last value is not kept across
+ *     stop/start; sequence numbers continue).
+ *   - interval_ms > 0 (the channel config's default is 1000): after the channel's first write, its last value
+ *     is published again every interval_ms after its last publication (a heartbeat: a write restarts the
+ *     interval), so that ages stay fresh and an uplink sees the state. 0: published on writes only.
+ *     Heartbeats come from a thread of the bus's own while the engine runs (none when no channel of the bus
+ *     has an interval); beats missed because that thread was not scheduled are skipped, not caught up.
+ *   - edgecore_engine_write_registers / _write_coils to a local device: EDGECORE_E_NOT_WRITABLE (it has no
+ *     registers or coils). Meter actions on a local bus: as on a bus without meters.
+ *   - Statistics: edgecore_engine_bus_stats of a local bus: state EDGECORE_BUS_CONNECTED while the engine runs
+ *     (STOPPED after), opens counts starts, transactions counts readings published (writes and
+ *     heartbeats), skipped_polls the heartbeats skipped. edgecore_engine_device_stats of a local device:
+ *     requests = responses = writes to its channels, state ONLINE after the first, last_ok_ns the last
+ *     write's time; nothing else moves. edgecore_engine_plan lists a local bus's devices and channels with
+ *     their heartbeat, and no bus time.
+ *   - Site files: a bus `type: local` with `devices:` and `channels:` as other buses (README).
+ *
+ * Threads: writes from any thread, concurrently (each is published whole, in the order the writers took
+ * the bus's lock: a short lock held for a copy into memory, never across I/O).
+ */
+
+/** A local bus. Initialise with edgecore_local_bus_config_init(). Grows at its end (1.4: up to reserved). */
+struct edgecore_local_bus_config {
+    const char *name;      /**< unique bus name; copied; required */
+    uint32_t reserved[2];  /**< 0 */
+};
+EDGECORE_ASSERT_SIZE_(edgecore_local_bus_config, EDGECORE_P_ + 8);
+EDGECORE_ASSERT_FIELD_(edgecore_local_bus_config, name, 0);
+EDGECORE_ASSERT_FIELD_(edgecore_local_bus_config, reserved, EDGECORE_P_);
+
+/**
+ * Fill *config with the defaults documented at each field (name NULL). NULL does nothing.
+ * Never fails. Does not block. Any thread.
+ */
+void edgecore_local_bus_config_init_sized(struct edgecore_local_bus_config *config, size_t config_size);
+static inline void edgecore_local_bus_config_init(struct edgecore_local_bus_config *config) {
+    edgecore_local_bus_config_init_sized(config, sizeof *config);
+}
+
+/**
+ * Add a local bus (see above). Checked now; it gets a ring lane as every bus does, and its heartbeat thread
+ * (if any channel of it has an interval) is started by edgecore_engine_start.
+ *
+ * engine  a stopped engine.
+ * config  read during the call (the name is copied).
+ * id_out  receives the new bus id; may be NULL.
+ *
+ * Returns 0, or EDGECORE_E_NULL_POINTER (engine, config, name), EDGECORE_E_RUNNING, EDGECORE_E_DUPLICATE
+ * (name), EDGECORE_E_CONFIG (empty name), EDGECORE_E_LIMIT (more than EDGECORE_RING_LANES_MAX buses),
+ * EDGECORE_E_INVALID_ARGUMENT (struct smaller than in version 1.4), EDGECORE_E_UNKNOWN_FIELD, -ENOMEM.
+ * Does not block. The control thread.
+ */
+int edgecore_engine_add_local_bus_sized(struct edgecore_engine *engine,
+                                        const struct edgecore_local_bus_config *config, size_t config_size,
+                                        uint32_t *id_out);
+static inline int edgecore_engine_add_local_bus(struct edgecore_engine *engine,
+                                                const struct edgecore_local_bus_config *config, uint32_t *id_out) {
+    return edgecore_engine_add_local_bus_sized(engine, config, sizeof *config, id_out);
 }
 
 /* ==================================================================================================== */
@@ -1973,7 +2057,8 @@ int edgecore_engine_device_protocol(const struct edgecore_engine *engine, uint32
  * Write an engineering value to a writable channel. Modbus: the inverse of scale/offset, rounded for
  * integer types, encoded with the channel's type and order, and sent with FC 6/16 (registers) or FC 5
  * (coils; nonzero is ON); bit channels of holding registers are written read-modify-write. GPIO outputs:
- * 0 or nonzero (after active_low).
+ * 0 or nonzero (after active_low). Local channels (since 1.4, see "Engine: local buses"): published at once
+ * as a reading on the calling thread; never blocks on I/O, returns 0 (EDGECORE_E_VALUE for NaN).
  *
  * channel     channel id.
  * value       engineering value.
@@ -1991,6 +2076,7 @@ int edgecore_engine_write(struct edgecore_engine *engine, uint32_t channel, doub
 /**
  * Write raw holding registers (FC 6 for one, FC 16 for several) of a device. Every address written must
  * belong to a writable channel of that device and function.
+ * A device of a local bus has none: EDGECORE_E_NOT_WRITABLE.
  *
  * device      device id.
  * address     the first register.
@@ -2007,6 +2093,7 @@ int edgecore_engine_write_registers(struct edgecore_engine *engine, uint32_t dev
 /**
  * Write raw coils (FC 5 for one, FC 15 for several) of a device. Every address written must belong to a
  * writable channel of that device and function.
+ * A device of a local bus has none: EDGECORE_E_NOT_WRITABLE.
  *
  * device      device id.
  * address     the first coil.

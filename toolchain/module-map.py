@@ -21,7 +21,7 @@ LAYERS = [
     ("Journal",),
     ("Config",),
     ("Engine",),
-    ("Modbus", "GPIO"),
+    ("Modbus", "GPIO", "Local"),
     ("Contract",),
 ]
 LEVEL = {folder: level for level, folders in enumerate(LAYERS) for folder in folders}

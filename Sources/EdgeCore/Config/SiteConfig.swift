@@ -11,6 +11,8 @@ extension ChannelSpec: Equatable {}
 extension ChannelSource: Equatable {}
 extension ModbusPoint: Equatable {}
 extension GPIOChipSpec: Equatable {}
+extension LocalBusSpec: Equatable {}
+extension LocalPoint: Equatable {}
 extension GPIOLineSpec: Equatable {}
 extension JournalSpec: Equatable {}
 extension MeterSettings: Equatable {}
@@ -107,22 +109,37 @@ struct GPIOChipSpec {
     var eventBufferSize = GPIOChipTable.eventBufferSize.defaultValue
 }
 
+/// A local bus: channels the application itself sets (edgecore_engine_write), published through the engine
+/// like measurements; no I/O.
+struct LocalBusSpec {
+    var name: String
+}
+
 enum BusSpec {
     case tcp(TCPBusSpec)
     case rtu(RTUBusSpec)
     case gpio(GPIOChipSpec)
+    case local(LocalBusSpec)
 
     var name: String {
         switch self {
         case .tcp(let spec): return spec.name
         case .rtu(let spec): return spec.name
         case .gpio(let spec): return spec.name
+        case .local(let spec): return spec.name
         }
     }
 
     var isModbus: Bool {
-        if case .gpio = self { return false }
-        return true
+        switch self {
+        case .tcp, .rtu: return true
+        case .gpio, .local: return false
+        }
+    }
+
+    var isLocal: Bool {
+        if case .local = self { return true }
+        return false
     }
 
     /// The serial line a transparent TCP bus reaches, for its silence and wire times: 8E1 (11 bits a
@@ -142,7 +159,7 @@ enum BusSpec {
         switch self {
         case .rtu: return true
         case .tcp(let spec): return spec.framing == .transparent
-        case .gpio: return false
+        case .gpio, .local: return false
         }
     }
 }
@@ -309,11 +326,20 @@ struct MeterPoint {
     }
 }
 
-/// Where a channel's readings come from: a Modbus device's registers or bits, a meter, or a GPIO line.
+/// A local channel: its device on a local bus, and the range its values are checked against (the codec's
+/// other fields stay at their defaults: scale 1, offset 0, no sentinels).
+struct LocalPoint {
+    var device: Int
+    var codec: ValueCodec = .defaults
+}
+
+/// Where a channel's readings come from: a Modbus device's registers or bits, a meter, a GPIO line, or the
+/// application's writes (a local bus).
 enum ChannelSource {
     case modbus(ModbusPoint)
     case meter(MeterPoint)
     case gpio(GPIOLineSpec)
+    case local(LocalPoint)
 }
 
 struct ChannelSpec {
@@ -340,8 +366,15 @@ struct ChannelSpec {
         switch source {
         case .modbus(let point): return point.device
         case .meter(let point): return point.device
+        case .local(let point): return point.device
         case .gpio: return nil
         }
+    }
+
+    /// A local channel's device and range; nil for the others.
+    var local: LocalPoint? {
+        if case .local(let point) = source { return point }
+        return nil
     }
 
     /// The line of a GPIO channel; nil for a Modbus channel.
@@ -481,6 +514,8 @@ struct SiteConfig {
             guard !spec.chip.isEmpty else { throw Failure(.config, "\(field): field 'chip' is empty") }
             try GPIOChipTable.checkpointMaxPerHour.check(spec.checkpointMaxPerHour, of: field)
             try GPIOChipTable.eventBufferSize.check(spec.eventBufferSize, of: field)
+        case .local:
+            break  // a name only
         }
         buses.append(bus)
         taken[Taken.bus(bus.name)] = buses.count - 1
@@ -490,9 +525,10 @@ struct SiteConfig {
     mutating func addDevice(_ device: DeviceSpec) throws(Failure) -> Int {
         try checkName(Taken.device(device.name), device.name, kind: "device")
         let field = ("device '\(device.name)'" as Message).text
-        guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus else {
-            throw Failure(.notFound, "\(field): no Modbus bus with id \(device.bus)")
+        guard device.bus >= 0, device.bus < buses.count, buses[device.bus].isModbus || buses[device.bus].isLocal else {
+            throw Failure(.notFound, "\(field): no Modbus bus with id \(device.bus) (nor a local bus)")
         }
+        if buses[device.bus].isLocal { return try addLocalDevice(device, field: field) }
         let unit: TextKey
         if device.deviceProtocol.isMeter {
             unit = try checkMeter(device, field: field)
@@ -539,9 +575,27 @@ struct SiteConfig {
         return id
     }
 
+    /// A device of a local bus: a name grouping channels. Its Modbus fields are ignored; a meter protocol or
+    /// holes mean nothing there.
+    private mutating func addLocalDevice(_ device: DeviceSpec, field: String) throws(Failure) -> Int {
+        guard device.deviceProtocol == .modbus, device.meter == nil else {
+            throw Failure(.config, "\(field): field 'protocol': a device of local bus '\(buses[device.bus].name)' speaks no protocol")
+        }
+        guard device.holes.isEmpty else {
+            throw Failure(.config, "\(field): field 'holes': a device of local bus '\(buses[device.bus].name)' has no registers")
+        }
+        devices.append(device)
+        layout.append(DeviceLayout())
+        taken[Taken.device(device.name)] = devices.count - 1
+        return devices.count - 1
+    }
+
     mutating func addHole(_ hole: Hole, device: Int) throws(Failure) {
         guard device >= 0, device < devices.count else {
             throw Failure(.notFound, "no device with id \(device)")
+        }
+        guard !buses[devices[device].bus].isLocal else {
+            throw Failure(.config, "device '\(devices[device].name)': field 'holes': a device of local bus '\(buses[devices[device].bus].name)' has no registers")
         }
         let field = ("device '\(devices[device].name)', hole \(hole.first)..\(hole.last)" as Message).text
         guard !devices[device].deviceProtocol.isMeter else {
@@ -564,11 +618,15 @@ struct SiteConfig {
         try checkName(Taken.channel(channel.name), channel.name, kind: "channel")
         let field = ("channel '\(channel.name)'" as Message).text
         if channel.meter != nil { return try addMeterChannel(channel, field: field) }
+        if channel.local != nil { return try addLocalChannel(channel, field: field) }
         guard let point = channel.modbus else { throw Failure(.config, "\(field): not a Modbus channel") }
         guard point.device >= 0, point.device < devices.count else {
             throw Failure(.notFound, "\(field): no device with id \(point.device)")
         }
         let device = devices[point.device]
+        guard !buses[device.bus].isLocal else {
+            throw Failure(.config, "\(field): device '\(device.name)' is on local bus '\(buses[device.bus].name)': it has no registers")
+        }
         guard !device.deviceProtocol.isMeter else {
             throw Failure(.config, "\(field): device '\(device.name)' speaks \(device.deviceProtocol.name): name the channel's 'item' or 'di', not a register address")
         }
@@ -731,6 +789,30 @@ struct SiteConfig {
         return channels.count - 1
     }
 
+    /// A channel of a local bus's device: only its name, unit, range and interval mean something (0: published
+    /// on writes only; else the last value again every interval after the first write); always writable.
+    private mutating func addLocalChannel(_ channel: ChannelSpec, field: String) throws(Failure) -> Int {
+        guard let point = channel.local else { throw Failure(.config, "\(field): not a local channel") }
+        guard point.device >= 0, point.device < devices.count, buses[devices[point.device].bus].isLocal else {
+            throw Failure(.notFound, "\(field): no device of a local bus with id \(point.device)")
+        }
+        let codec = point.codec
+        let defaults = ValueCodec.defaults
+        let ignored: StaticString? = codec.type != defaults.type ? "type" : codec.order != defaults.order ? "order"
+            : codec.bit != defaults.bit ? "bit" : codec.scale != defaults.scale ? "scale"
+            : codec.offset != defaults.offset ? "offset" : !codec.sentinels.isEmpty ? "sentinels" : nil
+        if let ignored { throw localFieldFailure(field, ignored) }
+        if let low = codec.validMin, let high = codec.validMax, low > high {
+            throw Failure(.config, "\(field): 'valid_min' \(decimalText(low)) is above 'valid_max' \(decimalText(high))")
+        }
+        var added = channel
+        added.writable = true
+        channels.append(added)
+        taken[Taken.channel(channel.name)] = channels.count - 1
+        layout[point.device].channels.append(channels.count - 1)
+        return channels.count - 1
+    }
+
     // MARK: Lookup
 
     func busIndex(named name: String) -> Int? { taken[Taken.bus(name)] }
@@ -799,4 +881,10 @@ func meterFormat(identifier: UInt32, version: DLT645Version, format: UInt16, len
 @inline(never)
 func rtsFailure(_ item: String) -> Failure {
     Failure(.config, "\(item): field '\(RTUBusTable.rts.key)' must be none (0), up (1) or down (2)")
+}
+
+/// A field a local channel cannot have (SiteConfig, the C setter, the YAML reader).
+@inline(never)
+func localFieldFailure(_ item: String, _ key: StaticString) -> Failure {
+    Failure(.config, "\(item): field '\(key)' means nothing on a local bus (only name, unit, valid_min, valid_max, interval_ms)")
 }

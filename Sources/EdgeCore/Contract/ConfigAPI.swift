@@ -118,6 +118,28 @@ extension edgecore_gpio_line_config: GrowingSettings {
     }
 }
 
+extension edgecore_local_bus_config: GrowingSettings {
+    static var defaults: Self { Self() }
+}
+
+@c @implementation
+public func edgecore_local_bus_config_init_sized(_ config: UnsafeMutablePointer<edgecore_local_bus_config>?,
+                                                 _ size: Int) {
+    storeDefaults(config, size: size)
+}
+
+@c @implementation
+public func edgecore_engine_add_local_bus_sized(_ engine: OpaquePointer?,
+                                                _ config: UnsafePointer<edgecore_local_bus_config>?, _ size: Int,
+                                                _ idOut: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let engine, let config else { return nullArgument("engine and config are required") }
+    var c = edgecore_local_bus_config()
+    if let code = loadSettings(config, size: size, into: &c, kind: "local_bus") { return code }
+    guard let name = c.name else { return nullArgument("local bus: 'name' is required") }
+    let spec = LocalBusSpec(name: String(cString: name))
+    return configure(engine, idOut) { config throws(Failure) in try config.addBus(.local(spec)) }
+}
+
 @c @implementation
 public func edgecore_engine_config_init_sized(_ config: UnsafeMutablePointer<edgecore_engine_config>?, _ size: Int) {
     storeDefaults(config, size: size)
@@ -231,6 +253,22 @@ public func edgecore_engine_add_channel_sized(_ engine: OpaquePointer?, _ config
         return failure(error)
     }
     let allSentinels = [c.sentinels.0, c.sentinels.1, c.sentinels.2, c.sentinels.3]
+    // A local bus's device: only name, unit, range and interval mean something.
+    let onLocalBus: Bool = withEngine(engine) { engine in
+        let device = Int(clamping: c.device)
+        let config = engine.config
+        return device < config.devices.count && config.buses[config.devices[device].bus].isLocal
+    }
+    if onLocalBus {
+        if let ignored = nonDefaultLocalField(c) { return failure(localFieldFailure(field, ignored)) }
+        var codec = ValueCodec.defaults
+        codec.validMin = c.valid_min.isNaN ? nil : c.valid_min
+        codec.validMax = c.valid_max.isNaN ? nil : c.valid_max
+        let spec = ChannelSpec(name: channelName, unit: c.unit.map { String(cString: $0) } ?? "",
+                               source: .local(LocalPoint(device: Int(clamping: c.device), codec: codec)),
+                               writable: true, intervalMs: c.interval_ms)
+        return configure(engine, idOut) { config throws(Failure) in try config.addChannel(spec) }
+    }
     // A meter device's channel: its item, with the value's scale, offset and range.
     let meterProtocol: DeviceProtocol? = withEngine(engine) { engine in
         let device = Int(clamping: c.device)
@@ -288,6 +326,25 @@ public func edgecore_engine_add_hole(_ engine: OpaquePointer?, _ device: UInt32,
         try config.addHole(Hole(function: function, first: first, last: last), device: Int(clamping: device))
         return 0
     }
+}
+
+/// The first field of a local channel's C struct that is not at its default (nil: none): a local channel
+/// has only name, unit, valid_min, valid_max and interval_ms (writable is implied, 0 or 1 accepted).
+private func nonDefaultLocalField(_ c: edgecore_channel_config) -> StaticString? {
+    let d = edgecore_channel_config.defaults
+    if c.address != d.address { return "address" }
+    if c.function != d.function { return "function" }
+    if c.type != d.type { return "type" }
+    if c.order != d.order { return "order" }
+    if c.bit != d.bit { return "bit" }
+    if c.sentinel_count != 0 { return "sentinel_count" }
+    if c.scale != d.scale { return "scale" }
+    if c.offset != d.offset { return "offset" }
+    if c.meter_item != d.meter_item { return "meter_item" }
+    if c.meter_format != d.meter_format { return "meter_format" }
+    if c.meter_length != d.meter_length { return "meter_length" }
+    if c.meter_decimals != d.meter_decimals { return "meter_decimals" }
+    return nil
 }
 
 /// Runs a configuration change on the engine behind `handle` and reports its new id.

@@ -327,11 +327,15 @@ public func edgecore_meter_item_find(_ protocolNumber: Int32, _ name: UnsafePoin
 
 // MARK: Helpers of the contract
 
-/// The engine's worker factory, the one place that wires the layers: a GPIO chip gets a GPIOWorker (its
-/// chip and lines opened now, so that start fails precisely), a serial line or TCP endpoint a ModbusWorker
+/// The engine's worker factory, the one place that wires the layers: a local bus gets a LocalWorker, a GPIO
+/// chip a GPIOWorker (its chip and lines opened now, so that start fails precisely), a serial line or TCP endpoint a ModbusWorker
 /// over libmodbus (RTU lines, Modbus TCP) or over StreamTransport (transparent TCP).
 func makeWorker(_ setup: WorkerSetup) throws(Failure) -> any EngineWorker {
     let bus = setup.config.buses[setup.busId]
+    if case .local = bus {
+        return LocalWorker(busId: setup.busId, config: setup.config, ring: setup.ring, feed: setup.feed,
+                           stats: setup.stats, sequences: setup.sequences)
+    }
     if case .gpio = bus {
         let (chip, lines) = try openGPIOBus(setup.busId, config: setup.config)
         return GPIOWorker(busId: setup.busId, chip: chip, lines: lines, ring: setup.ring, feed: setup.feed,

@@ -57,6 +57,12 @@ extension edgecore_engine_journal_stats: GrowingStruct {
     static var firstVersion: StaticString { "1.1" }
 }
 
+// Version 1.4: local buses.
+extension edgecore_local_bus_config: GrowingStruct {
+    static var firstVersionSize: Int { pointerSize + 8 }
+    static var firstVersion: StaticString { "1.4" }
+}
+
 extension edgecore_journal_config: GrowingSettings {
     /// JournalSettings' defaults (the one place they are written).
     static var defaults: Self {

@@ -294,6 +294,14 @@ final class Engine: @unchecked Sendable {
             try submit(WriteJob(.gpioOutput(channel: id, level: value != 0)), bus: line.bus,
                        timeoutMilliseconds: timeoutMilliseconds, config: config)
             return
+        case .local(let local):
+            // Published at once by the local bus's worker: no I/O, so the timeout never runs out.
+            guard !value.isNaN else {
+                throw Failure(.value, "channel '\(channel.name)': NaN is no value of a local channel")
+            }
+            try submit(WriteJob(.local(channel: id, value: value)), bus: config.devices[local.device].bus,
+                       timeoutMilliseconds: timeoutMilliseconds, config: config)
+            return
         case .modbus(let modbus):
             point = modbus
         case .meter(let meter):
@@ -330,6 +338,9 @@ final class Engine: @unchecked Sendable {
         let config = self.config
         guard device >= 0, device < config.devices.count else {
             throw Failure(.notFound, "no device with id \(device)")
+        }
+        if case .local(let bus) = config.buses[config.devices[device].bus] {
+            throw Failure(.notWritable, "device '\(config.devices[device].name)' is on local bus '\(bus.name)': it has no registers or coils (write its channels with edgecore_engine_write)")
         }
         let function: ModbusFunction = coils != nil ? .coils : .holdingRegisters
         let count = coils?.count ?? registers?.count ?? 0
@@ -407,6 +418,8 @@ final class Engine: @unchecked Sendable {
             throw Failure(error, "bus '\(config.buses[bus].name)': time sync failed: \(error.message)")
         case .meterDiscover(let bus):
             throw Failure(error, "bus '\(config.buses[bus].name)': address discovery failed: \(error.message)")
+        case .local(let channel, _):
+            throw Failure(error, "local channel '\(config.channels[channel].name)': write failed")
         }
     }
 }

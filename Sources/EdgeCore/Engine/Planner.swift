@@ -185,6 +185,23 @@ extension Planner {
                     }
                     add("\n  \(which): \(channel.name), \(kind), every \(channel.intervalMs) ms")
                 }
+            case .local(let local):
+                // No I/O and no bus time: the channels the application writes, and their heartbeats.
+                add("bus '\(local.name)': local (written by the application, no bus time)")
+                for (deviceId, device) in config.devices.enumerated() where device.bus == busId {
+                    add("\n  device '\(device.name)'")
+                    for channel in config.channels {
+                        guard let point = channel.local, point.device == deviceId else { continue }
+                        add("\n    \(channel.name): ")
+                        if channel.intervalMs > 0 {
+                            add("on writes, the last value again every \(channel.intervalMs) ms")
+                        } else {
+                            add("on writes only")
+                        }
+                    }
+                }
+                add("\n")
+                continue
             case .rtu(let rtu):
                 add("bus '\(rtu.name)': rtu \(rtu.device) \(rtu.baud) \(rtu.dataBits)")
                 add("\(String(decoding: [rtu.parity], as: UTF8.self))\(rtu.stopBits), \(busRequests.count) requests")

@@ -26,6 +26,8 @@ final class WriteJob: @unchecked Sendable {
         case meterTimeSync(bus: Int, seconds: Int64)
         /// DL/T 645-2007 read address (0x13 to the wildcard): the one meter's address comes back in `reply`.
         case meterDiscover(bus: Int)
+        /// A local channel's new value: published at once as a reading (no I/O).
+        case local(channel: Int, value: Double)
     }
 
     private enum State {

@@ -42,7 +42,7 @@ final class LibmodbusTransport: FramedModbusTransport {
             _ = modbus_set_socket(context, socket.release())  // modbus_close() closes it
             connected = true
             return
-        case .gpio:
+        case .gpio, .local:
             throw Failure(.system(.invalid))
         }
         if modbus_connect(context) == -1 {
@@ -176,7 +176,7 @@ final class LibmodbusTransport: FramedModbusTransport {
             return rtu.device.withCString { device in
                 modbus_new_rtu(device, Int32(rtu.baud), parity, Int32(rtu.dataBits), Int32(rtu.stopBits))
             }
-        case .gpio:
+        case .gpio, .local:
             return nil
         }
     }

@@ -78,8 +78,8 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             gapNanoseconds = Int64(rtu.requestGapMs) * 1_000_000
                 + Int64((WireTime.silenceMicroseconds(rtu) * 1000).rounded(.up))
             reopenBackOff = BackOff(minMs: rtu.reopenMinMs, maxMs: rtu.reopenMaxMs)
-        case .gpio:
-            // GPIO chips have their own worker (GPIOWorker); the engine never gives one to a ModbusWorker.
+        case .gpio, .local:
+            // GPIO chips and local buses have their own workers; the engine never gives one to a ModbusWorker.
             gapNanoseconds = 0
             reopenBackOff = BackOff(minMs: 1, maxMs: 1)
         }
@@ -486,9 +486,9 @@ final class ModbusWorker: EngineWorker, @unchecked Sendable {
             device = target
             address = first
             payload = values
-        case .gpioOutput:
-            // A GPIO output never reaches a Modbus bus (the engine routes by bus).
-            job.complete(Failure(.invalidArgument, "a GPIO output has no Modbus bus"))
+        case .gpioOutput, .local:
+            // A GPIO output or a local channel never reaches a Modbus bus (the engine routes by bus).
+            job.complete(Failure(.invalidArgument, "a GPIO output or local channel has no Modbus bus"))
             return
         case .meterValve(let target, let open):
             job.complete(valve(target, open: open))
