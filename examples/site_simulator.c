@@ -5,8 +5,12 @@
  *                       0x34, frequency 0x46, import energy 0x48, total energy 0x156.
  *   port 15021, unit 1: greenhouse sensors as scaled integers in input registers: air temperature 0 (i16,
  *                       0.1 degC; 0x7FFF while "disconnected", from 10 s to 16 s of every 30 s), air humidity 1 (u16, 0.1
- *                       %RH), soil moisture 2 (u16, 0.1 %), soil temperature 3 (i16, 0.1 degC), CO2 4 (ppm);
- *                       coil 0: the vent fan (the air is 1.5 degC cooler while it runs).
+ *                       %RH), soil moisture 2 (u16, 0.1 %; 0xFFFF under the fault soil_sentinel), soil temperature 3
+ *                       (i16, 0.1 degC), CO2 4 (ppm, the same as unit 2's), soil EC 5 (u16, 0.01 mS/cm), the
+ *                       simulated clock 6-7 (u32, high word first: simulated seconds since the start), tank level 8
+ *                       (u16, 0.1 %), flow meter pulses sent 9-10 (u32, high word first);
+ *                       coils: 0 the vent fan, 1 the main pump (on at start), 2 the dosing pump.
+ *   port 15021, unit 2: the CO2 sensor: input register 0 (u16, ppm); answers nothing under the fault co2_silent.
  *   port 15022:         an RS-485 line behind a transparent serial server (a DTU): the frames travel unchanged
  *                       over TCP, and each takes its time on the simulated wire (--meter-line-baud, 8E1; default
  *                       9600, 0: no wire time). One client at a time: a new connection replaces the old one, as
@@ -39,7 +43,7 @@
  *     line 2 "rain-gauge"       a tipping bucket's reed contact: during a shower (from 6 s to 16 s of every 40 s) a tip
  *                               every 1.5 s, each closing for 80 ms with contact bounce
  *     line 3 "tank-float"       the water tank's float switch: pulls the line low while the tank is low
- *                               (from 12 s to 20 s of every 30 s)
+ *     line 4 "flow-meter"       the irrigation line's flow meter: one pulse per litre of the water that flows
  *
  *   site_simulator [--meter-port P] [--greenhouse-port P] [--meter-line-port P] [--meter-line-baud B]
  *                  [--gpio-dir DIR] [--seconds N]
@@ -84,8 +88,9 @@ static void set_float(uint16_t *registers, int address, float value) {
 
 /* ---- the simulated GPIO chip ---- */
 
-enum { LINE_S0, LINE_VALVE, LINE_RAIN, LINE_FLOAT, LINE_COUNT };
-static const char *const line_names[LINE_COUNT] = {"s0-meter", "irrigation-valve", "rain-gauge", "tank-float"};
+enum { LINE_S0, LINE_VALVE, LINE_RAIN, LINE_FLOAT, LINE_FLOW, LINE_COUNT };
+static const char *const line_names[LINE_COUNT] = {"s0-meter", "irrigation-valve", "rain-gauge", "tank-float",
+                                                   "flow-meter"};
 
 struct gpio_line {
     int value_fd, edges_fd; /* edges_fd: -1 for the output */
@@ -162,6 +167,7 @@ static int gpio_output(const struct gpio_line *line) {
 struct site {
     modbus_mapping_t *meter;
     modbus_mapping_t *greenhouse;
+    modbus_mapping_t *co2; /* unit 2 of the greenhouse port */
     double started, last_update, energy_kwh, soil_moisture;
     struct gpio_line lines[LINE_COUNT];
     long long s0_emitted;   /* impulses sent since the start */
@@ -295,6 +301,8 @@ static int64_t update(struct site *site) {
     g[2] = (uint16_t)lround(site->soil_moisture * 10);
     g[3] = (uint16_t)(int16_t)lround((19.0 + 0.5 * sin(t / 40.0)) * 10);
     g[4] = (uint16_t)lround(620 + 80 * sin(t / 25.0));
+    site->co2->tab_input_registers[0] = g[4];
+    g[5] = 180;
     return wait;
 }
 
@@ -720,7 +728,8 @@ int main(int argc, char **argv) {
 
     struct site site = {0};
     site.meter = modbus_mapping_new(0, 0, 0, 0x160);
-    site.greenhouse = modbus_mapping_new(1, 0, 0, 5);
+    site.greenhouse = modbus_mapping_new(3, 0, 0, 11);
+    site.co2 = modbus_mapping_new(0, 0, 0, 1);
     site.started = site.last_update = now_seconds();
     site.energy_kwh = 15872.25;
     site.soil_moisture = 27.0;
@@ -739,10 +748,11 @@ int main(int argc, char **argv) {
     }
     modbus_t *meter = modbus_new_tcp("127.0.0.1", meter_port);
     modbus_t *greenhouse = modbus_new_tcp("127.0.0.1", greenhouse_port);
-    if (!site.meter || !site.greenhouse || !meter || !greenhouse) {
+    if (!site.meter || !site.greenhouse || !site.co2 || !meter || !greenhouse) {
         fprintf(stderr, "site_simulator: out of memory\n");
         return 1;
     }
+    site.greenhouse->tab_bits[1] = 1; /* the main pump runs at start */
     update(&site);
     int listeners[2] = {listen_on(meter), listen_on(greenhouse)};
     if (listeners[0] < 0 || listeners[1] < 0) return 1;
@@ -815,6 +825,8 @@ int main(int argc, char **argv) {
             modbus_mapping_t *map = owner[fd] == 0 ? site.meter : site.greenhouse;
             modbus_set_socket(ctx, fd);
             int length = modbus_receive(ctx, query);
+            int unit = length > 6 ? query[6] : 0; /* MBAP: the unit identifier follows the 6-byte header */
+            if (owner[fd] == 1 && unit == 2) map = site.co2;
             if (length > 0) {
                 modbus_reply(ctx, query, length, map);
             } else if (length < 0) {
@@ -835,6 +847,7 @@ int main(int argc, char **argv) {
     modbus_free(greenhouse);
     modbus_mapping_free(site.meter);
     modbus_mapping_free(site.greenhouse);
+    modbus_mapping_free(site.co2);
     for (int i = 0; i < LINE_COUNT; i++) {
         close(site.lines[i].value_fd);
         if (site.lines[i].edges_fd >= 0) close(site.lines[i].edges_fd);
