@@ -1,6 +1,6 @@
 import CShim
 
-// The site file's items: buses (TCP, RTU, GPIO chips), devices, holes, channels and GPIO lines, each read
+// The site file's items: buses (TCP, RTU, GPIO chips; local buses: SiteYAMLReader+Local.swift), devices, holes, channels and GPIO lines, each read
 // field by field and added through SiteConfig's add* methods.
 
 extension SiteYAMLReader {
@@ -12,6 +12,10 @@ extension SiteYAMLReader {
         let type = try requiredKeyword(fields, "type", .busTypes)
         if type == KeywordSet.gpio {
             try loadGPIOChip(fields, name: name, into: &config)
+            return
+        }
+        if type == KeywordSet.local {
+            try loadLocalBus(fields, name: name, into: &config)
             return
         }
         let bus: BusSpec

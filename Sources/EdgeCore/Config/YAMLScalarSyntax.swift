@@ -26,9 +26,10 @@ struct KeywordSet {
     static let tcp: UInt8 = 0
     static let rtu: UInt8 = 1
     static let gpio: UInt8 = 2
+    static let local: UInt8 = 3
 
-    static let busTypes = KeywordSet(noun: "bus type", expected: "rtu, tcp or gpio",
-                                     words: [("tcp", tcp), ("rtu", rtu), ("gpio", gpio)])
+    static let busTypes = KeywordSet(noun: "bus type", expected: "rtu, tcp, gpio or local",
+                                     words: [("tcp", tcp), ("rtu", rtu), ("gpio", gpio), ("local", local)])
     static let functions = KeywordSet(noun: "function", expected: "coils, discrete, holding, input or 1..4", words: [
         ("coils", 1), ("coil", 1),
         ("discrete", 2), ("discrete_inputs", 2), ("discrete_input", 2),

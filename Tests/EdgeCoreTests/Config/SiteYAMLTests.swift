@@ -614,7 +614,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         expectError(oneChannel("          - {name: c, address: 1, function: 5}"), .configFile, line: 8,
                     "bus 'plc', device 'dev', channel 'c', field 'function': unknown function '5'")
         expectError("buses:\n  - {name: b, type: udp, host: h}\n", .configFile, line: 2,
-                    "bus 'b', field 'type': unknown bus type 'udp' (expected rtu, tcp or gpio)")
+                    "bus 'b', field 'type': unknown bus type 'udp' (expected rtu, tcp, gpio or local)")
         expectError("buses:\n  - {name: b, type: rtu, device: /dev/x, parity: X}\n", .configFile, line: 2,
                     "bus 'b', field 'parity': unknown parity 'X' (expected N, E or O)")
         expectError("buses:\n  - {name: b, type: rtu, device: /dev/x, rts: sideways}\n", .configFile, line: 2,
