@@ -59,6 +59,8 @@ struct actuator {
     int safe;          /* safe state, 0 or 1 */
     int commanded;     /* -1 unknown */
     bool ok;           /* the last write succeeded */
+    int last_error;    /* result of the last failed write; 0 after a success */
+    int failed_value;  /* the value of that write */
     double since;      /* controller seconds: last change of commanded */
 };
 
@@ -90,6 +92,7 @@ struct zone {
     uint32_t dose_channel;
     struct override dose_ov;
     double dose_started, dose_ended;
+    unsigned pending_alarms;
     /* state */
     unsigned alarms;
     bool alarms_written;
@@ -820,6 +823,12 @@ static bool usable(const struct gc_controller *c, const struct input *in, double
     return true;
 }
 
+/* An unusable input raises its alarm, except before its first reading while the start is younger than its
+ * max age (the first polls are under way; the actuators stay at their safe state meanwhile). */
+static bool alarm_for(const struct gc_controller *c, const struct input *in) {
+    return in->id != NONE && !usable(c, in, NULL) && (c->have[in->id] || c->now > in->max_age);
+}
+
 /* Why an input is not usable, for the log. */
 static void describe(const struct gc_controller *c, const struct input *in, char *text, size_t size) {
     if (!c->have[in->id]) {
@@ -838,11 +847,16 @@ static bool drive(struct gc_controller *c, struct actuator *a, int value) {
     if (a->commanded == value && a->ok) return true;
     int rc = edgecore_engine_write(c->engine, a->id, value, c->write_timeout_ms);
     if (rc != 0) {
-        say(c, "write %d to %s failed: %s", value, a->name, edgecore_strerror(rc));
+        if (!a->last_error || a->failed_value != value || rc != a->last_error) /* once per fault */
+            say(c, "write %d to %s failed: %s", value, a->name, edgecore_strerror(rc));
         a->ok = false;
+        a->last_error = rc;
+        a->failed_value = value;
         c->failures++;
         return false;
     }
+    if (a->last_error) say(c, "write %d to %s succeeded again", value, a->name);
+    a->last_error = 0;
     if (a->commanded != value) a->since = c->now;
     a->commanded = value;
     a->ok = true;
@@ -914,7 +928,8 @@ static void zone_valve(struct gc_controller *c, struct zone *z, int want, int re
         }
     }
     if (before != want || !ok || z->last_reason != reason) {
-        if (before != want || !ok) say(c, "zone %s: valve %s (reason %d: %s)", z->name, want ? "opened" : "closed", reason, why);
+        if (before != want || z->last_reason != reason)
+            say(c, "zone %s: valve %s (reason %d: %s)", z->name, want ? "opened" : "closed", reason, why);
         if (z->last_reason != reason || before != want) publish(c, z->reason, reason);
         z->last_reason = reason;
     }
@@ -924,7 +939,7 @@ static void zone_dosing(struct gc_controller *c, struct zone *z, bool allowed, u
     if (!z->dosing) return;
     double ec = 0;
     bool ec_ok = usable(c, &z->ec, &ec);
-    if (!ec_ok) *alarms |= A_Z_EC;
+    if (alarm_for(c, &z->ec)) *alarms |= A_Z_EC;
     int ov = override_now(c, &z->dose_ov, z->name);
     bool on = z->doser.commanded == 1 && z->doser.ok;
     int want;
@@ -963,9 +978,9 @@ static void tick_zone(struct gc_controller *c, struct zone *z, bool pump_on) {
     double m = 0, total = 0;
     char why[256];
     bool m_ok = usable(c, &z->moisture, &m);
-    if (!m_ok) alarms |= A_Z_MOISTURE;
+    if (alarm_for(c, &z->moisture)) alarms |= A_Z_MOISTURE;
     bool flow_ok = z->flow.id == NONE || usable(c, &z->flow, &total);
-    if (!flow_ok) alarms |= A_Z_FLOW_SENSOR;
+    if (alarm_for(c, &z->flow)) alarms |= A_Z_FLOW_SENSOR;
     bool open = z->valve.commanded == 1;
 
     /* volume of the day (controller days), no-flow and leak checks */
@@ -1048,8 +1063,17 @@ static void tick_zone(struct gc_controller *c, struct zone *z, bool pump_on) {
         }
     }
     if (!z->valve.ok) alarms |= A_Z_WRITE;
-    bool line_open = z->valve.commanded == 1 && z->valve.ok && pump_on && !flow_fault && !leak;
+    z->pending_alarms = alarms;
+}
+
+/* After the pump's decision: dosing only into an open line with the pump running. */
+static void tick_zone_dosing(struct gc_controller *c, struct zone *z) {
+    unsigned alarms = z->pending_alarms;
+    bool pump_on = c->has_pump && c->pump.commanded == 1 && c->pump.ok;
+    bool line_open = z->valve.commanded == 1 && z->valve.ok && pump_on && c->now >= z->flow_fault_until &&
+                     c->now >= z->leak_fault_until;
     zone_dosing(c, z, line_open, &alarms);
+    if (!z->valve.ok) alarms |= A_Z_WRITE;
     set_alarms(c, z->alarm, &z->alarms, &z->alarms_written, alarms, z->name);
 }
 
@@ -1058,7 +1082,7 @@ static void tick_pump(struct gc_controller *c) {
     unsigned alarms = 0;
     double low = 0;
     bool tank_ok = usable(c, &c->tank_low, &low);
-    if (!tank_ok) alarms |= A_P_TANK_SENSOR;
+    if (alarm_for(c, &c->tank_low)) alarms |= A_P_TANK_SENSOR;
     else if (low >= 0.5) alarms |= A_P_TANK_LOW;
     bool demand = false, leak = false;
     for (size_t i = 0; i < c->zone_count; i++) {
@@ -1103,13 +1127,13 @@ static void tick_climate(struct gc_controller *c) {
     double t = 0, v = 0;
     char why[256] = "";
     bool t_ok = usable(c, &c->temperature, &t);
-    if (!t_ok) alarms |= A_C_TEMPERATURE;
+    if (alarm_for(c, &c->temperature)) alarms |= A_C_TEMPERATURE;
     if (c->co2.id != NONE) {
-        if (!usable(c, &c->co2, &v)) alarms |= A_C_CO2_SENSOR;
+        if (!usable(c, &c->co2, &v)) alarms |= alarm_for(c, &c->co2) ? A_C_CO2_SENSOR : 0;
         else if (v > c->co2_max) alarms |= A_C_CO2_HIGH;
     }
     if (c->humidity.id != NONE) {
-        if (!usable(c, &c->humidity, &v)) alarms |= A_C_HUMIDITY_SENSOR;
+        if (!usable(c, &c->humidity, &v)) alarms |= alarm_for(c, &c->humidity) ? A_C_HUMIDITY_SENSOR : 0;
         else if (v > c->h_high) alarms |= A_C_HUMIDITY_HIGH;
         else if (v < c->h_low) alarms |= A_C_HUMIDITY_LOW;
     }
@@ -1196,12 +1220,7 @@ int gc_tick(struct gc_controller *c, int64_t now_ns) {
     bool pump_on = c->has_pump && c->pump.commanded == 1 && c->pump.ok;
     for (size_t i = 0; i < c->zone_count; i++) tick_zone(c, &c->zones[i], pump_on);
     tick_pump(c);
-    /* The pump stopped in this tick: no dosing into a line without flow. */
-    if (c->has_pump && !(c->pump.commanded == 1 && c->pump.ok))
-        for (size_t i = 0; i < c->zone_count; i++) {
-            unsigned alarms = c->zones[i].alarms;
-            zone_dosing(c, &c->zones[i], false, &alarms);
-        }
+    for (size_t i = 0; i < c->zone_count; i++) tick_zone_dosing(c, &c->zones[i]);
     tick_climate(c);
     return c->failures;
 }

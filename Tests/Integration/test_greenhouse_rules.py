@@ -267,3 +267,241 @@ def test_help_lists_every_option():
     assert r.returncode == 0
     for option in ("--rules", "--time-scale", "--override-file", "--seconds", "Exit codes"):
         assert option in r.stdout
+
+
+# ------------------------------------------------------------------------------------------------------
+# Decisions against a libmodbus server whose registers the test sets
+# ------------------------------------------------------------------------------------------------------
+
+class Rig:
+    """The libmodbus server (unit 1: sensors in holding registers 0..6, actuators in coils 0..3), the site
+    (with a journal), the rules and the running controller."""
+
+    def __init__(self, tmp_path, server, exceptions=(), scale=None, **rule_values):
+        self.tmp = tmp_path
+        self.port = harness.free_tcp_port()
+        self.map = tmp_path / "map.txt"
+        # moisture 35.0 (in band), EC 2.00, 25.0 degC, 60.0 %RH, 800 ppm, flow 0, tank ok; every coil off
+        self.map.write_text("1 holding 0 350 200 250 600 800 0 0\n1 coil 0 0 0 0 0\n1 holding 20" + " 0" * len(DECISIONS) + "\n")
+        self.peer = server(tcp=self.port, map=str(self.map), exceptions=list(exceptions))
+        self.journal = tmp_path / "journal"
+        self.site = tmp_path / "site.yaml"
+        self.site.write_text(site_text(self.port, self.journal, os.environ.get("GREENHOUSE_DECISIONS", "local")))
+        self.rules = tmp_path / "rules.yaml"
+        self.rules.write_text(rules_text(**rule_values))
+        self.override = tmp_path / "override.txt"
+        self.log = tmp_path / "controller.log"
+        self.client = harness.modbus_client(tcp=self.port)
+        args = [str(CONTROLLER), "--rules", str(self.rules), "--override-file", str(self.override)]
+        if scale:
+            args += ["--time-scale", str(scale)]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(args + [str(self.site)], stdout=subprocess.DEVNULL, stderr=log)
+        wait_until(lambda: "started" in self.log_text(), 10, what="controller started")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def set(self, register: int, value: int) -> None:
+        assert not self.client.write_register(register, value, slave=1).isError()
+
+    def coils(self) -> dict:
+        r = self.client.read_coils(0, 4, slave=1)
+        assert not r.isError(), r
+        return dict(fan=r.bits[0], pump=r.bits[1], doser=r.bits[2], valve=r.bits[3])
+
+    def wait_coil(self, name: str, value: bool, timeout: float) -> float:
+        started = time.monotonic()
+        wait_until(lambda: self.coils()[name] == value, timeout, 0.02, f"{name} = {value}\n{self.log_text()}")
+        return time.monotonic() - started
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+    def readings(self, channel: str) -> list[dict]:
+        """The journal's readings of a channel (after stop)."""
+        import json
+        r = subprocess.run([str(TOOL), "journal", "dump", str(self.journal), "--site", str(self.site),
+                            "--format", "json"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        return [row for row in rows if row["channel"] == channel]
+
+    def close(self) -> None:
+        self.stop()
+        self.client.close()
+
+
+def changes(rows: list[dict]) -> list[float]:
+    """The values of a channel's readings with repeats (heartbeats) folded."""
+    out = []
+    for row in rows:
+        if row.get("status") == "ok" and (not out or out[-1] != row["value"]):
+            out.append(row["value"])
+    return out
+
+
+@pytest.fixture
+def make_rig(tmp_path, peers_built, libmodbus_server):
+    rigs = []
+
+    def make(**options) -> Rig:
+        rig = Rig(tmp_path, libmodbus_server, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def test_band_with_hysteresis_and_decisions_as_readings(make_rig):
+    rig = make_rig()
+    time.sleep(1.0)
+    assert rig.coils() == dict(fan=False, pump=False, doser=False, valve=False)  # in band, 25.0 degC
+    rig.set(H_MOISTURE, 250)                       # 25.0 %: below the band
+    rig.wait_coil("valve", True, 3)
+    rig.wait_coil("pump", True, 2)                 # the main pump follows the open valve
+    rig.set(H_MOISTURE, 350)                       # inside the band: hysteresis keeps it open
+    time.sleep(1.0)
+    assert rig.coils()["valve"] is True
+    rig.set(H_MOISTURE, 450)                       # above the band
+    rig.wait_coil("valve", False, 3)
+    rig.wait_coil("pump", False, 2)
+    rig.set(H_TEMPERATURE, 300)                    # 30.0 degC: above the fan's band
+    rig.wait_coil("fan", True, 3)
+    rig.set(H_TEMPERATURE, 200)
+    rig.wait_coil("fan", False, 3)
+    assert rig.stop() == 0
+    assert rig.coils() == dict(fan=False, pump=False, doser=False, valve=False)
+    # startup (18), opened below the band (1), closed above it (10), shutdown (17)
+    assert changes(rig.readings("zone1.reason")) == [18, 1, 10, 17]
+    assert changes(rig.readings("pump.reason")) == [18, 1, 10, 17]
+    assert changes(rig.readings("climate.reason")) == [18, 1, 10, 17]
+    assert changes(rig.readings("zone1.alarm")) == [0]
+    assert "valve opened (reason 1: moisture 25.0 below 30.0)" in rig.log_text()
+
+
+def test_minimum_on_and_off_times_on_a_scaled_clock(make_rig):
+    # min on/off 30 controller seconds at 10 controller seconds per real second: 3 s real
+    rig = make_rig(scale=10, min_on=30, min_off=30, max_age=20)
+    rig.set(H_MOISTURE, 250)
+    rig.wait_coil("valve", True, 3)
+    opened = time.monotonic()
+    rig.set(H_MOISTURE, 450)                       # at once above the band: no chatter, the minimum holds
+    rig.wait_coil("valve", False, 6)
+    on_for = time.monotonic() - opened
+    assert 2.8 <= on_for <= 4.5, on_for
+    closed = time.monotonic()
+    rig.set(H_MOISTURE, 250)
+    rig.wait_coil("valve", True, 6)
+    off_for = time.monotonic() - closed
+    assert 2.8 <= off_for <= 4.5, off_for
+    assert rig.stop() == 0
+
+
+def test_dosing_only_into_an_open_flowing_line(make_rig):
+    rig = make_rig()
+    rig.set(H_EC, 100)                             # EC 1.00, below the 1.8 target
+    rig.override.write_text("zone1.dosing_override 1\n")  # force dosing on: the interlock still holds
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert rig.coils()["doser"] is False
+    rig.override.write_text("zone1.dosing_override -1\n")
+    rig.set(H_MOISTURE, 250)
+    rig.wait_coil("doser", True, 4)
+    samples = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        c = rig.coils()
+        samples += 1
+        assert not c["doser"] or (c["valve"] and c["pump"]), c
+    rig.set(H_TANK_LOW, 1)                         # the float switch: the pump stops, so does dosing
+    rig.wait_coil("pump", False, 3)
+    c = rig.coils()
+    assert c["doser"] is False, c
+    time.sleep(0.5)
+    assert rig.coils()["pump"] is False and rig.coils()["doser"] is False
+    assert rig.stop() == 0
+    doses = [row["value"] for row in rig.readings("zone1.dose_ml") if row["status"] == "ok"]
+    assert doses and all(0 < d <= 7 for d in doses), doses
+    assert 1 in changes(rig.readings("pump.alarm"))        # tank low
+    assert 19 in changes(rig.readings("pump.reason"))      # off: tank low
+
+
+@pytest.mark.parametrize("fault,raw,status", [("sentinel", 65535, "sentinel"), ("out_of_range", 1500, "out_of_range")])
+def test_an_unusable_reading_closes_the_valve_with_an_alarm_and_control_resumes(make_rig, fault, raw, status):
+    rig = make_rig()
+    rig.set(H_MOISTURE, 250)
+    rig.wait_coil("valve", True, 3)
+    rig.set(H_MOISTURE, raw)
+    took = rig.wait_coil("valve", False, 3)
+    assert took <= 0.2 + 2 + 0.5, took              # one interval plus the max age (and a tick)
+    assert rig.coils()["pump"] is False
+    rig.set(H_MOISTURE, 250)                         # the fault clears: automatic control resumes
+    rig.wait_coil("valve", True, 3)
+    assert rig.stop() == 0
+    assert changes(rig.readings("zone1.alarm")) == [0, 1, 0]
+    assert changes(rig.readings("zone1.reason"))[:4] == [18, 1, 14, 1]
+    assert f"status {status}" in rig.log_text()
+
+
+def test_a_silent_device_drives_the_safe_state_within_interval_plus_age(make_rig):
+    rig = make_rig()
+    rig.set(H_MOISTURE, 250)
+    rig.set(H_TEMPERATURE, 300)
+    rig.wait_coil("valve", True, 3)
+    rig.wait_coil("fan", True, 3)
+    rig.client.close()
+    rig.peer.stop()                                 # every reading now times out or is disconnected
+    wait_until(lambda: "zone zone1: valve closed (reason 14" in rig.log_text(), 0.2 + 2 + 1.5, 0.05,
+               "valve closed on the silent sensor")
+    assert rig.stop() == 1                          # the safe-state writes could not reach the device
+    alarms = changes(rig.readings("zone1.alarm"))
+    assert alarms[0] == 0 and all(a & 1 for a in alarms[1:]) and len(alarms) > 1, alarms
+    climate = changes(rig.readings("climate.alarm"))
+    assert any(a & 1 for a in climate), climate      # the temperature sensor's alarm
+
+
+def test_a_failed_write_is_the_safe_state_with_an_alarm(make_rig):
+    rig = make_rig(exceptions=["1:coil:3:4"])      # the valve's coil answers every request with exception 4
+    wait_until(lambda: "write 0 to gh.valve failed" in rig.log_text(), 3, 0.05, "the failed write")
+    rig.set(H_MOISTURE, 250)                        # dry: but the zone holds its safe state after the failure
+    rig.set(H_EC, 100)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        r = rig.client.read_coils(0, 3, slave=1)
+        assert not r.isError() and r.bits[1] is False and r.bits[2] is False   # pump and doser stay off
+    assert "write 1 to gh.valve" not in rig.log_text()
+    assert rig.log_text().count("write 0 to gh.valve failed") == 1            # logged once, retried quietly
+    assert rig.stop() == 1                          # the final safe-state write failed too
+    assert changes(rig.readings("zone1.reason")) == [18, 16, 17]   # startup, write failed, shutdown
+    assert changes(rig.readings("zone1.alarm"))[0] & 16
+
+
+def test_override_then_timeout_resumes_automatic_control(make_rig):
+    rig = make_rig(override_timeout=3)
+    rig.set(H_MOISTURE, 450)                        # above the band: automatic control keeps it closed
+    time.sleep(0.5)
+    rig.override.write_text("zone1.override 1\n")
+    rig.wait_coil("valve", True, 2)
+    opened = time.monotonic()
+    rig.wait_coil("valve", False, 6)                # the override timed out: closed by the band
+    assert 2.5 <= time.monotonic() - opened <= 5
+    # the interlock holds under override: the pump forced on stays off while the tank is low
+    rig.set(H_TANK_LOW, 1)
+    rig.override.write_text("pump.override 1\n")
+    time.sleep(1.5)
+    assert rig.coils()["pump"] is False
+    assert rig.stop() == 0
+    assert changes(rig.readings("zone1.override")) == [-1, 1, -1]
+    reasons = changes(rig.readings("zone1.reason"))
+    assert reasons[:3] == [18, 2, 10], reasons
+    assert "override 1 timed out" in rig.log_text()
