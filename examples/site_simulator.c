@@ -4,8 +4,9 @@
  *                       registers: voltages 0x00..0x04, currents 0x06..0x0A, powers 0x0C..0x10, total power
  *                       0x34, frequency 0x46, import energy 0x48, total energy 0x156.
  *   port 15021, unit 1: greenhouse sensors as scaled integers in input registers: air temperature 0 (i16,
- *                       0.1 degC; 0x7FFF while "disconnected", from 10 s to 16 s of every 30 s), air humidity 1 (u16, 0.1
- *                       %RH), soil moisture 2 (u16, 0.1 %; 0xFFFF under the fault soil_sentinel), soil temperature 3
+ *                       0.1 degC; 0x7FFF while "disconnected": from 10 s to 16 s of every 30 s of real time unless
+ *                       --no-air-dropouts, and under the fault air_sentinel), air humidity 1 (u16, 0.1 %RH), soil
+ *                       moisture 2 (u16, 0.1 %; 0xFFFF under the fault soil_sentinel), soil temperature 3
  *                       (i16, 0.1 degC), CO2 4 (ppm, the same as unit 2's), soil EC 5 (u16, 0.01 mS/cm), the
  *                       simulated clock 6-7 (u32, high word first: simulated seconds since the start), tank level 8
  *                       (u16, 0.1 %), flow meter pulses sent 9-10 (u32, high word first);
@@ -26,7 +27,8 @@
  *                         irrigation: read current data (DI 901F: current and settlement-day flow in m3, real
  *                         time, status ST0 bits 1-0 valve 00 open / 01 closed), valve control (DI A017: 55
  *                         open, 99 closed; prints a line), read address (DI 810A). While its valve is open the
- *                         flow is 0.36 m3/h, 18 m3/h more while the irrigation valve is open; none while closed.
+ *                         flow is 0.36 m3/h, 18 m3/h more while the irrigation's water flows (below); none while
+ *                         closed (and then no irrigation water flows either).
  *                       Frames with a bad checksum, frames for other meters and noise get no reply; decoding
  *                       resynchronises on the next 68 (FE preambles and noise are skipped).
  *                       DL/T 645 identifiers: 00000000 combined, 00010000 forward active energy total,
@@ -39,16 +41,49 @@
  *   GPIO, on EdgeCore's simulated chip "sim:DIR" (include/edgecore.h; default DIR /tmp/edgecore-site-gpio):
  *     line 0 "s0-meter"         the meter's S0 pulse output (IEC 62053-31): 3200 impulses per kWh of the
  *                               same energy as register 0x48, 30 ms each
- *     line 1 "irrigation-valve" the valve's relay, driven by EdgeCore (soil moisture rises while it is open)
+ *     line 1 "irrigation-valve" the valve's relay, an output driven by EdgeCore
  *     line 2 "rain-gauge"       a tipping bucket's reed contact: during a shower (from 6 s to 16 s of every 40 s) a tip
  *                               every 1.5 s, each closing for 80 ms with contact bounce
  *     line 3 "tank-float"       the water tank's float switch: pulls the line low while the tank is low
- *     line 4 "flow-meter"       the irrigation line's flow meter: one pulse per litre of the water that flows
+ *                               (below 20 % until above 25 % again)
+ *     line 4 "flow-meter"       the irrigation line's flow meter: one pulse per litre of the water that flows,
+ *                               spread over the time (at most 1000 a second: enough up to --time-scale 200)
+ *
+ *   The greenhouse (docs/simulated-site.md), on a simulated clock: --time-scale K runs K simulated seconds per
+ *   real second (default 1); the time of day starts at --start-hour (default 10). The meters, the S0 output,
+ *   the rain gauge and the air sensor's dropouts keep real time; the water meter counts the simulated water.
+ *   - The water: tank (6000 L, 80 % at the start, refills at 4000 L/h) -> main pump (coil 1) -> the CJ/T 188
+ *     meter's valve -> the irrigation valve (GPIO line 1) -> flow meter (line 4) -> drippers. It flows, at 5 L/s
+ *     (18 m3/h), while the valve is open AND the main pump runs AND the meter's valve is open AND the tank is
+ *     not empty.
+ *   - Soil moisture: loses 7 %/h at 20 degC air, 0.6 %/h more per degC warmer (at least 1 %/h); gains 1 %/min
+ *     while the water flows; 5..60 %. Soil EC: gains 0.1 mS/cm per minute while the dosing pump (coil 2) runs
+ *     AND the water flows, loses 0.5 mS/cm per hour while the water flows without dosing; 0.3..6 mS/cm.
+ *   - Air temperature: approaches 17 + 11 x sun degC (sun: 0 at night, sin from 6 h to 20 h, 1 at 13 h) with a
+ *     10 min time constant; while the vent fan (coil 0) runs, the outside air's 12 + 8 x sun degC with 5 min.
+ *     Humidity approaches 95 - 2.5 x (air - 15) %RH, 15 less with the fan, 10 more while the water flows
+ *     (15 min). CO2 approaches 420 ppm with the fan, else 900 - 550 x sun (20 min). Soil temperature
+ *     approaches the air's minus 3 degC (3 h).
+ *   Faults and settings (--scenario FILE, --control FIFO): one command a line, '#' starts a comment:
+ *       [at T | in T] soil_sentinel|co2_silent|air_sentinel|tank_empty|flow_meter_stopped on|off
+ *       [at T | in T] valve_stuck open|closed|off
+ *       [at T | in T] set soil_moisture|soil_ec|tank_level|air_temperature VALUE   (%, mS/cm, %, degC)
+ *   T: simulated seconds (600) or with a unit (600s, 10m, 1.5h); "at T": since the start, "in T": from now
+ *   (from the start in a scenario file), neither: now. soil_sentinel: soil moisture reads 0xFFFF;
+ *   co2_silent: unit 2 answers nothing (its requests time out); air_sentinel: air temperature reads 0x7FFF;
+ *   valve_stuck: the water flows as if the valve were open (closed) whatever EdgeCore drives; tank_empty: the
+ *   tank is empty (no water flows, the float switch says low), its level comes back when it clears;
+ *   flow_meter_stopped: the water flows but the flow meter sends no pulses. A bad line in a scenario file: exit
+ *   2 with FILE:LINE and the reason; on the control FIFO: a "control: ..." line in the log, nothing else.
  *
  *   site_simulator [--meter-port P] [--greenhouse-port P] [--meter-line-port P] [--meter-line-baud B]
- *                  [--gpio-dir DIR] [--seconds N]
- * Prints READY when the ports listen and the chip is in place, then one line per valve change, meter line
- * connection and time sync; exits on SIGTERM/SIGINT or after N seconds (default 3600).
+ *                  [--gpio-dir DIR] [--seconds N] [--time-scale K] [--start-hour H] [--scenario FILE]
+ *                  [--control PATH] [--no-air-dropouts] [--help]
+ * Prints READY when the ports listen and the chip is in place, then one line per event, "T s: what" with the
+ * simulated time T: the valves, pumps and fan changing, the water flowing and stopping, the tank low, the
+ * dosing pump running into a dry line, faults and settings ("T s: fault soil_sentinel on", "T s: fault
+ * valve_stuck open", "T s: set tank_level 25"), meter line clients and time syncs. Exits on SIGTERM/SIGINT or
+ * after N real seconds (default 3600).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -57,6 +92,7 @@
 #include <modbus/modbus.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +104,31 @@
 
 #define POWER_FACTOR 0.95              /* of every phase of the feed */
 #define IDLE_FLOW_M3_PER_H 0.36        /* water the greenhouse uses besides the irrigation */
-#define IRRIGATION_FLOW_M3_PER_H 18.0  /* more while the irrigation valve is open */
+#define IRRIGATION_FLOW_M3_PER_H 18.0  /* more while the irrigation's water flows (5 L/s) */
+
+/* The greenhouse's physics, on the simulated clock (--time-scale K: K simulated seconds per real second). The
+ * rates are quick for a greenhouse so that a test over one to three simulated hours sees several irrigation
+ * cycles (at K = 60 a simulated hour takes a real minute). */
+#define EVAPORATION_PCT_PER_H_AT_20C 7.0   /* soil moisture lost per hour at 20 degC air ... */
+#define EVAPORATION_PCT_PER_H_PER_C 0.6    /* ... and this much more per degC warmer (at least 1 %/h) */
+#define IRRIGATION_PCT_PER_MIN 1.0         /* soil moisture gained per minute while the water flows */
+#define MOISTURE_MIN_PCT 5.0
+#define MOISTURE_MAX_PCT 60.0
+#define DOSING_EC_PER_MIN 0.1              /* soil EC gained per minute (mS/cm) dosing into flowing water */
+#define LEACHING_EC_PER_H 0.5              /* soil EC lost per hour while the water flows without dosing */
+#define EC_MIN 0.3
+#define EC_MAX 6.0
+#define AIR_TAU_S 600.0                    /* the air approaches its target temperature with this time constant */
+#define FAN_AIR_TAU_S 300.0                /* ... while the vent fan runs */
+#define HUMIDITY_TAU_S 900.0
+#define CO2_TAU_S 1200.0
+#define SOIL_TEMPERATURE_TAU_S 10800.0
+#define TANK_LITRES 6000.0                 /* the irrigation tank */
+#define TANK_REFILL_L_PER_H 4000.0         /* it refills this fast (unless the fault tank_empty) */
+#define TANK_LOW_BELOW_PCT 20.0            /* the float switch drops below this level ... */
+#define TANK_LOW_CLEARS_PCT 25.0           /* ... and rises again above this one */
+#define LITRES_PER_PULSE 1.0               /* the flow meter's */
+#define FLOW_PULSE_MIN_NS 1000000          /* its pulses come at most 1000 a second (K up to 200 at full flow) */
 
 static volatile sig_atomic_t stopping;
 static void on_signal(int signal_number) { (void)signal_number; stopping = 1; }
@@ -168,7 +228,21 @@ struct site {
     modbus_mapping_t *meter;
     modbus_mapping_t *greenhouse;
     modbus_mapping_t *co2; /* unit 2 of the greenhouse port */
-    double started, last_update, energy_kwh, soil_moisture;
+    double started, last_update, energy_kwh;
+    /* The greenhouse on the simulated clock: sim_t simulated seconds since the start, at time_scale of them per
+     * real second; the time of day at the start. */
+    double time_scale, sim_t, start_hour;
+    int air_dropouts; /* the air sensor sends 0x7FFF from 10 s to 16 s of every 30 s (real time) */
+    double soil_moisture, soil_ec, air_c, humidity, co2_ppm, soil_c, tank_litres;
+    int water_flowing, tank_low, fan_on, pump_on, dosing_on, dry_dosing;
+    double metered_litres;       /* the water the flow meter has seen (not while it is stopped) */
+    unsigned long long flow_pulses; /* sent on the flow-meter line */
+    int64_t flow_last_ns;        /* the flow pulses are spread over the time since then */
+    struct {
+        int soil_sentinel, co2_silent, air_sentinel, tank_empty, flow_meter_stopped;
+        int valve_stuck; /* 0 no, 1 stuck open, 2 stuck closed */
+        double tank_litres_before; /* the level tank_empty hides, back when it clears */
+    } fault;
     struct gpio_line lines[LINE_COUNT];
     long long s0_emitted;   /* impulses sent since the start */
     double s0_energy_start; /* energy at the start, kWh */
@@ -185,6 +259,17 @@ struct site {
     double water_m3, water_settlement_m3;
     int water_valve_closed;
 };
+
+/* One line of the site's log: the simulated time (s since the start) and what happened. */
+__attribute__((format(printf, 2, 3))) static void say(const struct site *site, const char *format, ...) {
+    va_list arguments;
+    va_start(arguments, format);
+    printf("%.1f s: ", site->sim_t);
+    vprintf(format, arguments);
+    va_end(arguments);
+    putchar('\n');
+    fflush(stdout);
+}
 
 /* The DL/T 645 meter's tariff at `hour` (0..23): t1 sharp 19-21 h, t2 peak 8-11 and 17-19 h, t3 flat 7-8, 11-17
  * and 21-23 h, t4 valley 23-7 h; an index into tariff_kwh. */
@@ -236,20 +321,300 @@ static int64_t update_gpio(struct site *site, double t) {
     }
     if (site->rain_falls_at && site->rain_falls_at - now < wait) wait = site->rain_falls_at - now;
     /* Float switch: closes to ground while the tank is low. */
-    int low = fmod(t, 30.0) >= 12.0 && fmod(t, 30.0) < 20.0;
-    if (lines[LINE_FLOAT].level != !low) gpio_edge(&lines[LINE_FLOAT], !low, now);
-    /* The valve, as EdgeCore drives it. */
-    int open_now = gpio_output(&lines[LINE_VALVE]);
-    if (open_now != site->valve_open) {
-        site->valve_open = open_now;
-        printf("%.1f s: irrigation valve %s\n", t, open_now ? "opened" : "closed");
-        fflush(stdout);
+    if (lines[LINE_FLOAT].level != !site->tank_low) gpio_edge(&lines[LINE_FLOAT], !site->tank_low, now);
+    /* The flow meter: a pulse per litre it saw, spread evenly over the time since the last pulse went out (so
+     * at a high time scale many short pulses: at K = 60, 300 a second, 1.1 ms each), at most one per
+     * FLOW_PULSE_MIN_NS: pulses owed beyond that wait for the next update. */
+    long long litres = (long long)floor(site->metered_litres / LITRES_PER_PULSE) - (long long)site->flow_pulses;
+    if (litres <= 0) {
+        site->flow_last_ns = now;
+    } else {
+        int64_t from = site->flow_last_ns, span = now - from;
+        if (litres > span / FLOW_PULSE_MIN_NS) litres = span / FLOW_PULSE_MIN_NS;
+        if (litres > 0) {
+            int64_t spacing = span / litres, width = spacing / 3 < 30000000 ? spacing / 3 : 30000000;
+            for (long long i = 0; i < litres; i++) {
+                int64_t rise = from + i * spacing + spacing / 3;
+                gpio_edge(&lines[LINE_FLOW], 1, rise);
+                gpio_edge(&lines[LINE_FLOW], 0, rise + width);
+                site->flow_pulses++;
+            }
+            site->flow_last_ns = from + litres * spacing;
+        }
+        if (wait > 10 * FLOW_PULSE_MIN_NS) wait = 10 * FLOW_PULSE_MIN_NS;
     }
     return wait < 0 ? 0 : wait;
 }
 
 
-/* Returns the ns until the next timed GPIO edge (at most 100 ms). */
+/* ---- faults and settings: a scenario file and a control FIFO ---- */
+
+enum what { SOIL_SENTINEL, CO2_SILENT, AIR_SENTINEL, TANK_EMPTY, FLOW_METER_STOPPED, VALVE_STUCK, SET_SOIL_MOISTURE,
+            SET_SOIL_EC, SET_TANK_LEVEL, SET_AIR_TEMPERATURE, WHAT_COUNT };
+static const char *const what_names[WHAT_COUNT] = {"soil_sentinel", "co2_silent", "air_sentinel", "tank_empty",
+                                                   "flow_meter_stopped", "valve_stuck", "soil_moisture", "soil_ec",
+                                                   "tank_level", "air_temperature"};
+static const double set_limits[WHAT_COUNT][2] = {[SET_SOIL_MOISTURE] = {MOISTURE_MIN_PCT, MOISTURE_MAX_PCT},
+                                                 [SET_SOIL_EC] = {EC_MIN, EC_MAX}, [SET_TANK_LEVEL] = {0, 100},
+                                                 [SET_AIR_TEMPERATURE] = {-20, 60}};
+
+struct event {
+    double at;    /* simulated s */
+    enum what what;
+    double value; /* faults: 0 off, 1 on (valve_stuck: 1 open, 2 closed); set: the value */
+};
+
+enum { EVENTS_MAX = 1024 };
+static struct event events[EVENTS_MAX]; /* in time order (equal times in the order given) */
+static int event_count;
+
+static int schedule(struct event event) {
+    if (event_count == EVENTS_MAX) return -1;
+    int i = event_count;
+    while (i > 0 && events[i - 1].at > event.at) i--;
+    memmove(&events[i + 1], &events[i], (size_t)(event_count - i) * sizeof events[0]);
+    events[i] = event;
+    event_count++;
+    return 0;
+}
+
+/* A time: seconds, or a number with s, m or h. -1 when it is not one. */
+static double parse_time(const char *text) {
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || errno || !isfinite(value) || value < 0) return -1;
+    double unit = !strcmp(end, "") || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600 : -1;
+    return unit < 0 ? -1 : value * unit;
+}
+
+/* One command: "[at T | in T] FAULT on|off", "[at T | in T] valve_stuck open|closed|off" or "[at T | in T] set
+ * QUANTITY VALUE"; `now` is the simulated time ("in T": T after now; neither: now). Returns 1 when it is
+ * one (in *event), 0 for a blank line or a comment, -1 when it is not (why in `why`). `text` is cut up. */
+static int parse_command(char *text, double now, struct event *event, char *why, size_t why_size) {
+    char *hash = strchr(text, '#'), *save = NULL, *words[6];
+    if (hash) *hash = 0;
+    int count = 0;
+    for (char *word = strtok_r(text, " \t\r\n", &save); word; word = strtok_r(NULL, " \t\r\n", &save)) {
+        if (count == 6) {
+            snprintf(why, why_size, "too many words");
+            return -1;
+        }
+        words[count++] = word;
+    }
+    if (count == 0) return 0;
+    int first = 0;
+    event->at = now;
+    if (!strcmp(words[0], "at") || !strcmp(words[0], "in")) {
+        double at = count > 1 ? parse_time(words[1]) : -1;
+        if (at < 0) {
+            snprintf(why, why_size, "'%s' wants a time: seconds, or a number with s, m or h (e.g. 600, 10m, 1.5h)",
+                     words[0]);
+            return -1;
+        }
+        event->at = words[0][0] == 'a' ? at : now + at;
+        first = 2;
+    }
+    int rest = count - first;
+    const char *name = rest > 0 ? words[first] : "";
+    if (rest == 3 && !strcmp(name, "set")) {
+        for (int what = SET_SOIL_MOISTURE; what < WHAT_COUNT; what++) {
+            if (strcmp(words[first + 1], what_names[what])) continue;
+            char *end;
+            double value = strtod(words[first + 2], &end);
+            if (*end || end == words[first + 2] || !(value >= set_limits[what][0] && value <= set_limits[what][1])) {
+                snprintf(why, why_size, "set %s wants a number from %g to %g", what_names[what],
+                         set_limits[what][0], set_limits[what][1]);
+                return -1;
+            }
+            event->what = (enum what)what;
+            event->value = value;
+            return 1;
+        }
+        snprintf(why, why_size, "set: unknown quantity '%s' (soil_moisture %%, soil_ec mS/cm, tank_level %%, "
+                 "air_temperature degC)", words[first + 1]);
+        return -1;
+    }
+    for (int what = 0; what <= VALVE_STUCK; what++) {
+        if (strcmp(name, what_names[what])) continue;
+        const char *state = rest == 2 ? words[first + 1] : "";
+        event->what = (enum what)what;
+        if (!strcmp(state, "off")) event->value = 0;
+        else if (what != VALVE_STUCK && !strcmp(state, "on")) event->value = 1;
+        else if (what == VALVE_STUCK && !strcmp(state, "open")) event->value = 1;
+        else if (what == VALVE_STUCK && !strcmp(state, "closed")) event->value = 2;
+        else {
+            snprintf(why, why_size, "%s wants %s", name, what == VALVE_STUCK ? "open, closed or off" : "on or off");
+            return -1;
+        }
+        return 1;
+    }
+    snprintf(why, why_size, "expected [at T | in T] FAULT on|off (soil_sentinel, co2_silent, air_sentinel, tank_empty, "
+             "flow_meter_stopped), valve_stuck open|closed|off or set QUANTITY VALUE");
+    return -1;
+}
+
+static void apply_event(struct site *site, const struct event *event) {
+    const char *name = what_names[event->what];
+    int on = event->value != 0;
+    switch (event->what) {
+    case SOIL_SENTINEL: site->fault.soil_sentinel = on; break;
+    case CO2_SILENT: site->fault.co2_silent = on; break;
+    case AIR_SENTINEL: site->fault.air_sentinel = on; break;
+    case FLOW_METER_STOPPED: site->fault.flow_meter_stopped = on; break;
+    case VALVE_STUCK: site->fault.valve_stuck = (int)event->value; break;
+    case TANK_EMPTY:
+        if (on && !site->fault.tank_empty) { /* the level it had comes back when the fault clears */
+            site->fault.tank_litres_before = site->tank_litres;
+            site->tank_litres = 0;
+        } else if (!on && site->fault.tank_empty) {
+            site->tank_litres = site->fault.tank_litres_before;
+        }
+        site->fault.tank_empty = on;
+        break;
+    case SET_SOIL_MOISTURE: site->soil_moisture = event->value; break;
+    case SET_SOIL_EC: site->soil_ec = event->value; break;
+    case SET_TANK_LEVEL:
+        if (site->fault.tank_empty) site->fault.tank_litres_before = event->value / 100 * TANK_LITRES;
+        else site->tank_litres = event->value / 100 * TANK_LITRES;
+        break;
+    case SET_AIR_TEMPERATURE: site->air_c = event->value; break;
+    case WHAT_COUNT: break;
+    }
+    if (event->what >= SET_SOIL_MOISTURE) say(site, "set %s %g", name, event->value);
+    else if (event->what == VALVE_STUCK) say(site, "fault %s %s", name, (const char *[]){"off", "open", "closed"}[site->fault.valve_stuck]);
+    else say(site, "fault %s %s", name, on ? "on" : "off");
+}
+
+/* Applies the events due by now. */
+static void run_scenario(struct site *site) {
+    int due = 0;
+    while (due < event_count && events[due].at <= site->sim_t) apply_event(site, &events[due++]);
+    memmove(&events[0], &events[due], (size_t)(event_count - due) * sizeof events[0]);
+    event_count -= due;
+}
+
+/* The real ns until the next event, INT64_MAX for none. */
+static int64_t scenario_wait_ns(const struct site *site) {
+    if (!event_count) return INT64_MAX;
+    double ns = (events[0].at - site->sim_t) / site->time_scale * 1e9;
+    return ns <= 0 ? 0 : ns > 1e17 ? INT64_MAX : (int64_t)ns + 1;
+}
+
+/* Reads the scenario file: one command a line. Errors: FILE:LINE and the reason on stderr; -1. */
+static int read_scenario(const char *path) {
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        fprintf(stderr, "site_simulator: scenario file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char text[512], why[256];
+    int number = 0, failed = 0;
+    while (!failed && fgets(text, sizeof text, file)) {
+        number++;
+        struct event event;
+        int found = parse_command(text, 0, &event, why, sizeof why);
+        if (found < 0) {
+            fprintf(stderr, "site_simulator: %s:%d: %s\n", path, number, why);
+            failed = 1;
+        } else if (found > 0 && schedule(event) != 0) {
+            fprintf(stderr, "site_simulator: %s:%d: more than %d events\n", path, number, EVENTS_MAX);
+            failed = 1;
+        }
+    }
+    fclose(file);
+    return failed ? -1 : 0;
+}
+
+/* The control FIFO: commands as in a scenario file, one a line, taken at once ("at T": at simulated time T,
+ * "in T": T from now). */
+struct control {
+    int fd; /* -1: none */
+    char buffer[1024];
+    size_t length;
+};
+
+static void control_read(struct site *site, struct control *control) {
+    ssize_t n = read(control->fd, control->buffer + control->length, sizeof control->buffer - 1 - control->length);
+    if (n <= 0) return;
+    control->length += (size_t)n;
+    control->buffer[control->length] = 0;
+    char *start = control->buffer, *newline;
+    while ((newline = strchr(start, '\n'))) {
+        *newline = 0;
+        char copy[1024], why[256];
+        snprintf(copy, sizeof copy, "%s", start);
+        struct event event;
+        int found = parse_command(start, site->sim_t, &event, why, sizeof why);
+        if (found < 0) say(site, "control: %s: '%s'", why, copy);
+        else if (found > 0 && schedule(event) != 0) say(site, "control: more than %d events waiting: '%s'", EVENTS_MAX, copy);
+        start = newline + 1;
+    }
+    control->length = strlen(start);
+    memmove(control->buffer, start, control->length);
+    if (control->length == sizeof control->buffer - 1) control->length = 0; /* a line too long: dropped */
+    run_scenario(site);
+}
+
+/* x approaches `target` with time constant `tau` over dt (all s). */
+static double approach(double x, double target, double tau, double dt) {
+    return target + (x - target) * exp(-dt / tau);
+}
+
+static double clamp(double x, double low, double high) { return x < low ? low : x > high ? high : x; }
+
+/* Logs a change of an on/off state. */
+static void note(struct site *site, int *state, int now_on, const char *what, const char *on, const char *off) {
+    if (*state == now_on) return;
+    *state = now_on;
+    say(site, "%s %s", what, now_on ? on : off);
+}
+
+/* The greenhouse over sim_dt simulated seconds: the water, the soil, the air. */
+static void greenhouse(struct site *site, double sim_dt) {
+    uint8_t *coils = site->greenhouse->tab_bits;
+    /* The valve's relay, as EdgeCore drives it. */
+    note(site, &site->valve_open, gpio_output(&site->lines[LINE_VALVE]), "irrigation valve", "opened", "closed");
+    note(site, &site->fan_on, coils[0] != 0, "vent fan", "on", "off");
+    note(site, &site->pump_on, coils[1] != 0, "main pump", "on", "off");
+    note(site, &site->dosing_on, coils[2] != 0, "dosing pump", "on", "off");
+    /* The water: tank -> main pump -> CJ/T 188 meter (its valve) -> irrigation valve -> flow meter -> drippers. */
+    int valve = site->fault.valve_stuck ? site->fault.valve_stuck == 1 : site->valve_open;
+    int flowing = valve && site->pump_on && !site->water_valve_closed && site->tank_litres > 0;
+    note(site, &site->water_flowing, flowing, "irrigation water", "flowing", "stopped");
+    note(site, &site->dry_dosing, site->dosing_on && !flowing, "dosing pump",
+         "running into a dry line (no water flowing)", "no longer running into a dry line");
+    double litres = flowing ? IRRIGATION_FLOW_M3_PER_H / 3.6 * sim_dt : 0;
+    if (litres > site->tank_litres) litres = site->tank_litres;
+    site->tank_litres -= litres;
+    if (!site->fault.flow_meter_stopped) site->metered_litres += litres;
+    if (!site->fault.tank_empty) site->tank_litres += TANK_REFILL_L_PER_H / 3600.0 * sim_dt;
+    site->tank_litres = clamp(site->tank_litres, 0, TANK_LITRES);
+    double level = site->tank_litres / TANK_LITRES * 100;
+    int low = level < TANK_LOW_BELOW_PCT || (site->tank_low && level < TANK_LOW_CLEARS_PCT);
+    note(site, &site->tank_low, low, "tank", "low", "no longer low");
+    /* The share of sim_dt the water flowed (a tank running dry stops it midway). */
+    double watered_s = flowing ? litres / (IRRIGATION_FLOW_M3_PER_H / 3.6) : 0;
+    /* The sun: 0 at night, up from 6 h to 20 h, highest at 13 h. */
+    double hour = fmod(site->start_hour + site->sim_t / 3600.0, 24.0);
+    double sun = hour > 6 && hour < 20 ? sin(3.14159265358979 * (hour - 6) / 14) : 0;
+    double outside_c = 12 + 8 * sun, closed_c = 17 + 11 * sun;
+    site->air_c = approach(site->air_c, site->fan_on ? outside_c : closed_c, site->fan_on ? FAN_AIR_TAU_S : AIR_TAU_S,
+                           sim_dt);
+    double humidity = 95 - 2.5 * (site->air_c - 15) - (site->fan_on ? 15 : 0) + (flowing ? 10 : 0);
+    site->humidity = approach(site->humidity, clamp(humidity, 30, 98), HUMIDITY_TAU_S, sim_dt);
+    site->co2_ppm = approach(site->co2_ppm, site->fan_on ? 420 : 900 - 550 * sun, CO2_TAU_S, sim_dt);
+    site->soil_c = approach(site->soil_c, site->air_c - 3, SOIL_TEMPERATURE_TAU_S, sim_dt);
+    /* The soil: evaporation, faster when warm; irrigation; dosing into the flowing water, leaching without. */
+    double evaporation = EVAPORATION_PCT_PER_H_AT_20C + EVAPORATION_PCT_PER_H_PER_C * (site->air_c - 20);
+    if (evaporation < 1) evaporation = 1;
+    site->soil_moisture += IRRIGATION_PCT_PER_MIN * watered_s / 60 - evaporation * sim_dt / 3600;
+    site->soil_moisture = clamp(site->soil_moisture, MOISTURE_MIN_PCT, MOISTURE_MAX_PCT);
+    site->soil_ec += site->dosing_on ? DOSING_EC_PER_MIN * watered_s / 60 : -LEACHING_EC_PER_H * watered_s / 3600;
+    site->soil_ec = clamp(site->soil_ec, EC_MIN, EC_MAX);
+}
+
+/* Returns the ns until the next timed GPIO edge or scenario event (at most 100 ms). */
 static int64_t update(struct site *site) {
     double now = now_seconds();
     double t = now - site->started;
@@ -282,28 +647,33 @@ static int64_t update(struct site *site) {
     struct tm clock = meter_clock(site);
     site->tariff_kwh[tariff_at(clock.tm_hour)] += kwh;
 
+    double sim_dt = dt * site->time_scale;
+    site->sim_t = t * site->time_scale;
+    run_scenario(site);
+    greenhouse(site, sim_dt);
+    /* The irrigation takes its water through the CJ/T 188 meter: none while the meter's valve is closed. */
+    double flow_m3_per_h = site->water_valve_closed ? 0.0
+                                                    : IDLE_FLOW_M3_PER_H + (site->water_flowing ? IRRIGATION_FLOW_M3_PER_H : 0);
+    site->water_m3 += flow_m3_per_h * sim_dt / 3600.0;
     uint16_t *g = site->greenhouse->tab_input_registers;
     double phase = fmod(t, 30.0);
-    int sensor_unplugged = phase >= 10.0 && phase < 16.0;
-    int fan_running = site->greenhouse->tab_bits[0] != 0;
-    double air_c = 23.5 + 2.0 * sin(t / 20.0) - (fan_running ? 1.5 : 0.0);
-    g[0] = sensor_unplugged ? 0x7FFF : (uint16_t)(int16_t)lround(air_c * 10);
-    g[1] = (uint16_t)lround((65.0 + 8.0 * sin(t / 15.0)) * 10);
-    int64_t wait = update_gpio(site, t);
-    /* The irrigation takes its water through the CJ/T 188 meter: none while the meter's valve is closed. */
-    int watering = site->valve_open && !site->water_valve_closed;
-    double flow_m3_per_h = site->water_valve_closed ? 0.0
-                                                    : IDLE_FLOW_M3_PER_H + (watering ? IRRIGATION_FLOW_M3_PER_H : 0);
-    site->water_m3 += flow_m3_per_h * dt / 3600.0;
-    site->soil_moisture += (watering ? 0.8 : -0.05) * dt;
-    if (site->soil_moisture < 18) site->soil_moisture = 18;
-    if (site->soil_moisture > 45) site->soil_moisture = 45;
-    g[2] = (uint16_t)lround(site->soil_moisture * 10);
-    g[3] = (uint16_t)(int16_t)lround((19.0 + 0.5 * sin(t / 40.0)) * 10);
-    g[4] = (uint16_t)lround(620 + 80 * sin(t / 25.0));
+    int unplugged = site->fault.air_sentinel || (site->air_dropouts && phase >= 10.0 && phase < 16.0);
+    g[0] = unplugged ? 0x7FFF : (uint16_t)(int16_t)lround(site->air_c * 10);
+    g[1] = (uint16_t)lround(site->humidity * 10);
+    g[2] = site->fault.soil_sentinel ? 0xFFFF : (uint16_t)lround(site->soil_moisture * 10);
+    g[3] = (uint16_t)(int16_t)lround(site->soil_c * 10);
+    g[4] = (uint16_t)lround(site->co2_ppm);
     site->co2->tab_input_registers[0] = g[4];
-    g[5] = 180;
-    return wait;
+    g[5] = (uint16_t)lround(site->soil_ec * 100);
+    uint32_t sim_seconds = (uint32_t)site->sim_t;
+    g[6] = (uint16_t)(sim_seconds >> 16);
+    g[7] = (uint16_t)(sim_seconds & 0xFFFF);
+    g[8] = (uint16_t)lround(site->tank_litres / TANK_LITRES * 1000);
+    g[9] = (uint16_t)(site->flow_pulses >> 16 & 0xFFFF);
+    g[10] = (uint16_t)(site->flow_pulses & 0xFFFF);
+    int64_t wait = update_gpio(site, t);
+    int64_t until_event = scenario_wait_ns(site);
+    return until_event < wait ? until_event : wait;
 }
 
 /* ---- the meter line: an RS-485 line with two meters behind a transparent serial server ---- */
@@ -601,7 +971,7 @@ static int frame_at(const unsigned char *p, size_t available, size_t *length) {
 static void line_frame(struct site *site, struct meter_line *line, int kind, const unsigned char *frame,
                        size_t wire_bytes, double now) {
     unsigned char reply[FRAME_MAX];
-    double t = now - site->started;
+    double t = site->sim_t;
     size_t length = kind == 1 ? dlt_request(site, frame, t, reply) : cjt_request(site, frame, t, reply);
     double start = now > line->busy_until ? now : line->busy_until;
     line->busy_until = start + (double)wire_bytes * line->char_seconds;
@@ -658,7 +1028,7 @@ static void line_receive(struct site *site, struct meter_line *line, fd_set *all
     ssize_t n = read(line->client, line->received + line->received_length, LINE_BUFFER - line->received_length);
     if (n <= 0) {
         if (n < 0 && errno == EINTR) return;
-        line_drop_client(line, all, "closed", now - site->started);
+        line_drop_client(line, all, "closed", site->sim_t);
         return;
     }
     line->received_length += (size_t)n;
@@ -672,7 +1042,7 @@ static int64_t line_send(struct site *site, struct meter_line *line, fd_set *all
     while (line->reply_count > 0 && line->replies[0].at <= now) {
         struct pending_reply *reply = &line->replies[0];
         if (send(line->client, reply->bytes, reply->length, MSG_NOSIGNAL) != (ssize_t)reply->length) {
-            line_drop_client(line, all, "lost", now - site->started);
+            line_drop_client(line, all, "lost", site->sim_t);
             return wait;
         }
         line->reply_count--;
@@ -705,20 +1075,113 @@ static int listen_on(modbus_t *ctx) {
     return fd;
 }
 
+static const char usage[] =
+    "usage: site_simulator [--meter-port P] [--greenhouse-port P] [--meter-line-port P] [--meter-line-baud B]\n"
+    "                      [--gpio-dir DIR] [--seconds N] [--time-scale K] [--start-hour H] [--scenario FILE]\n"
+    "                      [--control PATH] [--no-air-dropouts]\n";
+
+static const char help[] =
+    "Plays a simulated greenhouse site on 127.0.0.1 for EdgeCore (examples/site-simulated.yaml).\n"
+    "  --meter-port P        the SDM630-style energy meter's Modbus TCP port (default 15020)\n"
+    "  --greenhouse-port P   the greenhouse's Modbus TCP port: unit 1 sensors, coils; unit 2 the CO2 sensor\n"
+    "                        (default 15021)\n"
+    "  --meter-line-port P   the RS-485 line with the DL/T 645 and CJ/T 188 meters (default 15022)\n"
+    "  --meter-line-baud B   its simulated wire speed, 8E1; 0: no wire time (default 9600)\n"
+    "  --gpio-dir DIR        the simulated GPIO chip sim:DIR (default /tmp/edgecore-site-gpio)\n"
+    "  --seconds N           exit after N real seconds (default 3600)\n"
+    "  --time-scale K        the greenhouse's physics runs K simulated seconds per real second, 0 < K <= 3600\n"
+    "                        (default 1; 60: an hour a minute; the flow meter keeps up to K = 200)\n"
+    "  --start-hour H        the simulated time of day at the start, 0..24 (default 10)\n"
+    "  --scenario FILE       faults and settings at simulated times, one a line (docs/simulated-site.md):\n"
+    "                        at T soil_sentinel|co2_silent|air_sentinel|tank_empty|flow_meter_stopped on|off,\n"
+    "                        at T valve_stuck open|closed|off, at T set soil_moisture|soil_ec|tank_level|\n"
+    "                        air_temperature VALUE; T in s, or with s, m or h; '#' starts a comment\n"
+    "  --control PATH        a FIFO (made if missing) taking the same commands at any time; without 'at T' (or\n"
+    "                        with 'in T') they are taken now (or T from now)\n"
+    "  --no-air-dropouts     the air sensor never sends its 'not connected' value 0x7FFF by itself (by default\n"
+    "                        it does from 10 s to 16 s of every 30 s of real time)\n"
+    "Prints READY when the ports listen and the chip is in place, then one line per event, starting with the\n"
+    "simulated time: \"T s: what\" (valves, pumps, the fan, the water, the tank, faults, meter-line clients).\n"
+    "Exits 0 on SIGTERM/SIGINT or after N seconds; 2 on a bad option or scenario file (FILE:LINE: reason).\n";
+
+/* A number from min to max (or -1 when it is not one). */
+static double number_option(const char *text, double min, double max) {
+    char *end;
+    double value = strtod(text, &end);
+    return end != text && !*end && value >= min && value <= max ? value : -1;
+}
+
 int main(int argc, char **argv) {
-    int meter_port = 15020, greenhouse_port = 15021, line_port = 15022;
-    double seconds = 3600, baud = 9600;
-    const char *gpio_dir = "/tmp/edgecore-site-gpio";
+    int meter_port = 15020, greenhouse_port = 15021, line_port = 15022, air_dropouts = 1;
+    double seconds = 3600, baud = 9600, time_scale = 1, start_hour = 10;
+    const char *gpio_dir = "/tmp/edgecore-site-gpio", *scenario = NULL, *control_path = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--meter-port") && i + 1 < argc) meter_port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--greenhouse-port") && i + 1 < argc) greenhouse_port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--meter-line-port") && i + 1 < argc) line_port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--meter-line-baud") && i + 1 < argc) baud = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--gpio-dir") && i + 1 < argc) gpio_dir = argv[++i];
-        else {
-            fprintf(stderr, "usage: site_simulator [--meter-port P] [--greenhouse-port P] [--meter-line-port P] "
-                            "[--meter-line-baud B] [--gpio-dir DIR] [--seconds N]\n");
+        const char *option = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        double number = 0;
+        if (!strcmp(option, "--help")) {
+            fputs(usage, stdout);
+            fputs(help, stdout);
+            return 0;
+        }
+        if (!strcmp(option, "--no-air-dropouts")) {
+            air_dropouts = 0;
+            continue;
+        }
+        static const char *const with_value[] = {"--meter-port", "--greenhouse-port", "--meter-line-port",
+                                                 "--meter-line-baud", "--seconds", "--gpio-dir", "--time-scale",
+                                                 "--start-hour", "--scenario", "--control"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(option, with_value[k]);
+        if (!known) {
+            fprintf(stderr, "site_simulator: unknown option '%s'\n%s", option, usage);
+            return 2;
+        }
+        if (!value) {
+            fprintf(stderr, "site_simulator: %s wants a value\n%s", option, usage);
+            return 2;
+        }
+        i++;
+        const char *expected = NULL;
+        if (strstr(option, "-port")) {
+            if ((number = number_option(value, 1, 65535)) < 0 || number != floor(number)) expected = "a port 1..65535";
+            else if (!strcmp(option, "--meter-port")) meter_port = (int)number;
+            else if (!strcmp(option, "--greenhouse-port")) greenhouse_port = (int)number;
+            else line_port = (int)number;
+        } else if (!strcmp(option, "--meter-line-baud")) {
+            if ((baud = number_option(value, 0, 1e7)) < 0) expected = "a baud rate (0: no wire time)";
+        } else if (!strcmp(option, "--seconds")) {
+            if ((seconds = number_option(value, 0, 1e9)) < 0) expected = "a number of seconds";
+        } else if (!strcmp(option, "--time-scale")) {
+            if ((time_scale = number_option(value, 1e-6, 3600)) < 0) expected = "a number 0 < K <= 3600";
+        } else if (!strcmp(option, "--start-hour")) {
+            if ((start_hour = number_option(value, 0, 24)) < 0) expected = "an hour 0..24";
+        } else if (!strcmp(option, "--gpio-dir")) {
+            gpio_dir = value;
+        } else if (!strcmp(option, "--scenario")) {
+            scenario = value;
+        } else {
+            control_path = value;
+        }
+        if (expected) {
+            fprintf(stderr, "site_simulator: %s '%s': expected %s\n", option, value, expected);
+            return 2;
+        }
+    }
+    if (scenario && read_scenario(scenario) != 0) return 2;
+    struct control control = {.fd = -1};
+    if (control_path) {
+        struct stat info;
+        if (lstat(control_path, &info) == 0 && !S_ISFIFO(info.st_mode)) {
+            fprintf(stderr, "site_simulator: --control %s: exists and is not a FIFO\n", control_path);
+            return 2;
+        }
+        if (mkfifo(control_path, 0600) != 0 && errno != EEXIST) {
+            fprintf(stderr, "site_simulator: --control %s: %s\n", control_path, strerror(errno));
+            return 2;
+        }
+        control.fd = open(control_path, O_RDWR | O_NONBLOCK | O_CLOEXEC); /* never sees a hang-up */
+        if (control.fd < 0 || control.fd >= FD_SETSIZE) {
+            fprintf(stderr, "site_simulator: --control %s: %s\n", control_path, strerror(errno));
             return 2;
         }
     }
@@ -732,7 +1195,18 @@ int main(int argc, char **argv) {
     site.co2 = modbus_mapping_new(0, 0, 0, 1);
     site.started = site.last_update = now_seconds();
     site.energy_kwh = 15872.25;
-    site.soil_moisture = 27.0;
+    site.time_scale = time_scale;
+    site.start_hour = start_hour;
+    site.air_dropouts = air_dropouts;
+    site.soil_moisture = 30.0; /* the greenhouse at the start */
+    site.soil_ec = 1.8;
+    site.air_c = 22.0;
+    site.humidity = 70.0;
+    site.co2_ppm = 600.0;
+    site.soil_c = 19.0;
+    site.tank_litres = 0.8 * TANK_LITRES;
+    site.pump_on = 1;
+    site.flow_last_ns = monotonic_ns();
     site.s0_energy_start = site.energy_kwh;
     site.measured_second = -1;
     site.tariff_kwh[0] = 3120.47; /* the DL/T 645 meter's counters at the start, kWh */
@@ -759,8 +1233,8 @@ int main(int argc, char **argv) {
     struct meter_line line = {.listener = listen_tcp(line_port), .client = -1,
                               .char_seconds = baud > 0 ? 11.0 / baud : 0};
     if (line.listener < 0 || line.listener >= FD_SETSIZE) return 1;
-    printf("READY meter 127.0.0.1:%d greenhouse 127.0.0.1:%d meter-line 127.0.0.1:%d gpio sim:%s\n", meter_port,
-           greenhouse_port, line_port, gpio_dir);
+    printf("READY meter 127.0.0.1:%d greenhouse 127.0.0.1:%d meter-line 127.0.0.1:%d gpio sim:%s time-scale %g\n",
+           meter_port, greenhouse_port, line_port, gpio_dir, time_scale);
     fflush(stdout);
 
     /* client fd -> which server (0 meter, 1 greenhouse), -1 unused */
@@ -773,6 +1247,10 @@ int main(int argc, char **argv) {
     FD_SET(line.listener, &all);
     int highest = listeners[0] > listeners[1] ? listeners[0] : listeners[1];
     if (line.listener > highest) highest = line.listener;
+    if (control.fd >= 0) {
+        FD_SET(control.fd, &all);
+        if (control.fd > highest) highest = control.fd;
+    }
     uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
     double end = now_seconds() + seconds;
     int64_t wait = 0;
@@ -796,13 +1274,17 @@ int main(int argc, char **argv) {
                     close(client);
                     continue;
                 }
-                double t = now_seconds() - site.started;
+                double t = site.sim_t;
                 if (line.client >= 0) line_drop_client(&line, &all, "replaced by a new one", t);
                 line.client = client;
                 FD_SET(client, &all);
                 if (client > highest) highest = client;
                 printf("%.1f s: meter line: client connected\n", t);
                 fflush(stdout);
+                continue;
+            }
+            if (fd == control.fd) {
+                control_read(&site, &control);
                 continue;
             }
             if (fd == line.client) {
@@ -827,7 +1309,9 @@ int main(int argc, char **argv) {
             int length = modbus_receive(ctx, query);
             int unit = length > 6 ? query[6] : 0; /* MBAP: the unit identifier follows the 6-byte header */
             if (owner[fd] == 1 && unit == 2) map = site.co2;
-            if (length > 0) {
+            if (length > 0 && map == site.co2 && site.fault.co2_silent) {
+                /* the CO2 sensor is silent: its requests time out */
+            } else if (length > 0) {
                 modbus_reply(ctx, query, length, map);
             } else if (length < 0) {
                 close(fd);
@@ -852,7 +1336,12 @@ int main(int argc, char **argv) {
         close(site.lines[i].value_fd);
         if (site.lines[i].edges_fd >= 0) close(site.lines[i].edges_fd);
     }
-    printf("%.1f s: stopped; %lld S0 impulses sent; meter line: %llu frames answered, %llu not\n",
-           now_seconds() - site.started, site.s0_emitted, line.answered, line.unanswered);
+    if (control.fd >= 0) {
+        close(control.fd);
+        unlink(control_path);
+    }
+    printf("%.1f s: stopped; %lld S0 impulses sent; %llu flow meter pulses; meter line: %llu frames answered, "
+           "%llu not\n",
+           site.sim_t, site.s0_emitted, site.flow_pulses, line.answered, line.unanswered);
     return 0;
 }
