@@ -169,6 +169,8 @@ struct parser {
     char *error;
     size_t error_size;
     jmp_buf fail;
+    char *buffer;
+    bool loaded;
     struct node *nodes[4096];
     size_t node_count;
 };
@@ -728,24 +730,23 @@ int gc_load(struct edgecore_engine *engine, const char *rules_path, double time_
     p->path = rules_path;
     p->error = error;
     p->error_size = error_size;
-    char *buffer = NULL;
-    int result = -1;
     if (setjmp(p->fail) == 0) {
-        buffer = read_lines(p, rules_path);
-        if (buffer) {
-            split_lines(p, buffer);
+        p->buffer = read_lines(p, rules_path);
+        if (p->buffer) {
+            split_lines(p, p->buffer);
             if (p->count == 0) fail_at(p, 1, "the rules file is empty");
             if (p->lines[0].indent != 0) fail_at(p, p->lines[0].line, "unexpected indentation");
             struct node *root = parse_block(p, 0);
             if (p->at < p->count) fail_at(p, p->lines[p->at].line, "unexpected content");
             struct loader L = {p, c};
             load_rules(&L, root);
-            result = 0;
+            p->loaded = true;
         }
     }
+    int result = p->loaded ? 0 : -1;
     for (size_t i = 0; i < p->node_count; i++) free(p->nodes[i]);
     free(p->lines);
-    free(buffer);
+    free(p->buffer);
     free(p);
     if (result == 0) {
         edgecore_engine_counts(engine, NULL, NULL, &c->channels);

@@ -505,3 +505,64 @@ def test_override_then_timeout_resumes_automatic_control(make_rig):
     reasons = changes(rig.readings("zone1.reason"))
     assert reasons[:3] == [18, 2, 10], reasons
     assert "override 1 timed out" in rig.log_text()
+
+
+# ------------------------------------------------------------------------------------------------------
+# The gateway's --controller: decisions on the uplink, the override through the command topic
+# ------------------------------------------------------------------------------------------------------
+
+def test_gateway_runs_the_controller_and_its_command_topic_overrides(tmp_path, peers_built, libmodbus_server):
+    import json
+    import mqtt_rig
+    if not mqtt_rig.GATEWAY.exists():
+        pytest.skip(f"{mqtt_rig.GATEWAY} is missing: run 'make examples'")
+    port = harness.free_tcp_port()
+    (tmp_path / "map.txt").write_text("1 holding 0 350 200 250 600 800 0 0\n1 coil 0 0 0 0 0\n")
+    libmodbus_server(tcp=port, map=str(tmp_path / "map.txt"))
+    site = tmp_path / "site.yaml"
+    site.write_text(site_text(port, tmp_path / "journal"))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(rules_text(override_timeout=600))
+    rig = mqtt_rig.GatewayRig(tmp_path / "rig").start()
+    client = harness.modbus_client(tcp=port)
+    try:
+        # refused rules: exit 3 with file:line
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(rules_text().replace("valve: gh.valve", "valve: gh.moisture"))
+        r = mqtt_rig.run_gateway(site, rig.options(extra=["--controller", bad]))
+        assert r.returncode == 3 and f"{bad}:{line_of(bad.read_text(), 'valve: gh.moisture')}:" in r.stderr, r.stderr
+
+        gw = rig.gateway("--controller", rules, site=site)
+        wait_until(lambda: "started" in gw.log_text(), 10, what="the controller started")
+        assert not client.write_register(H_MOISTURE, 250, slave=1).isError()
+
+        def valve():
+            return client.read_coils(C_VALVE, 1, slave=1).bits[0]
+        wait_until(valve, 5, what="the valve opened")
+        sub = rig.subscriber
+
+        def answered(command_id):
+            for m in sub.snapshot(rig.response_topic):
+                answer = json.loads(m.payload)
+                if answer.get("id") == command_id:
+                    return answer
+            return None
+
+        def command(command_id, channel, value):
+            sub.publish(rig.command_topic, json.dumps({"id": command_id, "channel": channel, "value": value}))
+            return answered(command_id)
+        # the gateway subscribes once connected: send until answered
+        wait_until(lambda: command("off", "zone1.override", 0), 15, 0.5, "the override command answered")
+        assert answered("off")["ok"] is True
+        wait_until(lambda: not valve(), 5, what="the valve closed by the override")
+        assert gw.stop() == 0
+        assert not any(client.read_coils(0, 4, slave=1).bits[:4])
+        seen, _ = mqtt_rig.arrivals(sub.snapshot(rig.readings_topic), rig.GATEWAY_ID)
+        reasons = changes([{"status": a.status, "value": a.value} for a in seen if a.channel == "zone1.reason"])
+        overrides = changes([{"status": a.status, "value": a.value} for a in seen if a.channel == "zone1.override"])
+        assert reasons[:3] == [18, 1, 13], reasons      # startup, opened dry, closed by the override
+        assert 0 in overrides, overrides
+        assert "zone zone1: valve closed (reason 13" in gw.log_text()
+    finally:
+        client.close()
+        rig.close()
