@@ -1143,10 +1143,16 @@ static void tick_climate(struct gc_controller *c) {
     int on = c->fan.commanded == 1;
     double for_s = c->now - c->fan.since;
     int want = on, reason = 0;
-    if (fault) want = c->fan.safe, reason = c->fan.safe ? R_ON_SAFE : R_OFF_WRITE;
-    else if (ov == 0) want = 0, reason = R_OFF_OVERRIDE;
-    else if (ov == 1) want = 1, reason = R_ON_OVERRIDE;
-    else if (!t_ok) {
+    if (fault) {
+        want = c->fan.safe, reason = c->fan.safe ? R_ON_SAFE : R_OFF_WRITE;
+        snprintf(why, sizeof why, "a write failed: safe state");
+    } else if (ov == 0) {
+        want = 0, reason = R_OFF_OVERRIDE;
+        snprintf(why, sizeof why, "override: force off");
+    } else if (ov == 1) {
+        want = 1, reason = R_ON_OVERRIDE;
+        snprintf(why, sizeof why, "override: force on");
+    } else if (!t_ok) {
         describe(c, &c->temperature, why, sizeof why);
         want = c->fan.safe, reason = c->fan.safe ? R_ON_SAFE : R_OFF_SENSOR;
     } else if (on && t < c->t_low && for_s >= c->fan_min_on) {
