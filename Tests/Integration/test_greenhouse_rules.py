@@ -205,28 +205,20 @@ def test_refusals_name_file_line_and_reason(tmp_path, refusal_site, old, new, ne
     refused(tmp_path, refusal_site, rules.replace(old, new, 1), needle, reason)
 
 
+def zone2(valve: str, moisture: str) -> str:
+    """A second zone's rules (its band [35, 45])."""
+    return (f"  - name: zone2\n    valve: {valve}\n    moisture: {moisture}\n    moisture_band: [35, 45]\n"
+            "    reason: zone1.reason\n    alarm: zone1.alarm\n")
+
+
 def test_overlapping_bands_of_two_zones_on_one_sensor(tmp_path, refusal_site):
-    zone2 = """  - name: zone2
-    valve: gh.fan
-    moisture: gh.moisture
-    moisture_band: [35, 45]
-    reason: zone1.reason
-    alarm: zone1.alarm
-"""
     rules = rules_text()
-    rules = rules[:rules.index("climate:")] + zone2
+    rules = rules[:rules.index("climate:")] + zone2("gh.fan", "gh.moisture")
     refused(tmp_path, refusal_site, rules, "moisture_band: [35, 45]", "overlaps zone 'zone1''s [30, 40]")
 
 
 def test_a_valve_of_two_zones_is_refused(tmp_path, refusal_site):
-    zone2 = """  - name: zone2
-    valve: gh.valve
-    moisture: gh.humidity
-    moisture_band: [35, 45]
-    reason: zone1.reason
-    alarm: zone1.alarm
-"""
-    rules = rules_text().replace("climate:\n", zone2 + "climate:\n")
+    rules = rules_text().replace("climate:\n", zone2("gh.valve", "gh.humidity") + "climate:\n")
     refused(tmp_path, refusal_site, rules, "valve: gh.valve", "already zone 'zone1': valve", occurrence=2)
 
 
