@@ -262,7 +262,10 @@ tsan-test:
 	$(SWIFT_CLANG) -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=thread -shared-libsan -Iinclude \
 	  -o build/tsan-tests/test_engine_threads Tests/CABI/test_engine_threads.c -L.build-tsan/debug -lSanitizedEdgeCore \
 	  -lpthread -Wl,-rpath,$(CURDIR)/.build-tsan/debug -Wl,-rpath,$(SWIFT_RUNTIME) -Wl,-rpath,$(SANITIZER_RUNTIME)
-	$(TSAN_RUN) Tests/CABI/run.sh tsan_x86_64 "" build/tsan-tests/test_engine_threads
+	$(SWIFT_CLANG) -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=thread -shared-libsan -Iinclude \
+	  -o build/tsan-tests/test_local_bus Tests/CABI/test_local_bus.c -L.build-tsan/debug -lSanitizedEdgeCore \
+	  -lpthread -Wl,-rpath,$(CURDIR)/.build-tsan/debug -Wl,-rpath,$(SWIFT_RUNTIME) -Wl,-rpath,$(SANITIZER_RUNTIME)
+	$(TSAN_RUN) Tests/CABI/run.sh tsan_x86_64 "" build/tsan-tests/test_engine_threads build/tsan-tests/test_local_bus
 
 asan-test:
 	EDGECORE_JOURNAL_CUTS=200 LSAN_OPTIONS="suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp $(LSAN_OPTIONS)" \

@@ -226,6 +226,14 @@ class TcpBusConfig(Structure):
     ]
 
 
+class LocalBusConfig(Structure):
+    # 1.4
+    _fields_ = [
+        ("name", c_char_p),
+        ("reserved", c_uint32 * 2),
+    ]
+
+
 class RtuBusConfig(Structure):
     _fields_ = [
         ("name", c_char_p),
@@ -341,6 +349,7 @@ STRUCTS = {
     "edgecore_engine_config": EngineConfig,
     "edgecore_tcp_bus_config": TcpBusConfig,
     "edgecore_rtu_bus_config": RtuBusConfig,
+    "edgecore_local_bus_config": LocalBusConfig,
     "edgecore_device_config": DeviceConfig,
     "edgecore_channel_config": ChannelConfig,
     "edgecore_device_stats": DeviceStats,
@@ -364,6 +373,7 @@ _SIGNATURES = {
     "edgecore_engine_config_init_sized": (None, [POINTER(EngineConfig), c_size_t]),
     "edgecore_tcp_bus_config_init_sized": (None, [POINTER(TcpBusConfig), c_size_t]),
     "edgecore_rtu_bus_config_init_sized": (None, [POINTER(RtuBusConfig), c_size_t]),
+    "edgecore_local_bus_config_init_sized": (None, [POINTER(LocalBusConfig), c_size_t]),
     "edgecore_device_config_init_sized": (None, [POINTER(DeviceConfig), c_size_t]),
     "edgecore_channel_config_init_sized": (None, [POINTER(ChannelConfig), c_size_t]),
     "edgecore_engine_create_sized": (c_int, [POINTER(EngineConfig), c_size_t, POINTER(_p)]),
@@ -371,6 +381,7 @@ _SIGNATURES = {
     "edgecore_engine_last_error": (c_char_p, []),
     "edgecore_engine_add_tcp_bus_sized": (c_int, [_p, POINTER(TcpBusConfig), c_size_t, POINTER(c_uint32)]),
     "edgecore_engine_add_rtu_bus_sized": (c_int, [_p, POINTER(RtuBusConfig), c_size_t, POINTER(c_uint32)]),
+    "edgecore_engine_add_local_bus_sized": (c_int, [_p, POINTER(LocalBusConfig), c_size_t, POINTER(c_uint32)]),
     "edgecore_engine_add_device_sized": (c_int, [_p, POINTER(DeviceConfig), c_size_t, POINTER(c_uint32)]),
     "edgecore_engine_add_channel_sized": (c_int, [_p, POINTER(ChannelConfig), c_size_t, POINTER(c_uint32)]),
     "edgecore_engine_add_hole": (c_int, [_p, c_uint32, c_uint8, c_uint16, c_uint16]),
@@ -408,11 +419,13 @@ _SIZED = {
     "edgecore_engine_config_init": (0, EngineConfig),
     "edgecore_tcp_bus_config_init": (0, TcpBusConfig),
     "edgecore_rtu_bus_config_init": (0, RtuBusConfig),
+    "edgecore_local_bus_config_init": (0, LocalBusConfig),
     "edgecore_device_config_init": (0, DeviceConfig),
     "edgecore_channel_config_init": (0, ChannelConfig),
     "edgecore_engine_create": (0, EngineConfig),
     "edgecore_engine_add_tcp_bus": (1, TcpBusConfig),
     "edgecore_engine_add_rtu_bus": (1, RtuBusConfig),
+    "edgecore_engine_add_local_bus": (1, LocalBusConfig),
     "edgecore_engine_add_device": (1, DeviceConfig),
     "edgecore_engine_add_channel": (1, ChannelConfig),
     "edgecore_engine_ring_stats": (1, RingStats),
@@ -591,6 +604,13 @@ def tcp_bus_config(**fields) -> TcpBusConfig:
     return c
 
 
+def local_bus_config(**fields) -> LocalBusConfig:
+    c = LocalBusConfig()
+    lib.edgecore_local_bus_config_init(byref(c))
+    _apply(c, fields)
+    return c
+
+
 def rtu_bus_config(**fields) -> RtuBusConfig:
     c = RtuBusConfig()
     lib.edgecore_rtu_bus_config_init(byref(c))
@@ -720,6 +740,15 @@ class Engine:
 
     def add_rtu_bus(self, name: str, device: str, **fields) -> int:
         return self._add("edgecore_engine_add_rtu_bus", rtu_bus_config(name=name, device=device, **fields))
+
+    def add_local_bus(self, name: str, **fields) -> int:
+        """A local bus (1.4): channels the application sets with write(); the new bus id."""
+        return self._add("edgecore_engine_add_local_bus", local_bus_config(name=name, **fields))
+
+    def add_local_channel(self, name: str, device: int, **fields) -> int:
+        """A channel of a local bus's device; fields: unit, valid_min, valid_max, interval_ms (0: on writes
+        only; default 1000)."""
+        return self._add("edgecore_engine_add_channel", channel_config(name=name, device=device, **fields))
 
     def add_device(self, name: str, bus: int, unit_id: int = 1, **fields) -> int:
         return self._add("edgecore_engine_add_device", device_config(name=name, bus=bus, unit_id=unit_id, **fields))

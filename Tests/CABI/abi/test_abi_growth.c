@@ -452,6 +452,55 @@ static void test_journal_reader_structs(void) {
 }
 #endif
 
+#if EDGECORE_VERSION_NUMBER >= 1004000
+/* The local bus's settings (new in 1.4): _init writes only the caller's struct; a struct smaller than in 1.4
+ * is refused; the caller's struct works (a grown one with its unknown field 0, refused when it is set); a
+ * local channel's write is a reading at once. */
+static void test_local_bus_struct(void) {
+    GUARDED(struct edgecore_local_bus_config) local;
+    FILL_UNKNOWN(local.value);
+    set_guard(local.guard);
+    edgecore_local_bus_config_init(&local.value);
+    CHECK(guard_intact(local.guard));
+    CHECK_UNKNOWN_ZERO(local.value);
+    CHECK(local.value.name == NULL);
+    CHECK_EQ(local.value.reserved[0], 0);
+    CHECK_EQ(local.value.reserved[1], 0);
+    struct edgecore_engine *engine = NULL;
+    CHECK_EQ(edgecore_engine_create(NULL, &engine), EDGECORE_OK);
+    if (!engine) return;
+    local.value.name = "controller";
+    CHECK_EQ(edgecore_engine_add_local_bus_sized(engine, &local.value, sizeof(void *) + 7, NULL),
+             EDGECORE_E_INVALID_ARGUMENT);
+#ifdef EDGECORE_TEST_GROWN_HEADER
+    local.value.test_growth = 1;
+    CHECK_EQ(edgecore_engine_add_local_bus(engine, &local.value, NULL), EDGECORE_E_UNKNOWN_FIELD);
+    local.value.test_growth = 0;
+#endif
+    uint32_t bus = 99, device = 99, channel = 99;
+    CHECK_EQ(edgecore_engine_add_local_bus(engine, &local.value, &bus), EDGECORE_OK);
+    CHECK_EQ(bus, 0);
+    struct edgecore_device_config d;
+    edgecore_device_config_init(&d);
+    d.name = "zone1";
+    d.bus = bus;
+    CHECK_EQ(edgecore_engine_add_device(engine, &d, &device), EDGECORE_OK);
+    struct edgecore_channel_config c;
+    edgecore_channel_config_init(&c);
+    c.name = "zone1.dose_ml";
+    c.device = device;
+    c.interval_ms = 0;
+    CHECK_EQ(edgecore_engine_add_channel(engine, &c, &channel), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_start(engine), EDGECORE_OK);
+    CHECK_EQ(edgecore_engine_write(engine, channel, 12.5, 0), EDGECORE_OK);
+    struct edgecore_reading out[4];
+    CHECK_EQ(edgecore_engine_drain(engine, out, 4), 1);
+    CHECK(out[0].value == 12.5);
+    CHECK_EQ(out[0].status, EDGECORE_STATUS_OK);
+    edgecore_engine_destroy(engine);
+}
+#endif
+
 #ifdef EDGECORE_TEST_GROWN_HEADER
 /* A field the library does not know, when set, is refused rather than ignored; the engine is unchanged. */
 static void test_unknown_field_refused(void) {
@@ -506,6 +555,7 @@ int main(void) {
 #endif
 #if EDGECORE_VERSION_NUMBER >= 1004000
     RUN(test_journal_reader_structs);
+    RUN(test_local_bus_struct);
 #endif
 #if EDGECORE_VERSION_NUMBER >= 1003000
     RUN(test_meter_fields);

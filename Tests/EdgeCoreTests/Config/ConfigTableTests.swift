@@ -255,8 +255,10 @@ private func fieldComments(_ body: String) -> [(field: String, comment: String)]
 
     @Test func everyDocumentedDefaultIsInTheTable() throws {
         let documented = try documentedDefaults(in: header())
-        #expect(Set(documented.keys) == Set(tables.map(\.structName)),
+        // A settings struct without a documented default (the local bus's: a name) needs no table.
+        #expect(Set(documented.filter { !$0.value.isEmpty }.keys) == Set(tables.map(\.structName)),
                 "the settings structs of edgecore.h and the tables differ")
+        #expect(documented["edgecore_local_bus_config"]?.isEmpty == true)
         for (structName, fields) in documented {
             let entries = tables.first { $0.structName == structName }?.entries ?? []
             for doc in fields where doc.value != nil {
