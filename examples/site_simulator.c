@@ -52,7 +52,8 @@
  *   The greenhouse (docs/simulated-site.md), on a simulated clock: --time-scale K runs K simulated seconds per
  *   real second (default 1); the time of day starts at --start-hour (default 10). The meters, the S0 output,
  *   the rain gauge and the air sensor's dropouts keep real time; the water meter counts the simulated water.
- *   - The water: tank (6000 L, 80 % at the start, refills at 4000 L/h) -> main pump (coil 1) -> the CJ/T 188
+ *   - The water: tank (6000 L, 80 % at the start, refills at 4000 L/h; once empty it gives water again from 2 %
+ *     on) -> main pump (coil 1) -> the CJ/T 188
  *     meter's valve -> the irrigation valve (GPIO line 1) -> flow meter (line 4) -> drippers. It flows, at 5 L/s
  *     (18 m3/h), while the valve is open AND the main pump runs AND the meter's valve is open AND the tank is
  *     not empty.
@@ -127,6 +128,7 @@
 #define TANK_REFILL_L_PER_H 4000.0         /* it refills this fast (unless the fault tank_empty) */
 #define TANK_LOW_BELOW_PCT 20.0            /* the float switch drops below this level ... */
 #define TANK_LOW_CLEARS_PCT 25.0           /* ... and rises again above this one */
+#define TANK_PRIMED_PCT 2.0                /* an empty tank gives water again from this level on */
 #define LITRES_PER_PULSE 1.0               /* the flow meter's */
 #define FLOW_PULSE_MIN_NS 1000000          /* its pulses come at most 1000 a second (K up to 200 at full flow) */
 
@@ -234,7 +236,7 @@ struct site {
     double time_scale, sim_t, start_hour;
     int air_dropouts; /* the air sensor sends 0x7FFF from 10 s to 16 s of every 30 s (real time) */
     double soil_moisture, soil_ec, air_c, humidity, co2_ppm, soil_c, tank_litres;
-    int water_flowing, tank_low, fan_on, pump_on, dosing_on, dry_dosing;
+    int water_flowing, tank_low, tank_dry, fan_on, pump_on, dosing_on, dry_dosing;
     double metered_litres;       /* the water the flow meter has seen (not while it is stopped) */
     unsigned long long flow_pulses; /* sent on the flow-meter line */
     int64_t flow_last_ns;        /* the flow pulses are spread over the time since then */
@@ -553,7 +555,6 @@ static void control_read(struct site *site, struct control *control) {
     control->length = strlen(start);
     memmove(control->buffer, start, control->length);
     if (control->length == sizeof control->buffer - 1) control->length = 0; /* a line too long: dropped */
-    run_scenario(site);
 }
 
 /* x approaches `target` with time constant `tau` over dt (all s). */
@@ -580,17 +581,21 @@ static void greenhouse(struct site *site, double sim_dt) {
     note(site, &site->dosing_on, coils[2] != 0, "dosing pump", "on", "off");
     /* The water: tank -> main pump -> CJ/T 188 meter (its valve) -> irrigation valve -> flow meter -> drippers. */
     int valve = site->fault.valve_stuck ? site->fault.valve_stuck == 1 : site->valve_open;
-    int flowing = valve && site->pump_on && !site->water_valve_closed && site->tank_litres > 0;
+    int flowing = valve && site->pump_on && !site->water_valve_closed && !site->tank_dry && site->tank_litres > 0;
     note(site, &site->water_flowing, flowing, "irrigation water", "flowing", "stopped");
     note(site, &site->dry_dosing, site->dosing_on && !flowing, "dosing pump",
          "running into a dry line (no water flowing)", "no longer running into a dry line");
     double litres = flowing ? IRRIGATION_FLOW_M3_PER_H / 3.6 * sim_dt : 0;
     if (litres > site->tank_litres) litres = site->tank_litres;
     site->tank_litres -= litres;
+    int ran_dry = site->tank_litres <= 1e-9; /* before this step's refill */
     if (!site->fault.flow_meter_stopped) site->metered_litres += litres;
     if (!site->fault.tank_empty) site->tank_litres += TANK_REFILL_L_PER_H / 3600.0 * sim_dt;
     site->tank_litres = clamp(site->tank_litres, 0, TANK_LITRES);
     double level = site->tank_litres / TANK_LITRES * 100;
+    /* Run dry, the pump draws water again only once the tank holds TANK_PRIMED_PCT. */
+    note(site, &site->tank_dry, ran_dry || (site->tank_dry && level < TANK_PRIMED_PCT), "tank",
+         "empty", "holds water again");
     int low = level < TANK_LOW_BELOW_PCT || (site->tank_low && level < TANK_LOW_CLEARS_PCT);
     note(site, &site->tank_low, low, "tank", "low", "no longer low");
     /* The share of sim_dt the water flowed (a tank running dry stops it midway). */
@@ -1285,6 +1290,7 @@ int main(int argc, char **argv) {
             }
             if (fd == control.fd) {
                 control_read(&site, &control);
+                wait = update(&site); /* what is due now, taken before the next request is answered */
                 continue;
             }
             if (fd == line.client) {
