@@ -253,7 +253,7 @@ def test_a_stopped_flow_meter_closes_the_valve_and_watering_resumes(tmp_path):
     closed = first(reasons, lambda v: v == 15)     # closed: no flow although open and pumping
     assert opened is not None and closed is not None, reasons
     bound = 1.0 * K + 180 + 0.1 * K + 0.5 * K
-    assert 120 <= closed - opened <= 120 + bound, (opened, closed)
+    assert 120 - 0.1 * K <= closed - opened <= 120 + bound, (opened, closed)   # (a tick of jitter)
     assert any(int(v) & 4 for t, status, v in readings["zone1.alarm"] if status == "ok")
     # the water flowed unmetered meanwhile; after fault_retry_s the zone opens again, and the meter counts
     again = first(reasons, lambda v: v == 1, closed)
