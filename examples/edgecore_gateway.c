@@ -98,7 +98,8 @@ static const char usage_text[] =
     "      --version            versions of the gateway, libEdgeCore and libmosquitto\n"
     "\n"
     "Exit codes: 0 stopped (SIGTERM, SIGINT, --seconds); 1 runtime failure; 2 usage; 3 site file (does not\n"
-    "load, or has no journal); 4 journal cursor; 5 MQTT set-up (password, CA, certificate or key file).\n"
+    "load, or has no journal) or --controller rules refused; 4 journal cursor; 5 MQTT set-up (password, CA,\n"
+    "certificate or key file).\n"
     "An unreachable or refusing broker is not an exit reason: the gateway retries with back-off.\n"
     "Payloads, commands and delivery rules: docs/gateway.md.\n";
 

@@ -558,3 +558,18 @@ def test_gateway_runs_the_controller_and_its_command_topic_overrides(tmp_path, p
     finally:
         client.close()
         rig.close()
+
+
+def test_gateway_controller_options_usage(tmp_path):
+    import mqtt_rig
+    if not mqtt_rig.GATEWAY.exists():
+        pytest.skip(f"{mqtt_rig.GATEWAY} is missing: run 'make examples'")
+    site = tmp_path / "site.yaml"
+    site.write_text(site_text(harness.free_tcp_port(), tmp_path / "journal"))
+    for options, pattern in ((["--controller-time-scale", "0"], "--controller-time-scale"),
+                             (["--controller"], "no site file given")):   # the site became its value
+        r = mqtt_rig.run_gateway(site, options)
+        assert r.returncode == 2 and pattern in r.stderr, r.stderr
+    r = mqtt_rig.run_gateway(site, ["--controller", tmp_path / "absent.yaml"])
+    assert r.returncode == 3 and "absent.yaml: cannot read the rules file" in r.stderr, r.stderr
+    assert "--controller RULES" in mqtt_rig.run_gateway(site, ["--help"]).stdout
