@@ -148,7 +148,7 @@ at {70 * minutes}s set soil_moisture 20
 at {70 * minutes}s valve_stuck closed
 at {78 * minutes}s valve_stuck off
 """
-    run = Run(tmp_path, K, 50, scenario, tick_ms=100, max_age_s=age, fault_retry_s=300, no_flow_s=120,
+    run = Run(tmp_path, K, 44, scenario, tick_ms=100, max_age_s=age, fault_retry_s=300, no_flow_s=120,
               max_daily_volume=1000)
     run.finish(90)
     events, readings = run.events(), run.readings()
@@ -225,7 +225,7 @@ at {78 * minutes}s valve_stuck off
 def test_the_daily_volume_cap_closes_the_valve(tmp_path):
     K = 30
     scenario = "at 0s set soil_moisture 10\n"
-    run = Run(tmp_path, K, 25, scenario, tick_ms=100, max_age_s=120, max_daily_volume=0.6, min_on_s=30,
+    run = Run(tmp_path, K, 14, scenario, tick_ms=100, max_age_s=120, max_daily_volume=0.6, min_on_s=30,
               max_open_s=3600)
     run.finish(60)
     readings, events = run.readings(), run.events()
@@ -244,7 +244,7 @@ def test_the_daily_volume_cap_closes_the_valve(tmp_path):
 def test_a_stopped_flow_meter_closes_the_valve_and_watering_resumes(tmp_path):
     K = 60
     scenario = "at 0s set soil_moisture 15\nat 0s flow_meter_stopped on\nat 400s flow_meter_stopped off\n"
-    run = Run(tmp_path, K, 20, scenario, tick_ms=100, max_age_s=180, no_flow_s=120, fault_retry_s=300,
+    run = Run(tmp_path, K, 13, scenario, tick_ms=100, max_age_s=180, no_flow_s=120, fault_retry_s=300,
               min_on_s=30, min_off_s=30)
     run.finish(60)
     readings, events = run.readings(), run.events()
