@@ -44,7 +44,7 @@ class Run:
     """One simulated run: the simulator on free ports, the site file pointed at it, the rules, the controller;
     both at time scale K for `seconds` real seconds."""
 
-    def __init__(self, tmp: Path, scale: float, seconds: float, scenario: str, **rules):
+    def __init__(self, tmp: Path, scale: float, seconds: float, scenario: str, overrides: str = "", **rules):
         self.tmp, self.scale = tmp, scale
         ports = [harness.free_tcp_port() for _ in range(3)]
         gpio, self.journal = tmp / "gpio", tmp / "journal"
@@ -71,8 +71,10 @@ class Run:
                                          "--no-air-dropouts"], stdout=out, stderr=subprocess.STDOUT)
         wait_until(lambda: "READY" in self.sim_log.read_text(), 10, what="the simulator READY")
         self.started = time.time()        # the simulator's t = 0 (to a few ms)
+        (tmp / "overrides.txt").write_text(overrides)
         with open(self.log, "w") as err:
             self.controller = subprocess.Popen([str(CONTROLLER), "--time-scale", str(scale), "--seconds", str(seconds),
+                                                "--override-file", str(tmp / "overrides.txt"),
                                                 "--rules", str(self.rules), str(self.site)],
                                                stdout=subprocess.DEVNULL, stderr=err)
 
@@ -262,3 +264,31 @@ def test_a_stopped_flow_meter_closes_the_valve_and_watering_resumes(tmp_path):
     assert flow[-1][1] - flow[0][1] > 0.1, flow[-3:]
     assert not [t for t, status, v in readings["zone1.alarm"] if t > again + bound and status == "ok" and int(v) & 4]
     assert [t for t, text in events if text == "irrigation valve opened"][:2]
+
+
+def test_a_valve_stuck_open_stops_the_pump_even_under_override_and_the_air_sensor_fails_safe(tmp_path):
+    K = 60
+    scenario = ("at 0s set soil_moisture 35\nat 0s valve_stuck open\nat 300s air_sentinel on\n"
+                "at 480s air_sentinel off\nat 480s valve_stuck off\n")
+    run = Run(tmp_path, K, 13, scenario, overrides="pump.override 1\n", tick_ms=100, max_age_s=180,
+              leak_volume=0.01, fan_safe_state=0)
+    run.finish(60)
+    readings, events = run.readings(), run.events()
+    # The pump forced on pushes water through the closed (stuck) valve: the leak stops it (reason 20) and
+    # raises the zone's alarm 8, the override notwithstanding.
+    assert first(readings["pump.reason"], lambda v: v == 2) is not None            # on by the override
+    stopped = first(readings["pump.reason"], lambda v: v == 20)
+    assert stopped is not None, readings["pump.reason"]
+    assert first(readings["zone1.alarm"], lambda v: int(v) & 8) is not None
+    pump = states(events, "main pump on", "main pump off")
+    assert pump and pump[0][1] < 300, pump                                           # stopped, not restarted
+    assert not [p for p in pump[1:] if p[0] < 480], pump
+    # The air sensor's sentinel: the temperature alarm (climate bit 1) within an interval plus the age, the fan
+    # at its safe state (off) meanwhile; cleared after.
+    bound = 2.0 * K + 180 + 0.1 * K + 0.5 * K
+    raised = first(readings["climate.alarm"], lambda v: int(v) & 1, 300)
+    assert raised is not None and raised - 300 <= bound, raised
+    fan = states(events, "vent fan on", "vent fan off")
+    assert not [f for f in fan if 300 + bound < f[0] < 480 or (f[0] < 300 + bound and f[1] > 300 + bound)], fan
+    cleared = first(readings["climate.alarm"], lambda v: not int(v) & 1, 480)
+    assert cleared is not None and cleared - 480 <= bound, cleared
