@@ -237,6 +237,8 @@ struct site {
     int air_dropouts; /* the air sensor sends 0x7FFF from 10 s to 16 s of every 30 s (real time) */
     double soil_moisture, soil_ec, air_c, humidity, co2_ppm, soil_c, tank_litres;
     int water_flowing, tank_low, tank_dry, fan_on, pump_on, dosing_on, dry_dosing;
+    int ran_dry;                 /* the tank ran dry in the last step */
+    double watered_litres;       /* the irrigation's water since the start */
     double metered_litres;       /* the water the flow meter has seen (not while it is stopped) */
     unsigned long long flow_pulses; /* sent on the flow-meter line */
     int64_t flow_last_ns;        /* the flow pulses are spread over the time since then */
@@ -484,7 +486,8 @@ static void apply_event(struct site *site, const struct event *event) {
     case WHAT_COUNT: break;
     }
     if (event->what >= SET_SOIL_MOISTURE) say(site, "set %s %g", name, event->value);
-    else if (event->what == VALVE_STUCK) say(site, "fault %s %s", name, (const char *[]){"off", "open", "closed"}[site->fault.valve_stuck]);
+    else if (event->what == VALVE_STUCK)
+        say(site, "fault %s %s", name, !on ? "off" : event->value == 1 ? "open" : "closed");
     else say(site, "fault %s %s", name, on ? "on" : "off");
 }
 
@@ -515,7 +518,9 @@ static int read_scenario(const char *path) {
     while (!failed && fgets(text, sizeof text, file)) {
         number++;
         struct event event;
-        int found = parse_command(text, 0, &event, why, sizeof why);
+        int complete = strchr(text, '\n') || feof(file);
+        int found = complete ? parse_command(text, 0, &event, why, sizeof why) : -1;
+        if (!complete) snprintf(why, sizeof why, "a line longer than %zu bytes", sizeof text - 2);
         if (found < 0) {
             fprintf(stderr, "site_simulator: %s:%d: %s\n", path, number, why);
             failed = 1;
@@ -549,7 +554,8 @@ static void control_read(struct site *site, struct control *control) {
         struct event event;
         int found = parse_command(start, site->sim_t, &event, why, sizeof why);
         if (found < 0) say(site, "control: %s: '%s'", why, copy);
-        else if (found > 0 && schedule(event) != 0) say(site, "control: more than %d events waiting: '%s'", EVENTS_MAX, copy);
+        else if (found > 0 && schedule(event) != 0)
+            say(site, "control: more than %d events waiting: '%s'", EVENTS_MAX, copy);
         start = newline + 1;
     }
     control->length = strlen(start);
@@ -571,35 +577,20 @@ static void note(struct site *site, int *state, int now_on, const char *what, co
     say(site, "%s %s", what, now_on ? on : off);
 }
 
-/* The greenhouse over sim_dt simulated seconds: the water, the soil, the air. */
-static void greenhouse(struct site *site, double sim_dt) {
-    uint8_t *coils = site->greenhouse->tab_bits;
-    /* The valve's relay, as EdgeCore drives it. */
-    note(site, &site->valve_open, gpio_output(&site->lines[LINE_VALVE]), "irrigation valve", "opened", "closed");
-    note(site, &site->fan_on, coils[0] != 0, "vent fan", "on", "off");
-    note(site, &site->pump_on, coils[1] != 0, "main pump", "on", "off");
-    note(site, &site->dosing_on, coils[2] != 0, "dosing pump", "on", "off");
-    /* The water: tank -> main pump -> CJ/T 188 meter (its valve) -> irrigation valve -> flow meter -> drippers. */
-    int valve = site->fault.valve_stuck ? site->fault.valve_stuck == 1 : site->valve_open;
-    int flowing = valve && site->pump_on && !site->water_valve_closed && !site->tank_dry && site->tank_litres > 0;
-    note(site, &site->water_flowing, flowing, "irrigation water", "flowing", "stopped");
-    note(site, &site->dry_dosing, site->dosing_on && !flowing, "dosing pump",
-         "running into a dry line (no water flowing)", "no longer running into a dry line");
+/* The greenhouse over the sim_dt simulated seconds just past, with the valve, pumps, fan and water as they were
+ * during them: the water, the soil, the air. */
+static void greenhouse_step(struct site *site, double sim_dt) {
+    int flowing = site->water_flowing;
     double litres = flowing ? IRRIGATION_FLOW_M3_PER_H / 3.6 * sim_dt : 0;
     if (litres > site->tank_litres) litres = site->tank_litres;
     site->tank_litres -= litres;
-    int ran_dry = site->tank_litres <= 1e-9; /* before this step's refill */
+    site->ran_dry = flowing && site->tank_litres <= 1e-9; /* before this step's refill */
     if (!site->fault.flow_meter_stopped) site->metered_litres += litres;
     if (!site->fault.tank_empty) site->tank_litres += TANK_REFILL_L_PER_H / 3600.0 * sim_dt;
     site->tank_litres = clamp(site->tank_litres, 0, TANK_LITRES);
-    double level = site->tank_litres / TANK_LITRES * 100;
-    /* Run dry, the pump draws water again only once the tank holds TANK_PRIMED_PCT. */
-    note(site, &site->tank_dry, ran_dry || (site->tank_dry && level < TANK_PRIMED_PCT), "tank",
-         "empty", "holds water again");
-    int low = level < TANK_LOW_BELOW_PCT || (site->tank_low && level < TANK_LOW_CLEARS_PCT);
-    note(site, &site->tank_low, low, "tank", "low", "no longer low");
     /* The share of sim_dt the water flowed (a tank running dry stops it midway). */
-    double watered_s = flowing ? litres / (IRRIGATION_FLOW_M3_PER_H / 3.6) : 0;
+    double watered_s = litres / (IRRIGATION_FLOW_M3_PER_H / 3.6);
+    site->watered_litres += litres;
     /* The sun: 0 at night, up from 6 h to 20 h, highest at 13 h. */
     double hour = fmod(site->start_hour + site->sim_t / 3600.0, 24.0);
     double sun = hour > 6 && hour < 20 ? sin(3.14159265358979 * (hour - 6) / 14) : 0;
@@ -617,6 +608,29 @@ static void greenhouse(struct site *site, double sim_dt) {
     site->soil_moisture = clamp(site->soil_moisture, MOISTURE_MIN_PCT, MOISTURE_MAX_PCT);
     site->soil_ec += site->dosing_on ? DOSING_EC_PER_MIN * watered_s / 60 : -LEACHING_EC_PER_H * watered_s / 3600;
     site->soil_ec = clamp(site->soil_ec, EC_MIN, EC_MAX);
+}
+
+/* The valve, pumps, fan, tank and faults as they are now: they hold until the next step. */
+static void greenhouse_state(struct site *site) {
+    uint8_t *coils = site->greenhouse->tab_bits;
+    /* The valve's relay, as EdgeCore drives it. */
+    note(site, &site->valve_open, gpio_output(&site->lines[LINE_VALVE]), "irrigation valve", "opened", "closed");
+    note(site, &site->fan_on, coils[0] != 0, "vent fan", "on", "off");
+    note(site, &site->pump_on, coils[1] != 0, "main pump", "on", "off");
+    note(site, &site->dosing_on, coils[2] != 0, "dosing pump", "on", "off");
+    double level = site->tank_litres / TANK_LITRES * 100;
+    /* Run dry, the pump draws water again only once the tank holds TANK_PRIMED_PCT. */
+    note(site, &site->tank_dry, site->tank_litres <= 0 || site->ran_dry || (site->tank_dry && level < TANK_PRIMED_PCT),
+         "tank", "empty", "holds water again");
+    site->ran_dry = 0;
+    int low = level < TANK_LOW_BELOW_PCT || (site->tank_low && level < TANK_LOW_CLEARS_PCT);
+    note(site, &site->tank_low, low, "tank", "low", "no longer low");
+    /* The water: tank -> main pump -> CJ/T 188 meter (its valve) -> irrigation valve -> flow meter -> drippers. */
+    int valve = site->fault.valve_stuck ? site->fault.valve_stuck == 1 : site->valve_open;
+    int flowing = valve && site->pump_on && !site->water_valve_closed && !site->tank_dry;
+    note(site, &site->water_flowing, flowing, "irrigation water", "flowing", "stopped");
+    note(site, &site->dry_dosing, site->dosing_on && !flowing, "dosing pump",
+         "running into a dry line (no water flowing)", "no longer running into a dry line");
 }
 
 /* Returns the ns until the next timed GPIO edge or scenario event (at most 100 ms). */
@@ -654,12 +668,13 @@ static int64_t update(struct site *site) {
 
     double sim_dt = dt * site->time_scale;
     site->sim_t = t * site->time_scale;
-    run_scenario(site);
-    greenhouse(site, sim_dt);
+    double watered_before = site->watered_litres;
+    greenhouse_step(site, sim_dt);
     /* The irrigation takes its water through the CJ/T 188 meter: none while the meter's valve is closed. */
-    double flow_m3_per_h = site->water_valve_closed ? 0.0
-                                                    : IDLE_FLOW_M3_PER_H + (site->water_flowing ? IRRIGATION_FLOW_M3_PER_H : 0);
-    site->water_m3 += flow_m3_per_h * sim_dt / 3600.0;
+    if (!site->water_valve_closed)
+        site->water_m3 += IDLE_FLOW_M3_PER_H * sim_dt / 3600.0 + (site->watered_litres - watered_before) / 1000.0;
+    run_scenario(site);
+    greenhouse_state(site);
     uint16_t *g = site->greenhouse->tab_input_registers;
     double phase = fmod(t, 30.0);
     int unplugged = site->fault.air_sentinel || (site->air_dropouts && phase >= 10.0 && phase < 16.0);
