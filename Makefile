@@ -174,8 +174,11 @@ $(OUT)/libEdgeCore.a: $(ARCHIVE) $(OUT)/exports.txt
 
 # The example programs, linked against this tree's library (rpath), for the demo and for technicians.
 EXAMPLES := $(OUT)/examples/edgecore_watch $(OUT)/examples/ring_demo $(OUT)/examples/site_simulator \
-  $(OUT)/examples/edgecore_gateway
+  $(OUT)/examples/edgecore_gateway $(OUT)/examples/greenhouse_controller
 examples: lib $(EXAMPLES) tools
+
+# The greenhouse controller's module (docs/greenhouse-controller.md), linked by its program and the gateway.
+GREENHOUSE := examples/greenhouse_control.c examples/greenhouse_control.h
 
 # The technicians' tool (tools/edgecore.c dispatches to tools/cmd_*.c; tools/tool.h is what they share),
 # linked against this tree's library (rpath).
@@ -196,9 +199,9 @@ dist: $(OUT)/dist/edgecore $(OUT)/dist/edgecore-gateway
 $(OUT)/dist/edgecore: $(TOOL_SOURCES) tools/tool.h include/edgecore.h $(SO)
 	mkdir -p $(OUT)/dist
 	$(CC) $(DIST_CFLAGS) -Itools -o $@ $(TOOL_SOURCES) -L$(OUT) -lEdgeCore -lm $(DIST_LDFLAGS)
-$(OUT)/dist/edgecore-gateway: examples/edgecore_gateway.c include/edgecore.h $(SO)
+$(OUT)/dist/edgecore-gateway: examples/edgecore_gateway.c $(GREENHOUSE) include/edgecore.h $(SO)
 	mkdir -p $(OUT)/dist
-	$(CC) $(DIST_CFLAGS) $(GATEWAY_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto -lssl -lcrypto -lpthread -lm \
+	$(CC) $(DIST_CFLAGS) $(GATEWAY_CFLAGS) -o $@ $< examples/greenhouse_control.c -L$(OUT) -lEdgeCore -lmosquitto -lssl -lcrypto -lpthread -lm \
 	  $(DIST_LDFLAGS)
 
 # The manual: one page per docs/man/*.md (format: docs/man/README.md).
@@ -212,10 +215,16 @@ build/man/%: docs/man/%.md scripts/mangen.py include/edgecore.h
 # checks its TLS files with it at start) (docs/gateway.md). Cross builds: OpenSSL's per-architecture
 # headers from the sysroot.
 GATEWAY_CFLAGS := $(if $(SYSROOT_ARCH),-isystem .build-sysroot/$(SYSROOT_ARCH)/usr/include/$(if $(filter arm64,$(SYSROOT_ARCH)),aarch64-linux-gnu,arm-linux-gnueabihf))
-$(OUT)/examples/edgecore_gateway: examples/edgecore_gateway.c include/edgecore.h $(SO)
+$(OUT)/examples/edgecore_gateway: examples/edgecore_gateway.c $(GREENHOUSE) include/edgecore.h $(SO)
 	mkdir -p $(OUT)/examples
-	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude $(GATEWAY_CFLAGS) -o $@ $< -L$(OUT) -lEdgeCore -lmosquitto \
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude $(GATEWAY_CFLAGS) -o $@ $< examples/greenhouse_control.c -L$(OUT) -lEdgeCore -lmosquitto \
 	  -lssl -lcrypto -lpthread -lm -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
+
+# The greenhouse controller (docs/greenhouse-controller.md): the program and its module, libEdgeCore only.
+$(OUT)/examples/greenhouse_controller: examples/greenhouse_controller.c $(GREENHOUSE) include/edgecore.h $(SO)
+	mkdir -p $(OUT)/examples
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iinclude -o $@ $< examples/greenhouse_control.c -L$(OUT) -lEdgeCore \
+	  -lm -Wl,-rpath,'$$ORIGIN/..' $(TARGET_LINK)
 
 $(OUT)/examples/site_simulator: examples/site_simulator.c
 	mkdir -p $(OUT)/examples

@@ -5,10 +5,16 @@
  *
  * One thread runs libmosquitto's loop, reads the journal cursor, makes and publishes the batches and
  * acknowledges them; a second one carries out the writes commanded on the command topic, so a slow device
- * never holds up the uplink. Links libEdgeCore and libmosquitto (Debian's libmosquitto-dev).
+ * never holds up the uplink. With --controller RULES a third one runs the greenhouse controller
+ * (greenhouse_control.c, docs/greenhouse-controller.md): it drains the engine's ring (the uplink reads the
+ * journal's cursor, which draining does not touch), feeds and ticks the controller; commands to its
+ * override channels (local channels) reach it as readings. Links libEdgeCore and libmosquitto (Debian's
+ * libmosquitto-dev).
  */
 #define _GNU_SOURCE
 #include <edgecore.h>
+
+#include "greenhouse_control.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,7 +50,8 @@ struct options {
     const char *hosts[HOSTS_MAX];
     int host_count;
     const char *site, *host, *id, *topic, *command_topic, *response_topic, *status_topic;
-    const char *username, *password_file, *cafile, *cert, *key, *cursor;
+    const char *username, *password_file, *cafile, *cert, *key, *cursor, *controller;
+    double controller_time_scale;
     int port, mqtt_version, format, keepalive;
     long batch_readings, batch_age_ms, window, max_payload, reconnect_min_ms, reconnect_max_ms;
     long write_timeout_ms, stats_interval_s, seconds;
@@ -83,12 +90,16 @@ static const char usage_text[] =
     "  --write-timeout-ms MS    deadline of a commanded write (default 2000)\n"
     "  --stats-interval S       statistics line every S seconds, 0: none (default 60)\n"
     "  --seconds N              stop after N seconds, 0: run until SIGTERM/SIGINT (default 0)\n"
+    "  --controller RULES       also run the greenhouse controller with this rules file (a thread of its own;\n"
+    "                           docs/greenhouse-controller.md); refused rules: exit 3\n"
+    "  --controller-time-scale K  the controller's clock: K controller seconds per real second (default 1)\n"
     "  -v, --verbose            log every connection, message and acknowledgement\n"
     "  -h, --help               this text\n"
     "      --version            versions of the gateway, libEdgeCore and libmosquitto\n"
     "\n"
     "Exit codes: 0 stopped (SIGTERM, SIGINT, --seconds); 1 runtime failure; 2 usage; 3 site file (does not\n"
-    "load, or has no journal); 4 journal cursor; 5 MQTT set-up (password, CA, certificate or key file).\n"
+    "load, or has no journal) or --controller rules refused; 4 journal cursor; 5 MQTT set-up (password, CA,\n"
+    "certificate or key file).\n"
     "An unreachable or refusing broker is not an exit reason: the gateway retries with back-off.\n"
     "Payloads, commands and delivery rules: docs/gateway.md.\n";
 
@@ -143,7 +154,7 @@ static char *format_text(const char *format, ...) {
 static void parse_options(int argc, char **argv, struct options *o) {
     enum { O_HOST = 256, O_PORT, O_ID, O_MQTT, O_FORMAT, O_TOPIC, O_COMMAND, O_RESPONSE, O_STATUS, O_USER,
            O_PASSWORD, O_CAFILE, O_CERT, O_KEY, O_CURSOR, O_BATCH, O_AGE, O_WINDOW, O_PAYLOAD, O_KEEPALIVE,
-           O_RMIN, O_RMAX, O_WTIMEOUT, O_STATS, O_SECONDS, O_VERSION };
+           O_RMIN, O_RMAX, O_WTIMEOUT, O_STATS, O_SECONDS, O_VERSION, O_CONTROLLER, O_CONTROLLER_SCALE };
     static const struct option long_options[] = {
         {"host", required_argument, 0, O_HOST}, {"port", required_argument, 0, O_PORT},
         {"id", required_argument, 0, O_ID}, {"mqtt-version", required_argument, 0, O_MQTT},
@@ -158,12 +169,15 @@ static void parse_options(int argc, char **argv, struct options *o) {
         {"reconnect-min-ms", required_argument, 0, O_RMIN}, {"reconnect-max-ms", required_argument, 0, O_RMAX},
         {"write-timeout-ms", required_argument, 0, O_WTIMEOUT},
         {"stats-interval", required_argument, 0, O_STATS}, {"seconds", required_argument, 0, O_SECONDS},
+        {"controller", required_argument, 0, O_CONTROLLER},
+        {"controller-time-scale", required_argument, 0, O_CONTROLLER_SCALE},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
     *o = (struct options){.host = "127.0.0.1", .port = -1, .mqtt_version = 5, .format = FORMAT_JSON,
                           .cursor = "uplink", .keepalive = 30, .batch_readings = 250, .batch_age_ms = 200,
                           .window = 32, .max_payload = 262144, .reconnect_min_ms = 500,
-                          .reconnect_max_ms = 30000, .write_timeout_ms = 2000, .stats_interval_s = 60};
+                          .reconnect_max_ms = 30000, .write_timeout_ms = 2000, .stats_interval_s = 60,
+                          .controller_time_scale = 1};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":vh", long_options, NULL)) != -1) {
@@ -201,6 +215,14 @@ static void parse_options(int argc, char **argv, struct options *o) {
         case O_WTIMEOUT: o->write_timeout_ms = parse_number("write-timeout-ms", optarg, 1, 600000); break;
         case O_STATS: o->stats_interval_s = parse_number("stats-interval", optarg, 0, 86400); break;
         case O_SECONDS: o->seconds = parse_number("seconds", optarg, 0, 100000000); break;
+        case O_CONTROLLER: o->controller = optarg; break;
+        case O_CONTROLLER_SCALE: {
+            char *end = NULL;
+            o->controller_time_scale = strtod(optarg, &end);
+            if (end == optarg || *end || !(o->controller_time_scale >= 0.001 && o->controller_time_scale <= 1e6))
+                usage_error("--controller-time-scale: '%s' is not a number from 0.001 to 1000000", optarg);
+            break;
+        }
         case 'v': o->verbose = true; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case O_VERSION: {
@@ -365,6 +387,7 @@ struct site {
     char **device_json;  /* "DEVICE" per device */
     char *gateway_json;  /* "ID" */
     uint64_t instance;
+    struct gc_controller *controller;  /* --controller */
 };
 
 /* The text's bytes in a right-sized allocation (a text reserves 4 KiB at first; these live as long as the
@@ -1324,6 +1347,14 @@ static int load_site(struct site *site, const struct options *o) {
         say("%s", edgecore_engine_last_error());
         return EXIT_SITE;
     }
+    if (o->controller) {
+        char error[1024];
+        if (gc_load(site->engine, o->controller, o->controller_time_scale, stderr, &site->controller, error,
+                    sizeof error) != 0) {
+            say("%s", error);
+            return EXIT_SITE;
+        }
+    }
     site->journal = edgecore_engine_journal(site->engine);
     if (!site->journal) {
         say("%s has no journal: section. The uplink forwards readings from the journal, so that none is lost "
@@ -1340,6 +1371,37 @@ static int load_site(struct site *site, const struct options *o) {
     edgecore_journal_stats(site->journal, &stats);
     site->instance = stats.instance_id;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* The greenhouse controller's thread (--controller)                                                    */
+/* ---------------------------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t controller_stop;
+
+static void *controller_worker(void *argument) {
+    struct site *site = argument;
+    static struct edgecore_reading readings[512];
+    int tick_ms = gc_tick_ms(site->controller);
+    int64_t next_tick = monotonic_ms();
+    while (!controller_stop) {
+        int64_t wait = next_tick - monotonic_ms();
+        if (wait > 0 && edgecore_engine_wait(site->engine, (int32_t)(wait < 200 ? wait : 200)) ==
+                            EDGECORE_E_NOT_RUNNING)
+            break;
+        for (int k = 0; k < 64; k++) {
+            int n = edgecore_engine_drain(site->engine, readings, sizeof readings / sizeof readings[0]);
+            if (n <= 0) break;
+            gc_feed(site->controller, readings, (size_t)n);
+        }
+        int64_t now = monotonic_ms();
+        if (now >= next_tick) {
+            gc_tick(site->controller, (int64_t)realtime_ms() * 1000000);
+            next_tick += tick_ms;
+            if (next_tick < now) next_tick = now + tick_ms;
+        }
+    }
+    return NULL;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -1396,11 +1458,20 @@ int main(int argc, char **argv) {
         say("the engine did not start: %s", edgecore_engine_last_error());
         return EXIT_RUNTIME;
     }
-    pthread_t worker;
+    pthread_t worker, controller;
     if (pthread_create(&worker, NULL, command_worker, &g) != 0) {
         say("cannot start the command thread");
         edgecore_engine_stop(site.engine);
         return EXIT_RUNTIME;
+    }
+    if (site.controller) {
+        gc_begin(site.controller, (int64_t)realtime_ms() * 1000000);
+        if (pthread_create(&controller, NULL, controller_worker, &site) != 0) {
+            say("cannot start the controller thread");
+            gc_safe_stop(site.controller);
+            edgecore_engine_stop(site.engine);
+            return EXIT_RUNTIME;
+        }
     }
     say("forwarding journal instance %016" PRIx64 " (cursor %s, acknowledged up to %" PRIu64 ") of %s to %s:%d, topic %s",
         site.instance, o.cursor, g.acknowledged, o.site, o.host, o.port, o.topic);
@@ -1465,6 +1536,12 @@ int main(int argc, char **argv) {
     pthread_cond_signal(&g.wake);
     pthread_mutex_unlock(&g.lock);
     pthread_join(worker, NULL);
+    if (site.controller) {
+        /* the controller's last decisions: every actuator at its safe state, while the engine still runs */
+        controller_stop = 1;
+        pthread_join(controller, NULL);
+        gc_safe_stop(site.controller);
+    }
     edgecore_engine_stop(site.engine);
     int64_t deadline = monotonic_ms() + 2000;
     while (!status && g.connected && monotonic_ms() < deadline) {
@@ -1504,6 +1581,7 @@ int main(int argc, char **argv) {
     log_stats(&g, status ? "stopped on an error" : "stopped");
     mosquitto_destroy(g.mosq);
     mosquitto_lib_cleanup();
+    gc_free(site.controller);
     edgecore_engine_destroy(site.engine);
     return status;
 }

@@ -14,6 +14,13 @@
 # Installs what it needs first (Debian 12).
 #
 #   scripts/demo.sh [--seconds N] [--json]           the gateway demo; default 40 seconds (at least 20)
+#   scripts/demo.sh --controller [--seconds N] [--json]
+#                                                    the gateway demo with the greenhouse controller on it
+#                                                    (--controller examples/greenhouse-rules.yaml,
+#                                                    docs/greenhouse-controller.md): its decisions and alarms
+#                                                    arrive as readings; the commands are manual overrides
+#                                                    (zone1.override, climate.fan_override) instead of
+#                                                    direct writes
 #   scripts/demo.sh --watch [--seconds N] [--json]   the live view: examples/edgecore_watch samples the site,
 #                                                    sets the meter's clock (DL/T 645 time sync), opens the
 #                                                    irrigation valve and starts the fan, closes the water
@@ -24,14 +31,16 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-usage="usage: scripts/demo.sh [--watch] [--seconds N] [--json]"
+usage="usage: scripts/demo.sh [--watch | --controller] [--seconds N] [--json]"
 seconds=""
 watch=0
+controller=0
 json_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) [ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] || { echo "$usage" >&2; exit 2; }; seconds=$2; shift 2 ;;
     --watch) watch=1; shift ;;
+    --controller) controller=1; shift ;;
     --json) json_args+=(--json); shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
@@ -150,8 +159,10 @@ mosquitto_sub "${subscription[@]}" -F %j >"$tmp/messages" &
 subscriber=$!
 echo "demo: subscriber running (pid $subscriber) into its viewer (pid $viewer): $topics/readings, response and status" >&2
 
+controller_args=()
+[ "$controller" = 0 ] || controller_args=(--controller examples/greenhouse-rules.yaml)
 $examples/edgecore_gateway --id "$gateway_id" --port "$broker_port" --username demo \
-  --password-file "$tmp/password" --batch-age-ms 1000 --reconnect-max-ms 2000 "$site" &
+  --password-file "$tmp/password" --batch-age-ms 1000 --reconnect-max-ms 2000 "${controller_args[@]}" "$site" &
 gateway=$!
 echo "demo: gateway running (pid $gateway), id $gateway_id, journal $tmp/journal; for ${seconds} s" >&2
 
@@ -171,9 +182,15 @@ send_command() {
 sleep 2
 await_online
 sleep 0.5
-# The fan on, the irrigation on (the water meter's flow grows fast).
-send_command '{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
-send_command '{"id":"demo-2","channel":"greenhouse.irrigation_valve","value":1}'
+# The fan on, the irrigation on (the water meter's flow grows fast). With the controller: as manual overrides
+# (local channels), which it obeys until their timeout; the interlocks hold meanwhile.
+if [ "$controller" = 1 ]; then
+  send_command '{"id":"demo-1","channel":"climate.fan_override","value":1}'
+  send_command '{"id":"demo-2","channel":"zone1.override","value":1}'
+else
+  send_command '{"id":"demo-1","channel":"greenhouse.vent_fan","value":1}'
+  send_command '{"id":"demo-2","channel":"greenhouse.irrigation_valve","value":1}'
+fi
 
 outage_at=$(( (seconds - outage) / 2 ))
 sleep $((outage_at - 3))
