@@ -19,8 +19,8 @@ status=0
 make check 2>&1 | tee "$log" || status=1
 
 # One closing line over every runner: Swift Testing's summary and the stage totals (cabi-ARCH,
-# library-ARCH, fuzz-TARGET, install, deb); each C test program's own line is part of its cabi-ARCH total.
-read -r passed failed < <(awk '/^(cabi-[a-z0-9_]+|library-[a-z0-9_]+|vm-[a-z0-9_]+-gpiod[12]|fuzz-[a-z0-9_]+|gateway-[a-z0-9_]+|install|deb): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+# library-ARCH, fuzz-TARGET, install, deb, tool-installed: the tool's pytest run on the installed package); each C test program's own line is part of its cabi-ARCH total.
+read -r passed failed < <(awk '/^(cabi-[a-z0-9_]+|library-[a-z0-9_]+|vm-[a-z0-9_]+-gpiod[12]|fuzz-[a-z0-9_]+|gateway-[a-z0-9_]+|install|deb|tool-installed): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
                                 END { print p + 0, f + 0 }' "$log")
 swift_tests=$(sed -nE 's/.*Test run with ([0-9]+) tests? in .* passed.*/\1/p' "$log" | tail -1)
 swift_failed=$(grep -cE 'Test run with [0-9]+ tests? .* failed' "$log")
