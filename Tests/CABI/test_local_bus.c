@@ -259,23 +259,32 @@ static void *write_many(void *argument) {
     return NULL;
 }
 
-static void concurrent_writers(void) {
+/* An engine with a ring of `ring_capacity` readings, a local bus "app" and its device "app" (*device), or
+ * NULL (the failed check counted). */
+static struct edgecore_engine *engine_with_local_device(uint32_t ring_capacity, uint32_t *device) {
     struct edgecore_engine *engine = NULL;
     struct edgecore_engine_config ec;
     edgecore_engine_config_init(&ec);
-    ec.ring_capacity = 8192;
+    ec.ring_capacity = ring_capacity;
     CHECK_EQ(edgecore_engine_create(&ec, &engine), 0);
-    if (!engine) return;
+    if (!engine) return NULL;
     struct edgecore_local_bus_config lb;
     edgecore_local_bus_config_init(&lb);
     lb.name = "app";
-    uint32_t bus, device;
+    uint32_t bus;
     CHECK_EQ(edgecore_engine_add_local_bus(engine, &lb, &bus), 0);
     struct edgecore_device_config dc;
     edgecore_device_config_init(&dc);
     dc.name = "app";
     dc.bus = bus;
-    CHECK_EQ(edgecore_engine_add_device(engine, &dc, &device), 0);
+    CHECK_EQ(edgecore_engine_add_device(engine, &dc, device), 0);
+    return engine;
+}
+
+static void concurrent_writers(void) {
+    uint32_t device;
+    struct edgecore_engine *engine = engine_with_local_device(8192, &device);
+    if (!engine) return;
     struct writer writers[4];
     for (int i = 0; i < 4; i++) {
         struct edgecore_channel_config cc;
@@ -337,22 +346,9 @@ static void *write_until_told(void *argument) {
 /* Writers race 50 stops and starts: each write is published once (0) or refused as not running, never half;
  * every published one is drained, numbered on from the last across the restarts. */
 static void writes_race_stop_and_start(void) {
-    struct edgecore_engine *engine = NULL;
-    struct edgecore_engine_config ec;
-    edgecore_engine_config_init(&ec);
-    ec.ring_capacity = 65536;
-    CHECK_EQ(edgecore_engine_create(&ec, &engine), 0);
+    uint32_t device;
+    struct edgecore_engine *engine = engine_with_local_device(65536, &device);
     if (!engine) return;
-    struct edgecore_local_bus_config lb;
-    edgecore_local_bus_config_init(&lb);
-    lb.name = "app";
-    uint32_t bus, device;
-    CHECK_EQ(edgecore_engine_add_local_bus(engine, &lb, &bus), 0);
-    struct edgecore_device_config dc;
-    edgecore_device_config_init(&dc);
-    dc.name = "app";
-    dc.bus = bus;
-    CHECK_EQ(edgecore_engine_add_device(engine, &dc, &device), 0);
     struct racer racers[2];
     pthread_t threads[2];
     for (int i = 0; i < 2; i++) {
