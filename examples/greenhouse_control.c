@@ -473,8 +473,7 @@ static void band(struct loader *L, struct node *map, const char *key, const char
     if (line_out) *line_out = n->line;
 }
 
-/* A channel of the site: exists; writable when asked (probed with a write to the stopped engine, which
- * refuses a channel that is not writable before it sees the engine is not running). */
+/* A channel of the site: exists; writable when asked (edgecore_engine_channel_writable). */
 static uint32_t channel(struct loader *L, struct node *map, const char *key, const char *where, bool required,
                         bool writable, int *line_out) {
     struct node *n = get(map, key);
@@ -488,8 +487,7 @@ static uint32_t channel(struct loader *L, struct node *map, const char *key, con
         fail_at(L->p, n->line, "%s.%s: unknown channel '%s' (the site file has no such channel)", where, key,
                 n->text);
     if (writable) {
-        int rc = edgecore_engine_write(L->c->engine, id, 0, 0);
-        if (rc == EDGECORE_E_NOT_WRITABLE)
+        if (edgecore_engine_channel_writable(L->c->engine, id) != 1)
             fail_at(L->p, n->line, "%s.%s: channel '%s' is not writable (the controller must switch it)", where, key,
                     n->text);
     }

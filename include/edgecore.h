@@ -2010,6 +2010,15 @@ int edgecore_engine_channel_info(const struct edgecore_engine *engine, uint32_t 
                                  const char **unit_out, uint32_t *device_out);
 
 /**
+ * Whether edgecore_engine_write can write a channel: 1 for a channel declared writable (a holding register
+ * or coil channel with `writable`, a GPIO output line, a CJ/T 188 valve_state, every local channel), 0 for
+ * the others; a program that drives actuators checks its channels with it before it starts. Since 1.4.
+ * Returns 1, 0, or EDGECORE_E_NULL_POINTER (engine), EDGECORE_E_NOT_FOUND. Does not block. Any thread, any
+ * time.
+ */
+int edgecore_engine_channel_writable(const struct edgecore_engine *engine, uint32_t channel);
+
+/**
  * A device's name (owned by the engine, valid until it is destroyed), bus id and unit id, e.g. to say
  * which slave a failing reading or statistic belongs to. Any out-parameter may be NULL.
  * Returns 0, or EDGECORE_E_NULL_POINTER (engine), EDGECORE_E_NOT_FOUND. Does not block. Any thread, any

@@ -232,6 +232,11 @@ static void lookups_and_info(void) {
     CHECK_STR(unit, "V");
     CHECK_EQ(device, 0);
     CHECK_EQ(edgecore_engine_channel_info(engine, 3, &name, NULL, NULL), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_channel_writable(engine, 0), 1); /* make_site: ch0 is writable, the others not */
+    CHECK_EQ(edgecore_engine_channel_writable(engine, 1), 0);
+    CHECK_EQ(edgecore_engine_channel_writable(engine, 3), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_channel_writable(engine, UINT32_MAX), EDGECORE_E_NOT_FOUND);
+    CHECK_EQ(edgecore_engine_channel_writable(NULL, 0), EDGECORE_E_NULL_POINTER);
     uint32_t bus = 9;
     uint8_t unit_id = 9;
     CHECK_EQ(edgecore_engine_device_info(engine, 0, &name, &bus, &unit_id), EDGECORE_OK);

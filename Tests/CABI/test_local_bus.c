@@ -144,6 +144,8 @@ static void writes_publish_at_once(void) {
     struct edgecore_engine *engine = make_engine(0, &bus, &device, &reason, &dose);
     if (!engine) return;
     CHECK_EQ(edgecore_engine_write(engine, reason, 1, 0), EDGECORE_E_NOT_RUNNING);
+    CHECK_EQ(edgecore_engine_channel_writable(engine, reason), 1); /* every local channel is */
+    CHECK_EQ(edgecore_engine_channel_writable(engine, dose), 1);
     CHECK_EQ(edgecore_engine_start(engine), 0);
     /* Nothing before the first write. */
     CHECK_EQ(edgecore_engine_wait(engine, 150), EDGECORE_E_TIMEOUT);

@@ -98,6 +98,17 @@ public func edgecore_engine_channel_info(_ engine: OpaquePointer?, _ channel: UI
 }
 
 @c @implementation
+public func edgecore_engine_channel_writable(_ engine: OpaquePointer?, _ channel: UInt32) -> Int32 {
+    guard let engine else { return nullArgument("engine is required") }
+    return withEngineShared(engine) { engine in
+        guard let writable = engine.channelWritable(Int(clamping: channel)) else {
+            return failure(Failure(.notFound, "no channel with id \(channel)"))
+        }
+        return writable ? 1 : 0
+    }
+}
+
+@c @implementation
 public func edgecore_engine_device_protocol(_ engine: OpaquePointer?, _ device: UInt32,
                                             _ protocolOut: UnsafeMutablePointer<UInt16>?,
                                             _ addressOut: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int32 {

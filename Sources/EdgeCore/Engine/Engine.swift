@@ -145,6 +145,13 @@ final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Whether a channel is writable (nil: no such channel).
+    func channelWritable(_ channel: Int) -> Bool? {
+        configLock.withLock {
+            channel >= 0 && channel < storedConfig.channels.count ? storedConfig.channels[channel].writable : nil
+        }
+    }
+
     // MARK: Running
 
     func start() throws(Failure) {
