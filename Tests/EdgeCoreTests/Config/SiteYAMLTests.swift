@@ -327,11 +327,11 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
     @Test func simulatedExampleHasTheDemoLayout() throws {
         let path = repositoryRoot.appendingPathComponent("examples/site-simulated.yaml").path
         let config = loadFile(path).config
-        #expect(config.buses.map(\.name) == ["meter-tcp", "greenhouse-tcp", "greenhouse-gpio", "meter-line"])
-        guard config.buses.count == 4, case .tcp(let meterBus) = config.buses[0],
+        #expect(config.buses.map(\.name) == ["meter-tcp", "greenhouse-tcp", "greenhouse-gpio", "meter-line", "controller"])
+        guard config.buses.count == 5, case .tcp(let meterBus) = config.buses[0],
               case .tcp(let greenhouseBus) = config.buses[1], case .gpio(let chip) = config.buses[2],
-              case .tcp(let meterLine) = config.buses[3] else {
-            Issue.record("expected two TCP buses, a GPIO chip and a transparent TCP line")
+              case .tcp(let meterLine) = config.buses[3], case .local = config.buses[4] else {
+            Issue.record("expected two TCP buses, a GPIO chip, a transparent TCP line and the controller's local bus")
             return
         }
         // scripts/demo.sh and Tests/Integration move the journal by replacing its path; the gateway reads "uplink".
