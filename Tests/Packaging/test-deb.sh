@@ -126,8 +126,8 @@ summary=$(grep -E '(passed|failed|error).* in [0-9.]+s' "$work/pytest.log" | tai
 [ "$status" -eq 0 ] || sed 's/^/  /' "$work/pytest.log" | tail -40
 result $status "Tests/Integration/test_tool*.py with EDGECORE_TOOL=/usr/bin/edgecore: ${summary:-no summary}"
 # Their own count, for scripts/test.sh's total (make check runs them here only, not in integration-test).
-tool_passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary")
-tool_failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+tool_passed=$(sed -nE 's/(^|.* )([0-9]+) passed.*/\2/p' <<<"$summary")
+tool_failed=$(sed -nE 's/(^|.* )([0-9]+) failed.*/\2/p' <<<"$summary")
 echo "tool-installed: ${tool_passed:-0} passed, ${tool_failed:-$([ "$status" -eq 0 ] && echo 0 || echo 1)} failed"
 
 # Purge: nothing of the packages is left.
