@@ -12,6 +12,8 @@
 # Needs root (CI) or passwordless sudo; otherwise it says so and skips (exit 0). Prints
 # "deb: N passed, M failed" (counted by scripts/test.sh).
 set -uo pipefail
+# No `| grep -q` here: grep -q stops reading at its first match, the writer then dies of SIGPIPE and, under
+# pipefail, the pipeline fails although it matched (CI saw it once on `ldd ... | grep -q`). grep >/dev/null.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 packages=(edgecore-tools libedgecore-dev)
@@ -36,7 +38,7 @@ trap cleanup EXIT
 start=$SECONDS
 
 for p in "${packages[@]}"; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null; then
     echo "deb-test: $p is installed already: purging it first (a run that was interrupted?)"
     "${apt_get[@]}" purge "${packages[@]}" >/dev/null
     break
@@ -58,9 +60,9 @@ for p in "${packages[@]}"; do dpkg -L "$p" > "$work/$p.files"; done
 # The tool.
 [ "$(/usr/bin/edgecore --version)" = "edgecore $version (libEdgeCore $version)" ]
 result $? "edgecore --version: $(/usr/bin/edgecore --version)"
-! readelf -d /usr/bin/edgecore /usr/bin/edgecore-gateway | grep -qE 'R(UN)?PATH'
+! readelf -d /usr/bin/edgecore /usr/bin/edgecore-gateway | grep -E 'R(UN)?PATH' >/dev/null
 result $? "the installed binaries carry no rpath"
-ldd /usr/bin/edgecore | grep -qE "libEdgeCore.so.1 => (/usr)?/lib/x86_64-linux-gnu/libEdgeCore.so.1 "
+ldd /usr/bin/edgecore | grep -E "libEdgeCore.so.1 => (/usr)?/lib/x86_64-linux-gnu/libEdgeCore.so.1 " >/dev/null
 result $? "edgecore loads /usr/lib/x86_64-linux-gnu/libEdgeCore.so.1"
 /usr/bin/edgecore check examples/site-simulated.yaml > "$work/plan" 2>&1
 status=$?
@@ -86,7 +88,7 @@ result $? "an unknown profile is refused with exit 3 (exit $status: $(head -c 20
 result $? "pkg-config edgecore: $version in /usr/lib/x86_64-linux-gnu"
 # shellcheck disable=SC2046  # pkg-config output is a list of flags
 gcc -std=c11 -Wall -Wextra -Werror -pedantic examples/ring_demo.c $(pkg-config --cflags --libs edgecore) -lpthread \
-  -o "$work/ring_demo" && timeout 60 "$work/ring_demo" 12 | grep -q '^published 12 drained 12 dropped 0 rejected 0$'
+  -o "$work/ring_demo" && timeout 60 "$work/ring_demo" 12 | grep '^published 12 drained 12 dropped 0 rejected 0$' >/dev/null
 result $? "examples/ring_demo.c builds against the installed package (pkg-config) and runs"
 
 # The gateway against the simulated site, through a private mosquitto.
@@ -101,7 +103,7 @@ if grep -qs '^path-exclude=*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
 else
   for source in docs/man/*.*.md; do   # every page of the manual (docs/man/README.md)
     page=${source##*/}; page=${page%.md}; section=${page##*.}; page=${page%.*}
-    man -w "$section" "$page" 2>/dev/null | grep -q "^/usr/share/man/man$section/$page.$section.gz$"
+    man -w "$section" "$page" 2>/dev/null | grep "^/usr/share/man/man$section/$page.$section.gz$" >/dev/null
     result $? "man -w $section $page"
   done
 fi
@@ -112,7 +114,7 @@ check" ]
 result $? "bash completion of 'edgecore ch' gives check"
 grep -q '^ExecStart=/usr/bin/edgecore-gateway ' /lib/systemd/system/edgecore-gateway.service &&
   grep -q '^EnvironmentFile=-/etc/default/edgecore-gateway$' /lib/systemd/system/edgecore-gateway.service &&
-  [ -f /etc/default/edgecore-gateway ] && dpkg-query -W -f='${Conffiles}' edgecore-tools | grep -q /etc/default/edgecore-gateway
+  [ -f /etc/default/edgecore-gateway ] && dpkg-query -W -f='${Conffiles}' edgecore-tools | grep /etc/default/edgecore-gateway >/dev/null
 result $? "the systemd unit runs /usr/bin/edgecore-gateway with /etc/default/edgecore-gateway (a conffile)"
 if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
   systemd-analyze verify /lib/systemd/system/edgecore-gateway.service > "$work/verify" 2>&1
